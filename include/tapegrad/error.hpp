@@ -1,0 +1,44 @@
+// Errors thrown by tapegrad and the shape type they talk about.
+#pragma once
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+#include <xtensor/xstorage.hpp>
+
+namespace tapegrad {
+
+/// The shape of a tensor: one extent per axis, as in xt::xarray (inline for up to 4 axes).
+using Shape = xt::svector<std::size_t, 4>;
+
+/// Formats a shape the way NumPy prints it: `()`, `(3,)`, `(4, 3)`.
+std::string shape_to_string(const Shape& shape);
+
+/// Base class of every exception tapegrad throws.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Operand shapes that an op cannot combine; the message names the op and the shapes,
+/// e.g. `matmul: inner dimensions differ: (4, 3) x (2, 5)`.
+class ShapeError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Misuse of the tape or of backward(): no tape, a destroyed tape, a non-scalar output
+/// without a seed gradient, a saved value changed in place, and the like.
+class TapeError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// An argument out of its domain: an axis that does not exist, item() of a non-scalar, ...
+class ValueError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace tapegrad

@@ -1,0 +1,69 @@
+// Tape: the RAII scope that records operations, and the no-grad guard.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace tapegrad {
+
+namespace detail {
+struct TapeImpl;
+}
+
+/// Records every operation on tensors that require grad, from its construction to its
+/// destruction, on the current thread.
+///
+///     tapegrad::Tape tape;          // before the forward pass
+///     auto loss = f(w);             // recorded
+///     loss.backward();              // w.grad() now holds d loss / d w
+///
+/// - Records are kept in creation order, so backward() is one reverse loop (no recursion,
+///   no sorting): a chain of millions of ops is fine.
+/// - Destroying the tape frees every intermediate result. Tensors the user still holds keep
+///   their values, but backward() through them then throws TapeError.
+/// - Tapes nest: a Tape made while another is active becomes the active one until it is
+///   destroyed. backward() from a result of the inner tape continues into the outer ones.
+/// - The active tape is per thread; tensors recorded on one thread cannot be
+///   differentiated from another.
+/// - backward() may run several times over the same tape: each call adds the same gradient
+///   again to the leaves (records are kept until the tape dies). Call zero_grad() between
+///   calls to get a per-call result.
+class Tape {
+ public:
+  Tape();
+  ~Tape();
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
+  Tape(Tape&&) = delete;
+  Tape& operator=(Tape&&) = delete;
+
+  /// Number of records (recorded operations) on this tape.
+  std::size_t size() const;
+  /// The unique serial number of this tape (never 0).
+  std::uint64_t serial() const;
+
+  /// The innermost tape of the calling thread, or nullptr.
+  static Tape* active();
+
+ private:
+  std::unique_ptr<detail::TapeImpl> impl_;
+};
+
+/// Whether operations are recorded on this thread (true unless a NoGradGuard is alive).
+bool grad_enabled();
+
+/// While alive, operations on this thread are not recorded and their results are constants:
+/// for evaluation, or for updating parameters in place.
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+}  // namespace tapegrad

@@ -1,0 +1,281 @@
+// Elementwise ops: each forward, then its backward rule, in one block.
+#include <cmath>
+
+#include <xtensor/xmath.hpp>
+#include <xtensor/xoperation.hpp>
+
+#include "autograd.hpp"
+#include "tapegrad/ops.hpp"
+
+namespace tapegrad {
+
+using detail::Attrs;
+using detail::BackwardContext;
+using detail::constant;
+using detail::make_result;
+
+namespace {
+
+template <class T>
+void check_broadcast(const char* op, const Tensor<T>& a, const Tensor<T>& b) {
+  if (a.shape() != b.shape()) detail::broadcast_shapes(op, a.shape(), b.shape());
+}
+
+template <class T>
+Tensor<T> scalar(double value) {
+  return Tensor<T>(static_cast<T>(value));
+}
+
+}  // namespace
+
+// ---- two operands ----
+
+template <class T>
+Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
+  check_broadcast("add", a, b);
+  return make_result<T>("add", a.value() + b.value(), a, b, [](BackwardContext<T>& c) {
+    const auto g = c.grad();
+    c.add(0, sum_to(g, c.input(0).shape()));
+    c.add(1, sum_to(g, c.input(1).shape()));
+  });
+}
+
+template <class T>
+Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
+  check_broadcast("sub", a, b);
+  return add(a, neg(b));
+}
+
+template <class T>
+Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
+  check_broadcast("mul", a, b);
+  return make_result<T>("mul", a.value() * b.value(), a, b, [](BackwardContext<T>& c) {
+    const auto g = c.grad();
+    const auto x = c.input(0);
+    const auto y = c.input(1);
+    if (c.needs(0)) c.add(0, sum_to(mul(g, y), x.shape()));
+    if (c.needs(1)) c.add(1, sum_to(mul(g, x), y.shape()));
+  });
+}
+
+template <class T>
+Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
+  check_broadcast("div", a, b);
+  return mul(a, pow(b, -1.0));
+}
+
+namespace {
+
+// Weight of `a` in the gradient of max(a, b): 1 where a wins, 0 where b wins, 1/2 on ties.
+template <class T>
+xt::xarray<T> share_of_first(const xt::xarray<T>& a, const xt::xarray<T>& b, bool larger) {
+  xt::xarray<T> wins = larger ? xt::xarray<T>(xt::cast<T>(a > b)) : xt::xarray<T>(xt::cast<T>(a < b));
+  return wins + T(0.5) * xt::cast<T>(xt::equal(a, b));
+}
+
+template <class T>
+void extremum_backward(BackwardContext<T>& c, bool larger) {
+  const auto g = c.grad();
+  const auto a = c.input(0);
+  const auto b = c.input(1);
+  const auto share = constant<T>(share_of_first(a.value(), b.value(), larger));
+  if (c.needs(0)) c.add(0, sum_to(mul(g, share), a.shape()));
+  if (c.needs(1)) c.add(1, sum_to(sub(g, mul(g, share)), b.shape()));
+}
+
+}  // namespace
+
+template <class T>
+Tensor<T> maximum(const Tensor<T>& a, const Tensor<T>& b) {
+  check_broadcast("maximum", a, b);
+  return make_result<T>("maximum", xt::maximum(a.value(), b.value()), a, b,
+                        [](BackwardContext<T>& c) { extremum_backward(c, true); });
+}
+
+template <class T>
+Tensor<T> minimum(const Tensor<T>& a, const Tensor<T>& b) {
+  check_broadcast("minimum", a, b);
+  return make_result<T>("minimum", xt::minimum(a.value(), b.value()), a, b,
+                        [](BackwardContext<T>& c) { extremum_backward(c, false); });
+}
+
+// ---- one operand ----
+
+template <class T>
+Tensor<T> neg(const Tensor<T>& x) {
+  return make_result<T>("neg", -x.value(), x,
+                        [](BackwardContext<T>& c) { c.add(0, neg(c.grad())); });
+}
+
+template <class T>
+Tensor<T> pow(const Tensor<T>& x, double p) {
+  Attrs attrs;
+  attrs.scalar = p;
+  return make_result<T>(
+      "pow", xt::pow(x.value(), static_cast<T>(p)), x,
+      [](BackwardContext<T>& c) {
+        const double p = c.attrs().scalar;
+        const auto x = c.input(0);
+        if (p == 0) {
+          c.add(0, constant<T>(xt::zeros<T>(x.shape())));
+        } else {
+          c.add(0, mul(c.grad(), mul(scalar<T>(p), pow(x, p - 1))));
+        }
+      },
+      std::move(attrs));
+}
+
+template <class T>
+Tensor<T> exp(const Tensor<T>& x) {
+  return make_result<T>("exp", xt::exp(x.value()), x,
+                        [](BackwardContext<T>& c) { c.add(0, mul(c.grad(), c.output())); });
+}
+
+template <class T>
+Tensor<T> log(const Tensor<T>& x) {
+  return make_result<T>("log", xt::log(x.value()), x,
+                        [](BackwardContext<T>& c) { c.add(0, div(c.grad(), c.input(0))); });
+}
+
+template <class T>
+Tensor<T> sqrt(const Tensor<T>& x) {
+  return make_result<T>("sqrt", xt::sqrt(x.value()), x, [](BackwardContext<T>& c) {
+    c.add(0, div(c.grad(), mul(scalar<T>(2), c.output())));
+  });
+}
+
+template <class T>
+Tensor<T> abs(const Tensor<T>& x) {
+  return make_result<T>("abs", xt::abs(x.value()), x, [](BackwardContext<T>& c) {
+    c.add(0, mul(c.grad(), constant<T>(xt::sign(c.input(0).value()))));
+  });
+}
+
+template <class T>
+Tensor<T> square(const Tensor<T>& x) {
+  return make_result<T>("square", xt::square(x.value()), x, [](BackwardContext<T>& c) {
+    c.add(0, mul(c.grad(), mul(scalar<T>(2), c.input(0))));
+  });
+}
+
+template <class T>
+Tensor<T> sin(const Tensor<T>& x) {
+  return make_result<T>("sin", xt::sin(x.value()), x,
+                        [](BackwardContext<T>& c) { c.add(0, mul(c.grad(), cos(c.input(0)))); });
+}
+
+template <class T>
+Tensor<T> cos(const Tensor<T>& x) {
+  return make_result<T>("cos", xt::cos(x.value()), x, [](BackwardContext<T>& c) {
+    c.add(0, neg(mul(c.grad(), sin(c.input(0)))));
+  });
+}
+
+template <class T>
+Tensor<T> tanh(const Tensor<T>& x) {
+  return make_result<T>("tanh", xt::tanh(x.value()), x, [](BackwardContext<T>& c) {
+    const auto y = c.output();
+    c.add(0, mul(c.grad(), sub(scalar<T>(1), mul(y, y))));
+  });
+}
+
+namespace {
+// 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) below, so e^|x| never overflows.
+template <class T>
+xt::xarray<T> stable_sigmoid(const xt::xarray<T>& x) {
+  xt::xarray<T> y = xt::empty<T>(x.shape());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const T v = x.data()[i];
+    if (v >= 0) {
+      y.data()[i] = T(1) / (T(1) + std::exp(-v));
+    } else {
+      const T e = std::exp(v);
+      y.data()[i] = e / (T(1) + e);
+    }
+  }
+  return y;
+}
+}  // namespace
+
+template <class T>
+Tensor<T> sigmoid(const Tensor<T>& x) {
+  return make_result<T>("sigmoid", stable_sigmoid(x.value()), x, [](BackwardContext<T>& c) {
+    const auto y = c.output();
+    c.add(0, mul(c.grad(), mul(y, sub(scalar<T>(1), y))));
+  });
+}
+
+template <class T>
+Tensor<T> relu(const Tensor<T>& x) {
+  return make_result<T>("relu", xt::maximum(x.value(), T(0)), x, [](BackwardContext<T>& c) {
+    c.add(0, mul(c.grad(), constant<T>(xt::cast<T>(c.input(0).value() > T(0)))));
+  });
+}
+
+template <class T>
+Tensor<T> leaky_relu(const Tensor<T>& x, double slope) {
+  Attrs attrs;
+  attrs.scalar = slope;
+  const T s = static_cast<T>(slope);
+  return make_result<T>(
+      "leaky_relu", xt::where(x.value() > T(0), x.value(), s * x.value()), x,
+      [](BackwardContext<T>& c) {
+        const T s = static_cast<T>(c.attrs().scalar);
+        const auto& v = c.input(0).value();
+        c.add(0, mul(c.grad(), constant<T>(xt::where(v > T(0), T(1), s))));
+      },
+      std::move(attrs));
+}
+
+template <class T>
+Tensor<T> softplus(const Tensor<T>& x) {
+  const auto& v = x.value();
+  return make_result<T>("softplus", xt::maximum(v, T(0)) + xt::log1p(xt::exp(-xt::abs(v))), x,
+                        [](BackwardContext<T>& c) {
+                          c.add(0, mul(c.grad(), sigmoid(c.input(0))));
+                        });
+}
+
+template <class T>
+Tensor<T> clamp(const Tensor<T>& x, double lo, double hi) {
+  if (!(lo <= hi)) {
+    throw ValueError("clamp: the lower bound " + std::to_string(lo) +
+                     " is above the upper bound " + std::to_string(hi));
+  }
+  const T l = static_cast<T>(lo);
+  const T h = static_cast<T>(hi);
+  return make_result<T>("clamp", xt::clip(x.value(), l, h), x, [](BackwardContext<T>& c) {
+    // The result equals x exactly where x was inside [lo, hi], bounds included.
+    const auto& v = c.input(0).value();
+    const auto& y = c.output().value();
+    c.add(0, mul(c.grad(), constant<T>(xt::cast<T>(xt::equal(v, y)))));
+  });
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                                   \
+  template Tensor<T> add(const Tensor<T>&, const Tensor<T>&);                     \
+  template Tensor<T> sub(const Tensor<T>&, const Tensor<T>&);                     \
+  template Tensor<T> mul(const Tensor<T>&, const Tensor<T>&);                     \
+  template Tensor<T> div(const Tensor<T>&, const Tensor<T>&);                     \
+  template Tensor<T> maximum(const Tensor<T>&, const Tensor<T>&);                 \
+  template Tensor<T> minimum(const Tensor<T>&, const Tensor<T>&);                 \
+  template Tensor<T> neg(const Tensor<T>&);                                       \
+  template Tensor<T> pow(const Tensor<T>&, double);                               \
+  template Tensor<T> exp(const Tensor<T>&);                                       \
+  template Tensor<T> log(const Tensor<T>&);                                       \
+  template Tensor<T> sqrt(const Tensor<T>&);                                      \
+  template Tensor<T> abs(const Tensor<T>&);                                       \
+  template Tensor<T> square(const Tensor<T>&);                                    \
+  template Tensor<T> sin(const Tensor<T>&);                                       \
+  template Tensor<T> cos(const Tensor<T>&);                                       \
+  template Tensor<T> tanh(const Tensor<T>&);                                      \
+  template Tensor<T> sigmoid(const Tensor<T>&);                                   \
+  template Tensor<T> relu(const Tensor<T>&);                                      \
+  template Tensor<T> leaky_relu(const Tensor<T>&, double);                        \
+  template Tensor<T> softplus(const Tensor<T>&);                                  \
+  template Tensor<T> clamp(const Tensor<T>&, double, double);
+
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+
+}  // namespace tapegrad

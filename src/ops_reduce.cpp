@@ -1,0 +1,174 @@
+// Reductions: sum, mean, max along an axis, logsumexp.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include <xtensor/xmath.hpp>
+#include <xtensor/xreducer.hpp>
+
+#include "autograd.hpp"
+#include "tapegrad/ops.hpp"
+
+namespace tapegrad {
+
+using detail::Attrs;
+using detail::BackwardContext;
+using detail::constant;
+using detail::make_result;
+
+namespace {
+
+// Sorted, distinct, non-negative axes; throws ValueError naming `op` otherwise.
+std::vector<std::size_t> normalize_axes(const char* op, const Axes& axes, std::size_t dim) {
+  std::vector<std::size_t> result;
+  for (auto axis : axes) result.push_back(detail::normalize_axis(op, axis, dim));
+  std::sort(result.begin(), result.end());
+  if (std::adjacent_find(result.begin(), result.end()) != result.end()) {
+    throw ValueError(std::string(op) + ": an axis is given twice");
+  }
+  return result;
+}
+
+// x's shape with the reduced axes kept at extent 1.
+Shape kept_shape(const Shape& shape, const std::vector<std::size_t>& axes) {
+  Shape kept = shape;
+  for (auto axis : axes) kept[axis] = 1;
+  return kept;
+}
+
+Shape dropped_shape(const Shape& shape, const std::vector<std::size_t>& axes) {
+  Shape dropped;
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (!std::binary_search(axes.begin(), axes.end(), i)) dropped.push_back(shape[i]);
+  }
+  return dropped;
+}
+
+// The gradient of a reduction, put back in x's shape: reshape g to the kept shape, then
+// broadcast. attrs.shape holds the kept shape.
+template <class T>
+Tensor<T> expand_reduced(const Tensor<T>& g, const Shape& kept, const Shape& full) {
+  return broadcast_to(reshape(g, kept), full);
+}
+
+// Extents around one axis, to walk a row-major array as [outer][axis][inner].
+struct AxisWalk {
+  std::size_t outer = 1, extent = 1, inner = 1;
+  AxisWalk(const Shape& shape, std::size_t axis) {
+    for (std::size_t i = 0; i < axis; ++i) outer *= shape[i];
+    extent = shape[axis];
+    for (std::size_t i = axis + 1; i < shape.size(); ++i) inner *= shape[i];
+  }
+};
+
+}  // namespace
+
+template <class T>
+Tensor<T> sum(const Tensor<T>& x) {
+  return make_result<T>("sum", xt::xarray<T>(xt::sum(x.value())), x, [](BackwardContext<T>& c) {
+    c.add(0, broadcast_to(c.grad(), c.input(0).shape()));
+  });
+}
+
+template <class T>
+Tensor<T> sum(const Tensor<T>& x, const Axes& axes, bool keepdims) {
+  const auto norm = normalize_axes("sum", axes, x.dim());
+  Attrs attrs;
+  attrs.shape = kept_shape(x.shape(), norm);
+  xt::xarray<T> value =
+      xt::sum(x.value(), norm, xt::keep_dims | xt::evaluation_strategy::immediate);
+  if (!keepdims) value.reshape(dropped_shape(x.shape(), norm));
+  return make_result<T>(
+      "sum", std::move(value), x,
+      [](BackwardContext<T>& c) {
+        c.add(0, expand_reduced(c.grad(), c.attrs().shape, c.input(0).shape()));
+      },
+      std::move(attrs));
+}
+
+template <class T>
+Tensor<T> mean(const Tensor<T>& x) {
+  if (x.size() == 0) throw ValueError("mean: the tensor " + shape_to_string(x.shape()) + " is empty");
+  return mul(sum(x), Tensor<T>(static_cast<T>(1.0 / static_cast<double>(x.size()))));
+}
+
+template <class T>
+Tensor<T> mean(const Tensor<T>& x, const Axes& axes, bool keepdims) {
+  std::size_t count = 1;
+  for (auto axis : normalize_axes("mean", axes, x.dim())) count *= x.shape()[axis];
+  if (count == 0) throw ValueError("mean: no elements along the given axes of " + shape_to_string(x.shape()));
+  return mul(sum(x, axes, keepdims), Tensor<T>(static_cast<T>(1.0 / static_cast<double>(count))));
+}
+
+template <class T>
+Tensor<T> max(const Tensor<T>& x, std::ptrdiff_t axis, bool keepdims) {
+  const std::size_t a = detail::normalize_axis("max", axis, x.dim());
+  if (x.shape()[a] == 0) {
+    throw ValueError("max: axis " + std::to_string(axis) + " of " + shape_to_string(x.shape()) +
+                     " is empty");
+  }
+  Attrs attrs;
+  attrs.shape = kept_shape(x.shape(), {a});
+  attrs.axis = static_cast<std::ptrdiff_t>(a);
+  xt::xarray<T> value = xt::amax(x.value(), {a}, xt::keep_dims | xt::evaluation_strategy::immediate);
+  if (!keepdims) value.reshape(dropped_shape(x.shape(), {a}));
+  return make_result<T>(
+      "max", std::move(value), x,
+      [](BackwardContext<T>& c) {
+        // The gradient goes to the first position of each maximum.
+        const auto& v = c.input(0).value();
+        const AxisWalk walk(v.shape(), static_cast<std::size_t>(c.attrs().axis));
+        xt::xarray<T> mask = xt::zeros<T>(v.shape());
+        for (std::size_t o = 0; o < walk.outer; ++o) {
+          for (std::size_t i = 0; i < walk.inner; ++i) {
+            const std::size_t base = o * walk.extent * walk.inner + i;
+            std::size_t best = base;
+            for (std::size_t k = 1; k < walk.extent; ++k) {
+              const std::size_t at = base + k * walk.inner;
+              if (v.data()[at] > v.data()[best]) best = at;
+            }
+            mask.data()[best] = T(1);
+          }
+        }
+        c.add(0, mul(expand_reduced(c.grad(), c.attrs().shape, v.shape()),
+                     constant<T>(std::move(mask))));
+      },
+      std::move(attrs));
+}
+
+template <class T>
+Tensor<T> logsumexp(const Tensor<T>& x, std::ptrdiff_t axis, bool keepdims) {
+  const std::size_t a = detail::normalize_axis("logsumexp", axis, x.dim());
+  Attrs attrs;
+  attrs.shape = kept_shape(x.shape(), {a});
+  xt::xarray<T> m = xt::amax(x.value(), {a}, xt::keep_dims | xt::evaluation_strategy::immediate);
+  // A row of -inf (or +inf) would give inf - inf; shifting by 0 there keeps the exact answer.
+  m = xt::where(xt::isfinite(m), m, T(0));
+  xt::xarray<T> value =
+      m + xt::log(xt::sum(xt::exp(x.value() - m), {a},
+                          xt::keep_dims | xt::evaluation_strategy::immediate));
+  if (!keepdims) value.reshape(dropped_shape(x.shape(), {a}));
+  return make_result<T>(
+      "logsumexp", std::move(value), x,
+      [](BackwardContext<T>& c) {
+        const auto& kept = c.attrs().shape;
+        const auto x = c.input(0);
+        const auto softmax_x = exp(sub(x, expand_reduced(c.output(), kept, x.shape())));
+        c.add(0, mul(expand_reduced(c.grad(), kept, x.shape()), softmax_x));
+      },
+      std::move(attrs));
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                            \
+  template Tensor<T> sum(const Tensor<T>&);                                \
+  template Tensor<T> sum(const Tensor<T>&, const Axes&, bool);             \
+  template Tensor<T> mean(const Tensor<T>&);                               \
+  template Tensor<T> mean(const Tensor<T>&, const Axes&, bool);            \
+  template Tensor<T> max(const Tensor<T>&, std::ptrdiff_t, bool);          \
+  template Tensor<T> logsumexp(const Tensor<T>&, std::ptrdiff_t, bool);
+
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+
+}  // namespace tapegrad

@@ -1,0 +1,271 @@
+// The tape's life cycle and the reverse sweep.
+#include "tapegrad/tape.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <string>
+
+#include <xtensor/xbuilder.hpp>
+
+#include "autograd.hpp"
+#include "tapegrad/ops.hpp"
+
+namespace tapegrad {
+
+namespace detail {
+
+namespace {
+thread_local bool recording_enabled = true;
+// Record storage of the last destroyed tape, reused by the next one: a training loop makes
+// one tape per step, and this keeps it from reallocating the record array every time.
+thread_local std::vector<Record> spare_records;
+std::atomic<std::uint64_t> next_tape_serial{1};
+}  // namespace
+
+std::vector<TapeImpl*>& tape_stack() {
+  thread_local std::vector<TapeImpl*> stack;
+  return stack;
+}
+
+GradModeGuard::GradModeGuard(bool enabled) : previous_(recording_enabled) {
+  recording_enabled = enabled;
+}
+GradModeGuard::~GradModeGuard() { recording_enabled = previous_; }
+
+std::size_t normalize_axis(const char* op, std::ptrdiff_t axis, std::size_t dimension) {
+  const auto dim = static_cast<std::ptrdiff_t>(dimension);
+  if (axis < -dim || axis >= dim) {
+    throw ValueError(std::string(op) + ": axis " + std::to_string(axis) +
+                     " is out of range for a tensor of " + std::to_string(dimension) +
+                     " dimension(s)");
+  }
+  return static_cast<std::size_t>(axis < 0 ? axis + dim : axis);
+}
+
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
+  const std::size_t n = std::max(a.size(), b.size());
+  Shape result(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    // Align from the right, as NumPy does.
+    const std::size_t ea = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    const std::size_t eb = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    if (ea != eb && ea != 1 && eb != 1) {
+      throw ShapeError(std::string(op) + ": shapes " + shape_to_string(a) + " and " +
+                       shape_to_string(b) + " cannot be broadcast together");
+    }
+    result[i] = ea == 1 ? eb : ea;
+  }
+  return result;
+}
+
+namespace {
+
+bool reachable(const Sweep& sweep, std::uint64_t serial) {
+  return std::find(sweep.reachable_tapes.begin(), sweep.reachable_tapes.end(), serial) !=
+         sweep.reachable_tapes.end();
+}
+
+std::string where(const Sweep& sweep) {
+  return "'" + std::string(sweep.current->op) + "' (record " +
+         std::to_string(sweep.current_index) + ")";
+}
+
+void check_versions(const Record& record, const Sweep& sweep) {
+  for (std::size_t i = 0; i < record.input_count; ++i) {
+    const auto now = record.input(i)->version;
+    if (now != record.recorded_version(i)) {
+      throw TapeError("backward: input " + std::to_string(i) + " of " + where(sweep) +
+                      " was changed in place after it was recorded (version " +
+                      std::to_string(record.recorded_version(i)) + ", now " +
+                      std::to_string(now) +
+                      "); backward needs the old value: change it only after backward()");
+    }
+  }
+  if (record.output->version != record.output_version) {
+    throw TapeError("backward: the result of " + where(sweep) +
+                    " was changed in place after it was recorded; backward needs it");
+  }
+}
+
+// Leaves the graph as it was before a failed sweep: no half-propagated gradients.
+void drop_partial_gradients(const std::vector<TapeImpl*>& stack, std::size_t innermost) {
+  for (std::size_t t = 0; t <= innermost; ++t) {
+    for (auto& record : stack[t]->records) {
+      if (!record.output->is_leaf()) record.output->grad.reset();
+    }
+  }
+}
+
+}  // namespace
+
+template <class T>
+void accumulate_gradient(NodeBase& target, const Tensor<T>& gradient, Sweep& sweep,
+                         std::size_t input_position) {
+  auto& target_value = static_cast<Node<T>&>(target).value;
+  if (gradient.shape() != target_value.shape()) {
+    throw ShapeError("backward of " + where(sweep) + " produced a gradient of shape " +
+                     shape_to_string(gradient.shape()) + " for input " +
+                     std::to_string(input_position) + " of shape " +
+                     shape_to_string(target_value.shape()) + " (a bug in that op's rule)");
+  }
+  if (target.untracked) {
+    throw TapeError("backward: input " + std::to_string(input_position) + " of " +
+                    where(sweep) +
+                    " was computed while no Tape was active, so its own inputs were not "
+                    "recorded; create the Tape before the whole forward pass");
+  }
+  if (!target.is_leaf() && !reachable(sweep, target.tape_serial)) {
+    throw TapeError("backward: input " + std::to_string(input_position) + " of " +
+                    where(sweep) +
+                    " was recorded on a Tape that has been destroyed; keep that Tape alive "
+                    "until backward() returns, or detach() the value to use it as a constant");
+  }
+  if (!target.grad) {
+    target.grad = gradient.node();
+    if (!target.is_leaf()) ++sweep.pending;
+    return;
+  }
+  Tensor<T> old(std::static_pointer_cast<Node<T>>(target.grad));
+  if (sweep.create_graph) {
+    target.grad = add(old, gradient).node();
+  } else if (target.grad.use_count() == 1 && !old.requires_grad()) {
+    old.node()->value += gradient.value();  // nobody else sees this buffer
+  } else {
+    target.grad = constant<T>(old.value() + gradient.value()).node();
+  }
+}
+
+template void accumulate_gradient<float>(NodeBase&, const Tensor<float>&, Sweep&, std::size_t);
+template void accumulate_gradient<double>(NodeBase&, const Tensor<double>&, Sweep&,
+                                          std::size_t);
+
+namespace {
+
+void propagate(const Record& record, std::size_t index, Sweep& sweep) {
+  sweep.current = &record;
+  sweep.current_index = index;
+  check_versions(record, sweep);
+  record.dispatch(record, sweep);
+  record.output->grad.reset();
+  --sweep.pending;
+}
+
+template <class T>
+void run_backward(const Tensor<T>& root, const Tensor<T>& seed, bool create_graph) {
+  NodeBase& node = *root.node();
+  if (!node.requires_grad) {
+    throw TapeError(
+        "backward: this tensor does not require grad: none of the tensors it was computed "
+        "from requires grad, or it was computed under a NoGradGuard");
+  }
+  if (node.untracked) {
+    throw TapeError(
+        "backward: no Tape was active when this tensor was computed, so nothing was "
+        "recorded; create a `tapegrad::Tape tape;` before the forward pass");
+  }
+  Sweep sweep;
+  sweep.create_graph = create_graph;
+  GradModeGuard mode(create_graph);
+  if (node.is_leaf()) {
+    Record leaf_record;
+    leaf_record.op = "(leaf)";
+    sweep.current = &leaf_record;
+    accumulate_gradient(node, seed, sweep, 0);
+    return;
+  }
+  auto& stack = tape_stack();
+  std::size_t innermost = stack.size();
+  for (std::size_t t = 0; t < stack.size(); ++t) {
+    if (stack[t]->serial == node.tape_serial) innermost = t;
+  }
+  if (innermost == stack.size()) {
+    throw TapeError(
+        "backward: the Tape that recorded this tensor has been destroyed (or belongs to "
+        "another thread); keep the Tape alive until backward() returns");
+  }
+  for (std::size_t t = 0; t <= innermost; ++t) sweep.reachable_tapes.push_back(stack[t]->serial);
+
+  node.grad = seed.node();
+  sweep.pending = 1;
+  try {
+    for (std::size_t t = innermost + 1; t-- > 0 && sweep.pending > 0;) {
+      TapeImpl& tape = *stack[t];
+      std::size_t i = t == innermost ? node.record_index + 1 : tape.records.size();
+      while (i-- > 0 && sweep.pending > 0) {
+        if (!tape.records[i].output->grad) continue;
+        if (create_graph) {
+          // The rules append records to the active tape, which may be this one and may
+          // reallocate: work on a copy.
+          const Record copy = tape.records[i];
+          propagate(copy, i, sweep);
+        } else {
+          propagate(tape.records[i], i, sweep);
+        }
+      }
+    }
+  } catch (...) {
+    drop_partial_gradients(stack, innermost);
+    throw;
+  }
+}
+
+}  // namespace
+
+}  // namespace detail
+
+Tape::Tape() : impl_(std::make_unique<detail::TapeImpl>()) {
+  impl_->owner = this;
+  impl_->serial = detail::next_tape_serial.fetch_add(1, std::memory_order_relaxed);
+  impl_->records.swap(detail::spare_records);
+  detail::tape_stack().push_back(impl_.get());
+}
+
+Tape::~Tape() {
+  auto& stack = detail::tape_stack();
+  stack.erase(std::remove(stack.begin(), stack.end(), impl_.get()), stack.end());
+  impl_->records.clear();  // frees the intermediates, one record at a time
+  if (impl_->records.capacity() > detail::spare_records.capacity()) {
+    impl_->records.swap(detail::spare_records);
+  }
+}
+
+std::size_t Tape::size() const { return impl_->records.size(); }
+std::uint64_t Tape::serial() const { return impl_->serial; }
+
+Tape* Tape::active() {
+  auto* impl = detail::active_tape();
+  return impl == nullptr ? nullptr : impl->owner;
+}
+
+bool grad_enabled() { return detail::recording_enabled; }
+
+NoGradGuard::NoGradGuard() : previous_(detail::recording_enabled) {
+  detail::recording_enabled = false;
+}
+NoGradGuard::~NoGradGuard() { detail::recording_enabled = previous_; }
+
+template <class T>
+void Tensor<T>::backward(BackwardMode mode) const {
+  if (size() != 1) {
+    throw TapeError("backward: the tensor has shape " + shape_to_string(shape()) +
+                    ", not a single element; pass a seed gradient of that shape "
+                    "(y.backward(seed)) or reduce it first (sum, mean)");
+  }
+  detail::run_backward(*this, Tensor(Array(xt::ones<T>(shape()))), mode.create_graph);
+}
+
+template <class T>
+void Tensor<T>::backward(const Tensor& seed, BackwardMode mode) const {
+  if (seed.shape() != shape()) {
+    throw ShapeError("backward: the seed gradient has shape " + shape_to_string(seed.shape()) +
+                     " but the tensor has shape " + shape_to_string(shape()));
+  }
+  detail::run_backward(*this, seed, mode.create_graph);
+}
+
+template void Tensor<float>::backward(BackwardMode) const;
+template void Tensor<double>::backward(BackwardMode) const;
+template void Tensor<float>::backward(const Tensor&, BackwardMode) const;
+template void Tensor<double>::backward(const Tensor&, BackwardMode) const;
+
+}  // namespace tapegrad

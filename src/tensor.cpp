@@ -1,0 +1,127 @@
+#include "tapegrad/tensor.hpp"
+
+#include <atomic>
+#include <ostream>
+#include <sstream>
+
+#include <xtensor/xio.hpp>
+
+namespace tapegrad {
+
+namespace {
+std::atomic<std::size_t> live_nodes{0};
+}
+
+namespace detail {
+NodeBase::NodeBase() noexcept { live_nodes.fetch_add(1, std::memory_order_relaxed); }
+NodeBase::~NodeBase() { live_nodes.fetch_sub(1, std::memory_order_relaxed); }
+}  // namespace detail
+
+std::size_t live_node_count() { return live_nodes.load(std::memory_order_relaxed); }
+
+std::string shape_to_string(const Shape& shape) {
+  std::ostringstream out;
+  out << '(';
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) out << ", ";
+    out << shape[i];
+  }
+  if (shape.size() == 1) out << ',';
+  out << ')';
+  return out.str();
+}
+
+template <class T>
+Tensor<T>::Tensor() : Tensor(T(0)) {}
+
+template <class T>
+Tensor<T>::Tensor(Array value, RequiresGrad rg)
+    : node_(std::make_shared<detail::Node<T>>(std::move(value))) {
+  node_->requires_grad = rg.on;
+}
+
+template <class T>
+Tensor<T>::Tensor(T scalar, RequiresGrad rg) : Tensor(Array(scalar), rg) {}
+
+template <class T>
+Tensor<T>::Tensor(xt::nested_initializer_list_t<T, 1> values, RequiresGrad rg)
+    : Tensor(Array(values), rg) {}
+template <class T>
+Tensor<T>::Tensor(xt::nested_initializer_list_t<T, 2> values, RequiresGrad rg)
+    : Tensor(Array(values), rg) {}
+template <class T>
+Tensor<T>::Tensor(xt::nested_initializer_list_t<T, 3> values, RequiresGrad rg)
+    : Tensor(Array(values), rg) {}
+template <class T>
+Tensor<T>::Tensor(xt::nested_initializer_list_t<T, 4> values, RequiresGrad rg)
+    : Tensor(Array(values), rg) {}
+
+template <class T>
+typename Tensor<T>::Array& Tensor<T>::mutable_value() {
+  ++node_->version;
+  return node_->value;
+}
+
+template <class T>
+void Tensor<T>::set_value(Array value) {
+  ++node_->version;
+  node_->value = std::move(value);
+}
+
+template <class T>
+T Tensor<T>::item() const {
+  if (size() != 1) {
+    throw ValueError("item: the tensor has shape " + shape_to_string(shape()) +
+                     " and " + std::to_string(size()) + " elements, not exactly one");
+  }
+  return *node_->value.data();
+}
+
+template <class T>
+Tensor<T>& Tensor<T>::set_requires_grad(bool on) {
+  if (!is_leaf()) {
+    throw TapeError(
+        "set_requires_grad: only a leaf (a tensor you made, not the result of a recorded "
+        "op) can change whether it requires grad; use detach() to get a leaf copy");
+  }
+  node_->requires_grad = on;
+  return *this;
+}
+
+template <class T>
+const typename Tensor<T>::Array& Tensor<T>::grad() const {
+  if (!node_->grad) {
+    throw TapeError("grad: this tensor of shape " + shape_to_string(shape()) +
+                    " has no gradient: " +
+                    (requires_grad() ? "call backward() on a result computed from it first"
+                                     : "it does not require grad (set requires_grad)"));
+  }
+  return static_cast<const detail::Node<T>&>(*node_->grad).value;
+}
+
+template <class T>
+Tensor<T> Tensor<T>::grad_tensor() const {
+  grad();  // throws the same clear error when there is none
+  return Tensor(std::static_pointer_cast<detail::Node<T>>(node_->grad));
+}
+
+template <class T>
+Tensor<T> Tensor<T>::detach() const {
+  return Tensor(Array(node_->value));
+}
+
+template <class T>
+std::ostream& operator<<(std::ostream& out, const Tensor<T>& tensor) {
+  out << "Tensor<" << (std::is_same_v<T, float> ? "float" : "double") << ">(shape "
+      << shape_to_string(tensor.shape());
+  if (tensor.requires_grad()) out << ", requires_grad";
+  out << ")\n" << tensor.value();
+  return out;
+}
+
+template class Tensor<float>;
+template class Tensor<double>;
+template std::ostream& operator<<(std::ostream&, const Tensor<float>&);
+template std::ostream& operator<<(std::ostream&, const Tensor<double>&);
+
+}  // namespace tapegrad

@@ -1,0 +1,279 @@
+// Every op: a closed-form value check, a float64 finite-difference gradient check with a
+// non-uniform upstream gradient, and float32 agreement with float64.
+#include <cmath>
+#include <functional>
+
+#include "helpers.hpp"
+
+using tapegrad::Axes;
+using tapegrad::Shape;
+using tapegrad::Tensor;
+using test::random_array;
+
+namespace {
+
+struct OpCase {
+  std::string name;
+  std::function<Tensor<double>(const std::vector<Tensor<double>>&)> f64;
+  std::function<Tensor<float>(const std::vector<Tensor<float>>&)> f32;
+  std::vector<xt::xarray<double>> inputs;
+};
+
+template <class F>
+OpCase op(std::string name, F f, std::vector<xt::xarray<double>> inputs) {
+  return {std::move(name), f, f, std::move(inputs)};
+}
+
+xt::xarray<double> rnd(const Shape& s, std::uint64_t seed, double lo = -2, double hi = 2) {
+  return random_array(s, seed, lo, hi);
+}
+
+std::vector<OpCase> all_cases() {
+  using namespace tapegrad;
+  const Shape m{3, 4};
+  return {
+      op("add", [](const auto& x) { return x[0] + x[1]; }, {rnd(m, 1), rnd(m, 2)}),
+      op("sub", [](const auto& x) { return x[0] - x[1]; }, {rnd(m, 3), rnd(m, 4)}),
+      op("mul", [](const auto& x) { return x[0] * x[1]; }, {rnd(m, 5), rnd(m, 6)}),
+      op("div", [](const auto& x) { return x[0] / x[1]; }, {rnd(m, 7), rnd(m, 8, 0.5, 2)}),
+      op("maximum", [](const auto& x) { return maximum(x[0], x[1]); }, {rnd(m, 9), rnd(m, 10)}),
+      op("minimum", [](const auto& x) { return minimum(x[0], x[1]); }, {rnd(m, 11), rnd(m, 12)}),
+      op("scalar operators", [](const auto& x) { return 2.0 - x[0] * 3.0 + 1.5 / (x[0] + 4.0); },
+         {rnd(m, 13)}),
+      op("neg", [](const auto& x) { return -x[0]; }, {rnd(m, 14)}),
+      op("pow 3", [](const auto& x) { return pow(x[0], 3.0); }, {rnd(m, 15)}),
+      op("pow -1.5", [](const auto& x) { return pow(x[0], -1.5); }, {rnd(m, 16, 0.5, 2)}),
+      op("exp", [](const auto& x) { return exp(x[0]); }, {rnd(m, 17)}),
+      op("log", [](const auto& x) { return log(x[0]); }, {rnd(m, 18, 0.3, 3)}),
+      op("sqrt", [](const auto& x) { return sqrt(x[0]); }, {rnd(m, 19, 0.3, 3)}),
+      op("abs", [](const auto& x) { return abs(x[0]); }, {rnd(m, 20)}),
+      op("square", [](const auto& x) { return square(x[0]); }, {rnd(m, 21)}),
+      op("sin", [](const auto& x) { return sin(x[0]); }, {rnd(m, 22)}),
+      op("cos", [](const auto& x) { return cos(x[0]); }, {rnd(m, 23)}),
+      op("tanh", [](const auto& x) { return tanh(x[0]); }, {rnd(m, 24)}),
+      op("sigmoid", [](const auto& x) { return sigmoid(x[0]); }, {rnd(m, 25, -4, 4)}),
+      op("relu", [](const auto& x) { return relu(x[0]); }, {rnd(m, 26)}),
+      op("leaky_relu", [](const auto& x) { return leaky_relu(x[0], 0.1); }, {rnd(m, 27)}),
+      op("softplus", [](const auto& x) { return softplus(x[0]); }, {rnd(m, 28, -4, 4)}),
+      // Inputs kept away from the bounds, where the derivative jumps.
+      op("clamp", [](const auto& x) { return clamp(x[0], -0.5, 0.7); },
+         {xt::xarray<double>{{-1.3, -0.2, 0.1, 0.9}, {1.7, -0.8, 0.45, -0.35}, {0.3, 2.0, -1.9, 0.6}}}),
+      op("sum", [](const auto& x) { return sum(x[0]); }, {rnd(m, 30)}),
+      op("sum axis 0", [](const auto& x) { return sum(x[0], Axes{0}); }, {rnd(m, 31)}),
+      op("sum axis 1 keepdims", [](const auto& x) { return sum(x[0], Axes{1}, true); }, {rnd(m, 32)}),
+      op("sum axes (0, 2)", [](const auto& x) { return sum(x[0], Axes{0, -1}); },
+         {rnd({2, 3, 4}, 33)}),
+      op("mean", [](const auto& x) { return mean(x[0]); }, {rnd(m, 34)}),
+      op("mean axis 1", [](const auto& x) { return mean(x[0], Axes{1}); }, {rnd(m, 35)}),
+      op("max axis 0", [](const auto& x) { return max(x[0], 0); }, {rnd(m, 36)}),
+      op("max axis 1 keepdims", [](const auto& x) { return max(x[0], 1, true); }, {rnd(m, 37)}),
+      op("logsumexp", [](const auto& x) { return logsumexp(x[0]); }, {rnd(m, 38)}),
+      op("logsumexp axis 0 keepdims", [](const auto& x) { return logsumexp(x[0], 0, true); },
+         {rnd(m, 39)}),
+      op("softmax", [](const auto& x) { return softmax(x[0]); }, {rnd(m, 40)}),
+      op("softmax axis 0", [](const auto& x) { return softmax(x[0], 0); }, {rnd(m, 41)}),
+      op("log_softmax", [](const auto& x) { return log_softmax(x[0]); }, {rnd(m, 42)}),
+      op("matmul 2-d", [](const auto& x) { return matmul(x[0], x[1]); },
+         {rnd({3, 4}, 43), rnd({4, 5}, 44)}),
+      op("matmul vector-matrix", [](const auto& x) { return matmul(x[0], x[1]); },
+         {rnd({4}, 45), rnd({4, 5}, 46)}),
+      op("matmul matrix-vector", [](const auto& x) { return matmul(x[0], x[1]); },
+         {rnd({3, 4}, 47), rnd({4}, 48)}),
+      op("matmul dot", [](const auto& x) { return matmul(x[0], x[1]); },
+         {rnd({4}, 49), rnd({4}, 50)}),
+      op("transpose", [](const auto& x) { return transpose(x[0]); }, {rnd(m, 51)}),
+      op("transpose perm", [](const auto& x) { return transpose(x[0], {1, 2, 0}); },
+         {rnd({2, 3, 4}, 52)}),
+      op("reshape", [](const auto& x) { return reshape(x[0], Shape{2, 6}); }, {rnd(m, 53)}),
+      op("broadcast_to", [](const auto& x) { return broadcast_to(x[0], Shape{2, 3, 4}); },
+         {rnd({3, 1}, 54)}),
+      op("sum_to", [](const auto& x) { return sum_to(x[0], Shape{3, 1}); }, {rnd({2, 3, 4}, 55)}),
+      op("concat axis 0",
+         [](const auto& x) { return concat(std::vector{x[0], x[1], x[2]}, 0); },
+         {rnd({1, 4}, 56), rnd({2, 4}, 57), rnd({3, 4}, 58)}),
+      op("concat axis 1", [](const auto& x) { return concat(std::vector{x[0], x[1]}, -1); },
+         {rnd({3, 2}, 59), rnd({3, 3}, 60)}),
+      op("narrow", [](const auto& x) { return narrow(x[0], 1, 1, 2); }, {rnd(m, 61)}),
+      op("index_select", [](const auto& x) { return index_select(x[0], {2, 0, 2, 1}); },
+         {rnd(m, 62)}),
+      op("index_add", [](const auto& x) { return index_add(x[0], {1, 3, 1}, 4); },
+         {rnd({3, 2}, 63)}),
+      op("composite of many ops",
+         [](const auto& x) {
+           auto h = tanh(matmul(x[0], x[1]) + x[2]);
+           return mean(log_softmax(h * h - sigmoid(h), -1)) + sum(softplus(x[2]));
+         },
+         {rnd({2, 3}, 64), rnd({3, 4}, 65), rnd({4}, 66)}),
+  };
+}
+
+}  // namespace
+
+TEST_CASE("every op passes a float64 finite-difference gradient check") {
+  for (const auto& c : all_cases()) {
+    SUBCASE(c.name.c_str()) {
+      tapegrad::GradcheckOptions options;
+      options.allow_zero_gradient = false;
+      const auto report = tapegrad::gradcheck<double>(
+          c.f64, test::as_tensors<double>(c.inputs), options);
+      INFO(c.name, ": ", report.message);
+      CHECK(report.passed);
+    }
+  }
+}
+
+TEST_CASE("every op agrees in float32 and float64, values and gradients") {
+  for (const auto& c : all_cases()) {
+    SUBCASE(c.name.c_str()) {
+      INFO(c.name);
+      std::vector<Tensor<double>> x64;
+      std::vector<Tensor<float>> x32;
+      for (const auto& a : c.inputs) {
+        x64.emplace_back(a, tapegrad::requires_grad);
+        x32.emplace_back(xt::xarray<float>(xt::cast<float>(a)), tapegrad::requires_grad);
+      }
+      tapegrad::Tape tape;
+      const auto y64 = c.f64(x64);
+      const auto y32 = c.f32(x32);
+      REQUIRE(y64.shape() == y32.shape());
+      for (std::size_t k = 0; k < y64.size(); ++k) {
+        const double v = y64.value().data()[k];
+        CHECK(y32.value().data()[k] == doctest::Approx(v).epsilon(1e-4).scale(1));
+      }
+      const auto w = random_array(y64.shape(), 99, 0.5, 1.5);
+      tapegrad::sum(y64 * Tensor<double>(w)).backward();
+      tapegrad::sum(y32 * Tensor<float>(xt::xarray<float>(xt::cast<float>(w)))).backward();
+      for (std::size_t i = 0; i < x64.size(); ++i) {
+        REQUIRE(x64[i].has_grad() == x32[i].has_grad());
+        if (!x64[i].has_grad()) continue;
+        for (std::size_t k = 0; k < x64[i].size(); ++k) {
+          const double g = x64[i].grad().data()[k];
+          CHECK(x32[i].grad().data()[k] == doctest::Approx(g).epsilon(1e-3).scale(1));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("float32 gradients pass gradcheck with float tolerances") {
+  for (const auto& c : all_cases()) {
+    SUBCASE(c.name.c_str()) {
+      const auto report =
+          tapegrad::gradcheck<float>(c.f32, test::as_tensors<float>(c.inputs));
+      INFO(c.name, ": ", report.message);
+      CHECK(report.passed);
+    }
+  }
+}
+
+// ---- closed-form values ----
+
+namespace {
+template <class F, class R>
+void check_elementwise(F op, R reference, double lo, double hi) {
+  const auto a = random_array({2, 5}, 7, lo, hi);
+  const auto y = op(Tensor<double>(a));
+  REQUIRE(y.shape() == a.shape());
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    CHECK(y.value().data()[k] == doctest::Approx(reference(a.data()[k])).epsilon(1e-14));
+  }
+}
+}  // namespace
+
+TEST_CASE("elementwise values match their closed forms") {
+  using namespace tapegrad;
+  using D = Tensor<double>;
+  check_elementwise([](const D& x) { return -x; }, [](double v) { return -v; }, -2, 2);
+  check_elementwise([](const D& x) { return pow(x, 3.0); }, [](double v) { return v * v * v; }, -2, 2);
+  check_elementwise([](const D& x) { return exp(x); }, [](double v) { return std::exp(v); }, -2, 2);
+  check_elementwise([](const D& x) { return log(x); }, [](double v) { return std::log(v); }, 0.1, 3);
+  check_elementwise([](const D& x) { return sqrt(x); }, [](double v) { return std::sqrt(v); }, 0.1, 3);
+  check_elementwise([](const D& x) { return abs(x); }, [](double v) { return std::abs(v); }, -2, 2);
+  check_elementwise([](const D& x) { return square(x); }, [](double v) { return v * v; }, -2, 2);
+  check_elementwise([](const D& x) { return sin(x); }, [](double v) { return std::sin(v); }, -3, 3);
+  check_elementwise([](const D& x) { return cos(x); }, [](double v) { return std::cos(v); }, -3, 3);
+  check_elementwise([](const D& x) { return tanh(x); }, [](double v) { return std::tanh(v); }, -3, 3);
+  check_elementwise([](const D& x) { return sigmoid(x); },
+                    [](double v) { return 1 / (1 + std::exp(-v)); }, -5, 5);
+  check_elementwise([](const D& x) { return relu(x); }, [](double v) { return v > 0 ? v : 0.0; }, -2, 2);
+  check_elementwise([](const D& x) { return leaky_relu(x, 0.2); },
+                    [](double v) { return v > 0 ? v : 0.2 * v; }, -2, 2);
+  check_elementwise([](const D& x) { return softplus(x); },
+                    [](double v) { return std::log(1 + std::exp(v)); }, -5, 5);
+  check_elementwise([](const D& x) { return clamp(x, -0.5, 1.0); },
+                    [](double v) { return std::min(std::max(v, -0.5), 1.0); }, -2, 2);
+}
+
+TEST_CASE("binary ops, reductions and softmax give the textbook numbers") {
+  using namespace tapegrad;
+  const Tensor<double> a({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}});
+  const Tensor<double> b({{2.0, 1.0, 3.0}, {0.5, 8.0, -1.0}});
+  CHECK((a + b).value() == xt::xarray<double>{{3, 3, 6}, {4.5, 13, 5}});
+  CHECK((a - b).value() == xt::xarray<double>{{-1, 1, 0}, {3.5, -3, 7}});
+  CHECK((a * b).value() == xt::xarray<double>{{2, 2, 9}, {2, 40, -6}});
+  CHECK((a / b).value() == xt::xarray<double>{{0.5, 2, 1}, {8, 0.625, -6}});
+  CHECK(maximum(a, b).value() == xt::xarray<double>{{2, 2, 3}, {4, 8, 6}});
+  CHECK(minimum(a, b).value() == xt::xarray<double>{{1, 1, 3}, {0.5, 5, -1}});
+  CHECK(sum(a).item() == 21);
+  CHECK(sum(a).shape() == Shape{});
+  CHECK(sum(a, Axes{0}).value() == xt::xarray<double>{5, 7, 9});
+  const auto column = sum(a, Axes{1}, true);
+  CHECK(column.shape() == Shape{2, 1});
+  CHECK(column.value()(0, 0) == 6);
+  CHECK(column.value()(1, 0) == 15);
+  CHECK(mean(a).item() == 3.5);
+  CHECK(mean(a, Axes{1}).value() == xt::xarray<double>{2, 5});
+  CHECK(max(b, 1).value() == xt::xarray<double>{3, 8});
+  CHECK(max(b, 0, true).value() == xt::xarray<double>{{2, 8, 3}});
+  CHECK(logsumexp(a).value()(0) == doctest::Approx(std::log(std::exp(1) + std::exp(2) + std::exp(3))));
+  const auto s = softmax(a);
+  const double z = std::exp(1) + std::exp(2) + std::exp(3);
+  CHECK(s.value()(0, 0) == doctest::Approx(std::exp(1) / z));
+  CHECK(s.value()(1, 2) == doctest::Approx(std::exp(3) / z));  // shift invariance
+  CHECK(log_softmax(a).value()(0, 1) == doctest::Approx(2 - std::log(z)));
+  CHECK(matmul(a, transpose(b)).value() == xt::xarray<double>{{13, 13.5}, {31, 36}});
+  CHECK(matmul(Tensor<double>({1.0, 2.0}), a).value() == xt::xarray<double>{9, 12, 15});
+  CHECK(matmul(a, Tensor<double>({1.0, 0.0, -1.0})).value() == xt::xarray<double>{-2, -2});
+  CHECK(matmul(Tensor<double>({1.0, 2.0}), Tensor<double>({3.0, 4.0})).item() == 11);
+  CHECK(transpose(a).value() == xt::xarray<double>{{1, 4}, {2, 5}, {3, 6}});
+  CHECK(reshape(a, Shape{3, 2}).value() == xt::xarray<double>{{1, 2}, {3, 4}, {5, 6}});
+  CHECK(broadcast_to(Tensor<double>({1.0, 2.0}), Shape{2, 2}).value() ==
+        xt::xarray<double>{{1, 2}, {1, 2}});
+  CHECK(sum_to(a, Shape{1, 3}).value() == xt::xarray<double>{{5, 7, 9}});
+  CHECK(concat(std::vector{a, b}, 1).value() ==
+        xt::xarray<double>{{1, 2, 3, 2, 1, 3}, {4, 5, 6, 0.5, 8, -1}});
+  CHECK(narrow(a, 1, 1, 2).value() == xt::xarray<double>{{2, 3}, {5, 6}});
+  CHECK(index_select(a, {1, 1, 0}).value() == xt::xarray<double>{{4, 5, 6}, {4, 5, 6}, {1, 2, 3}});
+  CHECK(index_add(a, {2, 2}, 3).value() == xt::xarray<double>{{0, 0, 0}, {0, 0, 0}, {5, 7, 9}});
+}
+
+TEST_CASE("max sends the gradient to the first maximum; ties of maximum split it") {
+  using namespace tapegrad;
+  Tape tape;
+  Tensor<double> x({{1.0, 3.0, 3.0}, {2.0, 0.0, -1.0}}, requires_grad);
+  max(x, 1).backward(Tensor<double>({10.0, 20.0}));
+  CHECK(x.grad() == xt::xarray<double>{{0, 10, 0}, {20, 0, 0}});
+  Tensor<double> a({1.0, 2.0}, requires_grad);
+  Tensor<double> b({1.0, 3.0}, requires_grad);
+  sum(maximum(a, b)).backward();
+  CHECK(a.grad() == xt::xarray<double>{0.5, 0});
+  CHECK(b.grad() == xt::xarray<double>{0.5, 1});
+}
+
+TEST_CASE("numerically stable ops stay finite at extreme inputs") {
+  using namespace tapegrad;
+  Tape tape;
+  Tensor<double> x({-1000.0, 0.0, 1000.0}, requires_grad);
+  const auto s = sigmoid(x);
+  CHECK(s.value() == xt::xarray<double>{0, 0.5, 1});
+  const auto sp = softplus(x);
+  CHECK(sp.value()(0) == 0);
+  CHECK(sp.value()(2) == 1000);
+  CHECK(logsumexp(x).item() == doctest::Approx(1000));
+  const auto ls = log_softmax(x);
+  CHECK(std::isfinite(ls.value()(1)));
+  CHECK(ls.value()(1) == doctest::Approx(-1000));
+  sum(s + sp + tanh(x)).backward();
+  for (double g : x.grad()) CHECK(std::isfinite(g));
+  CHECK(x.grad()(2) == doctest::Approx(1.0));  // softplus' = sigmoid = 1, others 0
+}

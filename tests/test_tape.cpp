@@ -1,0 +1,228 @@
+// The tape: sweep order, accumulation, lifetimes, nesting, threads and every misuse error.
+#include <thread>
+
+#include "helpers.hpp"
+
+using namespace tapegrad;
+
+TEST_CASE("a reused subexpression gets the sum of its paths") {
+  Tape tape;
+  Tensor<double> x(3.0, requires_grad);
+  const auto y = x * x;    // used twice below
+  const auto z = y * y + y;  // z = x^4 + x^2, dz/dx = 4x^3 + 2x = 114
+  z.backward();
+  CHECK(x.grad()() == doctest::Approx(114));
+}
+
+TEST_CASE("a diamond-shaped graph is walked once per node") {
+  Tape tape;
+  Tensor<double> x(0.5, requires_grad);
+  const auto a = sin(x);
+  const auto b = exp(x);
+  const auto top = a * b;  // d/dx sin(x) e^x = (cos x + sin x) e^x
+  top.backward();
+  CHECK(x.grad()() == doctest::Approx((std::cos(0.5) + std::sin(0.5)) * std::exp(0.5)));
+  // Each intermediate got a record, and nothing more: sin, exp, mul.
+  CHECK(tape.size() == 3);
+}
+
+TEST_CASE("a chain of 1,000,000 ops is recorded, reversed and freed without recursion") {
+  const std::size_t before = live_node_count();
+  {
+    Tensor<double> x(1.0, requires_grad);
+    Tape tape;
+    Tensor<double> y = x;
+    const Tensor<double> factor(1.000001);
+    for (int i = 0; i < 1000000; ++i) y = y * factor;
+    y.backward();
+    CHECK(tape.size() == 1000000);
+    CHECK(x.grad()() == doctest::Approx(std::pow(1.000001, 1000000)).epsilon(1e-9));
+  }
+  CHECK(live_node_count() == before);
+}
+
+TEST_CASE("live nodes return to zero after the tape and the tensors are gone") {
+  const std::size_t before = live_node_count();
+  {
+    Tensor<double> w(test::random_array({3, 4}, 1), requires_grad);
+    {
+      Tape tape;
+      const Tensor<double> x(test::random_array({2, 3}, 2));
+      const auto loss = mean(square(tanh(matmul(x, w)) - 0.5));
+      loss.backward(create_graph);  // the gradient itself is recorded on the tape
+      CHECK(live_node_count() > before + 10);
+    }
+    CHECK(w.has_grad());  // the user's tensors keep their values
+  }
+  CHECK(live_node_count() == before);
+}
+
+TEST_CASE("gradients of leaves accumulate across backward calls until zero_grad") {
+  Tensor<double> w(2.0, requires_grad);
+  Tape tape;
+  const auto y = w * w * w;  // dy/dw = 3 w^2 = 12
+  y.backward();
+  CHECK(w.grad()() == 12);
+  y.backward();  // the same tape again: the same per-call gradient, added
+  CHECK(w.grad()() == 24);
+  w.zero_grad();
+  y.backward();
+  CHECK(w.grad()() == 12);
+}
+
+TEST_CASE("only inputs that require grad get gradients; intermediates keep none") {
+  Tape tape;
+  Tensor<double> w({1.0, 2.0}, requires_grad);
+  const Tensor<double> c({3.0, 4.0});
+  const auto h = w * c;
+  sum(h).backward();
+  CHECK(w.grad() == xt::xarray<double>{3, 4});
+  CHECK_FALSE(c.has_grad());
+  CHECK_FALSE(h.has_grad());
+}
+
+TEST_CASE("an explicit seed gradient weights a non-scalar output") {
+  Tape tape;
+  Tensor<double> x({1.0, 2.0, 3.0}, requires_grad);
+  const auto y = x * x;
+  y.backward(Tensor<double>({1.0, 0.5, -1.0}));
+  CHECK(x.grad() == xt::xarray<double>{2, 2, -6});
+}
+
+TEST_CASE("the no-grad guard turns recording off, and restores it") {
+  Tensor<double> w(1.0, requires_grad);
+  Tape tape;
+  {
+    NoGradGuard guard;
+    CHECK_FALSE(grad_enabled());
+    const auto y = w * 3.0;
+    CHECK_FALSE(y.requires_grad());
+    CHECK(tape.size() == 0);
+    CHECK_THROWS_AS(y.backward(), TapeError);
+  }
+  CHECK(grad_enabled());
+  CHECK((w * 3.0).requires_grad());
+}
+
+TEST_CASE("nested tapes: the inner one is active, and backward reaches the outer one") {
+  Tensor<double> x(2.0, requires_grad);
+  Tape outer;
+  const auto y = x * x;  // on the outer tape
+  {
+    Tape inner;
+    CHECK(Tape::active() == &inner);
+    const auto z = y * x;  // on the inner tape, from an outer result
+    CHECK(inner.size() == 1);
+    z.backward();          // z = x^3: 12
+    CHECK(x.grad()() == 12);
+  }
+  CHECK(Tape::active() == &outer);
+  CHECK(outer.size() == 1);
+}
+
+TEST_CASE("two threads train with their own tapes at the same time") {
+  // No doctest assertions inside the threads: results are checked after join().
+  auto train = [](double start, bool& own_tape_active) {
+    Tensor<double> w(start, requires_grad);
+    own_tape_active = true;
+    for (int step = 0; step < 200; ++step) {
+      Tape tape;
+      own_tape_active = own_tape_active && Tape::active() == &tape;
+      const auto loss = square(w - 3.0);
+      loss.backward();
+      w.mutable_value() -= 0.1 * w.grad();
+      w.zero_grad();
+    }
+    return w.item();
+  };
+  double a = 0, b = 0;
+  bool a_own = false, b_own = false, alone_own = false;
+  std::thread first([&] { a = train(0.0, a_own); });
+  std::thread second([&] { b = train(10.0, b_own); });
+  first.join();
+  second.join();
+  CHECK(a_own);
+  CHECK(b_own);
+  CHECK(a == doctest::Approx(3.0));
+  CHECK(b == doctest::Approx(3.0));
+  CHECK(a == train(0.0, alone_own));  // bit-identical to a run alone
+}
+
+// ---- misuse: each a clear error ----
+
+TEST_CASE("backward with no tape says to create one") {
+  Tensor<double> w(1.0, requires_grad);
+  const auto y = w * 2.0;  // no tape active
+  CHECK(y.requires_grad());
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("no Tape was active"), TapeError);
+  Tape tape;
+  const auto z = y * 3.0;  // recorded, but its input was not
+  CHECK_THROWS_WITH_AS(z.backward(), doctest::Contains("computed while no Tape was active"),
+                       TapeError);
+}
+
+TEST_CASE("backward through a destroyed tape is an error, never a zero gradient") {
+  Tensor<double> w(1.0, requires_grad);
+  Tensor<double> y;
+  {
+    Tape tape;
+    y = w * 2.0;
+  }
+  CHECK(y.value()() == 2);  // the value survives
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("has been destroyed"), TapeError);
+  CHECK_FALSE(w.has_grad());
+
+  Tape later;
+  const auto z = y * 3.0;  // a new tape, on top of a dead one
+  CHECK_THROWS_WITH_AS(z.backward(), doctest::Contains("recorded on a Tape that has been destroyed"),
+                       TapeError);
+  CHECK_FALSE(w.has_grad());
+}
+
+TEST_CASE("backward of a non-scalar without a seed names the shape") {
+  Tape tape;
+  Tensor<double> x({1.0, 2.0}, requires_grad);
+  const auto y = x * 2.0;
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("shape (2,), not a single element"),
+                       TapeError);
+  CHECK_THROWS_WITH_AS(y.backward(Tensor<double>({1.0, 2.0, 3.0})),
+                       doctest::Contains("seed gradient has shape (3,) but the tensor has shape (2,)"),
+                       ShapeError);
+}
+
+TEST_CASE("backward of a tensor that does not require grad") {
+  Tape tape;
+  const Tensor<double> c(2.0);
+  CHECK_THROWS_WITH_AS((c * c).backward(), doctest::Contains("does not require grad"), TapeError);
+}
+
+TEST_CASE("a value changed in place after recording is caught by its version") {
+  Tape tape;
+  Tensor<double> w({1.0, 2.0}, requires_grad);
+  const auto y = sum(w * w);
+  w.mutable_value() += 1.0;  // e.g. an optimizer step before backward
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("changed in place after it was recorded"),
+                       TapeError);
+  CHECK_FALSE(w.has_grad());
+}
+
+TEST_CASE("shape mismatches name the op and both shapes") {
+  const Tensor<double> a(xt::xarray<double>::from_shape({3, 2}));
+  const Tensor<double> b(xt::xarray<double>::from_shape({4}));
+  CHECK_THROWS_WITH_AS(a + b, "add: shapes (3, 2) and (4,) cannot be broadcast together", ShapeError);
+  CHECK_THROWS_WITH_AS(a * b, doctest::Contains("mul: shapes (3, 2) and (4,)"), ShapeError);
+  CHECK_THROWS_WITH_AS(a - b, doctest::Contains("sub: shapes (3, 2) and (4,)"), ShapeError);
+  CHECK_THROWS_WITH_AS(a / b, doctest::Contains("div: shapes (3, 2) and (4,)"), ShapeError);
+  CHECK_THROWS_WITH_AS(maximum(a, b), doctest::Contains("maximum: shapes"), ShapeError);
+  CHECK_THROWS_WITH_AS(minimum(a, b), doctest::Contains("minimum: shapes"), ShapeError);
+  const Tensor<double> m(xt::xarray<double>::from_shape({4, 3}));
+  const Tensor<double> n(xt::xarray<double>::from_shape({2, 5}));
+  CHECK_THROWS_WITH_AS(matmul(m, n), "matmul: inner dimensions differ: (4, 3) x (2, 5)", ShapeError);
+  CHECK_THROWS_WITH_AS(reshape(m, Shape{5}), doctest::Contains("reshape: cannot reshape (4, 3)"),
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(broadcast_to(m, Shape{4, 2}), doctest::Contains("(4, 3) to (4, 2)"), ShapeError);
+  CHECK_THROWS_WITH_AS(concat(std::vector{m, n}, 0), doctest::Contains("part 1 has shape (2, 5)"),
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(sum(m, Axes{2}), doctest::Contains("sum: axis 2 is out of range"), ValueError);
+  CHECK_THROWS_WITH_AS(index_select(m, {4}), doctest::Contains("index 4 is out of range"), ValueError);
+}
