@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "tapegrad/ops.hpp"
+#include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tapegrad {
@@ -24,23 +25,13 @@ Defaults defaults_for() {
   }
 }
 
-// splitmix64: a tiny, well-mixed generator, so the upstream weights are the same on
-// every platform and standard library.
-double next_unit(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return static_cast<double>(z >> 11) * 0x1.0p-53;
-}
-
 template <class T>
 xt::xarray<T> upstream_weights(const Shape& shape, std::uint64_t seed) {
   xt::xarray<T> w = xt::empty<T>(shape);
-  std::uint64_t state = seed;
+  Generator random(seed);
   for (std::size_t i = 0; i < w.size(); ++i) {
-    const double magnitude = 0.5 + next_unit(state);
-    w.data()[i] = static_cast<T>(next_unit(state) < 0.5 ? -magnitude : magnitude);
+    const double magnitude = random.uniform(0.5, 1.5);
+    w.data()[i] = static_cast<T>(random.uniform() < 0.5 ? -magnitude : magnitude);
   }
   return w;
 }

@@ -4,5 +4,6 @@
 #include "tapegrad/check.hpp"
 #include "tapegrad/error.hpp"
 #include "tapegrad/ops.hpp"
+#include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
