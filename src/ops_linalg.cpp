@@ -1,7 +1,8 @@
-// matmul: one 2-d primitive on OpenBLAS; the 1-d cases reshape around it.
+// matmul: one 2-d primitive on OpenBLAS (the GEMM that xt::linalg::dot calls, with its
+// transpose flags); the 1-d cases reshape around it.
 #include <string>
 
-#include <xtensor-blas/xlinalg.hpp>
+#include <xtensor-blas/xblas.hpp>
 
 #include "autograd.hpp"
 #include "tapegrad/ops.hpp"
@@ -13,15 +14,39 @@ using detail::make_result;
 
 namespace {
 
-// (m, k) x (k, n) -> (m, n).  da = g b^T, db = a^T g.
+// op(a) op(b), where op transposes when its flag is set: BLAS reads the operand transposed,
+// so the backward pass never copies a transpose.
 template <class T>
-Tensor<T> matmul_2d(const Tensor<T>& a, const Tensor<T>& b) {
-  return make_result<T>("matmul", xt::xarray<T>(xt::linalg::dot(a.value(), b.value())), a, b,
-                        [](BackwardContext<T>& c) {
-                          const auto g = c.grad();
-                          if (c.needs(0)) c.add(0, matmul_2d(g, transpose(c.input(1))));
-                          if (c.needs(1)) c.add(1, matmul_2d(transpose(c.input(0)), g));
-                        });
+xt::xarray<T> gemm(const xt::xarray<T>& a, const xt::xarray<T>& b, bool ta, bool tb) {
+  const std::size_t m = ta ? a.shape()[1] : a.shape()[0];
+  const std::size_t k = ta ? a.shape()[0] : a.shape()[1];
+  const std::size_t n = tb ? b.shape()[0] : b.shape()[1];
+  if (m == 0 || n == 0 || k == 0) return xt::zeros<T>({m, n});  // BLAS rejects empty strides
+  xt::xarray<T> result = xt::xarray<T>::from_shape({m, n});
+  xt::blas::gemm(a, b, result, ta, tb);
+  return result;
+}
+
+// y = op_a(a) op_b(b), flags in attrs.ints = {ta, tb}.
+// With A = op_a(a), B = op_b(b): dA = g B^T and dB = A^T g, written back through the flags:
+//   da = g B^T        (ta = 0)  or  B g^T  (ta = 1)
+//   db = A^T g        (tb = 0)  or  g^T A  (tb = 1)
+template <class T>
+Tensor<T> matmul_2d(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb) {
+  detail::Attrs attrs;
+  attrs.ints = {ta, tb};
+  return make_result<T>(
+      "matmul", gemm(a.value(), b.value(), ta, tb), a, b,
+      [](BackwardContext<T>& c) {
+        const bool ta = c.attrs().ints[0] != 0;
+        const bool tb = c.attrs().ints[1] != 0;
+        const auto g = c.grad();
+        const auto a = c.input(0);
+        const auto b = c.input(1);
+        if (c.needs(0)) c.add(0, ta ? matmul_2d(b, g, tb, true) : matmul_2d(g, b, false, !tb));
+        if (c.needs(1)) c.add(1, tb ? matmul_2d(g, a, true, ta) : matmul_2d(a, g, !ta, false));
+      },
+      std::move(attrs));
 }
 
 }  // namespace
@@ -40,13 +65,13 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
     throw ShapeError("matmul: inner dimensions differ: " + shape_to_string(a.shape()) + " x " +
                      shape_to_string(b.shape()));
   }
-  if (da == 2 && db == 2) return matmul_2d(a, b);
+  if (da == 2 && db == 2) return matmul_2d(a, b, false, false);
   const Tensor<T> a2 = da == 2 ? a : reshape(a, Shape{1, inner_a});
   const Tensor<T> b2 = db == 2 ? b : reshape(b, Shape{inner_b, 1});
   Shape result;
   if (da == 2) result.push_back(a.shape()[0]);
   if (db == 2) result.push_back(b.shape()[1]);
-  return reshape(matmul_2d(a2, b2), result);
+  return reshape(matmul_2d(a2, b2, false, false), result);
 }
 
 template Tensor<float> matmul(const Tensor<float>&, const Tensor<float>&);

@@ -90,7 +90,7 @@ Tensor<T> sum(const Tensor<T>& x, const Axes& axes, bool keepdims) {
 template <class T>
 Tensor<T> mean(const Tensor<T>& x) {
   if (x.size() == 0) throw ValueError("mean: the tensor " + shape_to_string(x.shape()) + " is empty");
-  return mul(sum(x), Tensor<T>(static_cast<T>(1.0 / static_cast<double>(x.size()))));
+  return affine(sum(x), 1.0 / static_cast<double>(x.size()));
 }
 
 template <class T>
@@ -98,7 +98,7 @@ Tensor<T> mean(const Tensor<T>& x, const Axes& axes, bool keepdims) {
   std::size_t count = 1;
   for (auto axis : normalize_axes("mean", axes, x.dim())) count *= x.shape()[axis];
   if (count == 0) throw ValueError("mean: no elements along the given axes of " + shape_to_string(x.shape()));
-  return mul(sum(x, axes, keepdims), Tensor<T>(static_cast<T>(1.0 / static_cast<double>(count))));
+  return affine(sum(x, axes, keepdims), 1.0 / static_cast<double>(count));
 }
 
 template <class T>

@@ -41,6 +41,7 @@ std::vector<OpCase> all_cases() {
       op("scalar operators", [](const auto& x) { return 2.0 - x[0] * 3.0 + 1.5 / (x[0] + 4.0); },
          {rnd(m, 13)}),
       op("neg", [](const auto& x) { return -x[0]; }, {rnd(m, 14)}),
+      op("affine", [](const auto& x) { return affine(x[0], -1.5, 0.25); }, {rnd(m, 67)}),
       op("pow 3", [](const auto& x) { return pow(x[0], 3.0); }, {rnd(m, 15)}),
       op("pow -1.5", [](const auto& x) { return pow(x[0], -1.5); }, {rnd(m, 16, 0.5, 2)}),
       op("exp", [](const auto& x) { return exp(x[0]); }, {rnd(m, 17)}),
@@ -184,6 +185,9 @@ TEST_CASE("elementwise values match their closed forms") {
   using namespace tapegrad;
   using D = Tensor<double>;
   check_elementwise([](const D& x) { return -x; }, [](double v) { return -v; }, -2, 2);
+  check_elementwise([](const D& x) { return affine(x, 3.0, -1.0); }, [](double v) { return 3 * v - 1; }, -2, 2);
+  check_elementwise([](const D& x) { return 1.0 - x / 4.0; }, [](double v) { return 1 - v / 4; }, -2, 2);
+  check_elementwise([](const D& x) { return 2.0 / x; }, [](double v) { return 2 / v; }, 0.5, 2);
   check_elementwise([](const D& x) { return pow(x, 3.0); }, [](double v) { return v * v * v; }, -2, 2);
   check_elementwise([](const D& x) { return exp(x); }, [](double v) { return std::exp(v); }, -2, 2);
   check_elementwise([](const D& x) { return log(x); }, [](double v) { return std::log(v); }, 0.1, 3);

@@ -22,7 +22,7 @@ using Axes = std::vector<std::ptrdiff_t>;
 
 /// y = a + b.  da = g, db = g (each summed to its input's shape).
 template <class T> Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b);
-/// y = a - b, composed as a + (-b).
+/// y = a - b.  da = g, db = -g. (A primitive rather than a + (-b): it is on every loss.)
 template <class T> Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b);
 /// y = a * b.  da = g b, db = g a.
 template <class T> Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b);
@@ -37,6 +37,10 @@ template <class T> Tensor<T> minimum(const Tensor<T>& a, const Tensor<T>& b);
 
 /// y = -x.  dx = -g.
 template <class T> Tensor<T> neg(const Tensor<T>& x);
+/// y = scale x + shift for plain numbers scale and shift.  dx = scale g.
+/// The operators with a scalar operand (x * 2, 1 - x, x / 4, ...) are this op, so a scalar
+/// costs no tensor of its own.
+template <class T> Tensor<T> affine(const Tensor<T>& x, double scale, double shift = 0);
 /// y = x^p for a constant exponent p.  dx = g p x^(p-1).
 template <class T> Tensor<T> pow(const Tensor<T>& x, double p);
 /// y = e^x.  dx = g y.
@@ -134,14 +138,6 @@ template <class T> Tensor<T> operator-(const Tensor<T>& x) { return neg(x); }
   Tensor<T> operator symbol(const Tensor<T>& a, const Tensor<T>& b) {                     \
     return function(a, b);                                                                \
   }                                                                                       \
-  template <class T, class S, class = std::enable_if_t<std::is_arithmetic_v<S>>>          \
-  Tensor<T> operator symbol(const Tensor<T>& a, S b) {                                    \
-    return function(a, Tensor<T>(static_cast<T>(b)));                                    \
-  }                                                                                       \
-  template <class T, class S, class = std::enable_if_t<std::is_arithmetic_v<S>>>          \
-  Tensor<T> operator symbol(S a, const Tensor<T>& b) {                                    \
-    return function(Tensor<T>(static_cast<T>(a)), b);                                     \
-  }                                                                                       \
   template <class A, class B, class = std::enable_if_t<!std::is_same_v<A, B>>>            \
   Tensor<A> operator symbol(const Tensor<A>&, const Tensor<B>&) {                         \
     static_assert(std::is_same_v<A, B>,                                                   \
@@ -154,6 +150,28 @@ TAPEGRAD_BINARY_OPERATOR(+, add)
 TAPEGRAD_BINARY_OPERATOR(-, sub)
 TAPEGRAD_BINARY_OPERATOR(*, mul)
 TAPEGRAD_BINARY_OPERATOR(/, div)
+
+template <class S>
+using EnableIfScalar = std::enable_if_t<std::is_arithmetic_v<S>>;
+
+// Scalars fold into affine(x, scale, shift).
+template <class T, class S, class = EnableIfScalar<S>>
+Tensor<T> operator+(const Tensor<T>& x, S s) { return affine(x, 1.0, static_cast<double>(s)); }
+template <class T, class S, class = EnableIfScalar<S>>
+Tensor<T> operator+(S s, const Tensor<T>& x) { return affine(x, 1.0, static_cast<double>(s)); }
+template <class T, class S, class = EnableIfScalar<S>>
+Tensor<T> operator-(const Tensor<T>& x, S s) { return affine(x, 1.0, -static_cast<double>(s)); }
+template <class T, class S, class = EnableIfScalar<S>>
+Tensor<T> operator-(S s, const Tensor<T>& x) { return affine(x, -1.0, static_cast<double>(s)); }
+template <class T, class S, class = EnableIfScalar<S>>
+Tensor<T> operator*(const Tensor<T>& x, S s) { return affine(x, static_cast<double>(s)); }
+template <class T, class S, class = EnableIfScalar<S>>
+Tensor<T> operator*(S s, const Tensor<T>& x) { return affine(x, static_cast<double>(s)); }
+template <class T, class S, class = EnableIfScalar<S>>
+Tensor<T> operator/(const Tensor<T>& x, S s) { return affine(x, 1.0 / static_cast<double>(s)); }
+/// s / x = s x^-1.
+template <class T, class S, class = EnableIfScalar<S>>
+Tensor<T> operator/(S s, const Tensor<T>& x) { return affine(pow(x, -1.0), static_cast<double>(s)); }
 
 #undef TAPEGRAD_BINARY_OPERATOR
 

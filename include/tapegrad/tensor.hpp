@@ -16,10 +16,11 @@ namespace detail {
 
 /// What the tape needs to know of a node, whatever its element type. Nodes never point to
 /// other nodes (only to their own gradient), so no ownership cycle can form and freeing a
-/// long graph never recurses.
+/// long graph never recurses. Nodes are only made by make_shared<Node<T>>, whose control
+/// block destroys the right type, so the destructor needs no vtable.
 struct NodeBase {
   NodeBase() noexcept;
-  virtual ~NodeBase();
+  ~NodeBase();
   NodeBase(const NodeBase&) = delete;
   NodeBase& operator=(const NodeBase&) = delete;
 
