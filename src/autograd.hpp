@@ -16,17 +16,36 @@
 
 namespace tapegrad::detail {
 
-/// The plain values an op's backward needs besides its inputs and output.
-struct Attrs {
+/// The plain values an op's backward needs besides its inputs and output. The common ones
+/// (a number, an axis) live inline; a shape or an index list, which few ops need, lives
+/// behind a pointer, so that a record stays small (a long chain of ops is a long array).
+class Attrs {
+ public:
   double scalar = 0;
   std::ptrdiff_t axis = 0;
-  Shape shape;                     // a shape the backward restores or reduces to
-  std::vector<std::size_t> ints;   // axes, a permutation or row indices
+
+  /// A shape the backward restores or reduces to.
+  Shape& shape() { return extra().shape; }
+  const Shape& shape() const { return extra_->shape; }
+  /// Axes, a permutation or row indices.
+  std::vector<std::size_t>& ints() { return extra().ints; }
+  const std::vector<std::size_t>& ints() const { return extra_->ints; }
+
+ private:
+  struct Extra {
+    Shape shape;
+    std::vector<std::size_t> ints;
+  };
+  Extra& extra() {
+    if (!extra_) extra_ = std::make_shared<Extra>();
+    return *extra_;
+  }
+  std::shared_ptr<Extra> extra_;  // shared, not unique: records are copied under create_graph
 };
 
 struct Record;
 struct Sweep;
-using Dispatch = void (*)(const Record&, Sweep&);
+using Dispatch = void (*)(Record&, Sweep&);
 using AnyFunction = void (*)();
 
 /// One recorded operation. The tape owns its records; a record owns its nodes (never the
@@ -37,18 +56,21 @@ struct Record {
   const char* op = "";
   std::shared_ptr<NodeBase> output;
   std::array<std::shared_ptr<NodeBase>, 2> first_inputs;
-  std::vector<std::shared_ptr<NodeBase>> more_inputs;  // only for ops of 3+ inputs
   std::array<std::uint32_t, 2> first_versions{};
-  std::vector<std::uint32_t> more_versions;
   std::uint32_t input_count = 0;
   std::uint32_t output_version = 0;
+  struct MoreInputs {
+    std::vector<std::shared_ptr<NodeBase>> nodes;
+    std::vector<std::uint32_t> versions;
+  };
+  std::shared_ptr<MoreInputs> more_inputs;  // only for ops of 3+ inputs (concat)
   Attrs attrs;
 
   const std::shared_ptr<NodeBase>& input(std::size_t i) const {
-    return i < 2 ? first_inputs[i] : more_inputs[i - 2];
+    return i < 2 ? first_inputs[i] : more_inputs->nodes[i - 2];
   }
   std::uint32_t recorded_version(std::size_t i) const {
-    return i < 2 ? first_versions[i] : more_versions[i - 2];
+    return i < 2 ? first_versions[i] : more_inputs->versions[i - 2];
   }
 };
 
@@ -82,51 +104,89 @@ struct Sweep {
   bool create_graph = false;
   xt::svector<std::uint64_t, 8> reachable_tapes;  // serials of the tapes being swept
   std::size_t pending = 0;  // recorded nodes holding a gradient not yet propagated
-  const Record* current = nullptr;
+  const char* current_op = "";
   std::size_t current_index = 0;
+};
+
+/// Moves node references in and out of tensors without touching the reference counts.
+struct TensorAccess {
+  template <class T>
+  static Tensor<T> borrow(std::shared_ptr<NodeBase>& from) {
+    Tensor<T> t{typename Tensor<T>::Empty{}};
+    t.node_ = std::move(from);
+    return t;
+  }
+  template <class T>
+  static void give_back(Tensor<T>& t, std::shared_ptr<NodeBase>& to) {
+    to = std::move(t.node_);
+  }
+  template <class T>
+  static std::shared_ptr<NodeBase> take(Tensor<T>&& t) {
+    return std::move(t.node_);
+  }
 };
 
 /// Adds `gradient` to `target`'s gradient (the heart of the chain rule's sum over paths).
 template <class T>
-void accumulate_gradient(NodeBase& target, const Tensor<T>& gradient, Sweep& sweep,
+void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
                          std::size_t input_position);
 
 /// What a backward rule sees: its record's inputs and output as tensors, the gradient
 /// flowing into the output, and where to send each input's gradient.
+///
+/// The context borrows the record's references for the rule's duration and gives them back
+/// when it ends, even by an exception; the output's gradient is consumed.
 template <class T>
 class BackwardContext {
  public:
-  BackwardContext(const Record& record, Sweep& sweep) : record_(record), sweep_(sweep) {}
+  BackwardContext(Record& record, Sweep& sweep)
+      : record_(record),
+        sweep_(sweep),
+        grad_(TensorAccess::borrow<T>(record.output->grad)),
+        output_(TensorAccess::borrow<T>(record.output)),
+        first_{TensorAccess::borrow<T>(record.first_inputs[0]),
+               TensorAccess::borrow<T>(record.first_inputs[1])} {}
+  ~BackwardContext() {
+    TensorAccess::give_back(output_, record_.output);
+    TensorAccess::give_back(first_[0], record_.first_inputs[0]);
+    TensorAccess::give_back(first_[1], record_.first_inputs[1]);
+  }
+  BackwardContext(const BackwardContext&) = delete;
+  BackwardContext& operator=(const BackwardContext&) = delete;
 
-  template <class U = T>
-  Tensor<U> input(std::size_t i) const {
-    return Tensor<U>(std::static_pointer_cast<Node<U>>(record_.input(i)));
+  /// Input i (inputs beyond the second, for concat, are returned by copy).
+  Tensor<T> input(std::size_t i) const {
+    return i < 2 ? first_[i] : Tensor<T>(record_.more_inputs->nodes[i - 2]);
   }
-  Tensor<T> output() const { return Tensor<T>(std::static_pointer_cast<Node<T>>(record_.output)); }
+  const Tensor<T>& output() const { return output_; }
   /// The gradient of the differentiated result with respect to this op's output.
-  Tensor<T> grad() const {
-    return Tensor<T>(std::static_pointer_cast<Node<T>>(record_.output->grad));
-  }
-  bool needs(std::size_t i) const { return record_.input(i)->requires_grad; }
+  const Tensor<T>& grad() const { return grad_; }
+  bool needs(std::size_t i) const { return node_of(i).requires_grad; }
   std::size_t input_count() const { return record_.input_count; }
   const Attrs& attrs() const { return record_.attrs; }
 
   /// Sends `gradient` (same shape as input i) to input i.
-  template <class U = T>
-  void add(std::size_t i, const Tensor<U>& gradient) {
-    if (needs(i)) accumulate_gradient(*record_.input(i), gradient, sweep_, i);
+  void add(std::size_t i, Tensor<T> gradient) {
+    if (needs(i)) accumulate_gradient(node_of(i), std::move(gradient), sweep_, i);
   }
 
  private:
-  const Record& record_;
+  NodeBase& node_of(std::size_t i) const {
+    return i < 2 ? *first_[i].node() : *record_.more_inputs->nodes[i - 2];
+  }
+
+  Record& record_;
   Sweep& sweep_;
+  Tensor<T> grad_;
+  Tensor<T> output_;
+  std::array<Tensor<T>, 2> first_;
 };
 
 template <class T>
 using BackwardRule = void (*)(BackwardContext<T>&);
 
 template <class T>
-void dispatch_rule(const Record& record, Sweep& sweep) {
+void dispatch_rule(Record& record, Sweep& sweep) {
   BackwardContext<T> context(record, sweep);
   reinterpret_cast<BackwardRule<T>>(record.rule)(context);
 }
@@ -134,69 +194,73 @@ void dispatch_rule(const Record& record, Sweep& sweep) {
 /// Wraps a forward value as the result of `op`. If any input requires grad and recording is
 /// on, appends a record to the active tape; with no tape the result is marked untracked, so
 /// a later backward() can say what went wrong instead of returning a zero gradient.
-template <class T, class InputRange>
-Tensor<T> make_result_from(const char* op, xt::xarray<T>&& value, const InputRange& inputs,
+template <class T>
+Tensor<T> make_result_from(const char* op, xt::xarray<T>&& value,
+                           const std::shared_ptr<NodeBase>* const* inputs,
                            std::size_t input_count, BackwardRule<T> rule, Attrs&& attrs) {
-  auto node = std::make_shared<Node<T>>(std::move(value));
+  Tensor<T> result(std::shared_ptr<NodeBase>(std::make_shared<Node<T>>(std::move(value))));
   bool any_requires_grad = false;
-  for (std::size_t i = 0; i < input_count; ++i) any_requires_grad |= inputs[i]->requires_grad;
-  if (!any_requires_grad || !grad_enabled()) return Tensor<T>(std::move(node));
+  for (std::size_t i = 0; i < input_count; ++i) any_requires_grad |= (*inputs[i])->requires_grad;
+  if (!any_requires_grad || !grad_enabled()) return result;
 
-  node->requires_grad = true;
+  NodeBase& node = *result.node();
+  node.requires_grad = true;
   TapeImpl* tape = active_tape();
   if (tape == nullptr) {
-    node->untracked = true;
-    return Tensor<T>(std::move(node));
+    node.untracked = true;
+    return result;
   }
-  node->tape_serial = tape->serial;
-  node->record_index = static_cast<std::uint32_t>(tape->records.size());
+  node.tape_serial = tape->serial;
+  node.record_index = static_cast<std::uint32_t>(tape->records.size());
   Record& record = tape->records.emplace_back();
   record.dispatch = &dispatch_rule<T>;
   record.rule = reinterpret_cast<AnyFunction>(rule);
   record.op = op;
-  record.output = node;
+  record.output = result.node();
   record.input_count = static_cast<std::uint32_t>(input_count);
+  if (input_count > 2) record.more_inputs = std::make_shared<Record::MoreInputs>();
   for (std::size_t i = 0; i < input_count; ++i) {
+    const auto& input = *inputs[i];
     if (i < 2) {
-      record.first_inputs[i] = inputs[i];
-      record.first_versions[i] = inputs[i]->version;
+      record.first_inputs[i] = input;
+      record.first_versions[i] = input->version;
     } else {
-      record.more_inputs.push_back(inputs[i]);
-      record.more_versions.push_back(inputs[i]->version);
+      record.more_inputs->nodes.push_back(input);
+      record.more_inputs->versions.push_back(input->version);
     }
   }
   record.attrs = std::move(attrs);
-  return Tensor<T>(std::move(node));
+  return result;
 }
 
 template <class T>
 Tensor<T> make_result(const char* op, xt::xarray<T>&& value, const Tensor<T>& x,
                       BackwardRule<T> rule, Attrs&& attrs = {}) {
-  const std::array<std::shared_ptr<NodeBase>, 1> inputs{x.node()};
+  const std::shared_ptr<NodeBase>* inputs[] = {&x.node()};
   return make_result_from<T>(op, std::move(value), inputs, 1, rule, std::move(attrs));
 }
 
 template <class T>
 Tensor<T> make_result(const char* op, xt::xarray<T>&& value, const Tensor<T>& a,
                       const Tensor<T>& b, BackwardRule<T> rule, Attrs&& attrs = {}) {
-  const std::array<std::shared_ptr<NodeBase>, 2> inputs{a.node(), b.node()};
+  const std::shared_ptr<NodeBase>* inputs[] = {&a.node(), &b.node()};
   return make_result_from<T>(op, std::move(value), inputs, 2, rule, std::move(attrs));
 }
 
 template <class T>
 Tensor<T> make_result(const char* op, xt::xarray<T>&& value, const std::vector<Tensor<T>>& xs,
                       BackwardRule<T> rule, Attrs&& attrs = {}) {
-  std::vector<std::shared_ptr<NodeBase>> inputs;
+  std::vector<const std::shared_ptr<NodeBase>*> inputs;
   inputs.reserve(xs.size());
-  for (const auto& x : xs) inputs.push_back(x.node());
-  return make_result_from<T>(op, std::move(value), inputs, inputs.size(), rule,
+  for (const auto& x : xs) inputs.push_back(&x.node());
+  return make_result_from<T>(op, std::move(value), inputs.data(), inputs.size(), rule,
                              std::move(attrs));
 }
 
 /// A constant (no gradient) tensor holding `value`.
 template <class T>
 Tensor<T> constant(xt::xarray<T>&& value) {
-  return Tensor<T>(std::make_shared<Node<T>>(std::move(value)));
+  return Tensor<T>(std::shared_ptr<NodeBase>(std::make_shared<Node<T>>(std::move(value))));
 }
 
 /// Resolves a possibly negative axis against `dimension`; throws ValueError naming `op`.

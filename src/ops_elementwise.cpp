@@ -1,10 +1,12 @@
 // Elementwise ops: each forward, then its backward rule, in one block.
 #include <cmath>
+#include <functional>
 
 #include <xtensor/xmath.hpp>
 #include <xtensor/xoperation.hpp>
 
 #include "autograd.hpp"
+#include "kernels.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {
@@ -16,10 +18,8 @@ using detail::make_result;
 
 namespace {
 
-template <class T>
-void check_broadcast(const char* op, const Tensor<T>& a, const Tensor<T>& b) {
-  if (a.shape() != b.shape()) detail::broadcast_shapes(op, a.shape(), b.shape());
-}
+using detail::map_binary;
+using detail::map_unary;
 
 
 }  // namespace
@@ -28,8 +28,7 @@ void check_broadcast(const char* op, const Tensor<T>& a, const Tensor<T>& b) {
 
 template <class T>
 Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
-  check_broadcast("add", a, b);
-  return make_result<T>("add", a.value() + b.value(), a, b, [](BackwardContext<T>& c) {
+  return make_result<T>("add", map_binary("add", a.value(), b.value(), std::plus<T>()), a, b, [](BackwardContext<T>& c) {
     const auto g = c.grad();
     c.add(0, sum_to(g, c.input(0).shape()));
     c.add(1, sum_to(g, c.input(1).shape()));
@@ -38,8 +37,7 @@ Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <class T>
 Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
-  check_broadcast("sub", a, b);
-  return make_result<T>("sub", a.value() - b.value(), a, b, [](BackwardContext<T>& c) {
+  return make_result<T>("sub", map_binary("sub", a.value(), b.value(), std::minus<T>()), a, b, [](BackwardContext<T>& c) {
     const auto g = c.grad();
     c.add(0, sum_to(g, c.input(0).shape()));
     if (c.needs(1)) c.add(1, sum_to(neg(g), c.input(1).shape()));
@@ -48,8 +46,7 @@ Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <class T>
 Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
-  check_broadcast("mul", a, b);
-  return make_result<T>("mul", a.value() * b.value(), a, b, [](BackwardContext<T>& c) {
+  return make_result<T>("mul", map_binary("mul", a.value(), b.value(), std::multiplies<T>()), a, b, [](BackwardContext<T>& c) {
     const auto g = c.grad();
     const auto x = c.input(0);
     const auto y = c.input(1);
@@ -60,7 +57,7 @@ Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <class T>
 Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
-  check_broadcast("div", a, b);
+  if (a.shape() != b.shape()) detail::broadcast_shapes("div", a.shape(), b.shape());
   return mul(a, pow(b, -1.0));
 }
 
@@ -87,15 +84,19 @@ void extremum_backward(BackwardContext<T>& c, bool larger) {
 
 template <class T>
 Tensor<T> maximum(const Tensor<T>& a, const Tensor<T>& b) {
-  check_broadcast("maximum", a, b);
-  return make_result<T>("maximum", xt::maximum(a.value(), b.value()), a, b,
+  return make_result<T>("maximum",
+                        map_binary("maximum", a.value(), b.value(),
+                                   [](T x, T y) { return x < y ? y : x; }),
+                        a, b,
                         [](BackwardContext<T>& c) { extremum_backward(c, true); });
 }
 
 template <class T>
 Tensor<T> minimum(const Tensor<T>& a, const Tensor<T>& b) {
-  check_broadcast("minimum", a, b);
-  return make_result<T>("minimum", xt::minimum(a.value(), b.value()), a, b,
+  return make_result<T>("minimum",
+                        map_binary("minimum", a.value(), b.value(),
+                                   [](T x, T y) { return y < x ? y : x; }),
+                        a, b,
                         [](BackwardContext<T>& c) { extremum_backward(c, false); });
 }
 
@@ -103,7 +104,7 @@ Tensor<T> minimum(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <class T>
 Tensor<T> neg(const Tensor<T>& x) {
-  return make_result<T>("neg", -x.value(), x,
+  return make_result<T>("neg", map_unary(x.value(), [](T v) { return -v; }), x,
                         [](BackwardContext<T>& c) { c.add(0, neg(c.grad())); });
 }
 
@@ -113,12 +114,8 @@ Tensor<T> affine(const Tensor<T>& x, double scale, double shift) {
   attrs.scalar = scale;
   const T a = static_cast<T>(scale);
   const T b = static_cast<T>(shift);
-  xt::xarray<T> value = xt::xarray<T>::from_shape(x.shape());
-  const T* in = x.value().data();
-  T* out = value.data();
-  for (std::size_t i = 0; i < value.size(); ++i) out[i] = a * in[i] + b;
   return make_result<T>(
-      "affine", std::move(value), x,
+      "affine", map_unary(x.value(), [a, b](T v) { return a * v + b; }), x,
       [](BackwardContext<T>& c) { c.add(0, affine(c.grad(), c.attrs().scalar)); },
       std::move(attrs));
 }
@@ -143,13 +140,13 @@ Tensor<T> pow(const Tensor<T>& x, double p) {
 
 template <class T>
 Tensor<T> exp(const Tensor<T>& x) {
-  return make_result<T>("exp", xt::exp(x.value()), x,
+  return make_result<T>("exp", map_unary(x.value(), [](T v) { return std::exp(v); }), x,
                         [](BackwardContext<T>& c) { c.add(0, mul(c.grad(), c.output())); });
 }
 
 template <class T>
 Tensor<T> log(const Tensor<T>& x) {
-  return make_result<T>("log", xt::log(x.value()), x,
+  return make_result<T>("log", map_unary(x.value(), [](T v) { return std::log(v); }), x,
                         [](BackwardContext<T>& c) { c.add(0, div(c.grad(), c.input(0))); });
 }
 
@@ -169,7 +166,7 @@ Tensor<T> abs(const Tensor<T>& x) {
 
 template <class T>
 Tensor<T> square(const Tensor<T>& x) {
-  return make_result<T>("square", xt::square(x.value()), x, [](BackwardContext<T>& c) {
+  return make_result<T>("square", map_unary(x.value(), [](T v) { return v * v; }), x, [](BackwardContext<T>& c) {
     c.add(0, affine(mul(c.grad(), c.input(0)), 2));
   });
 }
@@ -194,7 +191,10 @@ namespace detail {
 // dg = g' (1 - s^2) (the same op again), ds = -2 g' g s.
 template <class T>
 Tensor<T> tanh_backward(const Tensor<T>& g, const Tensor<T>& s) {
-  return make_result<T>("tanh_backward", g.value() * (T(1) - s.value() * s.value()), g, s,
+  return make_result<T>("tanh_backward",
+                        map_binary("tanh_backward", g.value(), s.value(),
+                                   [](T dy, T y) { return dy * (T(1) - y * y); }),
+                        g, s,
                         [](BackwardContext<T>& c) {
                           const auto gg = c.grad();
                           const auto g = c.input(0);
@@ -208,7 +208,10 @@ Tensor<T> tanh_backward(const Tensor<T>& g, const Tensor<T>& s) {
 // dg = g' s (1 - s) (the same op again), ds = g' g (1 - 2 s).
 template <class T>
 Tensor<T> sigmoid_backward(const Tensor<T>& g, const Tensor<T>& s) {
-  return make_result<T>("sigmoid_backward", g.value() * s.value() * (T(1) - s.value()), g, s,
+  return make_result<T>("sigmoid_backward",
+                        map_binary("sigmoid_backward", g.value(), s.value(),
+                                   [](T dy, T y) { return dy * y * (T(1) - y); }),
+                        g, s,
                         [](BackwardContext<T>& c) {
                           const auto gg = c.grad();
                           const auto g = c.input(0);
@@ -222,7 +225,7 @@ Tensor<T> sigmoid_backward(const Tensor<T>& g, const Tensor<T>& s) {
 
 template <class T>
 Tensor<T> tanh(const Tensor<T>& x) {
-  return make_result<T>("tanh", xt::tanh(x.value()), x, [](BackwardContext<T>& c) {
+  return make_result<T>("tanh", map_unary(x.value(), [](T v) { return std::tanh(v); }), x, [](BackwardContext<T>& c) {
     c.add(0, detail::tanh_backward(c.grad(), c.output()));
   });
 }
@@ -230,24 +233,16 @@ Tensor<T> tanh(const Tensor<T>& x) {
 namespace {
 // 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) below, so e^|x| never overflows.
 template <class T>
-xt::xarray<T> stable_sigmoid(const xt::xarray<T>& x) {
-  xt::xarray<T> y = xt::empty<T>(x.shape());
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    const T v = x.data()[i];
-    if (v >= 0) {
-      y.data()[i] = T(1) / (T(1) + std::exp(-v));
-    } else {
-      const T e = std::exp(v);
-      y.data()[i] = e / (T(1) + e);
-    }
-  }
-  return y;
+T stable_sigmoid(T v) {
+  if (v >= 0) return T(1) / (T(1) + std::exp(-v));
+  const T e = std::exp(v);
+  return e / (T(1) + e);
 }
 }  // namespace
 
 template <class T>
 Tensor<T> sigmoid(const Tensor<T>& x) {
-  return make_result<T>("sigmoid", stable_sigmoid(x.value()), x, [](BackwardContext<T>& c) {
+  return make_result<T>("sigmoid", map_unary(x.value(), stable_sigmoid<T>), x, [](BackwardContext<T>& c) {
     c.add(0, detail::sigmoid_backward(c.grad(), c.output()));
   });
 }

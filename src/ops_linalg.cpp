@@ -27,19 +27,19 @@ xt::xarray<T> gemm(const xt::xarray<T>& a, const xt::xarray<T>& b, bool ta, bool
   return result;
 }
 
-// y = op_a(a) op_b(b), flags in attrs.ints = {ta, tb}.
+// y = op_a(a) op_b(b), flags in attrs.axis: bit 0 ta, bit 1 tb.
 // With A = op_a(a), B = op_b(b): dA = g B^T and dB = A^T g, written back through the flags:
 //   da = g B^T        (ta = 0)  or  B g^T  (ta = 1)
 //   db = A^T g        (tb = 0)  or  g^T A  (tb = 1)
 template <class T>
 Tensor<T> matmul_2d(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb) {
   detail::Attrs attrs;
-  attrs.ints = {ta, tb};
+  attrs.axis = (ta ? 1 : 0) | (tb ? 2 : 0);
   return make_result<T>(
       "matmul", gemm(a.value(), b.value(), ta, tb), a, b,
       [](BackwardContext<T>& c) {
-        const bool ta = c.attrs().ints[0] != 0;
-        const bool tb = c.attrs().ints[1] != 0;
+        const bool ta = (c.attrs().axis & 1) != 0;
+        const bool tb = (c.attrs().axis & 2) != 0;
         const auto g = c.grad();
         const auto a = c.input(0);
         const auto b = c.input(1);

@@ -46,7 +46,7 @@ Shape dropped_shape(const Shape& shape, const std::vector<std::size_t>& axes) {
 }
 
 // The gradient of a reduction, put back in x's shape: reshape g to the kept shape, then
-// broadcast. attrs.shape holds the kept shape.
+// broadcast. attrs.shape() holds the kept shape.
 template <class T>
 Tensor<T> expand_reduced(const Tensor<T>& g, const Shape& kept, const Shape& full) {
   return broadcast_to(reshape(g, kept), full);
@@ -75,14 +75,14 @@ template <class T>
 Tensor<T> sum(const Tensor<T>& x, const Axes& axes, bool keepdims) {
   const auto norm = normalize_axes("sum", axes, x.dim());
   Attrs attrs;
-  attrs.shape = kept_shape(x.shape(), norm);
+  attrs.shape() = kept_shape(x.shape(), norm);
   xt::xarray<T> value =
       xt::sum(x.value(), norm, xt::keep_dims | xt::evaluation_strategy::immediate);
   if (!keepdims) value.reshape(dropped_shape(x.shape(), norm));
   return make_result<T>(
       "sum", std::move(value), x,
       [](BackwardContext<T>& c) {
-        c.add(0, expand_reduced(c.grad(), c.attrs().shape, c.input(0).shape()));
+        c.add(0, expand_reduced(c.grad(), c.attrs().shape(), c.input(0).shape()));
       },
       std::move(attrs));
 }
@@ -109,7 +109,7 @@ Tensor<T> max(const Tensor<T>& x, std::ptrdiff_t axis, bool keepdims) {
                      " is empty");
   }
   Attrs attrs;
-  attrs.shape = kept_shape(x.shape(), {a});
+  attrs.shape() = kept_shape(x.shape(), {a});
   attrs.axis = static_cast<std::ptrdiff_t>(a);
   xt::xarray<T> value = xt::amax(x.value(), {a}, xt::keep_dims | xt::evaluation_strategy::immediate);
   if (!keepdims) value.reshape(dropped_shape(x.shape(), {a}));
@@ -131,7 +131,7 @@ Tensor<T> max(const Tensor<T>& x, std::ptrdiff_t axis, bool keepdims) {
             mask.data()[best] = T(1);
           }
         }
-        c.add(0, mul(expand_reduced(c.grad(), c.attrs().shape, v.shape()),
+        c.add(0, mul(expand_reduced(c.grad(), c.attrs().shape(), v.shape()),
                      constant<T>(std::move(mask))));
       },
       std::move(attrs));
@@ -141,7 +141,7 @@ template <class T>
 Tensor<T> logsumexp(const Tensor<T>& x, std::ptrdiff_t axis, bool keepdims) {
   const std::size_t a = detail::normalize_axis("logsumexp", axis, x.dim());
   Attrs attrs;
-  attrs.shape = kept_shape(x.shape(), {a});
+  attrs.shape() = kept_shape(x.shape(), {a});
   xt::xarray<T> m = xt::amax(x.value(), {a}, xt::keep_dims | xt::evaluation_strategy::immediate);
   // A row of -inf (or +inf) would give inf - inf; shifting by 0 there keeps the exact answer.
   m = xt::where(xt::isfinite(m), m, T(0));
@@ -152,7 +152,7 @@ Tensor<T> logsumexp(const Tensor<T>& x, std::ptrdiff_t axis, bool keepdims) {
   return make_result<T>(
       "logsumexp", std::move(value), x,
       [](BackwardContext<T>& c) {
-        const auto& kept = c.attrs().shape;
+        const auto& kept = c.attrs().shape();
         const auto x = c.input(0);
         const auto softmax_x = exp(sub(x, expand_reduced(c.output(), kept, x.shape())));
         c.add(0, mul(expand_reduced(c.grad(), kept, x.shape()), softmax_x));

@@ -58,11 +58,11 @@ Tensor<T> transpose(const Tensor<T>& x, const std::vector<std::size_t>& perm) {
                      " exactly once");
   }
   Attrs attrs;
-  attrs.ints.resize(perm.size());
-  for (std::size_t i = 0; i < perm.size(); ++i) attrs.ints[perm[i]] = i;  // the inverse
+  attrs.ints().resize(perm.size());
+  for (std::size_t i = 0; i < perm.size(); ++i) attrs.ints()[perm[i]] = i;  // the inverse
   return make_result<T>(
       "transpose", xt::xarray<T>(xt::transpose(x.value(), perm)), x,
-      [](BackwardContext<T>& c) { c.add(0, transpose(c.grad(), c.attrs().ints)); },
+      [](BackwardContext<T>& c) { c.add(0, transpose(c.grad(), c.attrs().ints())); },
       std::move(attrs));
 }
 
@@ -179,13 +179,13 @@ Tensor<T> narrow(const Tensor<T>& x, std::ptrdiff_t axis, std::size_t start, std
   }
   Attrs attrs;
   attrs.axis = static_cast<std::ptrdiff_t>(a);
-  attrs.ints = {start};
+  attrs.ints() = {start};
   return make_result<T>(
       "narrow", std::move(value), x,
       [](BackwardContext<T>& c) {
         // g placed in zeros: concat(zeros before, g, zeros after).
         const auto a = static_cast<std::size_t>(c.attrs().axis);
-        const std::size_t start = c.attrs().ints[0];
+        const std::size_t start = c.attrs().ints()[0];
         const auto g = c.grad();
         const Shape& full = c.input(0).shape();
         std::vector<Tensor<T>> pieces;
@@ -219,11 +219,11 @@ Tensor<T> index_select(const Tensor<T>& x, const std::vector<std::size_t>& indic
     std::copy_n(x.value().data() + indices[i] * row, row, value.data() + i * row);
   }
   Attrs attrs;
-  attrs.ints = indices;
+  attrs.ints() = indices;
   return make_result<T>(
       "index_select", std::move(value), x,
       [](BackwardContext<T>& c) {
-        c.add(0, index_add(c.grad(), c.attrs().ints, c.input(0).shape()[0]));
+        c.add(0, index_add(c.grad(), c.attrs().ints(), c.input(0).shape()[0]));
       },
       std::move(attrs));
 }
@@ -251,10 +251,10 @@ Tensor<T> index_add(const Tensor<T>& x, const std::vector<std::size_t>& indices,
     for (std::size_t k = 0; k < row; ++k) to[k] += from[k];
   }
   Attrs attrs;
-  attrs.ints = indices;
+  attrs.ints() = indices;
   return make_result<T>(
       "index_add", std::move(value), x,
-      [](BackwardContext<T>& c) { c.add(0, index_select(c.grad(), c.attrs().ints)); },
+      [](BackwardContext<T>& c) { c.add(0, index_select(c.grad(), c.attrs().ints())); },
       std::move(attrs));
 }
 

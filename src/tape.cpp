@@ -66,7 +66,7 @@ bool reachable(const Sweep& sweep, std::uint64_t serial) {
 }
 
 std::string where(const Sweep& sweep) {
-  return "'" + std::string(sweep.current->op) + "' (record " +
+  return "'" + std::string(sweep.current_op) + "' (record " +
          std::to_string(sweep.current_index) + ")";
 }
 
@@ -99,7 +99,7 @@ void drop_partial_gradients(const std::vector<TapeImpl*>& stack, std::size_t inn
 }  // namespace
 
 template <class T>
-void accumulate_gradient(NodeBase& target, const Tensor<T>& gradient, Sweep& sweep,
+void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
                          std::size_t input_position) {
   auto& target_value = static_cast<Node<T>&>(target).value;
   if (gradient.shape() != target_value.shape()) {
@@ -121,32 +121,31 @@ void accumulate_gradient(NodeBase& target, const Tensor<T>& gradient, Sweep& swe
                     "until backward() returns, or detach() the value to use it as a constant");
   }
   if (!target.grad) {
-    target.grad = gradient.node();
+    target.grad = TensorAccess::take(std::move(gradient));
     if (!target.is_leaf()) ++sweep.pending;
     return;
   }
-  Tensor<T> old(std::static_pointer_cast<Node<T>>(target.grad));
+  Tensor<T> old(target.grad);
   if (sweep.create_graph) {
     target.grad = add(old, gradient).node();
-  } else if (target.grad.use_count() == 1 && !old.requires_grad()) {
-    old.node()->value += gradient.value();  // nobody else sees this buffer
+  } else if (target.grad.use_count() == 2 && !old.requires_grad()) {
+    // Only the target and `old` hold this buffer: add in place.
+    static_cast<Node<T>&>(*target.grad).value += gradient.value();
   } else {
     target.grad = constant<T>(old.value() + gradient.value()).node();
   }
 }
 
-template void accumulate_gradient<float>(NodeBase&, const Tensor<float>&, Sweep&, std::size_t);
-template void accumulate_gradient<double>(NodeBase&, const Tensor<double>&, Sweep&,
-                                          std::size_t);
+template void accumulate_gradient<float>(NodeBase&, Tensor<float>&&, Sweep&, std::size_t);
+template void accumulate_gradient<double>(NodeBase&, Tensor<double>&&, Sweep&, std::size_t);
 
 namespace {
 
-void propagate(const Record& record, std::size_t index, Sweep& sweep) {
-  sweep.current = &record;
+void propagate(Record& record, std::size_t index, Sweep& sweep) {
+  sweep.current_op = record.op;
   sweep.current_index = index;
   check_versions(record, sweep);
-  record.dispatch(record, sweep);
-  record.output->grad.reset();
+  record.dispatch(record, sweep);  // consumes the output's gradient
   --sweep.pending;
 }
 
@@ -167,10 +166,8 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, bool create_grap
   sweep.create_graph = create_graph;
   GradModeGuard mode(create_graph);
   if (node.is_leaf()) {
-    Record leaf_record;
-    leaf_record.op = "(leaf)";
-    sweep.current = &leaf_record;
-    accumulate_gradient(node, seed, sweep, 0);
+    sweep.current_op = "(leaf)";
+    accumulate_gradient(node, Tensor<T>(seed), sweep, 0);
     return;
   }
   auto& stack = tape_stack();
@@ -196,7 +193,7 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, bool create_grap
         if (create_graph) {
           // The rules append records to the active tape, which may be this one and may
           // reallocate: work on a copy.
-          const Record copy = tape.records[i];
+          Record copy = tape.records[i];
           propagate(copy, i, sweep);
         } else {
           propagate(tape.records[i], i, sweep);

@@ -59,13 +59,13 @@ Tensor<T>::Tensor(xt::nested_initializer_list_t<T, 4> values, RequiresGrad rg)
 template <class T>
 typename Tensor<T>::Array& Tensor<T>::mutable_value() {
   ++node_->version;
-  return node_->value;
+  return typed().value;
 }
 
 template <class T>
 void Tensor<T>::set_value(Array value) {
   ++node_->version;
-  node_->value = std::move(value);
+  typed().value = std::move(value);
 }
 
 template <class T>
@@ -74,7 +74,7 @@ T Tensor<T>::item() const {
     throw ValueError("item: the tensor has shape " + shape_to_string(shape()) +
                      " and " + std::to_string(size()) + " elements, not exactly one");
   }
-  return *node_->value.data();
+  return *typed().value.data();
 }
 
 template <class T>
@@ -102,12 +102,12 @@ const typename Tensor<T>::Array& Tensor<T>::grad() const {
 template <class T>
 Tensor<T> Tensor<T>::grad_tensor() const {
   grad();  // throws the same clear error when there is none
-  return Tensor(std::static_pointer_cast<detail::Node<T>>(node_->grad));
+  return Tensor(node_->grad);
 }
 
 template <class T>
 Tensor<T> Tensor<T>::detach() const {
-  return Tensor(Array(node_->value));
+  return Tensor(Array(typed().value));
 }
 
 template <class T>

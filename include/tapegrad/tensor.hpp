@@ -45,6 +45,8 @@ struct Node final : NodeBase {
   xt::xarray<T> value;
 };
 
+struct TensorAccess;
+
 }  // namespace detail
 
 /// Number of tensor nodes alive in the process (all threads). A test of memory hygiene:
@@ -94,19 +96,19 @@ class Tensor {
   Tensor(xt::nested_initializer_list_t<T, 2> values, RequiresGrad rg = RequiresGrad{false});
   Tensor(xt::nested_initializer_list_t<T, 3> values, RequiresGrad rg = RequiresGrad{false});
   Tensor(xt::nested_initializer_list_t<T, 4> values, RequiresGrad rg = RequiresGrad{false});
-  /// Wraps an existing node (used by the library's internals).
-  explicit Tensor(std::shared_ptr<detail::Node<T>> node) : node_(std::move(node)) {}
+  /// Wraps a node made by the library (internal; the node must hold a `Node<T>`).
+  explicit Tensor(std::shared_ptr<detail::NodeBase> node) : node_(std::move(node)) {}
 
-  const Array& value() const { return node_->value; }
+  const Array& value() const { return typed().value; }
   /// The value for an in-place change (optimizers). Bumps the version counter, so a backward
   /// that needs the old value throws instead of using the changed one.
   Array& mutable_value();
   /// Replaces the value (any shape for a leaf); bumps the version counter.
   void set_value(Array value);
 
-  const Shape& shape() const { return node_->value.shape(); }
-  std::size_t size() const { return node_->value.size(); }
-  std::size_t dim() const { return node_->value.dimension(); }
+  const Shape& shape() const { return typed().value.shape(); }
+  std::size_t size() const { return typed().value.size(); }
+  std::size_t dim() const { return typed().value.dimension(); }
   /// The single element of a tensor of size 1. Throws ValueError otherwise.
   T item() const;
 
@@ -136,12 +138,22 @@ class Tensor {
   /// Reverse sweep with an explicit seed gradient of the same shape as this tensor.
   void backward(const Tensor& seed, BackwardMode mode = BackwardMode{false}) const;
 
-  const std::shared_ptr<detail::Node<T>>& node() const { return node_; }
+  /// The node (internal: for the library's records).
+  const std::shared_ptr<detail::NodeBase>& node() const { return node_; }
   /// True if both handles refer to the same node.
   bool same_node(const Tensor& other) const { return node_ == other.node_; }
 
  private:
-  std::shared_ptr<detail::Node<T>> node_;
+  friend struct detail::TensorAccess;
+  struct Empty {};
+  explicit Tensor(Empty) {}  // a handle with no node, only for the sweep's borrowed handles
+
+  detail::Node<T>& typed() const { return static_cast<detail::Node<T>&>(*node_); }
+
+  // Untyped, so that the tape's records and the tensors share one pointer type and a
+  // backward rule can borrow the record's references by move instead of copying them
+  // (each copy of a shared_ptr is an atomic operation).
+  std::shared_ptr<detail::NodeBase> node_;
 };
 
 template <class T>
