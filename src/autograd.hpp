@@ -13,6 +13,7 @@
 #include "tapegrad/error.hpp"
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
+#include "node_pool.hpp"
 
 namespace tapegrad::detail {
 
@@ -195,10 +196,10 @@ void dispatch_rule(Record& record, Sweep& sweep) {
 /// on, appends a record to the active tape; with no tape the result is marked untracked, so
 /// a later backward() can say what went wrong instead of returning a zero gradient.
 template <class T>
-Tensor<T> make_result_from(const char* op, xt::xarray<T>&& value,
+Tensor<T> make_result_from(const char* op, std::shared_ptr<NodeBase>&& value_node,
                            const std::shared_ptr<NodeBase>* const* inputs,
                            std::size_t input_count, BackwardRule<T> rule, Attrs&& attrs) {
-  Tensor<T> result(std::shared_ptr<NodeBase>(std::make_shared<Node<T>>(std::move(value))));
+  Tensor<T> result(std::move(value_node));
   bool any_requires_grad = false;
   for (std::size_t i = 0; i < input_count; ++i) any_requires_grad |= (*inputs[i])->requires_grad;
   if (!any_requires_grad || !grad_enabled()) return result;
@@ -233,34 +234,45 @@ Tensor<T> make_result_from(const char* op, xt::xarray<T>&& value,
   return result;
 }
 
+/// The forward value of an op: an array to wrap in a new node, or a node already filled
+/// in place (see kernels.hpp), which saves moving the array.
 template <class T>
-Tensor<T> make_result(const char* op, xt::xarray<T>&& value, const Tensor<T>& x,
+struct OpValue {
+  OpValue(xt::xarray<T>&& array) : node(new_node<T>(std::move(array))) {}
+  template <class E, class = std::enable_if_t<xt::is_xexpression<E>::value>>
+  OpValue(const E& expression) : node(new_node<T>(xt::xarray<T>(expression))) {}
+  OpValue(std::shared_ptr<Node<T>>&& filled) : node(std::move(filled)) {}
+  std::shared_ptr<NodeBase> node;
+};
+
+template <class T>
+Tensor<T> make_result(const char* op, OpValue<T> value, const Tensor<T>& x,
                       BackwardRule<T> rule, Attrs&& attrs = {}) {
   const std::shared_ptr<NodeBase>* inputs[] = {&x.node()};
-  return make_result_from<T>(op, std::move(value), inputs, 1, rule, std::move(attrs));
+  return make_result_from<T>(op, std::move(value.node), inputs, 1, rule, std::move(attrs));
 }
 
 template <class T>
-Tensor<T> make_result(const char* op, xt::xarray<T>&& value, const Tensor<T>& a,
-                      const Tensor<T>& b, BackwardRule<T> rule, Attrs&& attrs = {}) {
+Tensor<T> make_result(const char* op, OpValue<T> value, const Tensor<T>& a, const Tensor<T>& b,
+                      BackwardRule<T> rule, Attrs&& attrs = {}) {
   const std::shared_ptr<NodeBase>* inputs[] = {&a.node(), &b.node()};
-  return make_result_from<T>(op, std::move(value), inputs, 2, rule, std::move(attrs));
+  return make_result_from<T>(op, std::move(value.node), inputs, 2, rule, std::move(attrs));
 }
 
 template <class T>
-Tensor<T> make_result(const char* op, xt::xarray<T>&& value, const std::vector<Tensor<T>>& xs,
+Tensor<T> make_result(const char* op, OpValue<T> value, const std::vector<Tensor<T>>& xs,
                       BackwardRule<T> rule, Attrs&& attrs = {}) {
   std::vector<const std::shared_ptr<NodeBase>*> inputs;
   inputs.reserve(xs.size());
   for (const auto& x : xs) inputs.push_back(&x.node());
-  return make_result_from<T>(op, std::move(value), inputs.data(), inputs.size(), rule,
+  return make_result_from<T>(op, std::move(value.node), inputs.data(), inputs.size(), rule,
                              std::move(attrs));
 }
 
 /// A constant (no gradient) tensor holding `value`.
 template <class T>
 Tensor<T> constant(xt::xarray<T>&& value) {
-  return Tensor<T>(std::shared_ptr<NodeBase>(std::make_shared<Node<T>>(std::move(value))));
+  return Tensor<T>(new_node<T>(std::move(value)));
 }
 
 /// Resolves a possibly negative axis against `dimension`; throws ValueError naming `op`.

@@ -1,68 +1,65 @@
 // Elementwise loops for the ops' forward values. xtensor's expression machinery costs more
 // than the arithmetic on the small arrays of a typical model, so the hot ops use these
 // plain loops: one flat loop when the shapes agree, a strided loop when they broadcast.
+// Each returns a new node with the result written in place.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <memory>
 
 #include <xtensor/xarray.hpp>
 
 #include "autograd.hpp"
+#include "node_pool.hpp"
 
 namespace tapegrad::detail {
 
 template <class T, class F>
-xt::xarray<T> map_unary(const xt::xarray<T>& x, F f) {
-  xt::xarray<T> y = xt::xarray<T>::from_shape(x.shape());
+std::shared_ptr<Node<T>> map_unary(const xt::xarray<T>& x, F f) {
+  auto node = new_node_of_shape<T>(x.shape());
+  xt::xarray<T>& y = node->value;
   const T* in = x.data();
   T* out = y.data();
   const std::size_t n = y.size();
   for (std::size_t i = 0; i < n; ++i) out[i] = f(in[i]);
-  return y;
+  return node;
 }
 
-template <class T, class F>
-xt::xarray<T> map_binary(const char* op, const xt::xarray<T>& a, const xt::xarray<T>& b, F f) {
-  if (a.shape() == b.shape()) {
-    xt::xarray<T> y = xt::xarray<T>::from_shape(a.shape());
-    const T* pa = a.data();
-    const T* pb = b.data();
-    T* out = y.data();
-    const std::size_t n = y.size();
-    for (std::size_t i = 0; i < n; ++i) out[i] = f(pa[i], pb[i]);
-    return y;
+/// Element strides of an array of shape `from` read as if broadcast to `to` (NumPy rules,
+/// `from` must broadcast to `to`): 0 along broadcast axes.
+inline Shape broadcast_strides(const Shape& from, const Shape& to) {
+  const std::size_t dim = to.size();
+  const std::size_t lead = dim - from.size();
+  Shape strides(dim, 0);
+  std::size_t stride = 1;
+  for (std::size_t i = dim; i-- > lead;) {
+    const std::size_t extent = from[i - lead];
+    strides[i] = extent == 1 ? 0 : stride;
+    stride *= extent;
   }
-  const Shape shape = broadcast_shapes(op, a.shape(), b.shape());
+  return strides;
+}
+
+/// Calls f(k, offset_a, offset_b) for every element k of `shape` in row-major order, with
+/// the offsets of the elements of two arrays read through the given strides.
+template <class F>
+void walk(const Shape& shape, const Shape& stride_a, const Shape& stride_b, F f) {
+  std::size_t total = 1;
+  for (auto extent : shape) total *= extent;
+  if (total == 0) return;
+  if (shape.empty()) {
+    f(std::size_t{0}, std::size_t{0}, std::size_t{0});
+    return;
+  }
   const std::size_t dim = shape.size();
-  // Element strides of a and b over the result's index space: 0 along broadcast axes.
-  Shape stride_a(dim, 0), stride_b(dim, 0);
-  std::size_t sa = 1, sb = 1;
-  for (std::size_t i = dim; i-- > 0;) {
-    const std::size_t ia = i + a.dimension() - dim;  // wraps when a has fewer axes
-    const std::size_t ib = i + b.dimension() - dim;
-    if (i + a.dimension() >= dim) {
-      stride_a[i] = a.shape()[ia] == 1 ? 0 : sa;
-      sa *= a.shape()[ia];
-    }
-    if (i + b.dimension() >= dim) {
-      stride_b[i] = b.shape()[ib] == 1 ? 0 : sb;
-      sb *= b.shape()[ib];
-    }
-  }
-  xt::xarray<T> y = xt::xarray<T>::from_shape(shape);
-  if (y.size() == 0) return y;
-  T* out = y.data();
-  const T* pa = a.data();
-  const T* pb = b.data();
   const std::size_t inner = shape[dim - 1];
   const std::size_t inner_a = stride_a[dim - 1];
   const std::size_t inner_b = stride_b[dim - 1];
   Shape index(dim, 0);
   std::size_t offset_a = 0, offset_b = 0;
-  for (std::size_t done = 0; done < y.size(); done += inner) {
-    for (std::size_t j = 0; j < inner; ++j) {
-      *out++ = f(pa[offset_a + j * inner_a], pb[offset_b + j * inner_b]);
-    }
+  for (std::size_t k = 0; k < total; k += inner) {
+    for (std::size_t j = 0; j < inner; ++j) f(k + j, offset_a + j * inner_a, offset_b + j * inner_b);
     // Advance the index over the outer axes, like an odometer.
     for (std::size_t i = dim - 1; i-- > 0;) {
       offset_a += stride_a[i];
@@ -73,7 +70,58 @@ xt::xarray<T> map_binary(const char* op, const xt::xarray<T>& a, const xt::xarra
       index[i] = 0;
     }
   }
-  return y;
+}
+
+template <class T, class F>
+std::shared_ptr<Node<T>> map_binary(const char* op, const xt::xarray<T>& a,
+                                    const xt::xarray<T>& b, F f) {
+  if (a.shape() == b.shape()) {
+    auto node = new_node_of_shape<T>(a.shape());
+    xt::xarray<T>& y = node->value;
+    const T* pa = a.data();
+    const T* pb = b.data();
+    T* out = y.data();
+    const std::size_t n = y.size();
+    for (std::size_t i = 0; i < n; ++i) out[i] = f(pa[i], pb[i]);
+    return node;
+  }
+  const Shape shape = broadcast_shapes(op, a.shape(), b.shape());
+  auto node = new_node_of_shape<T>(shape);
+  xt::xarray<T>& y = node->value;
+  T* out = y.data();
+  const T* pa = a.data();
+  const T* pb = b.data();
+  walk(shape, broadcast_strides(a.shape(), shape), broadcast_strides(b.shape(), shape),
+       [&](std::size_t k, std::size_t ia, std::size_t ib) { out[k] = f(pa[ia], pb[ib]); });
+  return node;
+}
+
+/// x broadcast to `shape` (x's shape must broadcast to it).
+template <class T>
+std::shared_ptr<Node<T>> expand_to(const xt::xarray<T>& x, const Shape& shape) {
+  auto node = new_node_of_shape<T>(shape);
+  xt::xarray<T>& y = node->value;
+  T* out = y.data();
+  const T* in = x.data();
+  const Shape none(shape.size(), 0);
+  walk(shape, broadcast_strides(x.shape(), shape), none,
+       [&](std::size_t k, std::size_t i, std::size_t) { out[k] = in[i]; });
+  return node;
+}
+
+/// The sum of x down to `shape`, which must broadcast to x's shape (the adjoint of
+/// expand_to).
+template <class T>
+std::shared_ptr<Node<T>> reduce_to(const xt::xarray<T>& x, const Shape& shape) {
+  auto node = new_node_of_shape<T>(shape);
+  xt::xarray<T>& y = node->value;
+  std::fill(y.begin(), y.end(), T(0));
+  T* out = y.data();
+  const T* in = x.data();
+  const Shape none(x.dimension(), 0);
+  walk(x.shape(), broadcast_strides(shape, x.shape()), none,
+       [&](std::size_t k, std::size_t o, std::size_t) { out[o] += in[k]; });
+  return node;
 }
 
 }  // namespace tapegrad::detail

@@ -10,6 +10,7 @@
 #include <xtensor/xreducer.hpp>
 
 #include "autograd.hpp"
+#include "kernels.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {
@@ -87,7 +88,7 @@ Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
                      shape_to_string(shape));
   }
   if (shape == x.shape()) return x;
-  return make_result<T>("broadcast_to", xt::xarray<T>(xt::broadcast(x.value(), shape)), x,
+  return make_result<T>("broadcast_to", detail::expand_to(x.value(), shape), x,
                         [](BackwardContext<T>& c) {
                           c.add(0, sum_to(c.grad(), c.input(0).shape()));
                         });
@@ -100,14 +101,7 @@ Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
                      shape_to_string(shape) + " (it must broadcast back to the input)");
   }
   if (shape == x.shape()) return x;
-  const std::size_t lead = x.dim() - shape.size();
-  std::vector<std::size_t> axes;
-  for (std::size_t i = 0; i < x.dim(); ++i) {
-    if (i < lead || (shape[i - lead] == 1 && x.shape()[i] != 1)) axes.push_back(i);
-  }
-  xt::xarray<T> value = xt::sum(x.value(), axes, xt::evaluation_strategy::immediate);
-  value.reshape(shape);
-  return make_result<T>("sum_to", std::move(value), x, [](BackwardContext<T>& c) {
+  return make_result<T>("sum_to", detail::reduce_to(x.value(), shape), x, [](BackwardContext<T>& c) {
     c.add(0, broadcast_to(c.grad(), c.input(0).shape()));
   });
 }

@@ -1,5 +1,7 @@
 #include "tapegrad/tensor.hpp"
 
+#include "node_pool.hpp"
+
 #include <atomic>
 #include <ostream>
 #include <sstream>
@@ -36,7 +38,7 @@ Tensor<T>::Tensor() : Tensor(T(0)) {}
 
 template <class T>
 Tensor<T>::Tensor(Array value, RequiresGrad rg)
-    : node_(std::make_shared<detail::Node<T>>(std::move(value))) {
+    : node_(detail::new_node<T>(std::move(value))) {
   node_->requires_grad = rg.on;
 }
 

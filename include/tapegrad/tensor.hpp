@@ -16,7 +16,7 @@ namespace detail {
 
 /// What the tape needs to know of a node, whatever its element type. Nodes never point to
 /// other nodes (only to their own gradient), so no ownership cycle can form and freeing a
-/// long graph never recurses. Nodes are only made by make_shared<Node<T>>, whose control
+/// long graph never recurses. Nodes are only made by allocate_shared<Node<T>>, whose control
 /// block destroys the right type, so the destructor needs no vtable.
 struct NodeBase {
   NodeBase() noexcept;
@@ -42,6 +42,8 @@ struct NodeBase {
 template <class T>
 struct Node final : NodeBase {
   explicit Node(xt::xarray<T>&& v) : value(std::move(v)) {}
+  /// A value of the given shape, elements uninitialized.
+  explicit Node(const Shape& shape) : value(xt::xarray<T>::from_shape(shape)) {}
   xt::xarray<T> value;
 };
 
