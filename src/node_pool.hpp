@@ -12,10 +12,22 @@
 
 namespace tapegrad::detail {
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TAPEGRAD_RECYCLE_NODES 0  // let AddressSanitizer see every free
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TAPEGRAD_RECYCLE_NODES 0
+#endif
+#endif
+#ifndef TAPEGRAD_RECYCLE_NODES
+#define TAPEGRAD_RECYCLE_NODES 1
+#endif
+
 template <std::size_t BlockSize>
 class BlockCache {
  public:
   static void* take() {
+    if (!TAPEGRAD_RECYCLE_NODES) return ::operator new(BlockSize);
     auto* list = blocks();
     if (list == nullptr || list->empty()) return ::operator new(BlockSize);
     void* block = list->back();
@@ -23,6 +35,10 @@ class BlockCache {
     return block;
   }
   static void give(void* block) {
+    if (!TAPEGRAD_RECYCLE_NODES) {
+      ::operator delete(block);
+      return;
+    }
     auto* list = blocks();
     if (list == nullptr || list->size() >= kCapacity) {
       ::operator delete(block);

@@ -123,6 +123,7 @@ class Tensor {
   bool has_grad() const { return node_->grad != nullptr; }
   /// The accumulated gradient, same shape as the value. Throws TapeError if there is none
   /// (no backward yet, or the tensor does not take part in the differentiated result).
+  /// The reference is valid until the next backward() or zero_grad() on this tensor.
   const Array& grad() const;
   /// The gradient as a tensor; after backward(create_graph) it is recorded and can be
   /// differentiated again.
