@@ -35,8 +35,9 @@ Array sigmoid(const Array& x) { return 1.0 / (1.0 + xt::exp(-x)); }
 struct HandWrittenXor {
   Array x, t, w1, b1, w2, b2;
   explicit HandWrittenXor(const examples::XorNetwork<double>& init)
-      : x(init.inputs.value()), t(init.targets.value()), w1(init.w1.value()),
-        b1(init.b1.value()), w2(init.w2.value()), b2(init.b2.value()) {}
+      : x(init.inputs.value()), t(init.targets.value()), w1(init.layer(0).weight().value()),
+        b1(init.layer(0).bias().value()), w2(init.layer(1).weight().value()),
+        b2(init.layer(1).bias().value()) {}
 
   void train_epoch(double lr) {
     const double n = static_cast<double>(x.shape()[0]);
@@ -81,7 +82,7 @@ int main(int argc, char** argv) {
   std::vector<double> hand_times, tape_times;
   double weight_gap = 0;
   for (int run = 0; run < runs; ++run) {
-    examples::XorNetwork<double> net(seed);
+    examples::XorNetwork<double> net(seed, lr);
     HandWrittenXor hand(net);
 
     auto start = Clock::now();
@@ -89,13 +90,13 @@ int main(int argc, char** argv) {
     hand_times.push_back(seconds_since(start));
 
     start = Clock::now();
-    for (long e = 0; e < epochs; ++e) net.train_epoch(lr);
+    for (long e = 0; e < epochs; ++e) net.train_epoch();
     tape_times.push_back(seconds_since(start));
 
-    weight_gap = std::max({max_difference(hand.w1, net.w1.value()),
-                           max_difference(hand.w2, net.w2.value()),
-                           max_difference(hand.b1, net.b1.value()),
-                           max_difference(hand.b2, net.b2.value())});
+    weight_gap = std::max({max_difference(hand.w1, net.layer(0).weight().value()),
+                           max_difference(hand.w2, net.layer(1).weight().value()),
+                           max_difference(hand.b1, net.layer(0).bias().value()),
+                           max_difference(hand.b2, net.layer(1).bias().value())});
   }
   const double hand = median(hand_times);
   const double tape = median(tape_times);

@@ -24,9 +24,9 @@ int main(int argc, char** argv) {
 
   std::printf("XOR, 2-10-1 sigmoid network: lr %g, %ld full-batch epochs, seed %llu\n",
               learning_rate, epochs, static_cast<unsigned long long>(seed));
-  examples::XorNetwork<double> net(seed);
+  examples::XorNetwork<double> net(seed, learning_rate);
   for (long epoch = 0; epoch < epochs; ++epoch) {
-    net.train_epoch(learning_rate);
+    net.train_epoch();
     if (epoch % every == 0) {  // the loss after this epoch's update, as the seed prints it
       tapegrad::NoGradGuard no_grad;
       std::printf("epochs: %6ld loss: %.10g\n", epoch, net.loss(net.forward()).item());

@@ -45,6 +45,31 @@ std::vector<std::size_t> unravel(std::size_t flat, const Shape& shape) {
   return position;
 }
 
+// Central differences of `evaluate` (which reads the leaves' current values) with respect
+// to every element of every leaf; the difference uses the step actually taken after
+// rounding to T.
+template <class T, class Evaluate>
+std::vector<xt::xarray<double>> numeric_gradient(std::vector<Tensor<T>>& leaves, double step,
+                                                 const Evaluate& evaluate) {
+  std::vector<xt::xarray<double>> result;
+  for (auto& x : leaves) {
+    xt::xarray<double> g = xt::zeros<double>(x.shape());
+    for (std::size_t j = 0; j < x.size(); ++j) {
+      const T original = x.value().data()[j];
+      const T plus = static_cast<T>(original + step);
+      const T minus = static_cast<T>(original - step);
+      x.mutable_value().data()[j] = plus;
+      const double f_plus = evaluate();
+      x.mutable_value().data()[j] = minus;
+      const double f_minus = evaluate();
+      x.mutable_value().data()[j] = original;
+      g.data()[j] = (f_plus - f_minus) / (static_cast<double>(plus) - static_cast<double>(minus));
+    }
+    result.push_back(std::move(g));
+  }
+  return result;
+}
+
 std::string input_name(const GradcheckOptions& options, std::size_t i) {
   return i < options.names.size() ? "'" + options.names[i] + "'" : "input " + std::to_string(i);
 }
@@ -96,6 +121,7 @@ GradcheckReport gradcheck(const TensorFunction<T>& f, const std::vector<Tensor<T
     return total;
   };
 
+  const auto numeric_all = numeric_gradient(leaves, step, weighted_sum);
   double worst_ratio = -1;
   double largest_gradient = 0;
   for (std::size_t i = 0; i < leaves.size(); ++i) {
@@ -103,17 +129,7 @@ GradcheckReport gradcheck(const TensorFunction<T>& f, const std::vector<Tensor<T
     const xt::xarray<T> tape_grad =
         x.has_grad() ? xt::xarray<T>(x.grad()) : xt::xarray<T>(xt::zeros<T>(x.shape()));
     for (std::size_t j = 0; j < x.size(); ++j) {
-      const T original = x.value().data()[j];
-      const T plus = static_cast<T>(original + step);
-      const T minus = static_cast<T>(original - step);
-      x.mutable_value().data()[j] = plus;
-      const double f_plus = weighted_sum();
-      x.mutable_value().data()[j] = minus;
-      const double f_minus = weighted_sum();
-      x.mutable_value().data()[j] = original;
-      // The step actually taken, after rounding to T.
-      const double numeric =
-          (f_plus - f_minus) / (static_cast<double>(plus) - static_cast<double>(minus));
+      const double numeric = numeric_all[i].data()[j];
       const double analytic = static_cast<double>(tape_grad.data()[j]);
       const double error = std::abs(analytic - numeric);
       const double tolerance = atol + rtol * std::abs(numeric);
@@ -155,6 +171,91 @@ GradcheckReport gradcheck(const TensorFunction<T>& f, const std::vector<Tensor<T
   report.message = text.str();
   return report;
 }
+
+template <class T>
+HandGradientReport check_hand_gradient(const TensorFunction<T>& f, const HandGradient<T>& hand,
+                                       const std::vector<std::vector<xt::xarray<T>>>& points,
+                                       const GradcheckOptions& options) {
+  const Defaults d = defaults_for<T>();
+  const double step = options.step > 0 ? options.step : d.step;
+  const double atol = options.atol > 0 ? options.atol : d.atol;
+  const double rtol = options.rtol > 0 ? options.rtol : d.rtol;
+  HandGradientReport report;
+  double worst = 0;
+  for (std::size_t point = 0; point < points.size(); ++point) {
+    std::vector<Tensor<T>> leaves;
+    for (const auto& value : points[point]) leaves.emplace_back(xt::xarray<T>(value), requires_grad);
+    {
+      Tape tape;
+      const Tensor<T> y = f(leaves);
+      if (y.size() != 1) {
+        throw ShapeError("check_hand_gradient: f must return a single element, got shape " +
+                         shape_to_string(y.shape()));
+      }
+      if (y.requires_grad()) y.backward();
+    }
+    const auto hand_grads = hand(points[point]);
+    if (hand_grads.size() != leaves.size()) {
+      throw ShapeError("check_hand_gradient: the hand gradient returned " +
+                       std::to_string(hand_grads.size()) + " arrays for " +
+                       std::to_string(leaves.size()) + " arguments");
+    }
+    NoGradGuard no_grad;
+    const auto numeric = numeric_gradient(leaves, step, [&] {
+      return static_cast<double>(f(leaves).item());
+    });
+    for (std::size_t i = 0; i < leaves.size(); ++i) {
+      if (hand_grads[i].shape() != leaves[i].shape()) {
+        throw ShapeError("check_hand_gradient: the hand gradient of " + input_name(options, i) +
+                         " has shape " + shape_to_string(hand_grads[i].shape()) +
+                         " but the argument has shape " + shape_to_string(leaves[i].shape()));
+      }
+      for (std::size_t j = 0; j < leaves[i].size(); ++j) {
+        ++report.elements_checked;
+        const double tape_value =
+            leaves[i].has_grad() ? static_cast<double>(leaves[i].grad().data()[j]) : 0.0;
+        const double hand_value = static_cast<double>(hand_grads[i].data()[j]);
+        const double numeric_value = numeric[i].data()[j];
+        if (std::abs(tape_value - numeric_value) > atol + rtol * std::abs(numeric_value)) {
+          report.tape_disagrees_with_numeric = true;
+        }
+        const double error = std::abs(hand_value - tape_value);
+        worst = std::max(worst, error);
+        if (!(error <= atol + rtol * std::abs(tape_value))) {
+          report.disagreements.push_back(
+              {point, i, unravel(j, leaves[i].shape()), tape_value, hand_value, numeric_value});
+        }
+      }
+    }
+  }
+  std::ostringstream text;
+  text << std::setprecision(10);
+  if (report.disagreements.empty()) {
+    report.passed = true;
+    text << "the hand gradient agrees with the tape at all " << report.elements_checked
+         << " elements of " << points.size() << " point(s); largest difference " << worst;
+  } else {
+    const auto& first = report.disagreements.front();
+    text << "the hand gradient is WRONG at " << report.disagreements.size() << " of "
+         << report.elements_checked << " elements; first at point " << first.point << ", "
+         << input_name(options, first.input) << " element " << position_text(first.position)
+         << ": tape " << first.tape << ", hand " << first.hand << ", finite difference "
+         << first.numeric;
+  }
+  if (report.tape_disagrees_with_numeric) {
+    text << " (note: the tape and finite differences disagree somewhere: f may not be smooth "
+            "at a point checked)";
+  }
+  report.message = text.str();
+  return report;
+}
+
+template HandGradientReport check_hand_gradient<float>(
+    const TensorFunction<float>&, const HandGradient<float>&,
+    const std::vector<std::vector<xt::xarray<float>>>&, const GradcheckOptions&);
+template HandGradientReport check_hand_gradient<double>(
+    const TensorFunction<double>&, const HandGradient<double>&,
+    const std::vector<std::vector<xt::xarray<double>>>&, const GradcheckOptions&);
 
 template GradcheckReport gradcheck<float>(const TensorFunction<float>&,
                                           const std::vector<Tensor<float>>&,

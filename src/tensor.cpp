@@ -102,6 +102,14 @@ const typename Tensor<T>::Array& Tensor<T>::grad() const {
 }
 
 template <class T>
+typename Tensor<T>::Array& Tensor<T>::mutable_grad() {
+  grad();  // throws the same clear error when there is none
+  auto& node = static_cast<detail::Node<T>&>(*node_->grad);
+  ++node.version;
+  return node.value;
+}
+
+template <class T>
 Tensor<T> Tensor<T>::grad_tensor() const {
   grad();  // throws the same clear error when there is none
   return Tensor(node_->grad);

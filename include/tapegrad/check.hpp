@@ -53,4 +53,40 @@ template <class T>
 GradcheckReport gradcheck(const TensorFunction<T>& f, const std::vector<Tensor<T>>& inputs,
                           const GradcheckOptions& options = {});
 
+/// A gradient derived by hand: given the arguments' values, one array per argument, each of
+/// that argument's shape.
+template <class T>
+using HandGradient =
+    std::function<std::vector<xt::xarray<T>>(const std::vector<xt::xarray<T>>&)>;
+
+/// One element where a hand-derived gradient and the tape's disagree.
+struct GradientDisagreement {
+  std::size_t point = 0;  // index into the points checked
+  std::size_t input = 0;  // which argument
+  std::vector<std::size_t> position;
+  double tape = 0, hand = 0, numeric = 0;  // the three values of that partial derivative
+};
+
+struct HandGradientReport {
+  bool passed = false;
+  /// A verdict with numbers: where they first disagree, or the worst difference seen.
+  std::string message;
+  /// Every element where |hand - tape| > atol + rtol |tape|, in order.
+  std::vector<GradientDisagreement> disagreements;
+  std::size_t elements_checked = 0;
+  /// True if the tape itself disagreed with finite differences somewhere (f not smooth at
+  /// a point, or a bad step size): then the tape is not a trustworthy referee there.
+  bool tape_disagrees_with_numeric = false;
+  explicit operator bool() const { return passed; }
+};
+
+/// Checks a hand-derived gradient of a single-element f against the tape (and reports the
+/// finite-difference value beside both) at each of the given points. Each point is one
+/// value per argument. Tolerances and names come from `options` (as for gradcheck).
+/// Throws ShapeError if f is not single-element or `hand` returns the wrong count or shapes.
+template <class T>
+HandGradientReport check_hand_gradient(const TensorFunction<T>& f, const HandGradient<T>& hand,
+                                       const std::vector<std::vector<xt::xarray<T>>>& points,
+                                       const GradcheckOptions& options = {});
+
 }  // namespace tapegrad

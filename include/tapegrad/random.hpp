@@ -1,6 +1,7 @@
 // A seeded random source that gives the same numbers on every platform.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "tapegrad/error.hpp"
@@ -24,9 +25,22 @@ class Generator {
   double uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
   /// Uniform in [lo, hi).
   double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
+  /// Standard normal, by the Box-Muller transform (uses two uniforms per call).
+  double normal() {
+    const double u = 1.0 - uniform();  // in (0, 1]: log(u) is finite
+    const double v = uniform();
+    return std::sqrt(-2.0 * std::log(u)) * std::cos(6.283185307179586 * v);
+  }
+  double normal(double mean, double stddev) { return mean + stddev * normal(); }
 
  private:
   std::uint64_t state_;
 };
+
+/// The calling thread's default generator, used by layers made without a generator of their
+/// own. Starts from seed 0 on every thread.
+Generator& default_generator();
+/// Restarts the calling thread's default generator from `seed`, for reproducible models.
+void manual_seed(std::uint64_t seed);
 
 }  // namespace tapegrad

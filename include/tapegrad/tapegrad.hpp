@@ -1,9 +1,22 @@
 // tapegrad: reverse-mode automatic differentiation on xtensor. One include for all of it.
 #pragma once
 
+#include "tapegrad/bp_check.hpp"
 #include "tapegrad/check.hpp"
 #include "tapegrad/error.hpp"
+#include "tapegrad/functional.hpp"
+#include "tapegrad/nn/init.hpp"
+#include "tapegrad/nn/layers.hpp"
+#include "tapegrad/nn/loss.hpp"
+#include "tapegrad/nn/module.hpp"
 #include "tapegrad/ops.hpp"
+#include "tapegrad/optim/adaptive.hpp"
+#include "tapegrad/optim/clip.hpp"
+#include "tapegrad/optim/lbfgs.hpp"
+#include "tapegrad/optim/newton.hpp"
+#include "tapegrad/optim/optimizer.hpp"
+#include "tapegrad/optim/schedule.hpp"
+#include "tapegrad/optim/sgd.hpp"
 #include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"

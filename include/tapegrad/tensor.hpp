@@ -125,6 +125,9 @@ class Tensor {
   /// (no backward yet, or the tensor does not take part in the differentiated result).
   /// The reference is valid until the next backward() or zero_grad() on this tensor.
   const Array& grad() const;
+  /// The gradient for an in-place change (gradient clipping). Throws TapeError if there is
+  /// none.
+  Array& mutable_grad();
   /// The gradient as a tensor; after backward(create_graph) it is recorded and can be
   /// differentiated again.
   Tensor grad_tensor() const;

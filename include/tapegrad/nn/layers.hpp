@@ -1,0 +1,159 @@
+// The built-in layers: Linear, the activations, Sequential and the MLP helper.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tapegrad/nn/init.hpp"
+#include "tapegrad/nn/module.hpp"
+#include "tapegrad/random.hpp"
+
+namespace tapegrad::nn {
+
+/// Settings of a Linear layer, builder style: `LinearOptions().bias(false)`.
+class LinearOptions {
+ public:
+  /// With a bias (default) or without.
+  LinearOptions& bias(bool on) { bias_ = on; return *this; }
+  /// How the weight starts (default Xavier/Glorot uniform).
+  LinearOptions& weight_init(Init init) { weight_init_ = init; return *this; }
+  /// How the bias starts (default zeros, as in the seeds).
+  LinearOptions& bias_init(Init init) { bias_init_ = init; return *this; }
+  /// The generator to draw from (default: the thread's default_generator()). Not owned.
+  LinearOptions& generator(Generator& random) { generator_ = &random; return *this; }
+
+  bool has_bias() const { return bias_; }
+  const Init& weight_initializer() const { return weight_init_; }
+  const Init& bias_initializer() const { return bias_init_; }
+  Generator& random() const { return generator_ ? *generator_ : default_generator(); }
+
+ private:
+  bool bias_ = true;
+  Init weight_init_ = Init::xavier_uniform();
+  Init bias_init_ = Init::zeros();
+  Generator* generator_ = nullptr;
+};
+
+/// y = x W + b: x of shape (N, in) or (in,), W of shape (in, out), b of shape (out,);
+/// y of shape (N, out) or (out,). (Row-major batch form, as seed 000 writes Y = f(X W).)
+/// Parameters: "weight", and "bias" unless disabled.
+template <class T = double>
+class Linear : public Module<T> {
+ public:
+  Linear(std::size_t in_features, std::size_t out_features,
+         const LinearOptions& options = LinearOptions());
+  /// Throws ShapeError naming the layer and the input's shape when its last axis is not
+  /// in_features.
+  Tensor<T> forward(const Tensor<T>& input) override;
+
+  std::size_t in_features() const { return in_; }
+  std::size_t out_features() const { return out_; }
+  const Tensor<T>& weight() const { return weight_; }
+  /// The bias; throws ValueError for a layer without one.
+  const Tensor<T>& bias() const;
+  bool has_bias() const { return has_bias_; }
+
+ private:
+  std::size_t in_, out_;
+  bool has_bias_;
+  Tensor<T> weight_, bias_;
+};
+
+/// The activations the built-in modules and MLP know.
+enum class Activation { Identity, Sigmoid, Tanh, ReLU, LeakyReLU, Softplus };
+
+/// The name of an activation: "sigmoid", "relu", ...
+const char* activation_name(Activation activation);
+/// Applies an activation (LeakyReLU with slope 0.01).
+template <class T>
+Tensor<T> activate(Activation activation, const Tensor<T>& x);
+
+/// A parameter-free module applying one activation elementwise.
+template <class T = double>
+class ActivationModule : public Module<T> {
+ public:
+  explicit ActivationModule(Activation activation) : activation_(activation) {}
+  Tensor<T> forward(const Tensor<T>& input) override { return activate(activation_, input); }
+  Activation activation() const { return activation_; }
+
+ private:
+  Activation activation_;
+};
+
+template <class T = double>
+struct Identity : ActivationModule<T> { Identity() : ActivationModule<T>(Activation::Identity) {} };
+template <class T = double>
+struct Sigmoid : ActivationModule<T> { Sigmoid() : ActivationModule<T>(Activation::Sigmoid) {} };
+template <class T = double>
+struct Tanh : ActivationModule<T> { Tanh() : ActivationModule<T>(Activation::Tanh) {} };
+template <class T = double>
+struct ReLU : ActivationModule<T> { ReLU() : ActivationModule<T>(Activation::ReLU) {} };
+template <class T = double>
+struct LeakyReLU : ActivationModule<T> { LeakyReLU() : ActivationModule<T>(Activation::LeakyReLU) {} };
+template <class T = double>
+struct Softplus : ActivationModule<T> { Softplus() : ActivationModule<T>(Activation::Softplus) {} };
+
+/// Modules applied one after the other; children are named "0", "1", ...
+template <class T = double>
+class Sequential : public Module<T> {
+ public:
+  Sequential() = default;
+  /// Appends a module and returns it.
+  template <class M>
+  std::shared_ptr<M> push_back(std::shared_ptr<M> module) {
+    layers_.push_back(module);
+    return this->register_module(std::to_string(layers_.size() - 1), std::move(module));
+  }
+  Tensor<T> forward(const Tensor<T>& input) override;
+  std::size_t size() const { return layers_.size(); }
+  Module<T>& operator[](std::size_t i) const { return *layers_.at(i); }
+
+ private:
+  std::vector<std::shared_ptr<Module<T>>> layers_;
+};
+
+/// Settings of an MLP, builder style.
+class MLPOptions {
+ public:
+  /// The activation after the last layer; by default the same as the hidden layers' (the
+  /// seeds' networks put a sigmoid on every layer). Identity gives raw scores (logits).
+  MLPOptions& output_activation(Activation a) { output_ = a; return *this; }
+  MLPOptions& linear(const LinearOptions& options) { linear_ = options; return *this; }
+
+  const std::optional<Activation>& output() const { return output_; }
+  const LinearOptions& linear_options() const { return linear_; }
+
+ private:
+  std::optional<Activation> output_;
+  LinearOptions linear_;
+};
+
+/// A multilayer perceptron: Linear(sizes[0] -> sizes[1]), activation, Linear(sizes[1] ->
+/// sizes[2]), activation, ... For example `MLP<double>({2, 10, 1}, Activation::Sigmoid)` is
+/// seed 000's XOR network. Parameters: "0.weight", "0.bias", "2.weight", ...
+/// Throws ValueError for fewer than two sizes or a size of 0.
+template <class T = double>
+class MLP : public Sequential<T> {
+ public:
+  MLP(const std::vector<std::size_t>& sizes, Activation activation,
+      const MLPOptions& options = MLPOptions());
+  /// The Linear layers, first to last.
+  const std::vector<std::shared_ptr<Linear<T>>>& linear_layers() const { return linears_; }
+  /// The activation after each Linear layer, first to last.
+  const std::vector<Activation>& activations() const { return activations_; }
+
+ private:
+  std::vector<std::shared_ptr<Linear<T>>> linears_;
+  std::vector<Activation> activations_;
+};
+
+extern template class Linear<float>;
+extern template class Linear<double>;
+extern template class Sequential<float>;
+extern template class Sequential<double>;
+extern template class MLP<float>;
+extern template class MLP<double>;
+
+}  // namespace tapegrad::nn

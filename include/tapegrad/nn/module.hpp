@@ -1,0 +1,84 @@
+// Module: the base of every layer and model, with its parameters and sub-modules.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tapegrad/tensor.hpp"
+
+namespace tapegrad::nn {
+
+/// A model or a part of one: owns parameters and sub-modules, maps an input to an output.
+///
+/// A subclass registers its parameters and children in its constructor and defines
+/// forward():
+///
+///     struct Affine : tapegrad::nn::Module<double> {
+///       tapegrad::Tensor<double> scale, shift;
+///       Affine() {
+///         scale = register_parameter("scale", tapegrad::Tensor<double>(1.0));
+///         shift = register_parameter("shift", tapegrad::Tensor<double>(0.0));
+///       }
+///       tapegrad::Tensor<double> forward(const tapegrad::Tensor<double>& x) override {
+///         return x * scale + shift;
+///       }
+///     };
+///
+/// Parameters are tensor handles: the module's member and the registry share one node, so
+/// an optimizer's in-place update is seen by both. (Assigning a new tensor to the member
+/// afterwards would split them: change values with mutable_value() or set_value().)
+template <class T = double>
+class Module {
+ public:
+  Module() = default;
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  /// The output for `input`; shapes are the subclass's to document.
+  virtual Tensor<T> forward(const Tensor<T>& input) = 0;
+  Tensor<T> operator()(const Tensor<T>& input) { return forward(input); }
+
+  /// Every parameter, this module's first, then each child's in registration order.
+  std::vector<Tensor<T>> parameters() const;
+  /// The same, with dotted names: "weight", "0.weight", "encoder.1.bias", ...
+  std::vector<std::pair<std::string, Tensor<T>>> named_parameters() const;
+  /// The number of scalar parameters.
+  std::size_t parameter_count() const;
+  /// Clears the gradient of every parameter.
+  void zero_grad();
+
+  /// Sets training (true) or evaluation mode here and in every child. The built-in layers
+  /// behave the same in both; a subclass may read is_training().
+  void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+ protected:
+  /// Adds a parameter (it is made to require grad) and returns the shared handle.
+  /// Throws ValueError for an empty name, a name with '.', or a name used already.
+  Tensor<T> register_parameter(const std::string& name, Tensor<T> value);
+  /// Adds a child module whose parameters are listed under "name.".
+  template <class M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
+    add_child(name, module);
+    return module;
+  }
+
+ private:
+  void add_child(const std::string& name, std::shared_ptr<Module> module);
+  void check_new_name(const std::string& name) const;
+  void collect(const std::string& prefix,
+               std::vector<std::pair<std::string, Tensor<T>>>& out) const;
+
+  std::vector<std::pair<std::string, Tensor<T>>> parameters_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+};
+
+extern template class Module<float>;
+extern template class Module<double>;
+
+}  // namespace tapegrad::nn

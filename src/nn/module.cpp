@@ -1,0 +1,82 @@
+#include "tapegrad/nn/module.hpp"
+
+#include <algorithm>
+
+namespace tapegrad::nn {
+
+template <class T>
+void Module<T>::check_new_name(const std::string& name) const {
+  if (name.empty() || name.find('.') != std::string::npos) {
+    throw ValueError("Module: the name '" + name + "' is empty or contains '.'");
+  }
+  const auto taken = [&](const auto& entries) {
+    return std::any_of(entries.begin(), entries.end(),
+                       [&](const auto& entry) { return entry.first == name; });
+  };
+  if (taken(parameters_) || taken(children_)) {
+    throw ValueError("Module: the name '" + name + "' is registered already");
+  }
+}
+
+template <class T>
+Tensor<T> Module<T>::register_parameter(const std::string& name, Tensor<T> value) {
+  check_new_name(name);
+  if (!value.is_leaf()) {
+    throw ValueError("Module: parameter '" + name +
+                     "' must be a leaf tensor (detach() a computed one)");
+  }
+  value.set_requires_grad(true);
+  parameters_.emplace_back(name, value);
+  return value;
+}
+
+template <class T>
+void Module<T>::add_child(const std::string& name, std::shared_ptr<Module> module) {
+  check_new_name(name);
+  if (!module) throw ValueError("Module: the child '" + name + "' is null");
+  children_.emplace_back(name, std::move(module));
+}
+
+template <class T>
+void Module<T>::collect(const std::string& prefix,
+                        std::vector<std::pair<std::string, Tensor<T>>>& out) const {
+  for (const auto& [name, tensor] : parameters_) out.emplace_back(prefix + name, tensor);
+  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", out);
+}
+
+template <class T>
+std::vector<std::pair<std::string, Tensor<T>>> Module<T>::named_parameters() const {
+  std::vector<std::pair<std::string, Tensor<T>>> out;
+  collect("", out);
+  return out;
+}
+
+template <class T>
+std::vector<Tensor<T>> Module<T>::parameters() const {
+  std::vector<Tensor<T>> out;
+  for (auto& entry : named_parameters()) out.push_back(std::move(entry.second));
+  return out;
+}
+
+template <class T>
+std::size_t Module<T>::parameter_count() const {
+  std::size_t count = 0;
+  for (const auto& p : parameters()) count += p.size();
+  return count;
+}
+
+template <class T>
+void Module<T>::zero_grad() {
+  for (auto& p : parameters()) p.zero_grad();
+}
+
+template <class T>
+void Module<T>::train(bool on) {
+  training_ = on;
+  for (auto& entry : children_) entry.second->train(on);
+}
+
+template class Module<float>;
+template class Module<double>;
+
+}  // namespace tapegrad::nn

@@ -1,0 +1,147 @@
+#include "tapegrad/optim/adaptive.hpp"
+
+#include <cmath>
+
+#include <xtensor/xmath.hpp>
+
+#include "tapegrad/tape.hpp"
+
+namespace tapegrad::optim {
+
+namespace {
+void require_non_negative(const char* who, std::initializer_list<double> values) {
+  for (double v : values) {
+    if (!(v >= 0)) throw ValueError(std::string(who) + ": settings must not be negative");
+  }
+}
+}  // namespace
+
+template <class T>
+Adagrad<T>::Adagrad(std::vector<Tensor<T>> parameters, double learning_rate,
+                    const AdagradOptions& options)
+    : Optimizer<T>(std::move(parameters), learning_rate), options_(options) {
+  require_non_negative("Adagrad", {options.lr_decay(), options.weight_decay(),
+                                   options.initial_accumulator(), options.eps()});
+  sums_ = this->zeros_like_parameters();
+  for (auto& s : sums_) s.fill(static_cast<T>(options.initial_accumulator()));
+}
+
+template <class T>
+void Adagrad<T>::step() {
+  NoGradGuard no_grad;
+  ++steps_;
+  const double rate = this->learning_rate() /
+                      (1 + static_cast<double>(steps_ - 1) * options_.lr_decay());
+  for (std::size_t i = 0; i < this->parameters_.size(); ++i) {
+    auto& p = this->parameters_[i];
+    if (!p.has_grad()) continue;
+    xt::xarray<T> g = p.grad();
+    if (options_.weight_decay() != 0) g += static_cast<T>(options_.weight_decay()) * p.value();
+    sums_[i] += g * g;
+    p.mutable_value() -=
+        static_cast<T>(rate) * g / (xt::sqrt(sums_[i]) + static_cast<T>(options_.eps()));
+  }
+}
+
+template <class T>
+RMSprop<T>::RMSprop(std::vector<Tensor<T>> parameters, double learning_rate,
+                    const RMSpropOptions& options)
+    : Optimizer<T>(std::move(parameters), learning_rate), options_(options) {
+  require_non_negative("RMSprop", {options.alpha(), options.eps(), options.weight_decay(),
+                                   options.momentum()});
+  squares_ = this->zeros_like_parameters();
+  means_ = this->zeros_like_parameters();
+  buffers_ = this->zeros_like_parameters();
+}
+
+template <class T>
+void RMSprop<T>::step() {
+  NoGradGuard no_grad;
+  const T lr = static_cast<T>(this->learning_rate());
+  const T alpha = static_cast<T>(options_.alpha());
+  const T eps = static_cast<T>(options_.eps());
+  for (std::size_t i = 0; i < this->parameters_.size(); ++i) {
+    auto& p = this->parameters_[i];
+    if (!p.has_grad()) continue;
+    xt::xarray<T> g = p.grad();
+    if (options_.weight_decay() != 0) g += static_cast<T>(options_.weight_decay()) * p.value();
+    squares_[i] = alpha * squares_[i] + (T(1) - alpha) * g * g;
+    xt::xarray<T> denominator;
+    if (options_.centered()) {
+      means_[i] = alpha * means_[i] + (T(1) - alpha) * g;
+      denominator = xt::sqrt(squares_[i] - means_[i] * means_[i]) + eps;
+    } else {
+      denominator = xt::sqrt(squares_[i]) + eps;
+    }
+    if (options_.momentum() > 0) {
+      buffers_[i] = static_cast<T>(options_.momentum()) * buffers_[i] + g / denominator;
+      p.mutable_value() -= lr * buffers_[i];
+    } else {
+      p.mutable_value() -= lr * g / denominator;
+    }
+  }
+}
+
+template <class T>
+Adam<T>::Adam(std::vector<Tensor<T>> parameters, double learning_rate, const AdamOptions& options)
+    : Adam(std::move(parameters), learning_rate, options, false) {}
+
+template <class T>
+Adam<T>::Adam(std::vector<Tensor<T>> parameters, double learning_rate, const AdamOptions& options,
+              bool decoupled_weight_decay)
+    : Optimizer<T>(std::move(parameters), learning_rate),
+      options_(options),
+      decoupled_(decoupled_weight_decay) {
+  require_non_negative("Adam", {options.eps(), options.weight_decay()});
+  if (!(options.beta1() >= 0 && options.beta1() < 1 && options.beta2() >= 0 &&
+        options.beta2() < 1)) {
+    throw ValueError("Adam: betas must be in [0, 1)");
+  }
+  first_ = this->zeros_like_parameters();
+  second_ = this->zeros_like_parameters();
+  if (options.amsgrad()) second_max_ = this->zeros_like_parameters();
+}
+
+template <class T>
+void Adam<T>::step() {
+  NoGradGuard no_grad;
+  ++steps_;
+  const double lr = this->learning_rate();
+  const T b1 = static_cast<T>(options_.beta1());
+  const T b2 = static_cast<T>(options_.beta2());
+  const double t = static_cast<double>(steps_);
+  const T correction1 = static_cast<T>(1 - std::pow(options_.beta1(), t));
+  const T correction2 = static_cast<T>(1 - std::pow(options_.beta2(), t));
+  const T eps = static_cast<T>(options_.eps());
+  const T decay = static_cast<T>(options_.weight_decay());
+  for (std::size_t i = 0; i < this->parameters_.size(); ++i) {
+    auto& p = this->parameters_[i];
+    if (!p.has_grad()) continue;
+    xt::xarray<T> g = p.grad();
+    if (decay != 0) {
+      if (decoupled_) {
+        p.mutable_value() *= T(1) - static_cast<T>(lr) * decay;
+      } else {
+        g += decay * p.value();
+      }
+    }
+    first_[i] = b1 * first_[i] + (T(1) - b1) * g;
+    second_[i] = b2 * second_[i] + (T(1) - b2) * g * g;
+    const xt::xarray<T>* second = &second_[i];
+    if (options_.amsgrad()) {
+      second_max_[i] = xt::maximum(second_max_[i], second_[i]);
+      second = &second_max_[i];
+    }
+    p.mutable_value() -= static_cast<T>(lr) * (first_[i] / correction1) /
+                         (xt::sqrt(*second / correction2) + eps);
+  }
+}
+
+template class Adagrad<float>;
+template class Adagrad<double>;
+template class RMSprop<float>;
+template class RMSprop<double>;
+template class Adam<float>;
+template class Adam<double>;
+
+}  // namespace tapegrad::optim

@@ -1,0 +1,122 @@
+#include "tapegrad/optim/newton.hpp"
+
+#include <cmath>
+#include <string>
+
+#include "flat.hpp"
+#include "tapegrad/ops.hpp"
+
+namespace tapegrad::optim {
+
+using detail::Vector;
+
+namespace {
+
+// Solves (H + lambda I) x = b by Cholesky; false when the matrix is not positive definite.
+bool cholesky_solve(const std::vector<Vector>& h, double lambda, const Vector& b, Vector& x) {
+  const std::size_t n = b.size();
+  std::vector<Vector> l(n, Vector(n, 0.0));
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = 0; j <= i; ++j) {
+      double s = h[i][j] + (i == j ? lambda : 0.0);
+      for (std::size_t k = 0; k < j; ++k) s -= l[i][k] * l[j][k];
+      if (i == j) {
+        if (!(s > 0)) return false;
+        l[i][i] = std::sqrt(s);
+      } else {
+        l[i][j] = s / l[j][j];
+      }
+    }
+  }
+  Vector z(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    double s = b[i];
+    for (std::size_t k = 0; k < i; ++k) s -= l[i][k] * z[k];
+    z[i] = s / l[i][i];
+  }
+  x.assign(n, 0.0);
+  for (std::size_t i = n; i-- > 0;) {
+    double s = z[i];
+    for (std::size_t k = i + 1; k < n; ++k) s -= l[k][i] * x[k];
+    x[i] = s / l[i][i];
+  }
+  return true;
+}
+
+}  // namespace
+
+template <class T>
+Newton<T>::Newton(std::vector<Tensor<T>> parameters, const NewtonOptions& options)
+    : Optimizer<T>(std::move(parameters), options.lr()), options_(options) {
+  std::size_t count = 0;
+  for (const auto& p : this->parameters_) count += p.size();
+  if (count > options.max_parameters()) {
+    throw ValueError("Newton: " + std::to_string(count) +
+                     " parameter elements exceed max_parameters (" +
+                     std::to_string(options.max_parameters()) +
+                     "); the dense Hessian would be too large, use LBFGS");
+  }
+  if (!(options.damping() >= 0)) throw ValueError("Newton: the damping must not be negative");
+}
+
+template <class T>
+void Newton<T>::step() {
+  throw TapeError("Newton: the method needs the loss to build the Hessian; call step(loss)");
+}
+
+template <class T>
+double Newton<T>::step(const LossFunction& loss_function) {
+  auto& params = this->parameters_;
+  std::size_t n = 0;
+  for (const auto& p : params) n += p.size();
+
+  for (auto& p : params) p.zero_grad();
+  Tape tape;
+  const Tensor<T> loss = loss_function();
+  const double value = detail::loss_value("Newton", loss);
+  if (!loss.requires_grad()) return value;
+  loss.backward(create_graph);
+  std::vector<Tensor<T>> gradients;
+  for (auto& p : params) {
+    gradients.push_back(p.has_grad() ? p.grad_tensor() : Tensor<T>(xt::xarray<T>(xt::zeros<T>(p.shape()))));
+  }
+  const Vector g = detail::flat_gradients(params);
+
+  // Row r of H: the gradient of gradient element r.
+  std::vector<Vector> h(n, Vector(n, 0.0));
+  std::size_t row = 0;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    for (std::size_t j = 0; j < params[i].size(); ++j, ++row) {
+      if (!gradients[i].requires_grad()) continue;  // constant gradient: zero row
+      for (auto& p : params) p.zero_grad();
+      xt::xarray<T> pick = xt::zeros<T>(params[i].shape());
+      pick.data()[j] = T(1);
+      gradients[i].backward(Tensor<T>(std::move(pick)));
+      h[row] = detail::flat_gradients(params);
+    }
+  }
+  for (std::size_t r = 0; r < n; ++r) {
+    for (std::size_t c = 0; c < r; ++c) h[r][c] = h[c][r] = 0.5 * (h[r][c] + h[c][r]);
+  }
+
+  double largest_diagonal = 0;
+  for (std::size_t r = 0; r < n; ++r) largest_diagonal = std::max(largest_diagonal, std::abs(h[r][r]));
+  double lambda = options_.damping();
+  Vector direction;
+  for (int attempt = 0; !cholesky_solve(h, lambda, g, direction); ++attempt) {
+    if (attempt == 60) throw ValueError("Newton: no damping made the Hessian positive definite");
+    lambda = std::max(10 * lambda, 1e-8 * (1 + largest_diagonal));
+  }
+  last_damping_ = lambda;
+
+  for (auto& p : params) p.zero_grad();
+  Vector x = detail::flat_values(params);
+  for (std::size_t k = 0; k < n; ++k) x[k] -= this->learning_rate() * direction[k];
+  detail::set_flat_values(params, x);
+  return value;
+}
+
+template class Newton<float>;
+template class Newton<double>;
+
+}  // namespace tapegrad::optim

@@ -1,0 +1,71 @@
+#include "tapegrad/optim/schedule.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace tapegrad::optim {
+
+StepLR::StepLR(LearningRateHolder& optimizer, std::size_t step_size, double gamma)
+    : optimizer_(optimizer), base_(optimizer.learning_rate()), gamma_(gamma), step_size_(step_size) {
+  if (step_size == 0 || !(gamma >= 0)) throw ValueError("StepLR: step_size > 0 and gamma >= 0");
+}
+void StepLR::step() {
+  ++epoch_;
+  optimizer_.set_learning_rate(base_ * std::pow(gamma_, static_cast<double>(epoch_ / step_size_)));
+}
+
+ExponentialLR::ExponentialLR(LearningRateHolder& optimizer, double gamma)
+    : optimizer_(optimizer), base_(optimizer.learning_rate()), gamma_(gamma) {
+  if (!(gamma >= 0)) throw ValueError("ExponentialLR: gamma must not be negative");
+}
+void ExponentialLR::step() {
+  ++epoch_;
+  optimizer_.set_learning_rate(base_ * std::pow(gamma_, static_cast<double>(epoch_)));
+}
+
+CosineAnnealingLR::CosineAnnealingLR(LearningRateHolder& optimizer, std::size_t t_max,
+                                     double eta_min)
+    : optimizer_(optimizer), base_(optimizer.learning_rate()), eta_min_(eta_min), t_max_(t_max) {
+  if (t_max == 0 || !(eta_min >= 0)) throw ValueError("CosineAnnealingLR: t_max > 0 and eta_min >= 0");
+}
+void CosineAnnealingLR::step() {
+  ++epoch_;
+  const double e = static_cast<double>(std::min(epoch_, t_max_));
+  const double pi = 3.141592653589793;
+  optimizer_.set_learning_rate(eta_min_ + (base_ - eta_min_) *
+                                              (1 + std::cos(pi * e / static_cast<double>(t_max_))) / 2);
+}
+
+ReduceLROnPlateau::ReduceLROnPlateau(LearningRateHolder& optimizer,
+                                     const ReduceLROnPlateauOptions& options)
+    : optimizer_(optimizer), options_(options), best_(std::numeric_limits<double>::infinity()) {
+  if (!(options.factor() > 0 && options.factor() < 1)) {
+    throw ValueError("ReduceLROnPlateau: factor must be in (0, 1)");
+  }
+}
+
+bool ReduceLROnPlateau::step(double metric) {
+  if (metric < best_ * (1 - options_.threshold()) || best_ == std::numeric_limits<double>::infinity()) {
+    best_ = metric;
+    bad_epochs_ = 0;
+  } else {
+    ++bad_epochs_;
+  }
+  if (cooldown_left_ > 0) {
+    --cooldown_left_;
+    bad_epochs_ = 0;
+    return false;
+  }
+  if (bad_epochs_ > options_.patience()) {
+    const double reduced = std::max(optimizer_.learning_rate() * options_.factor(), options_.min_lr());
+    const bool changed = reduced < optimizer_.learning_rate();
+    optimizer_.set_learning_rate(reduced);
+    cooldown_left_ = options_.cooldown();
+    bad_epochs_ = 0;
+    return changed;
+  }
+  return false;
+}
+
+}  // namespace tapegrad::optim

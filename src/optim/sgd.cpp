@@ -1,0 +1,60 @@
+#include "tapegrad/optim/sgd.hpp"
+
+#include <string>
+
+#include <xtensor/xmath.hpp>
+
+#include "tapegrad/tape.hpp"
+
+namespace tapegrad::optim {
+
+template <class T>
+SGD<T>::SGD(std::vector<Tensor<T>> parameters, double learning_rate, const SGDOptions& options)
+    : Optimizer<T>(std::move(parameters), learning_rate), options_(options) {
+  if (options.momentum() < 0 || options.dampening() < 0 || options.weight_decay() < 0) {
+    throw ValueError("SGD: momentum, dampening and weight decay must not be negative");
+  }
+  if (options.nesterov() && (options.momentum() <= 0 || options.dampening() != 0)) {
+    throw ValueError("SGD: Nesterov momentum needs a positive momentum and zero dampening");
+  }
+  momentum_buffers_ = this->zeros_like_parameters();
+}
+
+template <class T>
+void SGD<T>::step() {
+  NoGradGuard no_grad;
+  const T lr = static_cast<T>(this->learning_rate());
+  const T mu = static_cast<T>(options_.momentum());
+  const T keep = static_cast<T>(1 - options_.dampening());
+  const T decay = static_cast<T>(options_.weight_decay());
+  for (std::size_t i = 0; i < this->parameters_.size(); ++i) {
+    auto& p = this->parameters_[i];
+    if (!p.has_grad()) continue;
+    if (mu == 0 && decay == 0) {  // plain descent: no copy of the gradient
+      p.mutable_value() -= lr * p.grad();
+      continue;
+    }
+    xt::xarray<T> g = p.grad();
+    if (decay != 0) g += decay * p.value();
+    if (mu != 0) {
+      auto& b = momentum_buffers_[i];
+      if (!started_) {
+        b = g;
+      } else {
+        b = mu * b + keep * g;
+      }
+      if (options_.nesterov()) {
+        g += mu * b;
+      } else {
+        g = b;
+      }
+    }
+    p.mutable_value() -= lr * g;
+  }
+  started_ = true;
+}
+
+template class SGD<float>;
+template class SGD<double>;
+
+}  // namespace tapegrad::optim

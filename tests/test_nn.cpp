@@ -1,0 +1,170 @@
+// nn: modules, parameter names, layers, the MLP helper, initializers, a custom module.
+#include <cmath>
+
+#include "helpers.hpp"
+
+using namespace tapegrad;
+using Array = xt::xarray<double>;
+
+TEST_CASE("an MLP names its parameters like PyTorch and counts them") {
+  nn::MLP<double> mlp({2, 10, 1}, nn::Activation::Sigmoid);
+  const auto named = mlp.named_parameters();
+  REQUIRE(named.size() == 4);
+  CHECK(named[0].first == "0.weight");
+  CHECK(named[1].first == "0.bias");
+  CHECK(named[2].first == "2.weight");
+  CHECK(named[3].first == "2.bias");
+  CHECK(named[0].second.shape() == Shape{2, 10});
+  CHECK(named[3].second.shape() == Shape{1});
+  CHECK(mlp.parameter_count() == 2 * 10 + 10 + 10 + 1);
+  CHECK(mlp.size() == 4);  // Linear, Sigmoid, Linear, Sigmoid
+  CHECK(mlp.activations() == std::vector{nn::Activation::Sigmoid, nn::Activation::Sigmoid});
+  for (const auto& p : mlp.parameters()) CHECK(p.requires_grad());
+  // The registry and the layer share the node: an in-place change is seen by both.
+  mlp.parameters()[0].mutable_value()(0, 0) = 42;
+  CHECK(mlp.linear_layers()[0]->weight().value()(0, 0) == 42);
+}
+
+TEST_CASE("MLP options: output activation, no bias, initializers") {
+  nn::MLP<double> logits({3, 4, 2}, nn::Activation::ReLU,
+                         nn::MLPOptions()
+                             .output_activation(nn::Activation::Identity)
+                             .linear(nn::LinearOptions().bias(false).weight_init(nn::Init::constant(0.5))));
+  CHECK(logits.activations() == std::vector{nn::Activation::ReLU, nn::Activation::Identity});
+  CHECK(logits.named_parameters().size() == 2);
+  CHECK_THROWS_AS(logits.linear_layers()[0]->bias(), ValueError);
+  const auto y = logits(Tensor<double>(Array{{1.0, -2.0, 3.0}}));
+  // relu(x W) with W = 0.5: 0.5 * (1 - 2 + 3) = 1 per hidden unit; output 4 * 0.5 = 2.
+  CHECK(y.value() == Array{{2.0, 2.0}});
+  CHECK_THROWS_AS(nn::MLP<double>({3}, nn::Activation::ReLU), ValueError);
+}
+
+TEST_CASE("Linear computes x W + b for batches and single samples, and names bad shapes") {
+  nn::Linear<double> layer(3, 2, nn::LinearOptions().weight_init(nn::Init::constant(1)).bias_init(nn::Init::constant(0.5)));
+  CHECK(layer(Tensor<double>(Array{{1.0, 2.0, 3.0}, {0.0, 0.0, 1.0}})).value() ==
+        Array{{6.5, 6.5}, {1.5, 1.5}});
+  CHECK(layer(Tensor<double>(Array{1.0, 1.0, 1.0})).value() == Array{3.5, 3.5});
+  CHECK_THROWS_WITH_AS(layer(Tensor<double>(Array{{1.0, 2.0}})),
+                       "Linear(3 -> 2): the input has shape (1, 2); expected (N, 3) or (3,)",
+                       ShapeError);
+  CHECK_THROWS_AS(nn::Linear<double>(0, 2), ValueError);
+}
+
+TEST_CASE("initializers are reproducible from a seed and have the stated spread") {
+  auto draw = [](const nn::Init& init, std::uint64_t seed, Shape shape) {
+    Generator random(seed);
+    Array a = xt::empty<double>(shape);
+    init.fill(a, random);
+    return a;
+  };
+  CHECK(draw(nn::Init::uniform(0, 1), 7, {50, 40}) == draw(nn::Init::uniform(0, 1), 7, {50, 40}));
+  CHECK(draw(nn::Init::uniform(0, 1), 7, {50, 40}) != draw(nn::Init::uniform(0, 1), 8, {50, 40}));
+
+  const auto u = draw(nn::Init::uniform(0, 1), 1, {100, 100});
+  CHECK(xt::amin(u)() >= 0);
+  CHECK(xt::amax(u)() < 1);
+  CHECK(xt::mean(u)() == doctest::Approx(0.5).epsilon(0.02));
+
+  const auto g = draw(nn::Init::normal(1, 2), 2, {100, 100});
+  CHECK(xt::mean(g)() == doctest::Approx(1).epsilon(0.05));
+  CHECK(xt::stddev(g)() == doctest::Approx(2).epsilon(0.03));
+
+  const auto xavier = draw(nn::Init::xavier_uniform(), 3, {200, 100});
+  const double bound = std::sqrt(6.0 / 300.0);
+  CHECK(xt::amax(xt::abs(xavier))() <= bound);
+  CHECK(xt::amax(xt::abs(xavier))() > 0.95 * bound);
+  CHECK(xt::stddev(draw(nn::Init::xavier_normal(), 4, {200, 100}))() ==
+        doctest::Approx(std::sqrt(2.0 / 300.0)).epsilon(0.03));
+  CHECK(xt::amax(xt::abs(draw(nn::Init::he_uniform(), 5, {150, 100})))() <= std::sqrt(6.0 / 150.0));
+  CHECK(xt::stddev(draw(nn::Init::he_normal(), 6, {200, 100}))() ==
+        doctest::Approx(std::sqrt(2.0 / 200.0)).epsilon(0.03));
+
+  // A layer made from a seeded generator is the same every time.
+  Generator r1(11), r2(11);
+  nn::Linear<double> a(4, 3, nn::LinearOptions().generator(r1));
+  nn::Linear<double> b(4, 3, nn::LinearOptions().generator(r2));
+  CHECK(a.weight().value() == b.weight().value());
+  manual_seed(5);
+  nn::Linear<double> c(4, 3);
+  manual_seed(5);
+  nn::Linear<double> d(4, 3);
+  CHECK(c.weight().value() == d.weight().value());
+}
+
+namespace {
+// A user's own module, in a few lines: y = scale * x + shift.
+struct Affine : nn::Module<double> {
+  Tensor<double> scale, shift;
+  Affine() {
+    scale = register_parameter("scale", Tensor<double>(0.0));
+    shift = register_parameter("shift", Tensor<double>(0.0));
+  }
+  Tensor<double> forward(const Tensor<double>& x) override { return x * scale + shift; }
+};
+
+// A module with a child and a parameter of its own.
+struct Wrapper : nn::Module<double> {
+  std::shared_ptr<Affine> inner;
+  Tensor<double> gain;
+  Wrapper() {
+    gain = register_parameter("gain", Tensor<double>(1.0));
+    inner = register_module("inner", std::make_shared<Affine>());
+  }
+  Tensor<double> forward(const Tensor<double>& x) override { return gain * (*inner)(x); }
+};
+}  // namespace
+
+TEST_CASE("a custom Module subclass trains") {
+  Affine model;
+  optim::SGD<double> sgd(model.parameters(), 0.1);
+  const Tensor<double> x(Array{-1.0, 0.0, 1.0, 2.0});
+  const Tensor<double> y(Array{-2.0, 1.0, 4.0, 7.0});  // y = 3x + 1
+  for (int step = 0; step < 500; ++step) {
+    Tape tape;
+    nn::mse(model(x), y).backward();
+    sgd.step();
+    sgd.zero_grad();
+  }
+  CHECK(model.scale.item() == doctest::Approx(3).epsilon(1e-6));
+  CHECK(model.shift.item() == doctest::Approx(1).epsilon(1e-6));
+}
+
+TEST_CASE("nested modules: names, train/eval, zero_grad, bad registrations") {
+  Wrapper w;
+  const auto named = w.named_parameters();
+  REQUIRE(named.size() == 3);
+  CHECK(named[0].first == "gain");
+  CHECK(named[1].first == "inner.scale");
+  CHECK(named[2].first == "inner.shift");
+  w.eval();
+  CHECK_FALSE(w.is_training());
+  CHECK_FALSE(w.inner->is_training());
+  w.train();
+  CHECK(w.inner->is_training());
+  {
+    Tape tape;
+    sum(w(Tensor<double>(Array{1.0, 2.0}))).backward();
+  }
+  CHECK(w.inner->shift.has_grad());
+  w.zero_grad();
+  CHECK_FALSE(w.inner->shift.has_grad());
+
+  struct Bad : nn::Module<double> {
+    Tensor<double> forward(const Tensor<double>& x) override { return x; }
+    void add(const std::string& name) { register_parameter(name, Tensor<double>(1.0)); }
+  } bad;
+  bad.add("a");
+  CHECK_THROWS_WITH_AS(bad.add("a"), doctest::Contains("registered already"), ValueError);
+  CHECK_THROWS_AS(bad.add("a.b"), ValueError);
+  CHECK_THROWS_AS(bad.add(""), ValueError);
+}
+
+TEST_CASE("activation modules apply their function") {
+  const Tensor<double> x(Array{-1.0, 0.0, 2.0});
+  CHECK(nn::ReLU<double>()(x).value() == Array{0, 0, 2});
+  CHECK(nn::Identity<double>()(x).value() == x.value());
+  CHECK(nn::Sigmoid<double>()(x).value()(1) == 0.5);
+  CHECK(nn::Tanh<double>()(x).value()(2) == doctest::Approx(std::tanh(2.0)));
+  CHECK(nn::LeakyReLU<double>()(x).value()(0) == doctest::Approx(-0.01));
+  CHECK(nn::Softplus<double>()(x).value()(1) == doctest::Approx(std::log(2.0)));
+}

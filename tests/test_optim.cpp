@@ -1,0 +1,369 @@
+// Optimizers: the first updates against their formulas done by hand here, convergence on a
+// quadratic bowl and on Rosenbrock, schedules, clipping and misuse.
+#include <array>
+#include <cmath>
+
+#include "helpers.hpp"
+
+using namespace tapegrad;
+using Array = xt::xarray<double>;
+using Vec = std::array<double, 3>;
+
+namespace {
+
+// L(p) = sum(c p^2 + d p): gradient 2 c p + d, minimum at -d / (2c).
+const Vec c = {0.5, 1.5, 2.0};
+const Vec d = {0.3, -0.2, 0.1};
+const Vec start = {1.0, -2.0, 0.5};
+
+Tensor<double> bowl(const Tensor<double>& p) {
+  const Tensor<double> tc(Array{c[0], c[1], c[2]}), td(Array{d[0], d[1], d[2]});
+  return sum(tc * square(p) + td * p);
+}
+
+Vec gradient(const Vec& p) {
+  Vec g;
+  for (int i = 0; i < 3; ++i) g[i] = 2 * c[i] * p[i] + d[i];
+  return g;
+}
+
+// Runs three steps of an optimizer made by `make` and returns the parameters after each.
+template <class Make>
+std::vector<Vec> three_steps(Make make) {
+  Tensor<double> p(Array{start[0], start[1], start[2]}, requires_grad);
+  auto optimizer = make(std::vector{p});
+  std::vector<Vec> trace;
+  for (int step = 0; step < 3; ++step) {
+    {
+      Tape tape;
+      bowl(p).backward();
+    }
+    optimizer.step();
+    optimizer.zero_grad();
+    trace.push_back({p.value()(0), p.value()(1), p.value()(2)});
+  }
+  return trace;
+}
+
+void check_trace(const std::vector<Vec>& got, const std::vector<Vec>& expected) {
+  REQUIRE(got.size() == expected.size());
+  for (std::size_t s = 0; s < got.size(); ++s) {
+    for (int i = 0; i < 3; ++i) {
+      INFO("step ", s + 1, " element ", i);
+      CHECK(got[s][i] == doctest::Approx(expected[s][i]).epsilon(1e-14));
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("SGD's first three updates follow the formula: plain, momentum, Nesterov, decay") {
+  {
+    Vec p = start;
+    std::vector<Vec> expected;
+    for (int s = 0; s < 3; ++s) {
+      const Vec g = gradient(p);
+      for (int i = 0; i < 3; ++i) p[i] -= 0.1 * g[i];
+      expected.push_back(p);
+    }
+    check_trace(three_steps([](auto ps) { return optim::SGD<double>(ps, 0.1); }), expected);
+  }
+  for (bool nesterov : {false, true}) {
+    const double lr = 0.05, mu = 0.9, damp = nesterov ? 0.0 : 0.2, wd = 0.01;
+    Vec p = start, b{};
+    std::vector<Vec> expected;
+    for (int s = 0; s < 3; ++s) {
+      Vec g = gradient(p);
+      for (int i = 0; i < 3; ++i) {
+        g[i] += wd * p[i];
+        b[i] = s == 0 ? g[i] : mu * b[i] + (1 - damp) * g[i];
+        p[i] -= lr * (nesterov ? g[i] + mu * b[i] : b[i]);
+      }
+      expected.push_back(p);
+    }
+    INFO("nesterov ", nesterov);
+    check_trace(three_steps([&](auto ps) {
+                  return optim::SGD<double>(
+                      ps, lr, optim::SGDOptions().momentum(mu).dampening(damp).nesterov(nesterov).weight_decay(wd));
+                }),
+                expected);
+  }
+}
+
+TEST_CASE("Adagrad's first three updates follow the formula") {
+  const double lr = 0.2, decay = 0.05, eps = 1e-10, init = 0.1;
+  Vec p = start, s{init, init, init};
+  std::vector<Vec> expected;
+  for (int t = 1; t <= 3; ++t) {
+    const Vec g = gradient(p);
+    const double rate = lr / (1 + (t - 1) * decay);
+    for (int i = 0; i < 3; ++i) {
+      s[i] += g[i] * g[i];
+      p[i] -= rate * g[i] / (std::sqrt(s[i]) + eps);
+    }
+    expected.push_back(p);
+  }
+  check_trace(three_steps([&](auto ps) {
+                return optim::Adagrad<double>(ps, lr, optim::AdagradOptions().lr_decay(decay).initial_accumulator(init));
+              }),
+              expected);
+}
+
+TEST_CASE("RMSprop's first three updates follow the formula, centered with momentum") {
+  for (bool centered : {false, true}) {
+    const double lr = 0.01, alpha = 0.9, eps = 1e-8, mu = centered ? 0.5 : 0.0;
+    Vec p = start, v{}, m{}, b{};
+    std::vector<Vec> expected;
+    for (int t = 0; t < 3; ++t) {
+      const Vec g = gradient(p);
+      for (int i = 0; i < 3; ++i) {
+        v[i] = alpha * v[i] + (1 - alpha) * g[i] * g[i];
+        m[i] = alpha * m[i] + (1 - alpha) * g[i];
+        const double denominator = std::sqrt(centered ? v[i] - m[i] * m[i] : v[i]) + eps;
+        b[i] = mu * b[i] + g[i] / denominator;
+        p[i] -= lr * (mu > 0 ? b[i] : g[i] / denominator);
+      }
+      expected.push_back(p);
+    }
+    INFO("centered ", centered);
+    check_trace(three_steps([&](auto ps) {
+                  return optim::RMSprop<double>(
+                      ps, lr, optim::RMSpropOptions().alpha(alpha).centered(centered).momentum(mu));
+                }),
+                expected);
+  }
+}
+
+TEST_CASE("Adam's first three updates include the bias correction; AdamW decays decoupled") {
+  struct Variant {
+    bool decoupled, amsgrad;
+    double decay;
+  };
+  for (auto variant : {Variant{false, false, 0.0}, Variant{false, false, 0.01},
+                       Variant{false, true, 0.0}, Variant{true, false, 0.1}}) {
+    const double lr = 0.1, b1 = 0.8, b2 = 0.95, eps = 1e-8;
+    Vec p = start, m{}, v{}, vmax{};
+    std::vector<Vec> expected;
+    for (int t = 1; t <= 3; ++t) {
+      Vec g = gradient(p);
+      for (int i = 0; i < 3; ++i) {
+        if (variant.decoupled) {
+          p[i] *= 1 - lr * variant.decay;
+        } else {
+          g[i] += variant.decay * p[i];
+        }
+        m[i] = b1 * m[i] + (1 - b1) * g[i];
+        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+        vmax[i] = std::max(vmax[i], v[i]);
+        const double m_hat = m[i] / (1 - std::pow(b1, t));
+        const double v_hat = (variant.amsgrad ? vmax[i] : v[i]) / (1 - std::pow(b2, t));
+        p[i] -= lr * m_hat / (std::sqrt(v_hat) + eps);
+      }
+      expected.push_back(p);
+    }
+    INFO("decoupled ", variant.decoupled, " amsgrad ", variant.amsgrad, " decay ", variant.decay);
+    const auto options =
+        optim::AdamOptions().betas(b1, b2).eps(eps).weight_decay(variant.decay).amsgrad(variant.amsgrad);
+    if (variant.decoupled) {
+      check_trace(three_steps([&](auto ps) { return optim::AdamW<double>(ps, lr, options); }), expected);
+    } else {
+      check_trace(three_steps([&](auto ps) { return optim::Adam<double>(ps, lr, options); }), expected);
+    }
+  }
+}
+
+namespace {
+
+// Trains p on `loss` with a first-order optimizer for at most `budget` steps; returns the
+// steps taken until |p - target| < tolerance (or budget + 1).
+template <class Optimizer, class Loss>
+int steps_to_converge(Optimizer& optimizer, Tensor<double>& p, Loss loss, const Array& target,
+                      int budget, double tolerance) {
+  for (int step = 1; step <= budget; ++step) {
+    {
+      Tape tape;
+      loss(p).backward();
+    }
+    optimizer.step();
+    optimizer.zero_grad();
+    if (xt::amax(xt::abs(p.value() - target))() < tolerance) return step;
+  }
+  return budget + 1;
+}
+
+Tensor<double> rosenbrock(const Tensor<double>& p) {
+  const auto x = narrow(p, 0, 0, 1);
+  const auto y = narrow(p, 0, 1, 1);
+  return sum(square(1.0 - x) + 100.0 * square(y - square(x)));
+}
+
+}  // namespace
+
+TEST_CASE("every optimizer converges on a quadratic bowl") {
+  const Array target = {-d[0] / (2 * c[0]), -d[1] / (2 * c[1]), -d[2] / (2 * c[2])};
+  auto fresh = [] { return Tensor<double>(Array{start[0], start[1], start[2]}, requires_grad); };
+  {
+    auto p = fresh();
+    optim::SGD<double> o({p}, 0.1);
+    CHECK(steps_to_converge(o, p, bowl, target, 1000, 1e-8) <= 1000);
+  }
+  {
+    auto p = fresh();
+    optim::SGD<double> o({p}, 0.05, optim::SGDOptions().momentum(0.9).nesterov(true));
+    CHECK(steps_to_converge(o, p, bowl, target, 1000, 1e-8) <= 1000);
+  }
+  {
+    auto p = fresh();
+    optim::Adagrad<double> o({p}, 0.5);
+    CHECK(steps_to_converge(o, p, bowl, target, 5000, 1e-6) <= 5000);
+  }
+  {
+    auto p = fresh();
+    optim::RMSprop<double> o({p}, 0.01);
+    CHECK(steps_to_converge(o, p, bowl, target, 5000, 1e-2) <= 5000);
+  }
+  {
+    auto p = fresh();
+    optim::Adam<double> o({p}, 0.05);
+    CHECK(steps_to_converge(o, p, bowl, target, 5000, 1e-6) <= 5000);
+  }
+  {
+    auto p = fresh();
+    optim::LBFGS<double> o({p}, optim::LBFGSOptions().line_search(optim::LineSearch::none));
+    o.step([&] { return bowl(p); });
+    CHECK(xt::amax(xt::abs(p.value() - target))() < 1e-6);
+  }
+}
+
+TEST_CASE("Newton solves a quadratic in one step") {
+  Tensor<double> p(Array{start[0], start[1], start[2]}, requires_grad);
+  optim::Newton<double> newton({p});
+  const double before = newton.step([&] { return bowl(p); });
+  CHECK(before == doctest::Approx(bowl(Tensor<double>(Array{start[0], start[1], start[2]})).item()));
+  for (int i = 0; i < 3; ++i) CHECK(p.value()(i) == doctest::Approx(-d[i] / (2 * c[i])).epsilon(1e-12));
+  CHECK(newton.last_damping() == 0);
+}
+
+TEST_CASE("Rosenbrock from (-1.5, 2): L-BFGS and Newton in few iterations, Adam and momentum in a budget") {
+  const Array minimum = {1.0, 1.0};
+  for (auto search : {optim::LineSearch::strong_wolfe, optim::LineSearch::backtracking}) {
+    Tensor<double> p(Array{-1.5, 2.0}, requires_grad);
+    optim::LBFGS<double> lbfgs({p}, optim::LBFGSOptions().max_iterations(200).max_evaluations(400)
+                                         .tolerance_grad(1e-12).tolerance_change(1e-14).line_search(search));
+    lbfgs.step([&] { return rosenbrock(p); });
+    INFO("line search ", static_cast<int>(search), ": ", lbfgs.evaluations(), " evaluations");
+    CHECK(xt::amax(xt::abs(p.value() - minimum))() < 1e-4);
+    CHECK(lbfgs.evaluations() < 100);  // 53 (strong Wolfe) and 56 (backtracking) when written
+  }
+  {
+    Tensor<double> p(Array{-1.5, 2.0}, requires_grad);
+    optim::Newton<double> newton({p});
+    int steps = 0;
+    while (steps < 10 && xt::amax(xt::abs(p.value() - minimum))() >= 1e-4) {
+      newton.step([&] { return rosenbrock(p); });
+      ++steps;
+    }
+    INFO("Newton steps: ", steps);
+    CHECK(steps < 10);  // 6 when written
+  }
+  {
+    Tensor<double> p(Array{-1.5, 2.0}, requires_grad);
+    optim::Adam<double> adam({p}, 0.02);
+    const int steps = steps_to_converge(adam, p, rosenbrock, minimum, 5000, 1e-4);
+    INFO("Adam steps: ", steps);
+    CHECK(steps <= 5000);  // 2734 when written
+  }
+  {
+    Tensor<double> p(Array{-1.5, 2.0}, requires_grad);
+    optim::SGD<double> momentum({p}, 2e-4, optim::SGDOptions().momentum(0.9));
+    const int steps = steps_to_converge(momentum, p, rosenbrock, minimum, 20000, 1e-4);
+    INFO("momentum steps: ", steps);
+    CHECK(steps <= 20000);  // 11494 when written
+  }
+}
+
+TEST_CASE("learning-rate schedules") {
+  Tensor<double> p(1.0, requires_grad);
+  optim::SGD<double> sgd({p}, 1.0);
+  optim::StepLR step_lr(sgd, 2, 0.5);
+  std::vector<double> rates;
+  for (int e = 0; e < 5; ++e) {
+    step_lr.step();
+    rates.push_back(sgd.learning_rate());
+  }
+  CHECK(rates == std::vector{1.0, 0.5, 0.5, 0.25, 0.25});
+
+  sgd.set_learning_rate(2.0);
+  optim::ExponentialLR exponential(sgd, 0.5);
+  exponential.step();
+  exponential.step();
+  CHECK(sgd.learning_rate() == 0.5);
+
+  sgd.set_learning_rate(1.0);
+  optim::CosineAnnealingLR cosine(sgd, 4, 0.1);
+  cosine.step();
+  CHECK(sgd.learning_rate() == doctest::Approx(0.1 + 0.9 * (1 + std::cos(M_PI / 4)) / 2));
+  cosine.step();
+  cosine.step();
+  cosine.step();
+  CHECK(sgd.learning_rate() == doctest::Approx(0.1));
+
+  sgd.set_learning_rate(1.0);
+  optim::ReduceLROnPlateau plateau(sgd, optim::ReduceLROnPlateauOptions().patience(2).factor(0.5));
+  CHECK_FALSE(plateau.step(10));
+  CHECK_FALSE(plateau.step(9));   // better
+  CHECK_FALSE(plateau.step(9));   // 1 bad
+  CHECK_FALSE(plateau.step(9.5)); // 2 bad
+  CHECK(plateau.step(9.2));       // 3 bad > patience: reduce
+  CHECK(sgd.learning_rate() == 0.5);
+}
+
+TEST_CASE("clip_grad_norm scales all gradients together") {
+  Tensor<double> a(Array{3.0}, requires_grad), b(Array{4.0}, requires_grad);
+  {
+    Tape tape;
+    (sum(a * a) / 2.0 + sum(b * b) / 2.0).backward();  // gradients 3 and 4: norm 5
+  }
+  std::vector<Tensor<double>> params{a, b};
+  CHECK(optim::clip_grad_norm(params, 10.0) == doctest::Approx(5.0));
+  CHECK(a.grad()(0) == 3.0);
+  CHECK(optim::clip_grad_norm(params, 1.0) == doctest::Approx(5.0));
+  CHECK(a.grad()(0) == doctest::Approx(0.6).epsilon(1e-6));
+  CHECK(b.grad()(0) == doctest::Approx(0.8).epsilon(1e-6));
+  CHECK_THROWS_AS(optim::clip_grad_norm(params, 0.0), ValueError);
+}
+
+TEST_CASE("optimizers refuse misuse with clear messages") {
+  Tensor<double> constant(Array{1.0});
+  CHECK_THROWS_WITH_AS(optim::SGD<double>({constant}, 0.1), doctest::Contains("does not require grad"),
+                       ValueError);
+  Tensor<double> p(Array{1.0}, requires_grad);
+  CHECK_THROWS_WITH_AS(optim::SGD<double>({p}, -0.1), doctest::Contains("learning rate"), ValueError);
+  CHECK_THROWS_AS(optim::Adam<double>({p}, std::nan("")), ValueError);
+  CHECK_THROWS_AS(optim::SGD<double>({p, p}, 0.1), ValueError);
+  CHECK_THROWS_AS(optim::SGD<double>({p}, 0.1, optim::SGDOptions().nesterov(true)), ValueError);
+  optim::SGD<double> sgd({p}, 0.1);
+  CHECK_THROWS_AS(sgd.set_learning_rate(INFINITY), ValueError);
+  optim::LBFGS<double> lbfgs({p});
+  CHECK_THROWS_WITH_AS(lbfgs.step(), doctest::Contains("call step(loss)"), TapeError);
+  optim::Newton<double> newton({p});
+  CHECK_THROWS_AS(newton.step(), TapeError);
+  Tensor<double> pair(Array{1.0, 2.0}, requires_grad);
+  optim::LBFGS<double> lbfgs_pair({pair});
+  CHECK_THROWS_WITH_AS(lbfgs_pair.step([&] { return pair * 2.0; }), doctest::Contains("single value"),
+                       ShapeError);
+  Tensor<double> big(xt::xarray<double>(xt::zeros<double>({100, 100})), requires_grad);
+  CHECK_THROWS_WITH_AS(optim::Newton<double>({big}), doctest::Contains("use LBFGS"), ValueError);
+}
+
+TEST_CASE("step() records nothing and bumps versions, so a stale tape refuses backward") {
+  Tensor<double> p(Array{1.0, 2.0}, requires_grad);
+  optim::SGD<double> sgd({p}, 0.1);
+  Tape tape;
+  const auto loss = sum(square(p));
+  loss.backward();
+  const std::size_t records = tape.size();
+  sgd.step();
+  CHECK(tape.size() == records);
+  CHECK_THROWS_AS(loss.backward(), TapeError);
+}
