@@ -1,0 +1,18 @@
+// The IDX format of MNIST and Fashion-MNIST (plain or gzip-compressed).
+#pragma once
+
+#include <string>
+
+#include <xtensor/xarray.hpp>
+
+namespace tapegrad::io {
+
+/// Reads an IDX file (magic 0 0 type dims, big-endian extents and elements; types ubyte,
+/// byte, short, int, float, double), gzip-compressed or not (told from the content). The
+/// elements are converted to T. Throws IoError for a bad magic number, an unknown type,
+/// zero or too many dimensions, truncated or extra data, or a corrupt gzip stream. Memory is
+/// allocated only for data actually present, whatever the header claims.
+template <class T>
+xt::xarray<T> read_idx(const std::string& path);
+
+}  // namespace tapegrad::io

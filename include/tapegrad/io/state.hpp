@@ -1,0 +1,21 @@
+// A module's parameters saved to and loaded from a .npz file.
+#pragma once
+
+#include <string>
+
+#include "tapegrad/nn/module.hpp"
+
+namespace tapegrad::io {
+
+/// Saves every named parameter of `module` ("0.weight", ...) as a member of a .npz file,
+/// atomically. NumPy reads it: `numpy.load(path)["0.weight"]`.
+template <class T>
+void save_state(const nn::Module<T>& module, const std::string& path);
+
+/// Loads parameters saved by save_state. The file must hold exactly the module's names, each
+/// with the parameter's shape and element type; otherwise IoError lists every difference
+/// (missing, unexpected, other shape, other dtype) and nothing is changed.
+template <class T>
+void load_state(nn::Module<T>& module, const std::string& path);
+
+}  // namespace tapegrad::io

@@ -1,0 +1,113 @@
+#include "tapegrad/io/csv.hpp"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <iomanip>
+#include <sstream>
+
+#include "file_bytes.hpp"
+#include "tapegrad/io/atomic_file.hpp"
+#include "tapegrad/io/npy.hpp"
+
+namespace tapegrad::io {
+
+namespace {
+
+std::string trim(const std::string& s) {
+  const auto begin = s.find_first_not_of(" \t\r");
+  if (begin == std::string::npos) return "";
+  const auto end = s.find_last_not_of(" \t\r");
+  return s.substr(begin, end - begin + 1);
+}
+
+std::vector<std::string> split(const std::string& line, char delimiter) {
+  std::vector<std::string> cells;
+  std::size_t start = 0;
+  while (true) {
+    const auto at = line.find(delimiter, start);
+    cells.push_back(trim(line.substr(start, at == std::string::npos ? std::string::npos : at - start)));
+    if (at == std::string::npos) return cells;
+    start = at + 1;
+  }
+}
+
+}  // namespace
+
+CsvTable read_csv(const std::string& path, bool has_header, char delimiter) {
+  const auto bytes = detail::read_file(path);
+  const std::string text(bytes.begin(), bytes.end());
+  CsvTable table;
+  std::vector<double> values;
+  std::size_t columns = 0, rows = 0, line_number = 0, start = 0;
+  bool header_pending = has_header;
+  while (start <= text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(start, end - start);
+    start = end + 1;
+    ++line_number;
+    if (trim(line).empty()) continue;
+    auto cells = split(line, delimiter);
+    const std::string where = path + ":" + std::to_string(line_number);
+    if (header_pending) {
+      table.header = cells;
+      columns = cells.size();
+      header_pending = false;
+      continue;
+    }
+    if (columns == 0) columns = cells.size();
+    if (cells.size() != columns) {
+      throw IoError(where + ": " + std::to_string(cells.size()) + " cells, expected " +
+                    std::to_string(columns));
+    }
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      const std::string& cell = cells[c];
+      char* parsed_end = nullptr;
+      errno = 0;
+      const double v = cell.empty() ? 0.0 : std::strtod(cell.c_str(), &parsed_end);
+      if (cell.empty() || parsed_end != cell.c_str() + cell.size() ||
+          (errno == ERANGE && std::abs(v) == HUGE_VAL)) {
+        throw IoError(where + ":" + std::to_string(c + 1) + ": '" + cell + "' is not a number");
+      }
+      values.push_back(v);
+    }
+    ++rows;
+  }
+  table.values = xt::xarray<double>::from_shape({rows, columns});
+  std::copy(values.begin(), values.end(), table.values.begin());
+  return table;
+}
+
+template <class T>
+void write_csv(const std::string& path, const xt::xarray<T>& values,
+               const std::vector<std::string>& header, char delimiter) {
+  if (values.dimension() != 1 && values.dimension() != 2) {
+    throw ShapeError("write_csv: expected a 1-d or 2-d array, got shape " +
+                     shape_to_string(values.shape()));
+  }
+  const std::size_t rows = values.shape()[0];
+  const std::size_t columns = values.dimension() == 2 ? values.shape()[1] : 1;
+  if (!header.empty() && header.size() != columns) {
+    throw ValueError("write_csv: " + std::to_string(header.size()) + " header names for " +
+                     std::to_string(columns) + " columns");
+  }
+  std::ostringstream out;
+  out << std::setprecision(17);
+  for (std::size_t c = 0; c < header.size(); ++c) out << (c ? std::string(1, delimiter) : "") << header[c];
+  if (!header.empty()) out << '\n';
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t c = 0; c < columns; ++c) {
+      if (c) out << delimiter;
+      out << static_cast<double>(values.data()[r * columns + c]);
+    }
+    out << '\n';
+  }
+  const std::string text = out.str();
+  write_file_atomically(path, text.data(), text.size());
+}
+
+template void write_csv(const std::string&, const xt::xarray<float>&, const std::vector<std::string>&, char);
+template void write_csv(const std::string&, const xt::xarray<double>&, const std::vector<std::string>&, char);
+
+}  // namespace tapegrad::io

@@ -1,0 +1,128 @@
+#include "tapegrad/io/idx.hpp"
+
+#include <zlib.h>
+
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "tapegrad/io/npy.hpp"
+
+namespace tapegrad::io {
+
+namespace {
+
+// gzread reads plain files as they are and gzip files decompressed: one path for both.
+class Stream {
+ public:
+  explicit Stream(const std::string& path) : path_(path), file_(gzopen(path.c_str(), "rb")) {
+    if (file_ == nullptr) throw IoError(path + ": cannot open");
+  }
+  ~Stream() { gzclose(file_); }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  // Reads up to n bytes; fewer only at the end of the data.
+  std::size_t read(unsigned char* out, std::size_t n) {
+    std::size_t done = 0;
+    while (done < n) {
+      const unsigned chunk = static_cast<unsigned>(std::min<std::size_t>(n - done, 1u << 30));
+      const int got = gzread(file_, out + done, chunk);
+      if (got < 0) {
+        int code = 0;
+        throw IoError(path_ + ": corrupt data: " + gzerror(file_, &code));
+      }
+      if (got == 0) break;
+      done += static_cast<std::size_t>(got);
+    }
+    return done;
+  }
+
+ private:
+  std::string path_;
+  gzFile file_;
+};
+
+std::uint32_t big_endian_u32(const unsigned char* p) {
+  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
+}
+
+template <class S, class T>
+void convert(const std::vector<unsigned char>& bytes, xt::xarray<T>& out) {
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    unsigned char raw[sizeof(S)];
+    for (std::size_t b = 0; b < sizeof(S); ++b) raw[b] = bytes[i * sizeof(S) + sizeof(S) - 1 - b];
+    S v;
+    std::memcpy(&v, raw, sizeof(S));
+    out.data()[i] = static_cast<T>(v);
+  }
+}
+
+}  // namespace
+
+template <class T>
+xt::xarray<T> read_idx(const std::string& path) {
+  Stream in(path);
+  unsigned char magic[4];
+  if (in.read(magic, 4) != 4) throw IoError(path + ": too short for an IDX header");
+  if (magic[0] != 0 || magic[1] != 0) {
+    throw IoError(path + ": not an IDX file (bad magic number)");
+  }
+  std::size_t item = 0;
+  switch (magic[2]) {
+    case 0x08: case 0x09: item = 1; break;
+    case 0x0B: item = 2; break;
+    case 0x0C: case 0x0D: item = 4; break;
+    case 0x0E: item = 8; break;
+    default:
+      throw IoError(path + ": unknown IDX element type 0x" +
+                    std::string(1, "0123456789abcdef"[magic[2] >> 4]) +
+                    std::string(1, "0123456789abcdef"[magic[2] & 15]));
+  }
+  const std::size_t dims = magic[3];
+  if (dims == 0 || dims > 8) {
+    throw IoError(path + ": " + std::to_string(dims) + " dimensions (1 to 8 are supported)");
+  }
+  unsigned char extents[8 * 4];
+  if (in.read(extents, 4 * dims) != 4 * dims) throw IoError(path + ": truncated header");
+  Shape shape;
+  std::size_t bytes_expected = item;
+  for (std::size_t d = 0; d < dims; ++d) {
+    shape.push_back(big_endian_u32(extents + 4 * d));
+    if (__builtin_mul_overflow(bytes_expected, shape.back(), &bytes_expected) ||
+        bytes_expected > (std::size_t{1} << 40)) {
+      throw IoError(path + ": shape " + shape_to_string(shape) + " is too large");
+    }
+  }
+  std::vector<unsigned char> bytes;
+  unsigned char chunk[1 << 16];
+  while (bytes.size() < bytes_expected) {
+    const std::size_t want = std::min(sizeof chunk, bytes_expected - bytes.size());
+    const std::size_t got = in.read(chunk, want);
+    bytes.insert(bytes.end(), chunk, chunk + got);
+    if (got < want) {
+      throw IoError(path + ": truncated: " + std::to_string(bytes.size()) + " of " +
+                    std::to_string(bytes_expected) + " data bytes for shape " +
+                    shape_to_string(shape));
+    }
+  }
+  if (in.read(chunk, 1) != 0) throw IoError(path + ": data continues after shape " + shape_to_string(shape));
+
+  xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
+  switch (magic[2]) {
+    case 0x08: convert<std::uint8_t>(bytes, out); break;
+    case 0x09: convert<std::int8_t>(bytes, out); break;
+    case 0x0B: convert<std::int16_t>(bytes, out); break;
+    case 0x0C: convert<std::int32_t>(bytes, out); break;
+    case 0x0D: convert<float>(bytes, out); break;
+    case 0x0E: convert<double>(bytes, out); break;
+  }
+  return out;
+}
+
+template xt::xarray<float> read_idx<float>(const std::string&);
+template xt::xarray<double> read_idx<double>(const std::string&);
+template xt::xarray<std::uint8_t> read_idx<std::uint8_t>(const std::string&);
+template xt::xarray<std::int32_t> read_idx<std::int32_t>(const std::string&);
+
+}  // namespace tapegrad::io

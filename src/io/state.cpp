@@ -1,0 +1,58 @@
+#include "tapegrad/io/state.hpp"
+
+#include <map>
+
+#include "tapegrad/io/npz.hpp"
+
+namespace tapegrad::io {
+
+template <class T>
+void save_state(const nn::Module<T>& module, const std::string& path) {
+  NpzArchive arrays;
+  for (const auto& [name, tensor] : module.named_parameters()) {
+    arrays.emplace_back(name, NpyArray::from(tensor.value()));
+  }
+  write_npz(path, arrays);
+}
+
+template <class T>
+void load_state(nn::Module<T>& module, const std::string& path) {
+  const NpzArchive arrays = read_npz(path);
+  std::map<std::string, const NpyArray*> in_file;
+  for (const auto& [name, array] : arrays) in_file[name] = &array;
+
+  std::string problems;
+  auto note = [&](const std::string& what) { problems += (problems.empty() ? "" : "; ") + what; };
+  auto parameters = module.named_parameters();
+  for (const auto& [name, tensor] : parameters) {
+    const auto found = in_file.find(name);
+    if (found == in_file.end()) {
+      note("missing " + name);
+      continue;
+    }
+    const NpyArray& array = *found->second;
+    if (array.shape() != tensor.shape()) {
+      note(name + " has shape " + shape_to_string(array.shape()) + " in the file but " +
+           shape_to_string(tensor.shape()) + " in the model");
+    }
+    if (array.dtype() != dtype_of<T>()) {
+      note(name + " is " + dtype_name(array.dtype()) + " in the file but " +
+           dtype_name(dtype_of<T>()) + " in the model");
+    }
+    in_file.erase(found);
+  }
+  for (const auto& entry : in_file) note("unexpected " + entry.first);
+  if (!problems.empty()) {
+    throw IoError(path + " does not match the model (nothing was loaded): " + problems);
+  }
+  std::map<std::string, const NpyArray*> by_name;
+  for (const auto& [name, array] : arrays) by_name[name] = &array;
+  for (auto& [name, tensor] : parameters) tensor.set_value(by_name.at(name)->template to<T>());
+}
+
+template void save_state(const nn::Module<float>&, const std::string&);
+template void save_state(const nn::Module<double>&, const std::string&);
+template void load_state(nn::Module<float>&, const std::string&);
+template void load_state(nn::Module<double>&, const std::string&);
+
+}  // namespace tapegrad::io

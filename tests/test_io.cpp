@@ -1,0 +1,342 @@
+// io: .npy/.npz round trips, NumPy in both directions, atomic writes, module state, IDX,
+// CSV, and a clear error for every kind of malformed file.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <dirent.h>
+
+#include "helpers.hpp"
+#include "io_helpers.hpp"
+#include "tapegrad/io/atomic_file.hpp"
+#include "tapegrad/io/csv.hpp"
+#include "tapegrad/io/idx.hpp"
+#include "tapegrad/io/npy.hpp"
+#include "tapegrad/io/npz.hpp"
+#include "tapegrad/io/state.hpp"
+
+using namespace tapegrad;
+using io::IoError;
+
+namespace {
+
+template <class T>
+xt::xarray<T> sample(const Shape& shape) {
+  xt::xarray<T> a = xt::xarray<T>::from_shape(shape);
+  for (std::size_t i = 0; i < a.size(); ++i) a.data()[i] = static_cast<T>(i % 7 == 0 ? 250 : i * 3 + 1) / T(2);
+  return a;
+}
+
+template <class T>
+void check_npy_round_trip(const test::ScratchFolder& folder) {
+  for (const Shape& shape : {Shape{}, Shape{5}, Shape{2, 3, 4}, Shape{0, 3}}) {
+    const auto a = sample<T>(shape);
+    const std::string path = folder.file("a.npy");
+    io::save_npy(path, a);
+    const auto back = io::read_npy(path);
+    CHECK(back.dtype() == io::dtype_of<T>());
+    CHECK(back.shape() == shape);
+    CHECK(back.to<T>() == a);
+  }
+}
+
+// The names of the files in a folder.
+std::vector<std::string> listing(const std::string& folder) {
+  std::vector<std::string> names;
+  if (DIR* dir = ::opendir(folder.c_str())) {
+    while (const dirent* entry = ::readdir(dir)) {
+      const std::string name = entry->d_name;
+      if (name != "." && name != "..") names.push_back(name);
+    }
+    ::closedir(dir);
+  }
+  return names;
+}
+
+void throwing_hook(const std::string&) { throw std::runtime_error("simulated crash before rename"); }
+void exiting_hook(const std::string&) { ::_exit(3); }
+
+}  // namespace
+
+TEST_CASE(".npy round trips for every dtype and shape") {
+  test::ScratchFolder folder;
+  check_npy_round_trip<float>(folder);
+  check_npy_round_trip<double>(folder);
+  check_npy_round_trip<std::int32_t>(folder);
+  check_npy_round_trip<std::int64_t>(folder);
+  check_npy_round_trip<std::uint8_t>(folder);
+  // The header is NumPy's, byte for byte: 'descr', order, shape, padded to 64 bytes.
+  const auto bytes = io::serialize_npy(io::NpyArray::from(xt::xarray<double>{1.0, 2.0, 3.0}));
+  const std::string header(bytes.begin() + 10, bytes.begin() + 10 + bytes[8]);
+  CHECK(header.rfind("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", 0) == 0);
+  CHECK((10 + header.size()) % 64 == 0);
+  CHECK(header.back() == '\n');
+}
+
+TEST_CASE(".npz round trips, compressed or stored, with names kept in order") {
+  test::ScratchFolder folder;
+  for (bool compress : {true, false}) {
+    const io::NpzArchive arrays = {{"w", io::NpyArray::from(sample<double>({3, 2}))},
+                                   {"0.bias", io::NpyArray::from(sample<float>({4}))},
+                                   {"labels", io::NpyArray::from(sample<std::uint8_t>({6}))}};
+    io::write_npz(folder.file("a.npz"), arrays, compress);
+    const auto back = io::read_npz(folder.file("a.npz"));
+    REQUIRE(back.size() == 3);
+    for (std::size_t i = 0; i < 3; ++i) {
+      CHECK(back[i].first == arrays[i].first);
+      CHECK(back[i].second.dtype() == arrays[i].second.dtype());
+      CHECK(back[i].second.bytes() == arrays[i].second.bytes());
+    }
+  }
+  CHECK_THROWS_AS(io::write_npz(folder.file("b.npz"), {{"x", io::NpyArray::from(sample<double>({1}))},
+                                                       {"x", io::NpyArray::from(sample<double>({1}))}}),
+                  ValueError);
+}
+
+TEST_CASE("a module's state round trips and a mismatched file is refused whole") {
+  test::ScratchFolder folder;
+  Generator random(1);
+  nn::MLP<double> model({3, 5, 2}, nn::Activation::Tanh, nn::MLPOptions().linear(nn::LinearOptions().generator(random)));
+  io::save_state(model, folder.file("model.npz"));
+  nn::MLP<double> other({3, 5, 2}, nn::Activation::Tanh);
+  io::load_state(other, folder.file("model.npz"));
+  for (std::size_t i = 0; i < 4; ++i) CHECK(other.parameters()[i].value() == model.parameters()[i].value());
+
+  nn::MLP<double> wider({3, 6, 2}, nn::Activation::Tanh);
+  const auto before = wider.parameters()[0].value();
+  CHECK_THROWS_WITH_AS(io::load_state(wider, folder.file("model.npz")),
+                       doctest::Contains("0.weight has shape (3, 5) in the file but (3, 6) in the model"),
+                       IoError);
+  CHECK(wider.parameters()[0].value() == before);  // nothing was loaded
+
+  nn::MLP<double> deeper({3, 5, 5, 2}, nn::Activation::Tanh);
+  try {
+    io::load_state(deeper, folder.file("model.npz"));
+    FAIL("a deeper model loaded a shallower state");
+  } catch (const IoError& e) {
+    const std::string message = e.what();
+    CHECK(message.find("missing 4.weight") != std::string::npos);
+    CHECK(message.find("missing 4.bias") != std::string::npos);
+    CHECK(message.find("2.weight has shape (5, 2) in the file but (5, 5)") != std::string::npos);
+  }
+  nn::MLP<double> shallower({3, 2}, nn::Activation::Tanh);
+  CHECK_THROWS_WITH_AS(io::load_state(shallower, folder.file("model.npz")),
+                       doctest::Contains("unexpected 2.bias"), IoError);
+  nn::MLP<float> single({3, 5, 2}, nn::Activation::Tanh);
+  CHECK_THROWS_WITH_AS(io::load_state(single, folder.file("model.npz")),
+                       doctest::Contains("0.weight is float64 in the file but float32 in the model"),
+                       IoError);
+}
+
+TEST_CASE("an interrupted save leaves the previous file readable") {
+  test::ScratchFolder folder;
+  const std::string path = folder.file("weights.npy");
+  const auto old_value = sample<double>({4});
+  io::save_npy(path, old_value);
+
+  io::detail::before_rename_hook = &throwing_hook;
+  CHECK_THROWS_AS(io::save_npy(path, sample<double>({100})), std::runtime_error);
+  io::detail::before_rename_hook = nullptr;
+  CHECK(io::load_npy<double>(path) == old_value);
+  CHECK(listing(folder.path()) == std::vector<std::string>{"weights.npy"});  // no temporary left
+
+  // A real crash: the process ends between writing the new file and renaming it.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    io::detail::before_rename_hook = &exiting_hook;
+    io::save_npy(path, sample<double>({100}));
+    ::_exit(0);  // not reached
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 3);
+  CHECK(io::load_npy<double>(path) == old_value);
+
+  CHECK_THROWS_WITH_AS(io::save_npy(folder.file("no/such/folder/x.npy"), old_value),
+                       doctest::Contains("cannot create a temporary file"), IoError);
+}
+
+TEST_CASE("IDX files, plain and gzip, with every element type") {
+  test::ScratchFolder folder;
+  // 2 x 3 ubyte
+  std::vector<unsigned char> ubyte = {0, 0, 0x08, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 250, 5, 6};
+  test::write_bytes(folder.file("u.idx"), ubyte);
+  const auto u = io::read_idx<double>(folder.file("u.idx"));
+  CHECK(u.shape() == Shape{2, 3});
+  CHECK(u(1, 0) == 250);
+  // int32 big-endian, 1-d
+  std::vector<unsigned char> ints = {0, 0, 0x0C, 1, 0, 0, 0, 2, 0xFF, 0xFF, 0xFF, 0xFE, 0, 0, 1, 0};
+  test::write_bytes(folder.file("i.idx"), ints);
+  CHECK(io::read_idx<double>(folder.file("i.idx")) == xt::xarray<double>{-2, 256});
+  // float64 big-endian
+  std::vector<unsigned char> doubles = {0, 0, 0x0E, 1, 0, 0, 0, 1, 0x3F, 0xF8, 0, 0, 0, 0, 0, 0};
+  test::write_bytes(folder.file("d.idx"), doubles);
+  CHECK(io::read_idx<double>(folder.file("d.idx"))(0) == 1.5);
+  // gzip of the ubyte file, made by the system's gzip
+  REQUIRE(std::system(("gzip -k '" + folder.file("u.idx") + "'").c_str()) == 0);
+  CHECK(io::read_idx<double>(folder.file("u.idx.gz")) == u);
+}
+
+TEST_CASE("CSV tables round trip and bad cells are named by line and column") {
+  test::ScratchFolder folder;
+  const xt::xarray<double> values = {{1.5, -2.0, 1e-300}, {0.1, 3.0, 4.25}};
+  io::write_csv(folder.file("t.csv"), values, {"a", "b", "c"});
+  const auto table = io::read_csv(folder.file("t.csv"), true);
+  CHECK(table.header == std::vector<std::string>{"a", "b", "c"});
+  CHECK(table.values == values);  // 17 digits: exact
+  test::write_text(folder.file("s.csv"), "1; 2\n\n 3 ;4 \n");
+  CHECK(io::read_csv(folder.file("s.csv"), false, ';').values == xt::xarray<double>{{1, 2}, {3, 4}});
+  test::write_text(folder.file("bad.csv"), "x,y\n1,2\n3,abc\n");
+  CHECK_THROWS_WITH_AS(io::read_csv(folder.file("bad.csv"), true),
+                       doctest::Contains("bad.csv:3:2: 'abc' is not a number"), IoError);
+  test::write_text(folder.file("ragged.csv"), "1,2\n3\n");
+  CHECK_THROWS_WITH_AS(io::read_csv(folder.file("ragged.csv")), doctest::Contains("ragged.csv:2: 1 cells, expected 2"),
+                       IoError);
+  test::write_text(folder.file("empty_cell.csv"), "1,,2\n");
+  CHECK_THROWS_WITH_AS(io::read_csv(folder.file("empty_cell.csv")), doctest::Contains("'' is not a number"), IoError);
+  CHECK_THROWS_AS(io::write_csv(folder.file("h.csv"), values, {"only one"}), ValueError);
+  CHECK_THROWS_WITH_AS(io::read_csv(folder.file("missing.csv")), doctest::Contains("cannot open"), IoError);
+}
+
+TEST_CASE("malformed .npy, .npz and IDX files give clear errors") {
+  test::ScratchFolder folder;
+  const auto good = io::serialize_npy(io::NpyArray::from(sample<double>({2, 3})));
+  auto expect_error = [&](const std::string& name, const std::vector<unsigned char>& bytes,
+                          const std::string& fragment, auto reader) {
+    test::write_bytes(folder.file(name), bytes);
+    INFO(name);
+    CHECK_THROWS_WITH_AS(reader(folder.file(name)), doctest::Contains(fragment.c_str()), IoError);
+  };
+  auto npy = [](const std::string& p) { return io::read_npy(p); };
+  auto npz = [](const std::string& p) { return io::read_npz(p); };
+  auto idx = [](const std::string& p) { return io::read_idx<double>(p); };
+  auto with_header = [&](const std::string& dict, std::size_t data_bytes) {
+    std::string b = "\x93NUMPY";
+    b += '\x01';
+    b += '\0';
+    b += static_cast<char>(dict.size());
+    b += '\0';
+    b += dict;
+    b.append(data_bytes, '\0');
+    return std::vector<unsigned char>(b.begin(), b.end());
+  };
+
+  expect_error("magic.npy", {'N', 'O', 'T', 'N', 'P', 'Y', 1, 0, 0, 0}, "bad magic string", npy);
+  expect_error("short.npy", {0x93, 'N'}, "bad magic string", npy);
+  expect_error("version.npy", {0x93, 'N', 'U', 'M', 'P', 'Y', 9, 0, 0, 0}, "version 9", npy);
+  expect_error("header_cut.npy", std::vector<unsigned char>(good.begin(), good.begin() + 40),
+               "truncated header", npy);
+  expect_error("data_cut.npy", std::vector<unsigned char>(good.begin(), good.end() - 8),
+               "truncated: 40 of 48 data bytes", npy);
+  auto extra = good;
+  extra.push_back(0);
+  expect_error("extra.npy", extra, "1 bytes follow the data", npy);
+  expect_error("dtype.npy", with_header("{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }", 16),
+               "dtype '<c16' is not supported", npy);
+  expect_error("dict.npy", with_header("{'descr': '<f8', 'fortran_order': Maybe, 'shape': (1,), }", 8),
+               "expected True or False", npy);
+  expect_error("key.npy", with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'x': 1}", 8),
+               "unexpected key 'x'", npy);
+  expect_error("huge.npy", with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (4000000000, 4000000000), }", 8),
+               "too large", npy);
+  expect_error("huge_but_valid_product.npy",
+               with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (100000000000,), }", 8),
+               "truncated", npy);
+
+  expect_error("not_zip.npz", {'h', 'e', 'l', 'l', 'o'}, "not a readable .npz", npz);
+  io::write_npz(folder.file("good.npz"), {{"x", io::NpyArray::from(sample<double>({50}))}}, false);
+  auto archive = test::read_bytes(folder.file("good.npz"));
+  expect_error("cut.npz", std::vector<unsigned char>(archive.begin(), archive.begin() + archive.size() / 2),
+               "not a readable .npz", npz);
+  auto flipped = archive;
+  flipped[60] ^= 0xFF;  // inside the stored member: the CRC no longer matches
+  expect_error("crc.npz", flipped, "member 'x.npy'", npz);
+  REQUIRE(std::system(("cd '" + folder.path() + "' && printf hi > note.txt && "
+                       TAPEGRAD_PYTHON " -c \"import zipfile; z = zipfile.ZipFile('other.npz', 'w'); z.write('note.txt'); z.close()\"")
+                          .c_str()) == 0);
+  CHECK_THROWS_WITH_AS(io::read_npz(folder.file("other.npz")), doctest::Contains("is not a .npy file"), IoError);
+
+  expect_error("magic.idx", {1, 2, 3, 4, 0, 0, 0, 1, 9}, "bad magic number", idx);
+  expect_error("type.idx", {0, 0, 0x07, 1, 0, 0, 0, 1, 9}, "unknown IDX element type 0x07", idx);
+  expect_error("dims.idx", {0, 0, 0x08, 0}, "0 dimensions", idx);
+  expect_error("cut.idx", {0, 0, 0x08, 1, 0, 0, 0, 5, 1, 2}, "truncated: 2 of 5 data bytes", idx);
+  expect_error("extra.idx", {0, 0, 0x08, 1, 0, 0, 0, 1, 1, 2}, "data continues", idx);
+  expect_error("claims_4gb.idx", {0, 0, 0x08, 2, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 2, 1},
+               "truncated: 1 of", idx);
+  std::vector<unsigned char> not_gzip_body = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xFF, 0xFF, 0xFF};
+  test::write_bytes(folder.file("corrupt.idx.gz"), not_gzip_body);
+  CHECK_THROWS_AS(io::read_idx<double>(folder.file("corrupt.idx.gz")), IoError);
+  CHECK_THROWS_WITH_AS(io::read_idx<double>(folder.file("absent.idx")), doctest::Contains("cannot open"), IoError);
+}
+
+TEST_CASE("the regression corpus of malformed files: every one is refused with an IoError") {
+  std::size_t files = 0;
+  for (const std::string format : {"npy", "npz", "idx", "csv"}) {
+    const std::string folder = std::string(TAPEGRAD_CORPUS_DIR) + "/" + format;
+    for (const auto& name : listing(folder)) {
+      const std::string path = folder + "/" + name;
+      INFO(path);
+      ++files;
+      if (format == "npy") CHECK_THROWS_AS(io::read_npy(path), IoError);
+      if (format == "npz") CHECK_THROWS_AS(io::read_npz(path), IoError);
+      if (format == "idx") CHECK_THROWS_AS(io::read_idx<double>(path), IoError);
+      if (format == "csv") CHECK_THROWS_AS(io::read_csv(path), IoError);
+    }
+  }
+  CHECK(files >= 12);
+}
+
+TEST_SUITE("numpy") {
+TEST_CASE("NumPy reads what tapegrad writes, and tapegrad reads what NumPy writes") {
+  test::ScratchFolder folder;
+  // tapegrad -> NumPy
+  Generator random(4);
+  nn::MLP<double> model({2, 3, 1}, nn::Activation::Sigmoid, nn::MLPOptions().linear(nn::LinearOptions().generator(random)));
+  io::save_state(model, folder.file("state.npz"));
+  io::save_npy(folder.file("f32.npy"), sample<float>({2, 2}));
+  io::write_npz(folder.file("stored.npz"), {{"a", io::NpyArray::from(sample<std::int64_t>({3}))}}, false);
+  const auto& w = model.linear_layers()[0]->weight().value();
+  char check[1024];
+  std::snprintf(check, sizeof check,
+                "import numpy as np\n"
+                "s = np.load('state.npz')\n"
+                "assert sorted(s.files) == ['0.bias', '0.weight', '2.bias', '2.weight'], s.files\n"
+                "assert s['0.weight'].shape == (2, 3) and s['0.weight'].dtype == np.float64\n"
+                "assert s['0.weight'][1, 2] == %.17g\n"
+                "f = np.load('f32.npy'); assert f.dtype == np.float32 and f.shape == (2, 2) and f[1, 1] == %.9g\n"
+                "a = np.load('stored.npz')['a']; assert a.dtype == np.int64 and list(a) == [125, 2, 3]\n",
+                w(1, 2), static_cast<double>(sample<float>({2, 2})(1, 1)));
+  test::write_text(folder.file("check.py"), check);
+  CHECK(std::system(("cd '" + folder.path() + "' && " TAPEGRAD_PYTHON " check.py").c_str()) == 0);
+
+  // NumPy -> tapegrad
+  const char* make =
+      "import numpy as np\n"
+      "np.save('d.npy', np.arange(12, dtype=np.float64).reshape(3, 4) / 4)\n"
+      "np.save('f.npy', np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3)))\n"
+      "np.save('be.npy', np.arange(3, dtype='>i4'))\n"
+      "np.save('u.npy', np.array([0, 200, 255], dtype=np.uint8))\n"
+      "np.save('s.npy', np.float64(2.5))\n"
+      "np.savez('plain.npz', x=np.ones((2, 2)), y=np.arange(3, dtype=np.int32))\n"
+      "np.savez_compressed('packed.npz', big=np.linspace(0, 1, 1000))\n";
+  test::write_text(folder.file("make.py"), make);
+  REQUIRE(std::system(("cd '" + folder.path() + "' && " TAPEGRAD_PYTHON " make.py").c_str()) == 0);
+  const auto d = io::load_npy<double>(folder.file("d.npy"));
+  CHECK(d.shape() == Shape{3, 4});
+  CHECK(d(2, 3) == 11.0 / 4);
+  const auto f = io::read_npy(folder.file("f.npy"));
+  CHECK(f.dtype() == io::DType::float32);
+  CHECK(f.to<float>() == xt::xarray<float>{{0, 1, 2}, {3, 4, 5}});  // Fortran order undone
+  CHECK(io::load_npy<double>(folder.file("be.npy")) == xt::xarray<double>{0, 1, 2});
+  CHECK(io::load_npy<double>(folder.file("u.npy")) == xt::xarray<double>{0, 200, 255});
+  CHECK(io::load_npy<double>(folder.file("s.npy"))() == 2.5);
+  const auto plain = io::read_npz(folder.file("plain.npz"));
+  REQUIRE(plain.size() == 2);
+  CHECK(plain[0].first == "x");
+  CHECK(plain[1].second.dtype() == io::DType::int32);
+  const auto packed = io::read_npz(folder.file("packed.npz"));
+  CHECK(packed[0].second.to<double>()(999) == 1.0);
+}
+}
