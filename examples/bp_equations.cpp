@@ -1,0 +1,76 @@
+// D2: a small network's gradients, layer by layer, from the tape beside the four BP
+// equations (seeds 000 and 001) and finite differences.
+#include <cstdio>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "tapegrad/tapegrad.hpp"
+
+using namespace tapegrad;
+
+namespace {
+
+std::vector<std::size_t> parse_sizes(const std::string& text) {
+  std::vector<std::size_t> sizes;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) sizes.push_back(std::stoul(item));
+  return sizes;
+}
+
+void print_quantity(const BPQuantity& q, bool all) {
+  std::printf("  %-6s  |tape - BP| = %.2e  |tape - FD| = %.2e\n", q.name.c_str(), q.tape_vs_equations,
+              q.tape_vs_numeric);
+  if (!all) return;
+  const std::size_t columns = q.tape.dimension() == 2 ? q.tape.shape()[1] : q.tape.size();
+  for (std::size_t k = 0; k < q.tape.size(); ++k) {
+    const std::size_t r = k / columns, c = k % columns;
+    std::printf("    [%zu,%zu] tape %+.12f  BP %+.12f  FD %+.12f\n", r, c, q.tape.data()[k],
+                q.equations.data()[k], q.numeric.data()[k]);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"D2: the tape's gradients beside the four BP equations, layer by layer."};
+  std::string sizes_text = "2,3,2", activation_text = "sigmoid", loss_text = "half_sse";
+  std::size_t batch = 3;
+  std::uint64_t seed = 1;
+  bool quick = false;
+  app.add_option("--sizes", sizes_text, "layer sizes, input first")->capture_default_str();
+  app.add_option("--activation", activation_text, "sigmoid, tanh or relu")->capture_default_str();
+  app.add_option("--loss", loss_text, "half_sse (the seeds' E) or mse")->capture_default_str();
+  app.add_option("--batch", batch, "samples in the batch")->capture_default_str();
+  app.add_option("--seed", seed, "seed of weights and data")->capture_default_str();
+  app.add_flag("--quick", quick, "the same run (it is small)");
+  CLI11_PARSE(app, argc, argv);
+
+  const auto sizes = parse_sizes(sizes_text);
+  const nn::Activation activation = activation_text == "tanh"   ? nn::Activation::Tanh
+                                    : activation_text == "relu" ? nn::Activation::ReLU
+                                                                : nn::Activation::Sigmoid;
+  Generator random(seed);
+  nn::MLP<double> mlp(sizes, activation,
+                      nn::MLPOptions().linear(nn::LinearOptions().generator(random).bias_init(nn::Init::normal(0, 0.5))));
+  xt::xarray<double> x = xt::xarray<double>::from_shape({batch, sizes.front()});
+  xt::xarray<double> t = xt::xarray<double>::from_shape({batch, sizes.back()});
+  for (auto& value : x) value = random.uniform(-1, 1);
+  for (auto& value : t) value = random.uniform(0, 1);
+
+  const auto report = check_mlp_bp(mlp, x, t, loss_text == "mse" ? BPLoss::mse : BPLoss::half_sse);
+  std::printf("network %s, %s, loss %s = %.10f, batch of %zu\n", sizes_text.c_str(), activation_text.c_str(),
+              loss_text.c_str(), report.loss, batch);
+  std::printf("BP1 delta_L = dC/da_L * f'(z_L)   BP2 delta_l = (delta_{l+1} W_{l+1}^T) * f'(z_l)\n"
+              "BP3 dC/db_l = sum over samples of delta_l   BP4 dC/dW_l = a_{l-1}^T delta_l\n");
+  const bool all = report.layers.size() <= 3 && mlp.parameter_count() <= 40;
+  for (const auto& layer : report.layers) {
+    std::printf("layer %zu\n", layer.layer);
+    print_quantity(layer.delta, all);
+    print_quantity(layer.bias, all);
+    print_quantity(layer.weight, all);
+  }
+  std::printf("%s: %s\n", report.passed ? "agree" : "DISAGREE", report.message.c_str());
+  return report.passed ? 0 : 1;
+}

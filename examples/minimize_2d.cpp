@@ -1,0 +1,149 @@
+// D5: seed 002's two-dimensional function, f(x, y) = -(e^-(x^2+y^2) - 2 e^-((x-1)^2+(y-1)^2)) / 2.
+// First the seed's hand-derived gradient is checked against the tape (it is wrong); then
+// gradient descent from (1, 1) with lr 0.001 runs on the tape's gradient until
+// |grad| < 0.001; Newton's method and L-BFGS start from the same point for comparison.
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "common/format.hpp"
+#include "common/plot.hpp"
+#include "tapegrad/tapegrad.hpp"
+
+using tapegrad::Tensor;
+using Array = xt::xarray<double>;
+
+namespace {
+
+Tensor<double> f(const Tensor<double>& v) {
+  const auto x = narrow(v, 0, 0, 1), y = narrow(v, 0, 1, 1);
+  return sum(-0.5 * (exp(-square(x) - square(y)) - 2.0 * exp(-square(x - 1.0) - square(y - 1.0))));
+}
+
+double f_value(double x, double y) {
+  return -0.5 * (std::exp(-x * x - y * y) - 2 * std::exp(-(x - 1) * (x - 1) - (y - 1) * (y - 1)));
+}
+
+// The seed's derivation, checked here (never used to descend): (2x, 2y) e^-(x^2+y^2).
+std::vector<Array> seed_hand_gradient(const std::vector<Array>& point) {
+  const double x = point[0](0), y = point[0](1), e = std::exp(-(x * x + y * y));
+  return {Array{2 * x * e, 2 * y * e}};
+}
+
+std::string pair(double a, double b) {
+  char text[96];
+  std::snprintf(text, sizeof text, "(%.6f, %.6f)", a, b);
+  return text;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"D5: check seed 002's hand gradient, then minimize its 2-d function with the tape."};
+  double x0 = 1, y0 = 1, learning_rate = 0.001, precision = 0.001;
+  long max_iterations = 1000000;
+  std::string plot = "minimize_2d.png";
+  bool quick = false;
+  app.add_option("--x", x0, "start x")->capture_default_str();
+  app.add_option("--y", y0, "start y")->capture_default_str();
+  app.add_option("--lr", learning_rate, "learning rate of gradient descent")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--precision", precision, "stop when the gradient's 2-norm is below this")->capture_default_str();
+  app.add_option("--max-iterations", max_iterations, "at most this many descent steps")->capture_default_str();
+  app.add_option("--plot", plot, "PNG of the paths over the function's map ('' for none)")->capture_default_str();
+  app.add_flag("--quick", quick, "the same run (it takes well under a second)");
+  CLI11_PARSE(app, argc, argv);
+
+  // 1. The seed's hand gradient against the tape, at the start and along the descent.
+  Tensor<double> v(Array{x0, y0}, tapegrad::requires_grad);
+  tapegrad::optim::SGD<double> descent({v}, learning_rate);
+  std::vector<double> px{x0}, py{y0};
+  long iterations = 0;
+  std::vector<std::vector<Array>> checkpoints{{Array{x0, y0}}};
+  double norm = 0;
+  for (; iterations < max_iterations; ++iterations) {
+    {
+      tapegrad::Tape tape;
+      f(v).backward();
+    }
+    norm = std::hypot(v.grad()(0), v.grad()(1));
+    if (norm < precision) break;
+    descent.step();
+    descent.zero_grad();
+    if (iterations % 50 == 0) {
+      px.push_back(v.value()(0));
+      py.push_back(v.value()(1));
+    }
+    if (iterations % 2000 == 1999) checkpoints.push_back({Array(v.value())});
+  }
+  px.push_back(v.value()(0));
+  py.push_back(v.value()(1));
+
+  tapegrad::GradcheckOptions names;
+  names.names = {"(x, y)"};
+  const auto report = tapegrad::check_hand_gradient<double>(
+      [](const std::vector<Tensor<double>>& p) { return f(p[0]); }, seed_hand_gradient, checkpoints, names);
+  std::printf("1. The seed's hand gradient (2x e^-(x^2+y^2), 2y e^-(x^2+y^2)) against the tape, at %zu points:\n",
+              checkpoints.size());
+  std::printf("   verdict: %s\n", report.passed ? "right" : "wrong");
+  std::printf("   %s\n", report.message.c_str());
+  {
+    tapegrad::Tape tape;
+    Tensor<double> at(Array{x0, y0}, tapegrad::requires_grad);
+    f(at).backward();
+    const auto hand = seed_hand_gradient({Array{x0, y0}})[0];
+    std::printf("   at the start %s: hand %s, tape %s\n", pair(x0, y0).c_str(), pair(hand(0), hand(1)).c_str(),
+                pair(at.grad()(0), at.grad()(1)).c_str());
+    std::printf("   the right gradient: (x e1 - 2(x-1) e2, y e1 - 2(y-1) e2), e1 = e^-(x^2+y^2), "
+                "e2 = e^-((x-1)^2+(y-1)^2)\n");
+  }
+
+  // 2. Gradient descent on the tape's gradient.
+  std::printf("2. Gradient descent, lr %s, from %s: %s after %ld steps, f = %.10f, |grad| = %.2e\n",
+              examples::shortest(learning_rate).c_str(), pair(x0, y0).c_str(),
+              pair(v.value()(0), v.value()(1)).c_str(), iterations, f_value(v.value()(0), v.value()(1)), norm);
+
+  // 3. Newton and L-BFGS from the same start.
+  Tensor<double> n(Array{x0, y0}, tapegrad::requires_grad);
+  tapegrad::optim::Newton<double> newton({n});
+  std::vector<double> nx{x0}, ny{y0};
+  int newton_steps = 0;
+  for (; newton_steps < 100; ++newton_steps) {
+    const auto g = tapegrad::functional::grad(f, n);
+    if (std::hypot(g.value()(0), g.value()(1)) < precision) break;
+    newton.step([&] { return f(n); });
+    nx.push_back(n.value()(0));
+    ny.push_back(n.value()(1));
+  }
+  std::printf("3. Newton (damped where the Hessian is not positive definite): %s after %d steps, f = %.10f\n",
+              pair(n.value()(0), n.value()(1)).c_str(), newton_steps, f_value(n.value()(0), n.value()(1)));
+  Tensor<double> l(Array{x0, y0}, tapegrad::requires_grad);
+  tapegrad::optim::LBFGS<double> lbfgs({l}, tapegrad::optim::LBFGSOptions().max_iterations(100).tolerance_grad(precision / 10));
+  lbfgs.step([&] { return f(l); });
+  std::printf("   L-BFGS (strong Wolfe): %s after %zu function evaluations, f = %.10f\n",
+              pair(l.value()(0), l.value()(1)).c_str(), lbfgs.evaluations(), f_value(l.value()(0), l.value()(1)));
+
+  if (!plot.empty()) {
+    std::ostringstream grid;
+    grid << "$grid << EOD\n";
+    for (double gx = -2; gx <= 2.0001; gx += 0.05) {
+      for (double gy = -2; gy <= 2.0001; gy += 0.05) grid << gx << ' ' << gy << ' ' << f_value(gx, gy) << '\n';
+      grid << '\n';
+    }
+    grid << "EOD\n";
+    const std::string script =
+        grid.str() + examples::data_block("gd", px, py) + examples::data_block("newton", nx, ny) +
+        "set terminal pngcairo size 900,800 enhanced font 'sans,11'\n"
+        "set output " + examples::gnuplot_quote(plot) + "\n"
+        "set title 'f(x,y) = -(e^{-(x^2+y^2)} - 2e^{-((x-1)^2+(y-1)^2)})/2: descent paths from (1, 1)'\n"
+        "set xlabel 'x'\nset ylabel 'y'\nset view map\nset size ratio -1\n"
+        "set contour base\nset cntrparam levels 15\nunset clabel\nset key top left opaque box\n"
+        "set palette rgbformulae 33,13,10\n"
+        "splot $grid using 1:2:3 with pm3d notitle, $grid using 1:2:3 with lines lc rgb '#404040' nosurface notitle, "
+        "$gd using 1:2:(0) with linespoints nocontours lw 3 pt 7 ps 0.6 lc rgb 'black' title 'gradient descent (every 50th step)', "
+        "$newton using 1:2:(0) with linespoints nocontours dt 2 lw 2 pt 5 ps 1.2 lc rgb '#ff00ff' title 'Newton'\n";
+    if (examples::run_gnuplot(script)) std::printf("plot: %s\n", plot.c_str());
+  }
+  return 0;
+}
