@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/plot.hpp"
 #include "common/xor_network.hpp"
 
 int main(int argc, char** argv) {
@@ -14,22 +15,28 @@ int main(int argc, char** argv) {
   std::uint64_t seed = 1;
   long every = 5000;
   bool quick = false;
+  std::string plot = "xor_loss.png";
   app.add_option("--epochs", epochs, "full-batch epochs")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--seed", seed, "seed of the initial weights")->capture_default_str();
   app.add_option("--every", every, "print the loss every this many epochs")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_flag("--quick", quick, "a short run (20001 epochs) for smoke tests");
+  app.add_option("--plot", plot, "PNG of the loss against epochs ('' for none)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (quick) epochs = std::min(epochs, 20001L);
 
   std::printf("XOR, 2-10-1 sigmoid network: lr %g, %ld full-batch epochs, seed %llu\n",
               learning_rate, epochs, static_cast<unsigned long long>(seed));
   examples::XorNetwork<double> net(seed, learning_rate);
+  std::vector<double> loss_epochs, losses;
   for (long epoch = 0; epoch < epochs; ++epoch) {
     net.train_epoch();
     if (epoch % every == 0) {  // the loss after this epoch's update, as the seed prints it
       tapegrad::NoGradGuard no_grad;
-      std::printf("epochs: %6ld loss: %.10g\n", epoch, net.loss(net.forward()).item());
+      const double loss = net.loss(net.forward()).item();
+      std::printf("epochs: %6ld loss: %.10g\n", epoch, loss);
+      loss_epochs.push_back(static_cast<double>(epoch));
+      losses.push_back(loss);
     }
   }
 
@@ -51,5 +58,13 @@ int main(int argc, char** argv) {
               learned ? "the network learned XOR"
                       : "the network did NOT learn XOR (stuck, e.g. in a local minimum "
                         "for this seed; try another --seed or more --epochs)");
+  if (!plot.empty() && examples::Plot()
+                           .title("XOR, 2-10-1 sigmoid network: loss E = sum((T-Y)^2)/(2N)")
+                           .labels("epoch", "loss")
+                           .log_y()
+                           .add({"loss", loss_epochs, losses, "linespoints pt 7 ps 0.6 lc rgb '#1060d0'"})
+                           .save(plot)) {
+    std::printf("plot: %s\n", plot.c_str());
+  }
   return 0;
 }

@@ -1,4 +1,4 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs the main demo (XOR learned from the tape).
+# Installs what is missing, builds, and runs the demo tour (every demo, one line each).
 source "$(dirname "$0")/setup.sh"
-"$build_dir/examples/xor" "$@"
+bash "$repo/scripts/tour.sh" "$build_dir"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every demo with its default settings, prints one line of result for each, and says
+# where the pictures and the full outputs went. Usage: tour.sh BUILD_DIR [OUTPUT_DIR]
+set -euo pipefail
+build_dir="$(cd "$1" && pwd)"
+out="${2:-$build_dir/tour}"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+cd "$out"  # the demos draw their pictures here
+
+# name | program and arguments | the line of its output that sums it up (a grep pattern)
+demos=(
+  "D1 XOR (seed 000)|xor|^final loss"
+  "D2 BP equations (seeds 000, 001)|bp_equations|^agree|^DISAGREE"
+  "D4 minimize (x+1)^2-1 (seed 002)|minimize_1d|^minimum"
+  "D5 check a hand gradient, minimize a 2-d function (seed 002)|minimize_2d|verdict:|^2\\. Gradient descent"
+  "D6 linear regression (seed 002)|linear_regression|^least squares"
+)
+
+echo "tapegrad demo tour: every gradient comes from the tape"
+failed=0
+for entry in "${demos[@]}"; do
+  IFS='|' read -r title program pattern1 pattern2 <<< "$entry"
+  log="$out/$program.txt"
+  if "$build_dir/examples/$program" > "$log" 2>&1; then
+    summary=$(grep -E "$pattern1${pattern2:+|$pattern2}" "$log" | sed 's/^ *//' | paste -sd ' ' - | cut -c1-200)
+    printf '%-62s %s\n' "$title" "$summary"
+  else
+    printf '%-62s FAILED (see %s)\n' "$title" "$log"
+    failed=1
+  fi
+done
+pictures=$(ls "$out"/*.png 2>/dev/null | wc -l)
+echo "pictures ($pictures) and full outputs: $out"
+exit $failed
