@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -77,6 +78,7 @@ struct Record {
 
 struct TapeImpl {
   Tape* owner = nullptr;
+  std::thread::id thread;
   std::uint64_t serial = 0;
   std::vector<Record> records;
 };

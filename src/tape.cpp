@@ -2,6 +2,9 @@
 #include "tapegrad/tape.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
 #include <atomic>
 #include <string>
 
@@ -121,7 +124,13 @@ void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
                     "until backward() returns, or detach() the value to use it as a constant");
   }
   if (!target.grad) {
-    target.grad = TensorAccess::take(std::move(gradient));
+    auto node = TensorAccess::take(std::move(gradient));
+    if (target.is_leaf() && !sweep.create_graph && node.use_count() > 1) {
+      // Someone else holds this buffer (another input's gradient, the caller's seed): a
+      // leaf's gradient must be its own, since mutable_grad() and clipping change it in place.
+      node = constant<T>(xt::xarray<T>(static_cast<const Node<T>&>(*node).value)).node();
+    }
+    target.grad = std::move(node);
     if (!target.is_leaf()) ++sweep.pending;
     return;
   }
@@ -212,12 +221,18 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, bool create_grap
 
 Tape::Tape() : impl_(std::make_unique<detail::TapeImpl>()) {
   impl_->owner = this;
+  impl_->thread = std::this_thread::get_id();
   impl_->serial = detail::next_tape_serial.fetch_add(1, std::memory_order_relaxed);
   impl_->records.swap(detail::spare_records);
   detail::tape_stack().push_back(impl_.get());
 }
 
 Tape::~Tape() {
+  if (impl_->thread != std::this_thread::get_id()) {
+    // Its thread's stack would keep a dangling pointer: refuse loudly rather than corrupt.
+    std::fputs("tapegrad: a Tape must be destroyed on the thread that created it\n", stderr);
+    std::abort();
+  }
   auto& stack = detail::tape_stack();
   stack.erase(std::remove(stack.begin(), stack.end(), impl_.get()), stack.end());
   impl_->records.clear();  // frees the intermediates, one record at a time

@@ -241,6 +241,9 @@ TEST_CASE("malformed .npy, .npz and IDX files give clear errors") {
                "unexpected key 'x'", npy);
   expect_error("huge.npy", with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (4000000000, 4000000000), }", 8),
                "too large", npy);
+  expect_error("zero_hides_overflow.npy",
+               with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (0, 4611686018427387904, 8), }", 0),
+               "too large", npy);
   expect_error("huge_but_valid_product.npy",
                with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (100000000000,), }", 8),
                "truncated", npy);
@@ -263,6 +266,8 @@ TEST_CASE("malformed .npy, .npz and IDX files give clear errors") {
   expect_error("dims.idx", {0, 0, 0x08, 0}, "0 dimensions", idx);
   expect_error("cut.idx", {0, 0, 0x08, 1, 0, 0, 0, 5, 1, 2}, "truncated: 2 of 5 data bytes", idx);
   expect_error("extra.idx", {0, 0, 0x08, 1, 0, 0, 0, 1, 1, 2}, "data continues", idx);
+  expect_error("zero_hides_overflow.idx",
+               {0, 0, 0x08, 3, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, "too large", idx);
   expect_error("claims_4gb.idx", {0, 0, 0x08, 2, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 2, 1},
                "truncated: 1 of", idx);
   std::vector<unsigned char> not_gzip_body = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xFF, 0xFF, 0xFF};

@@ -367,3 +367,39 @@ TEST_CASE("step() records nothing and bumps versions, so a stale tape refuses ba
   CHECK(tape.size() == records);
   CHECK_THROWS_AS(loss.backward(), TapeError);
 }
+
+TEST_CASE("L-BFGS never steps into NaN or uphill") {
+  // x ln x from x = 1: the first trial step lands on x = 0 (NaN loss); the minimum is 1/e.
+  for (auto search : {optim::LineSearch::strong_wolfe, optim::LineSearch::backtracking,
+                      optim::LineSearch::none}) {
+    Tensor<double> x(Array{1.0}, requires_grad);
+    optim::LBFGS<double> lbfgs({x}, optim::LBFGSOptions().line_search(search).max_iterations(50));
+    const auto loss = [&] { return sum(x * log(x)); };
+    lbfgs.step(loss);
+    INFO("line search ", static_cast<int>(search), ", x = ", x.value()(0));
+    CHECK(std::isfinite(x.value()(0)));
+    CHECK(x.value()(0) > 0);
+    if (search != optim::LineSearch::none) CHECK(x.value()(0) == doctest::Approx(1 / std::exp(1.0)).epsilon(1e-6));
+  }
+  // Out of evaluations in the middle of a backtracking search: keep the old point.
+  Tensor<double> x(Array{1.0}, requires_grad);
+  optim::LBFGS<double> one({x}, optim::LBFGSOptions().line_search(optim::LineSearch::backtracking)
+                                    .max_iterations(1).max_evaluations(2));
+  one.step([&] { return sum(x * log(x)); });
+  CHECK(x.value()(0) == 1.0);
+  Tensor<double> bad(Array{-1.0}, requires_grad);
+  optim::LBFGS<double> start_nan({bad});
+  CHECK_THROWS_WITH_AS(start_nan.step([&] { return sum(log(bad)); }), doctest::Contains("not finite"), ValueError);
+}
+
+TEST_CASE("ReduceLROnPlateau ignores a non-finite metric") {
+  Tensor<double> p(1.0, requires_grad);
+  optim::SGD<double> sgd({p}, 1.0);
+  optim::ReduceLROnPlateau plateau(sgd, optim::ReduceLROnPlateauOptions().patience(1).factor(0.5));
+  CHECK_FALSE(plateau.step(std::nan("")));
+  CHECK_FALSE(plateau.step(5.0));  // the first finite metric is the best
+  CHECK_FALSE(plateau.step(4.0));  // improves
+  CHECK_FALSE(plateau.step(4.0));  // 1 bad
+  CHECK(plateau.step(4.0));        // 2 bad > patience
+  CHECK(sgd.learning_rate() == 0.5);
+}

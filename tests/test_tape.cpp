@@ -226,3 +226,38 @@ TEST_CASE("shape mismatches name the op and both shapes") {
   CHECK_THROWS_WITH_AS(sum(m, Axes{2}), doctest::Contains("sum: axis 2 is out of range"), ValueError);
   CHECK_THROWS_WITH_AS(index_select(m, {4}), doctest::Contains("index 4 is out of range"), ValueError);
 }
+
+TEST_CASE("leaves never share a gradient buffer, so in-place edits stay local") {
+  Tensor<double> a({1.0, 1.0}, requires_grad), b({1.0, 1.0}, requires_grad);
+  {
+    Tape tape;
+    sum(a + b).backward();  // add sends one gradient tensor to both inputs
+  }
+  a.mutable_grad() *= 10.0;
+  CHECK(a.grad() == xt::xarray<double>{10, 10});
+  CHECK(b.grad() == xt::xarray<double>{1, 1});
+  std::vector<Tensor<double>> params{a, b};
+  a.zero_grad();
+  b.zero_grad();
+  {
+    Tape tape;
+    sum(a + b).backward();
+  }
+  optim::clip_grad_norm(params, 1.0);  // norm 2: each gradient scaled by 1/2, once
+  CHECK(a.grad()(0) == doctest::Approx(0.5).epsilon(1e-5));
+  CHECK(b.grad()(0) == doctest::Approx(0.5).epsilon(1e-5));
+
+  // The caller's seed is copied too; and a leaf seeded with itself holds no cycle.
+  const std::size_t before = live_node_count();
+  {
+    Tensor<double> x({3.0, 4.0}, requires_grad);
+    Tensor<double> seed({1.0, 2.0});
+    x.backward(seed);
+    seed.mutable_value() *= 0.0;
+    CHECK(x.grad() == xt::xarray<double>{1, 2});
+    x.zero_grad();
+    x.backward(x);
+    CHECK(x.grad() == xt::xarray<double>{3, 4});
+  }
+  CHECK(live_node_count() == before);
+}

@@ -25,7 +25,10 @@ struct TapeImpl;
 /// - Tapes nest: a Tape made while another is active becomes the active one until it is
 ///   destroyed. backward() from a result of the inner tape continues into the outer ones.
 /// - The active tape is per thread; tensors recorded on one thread cannot be
-///   differentiated from another.
+///   differentiated from another, and a Tape must be destroyed on the thread that made it
+///   (otherwise the process aborts with a message). Two threads may train at once with
+///   their own tapes as long as they do not run backward into the same leaf tensors at the
+///   same time (a leaf's gradient is not locked).
 /// - backward() may run several times over the same tape: each call adds the same gradient
 ///   again to the leaves (records are kept until the tape dies). Call zero_grad() between
 ///   calls to get a per-call result.

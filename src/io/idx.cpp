@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -86,11 +87,14 @@ xt::xarray<T> read_idx(const std::string& path) {
   unsigned char extents[8 * 4];
   if (in.read(extents, 4 * dims) != 4 * dims) throw IoError(path + ": truncated header");
   Shape shape;
-  std::size_t bytes_expected = item;
+  std::size_t bytes_expected = item, nonzero = item;  // nonzero: a 0 extent hides nothing
   for (std::size_t d = 0; d < dims; ++d) {
     shape.push_back(big_endian_u32(extents + 4 * d));
-    if (__builtin_mul_overflow(bytes_expected, shape.back(), &bytes_expected) ||
-        bytes_expected > (std::size_t{1} << 40)) {
+    bytes_expected *= shape.back();  // bounded by nonzero below, or 0
+    if (shape.back() != 0 && __builtin_mul_overflow(nonzero, std::size_t{shape.back()}, &nonzero)) {
+      nonzero = SIZE_MAX;
+    }
+    if (nonzero > (std::size_t{1} << 40)) {
       throw IoError(path + ": shape " + shape_to_string(shape) + " is too large");
     }
   }

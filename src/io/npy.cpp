@@ -49,10 +49,13 @@ const char* descr_of(DType dtype) {
   return "";
 }
 
+// The byte count of a shape; false if it, or the product of its non-zero extents (which a
+// zero extent would otherwise hide), overflows.
 bool checked_product(const Shape& shape, std::size_t item, std::size_t& out) {
-  std::size_t total = item;
+  std::size_t total = item, nonzero = item;
   for (auto extent : shape) {
     if (__builtin_mul_overflow(total, extent, &total)) return false;
+    if (extent != 0 && __builtin_mul_overflow(nonzero, extent, &nonzero)) return false;
   }
   out = total;
   return true;

@@ -112,7 +112,10 @@ void write_npz(const std::string& path, const NpzArchive& arrays, bool compress)
     ~SourceReleaser() { zip_source_free(source); }
   } releaser{buffer};
   Archive archive(zip_open_from_source(buffer, ZIP_TRUNCATE, &error));
-  if (!archive) throw IoError(path + ": cannot start an archive: " + zip_reason(&error));
+  if (!archive) {
+    zip_source_free(buffer);  // the reference zip_open_from_source did not take
+    throw IoError(path + ": cannot start an archive: " + zip_reason(&error));
+  }
   std::vector<std::vector<unsigned char>> members;  // must outlive zip_close
   members.reserve(arrays.size());
   for (const auto& [name, array] : arrays) {

@@ -1,6 +1,8 @@
 // The parameters of the second-order methods seen as one vector of doubles.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <functional>
 #include <vector>
 
@@ -17,9 +19,12 @@ inline double dot(const Vector& a, const Vector& b) {
   return s;
 }
 
+/// The largest |element|; NaN if any element is NaN (so it never reads as converged).
 inline double max_abs(const Vector& a) {
   double m = 0;
-  for (double v : a) m = std::max(m, std::abs(v));
+  for (double v : a) {
+    if (!(std::abs(v) <= m)) m = std::abs(v);
+  }
   return m;
 }
 

@@ -66,6 +66,9 @@ double LBFGS<T>::step(const LossFunction& loss) {
   Vector g;
   double f = evaluate_at(x, g);
   const double initial_loss = f;
+  if (!std::isfinite(f) || !std::isfinite(max_abs(g))) {
+    throw ValueError("LBFGS: the loss or its gradient is not finite at the starting point");
+  }
   if (max_abs(g) <= options_.tolerance_grad()) return initial_loss;
 
   for (std::size_t iteration = 0; iteration < options_.max_iterations(); ++iteration) {
@@ -108,16 +111,18 @@ double LBFGS<T>::step(const LossFunction& loss) {
       return p;
     };
     const LinePoint start{0, f, slope0, g};
+    // Sufficient decrease (Armijo); false for a NaN loss, which thus counts as too far.
+    auto decreases = [&](const LinePoint& p) { return p.f <= f + c1 * p.t * slope0; };
     LinePoint accepted;
     switch (options_.line_search()) {
       case LineSearch::none:
         accepted = probe(t);
+        if (!std::isfinite(accepted.f)) accepted = start;  // never step into NaN or inf
         break;
       case LineSearch::backtracking: {
         accepted = probe(t);
-        while (!(accepted.f <= f + c1 * accepted.t * slope0) && budget > 0) {
-          accepted = probe(accepted.t * 0.5);
-        }
+        while (!decreases(accepted) && budget > 0) accepted = probe(accepted.t * 0.5);
+        if (!decreases(accepted)) accepted = start;  // out of budget: no uphill step
         break;
       }
       case LineSearch::strong_wolfe: {
@@ -126,7 +131,7 @@ double LBFGS<T>::step(const LossFunction& loss) {
         LinePoint lo, hi;
         bool bracketed = false, done = false;
         for (int trial = 0; trial < 25 && !done; ++trial) {
-          if (current.f > f + c1 * current.t * slope0 || (trial > 0 && current.f >= previous.f)) {
+          if (!decreases(current) || (trial > 0 && !(current.f < previous.f))) {
             lo = previous, hi = current, bracketed = true;
             break;
           }
@@ -139,7 +144,7 @@ double LBFGS<T>::step(const LossFunction& loss) {
             break;
           }
           if (budget == 0) {
-            accepted = current, done = true;
+            accepted = current, done = true;  // decreases, checked above
             break;
           }
           previous = current;
@@ -152,7 +157,7 @@ double LBFGS<T>::step(const LossFunction& loss) {
           for (int trial = 0; trial < 25 && budget > 0; ++trial) {
             if (std::abs(hi.t - lo.t) * max_abs(d) < options_.tolerance_change()) break;
             const LinePoint mid = probe(cubic_minimum(lo, hi));
-            if (mid.f > f + c1 * mid.t * slope0 || mid.f >= lo.f) {
+            if (!decreases(mid) || !(mid.f < lo.f)) {
               hi = mid;
             } else {
               if (std::abs(mid.slope) <= -c2 * slope0) {
@@ -170,6 +175,7 @@ double LBFGS<T>::step(const LossFunction& loss) {
       }
     }
 
+    if (accepted.t == 0) break;  // no acceptable step along this direction
     // Move to the accepted point and learn from the step.
     Vector s(x.size()), y(x.size());
     for (std::size_t j = 0; j < x.size(); ++j) {

@@ -46,7 +46,9 @@ ReduceLROnPlateau::ReduceLROnPlateau(LearningRateHolder& optimizer,
 }
 
 bool ReduceLROnPlateau::step(double metric) {
-  if (metric < best_ * (1 - options_.threshold()) || best_ == std::numeric_limits<double>::infinity()) {
+  // A non-finite metric is never an improvement (and never becomes the best).
+  const bool first = best_ == std::numeric_limits<double>::infinity();
+  if (std::isfinite(metric) && (first || metric < best_ * (1 - options_.threshold()))) {
     best_ = metric;
     bad_epochs_ = 0;
   } else {
