@@ -12,6 +12,7 @@ cd "$out"  # the demos draw their pictures here
 demos=(
   "D1 XOR (seed 000)|xor|^final loss"
   "D2 BP equations (seeds 000, 001)|bp_equations|^agree|^DISAGREE"
+  "D3 one BP step worked by hand (seed 003)|manual_bp|^agree|^DISAGREE"
   "D4 minimize (x+1)^2-1 (seed 002)|minimize_1d|^minimum"
   "D5 check a hand gradient, minimize a 2-d function (seed 002)|minimize_2d|verdict:|^2\\. Gradient descent"
   "D6 linear regression (seed 002)|linear_regression|^least squares"

@@ -29,3 +29,4 @@
 #include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
+#include "tapegrad/trace.hpp"
