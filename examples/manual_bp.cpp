@@ -140,7 +140,8 @@ int main(int argc, char** argv) {
   std::copy(e.targets.begin(), e.targets.end(), t.begin());
 
   Tape tape;
-  Tensor<double> a(x);
+  const Tensor<double> input(x);
+  Tensor<double> a = input;
   for (std::size_t l = 0; l < layers; ++l) {
     net.push_back(matmul(a, w[l]) + b[l] + probe[l]);
     a = sigmoid(net.back());
@@ -191,7 +192,7 @@ int main(int argc, char** argv) {
   std::printf("\n%s: tape and BP equations differ by at most %.1e; finite differences confirm: %s\n",
               agree ? "agree" : "DISAGREE", worst, bp.passed ? "yes" : "no");
   if (!dot.empty()) {
-    std::vector<std::pair<std::string, Tensor<double>>> names{{"E", error}, {"x", Tensor<double>(x)}};
+    std::vector<std::pair<std::string, Tensor<double>>> names{{"E", error}, {"x", input}};
     for (std::size_t l = 0; l < layers; ++l) {
       names.push_back({"W" + std::to_string(l + 1), w[l]});
       names.push_back({"b" + std::to_string(l + 1), b[l]});
