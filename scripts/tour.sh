@@ -16,6 +16,9 @@ demos=(
   "D4 minimize (x+1)^2-1 (seed 002)|minimize_1d|^minimum"
   "D5 check a hand gradient, minimize a 2-d function (seed 002)|minimize_2d|verdict:|^2\\. Gradient descent"
   "D6 linear regression (seed 002)|linear_regression|^least squares"
+  "D7 gradient-descent variants (seed 000)|gd_variants|^summary"
+  "D8 classification against a linear baseline (seed 004)|classify|^best MLP"
+  "D9 Fashion-MNIST, MLP 784-100-10, 10 epochs|fashion_mnist|^test accuracy"
 )
 
 echo "tapegrad demo tour: every gradient comes from the tape"

@@ -1,0 +1,145 @@
+// D9: an MLP on Fashion-MNIST (Debian's dataset-fashion-mnist) with mini-batches and
+// softmax cross-entropy; progress per epoch, test accuracy, a confusion matrix, and the
+// trained weights saved to .npz (NumPy reads them).
+#include <chrono>
+#include <cstdio>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "tapegrad/tapegrad.hpp"
+
+using namespace tapegrad;
+
+namespace {
+
+std::vector<std::size_t> parse_sizes(const std::string& text) {
+  std::vector<std::size_t> sizes;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) sizes.push_back(std::stoul(item));
+  return sizes;
+}
+
+// The predicted class of each row of scores.
+std::vector<std::size_t> predictions(const xt::xarray<float>& scores) {
+  std::vector<std::size_t> out(scores.shape()[0]);
+  const std::size_t classes = scores.shape()[1];
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    std::size_t best = 0;
+    for (std::size_t c = 1; c < classes; ++c) {
+      if (scores(i, c) > scores(i, best)) best = c;
+    }
+    out[i] = best;
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"D9: an MLP on Fashion-MNIST with mini-batches and softmax cross-entropy."};
+  std::string folder = data::kFashionMnistFolder, hidden_text = "100", weights = "fashion_mnist_weights.npz";
+  int epochs = 10;
+  std::size_t batch_size = 64, train_limit = 60000;
+  double learning_rate = 0.1;
+  std::uint64_t seed = 1;
+  bool quick = false;
+  app.add_option("--data", folder, "folder of the four IDX files")->capture_default_str();
+  app.add_option("--hidden", hidden_text, "hidden layer sizes, e.g. 256,128,100")->capture_default_str();
+  app.add_option("--epochs", epochs, "passes over the training images")->capture_default_str();
+  app.add_option("--batch-size", batch_size, "images per step")->capture_default_str();
+  app.add_option("--lr", learning_rate, "SGD learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--train-limit", train_limit, "use only this many training images")->capture_default_str();
+  app.add_option("--seed", seed, "seed of the weights and the batch order")->capture_default_str();
+  app.add_option("--weights", weights, ".npz file for the trained weights ('' for none)")->capture_default_str();
+  app.add_flag("--quick", quick, "one epoch (a few seconds with the data loading)");
+  CLI11_PARSE(app, argc, argv);
+  if (quick) epochs = 1;
+
+  if (!data::fashion_mnist_available(folder)) {
+    std::fprintf(stderr,
+                 "Fashion-MNIST is not in %s.\nInstall Debian's package: apt-get install "
+                 "dataset-fashion-mnist (or pass --data FOLDER with the four IDX files).\n",
+                 folder.c_str());
+    return 3;
+  }
+  const auto fashion = data::load_fashion_mnist<float>(folder);
+  const std::size_t n_train = std::min(train_limit, fashion.train_labels.size());
+  xt::xarray<float> train_labels = xt::xarray<float>::from_shape({n_train});
+  for (std::size_t i = 0; i < n_train; ++i) train_labels(i) = static_cast<float>(fashion.train_labels[i]);
+  xt::xarray<float> train_images = xt::xarray<float>::from_shape({n_train, std::size_t{784}});
+  std::copy_n(fashion.train_images.data(), n_train * 784, train_images.data());
+  const data::Dataset<float> train(std::move(train_images), train_labels);
+  data::DataLoader<float> loader(train, batch_size, data::LoaderOptions().seed(seed));
+
+  std::vector<std::size_t> sizes{784};
+  for (auto h : parse_sizes(hidden_text)) sizes.push_back(h);
+  sizes.push_back(10);
+  Generator random(seed);
+  nn::MLP<float> model(sizes, nn::Activation::ReLU,
+                       nn::MLPOptions().output_activation(nn::Activation::Identity)
+                           .linear(nn::LinearOptions().weight_init(nn::Init::he_uniform()).generator(random)));
+  optim::SGD<float> sgd(model.parameters(), learning_rate);
+  std::printf("Fashion-MNIST: %zu training and %zu test images; MLP", n_train, fashion.test_labels.size());
+  for (std::size_t s = 0; s < sizes.size(); ++s) std::printf("%s%zu", s ? "-" : " ", sizes[s]);
+  std::printf(" (ReLU), float32, softmax cross-entropy, SGD lr %g, batch %zu\n", learning_rate, batch_size);
+
+  for (int epoch = 1; epoch <= epochs; ++epoch) {
+    const auto start = std::chrono::steady_clock::now();
+    double loss_sum = 0;
+    std::size_t seen = 0, step = 0;
+    const auto batches = loader.epoch();
+    for (const auto& batch : batches) {
+      std::vector<std::size_t> labels(batch.targets.size());
+      for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::size_t>(batch.targets(i));
+      {
+        Tape tape;
+        const auto loss = nn::cross_entropy(model(Tensor<float>(batch.features)), labels);
+        loss.backward();
+        loss_sum += loss.item() * static_cast<double>(labels.size());
+      }
+      sgd.step();
+      sgd.zero_grad();
+      seen += labels.size();
+      if (++step % 50 == 0 || step == batches.size()) {
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::fprintf(stderr, "\repoch %d: %6zu/%zu images  loss %.4f  %.0f images/s ", epoch, seen, n_train,
+                     loss_sum / static_cast<double>(seen), static_cast<double>(seen) / seconds);
+      }
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::fprintf(stderr, "\n");
+    NoGradGuard no_grad;
+    const auto predicted = predictions(model(Tensor<float>(fashion.test_images)).value());
+    std::size_t correct = 0;
+    for (std::size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == fashion.test_labels[i];
+    std::printf("epoch %d: train loss %.4f, %.1f s (%.0f images/s), test accuracy %.4f\n", epoch,
+                loss_sum / static_cast<double>(seen), seconds, static_cast<double>(seen) / seconds,
+                static_cast<double>(correct) / static_cast<double>(predicted.size()));
+  }
+
+  NoGradGuard no_grad;
+  const auto predicted = predictions(model(Tensor<float>(fashion.test_images)).value());
+  std::size_t confusion[10][10] = {};
+  std::size_t correct = 0;
+  for (std::size_t i = 0; i < predicted.size(); ++i) {
+    ++confusion[fashion.test_labels[i]][predicted[i]];
+    correct += predicted[i] == fashion.test_labels[i];
+  }
+  std::printf("confusion matrix (rows: true class, columns: predicted)\n%13s", "");
+  for (std::size_t c = 0; c < 10; ++c) std::printf("%6zu", c);
+  std::printf("\n");
+  for (std::size_t r = 0; r < 10; ++r) {
+    std::printf("%2zu %-10s", r, data::FashionMnist<float>::class_names[r]);
+    for (std::size_t c = 0; c < 10; ++c) std::printf("%6zu", confusion[r][c]);
+    std::printf("\n");
+  }
+  std::printf("test accuracy %.4f (%zu of %zu)\n", static_cast<double>(correct) / static_cast<double>(predicted.size()),
+              correct, predicted.size());
+  if (!weights.empty()) {
+    io::save_state(model, weights);
+    std::printf("weights: %s (numpy.load(\"%s\")[\"0.weight\"] is the first layer)\n", weights.c_str(), weights.c_str());
+  }
+  return 0;
+}
