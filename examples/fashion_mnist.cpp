@@ -2,6 +2,7 @@
 // softmax cross-entropy; progress per epoch, test accuracy, a confusion matrix, and the
 // trained weights saved to .npz (NumPy reads them).
 #include <chrono>
+#include <memory>
 #include <cstdio>
 #include <sstream>
 
@@ -40,6 +41,7 @@ std::vector<std::size_t> predictions(const xt::xarray<float>& scores) {
 int main(int argc, char** argv) {
   CLI::App app{"D9: an MLP on Fashion-MNIST with mini-batches and softmax cross-entropy."};
   std::string folder = data::kFashionMnistFolder, hidden_text = "100", weights = "fashion_mnist_weights.npz";
+  std::string optimizer_name = "sgd";
   int epochs = 10;
   std::size_t batch_size = 64, train_limit = 60000;
   double learning_rate = 0.1;
@@ -49,7 +51,9 @@ int main(int argc, char** argv) {
   app.add_option("--hidden", hidden_text, "hidden layer sizes, e.g. 256,128,100")->capture_default_str();
   app.add_option("--epochs", epochs, "passes over the training images")->capture_default_str();
   app.add_option("--batch-size", batch_size, "images per step")->capture_default_str();
-  app.add_option("--lr", learning_rate, "SGD learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--optimizer", optimizer_name, "sgd, momentum (0.9) or adam")
+      ->capture_default_str()->check(CLI::IsMember({"sgd", "momentum", "adam"}));
   app.add_option("--train-limit", train_limit, "use only this many training images")->capture_default_str();
   app.add_option("--seed", seed, "seed of the weights and the batch order")->capture_default_str();
   app.add_option("--weights", weights, ".npz file for the trained weights ('' for none)")->capture_default_str();
@@ -80,10 +84,18 @@ int main(int argc, char** argv) {
   nn::MLP<float> model(sizes, nn::Activation::ReLU,
                        nn::MLPOptions().output_activation(nn::Activation::Identity)
                            .linear(nn::LinearOptions().weight_init(nn::Init::he_uniform()).generator(random)));
-  optim::SGD<float> sgd(model.parameters(), learning_rate);
+  std::unique_ptr<optim::Optimizer<float>> optimizer;
+  if (optimizer_name == "adam") {
+    optimizer = std::make_unique<optim::Adam<float>>(model.parameters(), learning_rate);
+  } else {
+    optimizer = std::make_unique<optim::SGD<float>>(
+        model.parameters(), learning_rate,
+        optim::SGDOptions().momentum(optimizer_name == "momentum" ? 0.9 : 0.0));
+  }
   std::printf("Fashion-MNIST: %zu training and %zu test images; MLP", n_train, fashion.test_labels.size());
   for (std::size_t s = 0; s < sizes.size(); ++s) std::printf("%s%zu", s ? "-" : " ", sizes[s]);
-  std::printf(" (ReLU), float32, softmax cross-entropy, SGD lr %g, batch %zu\n", learning_rate, batch_size);
+  std::printf(" (ReLU), float32, softmax cross-entropy, %s lr %g, batch %zu\n", optimizer_name.c_str(),
+              learning_rate, batch_size);
 
   for (int epoch = 1; epoch <= epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
@@ -99,8 +111,8 @@ int main(int argc, char** argv) {
         loss.backward();
         loss_sum += loss.item() * static_cast<double>(labels.size());
       }
-      sgd.step();
-      sgd.zero_grad();
+      optimizer->step();
+      optimizer->zero_grad();
       seen += labels.size();
       if (++step % 50 == 0 || step == batches.size()) {
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
