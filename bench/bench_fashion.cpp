@@ -1,0 +1,249 @@
+// Fashion-MNIST MLP 784-100-10 ReLU, softmax cross-entropy, batch 64, SGD lr 0.1, one epoch,
+// one OpenBLAS thread: tapegrad against the same training written by hand with xtensor-blas
+// and the analytic gradients (the floor), in float32 and float64. Each run happens in a
+// child process so that its peak memory (ru_maxrss) is its own; times are medians.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <xtensor-blas/xblas.hpp>
+#include <xtensor/xmath.hpp>
+
+#include "tapegrad/tapegrad.hpp"
+
+extern "C" void openblas_set_num_threads(int threads);
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Setup {
+  std::size_t images = 60000, batch = 64, hidden = 100;
+  double learning_rate = 0.1;
+  std::uint64_t seed = 1;
+};
+
+// The same batches, in the same order, for both implementations.
+template <class T>
+void fill_batch(const xt::xarray<T>& images, const std::vector<std::size_t>& labels,
+                const std::vector<std::size_t>& order, std::size_t first, std::size_t count,
+                xt::xarray<T>& x, std::vector<std::size_t>& y) {
+  x.resize({count, std::size_t{784}});
+  y.resize(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    std::copy_n(images.data() + order[first + i] * 784, 784, x.data() + i * 784);
+    y[i] = labels[order[first + i]];
+  }
+}
+
+template <class T>
+struct Weights {
+  xt::xarray<T> w1, b1, w2, b2;
+  explicit Weights(const Setup& s) {
+    tapegrad::Generator random(s.seed);
+    w1 = xt::xarray<T>::from_shape({std::size_t{784}, s.hidden});
+    w2 = xt::xarray<T>::from_shape({s.hidden, std::size_t{10}});
+    tapegrad::nn::Init::he_uniform().fill(w1, random);
+    tapegrad::nn::Init::he_uniform().fill(w2, random);
+    b1 = xt::zeros<T>({s.hidden});
+    b2 = xt::zeros<T>({std::size_t{10}});
+  }
+};
+
+template <class T>
+xt::xarray<T> gemm(const xt::xarray<T>& a, const xt::xarray<T>& b, bool ta, bool tb) {
+  xt::xarray<T> c = xt::xarray<T>::from_shape({ta ? a.shape()[1] : a.shape()[0], tb ? b.shape()[0] : b.shape()[1]});
+  xt::blas::gemm(a, b, c, ta, tb);
+  return c;
+}
+
+// The floor: forward, the analytic gradients of softmax cross-entropy through the MLP, the
+// update. Written for speed the way a careful person would by hand.
+template <class T>
+double hand_epoch(const Setup& s, const tapegrad::data::FashionMnist<T>& data, const std::vector<std::size_t>& order,
+                  Weights<T>& w) {
+  const T lr = static_cast<T>(s.learning_rate);
+  xt::xarray<T> x;
+  std::vector<std::size_t> y;
+  double loss_sum = 0;
+  for (std::size_t first = 0; first < s.images; first += s.batch) {
+    const std::size_t n = std::min(s.batch, s.images - first);
+    fill_batch(data.train_images, data.train_labels, order, first, n, x, y);
+    xt::xarray<T> h = gemm(x, w.w1, false, false);
+    T* hp = h.data();
+    const T* b1 = w.b1.data();
+    for (std::size_t i = 0; i < n; ++i, hp += s.hidden)
+      for (std::size_t j = 0; j < s.hidden; ++j) hp[j] = std::max(hp[j] + b1[j], T(0));
+    xt::xarray<T> z = gemm(h, w.w2, false, false);
+    // softmax - onehot, divided by n: dC/dz
+    const T* b2 = w.b2.data();
+    for (std::size_t i = 0; i < n; ++i) {
+      T* zi = z.data() + i * 10;
+      T m = zi[0] + b2[0];
+      for (std::size_t c = 0; c < 10; ++c) m = std::max(m, zi[c] + b2[c]);
+      T total = 0;
+      for (std::size_t c = 0; c < 10; ++c) total += (zi[c] = std::exp(zi[c] + b2[c] - m));
+      loss_sum -= std::log(zi[y[i]] / total);
+      const T scale = T(1) / (total * T(n));
+      for (std::size_t c = 0; c < 10; ++c) zi[c] = zi[c] * scale - (c == y[i] ? T(1) / T(n) : T(0));
+    }
+    const xt::xarray<T> dw2 = gemm(h, z, true, false);
+    xt::xarray<T> dh = gemm(z, w.w2, false, true);
+    for (std::size_t k = 0; k < dh.size(); ++k) if (h.data()[k] <= 0) dh.data()[k] = 0;
+    const xt::xarray<T> dw1 = gemm(x, dh, true, false);
+    T* gb2 = w.b2.data();
+    for (std::size_t c = 0; c < 10; ++c) {
+      T g = 0;
+      for (std::size_t i = 0; i < n; ++i) g += z.data()[i * 10 + c];
+      gb2[c] -= lr * g;
+    }
+    T* gb1 = w.b1.data();
+    for (std::size_t j = 0; j < s.hidden; ++j) {
+      T g = 0;
+      for (std::size_t i = 0; i < n; ++i) g += dh.data()[i * s.hidden + j];
+      gb1[j] -= lr * g;
+    }
+    w.w2 -= lr * dw2;
+    w.w1 -= lr * dw1;
+  }
+  return loss_sum / static_cast<double>(s.images);
+}
+
+template <class T>
+double tape_epoch(const Setup& s, const tapegrad::data::FashionMnist<T>& data, const std::vector<std::size_t>& order,
+                  const Weights<T>& init) {
+  using tapegrad::Tensor;
+  tapegrad::nn::MLP<T> model({784, s.hidden, 10}, tapegrad::nn::Activation::ReLU,
+                             tapegrad::nn::MLPOptions().output_activation(tapegrad::nn::Activation::Identity));
+  auto params = model.parameters();
+  params[0].set_value(init.w1);
+  params[1].set_value(init.b1);
+  params[2].set_value(init.w2);
+  params[3].set_value(init.b2);
+  tapegrad::optim::SGD<T> sgd(params, s.learning_rate);
+  xt::xarray<T> x;
+  std::vector<std::size_t> y;
+  double loss_sum = 0;
+  for (std::size_t first = 0; first < s.images; first += s.batch) {
+    const std::size_t n = std::min(s.batch, s.images - first);
+    fill_batch(data.train_images, data.train_labels, order, first, n, x, y);
+    {
+      tapegrad::Tape tape;
+      const auto loss = tapegrad::nn::cross_entropy(model(Tensor<T>(x)), y);
+      loss.backward();
+      loss_sum += static_cast<double>(loss.item()) * static_cast<double>(n);
+    }
+    sgd.step();
+    sgd.zero_grad();
+  }
+  return loss_sum / static_cast<double>(s.images);
+}
+
+struct Measurement {
+  double seconds = 0, loss = 0;
+  long peak_kib = 0;
+};
+
+// Runs `work` in a child process: its time and loss come back through a pipe, its peak
+// resident memory from wait4.
+template <class Work>
+Measurement in_child(Work work) {
+  int channel[2];
+  if (::pipe(channel) != 0) std::exit(1);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::close(channel[0]);
+    const Measurement m = work();
+    if (::write(channel[1], &m, sizeof m) != static_cast<ssize_t>(sizeof m)) ::_exit(2);
+    ::_exit(0);
+  }
+  ::close(channel[1]);
+  Measurement m;
+  if (::read(channel[0], &m, sizeof m) != static_cast<ssize_t>(sizeof m)) {
+    std::fprintf(stderr, "a benchmark child failed\n");
+    std::exit(1);
+  }
+  ::close(channel[0]);
+  int status = 0;
+  struct rusage usage;
+  ::wait4(child, &status, 0, &usage);
+  m.peak_kib = usage.ru_maxrss;
+  return m;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+template <class T>
+bool compare(const char* type, const Setup& s, int runs) {
+  std::vector<double> hand_times, tape_times;
+  long hand_peak = 0, tape_peak = 0;
+  double hand_loss = 0, tape_loss = 0;
+  for (int r = 0; r < runs; ++r) {
+    auto run = [&](bool tape) {
+      return in_child([&] {
+        openblas_set_num_threads(1);
+        const auto data = tapegrad::data::load_fashion_mnist<T>();
+        tapegrad::Generator random(s.seed + 100);
+        const auto order = tapegrad::data::random_permutation(data.train_labels.size(), random);
+        Weights<T> w(s);
+        const auto start = Clock::now();
+        const double loss = tape ? tape_epoch(s, data, order, w) : hand_epoch(s, data, order, w);
+        return Measurement{std::chrono::duration<double>(Clock::now() - start).count(), loss, 0};
+      });
+    };
+    const auto hand = run(false);
+    const auto tape = run(true);
+    hand_times.push_back(hand.seconds);
+    tape_times.push_back(tape.seconds);
+    hand_peak = std::max(hand_peak, hand.peak_kib);
+    tape_peak = std::max(tape_peak, tape.peak_kib);
+    hand_loss = hand.loss;
+    tape_loss = tape.loss;
+  }
+  const double h = median(hand_times), t = median(tape_times);
+  std::printf("%-7s hand-written %.3f s  tapegrad %.3f s  ratio %.2fx | peak memory %.0f MiB vs %.0f MiB (%.2fx) "
+              "| mean training loss %.6f vs %.6f\n",
+              type, h, t, t / h, hand_peak / 1024.0, tape_peak / 1024.0,
+              static_cast<double>(tape_peak) / static_cast<double>(hand_peak), hand_loss, tape_loss);
+  return std::abs(hand_loss - tape_loss) < (sizeof(T) == 4 ? 1e-3 : 1e-9);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Fashion-MNIST MLP epoch: tapegrad vs hand-written BP on the same OpenBLAS."};
+  Setup setup;
+  int runs = 3;
+  bool quick = false;
+  app.add_option("--runs", runs, "runs of each (medians)")->capture_default_str();
+  app.add_option("--images", setup.images, "training images per epoch")->capture_default_str();
+  app.add_flag("--quick", quick, "6400 images, one run");
+  CLI11_PARSE(app, argc, argv);
+  if (quick) {
+    setup.images = 6400;
+    runs = 1;
+  }
+  if (!tapegrad::data::fashion_mnist_available()) {
+    std::printf("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist): nothing to measure\n");
+    return 0;
+  }
+  std::printf("Fashion-MNIST 784-%zu-10 ReLU, softmax cross-entropy, batch %zu, SGD lr %g, %zu images, 1 OpenBLAS "
+              "thread, median of %d\n",
+              setup.hidden, setup.batch, setup.learning_rate, setup.images, runs);
+  const bool same32 = compare<float>("float32", setup, runs);
+  const bool same64 = compare<double>("float64", setup, runs);
+  if (!same32 || !same64) {
+    std::printf("error: the two trainings disagree\n");
+    return 1;
+  }
+  return 0;
+}
