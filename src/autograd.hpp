@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <string>
 #include <cstdint>
 #include <memory>
 #include <thread>
@@ -90,6 +91,21 @@ inline TapeImpl* active_tape() {
   return stack.empty() ? nullptr : stack.back();
 }
 
+/// Anomaly mode of the calling thread (see AnomalyModeGuard).
+extern thread_local bool anomaly_checks;
+
+/// True if every element is finite.
+template <class T>
+bool all_finite(const xt::xarray<T>& a) {
+  for (const T v : a) {
+    if (!(v - v == T(0))) return false;  // NaN and Inf give NaN here
+  }
+  return true;
+}
+
+/// Throws TapeError for a recorded op that made NaN or Inf from finite inputs.
+[[noreturn]] void report_forward_anomaly(const char* op, const std::string& shapes);
+
 /// Sets whether ops record, restoring the previous mode on destruction.
 class GradModeGuard {
  public:
@@ -108,6 +124,7 @@ struct Sweep {
   xt::svector<std::uint64_t, 8> reachable_tapes;  // serials of the tapes being swept
   std::size_t pending = 0;  // recorded nodes holding a gradient not yet propagated
   const char* current_op = "";
+  std::string current_shapes;  // the current record's input shapes, kept in anomaly mode
   std::size_t current_index = 0;
 };
 
@@ -148,7 +165,16 @@ class BackwardContext {
         grad_(TensorAccess::borrow<T>(record.output->grad)),
         output_(TensorAccess::borrow<T>(record.output)),
         first_{TensorAccess::borrow<T>(record.first_inputs[0]),
-               TensorAccess::borrow<T>(record.first_inputs[1])} {}
+               TensorAccess::borrow<T>(record.first_inputs[1])} {
+    if (anomaly_checks) {
+      sweep.current_shapes.clear();
+      for (std::size_t i = 0; i < record.input_count; ++i) {
+        const Shape& shape = i < 2 ? first_[i].shape()
+                                   : static_cast<const Node<T>&>(*record.more_inputs->nodes[i - 2]).value.shape();
+        sweep.current_shapes += (i ? " and " : "") + shape_to_string(shape);
+      }
+    }
+  }
   ~BackwardContext() {
     TensorAccess::give_back(output_, record_.output);
     TensorAccess::give_back(first_[0], record_.first_inputs[0]);
@@ -212,6 +238,16 @@ Tensor<T> make_result_from(const char* op, std::shared_ptr<NodeBase>&& value_nod
   if (tape == nullptr) {
     node.untracked = true;
     return result;
+  }
+  if (anomaly_checks && !all_finite(static_cast<Node<T>&>(node).value)) {
+    bool inputs_finite = true;
+    std::string shapes;
+    for (std::size_t i = 0; i < input_count; ++i) {
+      const auto& in = static_cast<const Node<T>&>(**inputs[i]).value;
+      inputs_finite = inputs_finite && all_finite(in);
+      shapes += (i ? " and " : "") + shape_to_string(in.shape());
+    }
+    if (inputs_finite) report_forward_anomaly(op, shapes);
   }
   node.tape_serial = tape->serial;
   node.record_index = static_cast<std::uint32_t>(tape->records.size());

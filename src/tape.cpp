@@ -17,6 +17,13 @@ namespace tapegrad {
 
 namespace detail {
 
+thread_local bool anomaly_checks = false;
+
+void report_forward_anomaly(const char* op, const std::string& shapes) {
+  throw TapeError(std::string("anomaly mode: '") + op + "' made NaN or Inf from finite inputs of shape(s) " +
+                  shapes + " (this is the forward op that created the first non-finite value)");
+}
+
 namespace {
 thread_local bool recording_enabled = true;
 // Record storage of the last destroyed tape, reused by the next one: a training loop makes
@@ -110,6 +117,11 @@ void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
                      shape_to_string(gradient.shape()) + " for input " +
                      std::to_string(input_position) + " of shape " +
                      shape_to_string(target_value.shape()) + " (a bug in that op's rule)");
+  }
+  if (anomaly_checks && !all_finite(gradient.value())) {
+    throw TapeError("anomaly mode: the backward of " + where(sweep) + ", inputs of shape(s) " + sweep.current_shapes +
+                    ", produced NaN or Inf in the gradient of input " + std::to_string(input_position) +
+                    " (this is the first op of the reverse sweep to do so)");
   }
   if (target.untracked) {
     throw TapeError("backward: input " + std::to_string(input_position) + " of " +
@@ -250,6 +262,13 @@ Tape* Tape::active() {
 }
 
 bool grad_enabled() { return detail::recording_enabled; }
+
+bool anomaly_mode() { return detail::anomaly_checks; }
+
+AnomalyModeGuard::AnomalyModeGuard(bool on) : previous_(detail::anomaly_checks) {
+  detail::anomaly_checks = on;
+}
+AnomalyModeGuard::~AnomalyModeGuard() { detail::anomaly_checks = previous_; }
 
 NoGradGuard::NoGradGuard() : previous_(detail::recording_enabled) {
   detail::recording_enabled = false;

@@ -4,6 +4,7 @@
 #include "helpers.hpp"
 
 using namespace tapegrad;
+using Array = xt::xarray<double>;
 
 TEST_CASE("a reused subexpression gets the sum of its paths") {
   Tape tape;
@@ -260,4 +261,69 @@ TEST_CASE("leaves never share a gradient buffer, so in-place edits stay local") 
     CHECK(x.grad() == xt::xarray<double>{3, 4});
   }
   CHECK(live_node_count() == before);
+}
+
+TEST_CASE("anomaly mode names the forward op that made a NaN and the backward that made an Inf") {
+  Tensor<double> x({-1.0, 4.0}, requires_grad);
+  {
+    AnomalyModeGuard anomaly;
+    CHECK(anomaly_mode());
+    Tape tape;
+    const auto y = x * 2.0;
+    CHECK_THROWS_WITH_AS(log(y), doctest::Contains("anomaly mode: 'log' made NaN or Inf from finite inputs of shape(s) (2,)"),
+                         TapeError);
+  }
+  CHECK_FALSE(anomaly_mode());
+  {
+    Tape tape;
+    CHECK(std::isnan(log(x).value()(0)));  // without anomaly mode: no check
+  }
+  // sqrt at 0 is finite, its derivative is not.
+  Tensor<double> z({0.0, 4.0}, requires_grad);
+  AnomalyModeGuard anomaly;
+  Tape tape;
+  const auto loss = sum(sqrt(z) * 3.0);
+  CHECK_THROWS_WITH_AS(loss.backward(),
+                       doctest::Contains("anomaly mode: the backward of 'sqrt' (record 0), inputs of shape(s) (2,), "
+                                         "produced NaN or Inf in the gradient of input 0"),
+                       TapeError);
+  CHECK_FALSE(z.has_grad());
+}
+
+TEST_CASE("backward from another thread than the tape's is refused") {
+  Tensor<double> w(2.0, requires_grad);
+  Tape tape;
+  const auto y = w * w;
+  std::string message;
+  std::thread other([&] {
+    try {
+      y.backward();
+    } catch (const TapeError& e) {
+      message = e.what();
+    }
+  });
+  other.join();
+  CHECK(message.find("belongs to another thread") != std::string::npos);
+  CHECK_FALSE(w.has_grad());
+}
+
+TEST_CASE("100,000 training steps: the live-node count returns to its start after every step") {
+  Tensor<double> w(Array{0.5, -0.5}, requires_grad);
+  const Tensor<double> x(Array{1.0, 2.0});
+  optim::SGD<double> sgd({w}, 0.01);
+  const std::size_t with_model = live_node_count();
+  long steps_with_leftovers = 0, tapes_not_empty_at_start = 0;
+  for (int step = 0; step < 100000; ++step) {
+    {
+      Tape tape;
+      tapes_not_empty_at_start += tape.size() != 0;
+      sum(square(w * x - 1.0)).backward();
+    }
+    sgd.step();
+    sgd.zero_grad();
+    steps_with_leftovers += live_node_count() != with_model;
+  }
+  CHECK(steps_with_leftovers == 0);
+  CHECK(tapes_not_empty_at_start == 0);
+  CHECK(Tape::active() == nullptr);
 }

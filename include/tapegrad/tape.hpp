@@ -69,4 +69,24 @@ class NoGradGuard {
   bool previous_;
 };
 
+/// Whether anomaly mode is on for this thread (off unless an AnomalyModeGuard is alive).
+bool anomaly_mode();
+
+/// While alive, this thread looks for the first NaN or Inf:
+/// - a recorded op whose inputs are finite but whose result is not throws TapeError naming
+///   the op and its input shapes (the forward op that made the NaN);
+/// - during backward, a rule that sends a NaN or Inf gradient to an input throws TapeError
+///   naming the op, its record index and its input shapes.
+/// It costs a scan of every value, so turn it on to hunt a problem, not for production.
+class AnomalyModeGuard {
+ public:
+  explicit AnomalyModeGuard(bool on = true);
+  ~AnomalyModeGuard();
+  AnomalyModeGuard(const AnomalyModeGuard&) = delete;
+  AnomalyModeGuard& operator=(const AnomalyModeGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 }  // namespace tapegrad
