@@ -2,6 +2,7 @@
 
 #include "node_pool.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <ostream>
 #include <sstream>
@@ -57,6 +58,13 @@ Tensor<T>::Tensor(xt::nested_initializer_list_t<T, 3> values, RequiresGrad rg)
 template <class T>
 Tensor<T>::Tensor(xt::nested_initializer_list_t<T, 4> values, RequiresGrad rg)
     : Tensor(Array(values), rg) {}
+
+template <class T>
+Tensor<T> Tensor<T>::column(std::initializer_list<T> values, RequiresGrad rg) {
+  Array a = Array::from_shape({values.size(), std::size_t{1}});
+  std::copy(values.begin(), values.end(), a.begin());
+  return Tensor(std::move(a), rg);
+}
 
 template <class T>
 typename Tensor<T>::Array& Tensor<T>::mutable_value() {

@@ -34,6 +34,13 @@ TEST_CASE("tensors are made from xarrays, nested lists and scalars") {
   CHECK(w.is_leaf());
 }
 
+TEST_CASE("column() makes an (n, 1) tensor") {
+  const auto c = Tensor<double>::column({1.0, 2.0, 3.0}, requires_grad);
+  CHECK(c.shape() == Shape{3, 1});
+  CHECK(c.value()(2, 0) == 3.0);
+  CHECK(c.requires_grad());
+}
+
 TEST_CASE("item() refuses tensors with more than one element") {
   const Tensor<double> v({1.0, 2.0});
   CHECK_THROWS_WITH_AS(v.item(), doctest::Contains("shape (2,)"), ValueError);

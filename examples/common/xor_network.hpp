@@ -13,15 +13,9 @@ struct XorNetwork {
   using Tensor = tapegrad::Tensor<T>;
   using Array = xt::xarray<T>;
 
-  static Array column(std::initializer_list<T> values) {
-    Array a = values;
-    a.reshape({values.size(), std::size_t{1}});
-    return a;
-  }
-
   // The four XOR cases, one per row, and their labels.
   Tensor inputs = Tensor({{T(0), T(0)}, {T(0), T(1)}, {T(1), T(0)}, {T(1), T(1)}});
-  Tensor targets = Tensor(column({0, 1, 1, 0}));
+  Tensor targets = Tensor::column({0, 1, 1, 0});
   tapegrad::Generator random;
   // 2-10-1, sigmoid on both layers; weights uniform in [0, 1) as np.random.random draws
   // them, biases zero.

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <iosfwd>
 #include <memory>
 #include <type_traits>
@@ -98,6 +99,10 @@ class Tensor {
   Tensor(xt::nested_initializer_list_t<T, 2> values, RequiresGrad rg = RequiresGrad{false});
   Tensor(xt::nested_initializer_list_t<T, 3> values, RequiresGrad rg = RequiresGrad{false});
   Tensor(xt::nested_initializer_list_t<T, 4> values, RequiresGrad rg = RequiresGrad{false});
+  /// A column of shape (n, 1). (Writing it as `{{1}, {2}}` is ambiguous in C++: each `{1}`
+  /// could be a braced scalar.)
+  static Tensor column(std::initializer_list<T> values, RequiresGrad rg = RequiresGrad{false});
+
   /// Wraps a node made by the library (internal; the node must hold a `Node<T>`).
   explicit Tensor(std::shared_ptr<detail::NodeBase> node) : node_(std::move(node)) {}
 
