@@ -33,11 +33,15 @@ class Attrs {
   /// Axes, a permutation or row indices.
   std::vector<std::size_t>& ints() { return extra().ints; }
   const std::vector<std::size_t>& ints() const { return extra_->ints; }
+  /// Anything else a rule needs (a custom op's functions), kept alive by the record.
+  std::shared_ptr<const void>& payload() { return extra().payload; }
+  const std::shared_ptr<const void>& payload() const { return extra_->payload; }
 
  private:
   struct Extra {
     Shape shape;
     std::vector<std::size_t> ints;
+    std::shared_ptr<const void> payload;
   };
   Extra& extra() {
     if (!extra_) extra_ = std::make_shared<Extra>();

@@ -3,6 +3,7 @@
 
 #include "tapegrad/bp_check.hpp"
 #include "tapegrad/check.hpp"
+#include "tapegrad/custom_op.hpp"
 #include "tapegrad/data/dataset.hpp"
 #include "tapegrad/data/fashion_mnist.hpp"
 #include "tapegrad/data/generators.hpp"

@@ -1,0 +1,81 @@
+// Ops defined outside tapegrad: a forward on values and a backward written with tensor ops,
+// recorded on the tape like the built-in ones (the counterpart of PyTorch's
+// autograd.Function).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tapegrad/tensor.hpp"
+
+namespace tapegrad {
+
+/// What a custom op's backward sees.
+template <class T>
+class CustomBackwardContext {
+ public:
+  CustomBackwardContext(std::vector<Tensor<T>> inputs, Tensor<T> output, Tensor<T> grad_output,
+                        std::vector<bool> needs_grad)
+      : inputs_(std::move(inputs)), output_(std::move(output)), grad_output_(std::move(grad_output)),
+        needs_grad_(std::move(needs_grad)) {}
+
+  /// Input i, as given to the forward.
+  const Tensor<T>& input(std::size_t i) const { return inputs_.at(i); }
+  std::size_t input_count() const { return inputs_.size(); }
+  /// The forward's result.
+  const Tensor<T>& output() const { return output_; }
+  /// The gradient of the differentiated result with respect to the output (output's shape).
+  const Tensor<T>& grad_output() const { return grad_output_; }
+  /// False when input i needs no gradient: the backward may return any tensor for it.
+  bool needs_grad(std::size_t i) const { return needs_grad_.at(i); }
+
+ private:
+  std::vector<Tensor<T>> inputs_;
+  Tensor<T> output_, grad_output_;
+  std::vector<bool> needs_grad_;
+};
+
+/// A differentiable op of the user's.
+///
+///     // y = x^3 with its own backward: dy/dx = 3 x^2.
+///     const tapegrad::CustomOp<double> cube(
+///         "cube",
+///         [](const std::vector<tapegrad::Tensor<double>>& in) {
+///           return xt::xarray<double>(in[0].value() * in[0].value() * in[0].value());
+///         },
+///         [](const tapegrad::CustomBackwardContext<double>& c) {
+///           return std::vector{c.grad_output() * 3.0 * square(c.input(0))};
+///         });
+///     auto y = cube({x});
+///
+/// - forward computes the result's value from the inputs' values; it runs with recording
+///   off, so what it does inside is not differentiated.
+/// - backward returns one gradient per input, each of that input's shape. Written with
+///   tensor ops (as above), it is itself recorded under backward(create_graph), so second
+///   derivatives work; a backward that computes on raw values gives first derivatives only.
+/// - gradcheck works on it like on any function of tensors.
+/// Throws ShapeError at backward time, naming the op, if the backward returns the wrong
+/// number of gradients or a gradient of the wrong shape.
+template <class T>
+class CustomOp {
+ public:
+  using Forward = std::function<xt::xarray<T>(const std::vector<Tensor<T>>&)>;
+  using Backward = std::function<std::vector<Tensor<T>>(const CustomBackwardContext<T>&)>;
+
+  CustomOp(std::string name, Forward forward, Backward backward);
+  /// Applies the op; recorded on the active tape when an input requires grad.
+  Tensor<T> operator()(const std::vector<Tensor<T>>& inputs) const;
+  const std::string& name() const;
+
+  struct State;  // the name and both functions, shared with the records that use them
+
+ private:
+  std::shared_ptr<const State> state_;
+};
+
+extern template class CustomOp<float>;
+extern template class CustomOp<double>;
+
+}  // namespace tapegrad
