@@ -1,0 +1,33 @@
+# Compiles and runs every ```cpp block of a Markdown file (each one a whole program).
+# -DMARKDOWN=... -DWORK_DIR=... -DCXX=... -DINCLUDE_DIR=... -DLIBRARY=... -DLIBS="..."
+file(READ ${MARKDOWN} text)
+# Code is full of ';', CMake's list separator: hide them while the blocks travel as a list.
+string(REPLACE ";" "@SEMICOLON@" text "${text}")
+string(REGEX MATCHALL "```cpp\n[^`]*```" blocks "${text}")
+list(LENGTH blocks count)
+if(count EQUAL 0)
+  message(FATAL_ERROR "no ```cpp blocks in ${MARKDOWN}")
+endif()
+file(MAKE_DIRECTORY ${WORK_DIR})
+separate_arguments(libs UNIX_COMMAND "${LIBS}")
+set(index 0)
+foreach(block IN LISTS blocks)
+  math(EXPR index "${index} + 1")
+  string(REGEX REPLACE "^```cpp\n" "" code "${block}")
+  string(REGEX REPLACE "```$" "" code "${code}")
+  string(REPLACE "@SEMICOLON@" ";" code "${code}")
+  set(source ${WORK_DIR}/snippet_${index}.cpp)
+  file(WRITE ${source} "${code}")
+  execute_process(COMMAND ${CXX} -std=c++17 -O1 -I${INCLUDE_DIR} ${source} ${LIBRARY} ${libs}
+                          -o ${WORK_DIR}/snippet_${index}
+                  RESULT_VARIABLE status ERROR_VARIABLE errors)
+  if(NOT status EQUAL 0)
+    message(FATAL_ERROR "snippet ${index} of ${MARKDOWN} does not compile:\n${errors}")
+  endif()
+  execute_process(COMMAND ${WORK_DIR}/snippet_${index} RESULT_VARIABLE status OUTPUT_VARIABLE out)
+  message("snippet ${index}: ${out}")
+  if(NOT status EQUAL 0)
+    message(FATAL_ERROR "snippet ${index} of ${MARKDOWN} failed (exit ${status})")
+  endif()
+endforeach()
+message("${count} snippets compiled and ran")
