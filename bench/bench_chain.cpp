@@ -7,11 +7,15 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common.hpp"
+
 #include "tapegrad/tapegrad.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::median;
+using bench::seconds_since;
 
 // The smallest useful reverse-mode tape: each entry knows its parent and local derivative.
 struct ScalarTape {
@@ -37,11 +41,6 @@ struct ScalarTape {
     return adjoint[0];
   }
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
 
 }  // namespace
 

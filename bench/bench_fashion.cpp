@@ -12,6 +12,8 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+
+#include "common.hpp"
 #include <xtensor-blas/xblas.hpp>
 #include <xtensor/xmath.hpp>
 
@@ -21,7 +23,9 @@ extern "C" void openblas_set_num_threads(int threads);
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::median;
+using bench::seconds_since;
 
 struct Setup {
   std::size_t images = 60000, batch = 64, hidden = 100;
@@ -175,11 +179,6 @@ Measurement in_child(Work work) {
   ::wait4(child, &status, 0, &usage);
   m.peak_kib = usage.ru_maxrss;
   return m;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
 template <class T>

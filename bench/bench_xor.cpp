@@ -7,6 +7,8 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+
+#include "common.hpp"
 #include <xtensor-blas/xlinalg.hpp>
 #include <xtensor/xmath.hpp>
 
@@ -16,18 +18,10 @@ extern "C" void openblas_set_num_threads(int threads);
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::median;
+using bench::seconds_since;
 using Array = xt::xarray<double>;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 Array sigmoid(const Array& x) { return 1.0 / (1.0 + xt::exp(-x)); }
 

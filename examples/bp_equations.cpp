@@ -5,19 +5,14 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/format.hpp"
+
 #include "tapegrad/tapegrad.hpp"
 
 using namespace tapegrad;
 
 namespace {
 
-std::vector<std::size_t> parse_sizes(const std::string& text) {
-  std::vector<std::size_t> sizes;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) sizes.push_back(std::stoul(item));
-  return sizes;
-}
 
 void print_quantity(const BPQuantity& q, bool all) {
   std::printf("  %-6s  |tape - BP| = %.2e  |tape - FD| = %.2e\n", q.name.c_str(), q.tape_vs_equations,
@@ -47,7 +42,7 @@ int main(int argc, char** argv) {
   app.add_flag("--quick", quick, "the same run (it is small)");
   CLI11_PARSE(app, argc, argv);
 
-  const auto sizes = parse_sizes(sizes_text);
+  const auto sizes = examples::parse_sizes(sizes_text);
   const nn::Activation activation = activation_text == "tanh"   ? nn::Activation::Tanh
                                     : activation_text == "relu" ? nn::Activation::ReLU
                                                                 : nn::Activation::Sigmoid;

@@ -8,19 +8,14 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/format.hpp"
+
 #include "tapegrad/tapegrad.hpp"
 
 using namespace tapegrad;
 
 namespace {
 
-std::vector<std::size_t> parse_sizes(const std::string& text) {
-  std::vector<std::size_t> sizes;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) sizes.push_back(std::stoul(item));
-  return sizes;
-}
 
 // The predicted class of each row of scores.
 std::vector<std::size_t> predictions(const xt::xarray<float>& scores) {
@@ -78,7 +73,7 @@ int main(int argc, char** argv) {
   data::DataLoader<float> loader(train, batch_size, data::LoaderOptions().seed(seed));
 
   std::vector<std::size_t> sizes{784};
-  for (auto h : parse_sizes(hidden_text)) sizes.push_back(h);
+  for (auto h : examples::parse_sizes(hidden_text)) sizes.push_back(h);
   sizes.push_back(10);
   Generator random(seed);
   nn::MLP<float> model(sizes, nn::Activation::ReLU,

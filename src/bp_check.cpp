@@ -55,14 +55,6 @@ Tensor<double> forward_loss(const Network& net, const Array& inputs, const Array
   return loss == BPLoss::mse ? nn::mse(a, t) : nn::half_sse(a, t);
 }
 
-std::vector<std::size_t> unravel(std::size_t flat, const Shape& shape) {
-  std::vector<std::size_t> position(shape.size());
-  for (std::size_t i = shape.size(); i-- > 0;) {
-    position[i] = flat % shape[i];
-    flat /= shape[i];
-  }
-  return position;
-}
 
 BPQuantity compare(std::string name, const Array& tape, const Array& equations, const Array& numeric) {
   BPQuantity q{std::move(name), tape, equations, numeric, 0, 0, {}};
@@ -75,7 +67,7 @@ BPQuantity compare(std::string name, const Array& tape, const Array& equations, 
     }
     q.tape_vs_numeric = std::max(q.tape_vs_numeric, std::abs(tape.data()[k] - numeric.data()[k]));
   }
-  q.worst_position = unravel(worst, tape.shape());
+  q.worst_position = unravel_index(worst, tape.shape());
   return q;
 }
 

@@ -16,13 +16,12 @@ struct Defaults {
   double step, atol, rtol;
 };
 
+// The options' step and tolerances, each zero replaced by the default of T.
 template <class T>
-Defaults defaults_for() {
-  if constexpr (std::is_same_v<T, double>) {
-    return {1e-6, 1e-7, 1e-6};
-  } else {
-    return {1e-2, 1e-3, 1e-2};
-  }
+Defaults resolved(const GradcheckOptions& options) {
+  const Defaults d = std::is_same_v<T, double> ? Defaults{1e-6, 1e-7, 1e-6} : Defaults{1e-2, 1e-3, 1e-2};
+  return {options.step > 0 ? options.step : d.step, options.atol > 0 ? options.atol : d.atol,
+          options.rtol > 0 ? options.rtol : d.rtol};
 }
 
 template <class T>
@@ -36,14 +35,6 @@ xt::xarray<T> upstream_weights(const Shape& shape, std::uint64_t seed) {
   return w;
 }
 
-std::vector<std::size_t> unravel(std::size_t flat, const Shape& shape) {
-  std::vector<std::size_t> position(shape.size());
-  for (std::size_t i = shape.size(); i-- > 0;) {
-    position[i] = flat % shape[i];
-    flat /= shape[i];
-  }
-  return position;
-}
 
 // Central differences of `evaluate` (which reads the leaves' current values) with respect
 // to every element of every leaf; the difference uses the step actually taken after
@@ -87,10 +78,7 @@ std::string position_text(const std::vector<std::size_t>& position) {
 template <class T>
 GradcheckReport gradcheck(const TensorFunction<T>& f, const std::vector<Tensor<T>>& inputs,
                           const GradcheckOptions& options) {
-  const Defaults d = defaults_for<T>();
-  const double step = options.step > 0 ? options.step : d.step;
-  const double atol = options.atol > 0 ? options.atol : d.atol;
-  const double rtol = options.rtol > 0 ? options.rtol : d.rtol;
+  const auto [step, atol, rtol] = resolved<T>(options);
   GradcheckReport report;
 
   std::vector<Tensor<T>> leaves;
@@ -139,7 +127,7 @@ GradcheckReport gradcheck(const TensorFunction<T>& f, const std::vector<Tensor<T
         worst_ratio = ratio;
         report.worst_input = i;
         report.worst_flat_index = j;
-        report.worst_position = unravel(j, x.shape());
+        report.worst_position = unravel_index(j, x.shape());
         report.tape_value = analytic;
         report.numeric_value = numeric;
         report.error = error;
@@ -176,10 +164,7 @@ template <class T>
 HandGradientReport check_hand_gradient(const TensorFunction<T>& f, const HandGradient<T>& hand,
                                        const std::vector<std::vector<xt::xarray<T>>>& points,
                                        const GradcheckOptions& options) {
-  const Defaults d = defaults_for<T>();
-  const double step = options.step > 0 ? options.step : d.step;
-  const double atol = options.atol > 0 ? options.atol : d.atol;
-  const double rtol = options.rtol > 0 ? options.rtol : d.rtol;
+  const auto [step, atol, rtol] = resolved<T>(options);
   HandGradientReport report;
   double worst = 0;
   for (std::size_t point = 0; point < points.size(); ++point) {
@@ -223,7 +208,7 @@ HandGradientReport check_hand_gradient(const TensorFunction<T>& f, const HandGra
         worst = std::max(worst, error);
         if (!(error <= atol + rtol * std::abs(tape_value))) {
           report.disagreements.push_back(
-              {point, i, unravel(j, leaves[i].shape()), tape_value, hand_value, numeric_value});
+              {point, i, unravel_index(j, leaves[i].shape()), tape_value, hand_value, numeric_value});
         }
       }
     }

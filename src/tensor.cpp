@@ -34,6 +34,15 @@ std::string shape_to_string(const Shape& shape) {
   return out.str();
 }
 
+std::vector<std::size_t> unravel_index(std::size_t flat, const Shape& shape) {
+  std::vector<std::size_t> position(shape.size());
+  for (std::size_t i = shape.size(); i-- > 0;) {
+    position[i] = flat % shape[i];
+    flat /= shape[i];
+  }
+  return position;
+}
+
 template <class T>
 Tensor<T>::Tensor() : Tensor(T(0)) {}
 

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <xtensor/xstorage.hpp>
 
@@ -14,6 +15,10 @@ using Shape = xt::svector<std::size_t, 4>;
 
 /// Formats a shape the way NumPy prints it: `()`, `(3,)`, `(4, 3)`.
 std::string shape_to_string(const Shape& shape);
+
+/// The indices of the element at row-major position `flat` of an array of `shape`
+/// (numpy.unravel_index).
+std::vector<std::size_t> unravel_index(std::size_t flat, const Shape& shape);
 
 /// Base class of every exception tapegrad throws.
 class Error : public std::runtime_error {
