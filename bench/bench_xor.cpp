@@ -1,6 +1,6 @@
 // XOR training: tapegrad against the same network written by hand with xtensor and seed
-// 000's delta formulas (the floor: no framework), timed in one process. Also the cost of
-// one recorded op on a long chain of 0-d ops.
+// 000's delta formulas (the floor: no framework), timed in one process. (The cost of one
+// recorded op is bench_chain's.)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -51,22 +51,19 @@ double max_difference(const Array& a, const Array& b) { return xt::amax(xt::abs(
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"XOR training time: tapegrad vs hand-written xtensor BP; per-op tape overhead."};
+  CLI::App app{"XOR training time: tapegrad vs hand-written xtensor BP."};
   long epochs = 100001;
   int runs = 5;
-  long chain = 1000000;
   bool quick = false;
   std::uint64_t seed = 1;
   app.add_option("--epochs", epochs, "epochs per run")->capture_default_str();
   app.add_option("--runs", runs, "runs of each (the median is reported)")->capture_default_str();
-  app.add_option("--chain", chain, "length of the op chain")->capture_default_str();
   app.add_option("--seed", seed, "seed of the initial weights")->capture_default_str();
   app.add_flag("--quick", quick, "a short smoke run (asserts nothing about speed)");
   CLI11_PARSE(app, argc, argv);
   if (quick) {
     epochs = 2001;
     runs = 1;
-    chain = 100000;
   }
   const double lr = 0.1;
   // Both trainings use the same BLAS; one thread keeps OpenBLAS's idle workers from
@@ -101,22 +98,6 @@ int main(int argc, char** argv) {
   std::printf("  ratio tapegrad / hand   : %8.2f x\n", tape / hand);
   std::printf("  largest weight difference after training: %.3g\n", weight_gap);
 
-  // Per-record overhead: y = y * c on 0-d tensors, recorded, reversed and freed.
-  std::vector<double> chain_times;
-  for (int run = 0; run < runs; ++run) {
-    tapegrad::Tensor<double> x(1.0, tapegrad::requires_grad);
-    const tapegrad::Tensor<double> factor(1.0000001);
-    const auto start = Clock::now();
-    {
-      tapegrad::Tape tape;
-      tapegrad::Tensor<double> y = x;
-      for (long i = 0; i < chain; ++i) y = y * factor;
-      y.backward();
-    }
-    chain_times.push_back(seconds_since(start));
-  }
-  std::printf("chain of %ld 0-d ops (record + backward + free): %.1f ns per op (median of %d)\n",
-              chain, 1e9 * median(chain_times) / static_cast<double>(chain), runs);
   if (weight_gap > 1e-6) {
     std::printf("error: tapegrad and the hand-written BP disagree\n");
     return 1;
