@@ -10,28 +10,49 @@
 
 namespace tapegrad {
 
-/// The costs the BP check knows: nn::mse and the seeds' nn::half_sse.
+/// The costs the BP check knows: `mse` is nn::mse, the mean of (a_L - t)^2 over all
+/// elements; `half_sse` is the seeds' nn::half_sse, the sum of (t - a_L)^2 over 2N.
 enum class BPLoss { mse, half_sse };
 
-/// One quantity of one layer, computed three ways.
+/// One quantity of one layer, computed three ways; the three arrays have the quantity's
+/// shape: (N, out) for delta, (out,) for dC/db, (in, out) for dC/dW, with in and out the
+/// layer's sizes.
 struct BPQuantity {
-  std::string name;  // "delta", "dC/db" or "dC/dW"
+  std::string name;  ///< "delta", "dC/db" or "dC/dW".
+  /// The quantity from the tape (delta through a zero probe added to z_l).
   xt::xarray<double> tape, equations, numeric;
-  double tape_vs_equations = 0;  // largest |tape - equations|
-  double tape_vs_numeric = 0;    // largest |tape - numeric|
-  std::vector<std::size_t> worst_position;  // where |tape - equations| is largest
+  /// @var equations
+  /// The quantity from the four BP equations.
+
+  /// @var numeric
+  /// The quantity from central differences of the loss.
+
+  double tape_vs_equations = 0;  ///< Largest |tape - equations| (Inf if one is NaN).
+  double tape_vs_numeric = 0;    ///< Largest |tape - numeric| (a NaN difference is skipped).
+  std::vector<std::size_t> worst_position;  ///< Where |tape - equations| is largest.
 };
 
+/// The three quantities of one Linear layer.
 struct BPLayer {
-  std::size_t layer = 0;  // 1 = the first Linear layer
+  std::size_t layer = 0;  ///< 1 = the first Linear layer.
+  /// The error delta_l = dC/dz_l, shape (N, out).
   BPQuantity delta, bias, weight;
+  /// @var bias
+  /// dC/db_l, shape (out,).
+
+  /// @var weight
+  /// dC/dW_l, shape (in, out).
 };
 
+/// The outcome of check_mlp_bp.
 struct BPCheckReport {
-  bool passed = false;
+  bool passed = false;  ///< True if every quantity of every layer agreed within tolerance.
+  /// The first disagreement (layer, quantity, worst element and its three values), or the
+  /// largest differences seen when all agree.
   std::string message;
-  double loss = 0;
-  std::vector<BPLayer> layers;
+  double loss = 0;  ///< The cost C at the given inputs and targets.
+  std::vector<BPLayer> layers;  ///< One entry per Linear layer, first layer first.
+  /// Same as `passed`.
   explicit operator bool() const { return passed; }
 };
 
@@ -43,11 +64,15 @@ struct BPCheckReport {
 ///       BP2  delta_l = (delta_{l+1} W_{l+1}^T) * f_l'(z_l)
 ///       BP3  dC/db_l = the column sums of delta_l
 ///       BP4  dC/dW_l = a_{l-1}^T delta_l
-///   - by central differences of the loss.
-/// Passes when tape and equations agree within `equations_tolerance` and tape and
-/// differences within `numeric_tolerance` (each absolute plus the same relative).
-/// inputs: (N, in), targets: (N, out). The model's parameters and gradients are not touched.
-/// Throws ShapeError for other shapes and ValueError for a layer without a bias.
+///   - by central differences of the loss (step 1e-6).
+/// The cost C is nn::mse(a_L, targets) (dC/da_L = 2 (a_L - t) / (N out)) or nn::half_sse
+/// (dC/da_L = (a_L - t) / N).
+/// Passes when, for every quantity, max |tape - equations| <= equations_tolerance * s and
+/// max |tape - numeric| <= numeric_tolerance * s, where s = 1 + max |tape| over that
+/// quantity (each tolerance is absolute plus the same relative).
+/// inputs: (N, in), targets: (N, out), with in and out the network's first and last sizes.
+/// The model's parameters and gradients are not touched: the check works on copies.
+/// Throws ShapeError for other shapes and ValueError for a Linear layer without a bias.
 BPCheckReport check_mlp_bp(const nn::MLP<double>& mlp, const xt::xarray<double>& inputs,
                            const xt::xarray<double>& targets, BPLoss loss = BPLoss::half_sse,
                            double equations_tolerance = 1e-10, double numeric_tolerance = 1e-6);

@@ -10,45 +10,59 @@
 
 namespace tapegrad {
 
-/// Settings of gradcheck. A zero step or tolerance means "the default for the element type":
+/// Settings of gradcheck and check_hand_gradient. A step or tolerance that is not positive
+/// (the default 0) means "the default for the element type":
 /// float64: step 1e-6, atol 1e-7, rtol 1e-6;  float32: step 1e-2, atol 1e-3, rtol 1e-2.
 struct GradcheckOptions {
-  double step = 0;
-  double atol = 0;
-  double rtol = 0;
-  /// Seed of the upstream gradient: the check differentiates sum(w * f(x)) with w drawn
-  /// from +-[0.5, 1.5], so that no structure of f can make a wrong gradient look right.
+  double step = 0;  ///< h of the central difference (f(x + h) - f(x - h)) / 2h.
+  double atol = 0;  ///< Absolute tolerance.
+  double rtol = 0;  ///< Relative tolerance.
+  /// Seed of the upstream gradient: gradcheck differentiates sum(w * f(x)) with each weight
+  /// drawn from +-[0.5, 1.5), so that no structure of f can make a wrong gradient look right.
   std::uint64_t seed = 20240601;
-  /// A check where every gradient element is zero on both sides proves nothing and fails,
-  /// unless this is set.
+  /// gradcheck: a check where every gradient element, tape and numeric, is at most atol in
+  /// magnitude proves nothing and fails, unless this is set.
   bool allow_zero_gradient = false;
   /// Names of the inputs for the report; "input 0", "input 1", ... when absent.
   std::vector<std::string> names;
 };
 
-/// The outcome of gradcheck, with the worst element found.
+/// The outcome of gradcheck, with the worst element found: the one with the largest ratio
+/// error / tolerance. The numeric fields stay 0 when nothing was compared.
 struct GradcheckReport {
-  bool passed = false;
+  bool passed = false;  ///< True if every element passed.
   /// One line saying what passed or what failed, with the numbers.
   std::string message;
-  std::size_t worst_input = 0;
+  std::size_t worst_input = 0;  ///< Index of the input holding the worst element.
   /// Row-major position of the worst element within its input, and the same as indices.
   std::size_t worst_flat_index = 0;
-  std::vector<std::size_t> worst_position;
-  double tape_value = 0;
-  double numeric_value = 0;
-  double error = 0;       // |tape - numeric|
-  double tolerance = 0;   // atol + rtol * |numeric| at that element
+  std::vector<std::size_t> worst_position;  ///< The worst element's indices, one per axis.
+  double tape_value = 0;     ///< The tape's gradient at the worst element.
+  double numeric_value = 0;  ///< The central difference at the worst element.
+  double error = 0;       ///< |tape - numeric| at the worst element.
+  double tolerance = 0;   ///< atol + rtol * |numeric| at the worst element.
+  /// Same as `passed`.
   explicit operator bool() const { return passed; }
 };
 
+/// A function of tensors, as gradcheck and check_hand_gradient take it: the arguments in
+/// order, one tensor each; the result may have any shape unless the caller says otherwise.
 template <class T>
 using TensorFunction = std::function<Tensor<T>(const std::vector<Tensor<T>>&)>;
 
 /// Compares the tape's gradient of sum(w * f(inputs)) with respect to every input with
-/// central differences (f(x + h) - f(x - h)) / 2h, element by element, accumulated in double.
-/// `f` may return any shape. The inputs are copied: the caller's tensors are not touched.
-/// An element passes when |tape - numeric| <= atol + rtol * |numeric|.
+/// central differences (f(x + h) - f(x - h)) / 2h, element by element. The differences use
+/// the step actually taken after rounding x + h and x - h to T, and the weighted sum is
+/// accumulated in double. `f` may return any shape, the same at every call. The inputs are
+/// copied into leaves that require grad: the caller's tensors are not touched. f runs once
+/// on a Tape of its own, then twice per input element under a NoGradGuard.
+///
+/// An element passes when |tape - numeric| <= atol + rtol * |numeric| (a NaN fails); the
+/// check passes when every element does. It also fails, without comparing, when f's result
+/// does not depend on any input through tapegrad ops or when the inputs have no elements,
+/// and when all gradients are zero (see GradcheckOptions::allow_zero_gradient).
+/// Throws ShapeError if f returns a different shape on a later call; exceptions from f
+/// itself, or from backward(), pass through.
 template <class T>
 GradcheckReport gradcheck(const TensorFunction<T>& f, const std::vector<Tensor<T>>& inputs,
                           const GradcheckOptions& options = {});
@@ -61,29 +75,44 @@ using HandGradient =
 
 /// One element where a hand-derived gradient and the tape's disagree.
 struct GradientDisagreement {
-  std::size_t point = 0;  // index into the points checked
-  std::size_t input = 0;  // which argument
-  std::vector<std::size_t> position;
-  double tape = 0, hand = 0, numeric = 0;  // the three values of that partial derivative
+  std::size_t point = 0;  ///< Index into the points checked.
+  std::size_t input = 0;  ///< Which argument.
+  std::vector<std::size_t> position;  ///< The element's indices within that argument.
+  /// The tape's value of that partial derivative.
+  double tape = 0, hand = 0, numeric = 0;
+  /// @var hand
+  /// The hand-derived value of that partial derivative.
+
+  /// @var numeric
+  /// The central difference for that partial derivative.
 };
 
+/// The outcome of check_hand_gradient.
 struct HandGradientReport {
+  /// True if the hand gradient agreed with the tape at every element (also when there were
+  /// no points to check).
   bool passed = false;
   /// A verdict with numbers: where they first disagree, or the worst difference seen.
   std::string message;
-  /// Every element where |hand - tape| > atol + rtol |tape|, in order.
+  /// Every element where |hand - tape| > atol + rtol |tape| (or either is NaN), in order.
   std::vector<GradientDisagreement> disagreements;
-  std::size_t elements_checked = 0;
-  /// True if the tape itself disagreed with finite differences somewhere (f not smooth at
-  /// a point, or a bad step size): then the tape is not a trustworthy referee there.
+  std::size_t elements_checked = 0;  ///< Elements compared, over all points and arguments.
+  /// True if the tape itself disagreed with finite differences somewhere, by
+  /// |tape - numeric| > atol + rtol |numeric| (f not smooth at a point, or a bad step size):
+  /// then the tape is not a trustworthy referee there. It does not make the check fail.
   bool tape_disagrees_with_numeric = false;
+  /// Same as `passed`.
   explicit operator bool() const { return passed; }
 };
 
 /// Checks a hand-derived gradient of a single-element f against the tape (and reports the
 /// finite-difference value beside both) at each of the given points. Each point is one
-/// value per argument. Tolerances and names come from `options` (as for gradcheck).
-/// Throws ShapeError if f is not single-element or `hand` returns the wrong count or shapes.
+/// value per argument; the tape differentiates f at leaf copies of them, and `hand` gets
+/// the point's values. Step, tolerances and names come from `options` (as for gradcheck;
+/// `seed` and `allow_zero_gradient` are not used). An argument f does not depend on has a
+/// tape gradient of 0.
+/// Throws ShapeError if f does not return a single element, or `hand` returns the wrong
+/// number of arrays or an array of the wrong shape; exceptions from f and hand pass through.
 template <class T>
 HandGradientReport check_hand_gradient(const TensorFunction<T>& f, const HandGradient<T>& hand,
                                        const std::vector<std::vector<xt::xarray<T>>>& points,

@@ -16,19 +16,24 @@ namespace tapegrad {
 template <class T>
 class CustomBackwardContext {
  public:
+  /// Made by the library for each call of a custom op's backward: the op's inputs and
+  /// output, the gradient flowing into the output, and for each input whether it needs a
+  /// gradient.
   CustomBackwardContext(std::vector<Tensor<T>> inputs, Tensor<T> output, Tensor<T> grad_output,
                         std::vector<bool> needs_grad)
       : inputs_(std::move(inputs)), output_(std::move(output)), grad_output_(std::move(grad_output)),
         needs_grad_(std::move(needs_grad)) {}
 
-  /// Input i, as given to the forward.
+  /// Input i, as given to the forward. Throws std::out_of_range if i >= input_count().
   const Tensor<T>& input(std::size_t i) const { return inputs_.at(i); }
+  /// The number of inputs the op was applied to.
   std::size_t input_count() const { return inputs_.size(); }
   /// The forward's result.
   const Tensor<T>& output() const { return output_; }
   /// The gradient of the differentiated result with respect to the output (output's shape).
   const Tensor<T>& grad_output() const { return grad_output_; }
-  /// False when input i needs no gradient: the backward may return any tensor for it.
+  /// False when input i needs no gradient: the backward may return any tensor for it (its
+  /// shape is not checked). Throws std::out_of_range if i >= input_count().
   bool needs_grad(std::size_t i) const { return needs_grad_.at(i); }
 
  private:
@@ -57,16 +62,24 @@ class CustomBackwardContext {
 ///   derivatives work; a backward that computes on raw values gives first derivatives only.
 /// - gradcheck works on it like on any function of tensors.
 /// Throws ShapeError at backward time, naming the op, if the backward returns the wrong
-/// number of gradients or a gradient of the wrong shape.
+/// number of gradients or, for an input that needs one, a gradient of the wrong shape.
 template <class T>
 class CustomOp {
  public:
+  /// Computes the result's value (any shape) from the inputs; runs with recording off.
   using Forward = std::function<xt::xarray<T>(const std::vector<Tensor<T>>&)>;
+  /// Returns one gradient per input, each of that input's shape: the gradient of the
+  /// differentiated result with respect to that input, given grad_output.
   using Backward = std::function<std::vector<Tensor<T>>(const CustomBackwardContext<T>&)>;
 
+  /// An op named `name` (the name appears in error messages and in graph_dot). Throws
+  /// ValueError if `forward` or `backward` is empty.
   CustomOp(std::string name, Forward forward, Backward backward);
-  /// Applies the op; recorded on the active tape when an input requires grad.
+  /// Applies the op to any number of inputs: runs forward and returns its value as a tensor,
+  /// recorded on the active tape when an input requires grad (as a built-in op is, so with no
+  /// Tape active the result cannot be differentiated). Exceptions from forward pass through.
   Tensor<T> operator()(const std::vector<Tensor<T>>& inputs) const;
+  /// The name given at construction.
   const std::string& name() const;
 
   struct State;  // the name and both functions, shared with the records that use them

@@ -17,17 +17,19 @@ using Shape = xt::svector<std::size_t, 4>;
 std::string shape_to_string(const Shape& shape);
 
 /// The indices of the element at row-major position `flat` of an array of `shape`
-/// (numpy.unravel_index).
+/// (numpy.unravel_index): one index per axis. `flat` must be below the number of elements
+/// and no extent may be 0; neither is checked (a larger `flat` wraps around in the first axis).
 std::vector<std::size_t> unravel_index(std::size_t flat, const Shape& shape);
 
-/// Base class of every exception tapegrad throws.
+/// Base class of the exceptions tapegrad throws for its own checks: ShapeError, TapeError and
+/// ValueError here, and io::IoError for files. The message says what was wrong.
 class Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
-/// Operand shapes that an op cannot combine; the message names the op and the shapes,
-/// e.g. `matmul: inner dimensions differ: (4, 3) x (2, 5)`.
+/// Operand shapes that an op cannot combine. The message names the op and the shapes, as in
+/// `matmul: inner dimensions differ: (4, 3) x (2, 5)`.
 class ShapeError : public Error {
  public:
   using Error::Error;
@@ -40,7 +42,8 @@ class TapeError : public Error {
   using Error::Error;
 };
 
-/// An argument out of its domain: an axis that does not exist, item() of a non-scalar, ...
+/// An argument out of its domain: an axis that does not exist, an index out of range,
+/// item() of a tensor that has not exactly one element, and the like.
 class ValueError : public Error {
  public:
   using Error::Error;

@@ -1,10 +1,13 @@
 // The differentiable operations. Each primitive's derivative is written beside it here;
-// forward and backward live side by side in src/ops_*.cpp. Composites (sub, div, mean,
-// matmul's 1-d cases) are built from primitives and have no backward of their own.
+// forward and backward live side by side in src/ops_*.cpp. Composites (div, mean, matmul's
+// 1-d cases, the operators with a scalar) are built from primitives and have no backward of
+// their own.
 //
 // Notation: x, a, b inputs; y the result; g the gradient flowing into y (same shape as y).
 // Binary elementwise ops broadcast like NumPy; the gradient of a broadcast input is summed
-// back to its shape. Every op throws ShapeError naming itself and the shapes on mismatch.
+// back to its shape. Shape mismatches throw ShapeError, bad axes and indices ValueError; the
+// message names the op and the shapes. In anomaly mode any recorded op may also throw
+// TapeError (see AnomalyModeGuard in tape.hpp).
 #pragma once
 
 #include <cstddef>
@@ -20,119 +23,183 @@ using Axes = std::vector<std::ptrdiff_t>;
 
 // ---- elementwise, two operands (broadcasting) ----
 
-/// y = a + b.  da = g, db = g (each summed to its input's shape).
+/// y = a + b elementwise, a and b broadcast to y's shape (NumPy rules).  da = g, db = g (each
+/// summed to its input's shape). Also written `a + b`. Throws ShapeError if the shapes do not
+/// broadcast.
 template <class T> Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b);
-/// y = a - b.  da = g, db = -g. (A primitive rather than a + (-b): it is on every loss.)
+/// y = a - b elementwise, a and b broadcast to y's shape.  da = g, db = -g (each summed to its
+/// input's shape). Also written `a - b`. Throws ShapeError if the shapes do not broadcast.
+/// (A primitive rather than a + (-b): it is on every loss.)
 template <class T> Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b);
-/// y = a * b.  da = g b, db = g a.
+/// y = a * b elementwise, a and b broadcast to y's shape.  da = g b, db = g a (each summed to
+/// its input's shape). Also written `a * b`. Throws ShapeError if the shapes do not broadcast.
 template <class T> Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b);
-/// y = a / b, composed as a * b^-1.
+/// y = a / b elementwise, a and b broadcast to y's shape; composed as a * b^-1, so
+/// da = g / b and db = -g a / b^2 (each summed to its input's shape). Division by zero gives
+/// Inf or NaN, as in IEEE arithmetic. Also written `a / b`. Throws ShapeError if the shapes
+/// do not broadcast.
 template <class T> Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b);
-/// y = max(a, b).  da = g where a > b, db = g where b > a; ties split the gradient in half.
+/// y = max(a, b) elementwise, a and b broadcast to y's shape.  da = g where a > b,
+/// db = g where b > a; ties split the gradient in half (each summed to its input's shape).
+/// Throws ShapeError if the shapes do not broadcast.
 template <class T> Tensor<T> maximum(const Tensor<T>& a, const Tensor<T>& b);
-/// y = min(a, b).  da = g where a < b, db = g where b < a; ties split the gradient in half.
+/// y = min(a, b) elementwise, a and b broadcast to y's shape.  da = g where a < b,
+/// db = g where b < a; ties split the gradient in half (each summed to its input's shape).
+/// Throws ShapeError if the shapes do not broadcast.
 template <class T> Tensor<T> minimum(const Tensor<T>& a, const Tensor<T>& b);
 
-// ---- elementwise, one operand ----
+// ---- elementwise, one operand: any shape, y has x's shape ----
 
-/// y = -x.  dx = -g.
+/// y = -x elementwise; y has x's shape.  dx = -g. Also written `-x`.
 template <class T> Tensor<T> neg(const Tensor<T>& x);
-/// y = scale x + shift for plain numbers scale and shift.  dx = scale g.
+/// y = scale x + shift elementwise, for plain numbers scale and shift (rounded to T); y has
+/// x's shape.  dx = scale g.
 /// The operators with a scalar operand (x * 2, 1 - x, x / 4, ...) are this op, so a scalar
 /// costs no tensor of its own.
 template <class T> Tensor<T> affine(const Tensor<T>& x, double scale, double shift = 0);
-/// y = x^p for a constant exponent p.  dx = g p x^(p-1).
+/// y = x^p elementwise for a constant exponent p (rounded to T); y has x's shape.
+/// dx = g p x^(p-1), and 0 for p = 0. No domain check: as std::pow, a negative x with a
+/// non-integer p gives NaN.
 template <class T> Tensor<T> pow(const Tensor<T>& x, double p);
-/// y = e^x.  dx = g y.
+/// y = e^x elementwise; y has x's shape.  dx = g y.
 template <class T> Tensor<T> exp(const Tensor<T>& x);
-/// y = ln x.  dx = g / x.
+/// y = ln x elementwise; y has x's shape.  dx = g / x. No domain check: ln 0 is -Inf and the
+/// log of a negative number NaN.
 template <class T> Tensor<T> log(const Tensor<T>& x);
-/// y = sqrt(x).  dx = g / (2 y).
+/// y = sqrt(x) elementwise; y has x's shape.  dx = g / (2 y). No domain check: a negative x
+/// gives NaN, and x = 0 an infinite derivative.
 template <class T> Tensor<T> sqrt(const Tensor<T>& x);
-/// y = |x|.  dx = g sign(x) (0 at x = 0).
+/// y = |x| elementwise; y has x's shape.  dx = g sign(x) (0 at x = 0).
 template <class T> Tensor<T> abs(const Tensor<T>& x);
-/// y = x^2.  dx = 2 g x.
+/// y = x^2 elementwise; y has x's shape.  dx = 2 g x.
 template <class T> Tensor<T> square(const Tensor<T>& x);
-/// y = sin x.  dx = g cos x.
+/// y = sin x elementwise (radians); y has x's shape.  dx = g cos x.
 template <class T> Tensor<T> sin(const Tensor<T>& x);
-/// y = cos x.  dx = -g sin x.
+/// y = cos x elementwise (radians); y has x's shape.  dx = -g sin x.
 template <class T> Tensor<T> cos(const Tensor<T>& x);
-/// y = tanh x.  dx = g (1 - y^2).
+/// y = tanh x elementwise; y has x's shape.  dx = g (1 - y^2).
 template <class T> Tensor<T> tanh(const Tensor<T>& x);
-/// y = 1 / (1 + e^-x), computed without overflow for large |x|.  dx = g y (1 - y).
+/// y = 1 / (1 + e^-x) elementwise, computed as e^x / (1 + e^x) for x < 0 so that nothing
+/// overflows for large |x|; y has x's shape.  dx = g y (1 - y).
 template <class T> Tensor<T> sigmoid(const Tensor<T>& x);
-/// y = max(x, 0).  dx = g where x > 0, else 0.
+/// y = max(x, 0) elementwise; y has x's shape.  dx = g where x > 0, else 0 (0 at x = 0).
 template <class T> Tensor<T> relu(const Tensor<T>& x);
-/// y = x for x > 0, slope x otherwise.  dx = g for x > 0, slope g otherwise.
+/// y = x for x > 0, slope x otherwise, elementwise; y has x's shape.  dx = g for x > 0,
+/// slope g otherwise (so slope g at x = 0).
 template <class T> Tensor<T> leaky_relu(const Tensor<T>& x, double slope = 0.01);
-/// y = ln(1 + e^x), computed as max(x, 0) + ln(1 + e^-|x|).  dx = g sigmoid(x).
+/// y = ln(1 + e^x) elementwise, computed as max(x, 0) + ln(1 + e^-|x|) so that nothing
+/// overflows; y has x's shape.  dx = g sigmoid(x).
 template <class T> Tensor<T> softplus(const Tensor<T>& x);
-/// y = min(max(x, lo), hi).  dx = g where lo <= x <= hi, else 0. Throws ValueError if lo > hi.
+/// y = min(max(x, lo), hi) elementwise; y has x's shape.  dx = g where lo <= x <= hi (bounds
+/// included), else 0. Throws ValueError unless lo <= hi (so also for a NaN bound).
 template <class T> Tensor<T> clamp(const Tensor<T>& x, double lo, double hi);
 
 // ---- reductions ----
 
-/// y = sum of all elements (shape `()`).  dx = g broadcast to x's shape.
+/// y = the sum of all elements of x (any shape; 0 for an empty x); y has shape `()`.
+/// dx = g broadcast to x's shape.
 template <class T> Tensor<T> sum(const Tensor<T>& x);
-/// Sum along the given axes; keepdims keeps them with extent 1.  dx = g broadcast back.
+/// Sum along the given axes (negative ones count from the end; any order). y has x's shape
+/// without those axes, or with extent 1 there if keepdims.  dx = g broadcast back to x's
+/// shape. Throws ValueError if an axis is out of range or given twice.
 template <class T> Tensor<T> sum(const Tensor<T>& x, const Axes& axes, bool keepdims = false);
-/// Mean of all elements, composed as sum(x) / size.
+/// y = the mean of all elements, composed as sum(x) / size; y has shape `()`.
+/// dx = g / size broadcast to x's shape. Throws ValueError if x has no elements.
 template <class T> Tensor<T> mean(const Tensor<T>& x);
-/// Mean along axes, composed as sum(x, axes) / count.
+/// Mean along axes, composed as sum(x, axes, keepdims) / count, where count is the product
+/// of the extents of those axes; shapes as for sum.  dx = g / count broadcast back to x's
+/// shape. Throws ValueError if an axis is out of range or given twice, or if count is 0.
 template <class T> Tensor<T> mean(const Tensor<T>& x, const Axes& axes, bool keepdims = false);
-/// Maximum along one axis.  dx = g at the first position of the maximum, 0 elsewhere.
+/// Maximum along one axis (negative counts from the end). y has x's shape without that axis,
+/// or with extent 1 there if keepdims.  dx = g at the first position of the maximum along the
+/// axis, 0 elsewhere. Throws ValueError if the axis is out of range or has extent 0.
 template <class T> Tensor<T> max(const Tensor<T>& x, std::ptrdiff_t axis, bool keepdims = false);
-/// y = ln sum exp(x) along an axis, computed as m + ln sum exp(x - m), m = max.
-/// dx = g exp(x - y) (the softmax of x).
+/// y = ln sum exp(x) along an axis (default the last), computed as m + ln sum exp(x - m) with
+/// m the maximum along the axis (m = 0 where that maximum is infinite, so rows of infinities
+/// stay exact). y has x's shape without that axis, or with extent 1 there if keepdims; an
+/// axis of extent 0 gives -Inf.  dx = g exp(x - y) (the softmax of x). Throws ValueError if
+/// the axis is out of range.
 template <class T>
 Tensor<T> logsumexp(const Tensor<T>& x, std::ptrdiff_t axis = -1, bool keepdims = false);
 
 // ---- softmax ----
 
-/// y = exp(x - logsumexp(x)) along an axis.  dx = y (g - sum(g y)) along that axis.
+/// y = exp(x - logsumexp(x)) along an axis (default the last), computed from x minus its
+/// maximum along the axis; y has x's shape and sums to 1 along the axis.
+/// dx = y (g - sum(g y)), the sum along that axis. Throws ValueError if the axis is out of
+/// range.
 template <class T> Tensor<T> softmax(const Tensor<T>& x, std::ptrdiff_t axis = -1);
-/// y = x - logsumexp(x) along an axis.  dx = g - softmax(x) sum(g) along that axis.
+/// y = x - logsumexp(x) along an axis (default the last), computed from x minus its maximum
+/// along the axis; y has x's shape.  dx = g - softmax(x) sum(g), the sum along that axis.
+/// Throws ValueError if the axis is out of range.
 template <class T> Tensor<T> log_softmax(const Tensor<T>& x, std::ptrdiff_t axis = -1);
 
 // ---- linear algebra ----
 
-/// Matrix product through xt::linalg::dot (OpenBLAS). (m,k) x (k,n) -> (m,n);
-/// (k,) x (k,n) -> (n,); (m,k) x (k,) -> (m,); (k,) x (k,) -> ().
-/// For 2-d operands: da = g b^T, db = a^T g; the 1-d cases reshape around that.
+/// Matrix product, y[i, j] = sum over k of a[i, k] b[k, j], through OpenBLAS's GEMM
+/// (xt::blas::gemm). (m,k) x (k,n) -> (m,n); (k,) x (k,n) -> (n,); (m,k) x (k,) -> (m,);
+/// (k,) x (k,) -> ().
+/// For 2-d operands: da = g b^T, db = a^T g. The 1-d cases reshape around that: a 1-d a to a
+/// row (1,k), a 1-d b to a column (k,1), and the result back. Throws ShapeError if an operand
+/// is not 1-d or 2-d, or if a's last extent differs from b's first.
 template <class T> Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b);
 
 // ---- shape ----
 
-/// Reverses the axes (the matrix transpose for 2-d).  dx = transpose(g).
+/// Reverses the axes: y's shape is x's reversed (the matrix transpose for 2-d; for 0-d and
+/// 1-d, y equals x).  dx = transpose(g).
 template <class T> Tensor<T> transpose(const Tensor<T>& x);
-/// Permutes the axes: y's axis i is x's axis perm[i].  dx = g permuted by the inverse.
+/// Permutes the axes: y's axis i is x's axis perm[i], so y's extent i is x's extent perm[i].
+/// dx = g permuted by the inverse. Throws ValueError unless perm lists each axis of x exactly
+/// once.
 template <class T> Tensor<T> transpose(const Tensor<T>& x, const std::vector<std::size_t>& perm);
 /// Same elements (row-major order), new shape of the same size.  dx = reshape(g, x's shape).
+/// When `shape` is already x's shape, returns x itself (the same node; nothing recorded).
+/// Throws ShapeError if the sizes differ.
 template <class T> Tensor<T> reshape(const Tensor<T>& x, const Shape& shape);
-/// Broadcasts x to a shape, NumPy rules.  dx = sum_to(g, x's shape).
+/// Broadcasts x to a shape, NumPy rules: aligned from the right, each extent of x is 1 or
+/// equals the target's, and the target may have more leading axes.  dx = sum_to(g, x's
+/// shape). When `shape` is already x's shape, returns x itself. Throws ShapeError if x's
+/// shape does not broadcast to `shape`.
 template <class T> Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape);
-/// Sums x down to a shape it broadcasts to (the adjoint of broadcast_to).
-/// dx = broadcast_to(g, x's shape).
+/// Sums x down to a shape that broadcasts to x's (the adjoint of broadcast_to): sums over the
+/// leading axes that `shape` lacks and over the axes where it has extent 1.
+/// dx = broadcast_to(g, x's shape). When `shape` is already x's shape, returns x itself.
+/// Throws ShapeError if `shape` does not broadcast to x's shape.
 template <class T> Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape);
-/// Joins tensors along an existing axis; all other extents must agree.
-/// Each input's gradient is its slice of g.
+/// Joins tensors along an existing axis (negative counts from the end). The parts have the
+/// same number of axes, at least 1, and the same extents except along `axis`, where y's
+/// extent is their sum. Each input's gradient is its slice of g. Throws ValueError if `parts`
+/// is empty or the axis is out of range; ShapeError if the parts are 0-d or their shapes
+/// differ elsewhere than along the axis.
 template <class T> Tensor<T> concat(const std::vector<Tensor<T>>& parts, std::ptrdiff_t axis = 0);
-/// The slice [start, start + length) of x along an axis.  dx = g placed in zeros.
+/// The slice [start, start + length) of x along an axis (negative counts from the end); y has
+/// x's shape with extent `length` on that axis.  dx = g placed in zeros. Throws ValueError if
+/// the axis is out of range (so always for a 0-d x) or the slice does not fit in it.
 template <class T>
 Tensor<T> narrow(const Tensor<T>& x, std::ptrdiff_t axis, std::size_t start, std::size_t length);
-/// Rows of x (axis 0) picked by index, repeats allowed: y[i] = x[indices[i]].
-/// dx = zeros with g's rows added at their indices (a repeated row gets the sum).
+/// Rows of x (axis 0) picked by index, repeats allowed: y[i] = x[indices[i]]; y has shape
+/// (indices.size(), x's other extents).
+/// dx = zeros with g's rows added at their indices (a repeated row gets the sum). Throws
+/// ShapeError if x is 0-d and ValueError if an index is not below x's number of rows.
 template <class T>
 Tensor<T> index_select(const Tensor<T>& x, const std::vector<std::size_t>& indices);
-/// The adjoint of index_select: zeros of shape (rows, x's other extents) with x's rows added
-/// at the given indices.  dx = index_select(g, indices).
+/// The adjoint of index_select: zeros of shape (rows, x's other extents) with x's row i added
+/// to row indices[i] (repeated indices sum).  dx = index_select(g, indices). Throws
+/// ShapeError if x is 0-d or its number of rows differs from the number of indices, and
+/// ValueError if an index is not below `rows`.
 template <class T>
 Tensor<T> index_add(const Tensor<T>& x, const std::vector<std::size_t>& indices, std::size_t rows);
 
-// ---- operators, with scalars on either side (converted once to a constant tensor) ----
+// ---- operators; a scalar operand folds into affine(), so it makes no tensor ----
 
+/// -x, the same as neg(x).
 template <class T> Tensor<T> operator-(const Tensor<T>& x) { return neg(x); }
 
+// a + b, a - b, a * b and a / b on two tensors are add, sub, mul and div. Mixing
+// Tensor<float> and Tensor<double> in one of them is a compile error (the static_assert).
+// (The Doxyfile defines this macro away, so these operators appear in the reference only
+// through the functions' docs.)
 #define TAPEGRAD_BINARY_OPERATOR(symbol, function)                                        \
   template <class T>                                                                      \
   Tensor<T> operator symbol(const Tensor<T>& a, const Tensor<T>& b) {                     \
@@ -151,25 +218,35 @@ TAPEGRAD_BINARY_OPERATOR(-, sub)
 TAPEGRAD_BINARY_OPERATOR(*, mul)
 TAPEGRAD_BINARY_OPERATOR(/, div)
 
+/// Enables an overload only for an arithmetic type S (the scalar operators below).
 template <class S>
 using EnableIfScalar = std::enable_if_t<std::is_arithmetic_v<S>>;
 
-// Scalars fold into affine(x, scale, shift).
+// Scalars fold into affine(x, scale, shift): each of these has x's shape and throws nothing.
+/// x + s: adds the number s to every element, as affine(x, 1, s).  dx = g.
 template <class T, class S, class = EnableIfScalar<S>>
 Tensor<T> operator+(const Tensor<T>& x, S s) { return affine(x, 1.0, static_cast<double>(s)); }
+/// s + x: adds the number s to every element, as affine(x, 1, s).  dx = g.
 template <class T, class S, class = EnableIfScalar<S>>
 Tensor<T> operator+(S s, const Tensor<T>& x) { return affine(x, 1.0, static_cast<double>(s)); }
+/// x - s: subtracts the number s from every element, as affine(x, 1, -s).  dx = g.
 template <class T, class S, class = EnableIfScalar<S>>
 Tensor<T> operator-(const Tensor<T>& x, S s) { return affine(x, 1.0, -static_cast<double>(s)); }
+/// s - x: the number s minus every element, as affine(x, -1, s).  dx = -g.
 template <class T, class S, class = EnableIfScalar<S>>
 Tensor<T> operator-(S s, const Tensor<T>& x) { return affine(x, -1.0, static_cast<double>(s)); }
+/// x * s: scales every element by the number s, as affine(x, s).  dx = s g.
 template <class T, class S, class = EnableIfScalar<S>>
 Tensor<T> operator*(const Tensor<T>& x, S s) { return affine(x, static_cast<double>(s)); }
+/// s * x: scales every element by the number s, as affine(x, s).  dx = s g.
 template <class T, class S, class = EnableIfScalar<S>>
 Tensor<T> operator*(S s, const Tensor<T>& x) { return affine(x, static_cast<double>(s)); }
+/// x / s: divides every element by the number s, as affine(x, 1 / s) (s = 0 gives Inf or
+/// NaN).  dx = g / s.
 template <class T, class S, class = EnableIfScalar<S>>
 Tensor<T> operator/(const Tensor<T>& x, S s) { return affine(x, 1.0 / static_cast<double>(s)); }
-/// s / x = s x^-1.
+/// s / x: the number s divided by every element, composed as s x^-1 (affine of pow(x, -1)).
+/// dx = -s g / x^2.
 template <class T, class S, class = EnableIfScalar<S>>
 Tensor<T> operator/(S s, const Tensor<T>& x) { return affine(pow(x, -1.0), static_cast<double>(s)); }
 

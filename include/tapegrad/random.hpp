@@ -13,8 +13,10 @@ namespace tapegrad {
 /// everywhere.
 class Generator {
  public:
+  /// A generator whose stream is fixed by `seed`.
   explicit Generator(std::uint64_t seed = 0) : state_(seed) {}
 
+  /// The next 64 random bits of the stream; the other draws are built on it.
   std::uint64_t next_u64() {
     std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -23,7 +25,7 @@ class Generator {
   }
   /// Uniform in [0, 1), 53 random bits.
   double uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
-  /// Uniform in [lo, hi).
+  /// Uniform in [lo, hi), as lo + (hi - lo) uniform(); lo and hi are not checked.
   double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
   /// Standard normal, by the Box-Muller transform (uses two uniforms per call).
   double normal() {
@@ -31,6 +33,7 @@ class Generator {
     const double v = uniform();
     return std::sqrt(-2.0 * std::log(u)) * std::cos(6.283185307179586 * v);
   }
+  /// Normal with the given mean and standard deviation: mean + stddev normal(); not checked.
   double normal(double mean, double stddev) { return mean + stddev * normal(); }
 
  private:

@@ -34,14 +34,19 @@ struct TapeImpl;
 ///   calls to get a per-call result.
 class Tape {
  public:
+  /// Starts recording: the new tape becomes the calling thread's active tape.
   Tape();
+  /// Frees every record and the intermediate results only the tape held, and makes the
+  /// enclosing tape (if any) active again. Aborts the process if called on another thread
+  /// than the one that made the tape.
   ~Tape();
   Tape(const Tape&) = delete;
   Tape& operator=(const Tape&) = delete;
   Tape(Tape&&) = delete;
   Tape& operator=(Tape&&) = delete;
 
-  /// Number of records (recorded operations) on this tape.
+  /// Number of records (recorded operations) on this tape; ops recorded on a nested tape
+  /// count there, not here.
   std::size_t size() const;
   /// The unique serial number of this tape (never 0).
   std::uint64_t serial() const;
@@ -53,14 +58,18 @@ class Tape {
   std::unique_ptr<detail::TapeImpl> impl_;
 };
 
-/// Whether operations are recorded on this thread (true unless a NoGradGuard is alive).
+/// Whether operations are recorded on this thread: true unless a NoGradGuard is alive or a
+/// backward() without create_graph is running (backward(create_graph) records even under a
+/// NoGradGuard).
 bool grad_enabled();
 
 /// While alive, operations on this thread are not recorded and their results are constants:
 /// for evaluation, or for updating parameters in place.
 class NoGradGuard {
  public:
+  /// Turns recording off for the calling thread.
   NoGradGuard();
+  /// Restores the recording mode that was in force when the guard was made.
   ~NoGradGuard();
   NoGradGuard(const NoGradGuard&) = delete;
   NoGradGuard& operator=(const NoGradGuard&) = delete;
@@ -74,13 +83,17 @@ bool anomaly_mode();
 
 /// While alive, this thread looks for the first NaN or Inf:
 /// - a recorded op whose inputs are finite but whose result is not throws TapeError naming
-///   the op and its input shapes (the forward op that made the NaN);
+///   the op and its input shapes (the forward op that made the NaN); ops that are not
+///   recorded are not checked;
 /// - during backward, a rule that sends a NaN or Inf gradient to an input throws TapeError
 ///   naming the op, its record index and its input shapes.
 /// It costs a scan of every value, so turn it on to hunt a problem, not for production.
 class AnomalyModeGuard {
  public:
+  /// Sets anomaly mode for the calling thread to `on`; `AnomalyModeGuard(false)` turns it
+  /// off inside a scope where an outer guard turned it on.
   explicit AnomalyModeGuard(bool on = true);
+  /// Restores the mode that was in force when the guard was made.
   ~AnomalyModeGuard();
   AnomalyModeGuard(const AnomalyModeGuard&) = delete;
   AnomalyModeGuard& operator=(const AnomalyModeGuard&) = delete;

@@ -31,3 +31,16 @@
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
 #include "tapegrad/trace.hpp"
+
+/// @namespace tapegrad
+/// Reverse-mode automatic differentiation on xtensor.
+///
+/// A Tensor holds a value and, if it requires grad, a gradient. While a Tape is alive, the
+/// ops (ops.hpp) on tensors that require grad are recorded; `y.backward()` then sweeps the
+/// records in reverse and adds dy/dx to the gradient of every leaf x that requires grad.
+/// gradcheck and check_hand_gradient (check.hpp) test gradients against finite differences,
+/// CustomOp (custom_op.hpp) adds ops with a backward of one's own, and graph_dot (trace.hpp)
+/// draws the recorded graph. Element types are float and double.
+///
+/// Errors are exceptions derived from Error: ShapeError, TapeError and ValueError (error.hpp),
+/// and io::IoError for files. Each function's documentation says which it throws and when.

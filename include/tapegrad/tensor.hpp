@@ -52,21 +52,24 @@ struct TensorAccess;
 
 }  // namespace detail
 
-/// Number of tensor nodes alive in the process (all threads). A test of memory hygiene:
-/// it returns to its old value once a tape and the tensors made under it are gone.
+/// Number of tensor nodes alive in the process (all threads), gradients included. A test of
+/// memory hygiene: it returns to its old value once a tape and the tensors made under it are
+/// gone.
 std::size_t live_node_count();
 
 /// Tag for a tensor whose gradient is wanted: `Tensor<double> w(values, requires_grad);`.
 struct RequiresGrad {
-  bool on;
+  bool on;  ///< True: the tensor requires grad.
 };
+/// The tag value that turns gradient tracking on (see RequiresGrad).
 inline constexpr RequiresGrad requires_grad{true};
 
 /// Tag for `y.backward(create_graph)`: record the backward pass itself, so that the
 /// gradients it produces can be differentiated again (second derivatives, Hessians).
 struct BackwardMode {
-  bool create_graph;
+  bool create_graph;  ///< True: the backward pass is recorded on the active tape.
 };
+/// The tag value that makes backward() record itself (see BackwardMode).
 inline constexpr BackwardMode create_graph{true};
 
 /// A value (an `xt::xarray<T>`, T = float or double) plus, when it requires grad, a gradient.
@@ -85,19 +88,24 @@ class Tensor {
                 "tapegrad::Tensor supports float and double");
 
  public:
-  using value_type = T;
-  using Array = xt::xarray<T>;
+  using value_type = T;         ///< The element type, float or double.
+  using Array = xt::xarray<T>;  ///< The type of the value and of the gradient.
 
   /// A 0-d constant holding 0.
   Tensor();
+  /// A tensor holding `value` (any shape); it requires grad if `rg` says so.
   Tensor(Array value, RequiresGrad rg = RequiresGrad{false});
   /// A 0-d tensor (shape `()`).
   Tensor(T scalar, RequiresGrad rg = RequiresGrad{false});
-  /// Nested lists, as xt::xarray takes them: `Tensor<double>({{1, 2}, {3, 4}})`.
+  /// A 1-d tensor from a list, as xt::xarray takes it: `Tensor<double>({1, 2, 3})` has shape (3,).
   /// (Braces around a single number, `Tensor<double>{2.0}`, make a 1-d tensor, as in xtensor.)
   Tensor(xt::nested_initializer_list_t<T, 1> values, RequiresGrad rg = RequiresGrad{false});
+  /// A 2-d tensor from nested lists, one inner list per row: `Tensor<double>({{1, 2}, {3, 4}})`
+  /// has shape (2, 2).
   Tensor(xt::nested_initializer_list_t<T, 2> values, RequiresGrad rg = RequiresGrad{false});
+  /// A 3-d tensor from lists nested three deep.
   Tensor(xt::nested_initializer_list_t<T, 3> values, RequiresGrad rg = RequiresGrad{false});
+  /// A 4-d tensor from lists nested four deep.
   Tensor(xt::nested_initializer_list_t<T, 4> values, RequiresGrad rg = RequiresGrad{false});
   /// A column of shape (n, 1). (Writing it as `{{1}, {2}}` is ambiguous in C++: each `{1}`
   /// could be a braced scalar.)
@@ -106,47 +114,79 @@ class Tensor {
   /// Wraps a node made by the library (internal; the node must hold a `Node<T>`).
   explicit Tensor(std::shared_ptr<detail::NodeBase> node) : node_(std::move(node)) {}
 
+  /// The value, read only.
   const Array& value() const { return typed().value; }
-  /// The value for an in-place change (optimizers). Bumps the version counter, so a backward
-  /// that needs the old value throws instead of using the changed one.
+  /// The value for an in-place change (optimizers). Bumps the version counter, so a later
+  /// backward() through a record that used or made this tensor throws TapeError instead of
+  /// using the changed value.
   Array& mutable_value();
-  /// Replaces the value (any shape for a leaf); bumps the version counter.
+  /// Replaces the value with one of any shape; bumps the version counter, as mutable_value()
+  /// does. The gradient is kept as it is: after a change of shape, call zero_grad() before the
+  /// next backward(), which would otherwise add gradients of two different shapes.
   void set_value(Array value);
 
+  /// The shape of the value.
   const Shape& shape() const { return typed().value.shape(); }
+  /// The number of elements (the product of the extents; 1 for a 0-d tensor).
   std::size_t size() const { return typed().value.size(); }
+  /// The number of axes (0 for a scalar).
   std::size_t dim() const { return typed().value.dimension(); }
-  /// The single element of a tensor of size 1. Throws ValueError otherwise.
+  /// The single element of a tensor of size 1, whatever its shape (`()`, `(1,)`, `(1, 1)`, ...).
+  /// Throws ValueError if the size is not 1.
   T item() const;
 
+  /// Whether operations on this tensor are recorded and it can receive a gradient.
   bool requires_grad() const { return node_->requires_grad; }
-  /// Turns gradient tracking on or off for a leaf. Throws TapeError on a recorded result.
+  /// Turns gradient tracking on or off for a leaf; returns `*this`. Throws TapeError if the
+  /// tensor is not a leaf (use detach() to get a leaf copy).
   Tensor& set_requires_grad(bool on = true);
-  /// True for tensors the user made (not results of recorded ops).
+  /// Whether the tensor is a leaf: one the user made, or the result of an op that was not
+  /// recorded because no input required grad or a NoGradGuard was alive. The result of a
+  /// recorded op is not a leaf, nor is one computed from tensors that require grad while no
+  /// Tape was active.
   bool is_leaf() const { return node_->is_leaf(); }
 
+  /// Whether the tensor holds a gradient (see grad()).
   bool has_grad() const { return node_->grad != nullptr; }
-  /// The accumulated gradient, same shape as the value. Throws TapeError if there is none
-  /// (no backward yet, or the tensor does not take part in the differentiated result).
-  /// The reference is valid until the next backward() or zero_grad() on this tensor.
+  /// The accumulated gradient, same shape as the value. Only leaves keep a gradient: backward()
+  /// consumes the gradients of recorded results on its way. Throws TapeError if there is none
+  /// (no backward yet, the tensor is not a leaf, or it does not take part in the differentiated
+  /// result). The reference is valid until the next backward() or zero_grad() on this tensor.
   const Array& grad() const;
   /// The gradient for an in-place change (gradient clipping). Throws TapeError if there is
-  /// none.
+  /// none, as grad() does.
   Array& mutable_grad();
-  /// The gradient as a tensor; after backward(create_graph) it is recorded and can be
-  /// differentiated again.
+  /// The gradient as a tensor sharing its node; after backward(create_graph) it is recorded and
+  /// can be differentiated again. Throws TapeError if there is none, as grad() does.
   Tensor grad_tensor() const;
   /// Forgets the accumulated gradient (has_grad() becomes false).
   void zero_grad() { node_->grad.reset(); }
 
-  /// A new constant tensor with a copy of the value, cut off from the graph.
+  /// A new constant tensor (a leaf that does not require grad) with a copy of the value, cut
+  /// off from the graph.
   Tensor detach() const;
 
-  /// Reverse sweep from this tensor, which must have a single element, with seed 1.
-  /// Throws TapeError if the tensor was not recorded, its tape is gone, or a value it needs
-  /// was changed in place. See tape.hpp for the semantics of repeated calls.
+  /// Reverse sweep from this tensor, which must have a single element (any shape of size 1),
+  /// with seed 1: adds d this / d leaf to the gradient of every leaf that requires grad and
+  /// that this tensor was computed from. Called on such a leaf itself, it adds 1 to its
+  /// gradient. With `create_graph` the sweep is recorded (see grad_tensor()); without it,
+  /// nothing the sweep computes is recorded.
+  ///
+  /// Throws TapeError if the tensor has more than one element, does not require grad, was
+  /// computed while no Tape was active, or its tape is gone (destroyed, or another thread's);
+  /// or if, during the sweep, an input or result of a record was changed in place after it was
+  /// recorded, or an input was computed while no Tape was active or recorded on a destroyed
+  /// tape. In anomaly mode it also throws TapeError at the first NaN or Inf gradient (see
+  /// AnomalyModeGuard). Throws ShapeError if an op's backward produces a gradient of the wrong
+  /// shape (a bug in that op, or in a CustomOp's backward). After an exception the gradients of
+  /// recorded results are dropped, but leaves keep what the sweep had already added to theirs.
+  /// See tape.hpp for the semantics of repeated calls.
   void backward(BackwardMode mode = BackwardMode{false}) const;
-  /// Reverse sweep with an explicit seed gradient of the same shape as this tensor.
+  /// Reverse sweep with an explicit seed gradient of the same shape as this tensor: adds the
+  /// vector-Jacobian product to each leaf's gradient, element j of a leaf getting
+  /// sum over i of seed[i] * d this[i] / d leaf[j]. Throws ShapeError if the seed's shape
+  /// differs from this tensor's; otherwise throws as backward() does, without the
+  /// single-element requirement.
   void backward(const Tensor& seed, BackwardMode mode = BackwardMode{false}) const;
 
   /// The node (internal: for the library's records).
@@ -167,6 +207,8 @@ class Tensor {
   std::shared_ptr<detail::NodeBase> node_;
 };
 
+/// Prints `Tensor<double>(shape (2, 2), requires_grad)` (", requires_grad" only when it does),
+/// a newline, then the value as xtensor prints it. Returns `out`.
 template <class T>
 std::ostream& operator<<(std::ostream& out, const Tensor<T>& tensor);
 

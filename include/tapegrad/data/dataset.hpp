@@ -13,6 +13,8 @@
 #include "tapegrad/error.hpp"
 #include "tapegrad/random.hpp"
 
+/// Data for training: Dataset, DataLoader, splitting, standardizing, synthetic data sets
+/// and the Fashion-MNIST loader.
 namespace tapegrad::data {
 
 /// Fisher-Yates shuffle of `values` in place: for i = n-1 down to 1, swap values[i] with
@@ -20,7 +22,7 @@ namespace tapegrad::data {
 /// on every platform.
 void shuffle_indices(std::vector<std::size_t>& values, Generator& random);
 
-/// 0, 1, ..., n-1 shuffled by shuffle_indices().
+/// 0, 1, ..., n-1 shuffled by shuffle_indices() with `random`.
 std::vector<std::size_t> random_permutation(std::size_t n, Generator& random);
 
 /// Samples in memory: row i of `features` goes with row i of `targets`.
@@ -32,11 +34,11 @@ std::vector<std::size_t> random_permutation(std::size_t n, Generator& random);
 /// afterwards must keep the first extents equal.
 template <class T = double>
 struct Dataset {
-  xt::xarray<T> features;
-  xt::xarray<T> targets;
+  xt::xarray<T> features;  ///< shape (N, ...): one sample per row
+  xt::xarray<T> targets;   ///< shape (N,) or (N, k): one target per row
 
-  /// Throws ShapeError naming both shapes if either array is 0-d (has no sample axis) or
-  /// their first extents differ.
+  /// Takes both arrays. Throws ShapeError naming both shapes if either array is 0-d (has no
+  /// sample axis) or their first extents differ.
   Dataset(xt::xarray<T> features, xt::xarray<T> targets);
 
   /// The number of samples N (the first extent).
@@ -46,9 +48,9 @@ struct Dataset {
   /// allowed). Throws ValueError naming the index and its position if one is >= size().
   Dataset subset(const std::vector<std::size_t>& indices) const;
 
-  /// The targets as class labels. Requires targets of shape (N,) whose values are
-  /// non-negative integers (0, 1, 2, ... stored as T); throws ValueError naming the first
-  /// bad row otherwise (or, for targets that are not 1-d, their shape).
+  /// The targets as class labels, N of them. Requires targets of shape (N,) whose values
+  /// are non-negative integers below 9e15 (0, 1, 2, ... stored as T); throws ValueError
+  /// naming the first bad row otherwise (or, for targets that are not 1-d, their shape).
   std::vector<std::size_t> labels() const;
 };
 
@@ -63,8 +65,11 @@ class LoaderOptions {
   /// (default false: keep it).
   LoaderOptions& drop_last(bool on) { drop_last_ = on; return *this; }
 
+  /// Whether each epoch is shuffled.
   bool shuffle() const { return shuffle_; }
+  /// The seed of the loader's generator.
   std::uint64_t seed() const { return seed_; }
+  /// Whether a short last batch is left out.
   bool drop_last() const { return drop_last_; }
 
  private:
@@ -106,18 +111,22 @@ class DataLoader {
   /// larger than the dataset (every epoch would be empty).
   DataLoader(const Dataset<T>& dataset, std::size_t batch_size,
              const LoaderOptions& options = LoaderOptions());
-  /// Shares a dataset instead of copying it (it must not be null). Same errors.
+  /// Shares a dataset instead of copying it. Throws ValueError if `dataset` is null, and
+  /// the errors of the other constructor.
   DataLoader(std::shared_ptr<const Dataset<T>> dataset, std::size_t batch_size,
              const LoaderOptions& options = LoaderOptions());
 
   /// N / batch_size rounded up, or down with drop_last.
   std::size_t batches_per_epoch() const;
-  /// The batches of the next epoch, in order; advances the loader's generator when it
-  /// shuffles.
+  /// The batches_per_epoch() batches of the next epoch, in order, each of batch_size() rows
+  /// except a short last one; advances the loader's generator when it shuffles.
   std::vector<Batch> epoch();
 
+  /// The batch size given at construction.
   std::size_t batch_size() const { return batch_size_; }
+  /// The options given at construction.
   const LoaderOptions& options() const { return options_; }
+  /// The dataset the loader reads (its copy, or the shared one).
   const Dataset<T>& dataset() const { return *dataset_; }
   /// How many times epoch() has been called.
   std::size_t epochs_drawn() const { return epochs_drawn_; }
@@ -130,10 +139,11 @@ class DataLoader {
   std::size_t epochs_drawn_ = 0;
 };
 
-/// Splits a dataset into (train, test).
+/// Splits a dataset into (train, test), two new datasets.
 ///
-/// The test part has round(test_fraction * N) samples. Both parts come out in a random
-/// order drawn from Generator(seed), so a seed gives the same split every time.
+/// The test part has n_test = round(test_fraction * N) samples (halves rounded up), the
+/// train part N - n_test; both keep the dataset's other extents. Both parts come out in a
+/// random order drawn from Generator(seed), so a seed gives the same split every time.
 ///
 /// With stratify, each class (data.labels(), so targets must be 1-d class labels) is split
 /// on its own with the same fraction: class c of n_c samples puts floor(f n_c) or that plus
@@ -150,8 +160,8 @@ std::pair<Dataset<T>, Dataset<T>> train_test_split(const Dataset<T>& data, doubl
 /// Rescales each feature (column) to mean 0 and standard deviation 1:
 ///   mean_j = (1/N) sum_i x_ij,  std_j = sqrt((1/N) sum_i (x_ij - mean_j)^2)  (population),
 ///   transform(x)_ij = (x_ij - mean_j) / scale_j,  scale_j = std_j, or 1 for a constant
-///   column (std_j = 0, or below rounding noise: std_j <= 10 eps |mean_j|), so transform
-///   never divides by zero.
+///   column (std_j = 0, or below rounding noise: std_j <= 10 eps |mean_j|, eps the machine
+///   epsilon of T), so transform never divides by zero.
 /// Fit it on the training features only and transform the test features with the same
 /// statistics, so no information from the test part leaks into training.
 template <class T = double>
@@ -160,14 +170,16 @@ class Standardizer {
   /// Learns mean and scale from features of shape (N, F), N >= 1. Throws ShapeError for an
   /// array that is not 2-d and ValueError for N = 0.
   void fit(const xt::xarray<T>& features);
-  /// (x - mean) / scale for x of shape (M, F) or (F,). Throws ValueError if not fitted and
-  /// ShapeError if x is not 1-d or 2-d or its last extent is not F.
+  /// (x - mean) / scale for x of shape (M, F) or (F,); the result has x's shape. Throws
+  /// ValueError if not fitted and ShapeError if x is not 1-d or 2-d or its last extent is
+  /// not F.
   xt::xarray<T> transform(const xt::xarray<T>& features) const;
-  /// fit(features), then transform(features).
+  /// fit(features), then transform(features): shape (N, F). Errors as fit().
   xt::xarray<T> fit_transform(const xt::xarray<T>& features);
   /// x * scale + mean: undoes transform(). Same shapes and errors as transform().
   xt::xarray<T> inverse_transform(const xt::xarray<T>& standardized) const;
 
+  /// Whether fit() has succeeded at least once.
   bool fitted() const { return fitted_; }
   /// Per-column means, shape (F,). Throws ValueError if not fitted.
   const xt::xarray<T>& mean() const;

@@ -36,15 +36,25 @@ class ClassificationOptions {
   /// Shuffle the rows and permute the columns (default true).
   ClassificationOptions& shuffle(bool on) { shuffle_ = on; return *this; }
 
+  /// Number of samples N.
   std::size_t samples() const { return samples_; }
+  /// Total number of features.
   std::size_t features() const { return features_; }
+  /// Number of informative features.
   std::size_t informative() const { return informative_; }
+  /// Number of redundant features.
   std::size_t redundant() const { return redundant_; }
+  /// Number of classes.
   std::size_t classes() const { return classes_; }
+  /// Gaussian clusters per class.
   std::size_t clusters_per_class() const { return clusters_per_class_; }
+  /// Half the side of the hypercube.
   double class_separation() const { return class_separation_; }
+  /// Probability that a label is replaced.
   double flip_fraction() const { return flip_fraction_; }
+  /// Seed of the generator.
   std::uint64_t seed() const { return seed_; }
+  /// Whether rows and columns are shuffled.
   bool shuffle() const { return shuffle_; }
 
  private:
@@ -90,8 +100,8 @@ Dataset<double> make_regression(std::size_t samples, std::size_t features, doubl
 
 /// Two interleaving half circles (scikit-learn's layout). Class 0, ceil(samples / 2)
 /// points: (cos t, sin t); class 1, floor(samples / 2) points: (1 - cos t, 0.5 - sin t);
-/// t evenly spaced over [0, pi] (both ends included) within each class. Each coordinate then
-/// gets N(0, noise^2) noise, and the rows are shuffled.
+/// t evenly spaced over [0, pi] (both ends included) within each class (t = 0 for a class of
+/// one point). The rows are then shuffled and each coordinate gets N(0, noise^2) noise.
 /// features: (samples, 2); targets: (samples,) holding 0 or 1.
 /// Throws ValueError for fewer than 2 samples or a negative or non-finite noise.
 Dataset<double> make_moons(std::size_t samples, double noise, std::uint64_t seed);

@@ -8,20 +8,25 @@
 
 namespace tapegrad::io {
 
+/// A table read by read_csv().
 struct CsvTable {
-  std::vector<std::string> header;  // empty when the file has none
-  xt::xarray<double> values;        // (rows, columns)
+  std::vector<std::string> header;  ///< the column names; empty when the file has none
+  xt::xarray<double> values;        ///< shape (rows, columns)
 };
 
 /// Reads a table of numbers, one row per line (blank lines skipped), cells separated by
-/// `delimiter` and trimmed of spaces; with `has_header`, the first line names the columns.
-/// Cells are not quoted. Throws IoError "file:line:column: ..." for a cell that is not a
-/// number, or a row whose cell count differs from the first row's.
+/// `delimiter` and trimmed of spaces, tabs and carriage returns; with `has_header`, the
+/// first non-blank line names the columns. Cells are not quoted; strtod must read each
+/// cell completely. Throws IoError if the file cannot be read, "file:line:column: ..."
+/// for a cell that is empty, not a number or overflows a double, and "file:line: ..." for
+/// a row whose cell count differs from the header's (or, without one, the first row's).
 CsvTable read_csv(const std::string& path, bool has_header = false, char delimiter = ',');
 
-/// Writes a 2-d array (a 1-d array as one column) with an optional header, atomically,
-/// numbers printed with 17 significant digits so they read back exactly. Throws ValueError
-/// if the header's length is not the column count.
+/// Writes a 2-d array (a 1-d array as one column) with an optional header (names written
+/// as they are, not quoted), atomically (see write_file_atomically()), numbers printed with
+/// 17 significant digits so they read back exactly. T = float or double. Throws ShapeError
+/// if the array is not 1-d or 2-d, ValueError if a non-empty header's length is not the
+/// column count, and IoError if the file cannot be written.
 template <class T>
 void write_csv(const std::string& path, const xt::xarray<T>& values,
                const std::vector<std::string>& header = {}, char delimiter = ',');

@@ -9,6 +9,8 @@
 
 #include "tapegrad/error.hpp"
 
+/// Files: NumPy .npy and .npz, a module's state, IDX and CSV. Every reader throws IoError
+/// naming the file on malformed input; every writer replaces its file atomically.
 namespace tapegrad::io {
 
 /// A file that cannot be read or written as asked. The message starts with the file (or
@@ -21,27 +23,38 @@ class IoError : public Error {
 /// The element types tapegrad reads and writes.
 enum class DType { float32, float64, int32, int64, uint8 };
 
-/// "float32", "float64", "int32", "int64", "uint8".
+/// "float32", "float64", "int32", "int64", "uint8" ("?" for a value outside the enum).
 const char* dtype_name(DType dtype);
+/// Bytes per element: 4, 8, 4, 8, 1 (0 for a value outside the enum).
 std::size_t dtype_size(DType dtype);
-/// The DType of a C++ element type (float, double, std::int32_t, std::int64_t, std::uint8_t).
+/// The DType of a C++ element type (float, double, std::int32_t, std::int64_t, std::uint8_t;
+/// defined for these five only, so another T fails to link).
 template <class T>
 DType dtype_of();
 
 /// An array as stored in a file: element type, shape and the elements' bytes (row-major,
-/// little-endian), before any conversion.
+/// little-endian), before any conversion. from() and to() copy bytes in the host's order,
+/// so tapegrad assumes a little-endian host.
 class NpyArray {
  public:
+  /// Takes the parts as they are. Throws ValueError unless bytes.size() is the product of
+  /// the extents times dtype_size(dtype).
   NpyArray(DType dtype, Shape shape, std::vector<unsigned char> bytes);
-  /// A copy of `array` with its own element type.
+  /// A copy of `array` with its own element type dtype_of<T>() and its shape; T is one of
+  /// the five types of dtype_of().
   template <class T>
   static NpyArray from(const xt::xarray<T>& array);
 
+  /// The element type.
   DType dtype() const { return dtype_; }
+  /// The shape; () for a 0-d array.
   const Shape& shape() const { return shape_; }
+  /// The number of elements.
   std::size_t size() const;
+  /// The elements' bytes: size() * dtype_size(dtype()) of them.
   const std::vector<unsigned char>& bytes() const { return bytes_; }
-  /// The elements converted to T (with static_cast, from any of the five types).
+  /// The elements converted to T with static_cast, from any of the five types to any of
+  /// them; the result has shape().
   template <class T>
   xt::xarray<T> to() const;
 
@@ -51,22 +64,32 @@ class NpyArray {
   std::vector<unsigned char> bytes_;
 };
 
-/// Parses .npy content (format versions 1.0, 2.0 and 3.0; little- or big-endian; C or
-/// Fortran order). `source` names the content in errors. Throws IoError for a bad magic
-/// string, a malformed header, an unsupported dtype, or data of the wrong length.
+/// Parses `size` bytes of .npy content (format versions 1.x, 2.x and 3.x; little- or
+/// big-endian; C or Fortran order) into a row-major, little-endian NpyArray. `source` names
+/// the content in errors. Throws IoError for a bad magic string, another format version, a
+/// truncated or malformed header (only the keys 'descr', 'fortran_order' and 'shape', all
+/// three, at most 32 axes), a dtype other than the five, a shape too large to address, or
+/// data bytes that are fewer or more than the shape needs.
 NpyArray parse_npy(const unsigned char* data, std::size_t size, const std::string& source);
-/// The .npy bytes NumPy would write for `array` (format 1.0, C order, little-endian).
+/// The .npy bytes NumPy would write for `array` (format 1.0, C order, little-endian, the
+/// header padded so the data starts at a multiple of 64 bytes). Throws ValueError if the
+/// header would exceed 65535 bytes (a shape of thousands of axes).
 std::vector<unsigned char> serialize_npy(const NpyArray& array);
 
-/// Reads a .npy file. Throws IoError if it cannot be opened or parsed.
+/// Reads a .npy file. Throws IoError if it cannot be opened, read or parsed (see
+/// parse_npy()).
 NpyArray read_npy(const std::string& path);
-/// Writes a .npy file atomically (see atomic_file.hpp).
+/// Writes serialize_npy(array) to a .npy file atomically (see write_file_atomically()).
+/// Throws IoError if the file cannot be written, and ValueError as serialize_npy().
 void write_npy(const std::string& path, const NpyArray& array);
 
+/// A .npy file's array converted to T: read_npy(path).to<T>(). Errors as read_npy().
 template <class T>
 xt::xarray<T> load_npy(const std::string& path) {
   return read_npy(path).to<T>();
 }
+/// Writes `array` with its own element type: write_npy(path, NpyArray::from(array)). Errors
+/// as write_npy().
 template <class T>
 void save_npy(const std::string& path, const xt::xarray<T>& array) {
   write_npy(path, NpyArray::from(array));

@@ -7,14 +7,18 @@
 
 namespace tapegrad::io {
 
-/// Saves every named parameter of `module` ("0.weight", ...) as a member of a .npz file,
-/// atomically. NumPy reads it: `numpy.load(path)["0.weight"]`.
+/// Saves every named parameter of `module` ("0.weight", ...) as a member of a compressed
+/// .npz file, atomically, with its shape and element type (float32 for float, float64 for
+/// double). NumPy reads it: `numpy.load(path)["0.weight"]`. Throws IoError if the file
+/// cannot be written (see write_npz()).
 template <class T>
 void save_state(const nn::Module<T>& module, const std::string& path);
 
-/// Loads parameters saved by save_state. The file must hold exactly the module's names, each
-/// with the parameter's shape and element type; otherwise IoError lists every difference
-/// (missing, unexpected, other shape, other dtype) and nothing is changed.
+/// Loads parameters saved by save_state, replacing each parameter's value (as
+/// Tensor::set_value() does). The file must hold exactly the module's names, each with the
+/// parameter's shape and element type; otherwise IoError lists every difference (missing,
+/// unexpected, other shape, other dtype) and nothing is changed. Also throws IoError if the
+/// file cannot be read or parsed (see read_npz()).
 template <class T>
 void load_state(nn::Module<T>& module, const std::string& path);
 

@@ -7,13 +7,19 @@
 
 namespace tapegrad::nn {
 
-/// An initialization rule. For a weight of shape (fan_in, fan_out) (tapegrad's layers
-/// compute x W, so W has one row per input); for a 1-d tensor fan_in = fan_out = its size.
+/// An initialization rule: a recipe that fill() applies to an array.
+///
+/// Xavier and He read the fans from the shape: for a weight of shape (fan_in, fan_out)
+/// (tapegrad's layers compute x W, so W has one row per input) fan_in = shape[0] and
+/// fan_out = shape[1]; for a 1-d array fan_in = fan_out = its size; for 3 or more axes the
+/// first two extents are used.
 class Init {
  public:
   /// Uniform in [lo, hi). The seeds draw their weights with np.random.random: uniform(0, 1).
+  /// Throws ValueError if lo > hi (or either is NaN).
   static Init uniform(double lo = 0, double hi = 1);
-  /// Normal with the given mean and standard deviation.
+  /// Normal with the given mean and standard deviation. Throws ValueError if stddev < 0 (or
+  /// NaN).
   static Init normal(double mean = 0, double stddev = 1);
   /// Glorot & Bengio: uniform in [-a, a), a = gain sqrt(6 / (fan_in + fan_out)).
   static Init xavier_uniform(double gain = 1);
@@ -25,10 +31,12 @@ class Init {
   static Init he_normal();
   /// Every element equal to `value`.
   static Init constant(double value);
+  /// Every element 0: constant(0).
   static Init zeros() { return constant(0); }
 
-  /// Fills `values` in row-major order. Throws ValueError for a rule that needs fans on an
-  /// empty or 0-d array.
+  /// Overwrites every element of `values` (any shape, T = float or double), drawing from
+  /// `random` in row-major order. Throws ValueError if the rule is Xavier or He (it needs
+  /// fans) and `values` is 0-d or has no elements.
   template <class T>
   void fill(xt::xarray<T>& values, Generator& random) const;
 

@@ -21,12 +21,17 @@ class LinearOptions {
   LinearOptions& weight_init(Init init) { weight_init_ = init; return *this; }
   /// How the bias starts (default zeros, as in the seeds).
   LinearOptions& bias_init(Init init) { bias_init_ = init; return *this; }
-  /// The generator to draw from (default: the thread's default_generator()). Not owned.
+  /// The generator to draw from (default: the thread's default_generator()). Not owned: it
+  /// must outlive the options.
   LinearOptions& generator(Generator& random) { generator_ = &random; return *this; }
 
+  /// Whether the layer gets a bias.
   bool has_bias() const { return bias_; }
+  /// The rule for the weight.
   const Init& weight_initializer() const { return weight_init_; }
+  /// The rule for the bias.
   const Init& bias_initializer() const { return bias_init_; }
+  /// The generator set with generator(), or else the calling thread's default_generator().
   Generator& random() const { return generator_ ? *generator_ : default_generator(); }
 
  private:
@@ -36,23 +41,30 @@ class LinearOptions {
   Generator* generator_ = nullptr;
 };
 
-/// y = x W + b: x of shape (N, in) or (in,), W of shape (in, out), b of shape (out,);
-/// y of shape (N, out) or (out,). (Row-major batch form, as seed 000 writes Y = f(X W).)
-/// Parameters: "weight", and "bias" unless disabled.
+/// A fully connected layer, y = x W + b: x of shape (N, in) or (in,), W of shape (in, out),
+/// b of shape (out,); y of shape (N, out) or (out,). (Row-major batch form, as seed 000
+/// writes Y = f(X W).) Parameters: "weight", and "bias" unless disabled.
 template <class T = double>
 class Linear : public Module<T> {
  public:
+  /// Makes W of shape (in_features, out_features) and, with a bias, b of shape
+  /// (out_features,), filled by the options' initializers from the options' generator (W
+  /// first, then b). Throws ValueError if in_features or out_features is 0.
   Linear(std::size_t in_features, std::size_t out_features,
          const LinearOptions& options = LinearOptions());
-  /// Throws ShapeError naming the layer and the input's shape when its last axis is not
-  /// in_features.
+  /// x W + b (x W without a bias). Throws ShapeError naming the layer and the input's shape
+  /// unless the input is 1-d or 2-d with last extent in_features.
   Tensor<T> forward(const Tensor<T>& input) override;
 
+  /// The input width `in`.
   std::size_t in_features() const { return in_; }
+  /// The output width `out`.
   std::size_t out_features() const { return out_; }
+  /// The weight W, shape (in, out).
   const Tensor<T>& weight() const { return weight_; }
-  /// The bias; throws ValueError for a layer without one.
+  /// The bias b, shape (out,). Throws ValueError for a layer without one.
   const Tensor<T>& bias() const;
+  /// Whether the layer has a bias.
   bool has_bias() const { return has_bias_; }
 
  private:
@@ -64,9 +76,11 @@ class Linear : public Module<T> {
 /// The activations the built-in modules and MLP know.
 enum class Activation { Identity, Sigmoid, Tanh, ReLU, LeakyReLU, Softplus };
 
-/// The name of an activation: "sigmoid", "relu", ...
+/// The name of an activation: "identity", "sigmoid", "tanh", "relu", "leaky_relu",
+/// "softplus" ("?" for a value outside the enum).
 const char* activation_name(Activation activation);
-/// Applies an activation (LeakyReLU with slope 0.01).
+/// Applies an activation elementwise; the result has x's shape (Identity returns x itself).
+/// LeakyReLU uses slope 0.01. Throws ValueError for a value outside the enum.
 template <class T>
 Tensor<T> activate(Activation activation, const Tensor<T>& x);
 
@@ -74,24 +88,33 @@ Tensor<T> activate(Activation activation, const Tensor<T>& x);
 template <class T = double>
 class ActivationModule : public Module<T> {
  public:
+  /// A module that applies `activation`.
   explicit ActivationModule(Activation activation) : activation_(activation) {}
+  /// activate(activation(), input): same shape as the input.
   Tensor<T> forward(const Tensor<T>& input) override { return activate(activation_, input); }
+  /// The activation this module applies.
   Activation activation() const { return activation_; }
 
  private:
   Activation activation_;
 };
 
+/// y = x.
 template <class T = double>
 struct Identity : ActivationModule<T> { Identity() : ActivationModule<T>(Activation::Identity) {} };
+/// y = 1 / (1 + e^-x).
 template <class T = double>
 struct Sigmoid : ActivationModule<T> { Sigmoid() : ActivationModule<T>(Activation::Sigmoid) {} };
+/// y = tanh x.
 template <class T = double>
 struct Tanh : ActivationModule<T> { Tanh() : ActivationModule<T>(Activation::Tanh) {} };
+/// y = max(x, 0).
 template <class T = double>
 struct ReLU : ActivationModule<T> { ReLU() : ActivationModule<T>(Activation::ReLU) {} };
+/// y = x for x > 0, 0.01 x otherwise.
 template <class T = double>
 struct LeakyReLU : ActivationModule<T> { LeakyReLU() : ActivationModule<T>(Activation::LeakyReLU) {} };
+/// y = ln(1 + e^x).
 template <class T = double>
 struct Softplus : ActivationModule<T> { Softplus() : ActivationModule<T>(Activation::Softplus) {} };
 
@@ -99,15 +122,22 @@ struct Softplus : ActivationModule<T> { Softplus() : ActivationModule<T>(Activat
 template <class T = double>
 class Sequential : public Module<T> {
  public:
+  /// An empty sequence: forward() returns its input.
   Sequential() = default;
-  /// Appends a module and returns it.
+  /// Appends a module as child "i", i its position (0, 1, ...), and returns it. Throws
+  /// ValueError if `module` is null (or the name is taken); the entry stays in the list all
+  /// the same, so the Sequential is unusable after that.
   template <class M>
   std::shared_ptr<M> push_back(std::shared_ptr<M> module) {
     layers_.push_back(module);
     return this->register_module(std::to_string(layers_.size() - 1), std::move(module));
   }
+  /// The input passed through every module in order; shapes and errors are those of the
+  /// modules.
   Tensor<T> forward(const Tensor<T>& input) override;
+  /// The number of modules.
   std::size_t size() const { return layers_.size(); }
+  /// Module `i`. Throws std::out_of_range if i >= size().
   Module<T>& operator[](std::size_t i) const { return *layers_.at(i); }
 
  private:
@@ -120,9 +150,12 @@ class MLPOptions {
   /// The activation after the last layer; by default the same as the hidden layers' (the
   /// seeds' networks put a sigmoid on every layer). Identity gives raw scores (logits).
   MLPOptions& output_activation(Activation a) { output_ = a; return *this; }
+  /// The settings of every Linear layer (default LinearOptions()).
   MLPOptions& linear(const LinearOptions& options) { linear_ = options; return *this; }
 
+  /// The activation set with output_activation(), or empty for the default.
   const std::optional<Activation>& output() const { return output_; }
+  /// The settings of every Linear layer.
   const LinearOptions& linear_options() const { return linear_; }
 
  private:
@@ -132,11 +165,15 @@ class MLPOptions {
 
 /// A multilayer perceptron: Linear(sizes[0] -> sizes[1]), activation, Linear(sizes[1] ->
 /// sizes[2]), activation, ... For example `MLP<double>({2, 10, 1}, Activation::Sigmoid)` is
-/// seed 000's XOR network. Parameters: "0.weight", "0.bias", "2.weight", ...
-/// Throws ValueError for fewer than two sizes or a size of 0.
+/// seed 000's XOR network. The children alternate Linear and ActivationModule, so the
+/// parameters are "0.weight", "0.bias", "2.weight", ... Input of shape (N, sizes.front())
+/// or (sizes.front(),); output of shape (N, sizes.back()) or (sizes.back(),).
 template <class T = double>
 class MLP : public Sequential<T> {
  public:
+  /// Builds the layers: each Linear takes options.linear_options() and is followed by an
+  /// ActivationModule of `activation`, except that the last one gets options.output() when
+  /// that is set. Throws ValueError for fewer than two sizes or a size of 0.
   MLP(const std::vector<std::size_t>& sizes, Activation activation,
       const MLPOptions& options = MLPOptions());
   /// The Linear layers, first to last.

@@ -1,6 +1,7 @@
 // Losses, composed from ops: their gradients come from the tape like everything else.
-// Each takes the output first and the target second, requires equal shapes (no silent
-// broadcasting of (N,) against (N, 1)) and throws ShapeError naming itself otherwise.
+// Each returns a 0-d tensor (shape ()). The elementwise losses take the output first and the
+// target second, require equal shapes (no silent broadcasting of (N,) against (N, 1)) and
+// throw ShapeError naming themselves otherwise; cross_entropy and nll_loss take labels.
 #pragma once
 
 #include <cstddef>
@@ -10,34 +11,45 @@
 
 namespace tapegrad::nn {
 
-/// Mean squared error: mean((y - t)^2) over all elements.
+/// Mean squared error: mean((y - t)^2) over all elements, for output y and target t of
+/// equal shape; result of shape (). Throws ShapeError if the shapes differ and ValueError
+/// if they have no elements.
 template <class T>
 Tensor<T> mse(const Tensor<T>& output, const Tensor<T>& target);
 
-/// The seeds' cost E = sum((t - y)^2) / (2N). N is the number of samples: the first extent
-/// of a 2-d or higher output of shape (N, outputs, ...); a 0-d or 1-d output is one sample
-/// (N = 1), so E = 1/2 sum (t - o)^2 as in seed 003.
+/// The seeds' cost E = sum((t - y)^2) / (2N), shape (). N is the number of samples: the
+/// first extent of a 2-d or higher output of shape (N, outputs, ...); a 0-d or 1-d output is
+/// one sample (N = 1), so E = 1/2 sum (t - o)^2 as in seed 003. Throws ShapeError if the
+/// shapes differ. An output with N = 0 gives NaN (0 / 0), not an error.
 template <class T>
 Tensor<T> half_sse(const Tensor<T>& output, const Tensor<T>& target);
 
-/// Binary cross-entropy on probabilities p in [0, 1]:
-/// -mean(t ln p + (1 - t) ln(1 - p)), each log clamped at -100 (as PyTorch does) so that
-/// p = 0 or 1 exactly gives a finite loss and a finite gradient.
+/// Binary cross-entropy on probabilities p in [0, 1] (not checked):
+/// -mean(t ln p + (1 - t) ln(1 - p)), shape (). The arguments of both logs are clamped to
+/// [e^-100, 1], so each log is at least about -100 (PyTorch clamps the log at -100) and
+/// p = 0 or 1 exactly gives a finite loss. In double the gradient is finite too (0 through
+/// a clamped argument); in float 1 / e^-100 overflows, so p = 0 or 1 exactly (and p below
+/// about 3e-39) gives NaN or infinite gradients. Throws ShapeError if the shapes differ and
+/// ValueError if they have no elements.
 template <class T>
 Tensor<T> binary_cross_entropy(const Tensor<T>& probabilities, const Tensor<T>& target);
 
 /// Binary cross-entropy on logits z (p = sigmoid(z)), computed stably as
-/// mean(softplus(z) - t z).
+/// mean(softplus(z) - t z); shape (). Throws ShapeError if the shapes differ and ValueError
+/// if they have no elements.
 template <class T>
 Tensor<T> binary_cross_entropy_with_logits(const Tensor<T>& logits, const Tensor<T>& target);
 
-/// Softmax cross-entropy: logits of shape (N, C), one integer label in [0, C) per row:
-/// -mean_i log_softmax(z)[i, label_i]. Throws ShapeError if the label count is not N and
-/// ValueError for a label out of range.
+/// Softmax cross-entropy: logits z of shape (N, C), one integer label in [0, C) per row:
+/// -(1/N) sum_i log_softmax(z)[i, label_i], shape (). Throws ShapeError if z is not 2-d or
+/// the label count is not N, and ValueError if N = 0 or a label is >= C.
 template <class T>
 Tensor<T> cross_entropy(const Tensor<T>& logits, const std::vector<std::size_t>& labels);
 
-/// Negative log-likelihood of log-probabilities (N, C): -mean_i logp[i, label_i].
+/// Negative log-likelihood of log-probabilities logp of shape (N, C) (not checked), one
+/// integer label in [0, C) per row: -(1/N) sum_i logp[i, label_i], shape (). Throws
+/// ShapeError if logp is not 2-d or the label count is not N, and ValueError if N = 0 or a
+/// label is >= C.
 template <class T>
 Tensor<T> nll_loss(const Tensor<T>& log_probabilities, const std::vector<std::size_t>& labels);
 

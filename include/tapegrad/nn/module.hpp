@@ -8,6 +8,8 @@
 
 #include "tapegrad/tensor.hpp"
 
+/// Models built from ops: Module and its parameters, the layers (Linear, activations,
+/// Sequential, MLP), initializers and losses. Nothing here has a backward of its own.
 namespace tapegrad::nn {
 
 /// A model or a part of one: owns parameters and sub-modules, maps an input to an output.
@@ -32,35 +34,43 @@ namespace tapegrad::nn {
 template <class T = double>
 class Module {
  public:
+  /// A module without parameters or children, in training mode.
   Module() = default;
   virtual ~Module() = default;
+  /// Not copyable.
   Module(const Module&) = delete;
+  /// Not copyable.
   Module& operator=(const Module&) = delete;
 
-  /// The output for `input`; shapes are the subclass's to document.
+  /// The output for `input`; shapes and errors are the subclass's to document.
   virtual Tensor<T> forward(const Tensor<T>& input) = 0;
+  /// forward(input).
   Tensor<T> operator()(const Tensor<T>& input) { return forward(input); }
 
   /// Every parameter, this module's first, then each child's in registration order.
   std::vector<Tensor<T>> parameters() const;
   /// The same, with dotted names: "weight", "0.weight", "encoder.1.bias", ...
   std::vector<std::pair<std::string, Tensor<T>>> named_parameters() const;
-  /// The number of scalar parameters.
+  /// The number of scalar parameters: the sum of the parameters' element counts.
   std::size_t parameter_count() const;
-  /// Clears the gradient of every parameter.
+  /// Clears the gradient of every parameter, children's included (has_grad() becomes false).
   void zero_grad();
 
   /// Sets training (true) or evaluation mode here and in every child. The built-in layers
   /// behave the same in both; a subclass may read is_training().
   void train(bool on = true);
+  /// train(false): evaluation mode here and in every child.
   void eval() { train(false); }
+  /// True in training mode (the default), false after eval() or train(false).
   bool is_training() const { return training_; }
 
  protected:
   /// Adds a parameter (it is made to require grad) and returns the shared handle.
-  /// Throws ValueError for an empty name, a name with '.', or a name used already.
+  /// Throws ValueError for an empty name, a name with '.', a name used already (by a
+  /// parameter or a child), or a value that is not a leaf (detach() a computed one).
   Tensor<T> register_parameter(const std::string& name, Tensor<T> value);
-  /// Adds a child module whose parameters are listed under "name.".
+  /// Adds a child module whose parameters are listed under "name." and returns it. Throws
+  /// ValueError for an empty name, a name with '.', a name used already, or a null module.
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
     add_child(name, module);

@@ -5,28 +5,48 @@
 
 namespace tapegrad::optim {
 
+/// Settings of Adagrad, builder style: `AdagradOptions().lr_decay(1e-4)`.
 class AdagradOptions {
  public:
+  /// Decay of the rate with the step count t: lr / (1 + (t - 1) lr_decay) (default 0).
   AdagradOptions& lr_decay(double v) { lr_decay_ = v; return *this; }
+  /// The L2 penalty: weight_decay p is added to the gradient (default 0).
   AdagradOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
+  /// The value every element of the sum of squared gradients starts at (default 0).
   AdagradOptions& initial_accumulator(double v) { initial_ = v; return *this; }
+  /// Added to the denominator for stability (default 1e-10).
   AdagradOptions& eps(double v) { eps_ = v; return *this; }
+  /// The lr_decay setting.
   double lr_decay() const { return lr_decay_; }
+  /// The weight decay setting.
   double weight_decay() const { return weight_decay_; }
+  /// The initial_accumulator setting.
   double initial_accumulator() const { return initial_; }
+  /// The eps setting.
   double eps() const { return eps_; }
 
  private:
   double lr_decay_ = 0, weight_decay_ = 0, initial_ = 0, eps_ = 1e-10;
 };
 
-/// Adagrad (Duchi et al.). At step t, g = grad + weight_decay p:
-///   s += g^2;  p -= lr / (1 + (t - 1) lr_decay) * g / (sqrt(s) + eps)
+/// Adagrad (Duchi et al.), as PyTorch defines it. The t-th step() call updates every
+/// parameter p that has a gradient, elementwise:
+///
+///     g = grad + weight_decay p
+///     s = s + g^2
+///     p = p - lr / (1 + (t - 1) lr_decay) g / (sqrt(s) + eps)
+///
+/// s is a sum per parameter, of its shape, that starts at initial_accumulator. t counts
+/// step() calls, one count for all parameters (PyTorch counts per parameter; the two
+/// differ only for a parameter that had no gradient at some calls).
 template <class T = double>
 class Adagrad : public Optimizer<T> {
  public:
+  /// Throws ValueError if lr_decay, weight_decay, initial_accumulator or eps is negative or
+  /// NaN, and as Optimizer's constructor does (parameters, learning rate).
   Adagrad(std::vector<Tensor<T>> parameters, double learning_rate = 0.01,
           const AdagradOptions& options = AdagradOptions());
+  /// One update by the rule above; parameters without a gradient are skipped.
   void step() override;
 
  private:
@@ -35,17 +55,29 @@ class Adagrad : public Optimizer<T> {
   std::size_t steps_ = 0;
 };
 
+/// Settings of RMSprop, builder style: `RMSpropOptions().momentum(0.9).centered(true)`.
 class RMSpropOptions {
  public:
+  /// The smoothing constant of the running averages (default 0.99).
   RMSpropOptions& alpha(double v) { alpha_ = v; return *this; }
+  /// Added to the denominator for stability (default 1e-8).
   RMSpropOptions& eps(double v) { eps_ = v; return *this; }
+  /// The L2 penalty: weight_decay p is added to the gradient (default 0).
   RMSpropOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
+  /// The momentum factor of the update buffer (default 0: no buffer).
   RMSpropOptions& momentum(double v) { momentum_ = v; return *this; }
+  /// Divides by the estimated standard deviation sqrt(v - m^2) instead of the root mean
+  /// square sqrt(v) (default off).
   RMSpropOptions& centered(bool on) { centered_ = on; return *this; }
+  /// The alpha setting.
   double alpha() const { return alpha_; }
+  /// The eps setting.
   double eps() const { return eps_; }
+  /// The weight decay setting.
   double weight_decay() const { return weight_decay_; }
+  /// The momentum setting.
   double momentum() const { return momentum_; }
+  /// The centered setting.
   bool centered() const { return centered_; }
 
  private:
@@ -53,15 +85,25 @@ class RMSpropOptions {
   bool centered_ = false;
 };
 
-/// RMSprop (Hinton), as PyTorch defines it. With g = grad + weight_decay p:
-///   v = alpha v + (1 - alpha) g^2;  d = v, or v - m^2 with m = alpha m + (1 - alpha) g
-///   when centered;  u = g / (sqrt(d) + eps);
-///   p -= lr u, or with momentum: b = momentum b + u, p -= lr b.
+/// RMSprop (Hinton), as PyTorch defines it. Each step() updates every parameter p that has
+/// a gradient, elementwise:
+///
+///     g = grad + weight_decay p
+///     v = alpha v + (1 - alpha) g^2
+///     centered:      m = alpha m + (1 - alpha) g;  d = sqrt(v - m^2) + eps
+///     not centered:  d = sqrt(v) + eps
+///     momentum > 0:  b = momentum b + g / d;  p = p - lr b
+///     momentum = 0:  p = p - lr g / d
+///
+/// v, m and b are per parameter, of its shape, and start at zeros.
 template <class T = double>
 class RMSprop : public Optimizer<T> {
  public:
+  /// Throws ValueError if alpha, eps, weight_decay or momentum is negative or NaN, and as
+  /// Optimizer's constructor does (parameters, learning rate).
   RMSprop(std::vector<Tensor<T>> parameters, double learning_rate = 0.01,
           const RMSpropOptions& options = RMSpropOptions());
+  /// One update by the rule above; parameters without a gradient are skipped.
   void step() override;
 
  private:
@@ -69,16 +111,28 @@ class RMSprop : public Optimizer<T> {
   std::vector<xt::xarray<T>> squares_, means_, buffers_;
 };
 
+/// Settings of Adam and AdamW, builder style: `AdamOptions().betas(0.9, 0.99).amsgrad(true)`.
 class AdamOptions {
  public:
+  /// The decay rates of the first and second moment averages (default 0.9 and 0.999); each
+  /// must be in [0, 1).
   AdamOptions& betas(double beta1, double beta2) { beta1_ = beta1; beta2_ = beta2; return *this; }
+  /// Added to the denominator for stability (default 1e-8).
   AdamOptions& eps(double v) { eps_ = v; return *this; }
+  /// The weight decay: through the gradient in Adam, decoupled in AdamW (default 0; AdamW's
+  /// default options set 0.01).
   AdamOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
+  /// Divides by the running maximum of the second moment (AMSGrad; default off).
   AdamOptions& amsgrad(bool on) { amsgrad_ = on; return *this; }
+  /// The first beta setting.
   double beta1() const { return beta1_; }
+  /// The second beta setting.
   double beta2() const { return beta2_; }
+  /// The eps setting.
   double eps() const { return eps_; }
+  /// The weight decay setting.
   double weight_decay() const { return weight_decay_; }
+  /// The amsgrad setting.
   bool amsgrad() const { return amsgrad_; }
 
  private:
@@ -86,19 +140,34 @@ class AdamOptions {
   bool amsgrad_ = false;
 };
 
-/// Adam (Kingma & Ba) with bias correction, as PyTorch defines it. At step t:
-///   g = grad + weight_decay p   (Adam: decay through the gradient)
-///   p *= 1 - lr weight_decay    (AdamW: decoupled decay, instead)
-///   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  (amsgrad: vmax = max(vmax, v))
-///   p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+/// Adam (Kingma & Ba) with bias correction, as PyTorch defines it. The t-th step() call
+/// updates every parameter p that has a gradient, elementwise, with b1, b2 = betas:
+///
+///     Adam:    g = grad + weight_decay p
+///     AdamW:   p = p (1 - lr weight_decay);  g = grad
+///     m = b1 m + (1 - b1) g
+///     v = b2 v + (1 - b2) g^2
+///     amsgrad: vmax = max(vmax, v), and vmax takes the place of v below
+///     p = p - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+///
+/// m, v and vmax are per parameter, of its shape, and start at zeros. t counts step()
+/// calls, one count for all parameters (PyTorch counts per parameter; the two differ only
+/// for a parameter that had no gradient at some calls).
 template <class T = double>
 class Adam : public Optimizer<T> {
  public:
+  /// Throws ValueError if eps or weight_decay is negative or NaN, or a beta is not in
+  /// [0, 1), and as Optimizer's constructor does (parameters, learning rate).
   Adam(std::vector<Tensor<T>> parameters, double learning_rate = 1e-3,
        const AdamOptions& options = AdamOptions());
+  /// One update by the rule above; parameters without a gradient are skipped (and not
+  /// decayed).
   void step() override;
 
  protected:
+  /// For AdamW: with decoupled_weight_decay true, the decay scales p by
+  /// 1 - lr weight_decay before the update instead of entering the gradient. Throws as the
+  /// public constructor.
   Adam(std::vector<Tensor<T>> parameters, double learning_rate, const AdamOptions& options,
        bool decoupled_weight_decay);
 
@@ -109,10 +178,14 @@ class Adam : public Optimizer<T> {
   std::size_t steps_ = 0;
 };
 
-/// AdamW (Loshchilov & Hutter): Adam with decoupled weight decay (default 0.01).
+/// AdamW (Loshchilov & Hutter): Adam with decoupled weight decay, p = p (1 - lr weight_decay)
+/// before the Adam update of the undecayed gradient (see Adam for the full rule).
 template <class T = double>
 class AdamW : public Adam<T> {
  public:
+  /// The default options set weight_decay to 0.01, as PyTorch does. Options passed in replace
+  /// them whole: `AdamOptions().amsgrad(true)` has weight_decay 0. Throws ValueError as Adam's
+  /// constructor does.
   AdamW(std::vector<Tensor<T>> parameters, double learning_rate = 1e-3,
         const AdamOptions& options = AdamOptions().weight_decay(0.01))
       : Adam<T>(std::move(parameters), learning_rate, options, true) {}

@@ -7,31 +7,52 @@
 
 namespace tapegrad::optim {
 
-/// How L-BFGS chooses the step length along its direction.
+/// How L-BFGS chooses the step length along its direction d, from the initial length t.
+/// The sufficient-decrease (Armijo) condition is `f(x + t d) <= f(x) + 1e-4 t g'd`.
 enum class LineSearch {
-  none,          ///< a fixed step of lr (as PyTorch's default)
-  backtracking,  ///< halve the step until the Armijo condition holds
-  strong_wolfe,  ///< Nocedal & Wright's algorithm 3.5/3.6 (bracketing + cubic zoom)
+  none,          ///< one trial at t, kept unless its loss is not finite (PyTorch's default)
+  backtracking,  ///< halve t until the Armijo condition holds; no step if the budget runs out
+  strong_wolfe,  ///< the strong Wolfe conditions (c1 1e-4, c2 0.9): double t until the
+                 ///< minimum is bracketed, then zoom by cubic interpolation (Nocedal &
+                 ///< Wright, algorithms 3.5 and 3.6); at most 25 trials in each phase
 };
 
+/// Settings of LBFGS, builder style: `LBFGSOptions().history_size(10)`.
 class LBFGSOptions {
  public:
+  /// The initial step length t of each iteration (default 1). It becomes the optimizer's
+  /// learning_rate(), so it must be finite and not negative.
   LBFGSOptions& lr(double v) { lr_ = v; return *this; }
+  /// The most iterations one step() runs (default 20); must be positive.
   LBFGSOptions& max_iterations(std::size_t v) { max_iterations_ = v; return *this; }
-  /// Function evaluations allowed per step(); 0 means 1.25 x max_iterations.
+  /// Loss evaluations allowed per step(), the first one included (default 0, which means
+  /// max_iterations * 5 / 4, rounded down). The first evaluation and the first line-search
+  /// trial are made even when the budget is used up, so 1 acts as 2.
   LBFGSOptions& max_evaluations(std::size_t v) { max_evaluations_ = v; return *this; }
+  /// Stop when the largest |gradient element| is at most this (default 1e-7).
   LBFGSOptions& tolerance_grad(double v) { tolerance_grad_ = v; return *this; }
+  /// Stop when a step moves no parameter by more than this, when the loss changes by less,
+  /// or when the directional derivative g'd is above -tolerance_change (default 1e-9).
   LBFGSOptions& tolerance_change(double v) { tolerance_change_ = v; return *this; }
+  /// The number of (s, y) pairs kept (default 100); must be positive.
   LBFGSOptions& history_size(std::size_t v) { history_size_ = v; return *this; }
+  /// How the step length is chosen (default strong_wolfe).
   LBFGSOptions& line_search(LineSearch v) { line_search_ = v; return *this; }
+  /// The lr setting.
   double lr() const { return lr_; }
+  /// The max_iterations setting.
   std::size_t max_iterations() const { return max_iterations_; }
+  /// The evaluation budget per step(): the setting, or max_iterations * 5 / 4 when it is 0.
   std::size_t max_evaluations() const {
     return max_evaluations_ ? max_evaluations_ : max_iterations_ * 5 / 4;
   }
+  /// The tolerance_grad setting.
   double tolerance_grad() const { return tolerance_grad_; }
+  /// The tolerance_change setting.
   double tolerance_change() const { return tolerance_change_; }
+  /// The history_size setting.
   std::size_t history_size() const { return history_size_; }
+  /// The line_search setting.
   LineSearch line_search() const { return line_search_; }
 
  private:
@@ -41,11 +62,22 @@ class LBFGSOptions {
   LineSearch line_search_ = LineSearch::strong_wolfe;
 };
 
-/// Limited-memory BFGS over all parameters as one vector (computed in double). Each
-/// step(loss) runs up to max_iterations iterations: direction from the two-loop recursion
-/// over the last history_size (s, y) pairs, then the line search. It stops early when the
-/// largest gradient element is below tolerance_grad, or the step or the loss change is
-/// below tolerance_change. The history carries over between step() calls.
+/// Limited-memory BFGS over all parameters as one vector x, computed in double, after
+/// PyTorch's LBFGS. step(loss) evaluates the loss f and its gradient g at x, returns at once
+/// if max |g_i| <= tolerance_grad, and otherwise runs up to max_iterations iterations of:
+///
+///     d = -H g         two-loop recursion over the stored (s, y) pairs, with the initial
+///                      H = (s'y / y'y) I of the newest pair (H = I when none is stored)
+///     stop if g'd > -tolerance_change                      (no descent direction)
+///     t = lr, or min(1, 1 / sum |g_i|) lr when no pair is stored
+///     t = the line search's step length along d            (stop if it finds none)
+///     s = t d;  y = g(x + s) - g(x);  x = x + s
+///     store (s, y) if y's > 1e-10, dropping the oldest pair beyond history_size
+///     stop if max |g_i| <= tolerance_grad, t max |d_i| <= tolerance_change,
+///       |change of f| < tolerance_change, or the evaluation budget is used up
+///
+/// lr is learning_rate() (set from the options' lr), so set_learning_rate() and the
+/// schedules change it. The pairs carry over between step() calls.
 template <class T = double>
 class LBFGS : public Optimizer<T> {
  public:
@@ -53,10 +85,17 @@ class LBFGS : public Optimizer<T> {
   /// optimizer makes the tape and runs backward() itself.
   using LossFunction = std::function<Tensor<T>()>;
 
+  /// Throws ValueError if max_iterations or history_size is 0, and as Optimizer's
+  /// constructor does (parameters, lr).
   LBFGS(std::vector<Tensor<T>> parameters, const LBFGSOptions& options = LBFGSOptions());
   /// Throws TapeError: L-BFGS needs to evaluate the loss, use step(loss).
   void step() override;
-  /// Returns the loss at the parameters' values before the step.
+  /// Runs the iterations above and leaves the parameters at the final x. Returns the loss
+  /// at the parameters' values before the step. The loss function is called with the
+  /// parameters set to each trial point; afterwards the parameters' gradients are those of
+  /// the last evaluation, which may be a rejected trial point. Throws ShapeError if the loss
+  /// does not have a single element, and ValueError if the loss or its gradient is not
+  /// finite at the starting point.
   double step(const LossFunction& loss);
   /// Loss evaluations since construction.
   std::size_t evaluations() const { return evaluations_; }

@@ -7,16 +7,23 @@
 
 namespace tapegrad::optim {
 
+/// Settings of Newton, builder style: `NewtonOptions().damping(1e-3)`.
 class NewtonOptions {
  public:
+  /// The factor lr of the Newton step (default 1). It becomes the optimizer's
+  /// learning_rate(), so it must be finite and not negative.
   NewtonOptions& lr(double v) { lr_ = v; return *this; }
-  /// The damping lambda added to the Hessian's diagonal to start with (0: pure Newton).
+  /// The damping lambda added to the Hessian's diagonal to start with (default 0: pure
+  /// Newton); must not be negative.
   NewtonOptions& damping(double v) { damping_ = v; return *this; }
-  /// The largest parameter count accepted (the Hessian is dense: n^2 entries, n backward
-  /// passes).
+  /// The largest parameter count accepted (default 2000): the Hessian is dense, n^2 entries
+  /// and n backward passes for n parameter elements.
   NewtonOptions& max_parameters(std::size_t v) { max_parameters_ = v; return *this; }
+  /// The lr setting.
   double lr() const { return lr_; }
+  /// The damping setting.
   double damping() const { return damping_; }
+  /// The max_parameters setting.
   std::size_t max_parameters() const { return max_parameters_; }
 
  private:
@@ -24,24 +31,40 @@ class NewtonOptions {
   std::size_t max_parameters_ = 2000;
 };
 
-/// Damped Newton: p -= lr (H + lambda I)^-1 g, with g and H of the loss with respect to all
-/// parameters as one vector. H comes from backward(create_graph) and one more backward pass
-/// per parameter element. lambda starts at the option's damping and grows tenfold until
-/// H + lambda I is positive definite (a Cholesky factorization succeeds), so a step is always
-/// a descent direction. On a quadratic with positive definite H, one step with lr 1 and no
-/// damping lands on the minimum.
+/// Damped Newton's method over all parameters as one vector p, computed in double:
+///
+///     p = p - lr (H + lambda I)^-1 g
+///
+/// g and H are the gradient and Hessian of the loss with respect to all parameter elements
+/// (a parameter without a gradient counts as zeros). g comes from backward(create_graph),
+/// row r of H from one more backward pass from element r of the gradient; H is then made
+/// symmetric as (H + H') / 2. lambda starts at the damping option and, while the Cholesky
+/// factorization of H + lambda I fails (not positive definite), becomes
+/// max(10 lambda, 1e-8 (1 + max_r |H_rr|)); so a step is always a descent direction. On a
+/// quadratic with positive definite H, one step with lr 1 and no damping lands on the
+/// minimum. lr is learning_rate() (set from the options' lr), so set_learning_rate() and
+/// the schedules change it.
 template <class T = double>
 class Newton : public Optimizer<T> {
  public:
+  /// Computes the loss (a single element) from the parameters' current values; the
+  /// optimizer makes the tape and runs backward() itself.
   using LossFunction = std::function<Tensor<T>()>;
 
-  /// Throws ValueError when the parameters hold more than max_parameters elements.
+  /// Throws ValueError when the parameters hold more than max_parameters elements in all,
+  /// when the damping is negative or NaN, and as Optimizer's constructor does (parameters,
+  /// lr).
   Newton(std::vector<Tensor<T>> parameters, const NewtonOptions& options = NewtonOptions());
   /// Throws TapeError: Newton's method needs the loss, use step(loss).
   void step() override;
-  /// Returns the loss before the step.
+  /// One damped Newton step from the parameters' current values; returns the loss before
+  /// the step. A loss that does not require grad leaves the values as they are. Every
+  /// parameter's gradient is cleared. Throws ShapeError if the loss does not have a single
+  /// element, and ValueError when 60 increases of lambda do not make H + lambda I positive
+  /// definite (a NaN in H, for one).
   double step(const LossFunction& loss);
-  /// The damping the last step used.
+  /// The lambda the last step(loss) solved with (0 before the first; a step whose loss does
+  /// not require grad leaves it).
   double last_damping() const { return last_damping_; }
 
  private:

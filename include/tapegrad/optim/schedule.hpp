@@ -1,6 +1,7 @@
 // Learning-rate schedules. Each changes an optimizer's learning rate when its step() is
-// called (once per epoch, typically), starting from the rate the optimizer had when the
-// schedule was made.
+// called (once per epoch, typically). StepLR, ExponentialLR and CosineAnnealingLR compute
+// the rate from the one the optimizer had when the schedule was made; ReduceLROnPlateau
+// scales the current rate.
 #pragma once
 
 #include <cstddef>
@@ -9,11 +10,17 @@
 
 namespace tapegrad::optim {
 
-/// lr = base gamma^floor(epoch / step_size).
+/// Multiplies the rate by gamma every step_size epochs: after the n-th step() call,
+/// lr = base gamma^floor(n / step_size), with base the optimizer's rate when the schedule
+/// was made. It keeps a reference to the optimizer, which must outlive it.
 class StepLR {
  public:
+  /// Throws ValueError if step_size is 0 or gamma is negative or NaN.
   StepLR(LearningRateHolder& optimizer, std::size_t step_size, double gamma = 0.1);
+  /// Counts one epoch and sets the optimizer's rate by the formula (overriding any change
+  /// made in between). Throws ValueError if the new rate is not finite.
   void step();
+  /// The number of step() calls so far.
   std::size_t epoch() const { return epoch_; }
 
  private:
@@ -22,10 +29,15 @@ class StepLR {
   std::size_t step_size_, epoch_ = 0;
 };
 
-/// lr = base gamma^epoch.
+/// Multiplies the rate by gamma every epoch: after the n-th step() call, lr = base gamma^n,
+/// with base the optimizer's rate when the schedule was made. It keeps a reference to the
+/// optimizer, which must outlive it.
 class ExponentialLR {
  public:
+  /// Throws ValueError if gamma is negative or NaN.
   ExponentialLR(LearningRateHolder& optimizer, double gamma);
+  /// Counts one epoch and sets the optimizer's rate by the formula (overriding any change
+  /// made in between). Throws ValueError if the new rate is not finite.
   void step();
 
  private:
@@ -34,11 +46,16 @@ class ExponentialLR {
   std::size_t epoch_ = 0;
 };
 
-/// lr = eta_min + (base - eta_min) (1 + cos(pi epoch / t_max)) / 2, for epoch <= t_max
-/// (and eta_min after).
+/// Cosine annealing from base down to eta_min over t_max epochs, then eta_min: after the
+/// n-th step() call, lr = eta_min + (base - eta_min) (1 + cos(pi min(n, t_max) / t_max)) / 2,
+/// with base the optimizer's rate when the schedule was made. There is no restart. It keeps
+/// a reference to the optimizer, which must outlive it.
 class CosineAnnealingLR {
  public:
+  /// Throws ValueError if t_max is 0 or eta_min is negative or NaN.
   CosineAnnealingLR(LearningRateHolder& optimizer, std::size_t t_max, double eta_min = 0);
+  /// Counts one epoch and sets the optimizer's rate by the formula (overriding any change
+  /// made in between). Throws ValueError if the new rate is not finite.
   void step();
 
  private:
@@ -47,18 +64,30 @@ class CosineAnnealingLR {
   std::size_t t_max_, epoch_ = 0;
 };
 
+/// Settings of ReduceLROnPlateau, builder style: `ReduceLROnPlateauOptions().patience(5)`.
 class ReduceLROnPlateauOptions {
  public:
+  /// The factor a reduction multiplies the rate by (default 0.1); must be in (0, 1).
   ReduceLROnPlateauOptions& factor(double v) { factor_ = v; return *this; }
+  /// The number of calls without improvement tolerated; the next one reduces the rate
+  /// (default 10).
   ReduceLROnPlateauOptions& patience(std::size_t v) { patience_ = v; return *this; }
-  /// A metric counts as better when below best (1 - threshold).
+  /// A metric counts as better when below best (1 - threshold) (default 1e-4).
   ReduceLROnPlateauOptions& threshold(double v) { threshold_ = v; return *this; }
+  /// The floor of a reduction: the rate becomes max(lr factor, min_lr) (default 0).
   ReduceLROnPlateauOptions& min_lr(double v) { min_lr_ = v; return *this; }
+  /// The number of calls after a reduction during which calls without improvement are not
+  /// counted (default 0).
   ReduceLROnPlateauOptions& cooldown(std::size_t v) { cooldown_ = v; return *this; }
+  /// The factor setting.
   double factor() const { return factor_; }
+  /// The patience setting.
   std::size_t patience() const { return patience_; }
+  /// The threshold setting.
   double threshold() const { return threshold_; }
+  /// The min_lr setting.
   double min_lr() const { return min_lr_; }
+  /// The cooldown setting.
   std::size_t cooldown() const { return cooldown_; }
 
  private:
@@ -66,13 +95,26 @@ class ReduceLROnPlateauOptions {
   std::size_t patience_ = 10, cooldown_ = 0;
 };
 
-/// Multiplies the rate by `factor` (not below min_lr) when a metric to minimize has not
-/// improved for more than `patience` calls; then waits `cooldown` calls.
+/// Reduces the rate when a metric to minimize stops improving, like PyTorch's
+/// ReduceLROnPlateau in mode "min" with a relative threshold. Each step(metric) does:
+///
+///     if metric is finite and (no finite metric came before or metric < best (1 - threshold))
+///         best = metric;  bad = 0
+///     else
+///         bad = bad + 1
+///     if cooldown_left > 0:     cooldown_left = cooldown_left - 1;  bad = 0
+///     else if bad > patience:   lr = max(lr factor, min_lr);  cooldown_left = cooldown;  bad = 0
+///
+/// bad and cooldown_left start at 0. Unlike PyTorch, a reduction sets max(lr factor, min_lr)
+/// even when that is larger than lr: a rate below min_lr is raised to min_lr. It keeps a
+/// reference to the optimizer, which must outlive it.
 class ReduceLROnPlateau {
  public:
+  /// Throws ValueError unless 0 < factor < 1.
   ReduceLROnPlateau(LearningRateHolder& optimizer,
                     const ReduceLROnPlateauOptions& options = ReduceLROnPlateauOptions());
-  /// Returns true when this call reduced the rate.
+  /// Takes one epoch's metric and updates the rate as above. Returns true when this call
+  /// lowered the rate. Throws ValueError if the new rate is not finite (an infinite min_lr).
   bool step(double metric);
 
  private:

@@ -8,13 +8,23 @@ namespace tapegrad::optim {
 /// Settings of SGD, builder style: `SGDOptions().momentum(0.9).nesterov(true)`.
 class SGDOptions {
  public:
+  /// The momentum factor mu (default 0: no momentum); must not be negative.
   SGDOptions& momentum(double m) { momentum_ = m; return *this; }
+  /// The share of the gradient held back from the momentum buffer (default 0); must not be
+  /// negative.
   SGDOptions& dampening(double d) { dampening_ = d; return *this; }
+  /// Nesterov momentum (default off); needs a positive momentum and zero dampening.
   SGDOptions& nesterov(bool on) { nesterov_ = on; return *this; }
+  /// The L2 penalty: weight_decay p is added to the gradient (default 0); must not be
+  /// negative.
   SGDOptions& weight_decay(double w) { weight_decay_ = w; return *this; }
+  /// The momentum setting.
   double momentum() const { return momentum_; }
+  /// The dampening setting.
   double dampening() const { return dampening_; }
+  /// The Nesterov setting.
   bool nesterov() const { return nesterov_; }
+  /// The weight decay setting.
   double weight_decay() const { return weight_decay_; }
 
  private:
@@ -22,16 +32,28 @@ class SGDOptions {
   bool nesterov_ = false;
 };
 
-/// Stochastic gradient descent, as PyTorch defines it. With g = grad + weight_decay p:
-///   without momentum:  p -= lr g
-///   with momentum mu:  b = g on the first step, then b = mu b + (1 - dampening) g;
-///                      p -= lr (g + mu b) with Nesterov, p -= lr b without.
-/// Throws ValueError for negative settings, or Nesterov without momentum or with dampening.
+/// Stochastic gradient descent, as PyTorch defines it. Each step() updates every parameter
+/// p that has a gradient, elementwise, with mu = momentum:
+///
+///     g = grad + weight_decay p
+///     mu = 0:   p = p - lr g
+///     mu > 0:   b = g                              at the first step() call
+///               b = mu b + (1 - dampening) g       at later calls
+///               p = p - lr (g + mu b)              with Nesterov
+///               p = p - lr b                       without
+///
+/// b is a buffer per parameter, of its shape, that starts at zeros. "First step() call"
+/// is one flag for the whole optimizer: a parameter without a gradient at that call gets
+/// b = (1 - dampening) g at its first update (PyTorch would set b = g).
 template <class T = double>
 class SGD : public Optimizer<T> {
  public:
+  /// Throws ValueError if momentum, dampening or weight_decay is negative, if nesterov is on
+  /// with a momentum that is not positive or a nonzero dampening, and as Optimizer's
+  /// constructor does (parameters, learning rate).
   SGD(std::vector<Tensor<T>> parameters, double learning_rate,
       const SGDOptions& options = SGDOptions());
+  /// One update by the rule above; parameters without a gradient are skipped.
   void step() override;
 
  private:

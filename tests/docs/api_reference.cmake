@@ -1,0 +1,18 @@
+# Builds the Doxygen API reference of the public headers and fails on any warning (an
+# undocumented class, member or function, or a broken doc command).
+# -DDOXYGEN=... -DDOXYFILE=... -DWARNINGS=... (the WARN_LOGFILE that DOXYFILE names)
+file(REMOVE ${WARNINGS})
+execute_process(COMMAND ${DOXYGEN} ${DOXYFILE} RESULT_VARIABLE status ERROR_VARIABLE errors)
+if(NOT status EQUAL 0)
+  message(FATAL_ERROR "doxygen exited with ${status}: ${errors}")
+endif()
+if(NOT EXISTS ${WARNINGS})
+  message(FATAL_ERROR "doxygen wrote no warning log at ${WARNINGS}")
+endif()
+file(STRINGS ${WARNINGS} warnings)
+list(LENGTH warnings count)
+if(count GREATER 0)
+  list(JOIN warnings "\n" text)
+  message(FATAL_ERROR "${count} Doxygen warnings in the public headers:\n${text}")
+endif()
+message("API reference built without warnings")
