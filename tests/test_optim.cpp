@@ -403,3 +403,74 @@ TEST_CASE("ReduceLROnPlateau ignores a non-finite metric") {
   CHECK(plateau.step(4.0));        // 2 bad > patience
   CHECK(sgd.learning_rate() == 0.5);
 }
+
+TEST_CASE("a parameter's first update starts its own state, as in PyTorch, even when it comes late") {
+  // Call 1: only a has a gradient. Call 2: both. b's update at call 2 is its first.
+  const double ga = 2.0, gb = -3.0, lr = 0.1;
+  auto give = [](Tensor<double>& p, double g) {
+    Tape tape;
+    sum(p * g).backward();
+  };
+  {  // SGD with momentum and dampening: the buffer starts at g itself, not (1 - dampening) g.
+    Tensor<double> a(Array{1.0}, requires_grad), b(Array{1.0}, requires_grad);
+    optim::SGD<double> sgd({a, b}, lr, optim::SGDOptions().momentum(0.9).dampening(0.5));
+    give(a, ga);
+    sgd.step();
+    sgd.zero_grad();
+    give(a, ga);
+    give(b, gb);
+    sgd.step();
+    CHECK(b.value()(0) == doctest::Approx(1.0 - lr * gb).epsilon(1e-15));
+    CHECK(a.value()(0) == doctest::Approx(1.0 - lr * ga - lr * (0.9 * ga + 0.5 * ga)).epsilon(1e-15));
+  }
+  {  // Adam: b's bias correction uses t = 1 at its first update, so the step is lr g / (|g| + eps).
+    Tensor<double> a(Array{1.0}, requires_grad), b(Array{1.0}, requires_grad);
+    optim::Adam<double> adam({a, b}, lr);
+    give(a, ga);
+    adam.step();
+    adam.zero_grad();
+    give(a, ga);
+    give(b, gb);
+    adam.step();
+    CHECK(b.value()(0) == doctest::Approx(1.0 - lr * gb / (std::abs(gb) + 1e-8)).epsilon(1e-15));
+  }
+  {  // Adagrad with lr_decay: b's first update has t = 1, so no decay yet.
+    Tensor<double> a(Array{1.0}, requires_grad), b(Array{1.0}, requires_grad);
+    optim::Adagrad<double> adagrad({a, b}, lr, optim::AdagradOptions().lr_decay(0.5));
+    give(a, ga);
+    adagrad.step();
+    adagrad.zero_grad();
+    give(a, ga);
+    give(b, gb);
+    adagrad.step();
+    CHECK(b.value()(0) == doctest::Approx(1.0 - lr * gb / (std::abs(gb) + 1e-10)).epsilon(1e-15));
+    const double a_after_first = 1.0 - lr * ga / (std::abs(ga) + 1e-10);
+    CHECK(a.value()(0) == doctest::Approx(a_after_first - lr / 1.5 * ga / (std::sqrt(2 * ga * ga) + 1e-10))
+                              .epsilon(1e-15));
+  }
+}
+
+TEST_CASE("SGD refuses NaN settings; ReduceLROnPlateau never raises the rate and checks min_lr") {
+  Tensor<double> p(Array{1.0}, requires_grad);
+  CHECK_THROWS_WITH_AS(optim::SGD<double>({p}, 0.1, optim::SGDOptions().momentum(std::nan(""))),
+                       doctest::Contains("NaN"), ValueError);
+  CHECK_THROWS_AS(optim::SGD<double>({p}, 0.1, optim::SGDOptions().weight_decay(std::nan(""))), ValueError);
+
+  optim::SGD<double> sgd({p}, 0.001);
+  optim::ReduceLROnPlateau plateau(sgd, optim::ReduceLROnPlateauOptions().patience(0).min_lr(0.01));
+  CHECK_FALSE(plateau.step(1.0));
+  CHECK_FALSE(plateau.step(1.0));  // 1 bad > patience: a reduction, but 0.001 is below min_lr
+  CHECK(sgd.learning_rate() == 0.001);
+  CHECK_THROWS_AS(optim::ReduceLROnPlateau(sgd, optim::ReduceLROnPlateauOptions().min_lr(-1)), ValueError);
+  CHECK_THROWS_AS(optim::ReduceLROnPlateau(sgd, optim::ReduceLROnPlateauOptions().min_lr(INFINITY)),
+                  ValueError);
+}
+
+TEST_CASE("L-BFGS's strong-Wolfe search, out of doublings, keeps the last point it checked") {
+  // f = -x falls forever, so the search doubles the step (1, 2, 4, ..., 2^24) without a
+  // bracket; past x = 2e7 the loss is NaN, and the 26th trial, 2^25, lands there.
+  Tensor<double> x(Array{0.0}, requires_grad);
+  optim::LBFGS<double> lbfgs({x}, optim::LBFGSOptions().max_iterations(1).max_evaluations(100));
+  lbfgs.step([&] { return sum(-x + 0.0 * log(2e7 - x)); });
+  CHECK(x.value()(0) == 16777216.0);
+}

@@ -24,17 +24,17 @@ Adagrad<T>::Adagrad(std::vector<Tensor<T>> parameters, double learning_rate,
                                    options.initial_accumulator(), options.eps()});
   sums_ = this->zeros_like_parameters();
   for (auto& s : sums_) s.fill(static_cast<T>(options.initial_accumulator()));
+  updates_.assign(this->parameters_.size(), 0);
 }
 
 template <class T>
 void Adagrad<T>::step() {
   NoGradGuard no_grad;
-  ++steps_;
-  const double rate = this->learning_rate() /
-                      (1 + static_cast<double>(steps_ - 1) * options_.lr_decay());
   for (std::size_t i = 0; i < this->parameters_.size(); ++i) {
     auto& p = this->parameters_[i];
     if (!p.has_grad()) continue;
+    const auto t = static_cast<double>(++updates_[i]);
+    const double rate = this->learning_rate() / (1 + (t - 1) * options_.lr_decay());
     xt::xarray<T> g = p.grad();
     if (options_.weight_decay() != 0) g += static_cast<T>(options_.weight_decay()) * p.value();
     sums_[i] += g * g;
@@ -100,23 +100,23 @@ Adam<T>::Adam(std::vector<Tensor<T>> parameters, double learning_rate, const Ada
   first_ = this->zeros_like_parameters();
   second_ = this->zeros_like_parameters();
   if (options.amsgrad()) second_max_ = this->zeros_like_parameters();
+  updates_.assign(this->parameters_.size(), 0);
 }
 
 template <class T>
 void Adam<T>::step() {
   NoGradGuard no_grad;
-  ++steps_;
   const double lr = this->learning_rate();
   const T b1 = static_cast<T>(options_.beta1());
   const T b2 = static_cast<T>(options_.beta2());
-  const double t = static_cast<double>(steps_);
-  const T correction1 = static_cast<T>(1 - std::pow(options_.beta1(), t));
-  const T correction2 = static_cast<T>(1 - std::pow(options_.beta2(), t));
   const T eps = static_cast<T>(options_.eps());
   const T decay = static_cast<T>(options_.weight_decay());
   for (std::size_t i = 0; i < this->parameters_.size(); ++i) {
     auto& p = this->parameters_[i];
     if (!p.has_grad()) continue;
+    const auto t = static_cast<double>(++updates_[i]);
+    const T correction1 = static_cast<T>(1 - std::pow(options_.beta1(), t));
+    const T correction2 = static_cast<T>(1 - std::pow(options_.beta2(), t));
     xt::xarray<T> g = p.grad();
     if (decay != 0) {
       if (decoupled_) {

@@ -150,7 +150,10 @@ double LBFGS<T>::step(const LossFunction& loss) {
           previous = current;
           current = probe(current.t * 2);
         }
-        if (!done && !bracketed) accepted = current;
+        if (!done && !bracketed) {
+          // Out of doublings: the last point checked above, or the newest if it is better.
+          accepted = decreases(current) && current.f < previous.f ? current : previous;
+        }
         if (bracketed) {
           // Zoom (Nocedal & Wright, algorithm 3.6): lo always satisfies sufficient decrease.
           accepted = lo;

@@ -43,6 +43,9 @@ ReduceLROnPlateau::ReduceLROnPlateau(LearningRateHolder& optimizer,
   if (!(options.factor() > 0 && options.factor() < 1)) {
     throw ValueError("ReduceLROnPlateau: factor must be in (0, 1)");
   }
+  if (!(options.min_lr() >= 0 && std::isfinite(options.min_lr()))) {
+    throw ValueError("ReduceLROnPlateau: min_lr must be finite and not negative");
+  }
 }
 
 bool ReduceLROnPlateau::step(double metric) {
@@ -61,8 +64,9 @@ bool ReduceLROnPlateau::step(double metric) {
   }
   if (bad_epochs_ > options_.patience()) {
     const double reduced = std::max(optimizer_.learning_rate() * options_.factor(), options_.min_lr());
+    // A rate already below min_lr stays where it is: a reduction never raises it.
     const bool changed = reduced < optimizer_.learning_rate();
-    optimizer_.set_learning_rate(reduced);
+    if (changed) optimizer_.set_learning_rate(reduced);
     cooldown_left_ = options_.cooldown();
     bad_epochs_ = 0;
     return changed;

@@ -11,13 +11,14 @@ namespace tapegrad::optim {
 template <class T>
 SGD<T>::SGD(std::vector<Tensor<T>> parameters, double learning_rate, const SGDOptions& options)
     : Optimizer<T>(std::move(parameters), learning_rate), options_(options) {
-  if (options.momentum() < 0 || options.dampening() < 0 || options.weight_decay() < 0) {
-    throw ValueError("SGD: momentum, dampening and weight decay must not be negative");
+  if (!(options.momentum() >= 0 && options.dampening() >= 0 && options.weight_decay() >= 0)) {
+    throw ValueError("SGD: momentum, dampening and weight decay must not be negative or NaN");
   }
   if (options.nesterov() && (options.momentum() <= 0 || options.dampening() != 0)) {
     throw ValueError("SGD: Nesterov momentum needs a positive momentum and zero dampening");
   }
   momentum_buffers_ = this->zeros_like_parameters();
+  buffer_started_.assign(this->parameters_.size(), false);
 }
 
 template <class T>
@@ -38,8 +39,9 @@ void SGD<T>::step() {
     if (decay != 0) g += decay * p.value();
     if (mu != 0) {
       auto& b = momentum_buffers_[i];
-      if (!started_) {
+      if (!buffer_started_[i]) {  // the parameter's first update, which may come late
         b = g;
+        buffer_started_[i] = true;
       } else {
         b = mu * b + keep * g;
       }
@@ -51,7 +53,6 @@ void SGD<T>::step() {
     }
     p.mutable_value() -= lr * g;
   }
-  started_ = true;
 }
 
 template class SGD<float>;

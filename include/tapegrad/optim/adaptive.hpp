@@ -29,16 +29,15 @@ class AdagradOptions {
   double lr_decay_ = 0, weight_decay_ = 0, initial_ = 0, eps_ = 1e-10;
 };
 
-/// Adagrad (Duchi et al.), as PyTorch defines it. The t-th step() call updates every
-/// parameter p that has a gradient, elementwise:
+/// Adagrad (Duchi et al.), as PyTorch defines it. Each step() updates every parameter p that
+/// has a gradient, elementwise:
 ///
 ///     g = grad + weight_decay p
 ///     s = s + g^2
 ///     p = p - lr / (1 + (t - 1) lr_decay) g / (sqrt(s) + eps)
 ///
 /// s is a sum per parameter, of its shape, that starts at initial_accumulator. t counts
-/// step() calls, one count for all parameters (PyTorch counts per parameter; the two
-/// differ only for a parameter that had no gradient at some calls).
+/// the parameter's own updates (the step() calls at which it had a gradient), as in PyTorch.
 template <class T = double>
 class Adagrad : public Optimizer<T> {
  public:
@@ -52,7 +51,7 @@ class Adagrad : public Optimizer<T> {
  private:
   AdagradOptions options_;
   std::vector<xt::xarray<T>> sums_;
-  std::size_t steps_ = 0;
+  std::vector<std::size_t> updates_;  // t of each parameter
 };
 
 /// Settings of RMSprop, builder style: `RMSpropOptions().momentum(0.9).centered(true)`.
@@ -140,8 +139,8 @@ class AdamOptions {
   bool amsgrad_ = false;
 };
 
-/// Adam (Kingma & Ba) with bias correction, as PyTorch defines it. The t-th step() call
-/// updates every parameter p that has a gradient, elementwise, with b1, b2 = betas:
+/// Adam (Kingma & Ba) with bias correction, as PyTorch defines it. Each step() updates
+/// every parameter p that has a gradient, elementwise, with b1, b2 = betas:
 ///
 ///     Adam:    g = grad + weight_decay p
 ///     AdamW:   p = p (1 - lr weight_decay);  g = grad
@@ -150,9 +149,8 @@ class AdamOptions {
 ///     amsgrad: vmax = max(vmax, v), and vmax takes the place of v below
 ///     p = p - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 ///
-/// m, v and vmax are per parameter, of its shape, and start at zeros. t counts step()
-/// calls, one count for all parameters (PyTorch counts per parameter; the two differ only
-/// for a parameter that had no gradient at some calls).
+/// m, v and vmax are per parameter, of its shape, and start at zeros. t counts the
+/// parameter's own updates (the step() calls at which it had a gradient), as in PyTorch.
 template <class T = double>
 class Adam : public Optimizer<T> {
  public:
@@ -175,7 +173,7 @@ class Adam : public Optimizer<T> {
   AdamOptions options_;
   bool decoupled_;
   std::vector<xt::xarray<T>> first_, second_, second_max_;
-  std::size_t steps_ = 0;
+  std::vector<std::size_t> updates_;  // t of each parameter
 };
 
 /// AdamW (Loshchilov & Hutter): Adam with decoupled weight decay, p = p (1 - lr weight_decay)

@@ -74,7 +74,8 @@ class ReduceLROnPlateauOptions {
   ReduceLROnPlateauOptions& patience(std::size_t v) { patience_ = v; return *this; }
   /// A metric counts as better when below best (1 - threshold) (default 1e-4).
   ReduceLROnPlateauOptions& threshold(double v) { threshold_ = v; return *this; }
-  /// The floor of a reduction: the rate becomes max(lr factor, min_lr) (default 0).
+  /// The floor of a reduction: the rate becomes max(lr factor, min_lr), or stays if it is
+  /// already lower (default 0); must be finite and not negative.
   ReduceLROnPlateauOptions& min_lr(double v) { min_lr_ = v; return *this; }
   /// The number of calls after a reduction during which calls without improvement are not
   /// counted (default 0).
@@ -103,18 +104,18 @@ class ReduceLROnPlateauOptions {
 ///     else
 ///         bad = bad + 1
 ///     if cooldown_left > 0:     cooldown_left = cooldown_left - 1;  bad = 0
-///     else if bad > patience:   lr = max(lr factor, min_lr);  cooldown_left = cooldown;  bad = 0
+///     else if bad > patience:   lr = min(lr, max(lr factor, min_lr))
+///                               cooldown_left = cooldown;  bad = 0
 ///
-/// bad and cooldown_left start at 0. Unlike PyTorch, a reduction sets max(lr factor, min_lr)
-/// even when that is larger than lr: a rate below min_lr is raised to min_lr. It keeps a
-/// reference to the optimizer, which must outlive it.
+/// bad and cooldown_left start at 0. A reduction never raises the rate: one already below
+/// min_lr stays where it is. It keeps a reference to the optimizer, which must outlive it.
 class ReduceLROnPlateau {
  public:
-  /// Throws ValueError unless 0 < factor < 1.
+  /// Throws ValueError unless 0 < factor < 1 and min_lr is finite and not negative.
   ReduceLROnPlateau(LearningRateHolder& optimizer,
                     const ReduceLROnPlateauOptions& options = ReduceLROnPlateauOptions());
   /// Takes one epoch's metric and updates the rate as above. Returns true when this call
-  /// lowered the rate. Throws ValueError if the new rate is not finite (an infinite min_lr).
+  /// lowered the rate.
   bool step(double metric);
 
  private:

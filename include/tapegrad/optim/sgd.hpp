@@ -37,19 +37,18 @@ class SGDOptions {
 ///
 ///     g = grad + weight_decay p
 ///     mu = 0:   p = p - lr g
-///     mu > 0:   b = g                              at the first step() call
-///               b = mu b + (1 - dampening) g       at later calls
+///     mu > 0:   b = g                              at the parameter's first update
+///               b = mu b + (1 - dampening) g       at its later updates
 ///               p = p - lr (g + mu b)              with Nesterov
 ///               p = p - lr b                       without
 ///
-/// b is a buffer per parameter, of its shape, that starts at zeros. "First step() call"
-/// is one flag for the whole optimizer: a parameter without a gradient at that call gets
-/// b = (1 - dampening) g at its first update (PyTorch would set b = g).
+/// b is a buffer per parameter, of its shape. A parameter's first update is the first
+/// step() at which it has a gradient, as in PyTorch.
 template <class T = double>
 class SGD : public Optimizer<T> {
  public:
-  /// Throws ValueError if momentum, dampening or weight_decay is negative, if nesterov is on
-  /// with a momentum that is not positive or a nonzero dampening, and as Optimizer's
+  /// Throws ValueError if momentum, dampening or weight_decay is negative or NaN, if nesterov
+  /// is on with a momentum that is not positive or a nonzero dampening, and as Optimizer's
   /// constructor does (parameters, learning rate).
   SGD(std::vector<Tensor<T>> parameters, double learning_rate,
       const SGDOptions& options = SGDOptions());
@@ -59,7 +58,7 @@ class SGD : public Optimizer<T> {
  private:
   SGDOptions options_;
   std::vector<xt::xarray<T>> momentum_buffers_;
-  bool started_ = false;
+  std::vector<bool> buffer_started_;
 };
 
 extern template class SGD<float>;
