@@ -65,7 +65,8 @@ BPQuantity compare(std::string name, const Array& tape, const Array& equations, 
       q.tape_vs_equations = std::isnan(e) ? INFINITY : e;
       worst = k;
     }
-    q.tape_vs_numeric = std::max(q.tape_vs_numeric, std::abs(tape.data()[k] - numeric.data()[k]));
+    const double n = std::abs(tape.data()[k] - numeric.data()[k]);
+    q.tape_vs_numeric = std::isnan(n) ? INFINITY : std::max(q.tape_vs_numeric, n);
   }
   q.worst_position = unravel_index(worst, tape.shape());
   return q;

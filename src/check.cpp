@@ -215,7 +215,9 @@ HandGradientReport check_hand_gradient(const TensorFunction<T>& f, const HandGra
   }
   std::ostringstream text;
   text << std::setprecision(10);
-  if (report.disagreements.empty()) {
+  if (report.elements_checked == 0) {
+    text << "check_hand_gradient: nothing to check (no points, or arguments without elements)";
+  } else if (report.disagreements.empty()) {
     report.passed = true;
     text << "the hand gradient agrees with the tape at all " << report.elements_checked
          << " elements of " << points.size() << " point(s); largest difference " << worst;

@@ -22,7 +22,8 @@ void custom_rule(detail::BackwardContext<T>& c) {
     inputs.push_back(c.input(i));
     needs.push_back(c.needs(i));
   }
-  const auto grads = state.backward(CustomBackwardContext<T>(inputs, c.output(), c.grad(), needs));
+  const auto grads =
+      state.backward(CustomBackwardContext<T>(state.name, inputs, c.output(), c.grad(), needs));
   if (grads.size() != inputs.size()) {
     throw ShapeError("custom op '" + state.name + "': backward returned " + std::to_string(grads.size()) +
                      " gradients for " + std::to_string(inputs.size()) + " inputs");
@@ -39,6 +40,27 @@ void custom_rule(detail::BackwardContext<T>& c) {
 }
 
 }  // namespace
+
+template <class T>
+void CustomBackwardContext<T>::check_index(const char* what, std::size_t i) const {
+  if (i >= inputs_.size()) {
+    throw ValueError("custom op '" + op_name_ + "': backward asked for " + what + "(" +
+                     std::to_string(i) + ") but the op has " + std::to_string(inputs_.size()) +
+                     " input(s)");
+  }
+}
+
+template <class T>
+const Tensor<T>& CustomBackwardContext<T>::input(std::size_t i) const {
+  check_index("input", i);
+  return inputs_[i];
+}
+
+template <class T>
+bool CustomBackwardContext<T>::needs_grad(std::size_t i) const {
+  check_index("needs_grad", i);
+  return needs_grad_[i];
+}
 
 template <class T>
 CustomOp<T>::CustomOp(std::string name, Forward forward, Backward backward)
@@ -63,6 +85,8 @@ Tensor<T> CustomOp<T>::operator()(const std::vector<Tensor<T>>& inputs) const {
   return detail::make_result<T>(state_->name.c_str(), std::move(value), inputs, &custom_rule<T>, std::move(attrs));
 }
 
+template class CustomBackwardContext<float>;
+template class CustomBackwardContext<double>;
 template class CustomOp<float>;
 template class CustomOp<double>;
 

@@ -97,7 +97,9 @@ void check_versions(const Record& record, const Sweep& sweep) {
   }
 }
 
-// Leaves the graph as it was before a failed sweep: no half-propagated gradients.
+// Leaves no half-propagated gradient on a recorded result after a failed sweep. (Leaves keep
+// what they received before the failure, as in PyTorch: undoing it would mean buffering
+// every leaf's gradient until the sweep ends.)
 void drop_partial_gradients(const std::vector<TapeImpl*>& stack, std::size_t innermost) {
   for (std::size_t t = 0; t <= innermost; ++t) {
     for (auto& record : stack[t]->records) {
@@ -147,6 +149,12 @@ void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
     return;
   }
   Tensor<T> old(target.grad);
+  if (old.shape() != gradient.shape()) {
+    throw ShapeError("backward of " + where(sweep) + ": input " + std::to_string(input_position) +
+                     " holds a gradient of shape " + shape_to_string(old.shape()) +
+                     " from before its value was resized to " +
+                     shape_to_string(gradient.shape()) + "; call zero_grad() first");
+  }
   if (sweep.create_graph) {
     target.grad = add(old, gradient).node();
   } else if (target.grad.use_count() == 2 && !old.requires_grad()) {

@@ -35,6 +35,12 @@ std::string shape_to_string(const Shape& shape) {
 }
 
 std::vector<std::size_t> unravel_index(std::size_t flat, const Shape& shape) {
+  std::size_t size = 1;
+  for (std::size_t extent : shape) size *= extent;
+  if (flat >= size) {
+    throw ValueError("unravel_index: position " + std::to_string(flat) + " is outside shape " +
+                     shape_to_string(shape) + " of " + std::to_string(size) + " element(s)");
+  }
   std::vector<std::size_t> position(shape.size());
   for (std::size_t i = shape.size(); i-- > 0;) {
     position[i] = flat % shape[i];
@@ -84,6 +90,8 @@ typename Tensor<T>::Array& Tensor<T>::mutable_value() {
 template <class T>
 void Tensor<T>::set_value(Array value) {
   ++node_->version;
+  // A gradient of the old shape means nothing for the new value.
+  if (value.shape() != typed().value.shape()) node_->grad.reset();
   typed().value = std::move(value);
 }
 

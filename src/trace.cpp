@@ -21,6 +21,26 @@ std::string values(const xt::xarray<T>& a, std::size_t max_elements) {
   return out.str();
 }
 
+// A user's name inside a quoted DOT label: quotes, backslashes and line breaks escaped.
+std::string escaped(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+// What a node is when the user gave it no name and no kept record made it.
+std::string anonymous_kind(const detail::NodeBase& node) {
+  if (!node.is_leaf()) return "from an enclosing tape";  // its inputs are not drawn
+  return node.requires_grad ? "leaf" : "constant";
+}
+
 }  // namespace
 
 template <class T>
@@ -56,7 +76,9 @@ std::string graph_dot(const Tensor<T>& result, const std::vector<std::pair<std::
     const std::string id = "n" + std::to_string(ids.size());
     ids[node] = id;
     const auto& typed = static_cast<const detail::Node<T>&>(*node);
-    std::string label = given.count(node) ? given[node] : (makers.count(node) ? makers[node] : "constant");
+    std::string label = given.count(node)    ? escaped(given[node])
+                        : makers.count(node) ? makers[node]
+                                             : anonymous_kind(*node);
     label += "\\n" + shape_to_string(typed.value.shape());
     const std::string value = values(typed.value, max_elements);
     if (!value.empty()) label += "\\nvalue " + value;

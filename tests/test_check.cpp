@@ -145,3 +145,15 @@ TEST_CASE("the three-way BP check reports every layer with the three values") {
   CHECK_FALSE(mlp.parameters()[0].has_grad());  // the model is left alone
   CHECK_THROWS_AS(check_mlp_bp(mlp, t, x), ShapeError);
 }
+
+TEST_CASE("the hand-gradient checker does not pass when there is nothing to check") {
+  const TensorFunction<double> f = [](const std::vector<Tensor<double>>& v) { return sum(v[0]); };
+  const HandGradient<double> hand = [](const std::vector<xt::xarray<double>>& v) {
+    return std::vector<xt::xarray<double>>{xt::ones_like(v[0])};
+  };
+  const auto none = check_hand_gradient(f, hand, {});
+  CHECK_FALSE(none.passed);
+  CHECK(none.message.find("nothing to check") != std::string::npos);
+  const auto right = check_hand_gradient(f, hand, {{xt::xarray<double>{1.0, 2.0}}});
+  CHECK(right.passed);
+}

@@ -68,3 +68,16 @@ TEST_CASE("a custom op's mistakes are named: gradient count, shape, and a wrong 
   const auto report = gradcheck<double>([&](const auto& in) { return wrong({in[0]}); }, {Tensor<double>(Array{0.5, -1.0})});
   CHECK_FALSE(report.passed);
 }
+
+TEST_CASE("a custom backward that asks for an input the op does not have gets a ValueError") {
+  const CustomOp<double> greedy(
+      "greedy", [](const std::vector<Tensor<double>>& in) { return Array(in[0].value()); },
+      [](const CustomBackwardContext<double>& c) {
+        return std::vector{c.grad_output() * c.input(c.needs_grad(0) ? 1 : 0)};
+      });
+  Tensor<double> x(Array{1.0, 2.0}, requires_grad);
+  Tape tape;
+  CHECK_THROWS_WITH_AS(sum(greedy({x})).backward(),
+                       doctest::Contains("custom op 'greedy': backward asked for input(1) but the op has 1 input(s)"),
+                       ValueError);
+}

@@ -327,3 +327,50 @@ TEST_CASE("100,000 training steps: the live-node count returns to its start afte
   CHECK(tapes_not_empty_at_start == 0);
   CHECK(Tape::active() == nullptr);
 }
+
+TEST_CASE("a value that changes shape loses its old gradient; a resize behind its back is named") {
+  Tensor<double> w(Array{1.0, 2.0}, requires_grad);
+  {
+    Tape tape;
+    sum(w * w).backward();
+  }
+  w.set_value(Array{1.0, 2.0, 3.0});  // new shape: the gradient of the old one is dropped
+  CHECK_FALSE(w.has_grad());
+  {
+    Tape tape;
+    sum(w * w).backward();
+  }
+  CHECK(w.grad() == Array{2.0, 4.0, 6.0});
+  w.set_value(Array{0.5, 0.5, 0.5});  // same shape: the gradient stays and accumulates
+  CHECK(w.has_grad());
+
+  w.mutable_value() = Array{1.0, 1.0};  // resized in place: the old gradient no longer fits
+  Tape tape;
+  CHECK_THROWS_WITH_AS(sum(w * w).backward(),
+                       doctest::Contains("holds a gradient of shape (3,) from before its value was "
+                                         "resized to (2,)"),
+                       ShapeError);
+}
+
+TEST_CASE("graph_dot escapes names and tells leaves, constants and outer-tape inputs apart") {
+  Tensor<double> x(2.0, requires_grad), w(3.0, requires_grad);
+  const Tensor<double> c(4.0);
+  Tape outer;
+  const auto h = x * w;
+  Tape inner;
+  const auto y = h * c + w;
+  const auto dot = graph_dot(y);
+  CHECK(dot.find("label=\"mul") != std::string::npos);
+  CHECK(dot.find("from an enclosing tape") != std::string::npos);  // h, recorded on `outer`
+  CHECK(dot.find("label=\"constant") != std::string::npos);        // c
+  CHECK(dot.find("label=\"leaf") != std::string::npos);            // w, unnamed
+  // A name with a quote and a backslash stays inside its label.
+  const auto named = graph_dot(y, {{"w \"weight\"\\", w}});
+  CHECK(named.find("label=\"w \\\"weight\\\"\\\\\\n") != std::string::npos);
+}
+
+TEST_CASE("unravel_index refuses a position outside the shape") {
+  CHECK(unravel_index(5, Shape{2, 3}) == std::vector<std::size_t>{1, 2});
+  CHECK_THROWS_WITH_AS(unravel_index(6, Shape{2, 3}), doctest::Contains("outside shape (2, 3)"), ValueError);
+  CHECK_THROWS_AS(unravel_index(0, Shape{0, 3}), ValueError);
+}

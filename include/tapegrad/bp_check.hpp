@@ -28,7 +28,7 @@ struct BPQuantity {
   /// The quantity from central differences of the loss.
 
   double tape_vs_equations = 0;  ///< Largest |tape - equations| (Inf if one is NaN).
-  double tape_vs_numeric = 0;    ///< Largest |tape - numeric| (a NaN difference is skipped).
+  double tape_vs_numeric = 0;    ///< Largest |tape - numeric| (Inf if one is NaN).
   std::vector<std::size_t> worst_position;  ///< Where |tape - equations| is largest.
 };
 

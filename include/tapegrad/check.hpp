@@ -89,8 +89,8 @@ struct GradientDisagreement {
 
 /// The outcome of check_hand_gradient.
 struct HandGradientReport {
-  /// True if the hand gradient agreed with the tape at every element (also when there were
-  /// no points to check).
+  /// True if the hand gradient agreed with the tape at every element; false when there was
+  /// no element to check (no points, or arguments without elements).
   bool passed = false;
   /// A verdict with numbers: where they first disagree, or the worst difference seen.
   std::string message;

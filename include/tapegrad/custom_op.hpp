@@ -16,16 +16,17 @@ namespace tapegrad {
 template <class T>
 class CustomBackwardContext {
  public:
-  /// Made by the library for each call of a custom op's backward: the op's inputs and
-  /// output, the gradient flowing into the output, and for each input whether it needs a
+  /// Made by the library for each call of a custom op's backward: the op's name and inputs
+  /// and output, the gradient flowing into the output, and for each input whether it needs a
   /// gradient.
-  CustomBackwardContext(std::vector<Tensor<T>> inputs, Tensor<T> output, Tensor<T> grad_output,
-                        std::vector<bool> needs_grad)
-      : inputs_(std::move(inputs)), output_(std::move(output)), grad_output_(std::move(grad_output)),
-        needs_grad_(std::move(needs_grad)) {}
+  CustomBackwardContext(std::string op_name, std::vector<Tensor<T>> inputs, Tensor<T> output,
+                        Tensor<T> grad_output, std::vector<bool> needs_grad)
+      : op_name_(std::move(op_name)), inputs_(std::move(inputs)), output_(std::move(output)),
+        grad_output_(std::move(grad_output)), needs_grad_(std::move(needs_grad)) {}
 
-  /// Input i, as given to the forward. Throws std::out_of_range if i >= input_count().
-  const Tensor<T>& input(std::size_t i) const { return inputs_.at(i); }
+  /// Input i, as given to the forward. Throws ValueError naming the op if
+  /// i >= input_count().
+  const Tensor<T>& input(std::size_t i) const;
   /// The number of inputs the op was applied to.
   std::size_t input_count() const { return inputs_.size(); }
   /// The forward's result.
@@ -33,10 +34,13 @@ class CustomBackwardContext {
   /// The gradient of the differentiated result with respect to the output (output's shape).
   const Tensor<T>& grad_output() const { return grad_output_; }
   /// False when input i needs no gradient: the backward may return any tensor for it (its
-  /// shape is not checked). Throws std::out_of_range if i >= input_count().
-  bool needs_grad(std::size_t i) const { return needs_grad_.at(i); }
+  /// shape is not checked). Throws ValueError naming the op if i >= input_count().
+  bool needs_grad(std::size_t i) const;
 
  private:
+  void check_index(const char* what, std::size_t i) const;
+
+  std::string op_name_;
   std::vector<Tensor<T>> inputs_;
   Tensor<T> output_, grad_output_;
   std::vector<bool> needs_grad_;
@@ -88,6 +92,8 @@ class CustomOp {
   std::shared_ptr<const State> state_;
 };
 
+extern template class CustomBackwardContext<float>;
+extern template class CustomBackwardContext<double>;
 extern template class CustomOp<float>;
 extern template class CustomOp<double>;
 

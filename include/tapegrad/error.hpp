@@ -17,8 +17,8 @@ using Shape = xt::svector<std::size_t, 4>;
 std::string shape_to_string(const Shape& shape);
 
 /// The indices of the element at row-major position `flat` of an array of `shape`
-/// (numpy.unravel_index): one index per axis. `flat` must be below the number of elements
-/// and no extent may be 0; neither is checked (a larger `flat` wraps around in the first axis).
+/// (numpy.unravel_index): one index per axis. Throws ValueError if `flat` is not below the
+/// number of elements (so always for a shape with an extent of 0).
 std::vector<std::size_t> unravel_index(std::size_t flat, const Shape& shape);
 
 /// Base class of the exceptions tapegrad throws for its own checks: ShapeError, TapeError and

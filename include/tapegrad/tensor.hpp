@@ -121,8 +121,10 @@ class Tensor {
   /// using the changed value.
   Array& mutable_value();
   /// Replaces the value with one of any shape; bumps the version counter, as mutable_value()
-  /// does. The gradient is kept as it is: after a change of shape, call zero_grad() before the
-  /// next backward(), which would otherwise add gradients of two different shapes.
+  /// does. The gradient is kept when the shape stays and dropped when it changes (a gradient
+  /// of the old shape means nothing for the new value). A value resized through
+  /// mutable_value() keeps its old gradient, and the next backward() that adds to it throws
+  /// ShapeError; call zero_grad() after such a resize.
   void set_value(Array value);
 
   /// The shape of the value.

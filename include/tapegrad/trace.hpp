@@ -13,12 +13,13 @@ namespace tapegrad {
 /// per tensor and one arrow from each input of a record to its result. Render with
 /// `dot -Tpng graph.dot -o graph.png`.
 ///
-/// A box shows the tensor's name if `names` gives one (names are matched by node, and are
-/// written into the DOT text as they are), else the op that made it, else "constant"; then
-/// its shape; then its value and its gradient, flattened in row-major order, when they have
-/// at most `max_elements` elements. Leaves that require grad are filled yellow. Only the tape
-/// that recorded `result` is walked: a tensor recorded on an enclosing tape is drawn as an
-/// input box labelled "constant" (or by its name), without its own inputs.
+/// A box shows the tensor's name if `names` gives one (names are matched by node; quotes,
+/// backslashes and line breaks in them are escaped), else the op that made it, else "leaf"
+/// or "constant"; then its shape; then its value and its gradient, flattened in row-major
+/// order, when they have at most `max_elements` elements. Leaves that require grad are filled
+/// yellow. Only the tape that recorded `result` is walked: a tensor recorded on an enclosing
+/// tape is drawn as an input box labelled "from an enclosing tape" (or by its name), without
+/// its own inputs.
 /// Throws TapeError if `result` was not recorded (a leaf or a constant) or its tape is gone
 /// (destroyed, or another thread's).
 template <class T>
