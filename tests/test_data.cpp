@@ -608,3 +608,18 @@ TEST_CASE("make_moons: two balanced half circles") {
   CHECK_THROWS_AS(data::make_moons(1, 0.0, 0), ValueError);
   CHECK_THROWS_AS(data::make_moons(10, -0.1, 0), ValueError);
 }
+
+TEST_CASE("train_test_split with stratify handles sparse, large labels") {
+  // Labels 7 and 10^15: one bucket each, not 10^15 buckets.
+  Array x = xt::empty<double>({std::size_t{10}, std::size_t{1}});
+  Array y = xt::empty<double>({std::size_t{10}});
+  for (std::size_t i = 0; i < 10; ++i) {
+    x(i, 0) = static_cast<double>(i);
+    y(i) = i < 4 ? 7.0 : 1e15;
+  }
+  const data::Dataset<double> d(x, y);
+  const auto [train, test] = data::train_test_split(d, 0.5, 1, true);
+  CHECK(class_counts(test.labels()) ==
+        std::map<std::size_t, std::size_t>{{7, 2}, {std::size_t{1000000000000000}, 3}});
+  CHECK(train.size() == 5);
+}

@@ -1,5 +1,6 @@
 // io: .npy/.npz round trips, NumPy in both directions, atomic writes, module state, IDX,
 // CSV, and a clear error for every kind of malformed file.
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -344,4 +345,39 @@ TEST_CASE("NumPy reads what tapegrad writes, and tapegrad reads what NumPy write
   const auto packed = io::read_npz(folder.file("packed.npz"));
   CHECK(packed[0].second.to<double>()(999) == 1.0);
 }
+}
+
+TEST_CASE("atomic writes give the file the permissions a plain write would") {
+  const test::ScratchFolder folder;
+  const std::string path = folder.file("w.npy");
+  const mode_t old_mask = ::umask(022);
+  io::save_npy(path, sample<double>({3}));
+  struct stat info {};
+  REQUIRE(::stat(path.c_str(), &info) == 0);
+  CHECK((info.st_mode & 0777) == 0644);
+  REQUIRE(::chmod(path.c_str(), 0640) == 0);  // a replaced file keeps its own mode
+  io::save_npy(path, sample<double>({4}));
+  REQUIRE(::stat(path.c_str(), &info) == 0);
+  CHECK((info.st_mode & 0777) == 0640);
+  ::umask(old_mask);
+}
+
+TEST_CASE("NpyArray::to refuses values the integer type cannot hold") {
+  const auto floats = io::NpyArray::from(xt::xarray<double>{1.5, -2.0, 3e10});
+  CHECK_THROWS_WITH_AS(floats.to<std::int32_t>(), doctest::Contains("element 2"), ValueError);
+  CHECK(floats.to<std::int64_t>() == xt::xarray<std::int64_t>{1, -2, 30000000000});
+  CHECK_THROWS_AS(io::NpyArray::from(xt::xarray<double>{std::nan("")}).to<std::int64_t>(), ValueError);
+  CHECK_THROWS_AS(io::NpyArray::from(xt::xarray<std::int32_t>{-1}).to<std::uint8_t>(), ValueError);
+  CHECK(io::NpyArray::from(xt::xarray<std::int32_t>{-1}).to<double>() == xt::xarray<double>{-1.0});
+}
+
+TEST_CASE("write_csv refuses header names that would not read back") {
+  const test::ScratchFolder folder;
+  const xt::xarray<double> a{{1.0, 2.0}};
+  CHECK_THROWS_WITH_AS(io::write_csv(folder.file("a.csv"), a, {"x,y", "z"}), doctest::Contains("'x,y'"),
+                       ValueError);
+  CHECK_THROWS_AS(io::write_csv(folder.file("a.csv"), a, {"x", "line\nbreak"}), ValueError);
+  CHECK_THROWS_AS(io::write_csv(folder.file("a.csv"), a, {"\"q\"", "z"}), ValueError);
+  io::write_csv(folder.file("a.csv"), a, {"x;y", "z"});  // another delimiter's character is fine
+  CHECK(io::read_csv(folder.file("a.csv"), true).header == std::vector<std::string>{"x;y", "z"});
 }

@@ -81,3 +81,20 @@ TEST_CASE("losses refuse mismatched shapes and bad labels") {
   CHECK_THROWS_WITH_AS(nn::cross_entropy(scores, {0, 3}), doctest::Contains("label 3 of row 1"), ValueError);
   CHECK_THROWS_AS(nn::cross_entropy(flat, {0, 1, 2, 0}), ShapeError);
 }
+
+TEST_CASE("binary cross-entropy in float: finite gradients at probabilities 0 and 1 exactly") {
+  Tape tape;
+  Tensor<float> p(xt::xarray<float>{0.0f, 1.0f, 0.0f, 1.0f}, requires_grad);
+  const Tensor<float> t(xt::xarray<float>{0.0f, 1.0f, 1.0f, 0.0f});
+  const auto loss = nn::binary_cross_entropy(p, t);
+  // Two perfect, two clamped at float's smallest normal number: -ln(FLT_MIN) = 87.34 each.
+  CHECK(loss.item() == doctest::Approx(2 * 87.336544750553 / 4).epsilon(1e-6));
+  loss.backward();
+  for (float g : p.grad()) CHECK(std::isfinite(g));
+}
+
+TEST_CASE("half_sse refuses an output without elements, as mse does") {
+  const Tensor<double> empty(xt::xarray<double>(xt::zeros<double>({0, 2})));
+  CHECK_THROWS_WITH_AS(nn::half_sse(empty, empty), doctest::Contains("no elements"), ValueError);
+  CHECK_THROWS_AS(nn::mse(empty, empty), ValueError);
+}

@@ -168,3 +168,16 @@ TEST_CASE("activation modules apply their function") {
   CHECK(nn::LeakyReLU<double>()(x).value()(0) == doctest::Approx(-0.01));
   CHECK(nn::Softplus<double>()(x).value()(1) == doctest::Approx(std::log(2.0)));
 }
+
+TEST_CASE("Sequential: a refused module leaves it unchanged; a bad index is named") {
+  nn::Sequential<double> seq;
+  seq.push_back(std::make_shared<nn::Linear<double>>(2, 3));
+  CHECK_THROWS_AS(seq.push_back(std::shared_ptr<nn::Linear<double>>()), ValueError);
+  CHECK(seq.size() == 1);
+  seq.push_back(std::make_shared<nn::Tanh<double>>());
+  CHECK(seq.size() == 2);
+  CHECK(seq.named_parameters().size() == 2);
+  const auto y = seq(Tensor<double>(Array{{1.0, -1.0}}));
+  CHECK(y.shape() == Shape{1, 3});
+  CHECK_THROWS_WITH_AS(seq[2], doctest::Contains("module 2 asked for, but it holds 2"), ValueError);
+}

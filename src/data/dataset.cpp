@@ -199,9 +199,16 @@ std::pair<Dataset<T>, Dataset<T>> train_test_split(const Dataset<T>& data, doubl
     train.assign(order.begin() + static_cast<std::ptrdiff_t>(test_size), order.end());
   } else {
     const auto labels = data.labels();
-    const std::size_t classes = *std::max_element(labels.begin(), labels.end()) + 1;
+    // One bucket per distinct label, in label order (labels may be sparse and large).
+    std::vector<std::size_t> distinct(labels.begin(), labels.end());
+    std::sort(distinct.begin(), distinct.end());
+    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+    const std::size_t classes = distinct.size();
     std::vector<std::vector<std::size_t>> members(classes);
-    for (std::size_t i = 0; i < n; ++i) members[labels[i]].push_back(i);
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto bucket = std::lower_bound(distinct.begin(), distinct.end(), labels[i]);
+      members[static_cast<std::size_t>(bucket - distinct.begin())].push_back(i);
+    }
 
     // Largest-remainder rounding: every class gets the floor of its exact share, and the
     // rows still missing from round(f N) go one each to the classes closest to rounding up.

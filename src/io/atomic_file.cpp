@@ -1,10 +1,12 @@
 #include "tapegrad/io/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <vector>
 
 #include "tapegrad/io/npy.hpp"
@@ -28,6 +30,28 @@ std::string folder_of(const std::string& path) {
 std::string name_of(const std::string& path) {
   const auto slash = path.find_last_of('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// The process's umask, read without changing it (umask(2) would race with other threads).
+mode_t current_umask() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  while (status >> key) {
+    if (key == "Umask:") {
+      unsigned value = 0;
+      if (status >> std::oct >> value) return static_cast<mode_t>(value);
+      break;
+    }
+    status.ignore(1 << 16, '\n');
+  }
+  return 022;
+}
+
+// The mode the file would have had if written in place: the old file's, or the umask's.
+mode_t mode_for(const std::string& path) {
+  struct stat old {};
+  if (::stat(path.c_str(), &old) == 0) return old.st_mode & 07777;
+  return 0666 & ~current_umask();
 }
 
 // Removes the temporary file unless the rename has consumed it.
@@ -54,6 +78,10 @@ void write_file_atomically(const std::string& path, const void* data, std::size_
     throw IoError(path + ": cannot create a temporary file beside it: " + system_reason());
   }
   temporary.path = buffer.data();
+  // mkstemp makes the file 0600; give it the mode a plain write would have given.
+  if (::fchmod(temporary.fd, mode_for(path)) != 0) {
+    throw IoError(path + ": cannot set the permissions of the temporary file: " + system_reason());
+  }
 
   const auto* bytes = static_cast<const unsigned char*>(data);
   std::size_t written = 0;

@@ -92,6 +92,13 @@ void write_csv(const std::string& path, const xt::xarray<T>& values,
     throw ValueError("write_csv: " + std::to_string(header.size()) + " header names for " +
                      std::to_string(columns) + " columns");
   }
+  for (const auto& name : header) {
+    // Names are written unquoted (read_csv does not unquote), so these would not read back.
+    if (name.find_first_of(std::string(1, delimiter) + "\"\r\n") != std::string::npos) {
+      throw ValueError("write_csv: the header name '" + name +
+                       "' contains the delimiter, a quote or a line break");
+    }
+  }
   std::ostringstream out;
   out << std::setprecision(17);
   for (std::size_t c = 0; c < header.size(); ++c) out << (c ? std::string(1, delimiter) : "") << header[c];

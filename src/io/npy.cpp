@@ -2,10 +2,16 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 
 #include "file_bytes.hpp"
 #include "tapegrad/io/atomic_file.hpp"
+
+// NpyArray keeps little-endian bytes and from()/to() copy them in the host's order.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "tapegrad's .npy code needs a little-endian host");
 
 namespace tapegrad::io {
 
@@ -240,6 +246,16 @@ xt::xarray<T> NpyArray::to() const {
     for (std::size_t i = 0; i < out.size(); ++i) {
       S v;
       std::memcpy(&v, p + i * sizeof(S), sizeof(S));
+      if constexpr (std::is_integral_v<T>) {
+        // A value T cannot hold would make static_cast undefined: refuse it instead.
+        const auto x = static_cast<long double>(v);
+        if (!(x >= static_cast<long double>(std::numeric_limits<T>::lowest()) &&
+              x <= static_cast<long double>(std::numeric_limits<T>::max()))) {
+          throw ValueError(std::string("NpyArray::to: element ") + std::to_string(i) + " (" +
+                           std::to_string(x) + ") of a " + dtype_name(dtype_) +
+                           " array does not fit in " + dtype_name(dtype_of<T>()));
+        }
+      }
       out.data()[i] = static_cast<T>(v);
     }
   };

@@ -1,6 +1,8 @@
 #include "tapegrad/nn/loss.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "tapegrad/ops.hpp"
@@ -54,14 +56,21 @@ template <class T>
 Tensor<T> half_sse(const Tensor<T>& output, const Tensor<T>& target) {
   require_same_shape("half_sse", output, target);
   const double samples = output.dim() >= 2 ? static_cast<double>(output.shape()[0]) : 1.0;
+  if (samples == 0 || output.size() == 0) {
+    throw ValueError("half_sse: the output of shape " + shape_to_string(output.shape()) +
+                     " has no elements");
+  }
   return sum(square(target - output)) / (2.0 * samples);
 }
 
 template <class T>
 Tensor<T> binary_cross_entropy(const Tensor<T>& probabilities, const Tensor<T>& target) {
   require_same_shape("binary_cross_entropy", probabilities, target);
-  // log clamped at -100: clamp the argument at e^-100 (a normal double, a subnormal float).
-  const double floor = std::exp(-100.0);
+  // Each log clamped at -100 as in PyTorch: the argument is clamped at e^-100. In float that
+  // is subnormal and the log's backward, g / e^-100, would overflow (and 0 x inf = NaN through
+  // the clamp), so float's floor is its smallest normal number, e^-87.3.
+  const double floor =
+      std::max(std::exp(-100.0), static_cast<double>(std::numeric_limits<T>::min()));
   const auto log_p = log(clamp(probabilities, floor, 1.0));
   const auto log_q = log(clamp(1.0 - probabilities, floor, 1.0));
   return -mean(target * log_p + (1.0 - target) * log_q);

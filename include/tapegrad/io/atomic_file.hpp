@@ -9,10 +9,11 @@ namespace tapegrad::io {
 /// Writes `size` bytes from `data` to `path` so that a crash or a full disk at any moment
 /// leaves either the previous file or the new one, never a mix: the bytes go to a temporary
 /// file ".name.tmp-XXXXXX" in the same folder, which is flushed to disk (fsync) and then
-/// renamed over `path`. The new file has mode 0600 (owner read/write, from mkstemp),
-/// whatever the umask or the previous file's mode. Throws IoError for an empty `path` or one
-/// ending in '/', and when creating, writing, flushing, closing or renaming fails (with the
-/// system's reason); the temporary file is then removed.
+/// renamed over `path`. The new file keeps the previous file's permissions, or gets
+/// 0666 minus the umask if there was none (as a plain write would). Throws IoError for an
+/// empty `path` or one ending in '/', and when creating, setting permissions, writing,
+/// flushing, closing or renaming fails (with the system's reason); the temporary file is then
+/// removed.
 void write_file_atomically(const std::string& path, const void* data, std::size_t size);
 
 namespace detail {

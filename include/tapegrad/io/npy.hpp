@@ -31,10 +31,17 @@ std::size_t dtype_size(DType dtype);
 /// defined for these five only, so another T fails to link).
 template <class T>
 DType dtype_of();
+/// @cond
+template <> DType dtype_of<float>();
+template <> DType dtype_of<double>();
+template <> DType dtype_of<std::int32_t>();
+template <> DType dtype_of<std::int64_t>();
+template <> DType dtype_of<std::uint8_t>();
+/// @endcond
 
 /// An array as stored in a file: element type, shape and the elements' bytes (row-major,
 /// little-endian), before any conversion. from() and to() copy bytes in the host's order,
-/// so tapegrad assumes a little-endian host.
+/// so tapegrad needs a little-endian host (it does not compile on another).
 class NpyArray {
  public:
   /// Takes the parts as they are. Throws ValueError unless bytes.size() is the product of
@@ -53,8 +60,10 @@ class NpyArray {
   std::size_t size() const;
   /// The elements' bytes: size() * dtype_size(dtype()) of them.
   const std::vector<unsigned char>& bytes() const { return bytes_; }
-  /// The elements converted to T with static_cast, from any of the five types to any of
-  /// them; the result has shape().
+  /// The elements converted to T with static_cast (a fraction is truncated toward 0, as
+  /// NumPy's astype does), from any of the five types to any of them; the result has
+  /// shape(). Throws ValueError naming the element if T is an integer type that cannot hold
+  /// a value (out of range, NaN or infinite).
   template <class T>
   xt::xarray<T> to() const;
 

@@ -125,20 +125,26 @@ class Sequential : public Module<T> {
   /// An empty sequence: forward() returns its input.
   Sequential() = default;
   /// Appends a module as child "i", i its position (0, 1, ...), and returns it. Throws
-  /// ValueError if `module` is null (or the name is taken); the entry stays in the list all
-  /// the same, so the Sequential is unusable after that.
+  /// ValueError if `module` is null (or the name is taken); the Sequential is then unchanged.
   template <class M>
   std::shared_ptr<M> push_back(std::shared_ptr<M> module) {
-    layers_.push_back(module);
-    return this->register_module(std::to_string(layers_.size() - 1), std::move(module));
+    auto registered = this->register_module(std::to_string(layers_.size()), std::move(module));
+    layers_.push_back(registered);
+    return registered;
   }
   /// The input passed through every module in order; shapes and errors are those of the
   /// modules.
   Tensor<T> forward(const Tensor<T>& input) override;
   /// The number of modules.
   std::size_t size() const { return layers_.size(); }
-  /// Module `i`. Throws std::out_of_range if i >= size().
-  Module<T>& operator[](std::size_t i) const { return *layers_.at(i); }
+  /// Module `i`. Throws ValueError if i >= size().
+  Module<T>& operator[](std::size_t i) const {
+    if (i >= layers_.size()) {
+      throw ValueError("Sequential: module " + std::to_string(i) + " asked for, but it holds " +
+                       std::to_string(layers_.size()));
+    }
+    return *layers_[i];
+  }
 
  private:
   std::vector<std::shared_ptr<Module<T>>> layers_;

@@ -20,17 +20,16 @@ Tensor<T> mse(const Tensor<T>& output, const Tensor<T>& target);
 /// The seeds' cost E = sum((t - y)^2) / (2N), shape (). N is the number of samples: the
 /// first extent of a 2-d or higher output of shape (N, outputs, ...); a 0-d or 1-d output is
 /// one sample (N = 1), so E = 1/2 sum (t - o)^2 as in seed 003. Throws ShapeError if the
-/// shapes differ. An output with N = 0 gives NaN (0 / 0), not an error.
+/// shapes differ and ValueError if the output has no elements.
 template <class T>
 Tensor<T> half_sse(const Tensor<T>& output, const Tensor<T>& target);
 
 /// Binary cross-entropy on probabilities p in [0, 1] (not checked):
-/// -mean(t ln p + (1 - t) ln(1 - p)), shape (). The arguments of both logs are clamped to
-/// [e^-100, 1], so each log is at least about -100 (PyTorch clamps the log at -100) and
-/// p = 0 or 1 exactly gives a finite loss. In double the gradient is finite too (0 through
-/// a clamped argument); in float 1 / e^-100 overflows, so p = 0 or 1 exactly (and p below
-/// about 3e-39) gives NaN or infinite gradients. Throws ShapeError if the shapes differ and
-/// ValueError if they have no elements.
+/// -mean(t ln p + (1 - t) ln(1 - p)), shape (). The arguments of both logs are clamped
+/// below, so p = 0 or 1 exactly gives a finite loss and a finite gradient (0 through a clamped
+/// argument): in double at e^-100, so each log is at least -100 as in PyTorch; in float at
+/// its smallest normal number (about e^-87.3), where 1 / p still fits. Throws ShapeError if
+/// the shapes differ and ValueError if they have no elements.
 template <class T>
 Tensor<T> binary_cross_entropy(const Tensor<T>& probabilities, const Tensor<T>& target);
 
