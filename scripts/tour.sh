@@ -27,7 +27,8 @@ for entry in "${demos[@]}"; do
   IFS='|' read -r title program pattern1 pattern2 <<< "$entry"
   log="$out/$program.txt"
   if "$build_dir/examples/$program" > "$log" 2>&1; then
-    summary=$(grep -E "$pattern1${pattern2:+|$pattern2}" "$log" | sed 's/^ *//' | paste -sd ' ' - | cut -c1-200)
+    summary=$(grep -E "$pattern1${pattern2:+|$pattern2}" "$log" | sed 's/^ *//; s/^[0-9]\. //' |
+              paste -sd '\t' - | sed 's/\t/; /g; s/ *$//')
     printf '%-62s %s\n' "$title" "$summary"
   else
     printf '%-62s FAILED (see %s)\n' "$title" "$log"
