@@ -221,6 +221,18 @@ Tensor<T> sigmoid_backward(const Tensor<T>& g, const Tensor<T>& s) {
                         });
 }
 
+// y = g where mask is nonzero, else exactly 0: the backward of ops that are flat on part of
+// their domain (relu, clamp). A product g * mask would turn an infinite g there into NaN,
+// where PyTorch passes 0. mask is a constant; dg = pass_where(g', mask) (the same op again).
+template <class T>
+Tensor<T> pass_where(const Tensor<T>& g, const Tensor<T>& mask) {
+  return make_result<T>("pass_where",
+                        map_binary("pass_where", g.value(), mask.value(),
+                                   [](T dy, T m) { return m != T(0) ? dy : T(0); }),
+                        g, mask,
+                        [](BackwardContext<T>& c) { c.add(0, pass_where(c.grad(), c.input(1))); });
+}
+
 }  // namespace detail
 
 template <class T>
@@ -250,7 +262,7 @@ Tensor<T> sigmoid(const Tensor<T>& x) {
 template <class T>
 Tensor<T> relu(const Tensor<T>& x) {
   return make_result<T>("relu", xt::maximum(x.value(), T(0)), x, [](BackwardContext<T>& c) {
-    c.add(0, mul(c.grad(), constant<T>(xt::cast<T>(c.input(0).value() > T(0)))));
+    c.add(0, detail::pass_where(c.grad(), constant<T>(xt::cast<T>(c.input(0).value() > T(0)))));
   });
 }
 
@@ -290,7 +302,7 @@ Tensor<T> clamp(const Tensor<T>& x, double lo, double hi) {
     // The result equals x exactly where x was inside [lo, hi], bounds included.
     const auto& v = c.input(0).value();
     const auto& y = c.output().value();
-    c.add(0, mul(c.grad(), constant<T>(xt::cast<T>(xt::equal(v, y)))));
+    c.add(0, detail::pass_where(c.grad(), constant<T>(xt::cast<T>(xt::equal(v, y)))));
   });
 }
 

@@ -91,10 +91,31 @@ TEST_CASE("binary cross-entropy in float: finite gradients at probabilities 0 an
   CHECK(loss.item() == doctest::Approx(2 * 87.336544750553 / 4).epsilon(1e-6));
   loss.backward();
   for (float g : p.grad()) CHECK(std::isfinite(g));
+  // A large gradient flowing in: g / floor overflows to Inf, which the clamp must not turn
+  // into NaN (0 x Inf) but drop.
+  p.zero_grad();
+  (1e3f * nn::binary_cross_entropy(p, t)).backward();
+  for (float g : p.grad()) CHECK(std::isfinite(g));
+  CHECK(p.grad()(0) == doctest::Approx(1e3f / 4));  // d/dp of -ln(1 - p) at 0, times 1e3 / 4
+}
+
+TEST_CASE("relu and clamp pass exactly 0 where they are flat, even for an infinite gradient") {
+  Tape tape;
+  Tensor<double> x(Array{-1.0, 0.5, 2.0}, requires_grad);
+  const Tensor<double> inf_weights(Array{INFINITY, 1.0, INFINITY});
+  sum(relu(x) * inf_weights).backward();
+  CHECK(x.grad()(0) == 0.0);
+  CHECK(x.grad()(1) == 1.0);
+  CHECK(std::isinf(x.grad()(2)));
+  x.zero_grad();
+  sum(clamp(x, 0.0, 1.0) * inf_weights).backward();
+  CHECK(x.grad() == Array{0.0, 1.0, 0.0});
 }
 
 TEST_CASE("half_sse refuses an output without elements, as mse does") {
   const Tensor<double> empty(xt::xarray<double>(xt::zeros<double>({0, 2})));
   CHECK_THROWS_WITH_AS(nn::half_sse(empty, empty), doctest::Contains("no elements"), ValueError);
   CHECK_THROWS_AS(nn::mse(empty, empty), ValueError);
+  const Tensor<double> empty_1d(xt::xarray<double>::from_shape(Shape{0}));
+  CHECK_THROWS_AS(nn::half_sse(empty_1d, empty_1d), ValueError);
 }

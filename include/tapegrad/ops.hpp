@@ -82,7 +82,8 @@ template <class T> Tensor<T> tanh(const Tensor<T>& x);
 /// y = 1 / (1 + e^-x) elementwise, computed as e^x / (1 + e^x) for x < 0 so that nothing
 /// overflows for large |x|; y has x's shape.  dx = g y (1 - y).
 template <class T> Tensor<T> sigmoid(const Tensor<T>& x);
-/// y = max(x, 0) elementwise; y has x's shape.  dx = g where x > 0, else 0 (0 at x = 0).
+/// y = max(x, 0) elementwise; y has x's shape.  dx = g where x > 0, else 0 (0 at x = 0;
+/// exactly 0 even where g is infinite or NaN, as in PyTorch).
 template <class T> Tensor<T> relu(const Tensor<T>& x);
 /// y = x for x > 0, slope x otherwise, elementwise; y has x's shape.  dx = g for x > 0,
 /// slope g otherwise (so slope g at x = 0).
@@ -91,7 +92,8 @@ template <class T> Tensor<T> leaky_relu(const Tensor<T>& x, double slope = 0.01)
 /// overflows; y has x's shape.  dx = g sigmoid(x).
 template <class T> Tensor<T> softplus(const Tensor<T>& x);
 /// y = min(max(x, lo), hi) elementwise; y has x's shape.  dx = g where lo <= x <= hi (bounds
-/// included), else 0. Throws ValueError unless lo <= hi (so also for a NaN bound).
+/// included), else 0 (exactly 0 even where g is infinite or NaN, as in PyTorch). Throws
+/// ValueError unless lo <= hi (so also for a NaN bound).
 template <class T> Tensor<T> clamp(const Tensor<T>& x, double lo, double hi);
 
 // ---- reductions ----

@@ -67,8 +67,8 @@ template <class T>
 Tensor<T> binary_cross_entropy(const Tensor<T>& probabilities, const Tensor<T>& target) {
   require_same_shape("binary_cross_entropy", probabilities, target);
   // Each log clamped at -100 as in PyTorch: the argument is clamped at e^-100. In float that
-  // is subnormal and the log's backward, g / e^-100, would overflow (and 0 x inf = NaN through
-  // the clamp), so float's floor is its smallest normal number, e^-87.3.
+  // is subnormal, and for p just above it the log's backward, g / p, would overflow, so
+  // float's floor is its smallest normal number, e^-87.3.
   const double floor =
       std::max(std::exp(-100.0), static_cast<double>(std::numeric_limits<T>::min()));
   const auto log_p = log(clamp(probabilities, floor, 1.0));

@@ -26,10 +26,11 @@ Tensor<T> half_sse(const Tensor<T>& output, const Tensor<T>& target);
 
 /// Binary cross-entropy on probabilities p in [0, 1] (not checked):
 /// -mean(t ln p + (1 - t) ln(1 - p)), shape (). The arguments of both logs are clamped
-/// below, so p = 0 or 1 exactly gives a finite loss and a finite gradient (0 through a clamped
-/// argument): in double at e^-100, so each log is at least -100 as in PyTorch; in float at
-/// its smallest normal number (about e^-87.3), where 1 / p still fits. Throws ShapeError if
-/// the shapes differ and ValueError if they have no elements.
+/// below, so p = 0 or 1 exactly gives a finite loss, and a finite gradient whatever the
+/// gradient flowing in (0 through a clamped argument): in double at e^-100, so each log is at
+/// least -100 as in PyTorch; in float at its smallest normal number (about e^-87.3), where
+/// 1 / p still fits. Throws ShapeError if the shapes differ and ValueError if they have no
+/// elements.
 template <class T>
 Tensor<T> binary_cross_entropy(const Tensor<T>& probabilities, const Tensor<T>& target);
 
