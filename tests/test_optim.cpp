@@ -404,7 +404,7 @@ TEST_CASE("ReduceLROnPlateau ignores a non-finite metric") {
   CHECK(sgd.learning_rate() == 0.5);
 }
 
-TEST_CASE("a parameter's first update starts its own state, as in PyTorch, even when it comes late") {
+TEST_CASE("a parameter's first update starts its state, as in PyTorch, even when it comes late") {
   // Call 1: only a has a gradient. Call 2: both. b's update at call 2 is its first.
   const double ga = 2.0, gb = -3.0, lr = 0.1;
   auto give = [](Tensor<double>& p, double g) {
@@ -421,7 +421,8 @@ TEST_CASE("a parameter's first update starts its own state, as in PyTorch, even 
     give(b, gb);
     sgd.step();
     CHECK(b.value()(0) == doctest::Approx(1.0 - lr * gb).epsilon(1e-15));
-    CHECK(a.value()(0) == doctest::Approx(1.0 - lr * ga - lr * (0.9 * ga + 0.5 * ga)).epsilon(1e-15));
+    const double a_expected = 1.0 - lr * ga - lr * (0.9 * ga + 0.5 * ga);
+    CHECK(a.value()(0) == doctest::Approx(a_expected).epsilon(1e-15));
   }
   {  // Adam: b's bias correction uses t = 1 at its first update, so the step is lr g / (|g| + eps).
     Tensor<double> a(Array{1.0}, requires_grad), b(Array{1.0}, requires_grad);
@@ -445,8 +446,8 @@ TEST_CASE("a parameter's first update starts its own state, as in PyTorch, even 
     adagrad.step();
     CHECK(b.value()(0) == doctest::Approx(1.0 - lr * gb / (std::abs(gb) + 1e-10)).epsilon(1e-15));
     const double a_after_first = 1.0 - lr * ga / (std::abs(ga) + 1e-10);
-    CHECK(a.value()(0) == doctest::Approx(a_after_first - lr / 1.5 * ga / (std::sqrt(2 * ga * ga) + 1e-10))
-                              .epsilon(1e-15));
+    const double a_expected = a_after_first - lr / 1.5 * ga / (std::sqrt(2 * ga * ga) + 1e-10);
+    CHECK(a.value()(0) == doctest::Approx(a_expected).epsilon(1e-15));
   }
 }
 
@@ -454,14 +455,16 @@ TEST_CASE("SGD refuses NaN settings; ReduceLROnPlateau never raises the rate and
   Tensor<double> p(Array{1.0}, requires_grad);
   CHECK_THROWS_WITH_AS(optim::SGD<double>({p}, 0.1, optim::SGDOptions().momentum(std::nan(""))),
                        doctest::Contains("NaN"), ValueError);
-  CHECK_THROWS_AS(optim::SGD<double>({p}, 0.1, optim::SGDOptions().weight_decay(std::nan(""))), ValueError);
+  CHECK_THROWS_AS(optim::SGD<double>({p}, 0.1, optim::SGDOptions().weight_decay(std::nan(""))),
+                  ValueError);
 
   optim::SGD<double> sgd({p}, 0.001);
   optim::ReduceLROnPlateau plateau(sgd, optim::ReduceLROnPlateauOptions().patience(0).min_lr(0.01));
   CHECK_FALSE(plateau.step(1.0));
   CHECK_FALSE(plateau.step(1.0));  // 1 bad > patience: a reduction, but 0.001 is below min_lr
   CHECK(sgd.learning_rate() == 0.001);
-  CHECK_THROWS_AS(optim::ReduceLROnPlateau(sgd, optim::ReduceLROnPlateauOptions().min_lr(-1)), ValueError);
+  CHECK_THROWS_AS(optim::ReduceLROnPlateau(sgd, optim::ReduceLROnPlateauOptions().min_lr(-1)),
+                  ValueError);
   CHECK_THROWS_AS(optim::ReduceLROnPlateau(sgd, optim::ReduceLROnPlateauOptions().min_lr(INFINITY)),
                   ValueError);
 }
@@ -473,4 +476,19 @@ TEST_CASE("L-BFGS's strong-Wolfe search, out of doublings, keeps the last point 
   optim::LBFGS<double> lbfgs({x}, optim::LBFGSOptions().max_iterations(1).max_evaluations(100));
   lbfgs.step([&] { return sum(-x + 0.0 * log(2e7 - x)); });
   CHECK(x.value()(0) == 16777216.0);
+}
+
+TEST_CASE("ReduceLROnPlateau skips a reduction below eps, as PyTorch does, and checks settings") {
+  Tensor<double> p(Array{1.0}, requires_grad);
+  optim::SGD<double> sgd({p}, 1e-8);
+  optim::ReduceLROnPlateau plateau(sgd, optim::ReduceLROnPlateauOptions().patience(0));
+  CHECK_FALSE(plateau.step(1.0));
+  CHECK_FALSE(plateau.step(1.0));  // 1e-8 -> 1e-9 is a change of 9e-9 < eps = 1e-8
+  CHECK(sgd.learning_rate() == 1e-8);
+  using Options = optim::ReduceLROnPlateauOptions;
+  CHECK_THROWS_WITH_AS(optim::ReduceLROnPlateau(sgd, Options().threshold(std::nan(""))),
+                       doctest::Contains("threshold"), ValueError);
+  CHECK_THROWS_AS(optim::ReduceLROnPlateau(sgd, Options().eps(-1)), ValueError);
+  CHECK_THROWS_WITH_AS(optim::ReduceLROnPlateau(sgd, Options().factor(2)),
+                       doctest::Contains("got 2"), ValueError);
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
+#include <utility>
 
 namespace tapegrad::optim {
 
@@ -41,10 +43,19 @@ ReduceLROnPlateau::ReduceLROnPlateau(LearningRateHolder& optimizer,
                                      const ReduceLROnPlateauOptions& options)
     : optimizer_(optimizer), options_(options), best_(std::numeric_limits<double>::infinity()) {
   if (!(options.factor() > 0 && options.factor() < 1)) {
-    throw ValueError("ReduceLROnPlateau: factor must be in (0, 1)");
+    throw ValueError("ReduceLROnPlateau: factor must be in (0, 1), got " +
+                     std::to_string(options.factor()));
   }
-  if (!(options.min_lr() >= 0 && std::isfinite(options.min_lr()))) {
-    throw ValueError("ReduceLROnPlateau: min_lr must be finite and not negative");
+  if (!(options.threshold() >= 0 && options.threshold() < 1)) {
+    throw ValueError("ReduceLROnPlateau: threshold must be in [0, 1), got " +
+                     std::to_string(options.threshold()));
+  }
+  for (const auto& [name, value] : {std::pair{"min_lr", options.min_lr()},
+                                    std::pair{"eps", options.eps()}}) {
+    if (!(value >= 0 && std::isfinite(value))) {
+      throw ValueError(std::string("ReduceLROnPlateau: ") + name +
+                       " must be finite and not negative, got " + std::to_string(value));
+    }
   }
 }
 
@@ -63,9 +74,10 @@ bool ReduceLROnPlateau::step(double metric) {
     return false;
   }
   if (bad_epochs_ > options_.patience()) {
-    const double reduced = std::max(optimizer_.learning_rate() * options_.factor(), options_.min_lr());
+    const double lr = optimizer_.learning_rate();
+    const double reduced = std::max(lr * options_.factor(), options_.min_lr());
     // A rate already below min_lr stays where it is: a reduction never raises it.
-    const bool changed = reduced < optimizer_.learning_rate();
+    const bool changed = lr - reduced > options_.eps();
     if (changed) optimizer_.set_learning_rate(reduced);
     cooldown_left_ = options_.cooldown();
     bad_epochs_ = 0;

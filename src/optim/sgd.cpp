@@ -12,7 +12,10 @@ template <class T>
 SGD<T>::SGD(std::vector<Tensor<T>> parameters, double learning_rate, const SGDOptions& options)
     : Optimizer<T>(std::move(parameters), learning_rate), options_(options) {
   if (!(options.momentum() >= 0 && options.dampening() >= 0 && options.weight_decay() >= 0)) {
-    throw ValueError("SGD: momentum, dampening and weight decay must not be negative or NaN");
+    throw ValueError("SGD: momentum, dampening and weight decay must not be negative or NaN, "
+                     "got " + std::to_string(options.momentum()) + ", " +
+                     std::to_string(options.dampening()) + " and " +
+                     std::to_string(options.weight_decay()));
   }
   if (options.nesterov() && (options.momentum() <= 0 || options.dampening() != 0)) {
     throw ValueError("SGD: Nesterov momentum needs a positive momentum and zero dampening");

@@ -14,7 +14,9 @@ enum class LineSearch {
   backtracking,  ///< halve t until the Armijo condition holds; no step if the budget runs out
   strong_wolfe,  ///< the strong Wolfe conditions (c1 1e-4, c2 0.9): double t until the
                  ///< minimum is bracketed, then zoom by cubic interpolation (Nocedal &
-                 ///< Wright, algorithms 3.5 and 3.6); at most 25 trials in each phase
+                 ///< Wright, algorithms 3.5 and 3.6); at most 25 doublings, 26 trials
+                 ///< (unbracketed after them: the last trial if it decreases the loss
+                 ///< below the one before, else that one), then at most 25 zoom trials
 };
 
 /// Settings of LBFGS, builder style: `LBFGSOptions().history_size(10)`.

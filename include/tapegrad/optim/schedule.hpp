@@ -72,7 +72,8 @@ class ReduceLROnPlateauOptions {
   /// The number of calls without improvement tolerated; the next one reduces the rate
   /// (default 10).
   ReduceLROnPlateauOptions& patience(std::size_t v) { patience_ = v; return *this; }
-  /// A metric counts as better when below best (1 - threshold) (default 1e-4).
+  /// A metric counts as better when below best (1 - threshold) (default 1e-4); must be in
+  /// [0, 1).
   ReduceLROnPlateauOptions& threshold(double v) { threshold_ = v; return *this; }
   /// The floor of a reduction: the rate becomes max(lr factor, min_lr), or stays if it is
   /// already lower (default 0); must be finite and not negative.
@@ -80,6 +81,9 @@ class ReduceLROnPlateauOptions {
   /// The number of calls after a reduction during which calls without improvement are not
   /// counted (default 0).
   ReduceLROnPlateauOptions& cooldown(std::size_t v) { cooldown_ = v; return *this; }
+  /// The smallest reduction applied: a reduction by less than eps is skipped (default 1e-8,
+  /// as in PyTorch); must be finite and not negative.
+  ReduceLROnPlateauOptions& eps(double v) { eps_ = v; return *this; }
   /// The factor setting.
   double factor() const { return factor_; }
   /// The patience setting.
@@ -90,9 +94,11 @@ class ReduceLROnPlateauOptions {
   double min_lr() const { return min_lr_; }
   /// The cooldown setting.
   std::size_t cooldown() const { return cooldown_; }
+  /// The eps setting.
+  double eps() const { return eps_; }
 
  private:
-  double factor_ = 0.1, threshold_ = 1e-4, min_lr_ = 0;
+  double factor_ = 0.1, threshold_ = 1e-4, min_lr_ = 0, eps_ = 1e-8;
   std::size_t patience_ = 10, cooldown_ = 0;
 };
 
@@ -104,14 +110,16 @@ class ReduceLROnPlateauOptions {
 ///     else
 ///         bad = bad + 1
 ///     if cooldown_left > 0:     cooldown_left = cooldown_left - 1;  bad = 0
-///     else if bad > patience:   lr = min(lr, max(lr factor, min_lr))
+///     else if bad > patience:   new = max(lr factor, min_lr)
+///                               if lr - new > eps:  lr = new
 ///                               cooldown_left = cooldown;  bad = 0
 ///
 /// bad and cooldown_left start at 0. A reduction never raises the rate: one already below
 /// min_lr stays where it is. It keeps a reference to the optimizer, which must outlive it.
 class ReduceLROnPlateau {
  public:
-  /// Throws ValueError unless 0 < factor < 1 and min_lr is finite and not negative.
+  /// Throws ValueError unless 0 < factor < 1, 0 <= threshold < 1, and min_lr and eps are
+  /// finite and not negative.
   ReduceLROnPlateau(LearningRateHolder& optimizer,
                     const ReduceLROnPlateauOptions& options = ReduceLROnPlateauOptions());
   /// Takes one epoch's metric and updates the rate as above. Returns true when this call
