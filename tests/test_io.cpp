@@ -348,36 +348,51 @@ TEST_CASE("NumPy reads what tapegrad writes, and tapegrad reads what NumPy write
 }
 
 TEST_CASE("atomic writes give the file the permissions a plain write would") {
+  struct UmaskGuard {
+    mode_t previous = ::umask(027);
+    ~UmaskGuard() { ::umask(previous); }
+  } umask_027;
   const test::ScratchFolder folder;
   const std::string path = folder.file("w.npy");
-  const mode_t old_mask = ::umask(022);
   io::save_npy(path, sample<double>({3}));
   struct stat info {};
   REQUIRE(::stat(path.c_str(), &info) == 0);
-  CHECK((info.st_mode & 0777) == 0644);
-  REQUIRE(::chmod(path.c_str(), 0640) == 0);  // a replaced file keeps its own mode
+  CHECK((info.st_mode & 0777) == 0640);
+  REQUIRE(::chmod(path.c_str(), 0604) == 0);  // a replaced file keeps its own mode
   io::save_npy(path, sample<double>({4}));
   REQUIRE(::stat(path.c_str(), &info) == 0);
-  CHECK((info.st_mode & 0777) == 0640);
-  ::umask(old_mask);
+  CHECK((info.st_mode & 0777) == 0604);
 }
 
-TEST_CASE("NpyArray::to refuses values the integer type cannot hold") {
-  const auto floats = io::NpyArray::from(xt::xarray<double>{1.5, -2.0, 3e10});
+TEST_CASE("NpyArray::to truncates like NumPy and refuses what the integer type cannot hold") {
+  using io::NpyArray;
+  const auto floats = NpyArray::from(xt::xarray<double>{1.5, -2.0, 3e10});
   CHECK_THROWS_WITH_AS(floats.to<std::int32_t>(), doctest::Contains("element 2"), ValueError);
   CHECK(floats.to<std::int64_t>() == xt::xarray<std::int64_t>{1, -2, 30000000000});
-  CHECK_THROWS_AS(io::NpyArray::from(xt::xarray<double>{std::nan("")}).to<std::int64_t>(), ValueError);
-  CHECK_THROWS_AS(io::NpyArray::from(xt::xarray<std::int32_t>{-1}).to<std::uint8_t>(), ValueError);
-  CHECK(io::NpyArray::from(xt::xarray<std::int32_t>{-1}).to<double>() == xt::xarray<double>{-1.0});
+  // Truncated first: -0.5 and 255.5 fit in uint8; the bounds are exact powers of two.
+  CHECK(NpyArray::from(xt::xarray<double>{-0.5, 255.5}).to<std::uint8_t>() ==
+        xt::xarray<std::uint8_t>{0, 255});
+  CHECK_THROWS_AS(NpyArray::from(xt::xarray<double>{256.0}).to<std::uint8_t>(), ValueError);
+  CHECK(NpyArray::from(xt::xarray<double>{-2147483648.0}).to<std::int32_t>()(0) == INT32_MIN);
+  CHECK_THROWS_AS(NpyArray::from(xt::xarray<double>{2147483648.0}).to<std::int32_t>(), ValueError);
+  CHECK_THROWS_AS(NpyArray::from(xt::xarray<double>{0x1p63}).to<std::int64_t>(), ValueError);
+  CHECK_THROWS_AS(NpyArray::from(xt::xarray<double>{std::nan("")}).to<std::int64_t>(), ValueError);
+  CHECK_THROWS_AS(NpyArray::from(xt::xarray<std::int32_t>{-1}).to<std::uint8_t>(), ValueError);
+  CHECK_THROWS_AS(NpyArray::from(xt::xarray<std::int64_t>{1LL << 40}).to<std::int32_t>(),
+                  ValueError);
+  CHECK(NpyArray::from(xt::xarray<std::int32_t>{-1}).to<double>() == xt::xarray<double>{-1.0});
 }
 
 TEST_CASE("write_csv refuses header names that would not read back") {
   const test::ScratchFolder folder;
   const xt::xarray<double> a{{1.0, 2.0}};
-  CHECK_THROWS_WITH_AS(io::write_csv(folder.file("a.csv"), a, {"x,y", "z"}), doctest::Contains("'x,y'"),
-                       ValueError);
+  CHECK_THROWS_WITH_AS(io::write_csv(folder.file("a.csv"), a, {"x,y", "z"}),
+                       doctest::Contains("'x,y'"), ValueError);
   CHECK_THROWS_AS(io::write_csv(folder.file("a.csv"), a, {"x", "line\nbreak"}), ValueError);
   CHECK_THROWS_AS(io::write_csv(folder.file("a.csv"), a, {"\"q\"", "z"}), ValueError);
+  CHECK_THROWS_AS(io::write_csv(folder.file("a.csv"), a, {"x", ""}), ValueError);
+  CHECK_THROWS_AS(io::write_csv(folder.file("a.csv"), a, {" x", "z"}), ValueError);
+  CHECK_THROWS_AS(io::write_csv(folder.file("a.csv"), a, {"x", "z\t"}), ValueError);
   io::write_csv(folder.file("a.csv"), a, {"x;y", "z"});  // another delimiter's character is fine
   CHECK(io::read_csv(folder.file("a.csv"), true).header == std::vector<std::string>{"x;y", "z"});
 }

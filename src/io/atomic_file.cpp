@@ -5,9 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
-#include <fstream>
-#include <vector>
+#include <random>
 
 #include "tapegrad/io/npy.hpp"
 
@@ -32,26 +32,22 @@ std::string name_of(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// The process's umask, read without changing it (umask(2) would race with other threads).
-mode_t current_umask() {
-  std::ifstream status("/proc/self/status");
-  std::string key;
-  while (status >> key) {
-    if (key == "Umask:") {
-      unsigned value = 0;
-      if (status >> std::oct >> value) return static_cast<mode_t>(value);
-      break;
-    }
-    status.ignore(1 << 16, '\n');
+// A new file ".name.tmp-XXXXXX" beside `path`, made like a plain write would make it: mode
+// 0666 for the kernel to reduce by the umask and default ACLs (mkstemp would force 0600).
+// Returns the descriptor and sets `temporary_path`; -1 with errno set on failure.
+int create_temporary(const std::string& path, std::string& temporary_path) {
+  static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  thread_local std::mt19937_64 random(std::random_device{}() ^
+                                      static_cast<std::uint64_t>(::getpid()) << 32);
+  const std::string stem = folder_of(path) + "/." + name_of(path) + ".tmp-";
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    temporary_path = stem;
+    for (int i = 0; i < 6; ++i) temporary_path += letters[random() % (sizeof letters - 1)];
+    const int fd = ::open(temporary_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd >= 0 || errno != EEXIST) return fd;
   }
-  return 022;
-}
-
-// The mode the file would have had if written in place: the old file's, or the umask's.
-mode_t mode_for(const std::string& path) {
-  struct stat old {};
-  if (::stat(path.c_str(), &old) == 0) return old.st_mode & 07777;
-  return 0666 & ~current_umask();
+  errno = EEXIST;
+  return -1;
 }
 
 // Removes the temporary file unless the rename has consumed it.
@@ -70,17 +66,16 @@ struct TemporaryFile {
 void write_file_atomically(const std::string& path, const void* data, std::size_t size) {
   if (path.empty() || path.back() == '/') throw IoError("'" + path + "': not a file name");
   TemporaryFile temporary;
-  std::string pattern = folder_of(path) + "/." + name_of(path) + ".tmp-XXXXXX";
-  std::vector<char> buffer(pattern.begin(), pattern.end());
-  buffer.push_back('\0');
-  temporary.fd = ::mkstemp(buffer.data());
+  std::string temporary_path;
+  temporary.fd = create_temporary(path, temporary_path);
   if (temporary.fd < 0) {
     throw IoError(path + ": cannot create a temporary file beside it: " + system_reason());
   }
-  temporary.path = buffer.data();
-  // mkstemp makes the file 0600; give it the mode a plain write would have given.
-  if (::fchmod(temporary.fd, mode_for(path)) != 0) {
-    throw IoError(path + ": cannot set the permissions of the temporary file: " + system_reason());
+  temporary.path = temporary_path;
+  struct stat old {};
+  if (::stat(path.c_str(), &old) == 0 && ::fchmod(temporary.fd, old.st_mode & 0777) != 0) {
+    throw IoError(path + ": cannot give the new file the old one's permissions: " +
+                  system_reason());
   }
 
   const auto* bytes = static_cast<const unsigned char*>(data);

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <iomanip>
 #include <sstream>
 
@@ -93,10 +94,14 @@ void write_csv(const std::string& path, const xt::xarray<T>& values,
                      std::to_string(columns) + " columns");
   }
   for (const auto& name : header) {
-    // Names are written unquoted (read_csv does not unquote), so these would not read back.
-    if (name.find_first_of(std::string(1, delimiter) + "\"\r\n") != std::string::npos) {
-      throw ValueError("write_csv: the header name '" + name +
-                       "' contains the delimiter, a quote or a line break");
+    // Names are written unquoted and read_csv trims cells, so these would not read back the
+    // same; a double quote would be taken for quoting by other CSV readers (NumPy, pandas).
+    const char* blank = " \t\r";
+    if (name.find_first_of(std::string(1, delimiter) + "\"\n\r") != std::string::npos ||
+        name.empty() || std::strchr(blank, name.front()) || std::strchr(blank, name.back())) {
+      throw ValueError("write_csv: the header name '" + name + "' would not read back: it is " +
+                       "empty, starts or ends with a blank, or holds the delimiter, a double " +
+                       "quote or a line break");
     }
   }
   std::ostringstream out;

@@ -9,8 +9,9 @@ namespace tapegrad::io {
 /// Writes `size` bytes from `data` to `path` so that a crash or a full disk at any moment
 /// leaves either the previous file or the new one, never a mix: the bytes go to a temporary
 /// file ".name.tmp-XXXXXX" in the same folder, which is flushed to disk (fsync) and then
-/// renamed over `path`. The new file keeps the previous file's permissions, or gets
-/// 0666 minus the umask if there was none (as a plain write would). Throws IoError for an
+/// renamed over `path`. The new file keeps the previous file's read/write/execute
+/// permissions, or, if there was none, gets what a plain write would give (0666 less the
+/// umask). Throws IoError for an
 /// empty `path` or one ending in '/', and when creating, setting permissions, writing,
 /// flushing, closing or renaming fails (with the system's reason); the temporary file is then
 /// removed.

@@ -26,8 +26,9 @@ CsvTable read_csv(const std::string& path, bool has_header = false, char delimit
 /// as they are, not quoted), atomically (see write_file_atomically()), numbers printed with
 /// 17 significant digits so they read back exactly. T = float or double. Throws ShapeError
 /// if the array is not 1-d or 2-d, ValueError if a non-empty header's length is not the
-/// column count or a name contains the delimiter, a double quote or a line break (it would
-/// not read back), and IoError if the file cannot be written.
+/// column count or a name would not read back the same (empty, starting or ending with a
+/// space, tab or carriage return, or holding the delimiter, a double quote or a line break),
+/// and IoError if the file cannot be written.
 template <class T>
 void write_csv(const std::string& path, const xt::xarray<T>& values,
                const std::vector<std::string>& header = {}, char delimiter = ',');

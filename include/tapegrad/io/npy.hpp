@@ -63,7 +63,7 @@ class NpyArray {
   /// The elements converted to T with static_cast (a fraction is truncated toward 0, as
   /// NumPy's astype does), from any of the five types to any of them; the result has
   /// shape(). Throws ValueError naming the element if T is an integer type that cannot hold
-  /// a value (out of range, NaN or infinite).
+  /// a value once truncated (out of range, NaN or infinite).
   template <class T>
   xt::xarray<T> to() const;
 
