@@ -35,10 +35,15 @@ std::string escaped(const std::string& text) {
   return out;
 }
 
-// What a node is when the user gave it no name and no kept record made it.
+// What a node is when the user gave it no name and no kept record made it. Only the
+// result's own tape is walked, so the inputs of the last three kinds are not drawn.
 std::string anonymous_kind(const detail::NodeBase& node) {
-  if (!node.is_leaf()) return "from an enclosing tape";  // its inputs are not drawn
-  return node.requires_grad ? "leaf" : "constant";
+  if (node.untracked) return "computed without a tape";
+  if (node.is_leaf()) return node.requires_grad ? "leaf" : "constant";
+  for (const auto* tape : detail::tape_stack()) {
+    if (tape->serial == node.tape_serial) return "from an enclosing tape";
+  }
+  return "from a destroyed tape";
 }
 
 }  // namespace
@@ -77,7 +82,7 @@ std::string graph_dot(const Tensor<T>& result, const std::vector<std::pair<std::
     ids[node] = id;
     const auto& typed = static_cast<const detail::Node<T>&>(*node);
     std::string label = given.count(node)    ? escaped(given[node])
-                        : makers.count(node) ? makers[node]
+                        : makers.count(node) ? escaped(makers[node])  // custom ops' names
                                              : anonymous_kind(*node);
     label += "\\n" + shape_to_string(typed.value.shape());
     const std::string value = values(typed.value, max_elements);

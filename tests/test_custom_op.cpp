@@ -75,9 +75,18 @@ TEST_CASE("a custom backward that asks for an input the op does not have gets a 
       [](const CustomBackwardContext<double>& c) {
         return std::vector{c.grad_output() * c.input(c.needs_grad(0) ? 1 : 0)};
       });
+  const CustomOp<double> curious(
+      "curious", [](const std::vector<Tensor<double>>& in) { return Array(in[0].value()); },
+      [](const CustomBackwardContext<double>& c) {
+        return std::vector{c.needs_grad(3) ? c.grad_output() : c.grad_output()};
+      });
   Tensor<double> x(Array{1.0, 2.0}, requires_grad);
   Tape tape;
   CHECK_THROWS_WITH_AS(sum(greedy({x})).backward(),
-                       doctest::Contains("custom op 'greedy': backward asked for input(1) but the op has 1 input(s)"),
+                       doctest::Contains("custom op 'greedy': backward asked for input(1) but "
+                                         "the op has 1 input(s)"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(sum(curious({x})).backward(),
+                       doctest::Contains("custom op 'curious': backward asked for needs_grad(3)"),
                        ValueError);
 }

@@ -369,8 +369,22 @@ TEST_CASE("graph_dot escapes names and tells leaves, constants and outer-tape in
   CHECK(named.find("label=\"w \\\"weight\\\"\\\\\\n") != std::string::npos);
 }
 
+TEST_CASE("graph_dot labels inputs made without a tape and escapes custom op names") {
+  Tensor<double> w(3.0, requires_grad);
+  const auto untracked = w * 2.0;  // no tape yet
+  const CustomOp<double> quoted(
+      "say \"twice\"",
+      [](const std::vector<Tensor<double>>& in) { return Array(in[0].value() * 2.0); },
+      [](const CustomBackwardContext<double>& c) { return std::vector{c.grad_output() * 2.0}; });
+  Tape tape;
+  const auto dot = graph_dot(quoted({untracked * w}));
+  CHECK(dot.find("computed without a tape") != std::string::npos);
+  CHECK(dot.find("label=\"say \\\"twice\\\"\\n") != std::string::npos);
+}
+
 TEST_CASE("unravel_index refuses a position outside the shape") {
   CHECK(unravel_index(5, Shape{2, 3}) == std::vector<std::size_t>{1, 2});
-  CHECK_THROWS_WITH_AS(unravel_index(6, Shape{2, 3}), doctest::Contains("outside shape (2, 3)"), ValueError);
+  CHECK_THROWS_WITH_AS(unravel_index(6, Shape{2, 3}), doctest::Contains("outside shape (2, 3)"),
+                       ValueError);
   CHECK_THROWS_AS(unravel_index(0, Shape{0, 3}), ValueError);
 }

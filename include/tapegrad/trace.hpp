@@ -14,12 +14,13 @@ namespace tapegrad {
 /// `dot -Tpng graph.dot -o graph.png`.
 ///
 /// A box shows the tensor's name if `names` gives one (names are matched by node; quotes,
-/// backslashes and line breaks in them are escaped), else the op that made it, else "leaf"
-/// or "constant"; then its shape; then its value and its gradient, flattened in row-major
-/// order, when they have at most `max_elements` elements. Leaves that require grad are filled
-/// yellow. Only the tape that recorded `result` is walked: a tensor recorded on an enclosing
-/// tape is drawn as an input box labelled "from an enclosing tape" (or by its name), without
-/// its own inputs.
+/// backslashes and line breaks in them are escaped, as in op names), else the op that made
+/// it, else "leaf" or "constant"; then its shape; then its value and its gradient, flattened
+/// in row-major order, when they have at most `max_elements` elements. Leaves that require
+/// grad are filled yellow. Only the tape that recorded `result` is walked: an input recorded
+/// on an enclosing tape, on a destroyed tape or with no tape is drawn without its own inputs
+/// and labelled "from an enclosing tape", "from a destroyed tape" or "computed without a
+/// tape" (or by its name).
 /// Throws TapeError if `result` was not recorded (a leaf or a constant) or its tape is gone
 /// (destroyed, or another thread's).
 template <class T>

@@ -26,8 +26,8 @@ void Init::fill(xt::xarray<T>& values, Generator& random) const {
   const auto& shape = values.shape();
   const bool needs_fans = kind_ != Kind::uniform && kind_ != Kind::normal && kind_ != Kind::constant;
   if (needs_fans && (shape.empty() || values.size() == 0)) {
-    throw ValueError("Init: Xavier and He read fans from the shape and need one with axes and elements, got " +
-                     shape_to_string(shape));
+    throw ValueError("Init: Xavier and He read fans from the shape and need one with axes and "
+                     "elements, got " + shape_to_string(shape));
   }
   const double fan_in = shape.empty() ? 1.0 : static_cast<double>(shape[0]);
   const double fan_out = shape.size() < 2 ? fan_in : static_cast<double>(shape[1]);
