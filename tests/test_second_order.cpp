@@ -121,3 +121,15 @@ TEST_CASE("second derivatives through the shape ops and pow") {
       },
       test::random_array({4}, 21));
 }
+
+TEST_CASE("second derivatives through the piecewise ops: relu, clamp, leaky_relu, abs, minimum") {
+  // Away from the kinks, each piece is smooth; the backward of relu and clamp (pass_where)
+  // is itself differentiated here, since their gradients are multiplied by functions of v.
+  check_hessian(
+      [](const Tensor<double>& v) {
+        return sum(relu(v) * square(v) + clamp(v, -0.5, 0.5) * exp(v) +
+                   leaky_relu(v, 0.2) * sin(v) + abs(v) * v +
+                   minimum(v, Tensor<double>(0.3)) * cos(v));
+      },
+      test::random_array({6}, 31));
+}
