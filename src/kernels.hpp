@@ -5,7 +5,9 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
+#include <limits>
 #include <memory>
 
 #include <xtensor/xarray.hpp>
@@ -122,6 +124,46 @@ std::shared_ptr<Node<T>> reduce_to(const xt::xarray<T>& x, const Shape& shape) {
   walk(x.shape(), broadcast_strides(shape, x.shape()), none,
        [&](std::size_t k, std::size_t o, std::size_t) { out[o] += in[k]; });
   return node;
+}
+
+/// The largest element of x along `axis`, in x's shape with that axis kept at extent 1; -inf
+/// where the axis is empty, NaN where a NaN is among the elements (as PyTorch's max).
+/// (xtensor's immediate reducers read through a null pointer on empty input.)
+template <class T>
+std::shared_ptr<Node<T>> max_along(const xt::xarray<T>& x, std::size_t axis) {
+  Shape kept = x.shape();
+  kept[axis] = 1;
+  auto node = new_node_of_shape<T>(kept);
+  T* out = node->value.data();
+  const T* in = x.data();
+  std::size_t outer = 1, inner = 1;
+  for (std::size_t i = 0; i < axis; ++i) outer *= x.shape()[i];
+  for (std::size_t i = axis + 1; i < x.dimension(); ++i) inner *= x.shape()[i];
+  const std::size_t extent = x.shape()[axis];
+  for (std::size_t o = 0; o < outer; ++o) {
+    for (std::size_t i = 0; i < inner; ++i) {
+      T best = -std::numeric_limits<T>::infinity();
+      for (std::size_t k = 0; k < extent; ++k) {
+        const T v = in[(o * extent + k) * inner + i];
+        if (v > best || v != v) best = v;
+        if (best != best) break;
+      }
+      out[o * inner + i] = best;
+    }
+  }
+  return node;
+}
+
+/// The shift that makes exp(x - shift) safe along `axis` (softmax, logsumexp): the maximum,
+/// or 0 where it is not finite (a row of -inf or +inf, or an empty row), which would give
+/// inf - inf. Kept shape, as max_along.
+template <class T>
+xt::xarray<T> softmax_shift(const xt::xarray<T>& x, std::size_t axis) {
+  xt::xarray<T> m = std::move(max_along(x, axis)->value);
+  for (T& v : m) {
+    if (!std::isfinite(v)) v = T(0);
+  }
+  return m;
 }
 
 }  // namespace tapegrad::detail

@@ -21,6 +21,7 @@ xt::xarray<T> gemm(const xt::xarray<T>& a, const xt::xarray<T>& b, bool ta, bool
   const std::size_t m = ta ? a.shape()[1] : a.shape()[0];
   const std::size_t k = ta ? a.shape()[0] : a.shape()[1];
   const std::size_t n = tb ? b.shape()[0] : b.shape()[1];
+  checked_size("matmul", {m, n});  // (m, 0) x (0, n) can ask for more than fits
   if (m == 0 || n == 0 || k == 0) return xt::zeros<T>({m, n});  // BLAS rejects empty strides
   xt::xarray<T> result = xt::xarray<T>::from_shape({m, n});
   xt::blas::gemm(a, b, result, ta, tb);

@@ -5,9 +5,9 @@
 #include <string>
 
 #include <xtensor/xmath.hpp>
-#include <xtensor/xreducer.hpp>
 
 #include "autograd.hpp"
+#include "kernels.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {
@@ -30,10 +30,12 @@ std::vector<std::size_t> normalize_axes(const char* op, const Axes& axes, std::s
   return result;
 }
 
-// x's shape with the reduced axes kept at extent 1.
-Shape kept_shape(const Shape& shape, const std::vector<std::size_t>& axes) {
+// x's shape with the reduced axes kept at extent 1 (checked: reducing an empty axis of
+// (0, n, m) can leave n * m elements, more than fit).
+Shape kept_shape(const char* op, const Shape& shape, const std::vector<std::size_t>& axes) {
   Shape kept = shape;
   for (auto axis : axes) kept[axis] = 1;
+  checked_size(op, kept);
   return kept;
 }
 
@@ -77,10 +79,9 @@ template <class T>
 Tensor<T> sum(const Tensor<T>& x, const Axes& axes, bool keepdims) {
   const auto norm = normalize_axes("sum", axes, x.dim());
   Attrs attrs;
-  attrs.shape() = kept_shape(x.shape(), norm);
-  xt::xarray<T> value =
-      xt::sum(x.value(), norm, xt::keep_dims | xt::evaluation_strategy::immediate);
-  if (!keepdims) value.reshape(dropped_shape(x.shape(), norm));
+  attrs.shape() = kept_shape("sum", x.shape(), norm);
+  auto value = detail::reduce_to(x.value(), attrs.shape());
+  if (!keepdims) value->value.reshape(dropped_shape(x.shape(), norm));
   return make_result<T>(
       "sum", std::move(value), x,
       [](BackwardContext<T>& c) {
@@ -111,10 +112,10 @@ Tensor<T> max(const Tensor<T>& x, std::ptrdiff_t axis, bool keepdims) {
                      " is empty");
   }
   Attrs attrs;
-  attrs.shape() = kept_shape(x.shape(), {a});
+  attrs.shape() = kept_shape("max", x.shape(), {a});
   attrs.axis = static_cast<std::ptrdiff_t>(a);
-  xt::xarray<T> value = xt::amax(x.value(), {a}, xt::keep_dims | xt::evaluation_strategy::immediate);
-  if (!keepdims) value.reshape(dropped_shape(x.shape(), {a}));
+  auto value = detail::max_along(x.value(), a);
+  if (!keepdims) value->value.reshape(dropped_shape(x.shape(), {a}));
   return make_result<T>(
       "max", std::move(value), x,
       [](BackwardContext<T>& c) {
@@ -143,13 +144,10 @@ template <class T>
 Tensor<T> logsumexp(const Tensor<T>& x, std::ptrdiff_t axis, bool keepdims) {
   const std::size_t a = detail::normalize_axis("logsumexp", axis, x.dim());
   Attrs attrs;
-  attrs.shape() = kept_shape(x.shape(), {a});
-  xt::xarray<T> m = xt::amax(x.value(), {a}, xt::keep_dims | xt::evaluation_strategy::immediate);
-  // A row of -inf (or +inf) would give inf - inf; shifting by 0 there keeps the exact answer.
-  m = xt::where(xt::isfinite(m), m, T(0));
-  xt::xarray<T> value =
-      m + xt::log(xt::sum(xt::exp(x.value() - m), {a},
-                          xt::keep_dims | xt::evaluation_strategy::immediate));
+  attrs.shape() = kept_shape("logsumexp", x.shape(), {a});
+  // An empty row gives log 0 = -inf, as in NumPy and PyTorch.
+  const xt::xarray<T> m = detail::softmax_shift(x.value(), a);
+  xt::xarray<T> value = m + xt::log(detail::reduce_to(xt::xarray<T>(xt::exp(x.value() - m)), attrs.shape())->value);
   if (!keepdims) value.reshape(dropped_shape(x.shape(), {a}));
   return make_result<T>(
       "logsumexp", std::move(value), x,

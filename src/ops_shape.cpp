@@ -1,6 +1,7 @@
 // Shape ops: transpose, reshape, broadcast_to / sum_to, concat / narrow,
 // index_select / index_add. Each pair is the other's backward.
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <numeric>
 #include <string>
@@ -69,7 +70,7 @@ Tensor<T> transpose(const Tensor<T>& x, const std::vector<std::size_t>& perm) {
 
 template <class T>
 Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
-  if (product(shape, 0, shape.size()) != x.size()) {
+  if (checked_size("reshape", shape) != x.size()) {
     throw ShapeError("reshape: cannot reshape " + shape_to_string(x.shape()) + " (" +
                      std::to_string(x.size()) + " elements) to " + shape_to_string(shape));
   }
@@ -88,6 +89,7 @@ Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
                      shape_to_string(shape));
   }
   if (shape == x.shape()) return x;
+  checked_size("broadcast_to", shape);
   return make_result<T>("broadcast_to", detail::expand_to(x.value(), shape), x,
                         [](BackwardContext<T>& c) {
                           c.add(0, sum_to(c.grad(), c.input(0).shape()));
@@ -101,6 +103,7 @@ Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
                      shape_to_string(shape) + " (it must broadcast back to the input)");
   }
   if (shape == x.shape()) return x;
+  checked_size("sum_to", shape);
   return make_result<T>("sum_to", detail::reduce_to(x.value(), shape), x, [](BackwardContext<T>& c) {
     c.add(0, broadcast_to(c.grad(), c.input(0).shape()));
   });
@@ -123,8 +126,13 @@ Tensor<T> concat(const std::vector<Tensor<T>>& parts, std::ptrdiff_t axis) {
                        " but part 0 has shape " + shape_to_string(first) + "; only axis " +
                        std::to_string(a) + " may differ");
     }
+    if (s[a] > SIZE_MAX - out_shape[a]) {
+      throw ShapeError("concat: the extents along axis " + std::to_string(a) +
+                       " add up to more than fit in memory");
+    }
     out_shape[a] += s[a];
   }
+  checked_size("concat", out_shape);
   const std::size_t outer = product(first, 0, a);
   const std::size_t inner = product(first, a + 1, first.size());
   xt::xarray<T> value = xt::empty<T>(out_shape);
@@ -237,6 +245,7 @@ Tensor<T> index_add(const Tensor<T>& x, const std::vector<std::size_t>& indices,
   }
   Shape out_shape = x.shape();
   out_shape[0] = rows;
+  checked_size("index_add", out_shape);
   const std::size_t row = product(x.shape(), 1, x.dim());
   xt::xarray<T> value = xt::zeros<T>(out_shape);
   for (std::size_t i = 0; i < indices.size(); ++i) {

@@ -1,8 +1,8 @@
 // softmax and log_softmax: primitives with their own backward, for numerical stability.
 #include <xtensor/xmath.hpp>
-#include <xtensor/xreducer.hpp>
 
 #include "autograd.hpp"
+#include "kernels.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {
@@ -13,17 +13,18 @@ using detail::make_result;
 
 namespace {
 
-// x - max(x) along `axis`, with rows of infinities shifted by 0 instead of inf - inf.
+// x - max(x) along `axis` (see softmax_shift).
 template <class T>
 xt::xarray<T> shifted(const xt::xarray<T>& x, std::size_t axis) {
-  xt::xarray<T> m = xt::amax(x, {axis}, xt::keep_dims | xt::evaluation_strategy::immediate);
-  m = xt::where(xt::isfinite(m), m, T(0));
-  return x - m;
+  return x - detail::softmax_shift(x, axis);
 }
 
+// The sum along `axis`, kept at extent 1 (0 for an empty axis).
 template <class T>
 xt::xarray<T> sum_kept(const xt::xarray<T>& x, std::size_t axis) {
-  return xt::sum(x, {axis}, xt::keep_dims | xt::evaluation_strategy::immediate);
+  Shape kept = x.shape();
+  kept[axis] = 1;
+  return std::move(detail::reduce_to(x, kept)->value);
 }
 
 }  // namespace
@@ -31,8 +32,11 @@ xt::xarray<T> sum_kept(const xt::xarray<T>& x, std::size_t axis) {
 template <class T>
 Tensor<T> softmax(const Tensor<T>& x, std::ptrdiff_t axis) {
   const std::size_t a = detail::normalize_axis("softmax", axis, x.dim());
-  xt::xarray<T> e = xt::exp(shifted(x.value(), a));
-  xt::xarray<T> value = e / sum_kept(e, a);
+  xt::xarray<T> value = x.value();  // empty stays empty, however large its other extents
+  if (x.size() > 0) {
+    xt::xarray<T> e = xt::exp(shifted(x.value(), a));
+    value = e / sum_kept(e, a);
+  }
   Attrs attrs;
   attrs.axis = static_cast<std::ptrdiff_t>(a);
   return make_result<T>(
@@ -49,8 +53,11 @@ Tensor<T> softmax(const Tensor<T>& x, std::ptrdiff_t axis) {
 template <class T>
 Tensor<T> log_softmax(const Tensor<T>& x, std::ptrdiff_t axis) {
   const std::size_t a = detail::normalize_axis("log_softmax", axis, x.dim());
-  xt::xarray<T> s = shifted(x.value(), a);
-  xt::xarray<T> value = s - xt::log(sum_kept(xt::xarray<T>(xt::exp(s)), a));
+  xt::xarray<T> value = x.value();  // empty stays empty, however large its other extents
+  if (x.size() > 0) {
+    xt::xarray<T> s = shifted(x.value(), a);
+    value = s - xt::log(sum_kept(xt::xarray<T>(xt::exp(s)), a));
+  }
   Attrs attrs;
   attrs.axis = static_cast<std::ptrdiff_t>(a);
   return make_result<T>(

@@ -3,6 +3,7 @@
 #include "node_pool.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <atomic>
 #include <ostream>
 #include <sstream>
@@ -34,6 +35,23 @@ std::string shape_to_string(const Shape& shape) {
   return out.str();
 }
 
+std::size_t checked_size(const char* op, const Shape& shape) {
+  constexpr std::size_t limit = static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(double);
+  std::size_t size = 1;
+  bool too_large = false;
+  for (const std::size_t extent : shape) {
+    if (extent == 0) return 0;
+    // size * extent > limit, without computing the (possibly overflowing) product.
+    too_large = too_large || extent > limit / size;
+    if (!too_large) size *= extent;
+  }
+  if (too_large) {
+    throw ShapeError(std::string(op) + ": the shape " + shape_to_string(shape) +
+                     " has more elements than fit in memory (over " + std::to_string(limit) + ")");
+  }
+  return size;
+}
+
 std::vector<std::size_t> unravel_index(std::size_t flat, const Shape& shape) {
   std::size_t size = 1;
   for (std::size_t extent : shape) size *= extent;
@@ -53,8 +71,10 @@ template <class T>
 Tensor<T>::Tensor() : Tensor(T(0)) {}
 
 template <class T>
-Tensor<T>::Tensor(Array value, RequiresGrad rg)
-    : node_(detail::new_node<T>(std::move(value))) {
+Tensor<T>::Tensor(Array value, RequiresGrad rg) {
+  // An xt::xarray whose extents' product overflows holds fewer elements than its shape says.
+  checked_size("Tensor", value.shape());
+  node_ = detail::new_node<T>(std::move(value));
   node_->requires_grad = rg.on;
 }
 
@@ -89,6 +109,7 @@ typename Tensor<T>::Array& Tensor<T>::mutable_value() {
 
 template <class T>
 void Tensor<T>::set_value(Array value) {
+  checked_size("set_value", value.shape());
   ++node_->version;
   // A gradient of the old shape means nothing for the new value.
   if (value.shape() != typed().value.shape()) node_->grad.reset();

@@ -281,3 +281,42 @@ TEST_CASE("numerically stable ops stay finite at extreme inputs") {
   for (double g : x.grad()) CHECK(std::isfinite(g));
   CHECK(x.grad()(2) == doctest::Approx(1.0));  // softplus' = sigmoid = 1, others 0
 }
+
+TEST_CASE("a shape whose element count overflows is a ShapeError, never a short buffer") {
+  using namespace tapegrad;
+  const std::size_t two_62 = std::size_t{1} << 62;
+  const std::size_t two_63 = std::size_t{1} << 63;
+  const Tensor<double> x({{1.0, 2.0}});
+  // (2^63, 2) has 2^64 elements: the product wraps to 0.
+  CHECK_THROWS_WITH_AS(index_add(x, {1000000}, two_63),
+                       doctest::Contains("index_add: the shape (9223372036854775808, 2) has more "
+                                         "elements than fit in memory"),
+                       ShapeError);
+  // (2^62 + 1) * 4 wraps to 4, the input's size.
+  CHECK_THROWS_WITH_AS(reshape(Tensor<double>({1.0, 2.0, 3.0, 4.0}), Shape{two_62 + 1, 4}),
+                       doctest::Contains("reshape: the shape (4611686018427387905, 4)"), ShapeError);
+  CHECK_THROWS_WITH_AS(broadcast_to(Tensor<double>({1.0}), Shape{std::size_t{1} << 33, std::size_t{1} << 31}),
+                       doctest::Contains("broadcast_to: the shape (8589934592, 2147483648)"),
+                       ShapeError);
+  // Zero extents make an empty tensor of any other extents; what is built from it is checked.
+  const Tensor<double> tall(xt::xarray<double>::from_shape({std::size_t{1} << 40, 0}));
+  const Tensor<double> wide(xt::xarray<double>::from_shape({0, std::size_t{1} << 40}));
+  CHECK(tall.size() == 0);
+  CHECK_THROWS_WITH_AS(matmul(tall, wide), doctest::Contains("matmul: the shape"), ShapeError);
+  const Tensor<double> flat(xt::xarray<double>::from_shape({0, std::size_t{1} << 40, std::size_t{1} << 40}));
+  CHECK_THROWS_WITH_AS(sum(flat, Axes{0}), doctest::Contains("sum: the shape (1, "), ShapeError);
+  CHECK_THROWS_WITH_AS(logsumexp(flat, 0), doctest::Contains("logsumexp: the shape"), ShapeError);
+  CHECK(softmax(flat, 0).shape() == flat.shape());
+  const Tensor<double> half(xt::xarray<double>::from_shape({two_63, 0}));
+  CHECK_THROWS_WITH_AS(concat(std::vector{half, half}, 0),
+                       "concat: the extents along axis 0 add up to more than fit in memory",
+                       ShapeError);
+  // An xt::xarray built with such a shape holds too few elements: the Tensor refuses it.
+  CHECK_THROWS_WITH_AS(Tensor<double>(xt::xarray<double>::from_shape({std::size_t{1} << 33, std::size_t{1} << 31})),
+                       doctest::Contains("Tensor: the shape (8589934592, 2147483648)"), ShapeError);
+  Tensor<double> y(0.0);
+  CHECK_THROWS_AS(y.set_value(xt::xarray<double>::from_shape({two_63, 2})), ShapeError);
+  CHECK(checked_size("f", Shape{3, 0, two_63}) == 0);
+  CHECK(checked_size("f", Shape{}) == 1);
+  CHECK_THROWS_AS(nn::Linear<double>(std::size_t{1} << 40, std::size_t{1} << 40), ShapeError);
+}

@@ -16,6 +16,13 @@ using Shape = xt::svector<std::size_t, 4>;
 /// Formats a shape the way NumPy prints it: `()`, `(3,)`, `(4, 3)`.
 std::string shape_to_string(const Shape& shape);
 
+/// The number of elements of an array of `shape`: the product of its extents (1 for `()`, 0
+/// when an extent is 0). Throws ShapeError, naming `op` and the shape, if that number does not
+/// fit in memory (more than PTRDIFF_MAX bytes of doubles, which includes every product that
+/// overflows std::size_t). Every op that builds a shape from the caller's numbers checks it
+/// with this before allocating.
+std::size_t checked_size(const char* op, const Shape& shape);
+
 /// The indices of the element at row-major position `flat` of an array of `shape`
 /// (numpy.unravel_index): one index per axis. Throws ValueError if `flat` is not below the
 /// number of elements (so always for a shape with an extent of 0).

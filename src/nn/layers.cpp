@@ -13,6 +13,7 @@ Linear<T>::Linear(std::size_t in_features, std::size_t out_features, const Linea
     throw ValueError("Linear: sizes must be positive, got " + std::to_string(in_) + " -> " +
                      std::to_string(out_));
   }
+  checked_size("Linear", {in_, out_});
   xt::xarray<T> w = xt::xarray<T>::from_shape({in_, out_});
   options.weight_initializer().fill(w, options.random());
   weight_ = this->register_parameter("weight", Tensor<T>(std::move(w)));
