@@ -63,12 +63,15 @@ struct Record {
   const char* op = "";
   std::shared_ptr<NodeBase> output;
   std::array<std::shared_ptr<NodeBase>, 2> first_inputs;
-  std::array<std::uint32_t, 2> first_versions{};
+  std::array<std::uint64_t, 2> first_versions{};
+  std::uint64_t output_version = 0;
   std::uint32_t input_count = 0;
-  std::uint32_t output_version = 0;
+  /// Set when a backward() without retain_graph has swept this record: another sweep
+  /// through it would add the same gradient again, so it throws instead.
+  bool used_up = false;
   struct MoreInputs {
     std::vector<std::shared_ptr<NodeBase>> nodes;
-    std::vector<std::uint32_t> versions;
+    std::vector<std::uint64_t> versions;
   };
   std::shared_ptr<MoreInputs> more_inputs;  // only for ops of 3+ inputs (concat)
   Attrs attrs;
@@ -76,7 +79,7 @@ struct Record {
   const std::shared_ptr<NodeBase>& input(std::size_t i) const {
     return i < 2 ? first_inputs[i] : more_inputs->nodes[i - 2];
   }
-  std::uint32_t recorded_version(std::size_t i) const {
+  std::uint64_t recorded_version(std::size_t i) const {
     return i < 2 ? first_versions[i] : more_inputs->versions[i - 2];
   }
 };
@@ -134,6 +137,11 @@ struct Sweep {
 
 /// Moves node references in and out of tensors without touching the reference counts.
 struct TensorAccess {
+  /// A tensor on `node`, which must hold a Node<T> (the caller knows it from the record).
+  template <class T>
+  static Tensor<T> wrap(std::shared_ptr<NodeBase> node) {
+    return Tensor<T>(std::move(node));
+  }
   template <class T>
   static Tensor<T> borrow(std::shared_ptr<NodeBase>& from) {
     Tensor<T> t{typename Tensor<T>::Empty{}};
@@ -189,7 +197,7 @@ class BackwardContext {
 
   /// Input i (inputs beyond the second, for concat, are returned by copy).
   Tensor<T> input(std::size_t i) const {
-    return i < 2 ? first_[i] : Tensor<T>(record_.more_inputs->nodes[i - 2]);
+    return i < 2 ? first_[i] : TensorAccess::wrap<T>(record_.more_inputs->nodes[i - 2]);
   }
   const Tensor<T>& output() const { return output_; }
   /// The gradient of the differentiated result with respect to this op's output.
@@ -231,7 +239,7 @@ template <class T>
 Tensor<T> make_result_from(const char* op, std::shared_ptr<NodeBase>&& value_node,
                            const std::shared_ptr<NodeBase>* const* inputs,
                            std::size_t input_count, BackwardRule<T> rule, Attrs&& attrs) {
-  Tensor<T> result(std::move(value_node));
+  Tensor<T> result = TensorAccess::wrap<T>(std::move(value_node));
   bool any_requires_grad = false;
   for (std::size_t i = 0; i < input_count; ++i) any_requires_grad |= (*inputs[i])->requires_grad;
   if (!any_requires_grad || !grad_enabled()) return result;
@@ -314,7 +322,7 @@ Tensor<T> make_result(const char* op, OpValue<T> value, const std::vector<Tensor
 /// A constant (no gradient) tensor holding `value`.
 template <class T>
 Tensor<T> constant(xt::xarray<T>&& value) {
-  return Tensor<T>(new_node<T>(std::move(value)));
+  return TensorAccess::wrap<T>(new_node<T>(std::move(value)));
 }
 
 /// Resolves a possibly negative axis against `dimension`; throws ValueError naming `op`.

@@ -9,21 +9,76 @@ struct CustomOp<T>::State {
   std::string name;
   Forward forward;
   Backward backward;
+  bool once_differentiable = false;
 };
 
 namespace {
 
 template <class T>
+using State = typename CustomOp<T>::State;
+
+template <class T>
+const State<T>& state_of(const detail::Attrs& attrs) {
+  return *static_cast<const State<T>*>(attrs.payload().get());
+}
+
+// The gradient of a once-differentiable op under backward(create_graph): its value, recorded
+// as depending on grad_output and the op's inputs, with a backward that refuses.
+template <class T>
+Tensor<T> first_order_only(const detail::Attrs& op_attrs, const Tensor<T>& gradient,
+                           const std::vector<Tensor<T>>& depends_on) {
+  detail::Attrs attrs;
+  attrs.payload() = op_attrs.payload();  // keeps the name alive for the record
+  return detail::make_result<T>(
+      state_of<T>(op_attrs).name.c_str(), xt::xarray<T>(gradient.value()), depends_on,
+      [](detail::BackwardContext<T>& c) {
+        throw TapeError("custom op '" + state_of<T>(c.attrs()).name +
+                        "' was declared once_differentiable: its gradient cannot be "
+                        "differentiated again (a second derivative, a Hessian); write its "
+                        "backward with tensor ops and drop the tag to get one");
+      },
+      std::move(attrs));
+}
+
+// While alive, grad_output counts as requiring grad, so that whatever the user's backward
+// computes from it with tensor ops is marked as depending on it, and a gradient computed on
+// raw values shows as cut off (see CustomOp's documentation).
+class TraceGradOutput {
+ public:
+  explicit TraceGradOutput(detail::NodeBase& node) : node_(node), was_(node.requires_grad) {
+    node_.requires_grad = true;
+  }
+  ~TraceGradOutput() { node_.requires_grad = was_; }
+  TraceGradOutput(const TraceGradOutput&) = delete;
+  TraceGradOutput& operator=(const TraceGradOutput&) = delete;
+
+ private:
+  detail::NodeBase& node_;
+  bool was_;
+};
+
+template <class T>
 void custom_rule(detail::BackwardContext<T>& c) {
-  const auto& state = *static_cast<const typename CustomOp<T>::State*>(c.attrs().payload().get());
+  const auto& state = state_of<T>(c.attrs());
   std::vector<Tensor<T>> inputs;
   std::vector<bool> needs;
   for (std::size_t i = 0; i < c.input_count(); ++i) {
     inputs.push_back(c.input(i));
     needs.push_back(c.needs(i));
   }
-  const auto grads =
-      state.backward(CustomBackwardContext<T>(state.name, inputs, c.output(), c.grad(), needs));
+  const CustomBackwardContext<T> context(state.name, inputs, c.output(), c.grad(), needs);
+  // Recording is on during a sweep exactly when it is backward(create_graph).
+  const bool create_graph = grad_enabled();
+  std::vector<Tensor<T>> grads;
+  if (!create_graph) {
+    grads = state.backward(context);
+  } else if (state.once_differentiable) {
+    NoGradGuard unrecorded;
+    grads = state.backward(context);
+  } else {
+    TraceGradOutput traced(*c.grad().node());
+    grads = state.backward(context);
+  }
   if (grads.size() != inputs.size()) {
     throw ShapeError("custom op '" + state.name + "': backward returned " + std::to_string(grads.size()) +
                      " gradients for " + std::to_string(inputs.size()) + " inputs");
@@ -35,7 +90,23 @@ void custom_rule(detail::BackwardContext<T>& c) {
                        shape_to_string(grads[i].shape()) + " for input " + std::to_string(i) + " of shape " +
                        shape_to_string(inputs[i].shape()));
     }
-    c.add(i, grads[i]);
+    if (!create_graph) {
+      c.add(i, grads[i]);
+    } else if (state.once_differentiable) {
+      std::vector<Tensor<T>> depends_on{c.grad()};
+      for (const auto& input : inputs) {
+        if (input.requires_grad()) depends_on.push_back(input);
+      }
+      c.add(i, first_order_only(c.attrs(), grads[i], depends_on));
+    } else if (!grads[i].requires_grad()) {
+      throw TapeError("custom op '" + state.name + "': under backward(create_graph) its backward returned a "
+                      "gradient for input " + std::to_string(i) +
+                      " that is not computed from grad_output() with tensor ops (it was computed on raw "
+                      "values, or is a constant), so its second derivative would be silently wrong; write "
+                      "the backward with tensor ops, or declare the op tapegrad::once_differentiable");
+    } else {
+      c.add(i, grads[i]);
+    }
   }
 }
 
@@ -64,8 +135,16 @@ bool CustomBackwardContext<T>::needs_grad(std::size_t i) const {
 
 template <class T>
 CustomOp<T>::CustomOp(std::string name, Forward forward, Backward backward)
-    : state_(std::make_shared<const State>(State{std::move(name), std::move(forward), std::move(backward)})) {
+    : state_(std::make_shared<const State>(State{std::move(name), std::move(forward), std::move(backward), false})) {
   if (!state_->forward || !state_->backward) throw ValueError("CustomOp '" + state_->name + "': empty function");
+}
+
+template <class T>
+CustomOp<T>::CustomOp(std::string name, Forward forward, Backward backward, OnceDifferentiable)
+    : CustomOp(std::move(name), std::move(forward), std::move(backward)) {
+  auto state = std::make_shared<State>(*state_);
+  state->once_differentiable = true;
+  state_ = std::move(state);
 }
 
 template <class T>

@@ -30,9 +30,11 @@ Tensor<T> grad_or_zeros(const Tensor<T>& x) {
                       : Tensor<T>(xt::xarray<T>(xt::zeros<T>(x.shape())));
 }
 
-Shape concat_shapes(const Shape& a, const Shape& b) {
+// The shape of a Jacobian or Hessian: a's axes, then b's (checked: it can exceed memory).
+Shape concat_shapes(const char* op, const Shape& a, const Shape& b) {
   Shape s = a;
   s.insert(s.end(), b.begin(), b.end());
+  checked_size(op, s);
   return s;
 }
 
@@ -57,13 +59,13 @@ std::vector<Tensor<T>> jacobian(const Function<T>& f, const std::vector<Tensor<T
   Tape tape;
   const Tensor<T> y = f(leaves);
   std::vector<xt::xarray<T>> jacobians;
-  for (const auto& x : xs) jacobians.push_back(xt::zeros<T>(concat_shapes(y.shape(), x.shape())));
+  for (const auto& x : xs) jacobians.push_back(xt::zeros<T>(concat_shapes("jacobian", y.shape(), x.shape())));
   if (y.requires_grad()) {
     for (std::size_t out = 0; out < y.size(); ++out) {
       for (auto& leaf : leaves) leaf.zero_grad();
       xt::xarray<T> pick = xt::zeros<T>(y.shape());
       pick.data()[out] = T(1);
-      y.backward(Tensor<T>(std::move(pick)));
+      y.backward(Tensor<T>(std::move(pick)), retain_graph);
       for (std::size_t i = 0; i < leaves.size(); ++i) {
         if (!leaves[i].has_grad()) continue;
         std::copy(leaves[i].grad().begin(), leaves[i].grad().end(),
@@ -83,7 +85,7 @@ Tensor<T> hessian(const Function<T>& f, const Tensor<T>& x) {
   Tape tape;
   const Tensor<T> y = f(leaves);
   require_single("hessian", y);
-  xt::xarray<T> h = xt::zeros<T>(concat_shapes(x.shape(), x.shape()));
+  xt::xarray<T> h = xt::zeros<T>(concat_shapes("hessian", x.shape(), x.shape()));
   if (!y.requires_grad()) return Tensor<T>(std::move(h));
   y.backward(create_graph);
   if (!leaf.has_grad()) return Tensor<T>(std::move(h));
@@ -93,7 +95,7 @@ Tensor<T> hessian(const Function<T>& f, const Tensor<T>& x) {
     leaf.zero_grad();
     xt::xarray<T> pick = xt::zeros<T>(x.shape());
     pick.data()[row] = T(1);
-    gradient.backward(Tensor<T>(std::move(pick)));
+    gradient.backward(Tensor<T>(std::move(pick)), retain_graph);
     if (leaf.has_grad()) std::copy(leaf.grad().begin(), leaf.grad().end(), h.data() + row * x.size());
   }
   return Tensor<T>(std::move(h));

@@ -57,8 +57,33 @@ Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <class T>
 Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
-  if (a.shape() != b.shape()) detail::broadcast_shapes("div", a.shape(), b.shape());
-  return mul(a, pow(b, -1.0));
+  return make_result<T>("div", map_binary("div", a.value(), b.value(), std::divides<T>()), a, b, [](BackwardContext<T>& c) {
+    const auto g = c.grad();
+    const auto b = c.input(1);
+    if (c.needs(0)) c.add(0, sum_to(div(g, b), c.input(0).shape()));
+    if (c.needs(1)) c.add(1, sum_to(neg(div(mul(g, c.output()), b)), b.shape()));
+  });
+}
+
+template <class T>
+Tensor<T> div(const Tensor<T>& x, double s) {
+  Attrs attrs;
+  attrs.scalar = s;
+  const T divisor = static_cast<T>(s);
+  return make_result<T>(
+      "div", map_unary(x.value(), [divisor](T v) { return v / divisor; }), x,
+      [](BackwardContext<T>& c) { c.add(0, div(c.grad(), c.attrs().scalar)); },
+      std::move(attrs));
+}
+
+template <class T>
+Tensor<T> div(double s, const Tensor<T>& x) {
+  const T dividend = static_cast<T>(s);
+  return make_result<T>(
+      "div", map_unary(x.value(), [dividend](T v) { return dividend / v; }), x,
+      [](BackwardContext<T>& c) {
+        c.add(0, neg(div(mul(c.grad(), c.output()), c.input(0))));
+      });
 }
 
 namespace {
@@ -311,6 +336,8 @@ Tensor<T> clamp(const Tensor<T>& x, double lo, double hi) {
   template Tensor<T> sub(const Tensor<T>&, const Tensor<T>&);                     \
   template Tensor<T> mul(const Tensor<T>&, const Tensor<T>&);                     \
   template Tensor<T> div(const Tensor<T>&, const Tensor<T>&);                     \
+  template Tensor<T> div(const Tensor<T>&, double);                               \
+  template Tensor<T> div(double, const Tensor<T>&);                               \
   template Tensor<T> maximum(const Tensor<T>&, const Tensor<T>&);                 \
   template Tensor<T> minimum(const Tensor<T>&, const Tensor<T>&);                 \
   template Tensor<T> neg(const Tensor<T>&);                                       \

@@ -4,7 +4,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
+#include <utility>
+#include <vector>
 #include <atomic>
 #include <string>
 
@@ -29,8 +32,35 @@ thread_local bool recording_enabled = true;
 // Record storage of the last destroyed tape, reused by the next one: a training loop makes
 // one tape per step, and this keeps it from reallocating the record array every time.
 thread_local std::vector<Record> spare_records;
+// At most 4 MiB of records kept per thread (tens of thousands of ops, far more than a
+// training step of the models tapegrad is for).
+constexpr std::size_t kMaxSpareRecords = (std::size_t{4} << 20) / sizeof(Record);
 std::atomic<std::uint64_t> next_tape_serial{1};
+
+// The live tapes of all threads, so that an error can say whether a tensor's tape is gone or
+// alive on another thread. Touched twice per Tape (an uncontended lock), read on errors.
+struct LiveTapes {
+  std::mutex mutex;
+  std::vector<std::pair<std::uint64_t, std::thread::id>> tapes;
+};
+LiveTapes& live_tapes() {
+  static LiveTapes* registry = new LiveTapes;  // never destroyed: tapes may die at exit
+  return *registry;
+}
 }  // namespace
+
+std::string gone_tape_reason(std::uint64_t serial) {
+  auto& live = live_tapes();
+  std::lock_guard<std::mutex> lock(live.mutex);
+  for (const auto& [s, thread] : live.tapes) {
+    if (s == serial && thread != std::this_thread::get_id()) {
+      return "was recorded on a Tape that is alive on another thread; a tensor can only be "
+             "differentiated on the thread that recorded it (run backward() there)";
+    }
+  }
+  return "was recorded on a Tape that has been destroyed; keep that Tape alive until "
+         "backward() returns";
+}
 
 std::vector<TapeImpl*>& tape_stack() {
   thread_local std::vector<TapeImpl*> stack;
@@ -65,6 +95,7 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
     }
     result[i] = ea == 1 ? eb : ea;
   }
+  checked_size(op, result);  // extents of 0 elsewhere can leave the others' product unchecked
   return result;
 }
 
@@ -133,9 +164,8 @@ void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
   }
   if (!target.is_leaf() && !reachable(sweep, target.tape_serial)) {
     throw TapeError("backward: input " + std::to_string(input_position) + " of " +
-                    where(sweep) +
-                    " was recorded on a Tape that has been destroyed; keep that Tape alive "
-                    "until backward() returns, or detach() the value to use it as a constant");
+                    where(sweep) + " " + gone_tape_reason(target.tape_serial) +
+                    ", or detach() the value to use it as a constant");
   }
   if (!target.grad) {
     auto node = TensorAccess::take(std::move(gradient));
@@ -148,7 +178,7 @@ void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
     if (!target.is_leaf()) ++sweep.pending;
     return;
   }
-  Tensor<T> old(target.grad);
+  Tensor<T> old = TensorAccess::wrap<T>(target.grad);
   if (old.shape() != gradient.shape()) {
     throw ShapeError("backward of " + where(sweep) + ": input " + std::to_string(input_position) +
                      " holds a gradient of shape " + shape_to_string(old.shape()) +
@@ -173,13 +203,22 @@ namespace {
 void propagate(Record& record, std::size_t index, Sweep& sweep) {
   sweep.current_op = record.op;
   sweep.current_index = index;
+  if (record.used_up) {
+    throw TapeError("backward: " + where(sweep) +
+                    " was already swept by an earlier backward(), which used up its records; "
+                    "a second sweep would add the same gradient again. Pass "
+                    "tapegrad::retain_graph to the earlier backward() to sweep the records "
+                    "again, or record the forward pass anew");
+  }
   check_versions(record, sweep);
   record.dispatch(record, sweep);  // consumes the output's gradient
   --sweep.pending;
 }
 
 template <class T>
-void run_backward(const Tensor<T>& root, const Tensor<T>& seed, bool create_graph) {
+void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mode) {
+  const bool create_graph = mode.create_graph;
+  const bool retain_graph = mode.create_graph || mode.retain_graph;
   NodeBase& node = *root.node();
   if (!node.requires_grad) {
     throw TapeError(
@@ -193,7 +232,7 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, bool create_grap
   }
   Sweep sweep;
   sweep.create_graph = create_graph;
-  GradModeGuard mode(create_graph);
+  GradModeGuard recording(create_graph);
   if (node.is_leaf()) {
     sweep.current_op = "(leaf)";
     accumulate_gradient(node, Tensor<T>(seed), sweep, 0);
@@ -205,9 +244,7 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, bool create_grap
     if (stack[t]->serial == node.tape_serial) innermost = t;
   }
   if (innermost == stack.size()) {
-    throw TapeError(
-        "backward: the Tape that recorded this tensor has been destroyed (or belongs to "
-        "another thread); keep the Tape alive until backward() returns");
+    throw TapeError("backward: this tensor " + gone_tape_reason(node.tape_serial));
   }
   for (std::size_t t = 0; t <= innermost; ++t) sweep.reachable_tapes.push_back(stack[t]->serial);
 
@@ -226,6 +263,7 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, bool create_grap
           propagate(copy, i, sweep);
         } else {
           propagate(tape.records[i], i, sweep);
+          if (!retain_graph) tape.records[i].used_up = true;
         }
       }
     }
@@ -243,6 +281,11 @@ Tape::Tape() : impl_(std::make_unique<detail::TapeImpl>()) {
   impl_->owner = this;
   impl_->thread = std::this_thread::get_id();
   impl_->serial = detail::next_tape_serial.fetch_add(1, std::memory_order_relaxed);
+  {
+    auto& live = detail::live_tapes();
+    std::lock_guard<std::mutex> lock(live.mutex);
+    live.tapes.emplace_back(impl_->serial, impl_->thread);
+  }
   impl_->records.swap(detail::spare_records);
   detail::tape_stack().push_back(impl_.get());
 }
@@ -255,8 +298,18 @@ Tape::~Tape() {
   }
   auto& stack = detail::tape_stack();
   stack.erase(std::remove(stack.begin(), stack.end(), impl_.get()), stack.end());
+  {
+    auto& live = detail::live_tapes();
+    std::lock_guard<std::mutex> lock(live.mutex);
+    const auto it = std::find(live.tapes.begin(), live.tapes.end(),
+                              std::pair{impl_->serial, impl_->thread});
+    live.tapes.erase(it);
+  }
   impl_->records.clear();  // frees the intermediates, one record at a time
-  if (impl_->records.capacity() > detail::spare_records.capacity()) {
+  // Keep the larger array for the next tape of this thread, up to a bound: a single tape of
+  // millions of ops must not pin hundreds of megabytes for the life of the thread.
+  const std::size_t capacity = impl_->records.capacity();
+  if (capacity > detail::spare_records.capacity() && capacity <= detail::kMaxSpareRecords) {
     impl_->records.swap(detail::spare_records);
   }
 }
@@ -290,7 +343,7 @@ void Tensor<T>::backward(BackwardMode mode) const {
                     ", not a single element; pass a seed gradient of that shape "
                     "(y.backward(seed)) or reduce it first (sum, mean)");
   }
-  detail::run_backward(*this, Tensor(Array(xt::ones<T>(shape()))), mode.create_graph);
+  detail::run_backward(*this, Tensor(Array(xt::ones<T>(shape()))), mode);
 }
 
 template <class T>
@@ -299,7 +352,7 @@ void Tensor<T>::backward(const Tensor& seed, BackwardMode mode) const {
     throw ShapeError("backward: the seed gradient has shape " + shape_to_string(seed.shape()) +
                      " but the tensor has shape " + shape_to_string(shape()));
   }
-  detail::run_backward(*this, seed, mode.create_graph);
+  detail::run_backward(*this, seed, mode);
 }
 
 template void Tensor<float>::backward(BackwardMode) const;

@@ -46,7 +46,7 @@ TEST_CASE("the Hessian of seed 002's 2-d function matches finite differences of 
     for (int row = 0; row < 2; ++row) {
       x.zero_grad();
       y.zero_grad();
-      gradient[row].backward();
+      gradient[row].backward(retain_graph);  // both rows sweep the same records
       const double hxx = x.grad()(), hxy = y.grad()();
       const auto gpx = tape_gradient(x0 + h, y0), gmx = tape_gradient(x0 - h, y0);
       const auto gpy = tape_gradient(x0, y0 + h), gmy = tape_gradient(x0, y0 - h);
@@ -83,7 +83,8 @@ void check_hessian(const F& f, const xt::xarray<double>& x0) {
     x.zero_grad();
     xt::xarray<double> pick = xt::zeros<double>(x0.shape());
     pick.data()[i] = 1;
-    sum(gradient * Tensor<double>(pick)).backward();  // row i: d(df/dx_i)/dx
+    // Row i: d(df/dx_i)/dx; every row sweeps the gradient's records again.
+    sum(gradient * Tensor<double>(pick)).backward(retain_graph);
     xt::xarray<double> plus = x0, minus = x0;
     plus.data()[i] += h;
     minus.data()[i] -= h;

@@ -1,4 +1,8 @@
 // The tape: sweep order, accumulation, lifetimes, nesting, threads and every misuse error.
+#include <future>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <thread>
 
 #include "helpers.hpp"
@@ -62,13 +66,49 @@ TEST_CASE("gradients of leaves accumulate across backward calls until zero_grad"
   Tensor<double> w(2.0, requires_grad);
   Tape tape;
   const auto y = w * w * w;  // dy/dw = 3 w^2 = 12
-  y.backward();
+  y.backward(retain_graph);
   CHECK(w.grad()() == 12);
-  y.backward();  // the same tape again: the same per-call gradient, added
+  y.backward(retain_graph);  // the same records again: the same per-call gradient, added
   CHECK(w.grad()() == 24);
   w.zero_grad();
   y.backward();
   CHECK(w.grad()() == 12);
+  // Two forward passes on one tape: each backward sweeps its own records.
+  const auto z = w * 5.0;
+  z.backward();
+  CHECK(w.grad()() == 17);
+}
+
+TEST_CASE("a second backward through used-up records throws instead of adding again") {
+  Tensor<double> w(2.0, requires_grad);
+  Tensor<double> b(1.0, requires_grad);
+  Tape tape;
+  const auto h = w * w;
+  const auto y = h * 3.0;  // dy/dw = 6 w = 12
+  y.backward();
+  CHECK(w.grad()() == 12);
+  CHECK_THROWS_WITH_AS(y.backward(),
+                       doctest::Contains("backward: 'affine' (record 1) was already swept by an "
+                                         "earlier backward(), which used up its records"),
+                       TapeError);
+  CHECK(w.grad()() == 12);  // nothing was added
+  // Another result computed from the same intermediate: the shared records are used up too
+  // (PyTorch: "Trying to backward through the graph a second time").
+  const auto z = h + b;
+  CHECK_THROWS_WITH_AS(z.backward(), doctest::Contains("'mul' (record 0) was already swept"),
+                       TapeError);
+  CHECK(b.grad()() == 1);  // what the sweep reached before the used-up record stays, as in PyTorch
+  // Records not reached by the first sweep are still fresh.
+  Tensor<double> c(3.0, requires_grad);
+  const auto u = c * c;
+  u.backward();
+  CHECK(c.grad()() == 6);
+  // create_graph keeps the records, as retain_graph does.
+  c.zero_grad();
+  const auto v = c * c * c;
+  v.backward(create_graph);
+  v.backward();
+  CHECK(c.grad_tensor().value()() == 54);  // 27 recorded + 27
 }
 
 TEST_CASE("only inputs that require grad get gradients; intermediates keep none") {
@@ -207,6 +247,15 @@ TEST_CASE("a value changed in place after recording is caught by its version") {
   CHECK_FALSE(w.has_grad());
 }
 
+TEST_CASE("the version counter is 64 bits: 2^32 changes do not bring it back to the recorded one") {
+  Tape tape;
+  Tensor<double> w({1.0, 2.0}, requires_grad);
+  const auto y = sum(w * w);
+  // 2^32 in-place changes, all at once: a 32-bit counter would be back where it was recorded.
+  w.node()->version += std::uint64_t{1} << 32;
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("(version 0, now 4294967296)"), TapeError);
+}
+
 TEST_CASE("shape mismatches name the op and both shapes") {
   const Tensor<double> a(xt::xarray<double>::from_shape({3, 2}));
   const Tensor<double> b(xt::xarray<double>::from_shape({4}));
@@ -290,6 +339,50 @@ TEST_CASE("anomaly mode names the forward op that made a NaN and the backward th
   CHECK_FALSE(z.has_grad());
 }
 
+TEST_CASE("anomaly mode names 'div' for a division by zero, whatever the divisor's form") {
+  Tensor<double> x({1.0, 0.0}, requires_grad);
+  const Tensor<double> zeros({0.0, 0.0});
+  AnomalyModeGuard anomaly;
+  Tape tape;
+  const auto named_div = doctest::Contains("anomaly mode: 'div' made NaN or Inf");
+  CHECK_THROWS_WITH_AS(x / 0, named_div, TapeError);
+  CHECK_THROWS_WITH_AS(x / 0.0, named_div, TapeError);
+  CHECK_THROWS_WITH_AS(x / zeros, named_div, TapeError);
+  CHECK_THROWS_WITH_AS(2.0 / x, named_div, TapeError);
+  CHECK_THROWS_WITH_AS(div(x, 0.0f), named_div, TapeError);
+}
+
+TEST_CASE("an input recorded on another thread's live tape is named as such, not as destroyed") {
+  Tensor<double> w(2.0, requires_grad);
+  std::promise<Tensor<double>> made;
+  std::promise<void> done;
+  std::thread other([&] {
+    Tape tape;  // stays alive until this thread has checked the message
+    made.set_value(w * w);
+    done.get_future().wait();
+  });
+  const Tensor<double> h = made.get_future().get();
+  std::string message;
+  {
+    Tape tape;
+    const auto y = h * 3.0;
+    try {
+      y.backward();
+    } catch (const TapeError& e) {
+      message = e.what();
+    }
+  }
+  done.set_value();
+  other.join();
+  CHECK(message.find("input 0 of 'affine' (record 0) was recorded on a Tape that is alive on "
+                     "another thread") != std::string::npos);
+  // Once that tape is gone, the same input is reported as destroyed.
+  Tape tape;
+  const auto y = h * 3.0;
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("was recorded on a Tape that has been destroyed"),
+                       TapeError);
+}
+
 TEST_CASE("backward from another thread than the tape's is refused") {
   Tensor<double> w(2.0, requires_grad);
   Tape tape;
@@ -303,7 +396,8 @@ TEST_CASE("backward from another thread than the tape's is refused") {
     }
   });
   other.join();
-  CHECK(message.find("belongs to another thread") != std::string::npos);
+  CHECK(message.find("was recorded on a Tape that is alive on another thread; a tensor can only be "
+                     "differentiated on the thread that recorded it") != std::string::npos);
   CHECK_FALSE(w.has_grad());
 }
 
@@ -388,3 +482,22 @@ TEST_CASE("unravel_index refuses a position outside the shape") {
                        ValueError);
   CHECK_THROWS_AS(unravel_index(0, Shape{0, 3}), ValueError);
 }
+
+#if defined(__GLIBC__)
+TEST_CASE("a long tape's record array is not kept for the thread's life once the tape is gone") {
+  const auto bytes_in_use = [] {
+    const auto info = mallinfo2();
+    return info.uordblks + info.hblkhd;  // large blocks are mmapped, counted apart
+  };
+  const std::size_t before = bytes_in_use();
+  {
+    Tensor<double> x(0.5, requires_grad);
+    Tape tape;
+    Tensor<double> y = x;
+    for (int i = 0; i < 200000; ++i) y = sin(y);
+    CHECK(tape.size() == 200000);
+  }
+  // At most 4 MiB of records stay for the next tape, beside the node cache.
+  CHECK(bytes_in_use() < before + (std::size_t{8} << 20));
+}
+#endif

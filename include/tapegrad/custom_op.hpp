@@ -46,6 +46,12 @@ class CustomBackwardContext {
   std::vector<bool> needs_grad_;
 };
 
+/// Tag for a CustomOp whose backward gives first derivatives only (PyTorch's
+/// `once_differentiable`): `CustomOp<double> op(name, forward, backward, once_differentiable);`
+struct OnceDifferentiable {};
+/// The tag value (see OnceDifferentiable).
+inline constexpr OnceDifferentiable once_differentiable{};
+
 /// A differentiable op of the user's.
 ///
 ///     // y = x^3 with its own backward: dy/dx = 3 x^2.
@@ -62,8 +68,18 @@ class CustomBackwardContext {
 /// - forward computes the result's value from the inputs' values; it runs with recording
 ///   off, so what it does inside is not differentiated.
 /// - backward returns one gradient per input, each of that input's shape. Written with
-///   tensor ops (as above), it is itself recorded under backward(create_graph), so second
-///   derivatives work; a backward that computes on raw values gives first derivatives only.
+///   tensor ops on grad_output() and the inputs (as above), it is itself recorded under
+///   backward(create_graph), so second derivatives work.
+/// - A backward that computes on raw values (`.value()`) gives first derivatives only: declare
+///   it with `once_differentiable`. Under backward(create_graph) its gradients are then
+///   computed unrecorded, and differentiating through them (a Hessian, a gradient penalty)
+///   throws TapeError naming the op instead of giving a silent zero.
+/// - Without the tag, under backward(create_graph) every gradient returned for an input that
+///   needs one must be computed from grad_output() with tensor ops; one that is not (computed
+///   on raw values, or a constant) throws TapeError naming the op, because its second
+///   derivative would be silently wrong. (An input whose gradient is identically zero gets
+///   `sum_to(grad_output() * 0.0, shape)` or the like, or the op is declared
+///   once_differentiable.)
 /// - gradcheck works on it like on any function of tensors.
 /// Throws ShapeError at backward time, naming the op, if the backward returns the wrong
 /// number of gradients or, for an input that needs one, a gradient of the wrong shape.
@@ -79,6 +95,9 @@ class CustomOp {
   /// An op named `name` (the name appears in error messages and in graph_dot). Throws
   /// ValueError if `forward` or `backward` is empty.
   CustomOp(std::string name, Forward forward, Backward backward);
+  /// An op whose backward gives first derivatives only (see OnceDifferentiable). Throws
+  /// ValueError if `forward` or `backward` is empty.
+  CustomOp(std::string name, Forward forward, Backward backward, OnceDifferentiable);
   /// Applies the op to any number of inputs: runs forward and returns its value as a tensor,
   /// recorded on the active tape when an input requires grad (as a built-in op is, so with no
   /// Tape active the result cannot be differentiated). Exceptions from forward pass through.
@@ -86,7 +105,7 @@ class CustomOp {
   /// The name given at construction.
   const std::string& name() const;
 
-  struct State;  // the name and both functions, shared with the records that use them
+  struct State;  // the name, both functions and the tag, shared with the records using them
 
  private:
   std::shared_ptr<const State> state_;

@@ -1,7 +1,7 @@
 // The differentiable operations. Each primitive's derivative is written beside it here;
-// forward and backward live side by side in src/ops_*.cpp. Composites (div, mean, matmul's
-// 1-d cases, the operators with a scalar) are built from primitives and have no backward of
-// their own.
+// forward and backward live side by side in src/ops_*.cpp. Composites (mean, matmul's
+// 1-d cases, the operators with a scalar but division) are built from primitives and have no
+// backward of their own.
 //
 // Notation: x, a, b inputs; y the result; g the gradient flowing into y (same shape as y).
 // Binary elementwise ops broadcast like NumPy; the gradient of a broadcast input is summed
@@ -34,11 +34,17 @@ template <class T> Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b);
 /// y = a * b elementwise, a and b broadcast to y's shape.  da = g b, db = g a (each summed to
 /// its input's shape). Also written `a * b`. Throws ShapeError if the shapes do not broadcast.
 template <class T> Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b);
-/// y = a / b elementwise, a and b broadcast to y's shape; composed as a * b^-1, so
-/// da = g / b and db = -g a / b^2 (each summed to its input's shape). Division by zero gives
-/// Inf or NaN, as in IEEE arithmetic. Also written `a / b`. Throws ShapeError if the shapes
-/// do not broadcast.
+/// y = a / b elementwise, a and b broadcast to y's shape.  da = g / b and db = -g y / b
+/// (= -g a / b^2), each summed to its input's shape. Division by zero gives Inf or NaN, as
+/// in IEEE arithmetic (anomaly mode names 'div'). Also written `a / b`. Throws ShapeError if
+/// the shapes do not broadcast.
 template <class T> Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b);
+/// y = x / s for a number s, recorded as 'div' (s = 0 gives Inf or NaN).  dx = g / s.
+/// Also written `x / s`.
+template <class T> Tensor<T> div(const Tensor<T>& x, double s);
+/// y = s / x for a number s, recorded as 'div' (x = 0 gives Inf or NaN).  dx = -g y / x
+/// (= -s g / x^2). Also written `s / x`.
+template <class T> Tensor<T> div(double s, const Tensor<T>& x);
 /// y = max(a, b) elementwise, a and b broadcast to y's shape.  da = g where a > b,
 /// db = g where b > a; ties split the gradient in half (each summed to its input's shape).
 /// Throws ShapeError if the shapes do not broadcast.
@@ -243,14 +249,12 @@ Tensor<T> operator*(const Tensor<T>& x, S s) { return affine(x, static_cast<doub
 /// s * x: scales every element by the number s, as affine(x, s).  dx = s g.
 template <class T, class S, class = EnableIfScalar<S>>
 Tensor<T> operator*(S s, const Tensor<T>& x) { return affine(x, static_cast<double>(s)); }
-/// x / s: divides every element by the number s, as affine(x, 1 / s) (s = 0 gives Inf or
-/// NaN).  dx = g / s.
+/// x / s: divides every element by the number s, as div(x, s).  dx = g / s.
 template <class T, class S, class = EnableIfScalar<S>>
-Tensor<T> operator/(const Tensor<T>& x, S s) { return affine(x, 1.0 / static_cast<double>(s)); }
-/// s / x: the number s divided by every element, composed as s x^-1 (affine of pow(x, -1)).
-/// dx = -s g / x^2.
+Tensor<T> operator/(const Tensor<T>& x, S s) { return div(x, static_cast<double>(s)); }
+/// s / x: the number s divided by every element, as div(s, x).  dx = -s g / x^2.
 template <class T, class S, class = EnableIfScalar<S>>
-Tensor<T> operator/(S s, const Tensor<T>& x) { return affine(pow(x, -1.0), static_cast<double>(s)); }
+Tensor<T> operator/(S s, const Tensor<T>& x) { return div(static_cast<double>(s), x); }
 
 #undef TAPEGRAD_BINARY_OPERATOR
 

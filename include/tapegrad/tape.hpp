@@ -29,9 +29,14 @@ struct TapeImpl;
 ///   (otherwise the process aborts with a message). Two threads may train at once with
 ///   their own tapes as long as they do not run backward into the same leaf tensors at the
 ///   same time (a leaf's gradient is not locked).
-/// - backward() may run several times over the same tape: each call adds the same gradient
-///   again to the leaves (records are kept until the tape dies). Call zero_grad() between
-///   calls to get a per-call result.
+/// - A backward() uses up the records it sweeps (as PyTorch frees the graph): a second
+///   backward() through them throws TapeError instead of adding the same gradient again.
+///   `y.backward(retain_graph)` keeps them for another sweep, which then adds its gradient
+///   again (call zero_grad() between calls for a per-call result).
+/// - Tapes alive on all threads are registered, so that an error can say whether a tensor's
+///   tape was destroyed or belongs to another thread.
+/// - When a tape dies, its record array is kept for the thread's next tape if it holds at
+///   most 4 MiB of records; a longer tape's array is freed.
 class Tape {
  public:
   /// Starts recording: the new tape becomes the calling thread's active tape.

@@ -31,8 +31,9 @@ struct NodeBase {
   std::uint64_t tape_serial = 0;
   /// Position of the node's record on its tape.
   std::uint32_t record_index = 0;
-  /// Bumped by every in-place change, so backward can refuse stale saved values.
-  std::uint32_t version = 0;
+  /// Bumped by every in-place change, so backward can refuse stale saved values. 64 bits, so
+  /// that it cannot wrap around to a recorded value.
+  std::uint64_t version = 0;
   bool requires_grad = false;
   /// Computed from tensors that require grad while no tape was active: not differentiable.
   bool untracked = false;
@@ -64,13 +65,23 @@ struct RequiresGrad {
 /// The tag value that turns gradient tracking on (see RequiresGrad).
 inline constexpr RequiresGrad requires_grad{true};
 
-/// Tag for `y.backward(create_graph)`: record the backward pass itself, so that the
-/// gradients it produces can be differentiated again (second derivatives, Hessians).
+/// How backward() treats the graph it sweeps; pass one of the tags `create_graph` or
+/// `retain_graph`, or nothing for the default (first derivatives, graph used once).
 struct BackwardMode {
-  bool create_graph;  ///< True: the backward pass is recorded on the active tape.
+  /// True: the backward pass is recorded on the active tape, so that the gradients it
+  /// produces can be differentiated again (second derivatives, Hessians). Implies
+  /// retain_graph, as in PyTorch.
+  bool create_graph = false;
+  /// True: the records swept stay usable for another backward() through them. By default a
+  /// backward() marks every record it sweeps as used, and a second backward() that reaches
+  /// one throws TapeError instead of adding the same gradient again.
+  bool retain_graph = false;
 };
-/// The tag value that makes backward() record itself (see BackwardMode).
-inline constexpr BackwardMode create_graph{true};
+/// `y.backward(create_graph)`: record the backward pass (see BackwardMode::create_graph).
+inline constexpr BackwardMode create_graph{true, true};
+/// `y.backward(retain_graph)`: keep the records for another backward() through them (see
+/// BackwardMode::retain_graph).
+inline constexpr BackwardMode retain_graph{false, true};
 
 /// A value (an `xt::xarray<T>`, T = float or double) plus, when it requires grad, a gradient.
 ///
@@ -111,14 +122,20 @@ class Tensor {
   /// could be a braced scalar.)
   static Tensor column(std::initializer_list<T> values, RequiresGrad rg = RequiresGrad{false});
 
-  /// Wraps a node made by the library (internal; the node must hold a `Node<T>`).
-  explicit Tensor(std::shared_ptr<detail::NodeBase> node) : node_(std::move(node)) {}
-
   /// The value, read only.
   const Array& value() const { return typed().value; }
   /// The value for an in-place change (optimizers). Bumps the version counter, so a later
   /// backward() through a record that used or made this tensor throws TapeError instead of
   /// using the changed value.
+  ///
+  /// What the version check can and cannot see (as with PyTorch's `.data`): the counter is
+  /// bumped when mutable_value(), set_value() or mutable_grad() is *called*, not when the
+  /// returned reference is written. A change made through a reference obtained after the
+  /// op was recorded is caught; a reference obtained *before* the op was recorded and written
+  /// after it is not, and backward() then uses the new value silently. Take the reference
+  /// for the change you make right away, never keep it across a forward pass. Changes through
+  /// `value().data()` after a const_cast, or through xtensor views of another array sharing
+  /// nothing with the tensor, are not seen either. The counter is 64 bits and cannot wrap.
   Array& mutable_value();
   /// Replaces the value with one of any shape; bumps the version counter, as mutable_value()
   /// does. The gradient is kept when the shape stays and dropped when it changes (a gradient
@@ -174,22 +191,39 @@ class Tensor {
   /// gradient. With `create_graph` the sweep is recorded (see grad_tensor()); without it,
   /// nothing the sweep computes is recorded.
   ///
+  /// The records a sweep goes through are used up, as PyTorch frees a graph after
+  /// backward(): a second backward() that reaches one of them (from this tensor again, or
+  /// from another result computed from the same intermediates) throws TapeError naming the
+  /// op, instead of silently adding the same gradient a second time. Pass `retain_graph`
+  /// (or `create_graph`, which implies it) to the first call to keep them usable; each call
+  /// then adds its gradient again, to be cleared with zero_grad() as needed.
+  ///
   /// Throws TapeError if the tensor has more than one element, does not require grad, was
   /// computed while no Tape was active, or its tape is gone (destroyed, or another thread's);
-  /// or if, during the sweep, an input or result of a record was changed in place after it was
-  /// recorded, or an input was computed while no Tape was active or recorded on a destroyed
+  /// or if, during the sweep, a record was used up by an earlier backward() (see above), an
+  /// input or result of a record was changed in place after it was recorded, or an input was computed while no Tape was active or recorded on a destroyed
   /// tape. In anomaly mode it also throws TapeError at the first NaN or Inf gradient (see
   /// AnomalyModeGuard). Throws ShapeError if an op's backward produces a gradient of the wrong
   /// shape (a bug in that op, or in a CustomOp's backward). After an exception the gradients of
   /// recorded results are dropped, but leaves keep what the sweep had already added to theirs.
   /// See tape.hpp for the semantics of repeated calls.
-  void backward(BackwardMode mode = BackwardMode{false}) const;
+  void backward(BackwardMode mode = BackwardMode{}) const;
   /// Reverse sweep with an explicit seed gradient of the same shape as this tensor: adds the
   /// vector-Jacobian product to each leaf's gradient, element j of a leaf getting
   /// sum over i of seed[i] * d this[i] / d leaf[j]. Throws ShapeError if the seed's shape
   /// differs from this tensor's; otherwise throws as backward() does, without the
   /// single-element requirement.
-  void backward(const Tensor& seed, BackwardMode mode = BackwardMode{false}) const;
+  void backward(const Tensor& seed, BackwardMode mode = BackwardMode{}) const;
+  /// Refused at compile time: a bool or a number is not a seed. (Without this overload,
+  /// `y.backward(false)` would turn `false` into a 0-d seed of value 0 and give a zero
+  /// gradient, and `y.backward(true)` a seed of 1 instead of create_graph.)
+  template <class S, class = std::enable_if_t<std::is_arithmetic_v<S>>>
+  void backward(S, BackwardMode = BackwardMode{}) const {
+    static_assert(!std::is_arithmetic_v<S>,
+                  "tapegrad: backward() takes no bool or number: write y.backward(), "
+                  "y.backward(tapegrad::create_graph), y.backward(tapegrad::retain_graph) or "
+                  "y.backward(seed_tensor)");
+  }
 
   /// The node (internal: for the library's records).
   const std::shared_ptr<detail::NodeBase>& node() const { return node_; }
@@ -200,6 +234,9 @@ class Tensor {
   friend struct detail::TensorAccess;
   struct Empty {};
   explicit Tensor(Empty) {}  // a handle with no node, only for the sweep's borrowed handles
+  // Wraps a node the library made, which must hold a Node<T>: private (detail::TensorAccess)
+  // because nothing in a NodeBase says its element type.
+  explicit Tensor(std::shared_ptr<detail::NodeBase> node) : node_(std::move(node)) {}
 
   detail::Node<T>& typed() const { return static_cast<detail::Node<T>&>(*node_); }
 

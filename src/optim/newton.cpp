@@ -91,7 +91,7 @@ double Newton<T>::step(const LossFunction& loss_function) {
       for (auto& p : params) p.zero_grad();
       xt::xarray<T> pick = xt::zeros<T>(params[i].shape());
       pick.data()[j] = T(1);
-      gradients[i].backward(Tensor<T>(std::move(pick)));
+      gradients[i].backward(Tensor<T>(std::move(pick)), retain_graph);
       h[row] = detail::flat_gradients(params);
     }
   }
