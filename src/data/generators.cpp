@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <set>
 #include <sstream>
 #include <string>
@@ -92,6 +93,11 @@ Dataset<double> make_classification(const ClassificationOptions& options) {
   }
   if (classes < 2) fail("classes is " + std::to_string(classes) + "; expected at least 2");
   if (per_class == 0) fail("clusters_per_class is 0; expected at least 1");
+  if (per_class > SIZE_MAX / classes) {
+    fail("classes (" + std::to_string(classes) + ") * clusters_per_class (" +
+         std::to_string(per_class) + ") overflows");
+  }
+  checked_size("make_classification", {n, features});
   const std::size_t clusters = classes * per_class;
   if (informative < 64 && (std::uint64_t{1} << informative) < clusters) {
     fail("classes (" + std::to_string(classes) + ") * clusters_per_class (" +
@@ -180,6 +186,7 @@ Dataset<double> make_regression(std::size_t samples, std::size_t features, doubl
                      "); expected at most that many (0 means all)");
   }
   check_noise(noise, "make_regression");
+  checked_size("make_regression", {samples, features});
   const std::size_t useful = informative == 0 ? features : informative;
 
   Generator random(seed);
@@ -207,6 +214,7 @@ Dataset<double> make_moons(std::size_t samples, double noise, std::uint64_t seed
                      " samples; expected at least 2 (one per moon)");
   }
   check_noise(noise, "make_moons");
+  checked_size("make_moons", {samples, 2});
   const double pi = 3.14159265358979323846;
   const std::size_t first = (samples + 1) / 2, second = samples / 2;
   const auto angle = [pi](std::size_t i, std::size_t count) {
