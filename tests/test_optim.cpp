@@ -492,3 +492,63 @@ TEST_CASE("ReduceLROnPlateau skips a reduction below eps, as PyTorch does, and c
   CHECK_THROWS_WITH_AS(optim::ReduceLROnPlateau(sgd, Options().factor(2)),
                        doctest::Contains("got 2"), ValueError);
 }
+
+TEST_CASE("Newton on a singular Hessian damps a rounding-noise pivot instead of stepping to 1e12") {
+  // (x + y)^2 + 0.001 (x - y): H = [[2, 2], [2, 2]] is singular, and its Cholesky pivot for
+  // the second row is rounding noise. Accepting it gave a step of 4.5e12.
+  for (const Vec& from : {Vec{1.0, 2.0, 0}, Vec{0.3, -0.7, 0}, Vec{-1.1, 0.1, 0}}) {
+    Tensor<double> p(Array{from[0], from[1]}, requires_grad);
+    optim::Newton<double> newton({p});
+    const auto loss = [&] {
+      const auto x = narrow(p, 0, 0, 1), y = narrow(p, 0, 1, 1);
+      return sum(square(x + y) + 0.001 * (x - y));
+    };
+    const double before = newton.step(loss);
+    const double step = std::max(std::abs(p.value()(0) - from[0]), std::abs(p.value()(1) - from[1]));
+    const double after = loss().item();
+    INFO("from (", from[0], ", ", from[1], "): step ", step, ", loss ", before, " -> ", after,
+         ", damping ", newton.last_damping());
+    CHECK(std::isfinite(step));
+    CHECK(step < 1e6);
+    CHECK(after <= before);
+    CHECK(after > -1e3);  // the loss falls along x - y, but not by a rounding-noise step
+    CHECK(newton.last_damping() > 0);
+  }
+}
+
+TEST_CASE("Newton names a NaN or infinite loss, gradient or Hessian, and does not move") {
+  Tensor<double> p(Array{1.0, 2.0}, requires_grad);
+  optim::Newton<double> newton({p});
+  const Array start_value = p.value();
+  const auto message = [&](const optim::Newton<double>::LossFunction& loss) {
+    try {
+      newton.step(loss);
+    } catch (const ValueError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no ValueError");
+  };
+  // A NaN loss with a finite gradient and Hessian (the NaN is a constant).
+  const Tensor<double> nan_constant(Array{std::nan("")});
+  std::string m = message([&] { return sum(square(p)) + sum(nan_constant); });
+  CHECK_MESSAGE(m.find("Newton: the loss is NaN") != std::string::npos, m);
+  // sqrt below 0: the loss, gradient and Hessian are all NaN.
+  m = message([&] { return sum(sqrt(p - 3.0)); });
+  CHECK_MESSAGE(m.find("Newton: the loss is NaN") != std::string::npos, m);
+  // A finite loss with a NaN gradient: x sqrt(x) at x = 0 gives 0 * inf in the product rule.
+  const Tensor<double> shift(start_value);
+  m = message([&] { return sum((p - shift) * sqrt(p - shift)); });
+  CHECK_MESSAGE(m.find("Newton: the gradient is NaN") != std::string::npos, m);
+  // A finite loss and gradient with an infinite Hessian: 1e308 x^2 at x = 1e-200.
+  Tensor<double> tiny(Array{1e-200}, requires_grad);
+  optim::Newton<double> at_tiny({tiny});
+  try {
+    at_tiny.step([&] { return sum(square(tiny)) * 1e308; });
+    FAIL("no error");
+  } catch (const ValueError& e) {
+    m = e.what();
+  }
+  CHECK_MESSAGE(m.find("Newton: the Hessian is inf") != std::string::npos, m);
+  CHECK(tiny.value()(0) == 1e-200);
+  CHECK(xt::all(xt::equal(p.value(), start_value)));
+}
