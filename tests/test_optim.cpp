@@ -552,3 +552,49 @@ TEST_CASE("Newton names a NaN or infinite loss, gradient or Hessian, and does no
   CHECK(tiny.value()(0) == 1e-200);
   CHECK(xt::all(xt::equal(p.value(), start_value)));
 }
+
+namespace {
+
+// An exception of the test's own, with a payload, to see that it passes through unchanged.
+struct LossFailure : std::runtime_error {
+  explicit LossFailure(int c) : std::runtime_error("loss failed at call " + std::to_string(c)), call(c) {}
+  int call;
+};
+
+}  // namespace
+
+TEST_CASE("L-BFGS restores the last accepted point when the loss function throws") {
+  // A reference run of m iterations from the start ends at the accepted point x_m after
+  // calls_m evaluations. A run of more iterations that throws at evaluation calls_m + 1,
+  // the first trial of iteration m + 1, must leave the parameters at x_m, bit for bit; a
+  // throw at evaluation 1 or 2 leaves them at the start.
+  for (auto search : {optim::LineSearch::strong_wolfe, optim::LineSearch::backtracking,
+                      optim::LineSearch::none}) {
+    const auto options = optim::LBFGSOptions().line_search(search).max_evaluations(100);
+    std::vector<std::pair<int, Array>> cases = {{1, Array{-1.5, 2.0}}, {2, Array{-1.5, 2.0}}};
+    for (std::size_t m = 1; m <= 3; ++m) {
+      Tensor<double> p(Array{-1.5, 2.0}, requires_grad);
+      optim::LBFGS<double> reference({p}, optim::LBFGSOptions(options).max_iterations(m));
+      reference.step([&] { return rosenbrock(p); });
+      cases.emplace_back(static_cast<int>(reference.evaluations()) + 1, p.value());
+    }
+    for (const auto& [throw_at, expected] : cases) {
+      INFO("line search ", static_cast<int>(search), ", throw at evaluation ", throw_at);
+      Tensor<double> q(Array{-1.5, 2.0}, requires_grad);
+      optim::LBFGS<double> lbfgs({q}, optim::LBFGSOptions(options).max_iterations(10));
+      int call = 0;
+      try {
+        lbfgs.step([&] {
+          if (++call == throw_at) throw LossFailure(call);
+          return rosenbrock(q);
+        });
+        FAIL("no exception");
+      } catch (const LossFailure& e) {
+        CHECK(e.call == throw_at);
+        CHECK(std::string(e.what()) == "loss failed at call " + std::to_string(throw_at));
+      }
+      CHECK(q.value()(0) == expected(0));
+      CHECK(q.value()(1) == expected(1));
+    }
+  }
+}

@@ -55,12 +55,17 @@ double LBFGS<T>::step(const LossFunction& loss) {
   auto& params = this->parameters_;
   const double c1 = 1e-4, c2 = 0.9;
   std::size_t budget = options_.max_evaluations();
-  Vector x = detail::flat_values(params);
+  Vector x = detail::flat_values(params);  // the last accepted point
   auto evaluate_at = [&](const Vector& point, Vector& gradient) {
     detail::set_flat_values(params, point);
     ++evaluations_;
     if (budget > 0) --budget;
-    return detail::evaluate("LBFGS", params, loss, gradient);
+    try {
+      return detail::evaluate("LBFGS", params, loss, gradient);
+    } catch (...) {
+      detail::set_flat_values(params, x);  // never leave the caller at an untested trial point
+      throw;
+    }
   };
 
   Vector g;

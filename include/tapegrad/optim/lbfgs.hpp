@@ -97,7 +97,10 @@ class LBFGS : public Optimizer<T> {
   /// parameters set to each trial point; afterwards the parameters' gradients are those of
   /// the last evaluation, which may be a rejected trial point. Throws ShapeError if the loss
   /// does not have a single element, and ValueError if the loss or its gradient is not
-  /// finite at the starting point.
+  /// finite at the starting point. When the loss function throws (or an evaluation does),
+  /// the parameters are set back to the last accepted point, the start or the end of the
+  /// last completed iteration, and the exception passes through unchanged; the pairs learned
+  /// so far are kept.
   double step(const LossFunction& loss);
   /// Loss evaluations since construction.
   std::size_t evaluations() const { return evaluations_; }
