@@ -51,7 +51,9 @@ bool cholesky_solve(const std::vector<Vector>& h, double lambda, double floor, c
 
 template <class T>
 Newton<T>::Newton(std::vector<Tensor<T>> parameters, const NewtonOptions& options)
-    : Optimizer<T>(std::move(parameters), options.lr()), options_(options) {
+    : Optimizer<T>(std::move(parameters), options.lr(), "Newton"), options_(options) {
+  detail::check_setting("Newton", "damping", options.damping(), detail::Domain::non_negative);
+  detail::check_positive_count("Newton", "max_parameters", options.max_parameters());
   std::size_t count = 0;
   for (const auto& p : this->parameters_) count += p.size();
   if (count > options.max_parameters()) {
@@ -60,7 +62,6 @@ Newton<T>::Newton(std::vector<Tensor<T>> parameters, const NewtonOptions& option
                      std::to_string(options.max_parameters()) +
                      "); the dense Hessian would be too large, use LBFGS");
   }
-  if (!(options.damping() >= 0)) throw ValueError("Newton: the damping must not be negative");
 }
 
 template <class T>

@@ -42,11 +42,16 @@ enum class Domain {
 /// Whether value lies in domain, and the domain in words.
 inline std::pair<bool, const char*> in_domain(double value, Domain domain) {
   switch (domain) {
-    case Domain::non_negative: return {value >= 0 && std::isfinite(value), "a finite number >= 0"};
-    case Domain::positive: return {value > 0 && std::isfinite(value), "a positive finite number"};
-    case Domain::below_one: return {value >= 0 && value < 1, "in [0, 1)"};
-    case Domain::unit: return {value >= 0 && value <= 1, "in [0, 1]"};
-    case Domain::open_unit: return {value > 0 && value < 1, "in (0, 1)"};
+    case Domain::non_negative:
+      return {value >= 0 && std::isfinite(value), "a finite number >= 0"};
+    case Domain::positive:
+      return {value > 0 && std::isfinite(value), "a positive finite number"};
+    case Domain::below_one:
+      return {value >= 0 && value < 1, "in [0, 1)"};
+    case Domain::unit:
+      return {value >= 0 && value <= 1, "in [0, 1]"};
+    case Domain::open_unit:
+      return {value > 0 && value < 1, "in (0, 1)"};
   }
   return {false, "a known domain"};
 }

@@ -14,10 +14,10 @@ class NewtonOptions {
   /// learning_rate(), so it must be finite and not negative.
   NewtonOptions& lr(double v) { lr_ = v; return *this; }
   /// The damping lambda added to the Hessian's diagonal to start with (default 0: pure
-  /// Newton); must not be negative.
+  /// Newton); must be finite and >= 0.
   NewtonOptions& damping(double v) { damping_ = v; return *this; }
   /// The largest parameter count accepted (default 2000): the Hessian is dense, n^2 entries
-  /// and n backward passes for n parameter elements.
+  /// and n backward passes for n parameter elements; must be positive.
   NewtonOptions& max_parameters(std::size_t v) { max_parameters_ = v; return *this; }
   /// The lr setting.
   double lr() const { return lr_; }
@@ -55,8 +55,8 @@ class Newton : public Optimizer<T> {
   using LossFunction = std::function<Tensor<T>()>;
 
   /// Throws ValueError when the parameters hold more than max_parameters elements in all,
-  /// when the damping is negative or NaN, and as Optimizer's constructor does (parameters,
-  /// lr).
+  /// `Newton: <setting> must be <range>, got <value>` for a damping that is negative or not
+  /// finite or a max_parameters of 0, and as Optimizer's constructor does (parameters, lr).
   Newton(std::vector<Tensor<T>> parameters, const NewtonOptions& options = NewtonOptions());
   /// Throws TapeError: Newton's method needs the loss, use step(loss).
   void step() override;
