@@ -338,7 +338,7 @@ TEST_CASE("optimizers refuse misuse with clear messages") {
   CHECK_THROWS_WITH_AS(optim::SGD<double>({constant}, 0.1), doctest::Contains("does not require grad"),
                        ValueError);
   Tensor<double> p(Array{1.0}, requires_grad);
-  CHECK_THROWS_WITH_AS(optim::SGD<double>({p}, -0.1), doctest::Contains("learning rate"), ValueError);
+  CHECK_THROWS_WITH_AS(optim::SGD<double>({p}, -0.1), doctest::Contains("SGD: lr must be a finite number >= 0, got -0.1"), ValueError);
   CHECK_THROWS_AS(optim::Adam<double>({p}, std::nan("")), ValueError);
   CHECK_THROWS_AS(optim::SGD<double>({p, p}, 0.1), ValueError);
   CHECK_THROWS_AS(optim::SGD<double>({p}, 0.1, optim::SGDOptions().nesterov(true)), ValueError);
@@ -454,7 +454,7 @@ TEST_CASE("a parameter's first update starts its state, as in PyTorch, even when
 TEST_CASE("SGD refuses NaN settings; ReduceLROnPlateau never raises the rate and checks min_lr") {
   Tensor<double> p(Array{1.0}, requires_grad);
   CHECK_THROWS_WITH_AS(optim::SGD<double>({p}, 0.1, optim::SGDOptions().momentum(std::nan(""))),
-                       doctest::Contains("NaN"), ValueError);
+                       doctest::Contains("SGD: momentum must be a finite number >= 0, got nan"), ValueError);
   CHECK_THROWS_AS(optim::SGD<double>({p}, 0.1, optim::SGDOptions().weight_decay(std::nan(""))),
                   ValueError);
 
@@ -491,4 +491,296 @@ TEST_CASE("ReduceLROnPlateau skips a reduction below eps, as PyTorch does, and c
   CHECK_THROWS_AS(optim::ReduceLROnPlateau(sgd, Options().eps(-1)), ValueError);
   CHECK_THROWS_WITH_AS(optim::ReduceLROnPlateau(sgd, Options().factor(2)),
                        doctest::Contains("got 2"), ValueError);
+}
+
+TEST_CASE("Newton on a singular Hessian damps a rounding-noise pivot instead of stepping to 1e12") {
+  // (x + y)^2 + 0.001 (x - y): H = [[2, 2], [2, 2]] is singular, and its Cholesky pivot for
+  // the second row is rounding noise. Accepting it gave a step of 4.5e12.
+  for (const Vec& from : {Vec{1.0, 2.0, 0}, Vec{0.3, -0.7, 0}, Vec{-1.1, 0.1, 0}}) {
+    Tensor<double> p(Array{from[0], from[1]}, requires_grad);
+    optim::Newton<double> newton({p});
+    const auto loss = [&] {
+      const auto x = narrow(p, 0, 0, 1), y = narrow(p, 0, 1, 1);
+      return sum(square(x + y) + 0.001 * (x - y));
+    };
+    const double before = newton.step(loss);
+    const double step = std::max(std::abs(p.value()(0) - from[0]), std::abs(p.value()(1) - from[1]));
+    const double after = loss().item();
+    INFO("from (", from[0], ", ", from[1], "): step ", step, ", loss ", before, " -> ", after,
+         ", damping ", newton.last_damping());
+    CHECK(std::isfinite(step));
+    CHECK(step < 1e6);
+    CHECK(after <= before);
+    CHECK(after > -1e3);  // the loss falls along x - y, but not by a rounding-noise step
+    CHECK(newton.last_damping() > 0);
+  }
+}
+
+TEST_CASE("Newton names a NaN or infinite loss, gradient or Hessian, and does not move") {
+  Tensor<double> p(Array{1.0, 2.0}, requires_grad);
+  optim::Newton<double> newton({p});
+  const Array start_value = p.value();
+  const auto message = [&](const optim::Newton<double>::LossFunction& loss) {
+    try {
+      newton.step(loss);
+    } catch (const ValueError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no ValueError");
+  };
+  // A NaN loss with a finite gradient and Hessian (the NaN is a constant).
+  const Tensor<double> nan_constant(Array{std::nan("")});
+  std::string m = message([&] { return sum(square(p)) + sum(nan_constant); });
+  CHECK_MESSAGE(m.find("Newton: the loss is NaN") != std::string::npos, m);
+  // sqrt below 0: the loss, gradient and Hessian are all NaN.
+  m = message([&] { return sum(sqrt(p - 3.0)); });
+  CHECK_MESSAGE(m.find("Newton: the loss is NaN") != std::string::npos, m);
+  // A finite loss with a NaN gradient: x sqrt(x) at x = 0 gives 0 * inf in the product rule.
+  const Tensor<double> shift(start_value);
+  m = message([&] { return sum((p - shift) * sqrt(p - shift)); });
+  CHECK_MESSAGE(m.find("Newton: the gradient is NaN") != std::string::npos, m);
+  // A finite loss and gradient with an infinite Hessian: 1e308 x^2 at x = 1e-200.
+  Tensor<double> tiny(Array{1e-200}, requires_grad);
+  optim::Newton<double> at_tiny({tiny});
+  try {
+    at_tiny.step([&] { return sum(square(tiny)) * 1e308; });
+    FAIL("no error");
+  } catch (const ValueError& e) {
+    m = e.what();
+  }
+  CHECK_MESSAGE(m.find("Newton: the Hessian is inf") != std::string::npos, m);
+  CHECK(tiny.value()(0) == 1e-200);
+  CHECK(xt::all(xt::equal(p.value(), start_value)));
+}
+
+namespace {
+
+// An exception of the test's own, with a payload, to see that it passes through unchanged.
+struct LossFailure : std::runtime_error {
+  explicit LossFailure(int c) : std::runtime_error("loss failed at call " + std::to_string(c)), call(c) {}
+  int call;
+};
+
+}  // namespace
+
+TEST_CASE("L-BFGS restores the last accepted point when the loss function throws") {
+  // A reference run of m iterations from the start ends at the accepted point x_m after
+  // calls_m evaluations. A run of more iterations that throws at evaluation calls_m + 1,
+  // the first trial of iteration m + 1, must leave the parameters at x_m, bit for bit; a
+  // throw at evaluation 1 or 2 leaves them at the start.
+  for (auto search : {optim::LineSearch::strong_wolfe, optim::LineSearch::backtracking,
+                      optim::LineSearch::none}) {
+    const auto options = optim::LBFGSOptions().line_search(search).max_evaluations(100);
+    std::vector<std::pair<int, Array>> cases = {{1, Array{-1.5, 2.0}}, {2, Array{-1.5, 2.0}}};
+    for (std::size_t m = 1; m <= 3; ++m) {
+      Tensor<double> p(Array{-1.5, 2.0}, requires_grad);
+      optim::LBFGS<double> reference({p}, optim::LBFGSOptions(options).max_iterations(m));
+      reference.step([&] { return rosenbrock(p); });
+      cases.emplace_back(static_cast<int>(reference.evaluations()) + 1, p.value());
+    }
+    for (const auto& [throw_at, expected] : cases) {
+      INFO("line search ", static_cast<int>(search), ", throw at evaluation ", throw_at);
+      Tensor<double> q(Array{-1.5, 2.0}, requires_grad);
+      optim::LBFGS<double> lbfgs({q}, optim::LBFGSOptions(options).max_iterations(10));
+      int call = 0;
+      try {
+        lbfgs.step([&] {
+          if (++call == throw_at) throw LossFailure(call);
+          return rosenbrock(q);
+        });
+        FAIL("no exception");
+      } catch (const LossFailure& e) {
+        CHECK(e.call == throw_at);
+        CHECK(std::string(e.what()) == "loss failed at call " + std::to_string(throw_at));
+      }
+      CHECK(q.value()(0) == expected(0));
+      CHECK(q.value()(1) == expected(1));
+    }
+  }
+}
+
+TEST_CASE("every refused optimizer, schedule and clip setting is named with its value") {
+  Tensor<double> p(Array{1.0}, requires_grad);
+  const std::vector<Tensor<double>> ps{p};
+  optim::SGD<double> holder(ps, 0.1);
+  const double nan = std::nan(""), inf = INFINITY;
+  using optim::LineSearch;
+  struct Refusal {
+    std::function<void()> make;
+    std::string who, setting, value;
+  };
+  using SGDo = optim::SGDOptions;
+  using Adagrado = optim::AdagradOptions;
+  using RMSo = optim::RMSpropOptions;
+  using Adamo = optim::AdamOptions;
+  using LBFGSo = optim::LBFGSOptions;
+  using Newtono = optim::NewtonOptions;
+  using Plateauo = optim::ReduceLROnPlateauOptions;
+  const std::vector<Refusal> refusals = {
+      // the learning rate, through every constructor and the setter
+      {[&] { optim::SGD<double>(ps, -0.1); }, "SGD", "lr", "-0.1"},
+      {[&] { optim::SGD<double>(ps, nan); }, "SGD", "lr", "nan"},
+      {[&] { holder.set_learning_rate(inf); }, "SGD", "lr", "inf"},
+      {[&] { optim::Adagrad<double>(ps, inf); }, "Adagrad", "lr", "inf"},
+      {[&] { optim::RMSprop<double>(ps, -1); }, "RMSprop", "lr", "-1"},
+      {[&] { optim::Adam<double>(ps, nan); }, "Adam", "lr", "nan"},
+      {[&] { optim::AdamW<double>(ps, -0.5); }, "AdamW", "lr", "-0.5"},
+      {[&] { optim::LBFGS<double>(ps, LBFGSo().lr(nan)); }, "LBFGS", "lr", "nan"},
+      {[&] { optim::Newton<double>(ps, Newtono().lr(inf)); }, "Newton", "lr", "inf"},
+      // SGD
+      {[&] { optim::SGD<double>(ps, 0.1, SGDo().momentum(inf)); }, "SGD", "momentum", "inf"},
+      {[&] { optim::SGD<double>(ps, 0.1, SGDo().momentum(nan)); }, "SGD", "momentum", "nan"},
+      {[&] { optim::SGD<double>(ps, 0.1, SGDo().momentum(-0.9)); }, "SGD", "momentum", "-0.9"},
+      {[&] { optim::SGD<double>(ps, 0.1, SGDo().dampening(1.5)); }, "SGD", "dampening", "1.5"},
+      {[&] { optim::SGD<double>(ps, 0.1, SGDo().dampening(-0.1)); }, "SGD", "dampening", "-0.1"},
+      {[&] { optim::SGD<double>(ps, 0.1, SGDo().dampening(nan)); }, "SGD", "dampening", "nan"},
+      {[&] { optim::SGD<double>(ps, 0.1, SGDo().weight_decay(inf)); }, "SGD", "weight_decay", "inf"},
+      {[&] { optim::SGD<double>(ps, 0.1, SGDo().weight_decay(-1e-4)); }, "SGD", "weight_decay", "-0.0001"},
+      {[&] { optim::SGD<double>(ps, 0.1, SGDo().nesterov(true)); }, "SGD", "nesterov", "momentum 0"},
+      {[&] { optim::SGD<double>(ps, 0.1, SGDo().nesterov(true).momentum(0.9).dampening(0.1)); },
+       "SGD", "nesterov", "dampening 0.1"},
+      // Adagrad
+      {[&] { optim::Adagrad<double>(ps, 0.1, Adagrado().lr_decay(-1)); }, "Adagrad", "lr_decay", "-1"},
+      {[&] { optim::Adagrad<double>(ps, 0.1, Adagrado().lr_decay(inf)); }, "Adagrad", "lr_decay", "inf"},
+      {[&] { optim::Adagrad<double>(ps, 0.1, Adagrado().weight_decay(nan)); }, "Adagrad", "weight_decay", "nan"},
+      {[&] { optim::Adagrad<double>(ps, 0.1, Adagrado().initial_accumulator(-0.1)); },
+       "Adagrad", "initial_accumulator", "-0.1"},
+      {[&] { optim::Adagrad<double>(ps, 0.1, Adagrado().initial_accumulator(inf)); },
+       "Adagrad", "initial_accumulator", "inf"},
+      {[&] { optim::Adagrad<double>(ps, 0.1, Adagrado().eps(0)); }, "Adagrad", "eps", "0"},
+      {[&] { optim::Adagrad<double>(ps, 0.1, Adagrado().eps(nan)); }, "Adagrad", "eps", "nan"},
+      // RMSprop
+      {[&] { optim::RMSprop<double>(ps, 0.1, RMSo().alpha(1.5)); }, "RMSprop", "alpha", "1.5"},
+      {[&] { optim::RMSprop<double>(ps, 0.1, RMSo().alpha(1)); }, "RMSprop", "alpha", "1"},
+      {[&] { optim::RMSprop<double>(ps, 0.1, RMSo().alpha(-0.1)); }, "RMSprop", "alpha", "-0.1"},
+      {[&] { optim::RMSprop<double>(ps, 0.1, RMSo().alpha(nan)); }, "RMSprop", "alpha", "nan"},
+      {[&] { optim::RMSprop<double>(ps, 0.1, RMSo().eps(inf)); }, "RMSprop", "eps", "inf"},
+      {[&] { optim::RMSprop<double>(ps, 0.1, RMSo().eps(-1e-8)); }, "RMSprop", "eps", "-1e-08"},
+      {[&] { optim::RMSprop<double>(ps, 0.1, RMSo().weight_decay(-1)); }, "RMSprop", "weight_decay", "-1"},
+      {[&] { optim::RMSprop<double>(ps, 0.1, RMSo().momentum(inf)); }, "RMSprop", "momentum", "inf"},
+      {[&] { optim::RMSprop<double>(ps, 0.1, RMSo().momentum(nan)); }, "RMSprop", "momentum", "nan"},
+      // Adam and AdamW
+      {[&] { optim::Adam<double>(ps, 0.1, Adamo().betas(1, 0.999)); }, "Adam", "beta1", "1"},
+      {[&] { optim::Adam<double>(ps, 0.1, Adamo().betas(-0.1, 0.999)); }, "Adam", "beta1", "-0.1"},
+      {[&] { optim::Adam<double>(ps, 0.1, Adamo().betas(0.9, nan)); }, "Adam", "beta2", "nan"},
+      {[&] { optim::Adam<double>(ps, 0.1, Adamo().betas(0.9, 1.0000001)); }, "Adam", "beta2", "1.0000001"},
+      {[&] { optim::Adam<double>(ps, 0.1, Adamo().eps(inf)); }, "Adam", "eps", "inf"},
+      {[&] { optim::Adam<double>(ps, 0.1, Adamo().eps(nan)); }, "Adam", "eps", "nan"},
+      {[&] { optim::Adam<double>(ps, 0.1, Adamo().eps(0)); }, "Adam", "eps", "0"},
+      {[&] { optim::Adam<double>(ps, 0.1, Adamo().weight_decay(-0.01)); }, "Adam", "weight_decay", "-0.01"},
+      {[&] { optim::AdamW<double>(ps, 0.1, Adamo().weight_decay(inf)); }, "AdamW", "weight_decay", "inf"},
+      {[&] { optim::AdamW<double>(ps, 0.1, Adamo().betas(0.9, 1)); }, "AdamW", "beta2", "1"},
+      // LBFGS
+      {[&] { optim::LBFGS<double>(ps, LBFGSo().max_iterations(0)); }, "LBFGS", "max_iterations", "0"},
+      {[&] { optim::LBFGS<double>(ps, LBFGSo().history_size(0)); }, "LBFGS", "history_size", "0"},
+      {[&] { optim::LBFGS<double>(ps, LBFGSo().tolerance_grad(-1)); }, "LBFGS", "tolerance_grad", "-1"},
+      {[&] { optim::LBFGS<double>(ps, LBFGSo().tolerance_grad(nan)); }, "LBFGS", "tolerance_grad", "nan"},
+      {[&] { optim::LBFGS<double>(ps, LBFGSo().tolerance_change(inf)); }, "LBFGS", "tolerance_change", "inf"},
+      {[&] { optim::LBFGS<double>(ps, LBFGSo().tolerance_change(-1e-9)); }, "LBFGS", "tolerance_change", "-1e-09"},
+      {[&] { optim::LBFGS<double>(ps, LBFGSo().line_search(static_cast<LineSearch>(7))); },
+       "LBFGS", "line_search", "7"},
+      // Newton
+      {[&] { optim::Newton<double>(ps, Newtono().damping(-1)); }, "Newton", "damping", "-1"},
+      {[&] { optim::Newton<double>(ps, Newtono().damping(inf)); }, "Newton", "damping", "inf"},
+      {[&] { optim::Newton<double>(ps, Newtono().damping(nan)); }, "Newton", "damping", "nan"},
+      {[&] { optim::Newton<double>(ps, Newtono().max_parameters(0)); }, "Newton", "max_parameters", "0"},
+      // schedules
+      {[&] { optim::StepLR(holder, 0); }, "StepLR", "step_size", "0"},
+      {[&] { optim::StepLR(holder, 2, -0.5); }, "StepLR", "gamma", "-0.5"},
+      {[&] { optim::StepLR(holder, 2, inf); }, "StepLR", "gamma", "inf"},
+      {[&] { optim::StepLR(holder, 2, nan); }, "StepLR", "gamma", "nan"},
+      {[&] { optim::ExponentialLR(holder, -1); }, "ExponentialLR", "gamma", "-1"},
+      {[&] { optim::ExponentialLR(holder, inf); }, "ExponentialLR", "gamma", "inf"},
+      {[&] { optim::ExponentialLR(holder, nan); }, "ExponentialLR", "gamma", "nan"},
+      {[&] { optim::CosineAnnealingLR(holder, 0); }, "CosineAnnealingLR", "t_max", "0"},
+      {[&] { optim::CosineAnnealingLR(holder, 10, -0.1); }, "CosineAnnealingLR", "eta_min", "-0.1"},
+      {[&] { optim::CosineAnnealingLR(holder, 10, inf); }, "CosineAnnealingLR", "eta_min", "inf"},
+      {[&] { optim::CosineAnnealingLR(holder, 10, nan); }, "CosineAnnealingLR", "eta_min", "nan"},
+      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().factor(0)); }, "ReduceLROnPlateau", "factor", "0"},
+      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().factor(1)); }, "ReduceLROnPlateau", "factor", "1"},
+      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().factor(nan)); }, "ReduceLROnPlateau", "factor", "nan"},
+      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().threshold(1)); }, "ReduceLROnPlateau", "threshold", "1"},
+      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().threshold(-0.1)); }, "ReduceLROnPlateau", "threshold", "-0.1"},
+      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().min_lr(-1)); }, "ReduceLROnPlateau", "min_lr", "-1"},
+      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().min_lr(inf)); }, "ReduceLROnPlateau", "min_lr", "inf"},
+      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().eps(nan)); }, "ReduceLROnPlateau", "eps", "nan"},
+      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().eps(-1)); }, "ReduceLROnPlateau", "eps", "-1"},
+      // clipping
+      {[&] { auto q = ps; optim::clip_grad_norm(q, 0); }, "clip_grad_norm", "max_norm", "0"},
+      {[&] { auto q = ps; optim::clip_grad_norm(q, -1); }, "clip_grad_norm", "max_norm", "-1"},
+      {[&] { auto q = ps; optim::clip_grad_norm(q, inf); }, "clip_grad_norm", "max_norm", "inf"},
+      {[&] { auto q = ps; optim::clip_grad_norm(q, nan); }, "clip_grad_norm", "max_norm", "nan"},
+  };
+  for (const auto& r : refusals) {
+    INFO(r.who, " ", r.setting, " ", r.value);
+    std::string message = "no ValueError";
+    try {
+      r.make();
+    } catch (const ValueError& e) {
+      message = e.what();
+    }
+    INFO("message: ", message);
+    CHECK(message.rfind(r.who + ": ", 0) == 0);  // starts with the name
+    CHECK(message.find(r.setting) != std::string::npos);
+    const auto got = message.find("got ");
+    CHECK(got != std::string::npos);
+    CHECK(message.find(r.value, got) != std::string::npos);
+  }
+  CHECK(holder.learning_rate() == 0.1);  // the refused setter kept the old rate
+}
+
+TEST_CASE("the edges of each setting's range are accepted") {
+  Tensor<double> p(Array{1.0}, requires_grad);
+  const std::vector<Tensor<double>> ps{p};
+  CHECK_NOTHROW(optim::SGD<double>(ps, 0, optim::SGDOptions().momentum(0).dampening(1)));
+  CHECK_NOTHROW(optim::SGD<double>(ps, 0.1, optim::SGDOptions().momentum(1.5).weight_decay(0)));
+  CHECK_NOTHROW(optim::RMSprop<double>(ps, 0.1, optim::RMSpropOptions().alpha(0).eps(1e-300)));
+  CHECK_NOTHROW(optim::Adam<double>(ps, 0.1, optim::AdamOptions().betas(0, 0.9999999)));
+  CHECK_NOTHROW(optim::Adagrad<double>(ps, 0.1, optim::AdagradOptions().lr_decay(0).initial_accumulator(0)));
+  CHECK_NOTHROW(optim::LBFGS<double>(ps, optim::LBFGSOptions().tolerance_grad(0).tolerance_change(0)
+                                             .line_search(optim::LineSearch::none)));
+  CHECK_NOTHROW(optim::Newton<double>(ps, optim::NewtonOptions().damping(0).max_parameters(1)));
+  optim::SGD<double> sgd(ps, 0.1);
+  CHECK_NOTHROW(optim::StepLR(sgd, 1, 0));
+  CHECK_NOTHROW(optim::ExponentialLR(sgd, 2));  // a growing rate is allowed, as in PyTorch
+  CHECK_NOTHROW(optim::ReduceLROnPlateau(sgd, optim::ReduceLROnPlateauOptions().threshold(0).eps(0)));
+}
+
+TEST_CASE("clip_grad_norm refuses a non-finite norm by default, and leaves it alone when asked") {
+  const auto give = [](Tensor<double>& p, const Array& g) {  // p's gradient becomes g
+    Tape tape;
+    sum(p * Tensor<double>(g)).backward();
+  };
+  for (const double bad : {double(INFINITY), std::nan("")}) {
+    Tensor<double> a(Array{3.0}, requires_grad), b(Array{1.0, 2.0}, requires_grad);
+    give(a, Array{3.0});
+    give(b, Array{1.0, bad});
+    std::vector<Tensor<double>> params{a, b};
+    const std::string name = std::isnan(bad) ? "nan" : "inf";
+    INFO("bad gradient element ", name);
+    try {
+      optim::clip_grad_norm(params, 1.0);
+      FAIL("no error");
+    } catch (const ValueError& e) {
+      const std::string message = e.what();
+      INFO(message);
+      CHECK(message.rfind("clip_grad_norm: ", 0) == 0);
+      CHECK(message.find("norm is " + name) != std::string::npos);
+      CHECK(message.find("parameter 1") != std::string::npos);
+    }
+    CHECK(a.grad()(0) == 3.0);  // nothing was scaled
+    CHECK(b.grad()(0) == 1.0);
+    const double norm = optim::clip_grad_norm(params, 1.0, false);
+    CHECK(std::isnan(norm) == std::isnan(bad));
+    CHECK(!std::isfinite(norm));
+    CHECK(a.grad()(0) == 3.0);  // not made 0 or NaN
+    CHECK(b.grad()(0) == 1.0);
+  }
+  // Finite gradients whose squares overflow have a finite norm and are clipped.
+  Tensor<double> big(Array{3e200, 4e200}, requires_grad);
+  give(big, Array{3e200, 4e200});
+  std::vector<Tensor<double>> params{big};
+  CHECK(optim::clip_grad_norm(params, 1.0) == doctest::Approx(5e200));
+  CHECK(big.grad()(0) == doctest::Approx(0.6));
+  CHECK(big.grad()(1) == doctest::Approx(0.8));
 }

@@ -4,24 +4,23 @@
 
 #include <xtensor/xmath.hpp>
 
+#include "settings.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tapegrad::optim {
 
-namespace {
-void require_non_negative(const char* who, std::initializer_list<double> values) {
-  for (double v : values) {
-    if (!(v >= 0)) throw ValueError(std::string(who) + ": settings must not be negative");
-  }
-}
-}  // namespace
+using detail::check_setting;
+using detail::Domain;
 
 template <class T>
 Adagrad<T>::Adagrad(std::vector<Tensor<T>> parameters, double learning_rate,
                     const AdagradOptions& options)
-    : Optimizer<T>(std::move(parameters), learning_rate), options_(options) {
-  require_non_negative("Adagrad", {options.lr_decay(), options.weight_decay(),
-                                   options.initial_accumulator(), options.eps()});
+    : Optimizer<T>(std::move(parameters), learning_rate, "Adagrad"), options_(options) {
+  check_setting("Adagrad", "lr_decay", options.lr_decay(), Domain::non_negative);
+  check_setting("Adagrad", "weight_decay", options.weight_decay(), Domain::non_negative);
+  check_setting("Adagrad", "initial_accumulator", options.initial_accumulator(),
+                Domain::non_negative);
+  check_setting("Adagrad", "eps", options.eps(), Domain::positive);
   sums_ = this->zeros_like_parameters();
   for (auto& s : sums_) s.fill(static_cast<T>(options.initial_accumulator()));
   updates_.assign(this->parameters_.size(), 0);
@@ -46,9 +45,11 @@ void Adagrad<T>::step() {
 template <class T>
 RMSprop<T>::RMSprop(std::vector<Tensor<T>> parameters, double learning_rate,
                     const RMSpropOptions& options)
-    : Optimizer<T>(std::move(parameters), learning_rate), options_(options) {
-  require_non_negative("RMSprop", {options.alpha(), options.eps(), options.weight_decay(),
-                                   options.momentum()});
+    : Optimizer<T>(std::move(parameters), learning_rate, "RMSprop"), options_(options) {
+  check_setting("RMSprop", "alpha", options.alpha(), Domain::below_one);
+  check_setting("RMSprop", "eps", options.eps(), Domain::positive);
+  check_setting("RMSprop", "weight_decay", options.weight_decay(), Domain::non_negative);
+  check_setting("RMSprop", "momentum", options.momentum(), Domain::non_negative);
   squares_ = this->zeros_like_parameters();
   means_ = this->zeros_like_parameters();
   buffers_ = this->zeros_like_parameters();
@@ -89,14 +90,15 @@ Adam<T>::Adam(std::vector<Tensor<T>> parameters, double learning_rate, const Ada
 template <class T>
 Adam<T>::Adam(std::vector<Tensor<T>> parameters, double learning_rate, const AdamOptions& options,
               bool decoupled_weight_decay)
-    : Optimizer<T>(std::move(parameters), learning_rate),
+    : Optimizer<T>(std::move(parameters), learning_rate,
+                   decoupled_weight_decay ? "AdamW" : "Adam"),
       options_(options),
       decoupled_(decoupled_weight_decay) {
-  require_non_negative("Adam", {options.eps(), options.weight_decay()});
-  if (!(options.beta1() >= 0 && options.beta1() < 1 && options.beta2() >= 0 &&
-        options.beta2() < 1)) {
-    throw ValueError("Adam: betas must be in [0, 1)");
-  }
+  const std::string& who = this->name();
+  check_setting(who, "beta1", options.beta1(), Domain::below_one);
+  check_setting(who, "beta2", options.beta2(), Domain::below_one);
+  check_setting(who, "eps", options.eps(), Domain::positive);
+  check_setting(who, "weight_decay", options.weight_decay(), Domain::non_negative);
   first_ = this->zeros_like_parameters();
   second_ = this->zeros_like_parameters();
   if (options.amsgrad()) second_max_ = this->zeros_like_parameters();

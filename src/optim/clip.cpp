@@ -1,22 +1,69 @@
 #include "tapegrad/optim/clip.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
+#include "settings.hpp"
+
 namespace tapegrad::optim {
 
+namespace {
+
+// The joint 2-norm in double. Finite squares that overflow are summed again divided by the
+// largest |element|, so only a NaN or infinite element makes the norm non-finite.
 template <class T>
-double clip_grad_norm(std::vector<Tensor<T>>& parameters, double max_norm) {
-  if (!(max_norm > 0) || !std::isfinite(max_norm)) {
-    throw ValueError("clip_grad_norm: max_norm must be positive and finite, got " +
-                     std::to_string(max_norm));
-  }
-  double squares = 0;
+double gradient_norm(const std::vector<Tensor<T>>& parameters) {
+  double squares = 0, largest = 0;
   for (const auto& p : parameters) {
     if (!p.has_grad()) continue;
-    for (const T v : p.grad()) squares += static_cast<double>(v) * static_cast<double>(v);
+    for (const T v : p.grad()) {
+      const double d = static_cast<double>(v);
+      squares += d * d;
+      largest = std::max(largest, std::abs(d));
+    }
   }
-  const double norm = std::sqrt(squares);
+  if (std::isfinite(squares) || std::isnan(squares) || !std::isfinite(largest)) {
+    return std::sqrt(squares);
+  }
+  double scaled = 0;
+  for (const auto& p : parameters) {
+    if (!p.has_grad()) continue;
+    for (const T v : p.grad())
+      scaled += (static_cast<double>(v) / largest) * (static_cast<double>(v) / largest);
+  }
+  return largest * std::sqrt(scaled);
+}
+
+template <class T>
+[[noreturn]] void refuse_non_finite(const std::vector<Tensor<T>>& parameters, double norm) {
+  std::string where;
+  for (std::size_t i = 0; i < parameters.size() && where.empty(); ++i) {
+    if (!parameters[i].has_grad()) continue;
+    const auto& g = parameters[i].grad();
+    const auto bad = std::find_if(g.begin(), g.end(), [](T v) { return !std::isfinite(v); });
+    if (bad != g.end()) {
+      where = ": parameter " + std::to_string(i) + " (shape " +
+              shape_to_string(parameters[i].shape()) + ") has the gradient element " +
+              detail::number_to_string(static_cast<double>(*bad)) + " at flat index " +
+              std::to_string(bad - g.begin());
+    }
+  }
+  throw ValueError("clip_grad_norm: the gradient norm is " + detail::number_to_string(norm) +
+                   where + "; the gradients are left as they are");
+}
+
+}  // namespace
+
+template <class T>
+double clip_grad_norm(std::vector<Tensor<T>>& parameters, double max_norm,
+                      bool error_if_nonfinite) {
+  detail::check_setting("clip_grad_norm", "max_norm", max_norm, detail::Domain::positive);
+  const double norm = gradient_norm(parameters);
+  if (!std::isfinite(norm)) {
+    if (error_if_nonfinite) refuse_non_finite(parameters, norm);
+    return norm;
+  }
   if (norm > max_norm) {
     const T scale = static_cast<T>(max_norm / (norm + 1e-6));
     for (auto& p : parameters) {
@@ -26,7 +73,7 @@ double clip_grad_norm(std::vector<Tensor<T>>& parameters, double max_norm) {
   return norm;
 }
 
-template double clip_grad_norm(std::vector<Tensor<float>>&, double);
-template double clip_grad_norm(std::vector<Tensor<double>>&, double);
+template double clip_grad_norm(std::vector<Tensor<float>>&, double, bool);
+template double clip_grad_norm(std::vector<Tensor<double>>&, double, bool);
 
 }  // namespace tapegrad::optim

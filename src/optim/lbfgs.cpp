@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "flat.hpp"
+#include "settings.hpp"
 
 namespace tapegrad::optim {
 
@@ -39,9 +40,21 @@ double cubic_minimum(const LinePoint& a, const LinePoint& b) {
 
 template <class T>
 LBFGS<T>::LBFGS(std::vector<Tensor<T>> parameters, const LBFGSOptions& options)
-    : Optimizer<T>(std::move(parameters), options.lr()), options_(options) {
-  if (options.max_iterations() == 0 || options.history_size() == 0) {
-    throw ValueError("LBFGS: max_iterations and history_size must be positive");
+    : Optimizer<T>(std::move(parameters), options.lr(), "LBFGS"), options_(options) {
+  detail::check_positive_count("LBFGS", "max_iterations", options.max_iterations());
+  detail::check_positive_count("LBFGS", "history_size", options.history_size());
+  detail::check_setting("LBFGS", "tolerance_grad", options.tolerance_grad(),
+                        detail::Domain::non_negative);
+  detail::check_setting("LBFGS", "tolerance_change", options.tolerance_change(),
+                        detail::Domain::non_negative);
+  switch (options.line_search()) {
+    case LineSearch::none:
+    case LineSearch::backtracking:
+    case LineSearch::strong_wolfe:
+      break;
+    default:
+      throw ValueError("LBFGS: line_search must be none, backtracking or strong_wolfe, got " +
+                       std::to_string(static_cast<int>(options.line_search())));
   }
 }
 
@@ -55,12 +68,17 @@ double LBFGS<T>::step(const LossFunction& loss) {
   auto& params = this->parameters_;
   const double c1 = 1e-4, c2 = 0.9;
   std::size_t budget = options_.max_evaluations();
-  Vector x = detail::flat_values(params);
+  Vector x = detail::flat_values(params);  // the last accepted point
   auto evaluate_at = [&](const Vector& point, Vector& gradient) {
     detail::set_flat_values(params, point);
     ++evaluations_;
     if (budget > 0) --budget;
-    return detail::evaluate("LBFGS", params, loss, gradient);
+    try {
+      return detail::evaluate("LBFGS", params, loss, gradient);
+    } catch (...) {
+      detail::set_flat_values(params, x);  // never leave the caller at an untested trial point
+      throw;
+    }
   };
 
   Vector g;

@@ -1,9 +1,11 @@
 #include "tapegrad/optim/newton.hpp"
 
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "flat.hpp"
+#include "settings.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad::optim {
@@ -12,8 +14,10 @@ using detail::Vector;
 
 namespace {
 
-// Solves (H + lambda I) x = b by Cholesky; false when the matrix is not positive definite.
-bool cholesky_solve(const std::vector<Vector>& h, double lambda, const Vector& b, Vector& x) {
+// Solves (H + lambda I) x = b by Cholesky; false when a pivot is not above `floor`, the
+// rounding noise of the factorization (so the matrix is not clearly positive definite).
+bool cholesky_solve(const std::vector<Vector>& h, double lambda, double floor, const Vector& b,
+                    Vector& x) {
   const std::size_t n = b.size();
   std::vector<Vector> l(n, Vector(n, 0.0));
   for (std::size_t i = 0; i < n; ++i) {
@@ -21,7 +25,7 @@ bool cholesky_solve(const std::vector<Vector>& h, double lambda, const Vector& b
       double s = h[i][j] + (i == j ? lambda : 0.0);
       for (std::size_t k = 0; k < j; ++k) s -= l[i][k] * l[j][k];
       if (i == j) {
-        if (!(s > 0)) return false;
+        if (!(s > floor)) return false;
         l[i][i] = std::sqrt(s);
       } else {
         l[i][j] = s / l[j][j];
@@ -47,7 +51,9 @@ bool cholesky_solve(const std::vector<Vector>& h, double lambda, const Vector& b
 
 template <class T>
 Newton<T>::Newton(std::vector<Tensor<T>> parameters, const NewtonOptions& options)
-    : Optimizer<T>(std::move(parameters), options.lr()), options_(options) {
+    : Optimizer<T>(std::move(parameters), options.lr(), "Newton"), options_(options) {
+  detail::check_setting("Newton", "damping", options.damping(), detail::Domain::non_negative);
+  detail::check_positive_count("Newton", "max_parameters", options.max_parameters());
   std::size_t count = 0;
   for (const auto& p : this->parameters_) count += p.size();
   if (count > options.max_parameters()) {
@@ -56,7 +62,6 @@ Newton<T>::Newton(std::vector<Tensor<T>> parameters, const NewtonOptions& option
                      std::to_string(options.max_parameters()) +
                      "); the dense Hessian would be too large, use LBFGS");
   }
-  if (!(options.damping() >= 0)) throw ValueError("Newton: the damping must not be negative");
 }
 
 template <class T>
@@ -69,11 +74,19 @@ double Newton<T>::step(const LossFunction& loss_function) {
   auto& params = this->parameters_;
   std::size_t n = 0;
   for (const auto& p : params) n += p.size();
+  // Nothing moves on a refusal, and the gradients are cleared as after a step.
+  const auto refuse = [&](const std::string& what) {
+    for (auto& p : params) p.zero_grad();
+    throw ValueError("Newton: " + what + "; no step taken");
+  };
 
   for (auto& p : params) p.zero_grad();
   Tape tape;
   const Tensor<T> loss = loss_function();
   const double value = detail::loss_value("Newton", loss);
+  if (!std::isfinite(value)) {
+    refuse("the loss is " + detail::non_finite_name(value) + " at the current parameters");
+  }
   if (!loss.requires_grad()) return value;
   loss.backward(create_graph);
   std::vector<Tensor<T>> gradients;
@@ -81,6 +94,12 @@ double Newton<T>::step(const LossFunction& loss_function) {
     gradients.push_back(p.has_grad() ? p.grad_tensor() : Tensor<T>(xt::xarray<T>(xt::zeros<T>(p.shape()))));
   }
   const Vector g = detail::flat_gradients(params);
+  for (std::size_t k = 0; k < n; ++k) {
+    if (!std::isfinite(g[k])) {
+      refuse("the gradient is " + detail::non_finite_name(g[k]) + " at element " +
+             std::to_string(k) + " of the parameters");
+    }
+  }
 
   // Row r of H: the gradient of gradient element r.
   std::vector<Vector> h(n, Vector(n, 0.0));
@@ -95,17 +114,29 @@ double Newton<T>::step(const LossFunction& loss_function) {
       h[row] = detail::flat_gradients(params);
     }
   }
+  double scale = 0;  // the largest |H_rc|
+  for (std::size_t r = 0; r < n; ++r) {
+    for (std::size_t c = 0; c < n; ++c) {
+      if (!std::isfinite(h[r][c])) {
+        refuse("the Hessian is " + detail::non_finite_name(h[r][c]) + " at row " +
+               std::to_string(r) + ", column " + std::to_string(c));
+      }
+      scale = std::max(scale, std::abs(h[r][c]));
+    }
+  }
   for (std::size_t r = 0; r < n; ++r) {
     for (std::size_t c = 0; c < r; ++c) h[r][c] = h[c][r] = 0.5 * (h[r][c] + h[c][r]);
   }
 
-  double largest_diagonal = 0;
-  for (std::size_t r = 0; r < n; ++r) largest_diagonal = std::max(largest_diagonal, std::abs(h[r][r]));
+  // A pivot within the factorization's rounding error (about n eps |H|) may be a zero
+  // eigenvalue; accepting it would divide by noise.
+  const double floor = 16 * static_cast<double>(n) * std::numeric_limits<double>::epsilon() * scale;
   double lambda = options_.damping();
   Vector direction;
-  for (int attempt = 0; !cholesky_solve(h, lambda, g, direction); ++attempt) {
-    if (attempt == 60) throw ValueError("Newton: no damping made the Hessian positive definite");
-    lambda = std::max(10 * lambda, 1e-8 * (1 + largest_diagonal));
+  for (int attempt = 0; !cholesky_solve(h, lambda, floor, g, direction); ++attempt) {
+    if (attempt == 60) refuse("no damping up to " + detail::number_to_string(lambda) +
+                              " made the Hessian positive definite");
+    lambda = std::max(10 * lambda, 1e-8 * (1 + scale));
   }
   last_damping_ = lambda;
 

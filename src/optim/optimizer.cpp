@@ -1,34 +1,33 @@
 #include "tapegrad/optim/optimizer.hpp"
 
-#include <cmath>
 #include <string>
+
+#include "settings.hpp"
 
 namespace tapegrad::optim {
 
-LearningRateHolder::LearningRateHolder(double learning_rate) : learning_rate_(0) {
+LearningRateHolder::LearningRateHolder(double learning_rate, std::string name)
+    : learning_rate_(0), name_(std::move(name)) {
   set_learning_rate(learning_rate);
 }
 
 void LearningRateHolder::set_learning_rate(double learning_rate) {
-  if (!std::isfinite(learning_rate) || learning_rate < 0) {
-    throw ValueError("optimizer: the learning rate must be finite and not negative, got " +
-                     std::to_string(learning_rate));
-  }
+  detail::check_setting(name_, "lr", learning_rate, detail::Domain::non_negative);
   learning_rate_ = learning_rate;
 }
 
 template <class T>
-Optimizer<T>::Optimizer(std::vector<Tensor<T>> parameters, double learning_rate)
-    : LearningRateHolder(learning_rate), parameters_(std::move(parameters)) {
+Optimizer<T>::Optimizer(std::vector<Tensor<T>> parameters, double learning_rate, std::string name)
+    : LearningRateHolder(learning_rate, std::move(name)), parameters_(std::move(parameters)) {
   for (std::size_t i = 0; i < parameters_.size(); ++i) {
     if (!parameters_[i].requires_grad()) {
-      throw ValueError("optimizer: parameter " + std::to_string(i) + " (shape " +
+      throw ValueError(this->name() + ": parameter " + std::to_string(i) + " (shape " +
                        shape_to_string(parameters_[i].shape()) +
                        ") does not require grad, so it would never change");
     }
     for (std::size_t j = 0; j < i; ++j) {
       if (parameters_[i].same_node(parameters_[j])) {
-        throw ValueError("optimizer: parameter " + std::to_string(i) +
+        throw ValueError(this->name() + ": parameter " + std::to_string(i) +
                          " is the same tensor as parameter " + std::to_string(j));
       }
     }

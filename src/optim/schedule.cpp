@@ -4,13 +4,19 @@
 #include <cmath>
 #include <limits>
 #include <string>
-#include <utility>
+
+#include "settings.hpp"
 
 namespace tapegrad::optim {
 
+using detail::check_positive_count;
+using detail::check_setting;
+using detail::Domain;
+
 StepLR::StepLR(LearningRateHolder& optimizer, std::size_t step_size, double gamma)
     : optimizer_(optimizer), base_(optimizer.learning_rate()), gamma_(gamma), step_size_(step_size) {
-  if (step_size == 0 || !(gamma >= 0)) throw ValueError("StepLR: step_size > 0 and gamma >= 0");
+  check_positive_count("StepLR", "step_size", step_size);
+  check_setting("StepLR", "gamma", gamma, Domain::non_negative);
 }
 void StepLR::step() {
   ++epoch_;
@@ -19,7 +25,7 @@ void StepLR::step() {
 
 ExponentialLR::ExponentialLR(LearningRateHolder& optimizer, double gamma)
     : optimizer_(optimizer), base_(optimizer.learning_rate()), gamma_(gamma) {
-  if (!(gamma >= 0)) throw ValueError("ExponentialLR: gamma must not be negative");
+  check_setting("ExponentialLR", "gamma", gamma, Domain::non_negative);
 }
 void ExponentialLR::step() {
   ++epoch_;
@@ -29,7 +35,8 @@ void ExponentialLR::step() {
 CosineAnnealingLR::CosineAnnealingLR(LearningRateHolder& optimizer, std::size_t t_max,
                                      double eta_min)
     : optimizer_(optimizer), base_(optimizer.learning_rate()), eta_min_(eta_min), t_max_(t_max) {
-  if (t_max == 0 || !(eta_min >= 0)) throw ValueError("CosineAnnealingLR: t_max > 0 and eta_min >= 0");
+  check_positive_count("CosineAnnealingLR", "t_max", t_max);
+  check_setting("CosineAnnealingLR", "eta_min", eta_min, Domain::non_negative);
 }
 void CosineAnnealingLR::step() {
   ++epoch_;
@@ -42,21 +49,10 @@ void CosineAnnealingLR::step() {
 ReduceLROnPlateau::ReduceLROnPlateau(LearningRateHolder& optimizer,
                                      const ReduceLROnPlateauOptions& options)
     : optimizer_(optimizer), options_(options), best_(std::numeric_limits<double>::infinity()) {
-  if (!(options.factor() > 0 && options.factor() < 1)) {
-    throw ValueError("ReduceLROnPlateau: factor must be in (0, 1), got " +
-                     std::to_string(options.factor()));
-  }
-  if (!(options.threshold() >= 0 && options.threshold() < 1)) {
-    throw ValueError("ReduceLROnPlateau: threshold must be in [0, 1), got " +
-                     std::to_string(options.threshold()));
-  }
-  for (const auto& [name, value] : {std::pair{"min_lr", options.min_lr()},
-                                    std::pair{"eps", options.eps()}}) {
-    if (!(value >= 0 && std::isfinite(value))) {
-      throw ValueError(std::string("ReduceLROnPlateau: ") + name +
-                       " must be finite and not negative, got " + std::to_string(value));
-    }
-  }
+  check_setting("ReduceLROnPlateau", "factor", options.factor(), Domain::open_unit);
+  check_setting("ReduceLROnPlateau", "threshold", options.threshold(), Domain::below_one);
+  check_setting("ReduceLROnPlateau", "min_lr", options.min_lr(), Domain::non_negative);
+  check_setting("ReduceLROnPlateau", "eps", options.eps(), Domain::non_negative);
 }
 
 bool ReduceLROnPlateau::step(double metric) {

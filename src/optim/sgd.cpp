@@ -4,21 +4,22 @@
 
 #include <xtensor/xmath.hpp>
 
+#include "settings.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tapegrad::optim {
 
 template <class T>
 SGD<T>::SGD(std::vector<Tensor<T>> parameters, double learning_rate, const SGDOptions& options)
-    : Optimizer<T>(std::move(parameters), learning_rate), options_(options) {
-  if (!(options.momentum() >= 0 && options.dampening() >= 0 && options.weight_decay() >= 0)) {
-    throw ValueError("SGD: momentum, dampening and weight decay must not be negative or NaN, "
-                     "got " + std::to_string(options.momentum()) + ", " +
-                     std::to_string(options.dampening()) + " and " +
-                     std::to_string(options.weight_decay()));
-  }
-  if (options.nesterov() && (options.momentum() <= 0 || options.dampening() != 0)) {
-    throw ValueError("SGD: Nesterov momentum needs a positive momentum and zero dampening");
+    : Optimizer<T>(std::move(parameters), learning_rate, "SGD"), options_(options) {
+  using detail::Domain;
+  detail::check_setting("SGD", "momentum", options.momentum(), Domain::non_negative);
+  detail::check_setting("SGD", "dampening", options.dampening(), Domain::unit);
+  detail::check_setting("SGD", "weight_decay", options.weight_decay(), Domain::non_negative);
+  if (options.nesterov() && (options.momentum() == 0 || options.dampening() != 0)) {
+    throw ValueError("SGD: nesterov needs a positive momentum and zero dampening, got momentum " +
+                     detail::number_to_string(options.momentum()) + " and dampening " +
+                     detail::number_to_string(options.dampening()));
   }
   momentum_buffers_ = this->zeros_like_parameters();
   buffer_started_.assign(this->parameters_.size(), false);

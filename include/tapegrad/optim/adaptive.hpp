@@ -8,13 +8,17 @@ namespace tapegrad::optim {
 /// Settings of Adagrad, builder style: `AdagradOptions().lr_decay(1e-4)`.
 class AdagradOptions {
  public:
-  /// Decay of the rate with the step count t: lr / (1 + (t - 1) lr_decay) (default 0).
+  /// Decay of the rate with the step count t: lr / (1 + (t - 1) lr_decay) (default 0); must
+  /// be finite and >= 0.
   AdagradOptions& lr_decay(double v) { lr_decay_ = v; return *this; }
-  /// The L2 penalty: weight_decay p is added to the gradient (default 0).
+  /// The L2 penalty: weight_decay p is added to the gradient (default 0); must be finite
+  /// and >= 0.
   AdagradOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
-  /// The value every element of the sum of squared gradients starts at (default 0).
+  /// The value every element of the sum of squared gradients starts at (default 0); must
+  /// be finite and >= 0.
   AdagradOptions& initial_accumulator(double v) { initial_ = v; return *this; }
-  /// Added to the denominator for stability (default 1e-10).
+  /// Added to the denominator for stability (default 1e-10); must be positive and finite
+  /// (PyTorch accepts 0, which turns a zero gradient element into 0 / 0 = NaN).
   AdagradOptions& eps(double v) { eps_ = v; return *this; }
   /// The lr_decay setting.
   double lr_decay() const { return lr_decay_; }
@@ -41,8 +45,9 @@ class AdagradOptions {
 template <class T = double>
 class Adagrad : public Optimizer<T> {
  public:
-  /// Throws ValueError if lr_decay, weight_decay, initial_accumulator or eps is negative or
-  /// NaN, and as Optimizer's constructor does (parameters, learning rate).
+  /// Throws ValueError `Adagrad: <setting> must be <range>, got <value>` for a setting
+  /// outside its range (see AdagradOptions), and as Optimizer's constructor does
+  /// (parameters, learning rate).
   Adagrad(std::vector<Tensor<T>> parameters, double learning_rate = 0.01,
           const AdagradOptions& options = AdagradOptions());
   /// One update by the rule above; parameters without a gradient are skipped.
@@ -57,13 +62,18 @@ class Adagrad : public Optimizer<T> {
 /// Settings of RMSprop, builder style: `RMSpropOptions().momentum(0.9).centered(true)`.
 class RMSpropOptions {
  public:
-  /// The smoothing constant of the running averages (default 0.99).
+  /// The smoothing constant of the running averages (default 0.99); must be in [0, 1), as
+  /// Adam's betas. PyTorch accepts any alpha >= 0, but above 1 the average of squares turns
+  /// negative (its square root NaN), and at 1 it never takes in a gradient.
   RMSpropOptions& alpha(double v) { alpha_ = v; return *this; }
-  /// Added to the denominator for stability (default 1e-8).
+  /// Added to the denominator for stability (default 1e-8); must be positive and finite
+  /// (PyTorch accepts 0, which turns a zero gradient element into 0 / 0 = NaN).
   RMSpropOptions& eps(double v) { eps_ = v; return *this; }
-  /// The L2 penalty: weight_decay p is added to the gradient (default 0).
+  /// The L2 penalty: weight_decay p is added to the gradient (default 0); must be finite
+  /// and >= 0.
   RMSpropOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
-  /// The momentum factor of the update buffer (default 0: no buffer).
+  /// The momentum factor of the update buffer (default 0: no buffer); must be finite and
+  /// >= 0.
   RMSpropOptions& momentum(double v) { momentum_ = v; return *this; }
   /// Divides by the estimated standard deviation sqrt(v - m^2) instead of the root mean
   /// square sqrt(v) (default off).
@@ -98,8 +108,9 @@ class RMSpropOptions {
 template <class T = double>
 class RMSprop : public Optimizer<T> {
  public:
-  /// Throws ValueError if alpha, eps, weight_decay or momentum is negative or NaN, and as
-  /// Optimizer's constructor does (parameters, learning rate).
+  /// Throws ValueError `RMSprop: <setting> must be <range>, got <value>` for a setting
+  /// outside its range (see RMSpropOptions), and as Optimizer's constructor does
+  /// (parameters, learning rate).
   RMSprop(std::vector<Tensor<T>> parameters, double learning_rate = 0.01,
           const RMSpropOptions& options = RMSpropOptions());
   /// One update by the rule above; parameters without a gradient are skipped.
@@ -116,10 +127,12 @@ class AdamOptions {
   /// The decay rates of the first and second moment averages (default 0.9 and 0.999); each
   /// must be in [0, 1).
   AdamOptions& betas(double beta1, double beta2) { beta1_ = beta1; beta2_ = beta2; return *this; }
-  /// Added to the denominator for stability (default 1e-8).
+  /// Added to the denominator for stability (default 1e-8); must be positive and finite
+  /// (PyTorch accepts 0, which turns a zero gradient element into 0 / 0 = NaN; an infinite
+  /// eps would freeze the parameters).
   AdamOptions& eps(double v) { eps_ = v; return *this; }
   /// The weight decay: through the gradient in Adam, decoupled in AdamW (default 0; AdamW's
-  /// default options set 0.01).
+  /// default options set 0.01); must be finite and >= 0.
   AdamOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
   /// Divides by the running maximum of the second moment (AMSGrad; default off).
   AdamOptions& amsgrad(bool on) { amsgrad_ = on; return *this; }
@@ -154,8 +167,9 @@ class AdamOptions {
 template <class T = double>
 class Adam : public Optimizer<T> {
  public:
-  /// Throws ValueError if eps or weight_decay is negative or NaN, or a beta is not in
-  /// [0, 1), and as Optimizer's constructor does (parameters, learning rate).
+  /// Throws ValueError `Adam: <setting> must be <range>, got <value>` for a setting outside
+  /// its range (see AdamOptions; the settings are named beta1 and beta2, eps and
+  /// weight_decay), and as Optimizer's constructor does (parameters, learning rate).
   Adam(std::vector<Tensor<T>> parameters, double learning_rate = 1e-3,
        const AdamOptions& options = AdamOptions());
   /// One update by the rule above; parameters without a gradient are skipped (and not
@@ -183,7 +197,7 @@ class AdamW : public Adam<T> {
  public:
   /// The default options set weight_decay to 0.01, as PyTorch does. Options passed in replace
   /// them whole: `AdamOptions().amsgrad(true)` has weight_decay 0. Throws ValueError as Adam's
-  /// constructor does.
+  /// constructor does, with messages starting `AdamW:`.
   AdamW(std::vector<Tensor<T>> parameters, double learning_rate = 1e-3,
         const AdamOptions& options = AdamOptions().weight_decay(0.01))
       : Adam<T>(std::move(parameters), learning_rate, options, true) {}

@@ -9,11 +9,22 @@ namespace tapegrad::optim {
 
 /// Scales all gradients together so that their joint 2-norm is at most max_norm, as
 /// PyTorch's clip_grad_norm_ does. The norm is sqrt(sum of grad^2 over every element of
-/// every gradient), computed in double. When it is larger than max_norm, every gradient is
-/// multiplied in place by max_norm / (norm + 1e-6); otherwise (a NaN norm included) nothing
-/// changes. Parameters without a gradient are skipped. Returns the norm before clipping.
-/// Throws ValueError for a max_norm that is not positive and finite. T is float or double.
+/// every gradient), computed in double (finite gradients whose squares overflow are summed
+/// again scaled by the largest |element|, so their norm stays finite). When it is larger
+/// than max_norm, every gradient is multiplied in place by max_norm / (norm + 1e-6);
+/// otherwise nothing changes. Parameters without a gradient are skipped. Returns the norm
+/// before clipping.
+///
+/// A NaN or infinite gradient element makes the norm NaN or inf. Then the gradients are
+/// never scaled (PyTorch would multiply them by max_norm / inf = 0, which turns the
+/// infinite elements into NaN and hides the rest): with error_if_nonfinite (the default,
+/// unlike PyTorch's False) it throws ValueError naming the norm, the first parameter with
+/// a non-finite gradient element, that element and its flat index; without, it returns the
+/// non-finite norm, so the caller can skip the step as a loss scaler does.
+///
+/// Throws ValueError `clip_grad_norm: max_norm must be a positive finite number, got 0`
+/// for a max_norm that is not positive and finite. T is float or double.
 template <class T>
-double clip_grad_norm(std::vector<Tensor<T>>& parameters, double max_norm);
-
+double clip_grad_norm(std::vector<Tensor<T>>& parameters, double max_norm,
+                      bool error_if_nonfinite = true);
 }  // namespace tapegrad::optim

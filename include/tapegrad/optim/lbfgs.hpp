@@ -31,10 +31,12 @@ class LBFGSOptions {
   /// max_iterations * 5 / 4, rounded down). The first evaluation and the first line-search
   /// trial are made even when the budget is used up, so 1 acts as 2.
   LBFGSOptions& max_evaluations(std::size_t v) { max_evaluations_ = v; return *this; }
-  /// Stop when the largest |gradient element| is at most this (default 1e-7).
+  /// Stop when the largest |gradient element| is at most this (default 1e-7); must be
+  /// finite and >= 0.
   LBFGSOptions& tolerance_grad(double v) { tolerance_grad_ = v; return *this; }
   /// Stop when a step moves no parameter by more than this, when the loss changes by less,
-  /// or when the directional derivative g'd is above -tolerance_change (default 1e-9).
+  /// or when the directional derivative g'd is above -tolerance_change (default 1e-9); must
+  /// be finite and >= 0.
   LBFGSOptions& tolerance_change(double v) { tolerance_change_ = v; return *this; }
   /// The number of (s, y) pairs kept (default 100); must be positive.
   LBFGSOptions& history_size(std::size_t v) { history_size_ = v; return *this; }
@@ -87,8 +89,9 @@ class LBFGS : public Optimizer<T> {
   /// optimizer makes the tape and runs backward() itself.
   using LossFunction = std::function<Tensor<T>()>;
 
-  /// Throws ValueError if max_iterations or history_size is 0, and as Optimizer's
-  /// constructor does (parameters, lr).
+  /// Throws ValueError `LBFGS: <setting> must be <range>, got <value>` if max_iterations or
+  /// history_size is 0, a tolerance is negative or not finite, or line_search is not one of
+  /// the LineSearch values, and as Optimizer's constructor does (parameters, lr).
   LBFGS(std::vector<Tensor<T>> parameters, const LBFGSOptions& options = LBFGSOptions());
   /// Throws TapeError: L-BFGS needs to evaluate the loss, use step(loss).
   void step() override;
@@ -97,7 +100,10 @@ class LBFGS : public Optimizer<T> {
   /// parameters set to each trial point; afterwards the parameters' gradients are those of
   /// the last evaluation, which may be a rejected trial point. Throws ShapeError if the loss
   /// does not have a single element, and ValueError if the loss or its gradient is not
-  /// finite at the starting point.
+  /// finite at the starting point. When the loss function throws (or an evaluation does),
+  /// the parameters are set back to the last accepted point, the start or the end of the
+  /// last completed iteration, and the exception passes through unchanged; the pairs learned
+  /// so far are kept.
   double step(const LossFunction& loss);
   /// Loss evaluations since construction.
   std::size_t evaluations() const { return evaluations_; }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include "tapegrad/tensor.hpp"
@@ -13,17 +14,22 @@ namespace tapegrad::optim {
 /// and a way to change it.
 class LearningRateHolder {
  public:
-  /// Throws ValueError for a negative or non-finite rate.
-  explicit LearningRateHolder(double learning_rate);
+  /// `name` is the optimizer's name in error messages ("SGD", "Adam", ...). Throws
+  /// ValueError `<name>: lr must be a finite number >= 0, got <rate>` for a negative or
+  /// non-finite rate.
+  explicit LearningRateHolder(double learning_rate, std::string name = "optimizer");
   virtual ~LearningRateHolder() = default;
   /// The current learning rate (lr in the update formulas).
   double learning_rate() const { return learning_rate_; }
   /// Replaces the rate; the next step() uses it. Throws ValueError for a negative or
-  /// non-finite rate (and then keeps the old one).
+  /// non-finite rate, as the constructor does (and then keeps the old one).
   void set_learning_rate(double learning_rate);
+  /// The optimizer's name, as its error messages start.
+  const std::string& name() const { return name_; }
 
  private:
   double learning_rate_;
+  std::string name_;
 };
 
 /// Base of the optimizers: holds the parameters and updates them from their gradients.
@@ -38,9 +44,11 @@ class LearningRateHolder {
 template <class T = double>
 class Optimizer : public LearningRateHolder {
  public:
-  /// Throws ValueError if a parameter does not require grad, the same tensor appears twice,
-  /// or the learning rate is negative or not finite.
-  Optimizer(std::vector<Tensor<T>> parameters, double learning_rate);
+  /// `name` starts the optimizer's error messages. Throws ValueError if a parameter does not
+  /// require grad, the same tensor appears twice, or the learning rate is negative or not
+  /// finite.
+  Optimizer(std::vector<Tensor<T>> parameters, double learning_rate,
+            std::string name = "optimizer");
 
   /// One update from the current gradients.
   virtual void step() = 0;

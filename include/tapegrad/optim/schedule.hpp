@@ -15,7 +15,8 @@ namespace tapegrad::optim {
 /// was made. It keeps a reference to the optimizer, which must outlive it.
 class StepLR {
  public:
-  /// Throws ValueError if step_size is 0 or gamma is negative or NaN.
+  /// Throws ValueError `StepLR: <setting> must be <range>, got <value>` if step_size is 0
+  /// or gamma is negative or not finite (a gamma above 1 raises the rate, as PyTorch allows).
   StepLR(LearningRateHolder& optimizer, std::size_t step_size, double gamma = 0.1);
   /// Counts one epoch and sets the optimizer's rate by the formula (overriding any change
   /// made in between). Throws ValueError if the new rate is not finite.
@@ -34,7 +35,8 @@ class StepLR {
 /// optimizer, which must outlive it.
 class ExponentialLR {
  public:
-  /// Throws ValueError if gamma is negative or NaN.
+  /// Throws ValueError `ExponentialLR: gamma must be a finite number >= 0, got <value>` if
+  /// gamma is negative or not finite (a gamma above 1 raises the rate, as PyTorch allows).
   ExponentialLR(LearningRateHolder& optimizer, double gamma);
   /// Counts one epoch and sets the optimizer's rate by the formula (overriding any change
   /// made in between). Throws ValueError if the new rate is not finite.
@@ -52,7 +54,8 @@ class ExponentialLR {
 /// a reference to the optimizer, which must outlive it.
 class CosineAnnealingLR {
  public:
-  /// Throws ValueError if t_max is 0 or eta_min is negative or NaN.
+  /// Throws ValueError `CosineAnnealingLR: <setting> must be <range>, got <value>` if t_max
+  /// is 0 or eta_min is negative or not finite.
   CosineAnnealingLR(LearningRateHolder& optimizer, std::size_t t_max, double eta_min = 0);
   /// Counts one epoch and sets the optimizer's rate by the formula (overriding any change
   /// made in between). Throws ValueError if the new rate is not finite.
@@ -118,8 +121,8 @@ class ReduceLROnPlateauOptions {
 /// min_lr stays where it is. It keeps a reference to the optimizer, which must outlive it.
 class ReduceLROnPlateau {
  public:
-  /// Throws ValueError unless 0 < factor < 1, 0 <= threshold < 1, and min_lr and eps are
-  /// finite and not negative.
+  /// Throws ValueError `ReduceLROnPlateau: <setting> must be <range>, got <value>` unless
+  /// 0 < factor < 1, 0 <= threshold < 1, and min_lr and eps are finite and not negative.
   ReduceLROnPlateau(LearningRateHolder& optimizer,
                     const ReduceLROnPlateauOptions& options = ReduceLROnPlateauOptions());
   /// Takes one epoch's metric and updates the rate as above. Returns true when this call

@@ -8,15 +8,15 @@ namespace tapegrad::optim {
 /// Settings of SGD, builder style: `SGDOptions().momentum(0.9).nesterov(true)`.
 class SGDOptions {
  public:
-  /// The momentum factor mu (default 0: no momentum); must not be negative.
+  /// The momentum factor mu (default 0: no momentum); must be finite and >= 0.
   SGDOptions& momentum(double m) { momentum_ = m; return *this; }
-  /// The share of the gradient held back from the momentum buffer (default 0); must not be
-  /// negative.
+  /// The share of the gradient held back from the momentum buffer (default 0); must be in
+  /// [0, 1] (PyTorch does not check it; above 1 the buffer would take in -g).
   SGDOptions& dampening(double d) { dampening_ = d; return *this; }
   /// Nesterov momentum (default off); needs a positive momentum and zero dampening.
   SGDOptions& nesterov(bool on) { nesterov_ = on; return *this; }
-  /// The L2 penalty: weight_decay p is added to the gradient (default 0); must not be
-  /// negative.
+  /// The L2 penalty: weight_decay p is added to the gradient (default 0); must be finite
+  /// and >= 0.
   SGDOptions& weight_decay(double w) { weight_decay_ = w; return *this; }
   /// The momentum setting.
   double momentum() const { return momentum_; }
@@ -47,9 +47,9 @@ class SGDOptions {
 template <class T = double>
 class SGD : public Optimizer<T> {
  public:
-  /// Throws ValueError if momentum, dampening or weight_decay is negative or NaN, if nesterov
-  /// is on with a momentum that is not positive or a nonzero dampening, and as Optimizer's
-  /// constructor does (parameters, learning rate).
+  /// Throws ValueError `SGD: <setting> must be <range>, got <value>` for a setting outside
+  /// its range (see SGDOptions), if nesterov is on with momentum 0 or a nonzero dampening,
+  /// and as Optimizer's constructor does (parameters, learning rate).
   SGD(std::vector<Tensor<T>> parameters, double learning_rate,
       const SGDOptions& options = SGDOptions());
   /// One update by the rule above; parameters without a gradient are skipped.
