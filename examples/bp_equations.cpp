@@ -5,7 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "common/format.hpp"
+#include "common/cli.hpp"
 
 #include "tapegrad/tapegrad.hpp"
 
@@ -28,21 +28,26 @@ void print_quantity(const BPQuantity& q, bool all) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"D2: the tape's gradients beside the four BP equations, layer by layer."};
   std::string sizes_text = "2,3,2", activation_text = "sigmoid", loss_text = "half_sse";
   std::size_t batch = 3;
   std::uint64_t seed = 1;
   bool quick = false;
   app.add_option("--sizes", sizes_text, "layer sizes, input first")->capture_default_str();
-  app.add_option("--activation", activation_text, "sigmoid, tanh or relu")->capture_default_str();
-  app.add_option("--loss", loss_text, "half_sse (the seeds' E) or mse")->capture_default_str();
-  app.add_option("--batch", batch, "samples in the batch")->capture_default_str();
+  app.add_option("--activation", activation_text, "sigmoid, tanh or relu")
+      ->capture_default_str()->check(CLI::IsMember({"sigmoid", "tanh", "relu"}));
+  app.add_option("--loss", loss_text, "half_sse (the seeds' E) or mse")
+      ->capture_default_str()->check(CLI::IsMember({"half_sse", "mse"}));
+  app.add_option("--batch", batch, "samples in the batch")->capture_default_str()->check(examples::whole(1, 1000));
   app.add_option("--seed", seed, "seed of weights and data")->capture_default_str();
   app.add_flag("--quick", quick, "the same run (it is small)");
   CLI11_PARSE(app, argc, argv);
 
-  const auto sizes = examples::parse_sizes(sizes_text);
+  // Every weight is checked by finite differences: small networks only.
+  const auto sizes = examples::parse_sizes(sizes_text, "--sizes", 100, 2);
   const nn::Activation activation = activation_text == "tanh"   ? nn::Activation::Tanh
                                     : activation_text == "relu" ? nn::Activation::ReLU
                                                                 : nn::Activation::Sigmoid;
@@ -69,3 +74,7 @@ int main(int argc, char** argv) {
   std::printf("%s: %s\n", report.passed ? "agree" : "DISAGREE", report.message.c_str());
   return report.passed ? 0 : 1;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return examples::run_main(argc, argv, run); }

@@ -4,9 +4,12 @@
 // (as sklearn's MLPClassifier with solver lbfgs, alpha 1e-5); then the 20-10-10-1 ReLU
 // network with MSE and gradient descent, lr 0.1, test loss every 100 steps.
 #include <cstdio>
+#include <stdexcept>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "common/cli.hpp"
 #include "common/plot.hpp"
 #include "tapegrad/tapegrad.hpp"
 
@@ -51,7 +54,9 @@ double train_lbfgs(nn::Module<double>& model, const Tensor<double>& x, const Ten
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"D8: seed 004's classification experiment, every gradient from the tape."};
   std::uint64_t seed = 1;
   std::size_t iterations = 200, first_width = 5, last_width = 100, width_step = 5;
@@ -59,14 +64,20 @@ int main(int argc, char** argv) {
   std::string plot = "classify_widths.png";
   bool quick = false;
   app.add_option("--seed", seed, "seed of the data, the split and the weights")->capture_default_str();
-  app.add_option("--iterations", iterations, "L-BFGS iterations per model (sklearn's max_iter)")->capture_default_str();
-  app.add_option("--first-width", first_width, "smallest hidden width")->capture_default_str();
-  app.add_option("--last-width", last_width, "largest hidden width")->capture_default_str();
-  app.add_option("--width-step", width_step, "width increment")->capture_default_str();
-  app.add_option("--steps", gd_steps, "gradient-descent steps of the ReLU network")->capture_default_str();
+  app.add_option("--iterations", iterations, "L-BFGS iterations per model (sklearn's max_iter)")
+      ->capture_default_str()->check(examples::whole(1, 100000));
+  app.add_option("--first-width", first_width, "smallest hidden width")->capture_default_str()->check(examples::whole(1, 10000));
+  app.add_option("--last-width", last_width, "largest hidden width")->capture_default_str()->check(examples::whole(1, 10000));
+  app.add_option("--width-step", width_step, "width increment")->capture_default_str()->check(examples::whole(1, 10000));
+  app.add_option("--steps", gd_steps, "gradient-descent steps of the ReLU network")
+      ->capture_default_str()->check(examples::whole(0, 10000000));
   app.add_option("--plot", plot, "PNG of test accuracy against width ('' for none)")->capture_default_str();
   app.add_flag("--quick", quick, "widths 5, 50, 100 only");
   CLI11_PARSE(app, argc, argv);
+  if (last_width < first_width) {
+    throw std::invalid_argument("--last-width " + std::to_string(last_width) + " is below --first-width " +
+                                std::to_string(first_width) + ": no width to try");
+  }
 
   const auto data = data::make_classification(data::ClassificationOptions().samples(1000).features(20)
                                                   .informative(2).redundant(2).seed(seed));
@@ -148,3 +159,7 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return examples::run_main(argc, argv, run); }

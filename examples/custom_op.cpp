@@ -5,12 +5,16 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/cli.hpp"
+
 #include "tapegrad/tapegrad.hpp"
 
 using namespace tapegrad;
 using Array = xt::xarray<double>;
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"A custom op: softsign with its own backward, checked and trained with."};
   bool quick = false;
   app.add_flag("--quick", quick, "the same run (it is short)");
@@ -62,3 +66,7 @@ int main(int argc, char** argv) {
   std::printf("fit of sin(x) with softsign units: mean squared error %.5f after 2000 Adam steps\n", loss);
   return report.passed && loss < 0.01 ? 0 : 1;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return examples::run_main(argc, argv, run); }

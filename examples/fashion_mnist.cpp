@@ -8,7 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "common/format.hpp"
+#include "common/cli.hpp"
 
 #include "tapegrad/tapegrad.hpp"
 
@@ -33,7 +33,9 @@ std::vector<std::size_t> predictions(const xt::xarray<float>& scores) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"D9: an MLP on Fashion-MNIST with mini-batches and softmax cross-entropy."};
   std::string folder = data::kFashionMnistFolder, hidden_text = "100", weights = "fashion_mnist_weights.npz";
   std::string optimizer_name = "sgd";
@@ -44,17 +46,20 @@ int main(int argc, char** argv) {
   bool quick = false;
   app.add_option("--data", folder, "folder of the four IDX files")->capture_default_str();
   app.add_option("--hidden", hidden_text, "hidden layer sizes, e.g. 256,128,100")->capture_default_str();
-  app.add_option("--epochs", epochs, "passes over the training images")->capture_default_str();
-  app.add_option("--batch-size", batch_size, "images per step")->capture_default_str();
-  app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--epochs", epochs, "passes over the training images")->capture_default_str()->check(examples::whole(1, 1000));
+  app.add_option("--batch-size", batch_size, "images per step")->capture_default_str()->check(examples::whole(1, 60000));
+  app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(examples::positive());
   app.add_option("--optimizer", optimizer_name, "sgd, momentum (0.9) or adam")
       ->capture_default_str()->check(CLI::IsMember({"sgd", "momentum", "adam"}));
-  app.add_option("--train-limit", train_limit, "use only this many training images")->capture_default_str();
+  app.add_option("--train-limit", train_limit, "use only this many training images")
+      ->capture_default_str()->check(examples::whole(1, 60000));
   app.add_option("--seed", seed, "seed of the weights and the batch order")->capture_default_str();
   app.add_option("--weights", weights, ".npz file for the trained weights ('' for none)")->capture_default_str();
   app.add_flag("--quick", quick, "one epoch (a few seconds with the data loading)");
   CLI11_PARSE(app, argc, argv);
   if (quick) epochs = 1;
+  // The hidden sizes are checked before the data is read (no hidden layer: softmax regression).
+  const auto hidden = examples::parse_sizes(hidden_text, "--hidden", 100000, 0);
 
   if (!data::fashion_mnist_available(folder)) {
     std::fprintf(stderr,
@@ -73,7 +78,7 @@ int main(int argc, char** argv) {
   data::DataLoader<float> loader(train, batch_size, data::LoaderOptions().seed(seed));
 
   std::vector<std::size_t> sizes{784};
-  for (auto h : examples::parse_sizes(hidden_text)) sizes.push_back(h);
+  for (auto h : hidden) sizes.push_back(h);
   sizes.push_back(10);
   Generator random(seed);
   nn::MLP<float> model(sizes, nn::Activation::ReLU,
@@ -150,3 +155,7 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return examples::run_main(argc, argv, run); }

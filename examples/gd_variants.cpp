@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <xtensor-blas/xlinalg.hpp>
 
+#include "common/cli.hpp"
 #include "common/plot.hpp"
 #include "tapegrad/tapegrad.hpp"
 
@@ -60,7 +61,9 @@ Result run(const std::string& name, const Problem& p, long budget, double epsilo
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"D7: batch, stochastic and mini-batch descent, momentum, Adam, L-BFGS and Newton."};
   std::uint64_t seed = 1;
   double epsilon = 1e-6;
@@ -69,11 +72,13 @@ int main(int argc, char** argv) {
   std::string plot = "gd_variants.png";
   bool quick = false;
   app.add_option("--seed", seed, "seed of the data and the sample order")->capture_default_str();
-  app.add_option("--samples", samples, "m")->capture_default_str();
-  app.add_option("--features", features, "n")->capture_default_str();
-  app.add_option("--batch-size", batch, "mini-batch size")->capture_default_str();
-  app.add_option("--epsilon", epsilon, "stop when every step is below this")->capture_default_str();
-  app.add_option("--budget", budget, "at most this many iterations per method")->capture_default_str();
+  app.add_option("--samples", samples, "m")->capture_default_str()->check(examples::whole(1, 1000000));
+  app.add_option("--features", features, "n")->capture_default_str()->check(examples::whole(1, 1000));
+  app.add_option("--batch-size", batch, "mini-batch size")->capture_default_str()->check(examples::whole(1, 1000000));
+  app.add_option("--epsilon", epsilon, "stop when every step is below this")
+      ->capture_default_str()->check(examples::non_negative());
+  app.add_option("--budget", budget, "at most this many iterations per method")
+      ->capture_default_str()->check(examples::whole(1, 100000000));
   app.add_option("--plot", plot, "PNG of cost against iterations ('' for none)")->capture_default_str();
   app.add_flag("--quick", quick, "a budget of 1000 iterations");
   CLI11_PARSE(app, argc, argv);
@@ -198,3 +203,7 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return examples::run_main(argc, argv, run); }

@@ -5,23 +5,26 @@
 #include <CLI/CLI.hpp>
 #include <xtensor-blas/xlinalg.hpp>
 
+#include "common/cli.hpp"
 #include "common/plot.hpp"
 #include "tapegrad/tapegrad.hpp"
 
 using tapegrad::Tensor;
 using Array = xt::xarray<double>;
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"D6: fit y = W x + b to y = 2x + 0.3 N(0, 1) by per-sample gradient descent."};
   int epochs = 20, every = 2;
   double learning_rate = 0.01;
   std::uint64_t seed = 1;
   std::string plot_prefix = "linear_regression";
   bool quick = false;
-  app.add_option("--epochs", epochs, "passes over the 100 points")->capture_default_str();
-  app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--epochs", epochs, "passes over the 100 points")->capture_default_str()->check(examples::whole(1, 1000000));
+  app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(examples::positive());
   app.add_option("--seed", seed, "seed of the noise and of W's start")->capture_default_str();
-  app.add_option("--every", every, "print every this many epochs")->capture_default_str();
+  app.add_option("--every", every, "print every this many epochs")->capture_default_str()->check(examples::whole(1, 1000000));
   app.add_option("--plot", plot_prefix, "prefix of the two PNGs ('' for none)")->capture_default_str();
   app.add_flag("--quick", quick, "the same run (it is short)");
   CLI11_PARSE(app, argc, argv);
@@ -106,3 +109,7 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return examples::run_main(argc, argv, run); }

@@ -2,12 +2,19 @@
 // (seed 003): every number from the tape beside the same number from the four BP equations
 // (tapegrad's check_mlp_bp), then the updated weights. The network comes from a text file
 // (manual_bp.txt beside this program shows the format and the default numbers).
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <stdexcept>
 
 #include <CLI/CLI.hpp>
+
+#include "common/cli.hpp"
 
 #include "tapegrad/tapegrad.hpp"
 
@@ -24,67 +31,118 @@ struct Exercise {
                                            {0.40, 0.45, 0.50, 0.55, 0.60, 0.65}};
 };
 
+// A hand-written exercise: every weight is typed, so layers stay small.
+constexpr long long kLargestSize = 1000;
+
 [[noreturn]] void bad(const std::string& where, const std::string& what) {
   throw std::runtime_error(where + ": " + what);
 }
 
+// "1 layer", "2 layers".
+std::string count(std::size_t n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
+// One "key values..." line of the file, without its comment.
+struct Line {
+  std::string where;               // "file:number"
+  std::vector<std::string> words;  // after the key
+};
+
+std::vector<double> numbers(const Line& line, const std::string& key) {
+  std::vector<double> values;
+  for (const auto& word : line.words) {
+    const auto value = examples::parse_finite(word);
+    if (!value) bad(line.where, key + ": '" + word + "' is not a finite number");
+    values.push_back(*value);
+  }
+  return values;
+}
+
 Exercise read_exercise(const std::string& path) {
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored)) {
+    bad(path, "is a directory; expected an exercise file like examples/manual_bp.txt");
+  }
   std::ifstream in(path);
-  if (!in) bad(path, "cannot open");
-  Exercise e;
-  e.weights.clear();
-  std::string line;
-  for (int number = 1; std::getline(in, line); ++number) {
-    const auto hash = line.find('#');
-    if (hash != std::string::npos) line.resize(hash);
-    std::istringstream words(line);
+  if (!in) bad(path, std::string("cannot open it: ") + std::strerror(errno));
+  std::map<std::string, Line> lines;  // each key once
+  std::vector<Line> weights;          // one line per layer
+  std::string text;
+  for (int number = 1; std::getline(in, text); ++number) {
+    const auto hash = text.find('#');
+    if (hash != std::string::npos) text.resize(hash);
+    std::istringstream words(text);
     std::string key;
     if (!(words >> key)) continue;
-    const std::string where = path + ":" + std::to_string(number);
-    std::vector<double> values;
-    std::string word;
-    while (words >> word) {
-      try {
-        std::size_t used = 0;
-        values.push_back(std::stod(word, &used));
-        if (used != word.size()) throw std::invalid_argument(word);
-      } catch (const std::exception&) {
-        bad(where, "'" + word + "' is not a number");
-      }
-    }
-    if (key == "sizes") {
-      e.sizes.clear();
-      for (double v : values) {
-        if (v < 1 || v != std::floor(v)) bad(where, "sizes must be positive integers");
-        e.sizes.push_back(static_cast<std::size_t>(v));
-      }
-    } else if (key == "learning_rate" && values.size() == 1) {
-      e.learning_rate = values[0];
-    } else if (key == "inputs") {
-      e.inputs = values;
-    } else if (key == "targets") {
-      e.targets = values;
-    } else if (key == "biases") {
-      e.biases = values;
-    } else if (key == "weights" && !values.empty()) {
-      const auto layer = static_cast<std::size_t>(values[0]);
-      if (layer != e.weights.size() + 1) bad(where, "weights lines must come in layer order 1, 2, ...");
-      e.weights.emplace_back(values.begin() + 1, values.end());
+    Line line{path + ":" + std::to_string(number), {}};
+    for (std::string word; words >> word;) line.words.push_back(word);
+    if (key == "weights") {
+      weights.push_back(line);
+    } else if (key == "sizes" || key == "learning_rate" || key == "inputs" || key == "targets" || key == "biases") {
+      const auto [first, inserted] = lines.emplace(key, line);
+      if (!inserted) bad(line.where, "a second '" + key + "' line (the first is " + first->second.where + ")");
     } else {
-      bad(where, "unknown or malformed line '" + key + " ...'");
+      bad(line.where, "unknown key '" + key + "'; expected sizes, learning_rate, inputs, targets, biases or weights");
     }
   }
-  const std::size_t layers = e.sizes.size() - 1;
-  if (e.sizes.size() < 2) bad(path, "need at least two sizes");
-  if (e.inputs.size() != e.sizes.front()) bad(path, "inputs: expected " + std::to_string(e.sizes.front()) + " values");
-  if (e.targets.size() != e.sizes.back()) bad(path, "targets: expected " + std::to_string(e.sizes.back()) + " values");
-  if (e.biases.size() != layers) bad(path, "biases: expected one per layer (" + std::to_string(layers) + ")");
-  if (e.weights.size() != layers) bad(path, "expected one weights line per layer (" + std::to_string(layers) + ")");
-  for (std::size_t l = 0; l < layers; ++l) {
-    if (e.weights[l].size() != e.sizes[l] * e.sizes[l + 1]) {
-      bad(path, "weights " + std::to_string(l + 1) + ": expected " + std::to_string(e.sizes[l] * e.sizes[l + 1]) +
-                    " values (" + std::to_string(e.sizes[l]) + " x " + std::to_string(e.sizes[l + 1]) + ")");
+  if (in.bad()) bad(path, "read error");
+  const auto line_of = [&](const std::string& key) -> const Line& {
+    const auto found = lines.find(key);
+    if (found == lines.end()) bad(path, "no '" + key + "' line");
+    return found->second;
+  };
+
+  Exercise e;
+  const Line& sizes = line_of("sizes");
+  e.sizes.clear();
+  for (const auto& word : sizes.words) {
+    const auto size = examples::parse_whole(word, 1, kLargestSize);
+    if (!size) {
+      bad(sizes.where, "sizes: expected whole numbers from 1 to " + std::to_string(kLargestSize) + ", got '" + word + "'");
     }
+    e.sizes.push_back(static_cast<std::size_t>(*size));
+  }
+  if (e.sizes.size() < 2) {
+    bad(sizes.where, "sizes: expected at least two (inputs, then each layer's neurons), got " +
+                         std::to_string(e.sizes.size()));
+  }
+  const std::size_t layers = e.sizes.size() - 1;
+  const auto counted = [&](const std::string& key, std::size_t expected, const std::string& why) {
+    const Line& line = line_of(key);
+    const auto values = numbers(line, key);
+    if (values.size() != expected) {
+      bad(line.where, key + ": expected " + count(expected, "value") + (why.empty() ? "" : " (" + why + ")") +
+                          ", got " + std::to_string(values.size()));
+    }
+    return values;
+  };
+  e.learning_rate = counted("learning_rate", 1, "")[0];
+  e.inputs = counted("inputs", e.sizes.front(), "sizes begins with " + std::to_string(e.sizes.front()));
+  e.targets = counted("targets", e.sizes.back(), "sizes ends with " + std::to_string(e.sizes.back()));
+  e.biases = counted("biases", layers, "one per layer");
+  e.weights.clear();
+  for (const Line& line : weights) {
+    const std::size_t l = e.weights.size();  // this line's layer, from 0
+    const std::string layer = std::to_string(l + 1);
+    if (line.words.empty() || examples::parse_whole(line.words[0], 1, kLargestSize) != static_cast<long long>(l + 1)) {
+      bad(line.where, "weights: expected layer number " + layer + " first (one line per layer, in order), got '" +
+                          (line.words.empty() ? "" : line.words[0]) + "'");
+    }
+    if (l == layers) bad(line.where, "weights " + layer + ": the network has only " + count(layers, "layer"));
+    const Line values{line.where, {line.words.begin() + 1, line.words.end()}};
+    const std::size_t expected = e.sizes[l] * e.sizes[l + 1];
+    auto w = numbers(values, "weights " + layer);
+    if (w.size() != expected) {
+      bad(line.where, "weights " + layer + ": expected " + std::to_string(expected) + " values (" +
+                          std::to_string(e.sizes[l]) + " x " + std::to_string(e.sizes[l + 1]) + "), got " +
+                          std::to_string(w.size()));
+    }
+    e.weights.push_back(std::move(w));
+  }
+  if (e.weights.size() < layers) {
+    bad(path, "no 'weights " + std::to_string(e.weights.size() + 1) + "' line (one per layer, " +
+                  count(layers, "layer") + ")");
   }
   return e;
 }
@@ -99,15 +157,20 @@ std::string row(const Array& a) {
   return text;
 }
 
+// The larger of two gaps; a NaN in either wins, so that it can never pass for agreement.
+double worse(double a, double b) { return std::isnan(a) || std::isnan(b) ? std::nan("") : std::max(a, b); }
+
 double largest_gap(const Array& a, const Array& b) {
   double m = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a.data()[i] - b.data()[i]));
+  for (std::size_t i = 0; i < a.size(); ++i) m = worse(m, std::abs(a.data()[i] - b.data()[i]));
   return m;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"D3: one BP step of a small sigmoid network, tape beside the BP equations."};
   std::string file, dot = "manual_bp.dot";
   bool quick = false;
@@ -115,13 +178,7 @@ int main(int argc, char** argv) {
   app.add_option("--dot", dot, "write the recorded graph as Graphviz DOT here ('' for none)")->capture_default_str();
   app.add_flag("--quick", quick, "the same run (it is one step)");
   CLI11_PARSE(app, argc, argv);
-  Exercise e;
-  try {
-    if (!file.empty()) e = read_exercise(file);
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "%s\n", error.what());
-    return 2;
-  }
+  const Exercise e = file.empty() ? Exercise{} : read_exercise(file);
   const std::size_t layers = e.sizes.size() - 1;
 
   // The network on the tape: one shared bias per layer, and a zero probe added to each net
@@ -180,8 +237,8 @@ int main(int argc, char** argv) {
                 row(w[l].grad()).c_str(), row(eq.weight.equations).c_str(), largest_gap(w[l].grad(), eq.weight.equations));
     std::printf("  layer %zu dE/db%zu  (BP3, summed over the layer's neurons)\n    tape %s\n    BP   %s   (%.1e)\n", l + 1,
                 l + 1, row(b[l].grad()).c_str(), row(bias_bp).c_str(), largest_gap(Array{b[l].grad()()}, bias_bp));
-    worst = std::max({worst, largest_gap(probe[l].grad(), eq.delta.equations), largest_gap(w[l].grad(), eq.weight.equations),
-                      largest_gap(Array{b[l].grad()()}, bias_bp)});
+    worst = worse(worse(worst, largest_gap(probe[l].grad(), eq.delta.equations)),
+                  worse(largest_gap(w[l].grad(), eq.weight.equations), largest_gap(Array{b[l].grad()()}, bias_bp)));
   }
   std::printf("\nUpdated parameters (w - %g dE/dw)\n", e.learning_rate);
   for (std::size_t l = 0; l < layers; ++l) {
@@ -198,8 +255,15 @@ int main(int argc, char** argv) {
       names.push_back({"b" + std::to_string(l + 1), b[l]});
       names.push_back({"probe" + std::to_string(l + 1), probe[l]});
     }
-    std::ofstream(dot) << graph_dot(error, names);
+    std::ofstream out(dot);
+    out << graph_dot(error, names);
+    out.close();
+    if (!out) throw std::runtime_error("--dot: cannot write '" + dot + "'");
     std::printf("graph of the tape: %s (render: dot -Tpng %s -o manual_bp.png)\n", dot.c_str(), dot.c_str());
   }
   return agree ? 0 : 1;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return examples::run_main(argc, argv, run); }

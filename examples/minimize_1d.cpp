@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/cli.hpp"
 #include "common/format.hpp"
 #include "common/plot.hpp"
 #include "tapegrad/tapegrad.hpp"
@@ -15,16 +16,19 @@ namespace {
 Tensor<double> objective(const Tensor<double>& x) { return square(x + 1.0) - 1.0; }
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"D4: minimize y = (x + 1)^2 - 1 by gradient descent, the gradient from the tape."};
   double start = 13, learning_rate = 0.9, precision = 1e-4;
   long max_iterations = 10000;
   std::string plot = "minimize_1d.png";
   bool quick = false;
-  app.add_option("--start", start, "the first x")->capture_default_str();
-  app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--precision", precision, "stop when |dy/dx| is below this")->capture_default_str();
-  app.add_option("--max-iterations", max_iterations, "at most this many updates")->capture_default_str();
+  app.add_option("--start", start, "the first x")->capture_default_str()->check(examples::finite());
+  app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(examples::positive());
+  app.add_option("--precision", precision, "stop when |dy/dx| is below this")->capture_default_str()->check(examples::non_negative());
+  app.add_option("--max-iterations", max_iterations, "at most this many updates")
+      ->capture_default_str()->check(examples::whole(0, 100000000));
   app.add_option("--plot", plot, "PNG of the path on the curve ('' for none)")->capture_default_str();
   app.add_flag("--quick", quick, "the same run (it is short already)");
   CLI11_PARSE(app, argc, argv);
@@ -68,3 +72,7 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return examples::run_main(argc, argv, run); }

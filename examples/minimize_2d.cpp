@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/cli.hpp"
 #include "common/format.hpp"
 #include "common/plot.hpp"
 #include "tapegrad/tapegrad.hpp"
@@ -40,17 +41,21 @@ std::string pair(double a, double b) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"D5: check seed 002's hand gradient, then minimize its 2-d function with the tape."};
   double x0 = 1, y0 = 1, learning_rate = 0.001, precision = 0.001;
   long max_iterations = 1000000;
   std::string plot = "minimize_2d.png";
   bool quick = false;
-  app.add_option("--x", x0, "start x")->capture_default_str();
-  app.add_option("--y", y0, "start y")->capture_default_str();
-  app.add_option("--lr", learning_rate, "learning rate of gradient descent")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--precision", precision, "stop when the gradient's 2-norm is below this")->capture_default_str();
-  app.add_option("--max-iterations", max_iterations, "at most this many descent steps")->capture_default_str();
+  app.add_option("--x", x0, "start x")->capture_default_str()->check(examples::finite());
+  app.add_option("--y", y0, "start y")->capture_default_str()->check(examples::finite());
+  app.add_option("--lr", learning_rate, "learning rate of gradient descent")->capture_default_str()->check(examples::positive());
+  app.add_option("--precision", precision, "stop when the gradient's 2-norm is below this")
+      ->capture_default_str()->check(examples::non_negative());
+  app.add_option("--max-iterations", max_iterations, "at most this many descent steps")
+      ->capture_default_str()->check(examples::whole(0, 100000000));
   app.add_option("--plot", plot, "PNG of the paths over the function's map ('' for none)")->capture_default_str();
   app.add_flag("--quick", quick, "the same run (it takes well under a second)");
   CLI11_PARSE(app, argc, argv);
@@ -147,3 +152,7 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return examples::run_main(argc, argv, run); }

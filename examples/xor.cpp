@@ -5,10 +5,13 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/cli.hpp"
 #include "common/plot.hpp"
 #include "common/xor_network.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"Learn XOR with a 2-10-1 sigmoid network; every gradient comes from the tape."};
   long epochs = 100001;
   double learning_rate = 0.1;
@@ -16,10 +19,10 @@ int main(int argc, char** argv) {
   long every = 5000;
   bool quick = false;
   std::string plot = "xor_loss.png";
-  app.add_option("--epochs", epochs, "full-batch epochs")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--epochs", epochs, "full-batch epochs")->capture_default_str()->check(examples::whole(1, 1000000000));
+  app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(examples::positive());
   app.add_option("--seed", seed, "seed of the initial weights")->capture_default_str();
-  app.add_option("--every", every, "print the loss every this many epochs")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--every", every, "print the loss every this many epochs")->capture_default_str()->check(examples::whole(1, 1000000000));
   app.add_flag("--quick", quick, "a short run (20001 epochs) for smoke tests");
   app.add_option("--plot", plot, "PNG of the loss against epochs ('' for none)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -68,3 +71,7 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return examples::run_main(argc, argv, run); }

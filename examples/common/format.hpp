@@ -1,10 +1,8 @@
-// Text in and out for the demos: numbers printed as Python prints them, size lists read.
+// Numbers printed as Python prints them, for the demos.
 #pragma once
 
 #include <charconv>
-#include <sstream>
 #include <string>
-#include <vector>
 
 namespace examples {
 
@@ -17,15 +15,6 @@ inline std::string shortest(double value) {
   // Python writes 2.0 where C++ writes 2; keep the ".0" for integral values.
   if (text.find_first_of(".eEn") == std::string::npos) text += ".0";
   return text;
-}
-
-/// "784,256,10" -> {784, 256, 10}.
-inline std::vector<std::size_t> parse_sizes(const std::string& text) {
-  std::vector<std::size_t> sizes;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) sizes.push_back(std::stoul(item));
-  return sizes;
 }
 
 }  // namespace examples

@@ -1,6 +1,7 @@
 // tapegrad: reverse-mode automatic differentiation on xtensor. One include for all of it.
 #pragma once
 
+#include "tapegrad/blas.hpp"
 #include "tapegrad/bp_check.hpp"
 #include "tapegrad/check.hpp"
 #include "tapegrad/custom_op.hpp"
@@ -40,7 +41,8 @@
 /// records in reverse and adds dy/dx to the gradient of every leaf x that requires grad.
 /// gradcheck and check_hand_gradient (check.hpp) test gradients against finite differences,
 /// CustomOp (custom_op.hpp) adds ops with a backward of one's own, and graph_dot (trace.hpp)
-/// draws the recorded graph. Element types are float and double.
+/// draws the recorded graph, and set_blas_threads (blas.hpp) sizes OpenBLAS's thread pool.
+/// Element types are float and double.
 ///
 /// Errors are exceptions derived from Error: ShapeError, TapeError and ValueError (error.hpp),
 /// and io::IoError for files. Each function's documentation says which it throws and when.

@@ -1,6 +1,7 @@
-# Installs the built tapegrad into a fresh prefix, then configures, builds and runs the
-# consumer project against it, with CMake and with pkg-config.
-# -DBUILD_DIR=... -DSOURCE_DIR=... -DWORK_DIR=... -DCXX=...
+# Installs the built tapegrad into a fresh prefix, then builds and runs the consumer programs
+# against it: with CMake (find_package), and with pkg-config the way a Makefile would
+# (`pkg-config --cflags --libs tapegrad`, no --static) in C++17 and C++20, with and without
+# file I/O. -DBUILD_DIR=... -DSOURCE_DIR=... -DWORK_DIR=... -DCXX=...
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 function(run)
@@ -11,23 +12,43 @@ function(run)
   endif()
   set(last_output "${out}" PARENT_SCOPE)
 endfunction()
+function(check_output program standard)
+  run(${program})
+  message("${program}: ${last_output}")
+  if(NOT program MATCHES "_io" AND NOT last_output MATCHES "\\(C\\+\\+${standard}\\)")
+    message(FATAL_ERROR "built with -std=c++${standard} but compiled as another standard: "
+                        "do the flags (pkg-config's Cflags?) override -std?")
+  elseif(program MATCHES "_io" AND NOT last_output MATCHES "saved and loaded back equal")
+    message(FATAL_ERROR "the model did not come back from its .npz file")
+  elseif(NOT program MATCHES "_io" AND
+         NOT last_output MATCHES "consumer \\(C\\+\\+${standard}\\): weight 3\\.0000[0-9]* bias -1\\.0000")
+    message(FATAL_ERROR "the consumer did not learn y = 3x - 1 in C++${standard}")
+  endif()
+endfunction()
 run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK_DIR}/prefix)
+
+# CMake: find_package(tapegrad CONFIG)
 run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/build -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
     -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=${CXX})
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
-run(${WORK_DIR}/build/consumer)
-message("${last_output}")
-if(NOT last_output MATCHES "consumer: weight 3\\.0000[0-9]* bias -1\\.0000")
-  message(FATAL_ERROR "the consumer did not learn y = 3x - 1")
-endif()
-# pkg-config
+check_output(${WORK_DIR}/build/consumer 17)
+check_output(${WORK_DIR}/build/consumer_io 17)
+
+# pkg-config, without --static, whatever the library's kind (static by default)
 set(ENV{PKG_CONFIG_PATH} ${WORK_DIR}/prefix/lib/pkgconfig)
-execute_process(COMMAND pkg-config --cflags --libs --static tapegrad OUTPUT_VARIABLE flags
+execute_process(COMMAND pkg-config --cflags --libs tapegrad OUTPUT_VARIABLE flags
                 RESULT_VARIABLE status OUTPUT_STRIP_TRAILING_WHITESPACE)
 if(NOT status EQUAL 0)
   message(FATAL_ERROR "pkg-config does not find tapegrad")
 endif()
+message("pkg-config --cflags --libs tapegrad: ${flags}")
 separate_arguments(flags UNIX_COMMAND "${flags}")
-run(${CXX} ${SOURCE_DIR}/main.cpp -o ${WORK_DIR}/consumer_pkgconfig ${flags})
-run(${WORK_DIR}/consumer_pkgconfig)
-message("pkg-config build: ${last_output}")
+foreach(standard 17 20)
+  foreach(source main io)
+    set(program ${WORK_DIR}/pkgconfig_cxx${standard}_${source})
+    # The user's -std comes first, as in `$(CXX) $(CXXFLAGS) ... $(pkg-config ...)`: the .pc
+    # file must not override it.
+    run(${CXX} -std=c++${standard} ${SOURCE_DIR}/${source}.cpp -o ${program} ${flags})
+    check_output(${program} ${standard})
+  endforeach()
+endforeach()
