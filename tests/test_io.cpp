@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <dirent.h>
 
@@ -395,4 +396,52 @@ TEST_CASE("write_csv refuses header names that would not read back") {
   CHECK_THROWS_AS(io::write_csv(folder.file("a.csv"), a, {"x", "z\t"}), ValueError);
   io::write_csv(folder.file("a.csv"), a, {"x;y", "z"});  // another delimiter's character is fine
   CHECK(io::read_csv(folder.file("a.csv"), true).header == std::vector<std::string>{"x;y", "z"});
+}
+
+TEST_CASE("read_idx into an integer type refuses values the type cannot hold, as NpyArray::to") {
+  const test::ScratchFolder folder;
+  // float64 big-endian: 1.5, -2, 3e9, NaN
+  const std::vector<unsigned char> doubles = {
+      0, 0, 0x0E, 1, 0, 0, 0, 4,                        //
+      0x3F, 0xF8, 0, 0, 0, 0, 0, 0,                     // 1.5
+      0xC0, 0x00, 0, 0, 0, 0, 0, 0,                     // -2
+      0x41, 0xE6, 0x5A, 0x0B, 0xC0, 0, 0, 0,            // 3e9
+      0x7F, 0xF8, 0, 0, 0, 0, 0, 0};                    // NaN
+  test::write_bytes(folder.file("d.idx"), doubles);
+  CHECK_THROWS_WITH_AS(io::read_idx<std::int32_t>(folder.file("d.idx")),
+                       doctest::Contains((folder.file("d.idx") +
+                                          ": element 2 (3000000000) of the double data does not "
+                                          "fit in int32").c_str()),
+                       IoError);
+  // 1.5 is truncated toward 0, as NpyArray::to and NumPy's astype do; -2 fits no unsigned type.
+  auto first_two = doubles;
+  first_two[7] = 2;
+  first_two.resize(8 + 16);
+  test::write_bytes(folder.file("two.idx"), first_two);
+  CHECK(io::read_idx<std::int32_t>(folder.file("two.idx")) == xt::xarray<std::int32_t>{1, -2});
+  CHECK_THROWS_WITH_AS(io::read_idx<std::uint8_t>(folder.file("two.idx")),
+                       doctest::Contains("element 1 (-2) of the double data does not fit in uint8"),
+                       IoError);
+  auto nan_only = std::vector<unsigned char>{0, 0, 0x0E, 1, 0, 0, 0, 1};
+  nan_only.insert(nan_only.end(), doubles.end() - 8, doubles.end());
+  test::write_bytes(folder.file("nan.idx"), nan_only);
+  CHECK_THROWS_WITH_AS(io::read_idx<std::int32_t>(folder.file("nan.idx")),
+                       doctest::Contains("element 0 (nan) of the double data does not fit in int32"),
+                       IoError);
+  CHECK(std::isnan(io::read_idx<float>(folder.file("nan.idx"))(0)));
+  // int32 300 and int8 -1 do not fit in uint8; 255 does.
+  test::write_bytes(folder.file("i.idx"), {0, 0, 0x0C, 1, 0, 0, 0, 2, 0, 0, 0, 255, 0, 0, 1, 44});
+  CHECK_THROWS_WITH_AS(io::read_idx<std::uint8_t>(folder.file("i.idx")),
+                       doctest::Contains("element 1 (300) of the int data does not fit in uint8"),
+                       IoError);
+  test::write_bytes(folder.file("b.idx"), {0, 0, 0x09, 1, 0, 0, 0, 2, 5, 0xFF});
+  CHECK_THROWS_WITH_AS(io::read_idx<std::uint8_t>(folder.file("b.idx")),
+                       doctest::Contains("element 1 (-1) of the byte data does not fit in uint8"),
+                       IoError);
+  CHECK(io::read_idx<std::int32_t>(folder.file("b.idx")) == xt::xarray<std::int32_t>{5, -1});
+  // float32 infinity
+  test::write_bytes(folder.file("f.idx"), {0, 0, 0x0D, 1, 0, 0, 0, 1, 0xFF, 0x80, 0, 0});
+  CHECK_THROWS_WITH_AS(io::read_idx<std::int32_t>(folder.file("f.idx")),
+                       doctest::Contains("element 0 (-inf) of the float data does not fit in int32"),
+                       IoError);
 }

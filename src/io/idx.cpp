@@ -4,9 +4,14 @@
 
 #include <cstdint>
 #include <cstring>
+#include <iomanip>
+#include <limits>
 #include <memory>
+#include <sstream>
+#include <type_traits>
 #include <vector>
 
+#include "integer_fit.hpp"
 #include "tapegrad/io/npy.hpp"
 
 namespace tapegrad::io {
@@ -48,13 +53,42 @@ std::uint32_t big_endian_u32(const unsigned char* p) {
   return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
 }
 
+// The names the IDX format gives its element types, by type code.
+const char* idx_type_name(unsigned char code) {
+  switch (code) {
+    case 0x08: return "ubyte";
+    case 0x09: return "byte";
+    case 0x0B: return "short";
+    case 0x0C: return "int";
+    case 0x0D: return "float";
+    case 0x0E: return "double";
+  }
+  return "?";
+}
+
+template <class S>
+std::string value_to_string(S v) {
+  std::ostringstream out;
+  out << std::setprecision(std::numeric_limits<S>::max_digits10) << +v;  // + prints a byte as a number
+  return out.str();
+}
+
 template <class S, class T>
-void convert(const std::vector<unsigned char>& bytes, xt::xarray<T>& out) {
+void convert(const std::vector<unsigned char>& bytes, xt::xarray<T>& out, unsigned char code,
+             const std::string& path) {
   for (std::size_t i = 0; i < out.size(); ++i) {
     unsigned char raw[sizeof(S)];
     for (std::size_t b = 0; b < sizeof(S); ++b) raw[b] = bytes[i * sizeof(S) + sizeof(S) - 1 - b];
     S v;
     std::memcpy(&v, raw, sizeof(S));
+    if constexpr (std::is_integral_v<T>) {
+      // A value T cannot hold would make static_cast undefined: refuse it instead.
+      if (!detail::fits_integer<T>(v)) {
+        throw IoError(path + ": element " + std::to_string(i) + " (" + value_to_string(v) +
+                      ") of the " + idx_type_name(code) + " data does not fit in " +
+                      dtype_name(dtype_of<T>()));
+      }
+    }
     out.data()[i] = static_cast<T>(v);
   }
 }
@@ -114,12 +148,12 @@ xt::xarray<T> read_idx(const std::string& path) {
 
   xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
   switch (magic[2]) {
-    case 0x08: convert<std::uint8_t>(bytes, out); break;
-    case 0x09: convert<std::int8_t>(bytes, out); break;
-    case 0x0B: convert<std::int16_t>(bytes, out); break;
-    case 0x0C: convert<std::int32_t>(bytes, out); break;
-    case 0x0D: convert<float>(bytes, out); break;
-    case 0x0E: convert<double>(bytes, out); break;
+    case 0x08: convert<std::uint8_t>(bytes, out, magic[2], path); break;
+    case 0x09: convert<std::int8_t>(bytes, out, magic[2], path); break;
+    case 0x0B: convert<std::int16_t>(bytes, out, magic[2], path); break;
+    case 0x0C: convert<std::int32_t>(bytes, out, magic[2], path); break;
+    case 0x0D: convert<float>(bytes, out, magic[2], path); break;
+    case 0x0E: convert<double>(bytes, out, magic[2], path); break;
   }
   return out;
 }

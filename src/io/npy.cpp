@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "file_bytes.hpp"
+#include "integer_fit.hpp"
 #include "tapegrad/io/atomic_file.hpp"
 
 // NpyArray keeps little-endian bytes and from()/to() copy them in the host's order.
@@ -240,29 +241,6 @@ NpyArray NpyArray::from(const xt::xarray<T>& array) {
   return NpyArray(dtype_of<T>(), array.shape(), std::move(bytes));
 }
 
-namespace {
-
-// Whether static_cast<T>(v) is defined for an integer T: v, truncated toward 0, in T's range.
-// Compared against exact powers of two, so no bound is rounded.
-template <class T, class S>
-bool fits_integer(S v) {
-  using Limits = std::numeric_limits<T>;
-  if constexpr (std::is_floating_point_v<S>) {
-    const S whole = std::trunc(v);  // NaN and infinities fail both tests
-    return whole >= static_cast<S>(Limits::lowest()) && whole < std::ldexp(S(1), Limits::digits);
-  } else if constexpr (std::is_signed_v<S>) {
-    if (v < 0) {
-      return std::is_signed_v<T> &&
-             static_cast<std::intmax_t>(v) >= static_cast<std::intmax_t>(Limits::lowest());
-    }
-    return static_cast<std::uintmax_t>(v) <= static_cast<std::uintmax_t>(Limits::max());
-  } else {
-    return static_cast<std::uintmax_t>(v) <= static_cast<std::uintmax_t>(Limits::max());
-  }
-}
-
-}  // namespace
-
 template <class T>
 xt::xarray<T> NpyArray::to() const {
   xt::xarray<T> out = xt::xarray<T>::from_shape(shape_);
@@ -274,7 +252,7 @@ xt::xarray<T> NpyArray::to() const {
       std::memcpy(&v, p + i * sizeof(S), sizeof(S));
       if constexpr (std::is_integral_v<T>) {
         // A value T cannot hold would make static_cast undefined: refuse it instead.
-        if (!fits_integer<T>(v)) {
+        if (!detail::fits_integer<T>(v)) {
           throw ValueError("NpyArray::to: element " + std::to_string(i) + " (" +
                            std::to_string(v) + ") of a " + dtype_name(dtype_) +
                            " array does not fit in " + dtype_name(dtype_of<T>()));
