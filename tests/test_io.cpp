@@ -445,3 +445,75 @@ TEST_CASE("read_idx into an integer type refuses values the type cannot hold, as
                        doctest::Contains("element 0 (-inf) of the float data does not fit in int32"),
                        IoError);
 }
+
+TEST_CASE("gzipped IDX files: decompression bombs and trailing bytes are refused") {
+  const test::ScratchFolder folder;
+  auto with_zeros = [](std::vector<unsigned char> header, std::size_t zeros) {
+    header.resize(header.size() + zeros, 0);
+    return header;
+  };
+  // The header claims 2^19 x 2^20 bytes; 1 MiB of zeros follows, about 1 KB once deflated.
+  const auto bomb = test::gzip_bytes(with_zeros({0, 0, 0x08, 2, 0, 0x08, 0, 0, 0, 0x10, 0, 0}, 1 << 20));
+  REQUIRE(!bomb.empty());
+  CHECK(bomb.size() < 4096);
+  test::write_bytes(folder.file("bomb.idx.gz"), bomb);
+  CHECK_THROWS_WITH_AS(io::read_idx<std::uint8_t>(folder.file("bomb.idx.gz")),
+                       doctest::Contains(("bomb.idx.gz: shape (524288, 1048576) of ubyte would take "
+                                          "549755813888 bytes from a gzip file of " +
+                                          std::to_string(bomb.size()) +
+                                          " bytes, more than 1100 times its size (+1 KiB): "
+                                          "refused as a decompression bomb")
+                                             .c_str()),
+                       IoError);
+
+  // All 4 MiB present: the ratio of a real deflate stream of zeros (about 1030), so it reads
+  // as uint8, but as double or float it would take 8 or 4 times more memory than the limit.
+  const auto zeros_plain = with_zeros({0, 0, 0x08, 1, 0, 0x40, 0, 0}, 1 << 22);
+  const auto zeros = test::gzip_bytes(zeros_plain);
+  test::write_bytes(folder.file("zeros.idx.gz"), zeros);
+  CHECK(io::read_idx<std::uint8_t>(folder.file("zeros.idx.gz")).size() == (1u << 22));
+  CHECK_THROWS_WITH_AS(io::read_idx<double>(folder.file("zeros.idx.gz")),
+                       doctest::Contains("shape (4194304,) of ubyte would take 33554432 bytes as "
+                                         "float64 from a gzip file of"),
+                       IoError);
+  CHECK_THROWS_WITH_AS(io::read_idx<float>(folder.file("zeros.idx.gz")),
+                       doctest::Contains("gunzip it to read it anyway"), IoError);
+  test::write_bytes(folder.file("zeros.idx"), zeros_plain);  // an uncompressed file has no limit
+  CHECK(io::read_idx<float>(folder.file("zeros.idx")).size() == (1u << 22));
+
+  // Bytes after the gzip stream are refused, as bytes after the data of a plain file are;
+  // a second gzip member is part of the stream (gzip -d reads both too).
+  const std::vector<unsigned char> small = {0, 0, 0x08, 1, 0, 0, 0, 3, 7, 8, 9};
+  auto trailing = test::gzip_bytes(small);
+  for (unsigned char c : std::string("junk")) trailing.push_back(c);
+  test::write_bytes(folder.file("trailing.idx.gz"), trailing);
+  CHECK_THROWS_WITH_AS(io::read_idx<double>(folder.file("trailing.idx.gz")),
+                       doctest::Contains("trailing.idx.gz: 4 bytes follow the gzip stream"), IoError);
+  auto zero_padded = test::gzip_bytes(small);
+  zero_padded.push_back(0);
+  test::write_bytes(folder.file("padded.idx.gz"), zero_padded);
+  CHECK_THROWS_WITH_AS(io::read_idx<double>(folder.file("padded.idx.gz")),
+                       doctest::Contains("1 bytes follow the gzip stream"), IoError);
+  auto two_members = test::gzip_bytes({small.begin(), small.begin() + 9});
+  const auto second = test::gzip_bytes({small.begin() + 9, small.end()});
+  two_members.insert(two_members.end(), second.begin(), second.end());
+  test::write_bytes(folder.file("two.idx.gz"), two_members);
+  CHECK(io::read_idx<double>(folder.file("two.idx.gz")) == xt::xarray<double>{7, 8, 9});
+  auto cut = test::gzip_bytes(small);
+  cut.resize(cut.size() - 3);  // inside the trailer: the stream never ends
+  test::write_bytes(folder.file("cut.idx.gz"), cut);
+  CHECK_THROWS_WITH_AS(io::read_idx<double>(folder.file("cut.idx.gz")),
+                       doctest::Contains("cut.idx.gz: truncated gzip stream"), IoError);
+}
+
+TEST_CASE("an empty .npz file is refused, not read as an empty archive") {
+  const test::ScratchFolder folder;
+  test::write_bytes(folder.file("empty.npz"), {});
+  CHECK_THROWS_WITH_AS(io::read_npz(folder.file("empty.npz")),
+                       doctest::Contains("empty.npz: empty file, not a .npz (zip) archive"), IoError);
+  CHECK_THROWS_WITH_AS(io::parse_npz(nullptr, 0, "memory"),
+                       doctest::Contains("memory: empty file, not a .npz (zip) archive"), IoError);
+  // An archive with no members (numpy.savez() with no arrays) is still read.
+  io::write_npz(folder.file("none.npz"), {});
+  CHECK(io::read_npz(folder.file("none.npz")).empty());
+}

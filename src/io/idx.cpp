@@ -1,7 +1,5 @@
 #include "tapegrad/io/idx.hpp"
 
-#include <zlib.h>
-
 #include <cstdint>
 #include <cstring>
 #include <iomanip>
@@ -11,43 +9,14 @@
 #include <type_traits>
 #include <vector>
 
+#include "expansion_limit.hpp"
+#include "file_content.hpp"
 #include "integer_fit.hpp"
 #include "tapegrad/io/npy.hpp"
 
 namespace tapegrad::io {
 
 namespace {
-
-// gzread reads plain files as they are and gzip files decompressed: one path for both.
-class Stream {
- public:
-  explicit Stream(const std::string& path) : path_(path), file_(gzopen(path.c_str(), "rb")) {
-    if (file_ == nullptr) throw IoError(path + ": cannot open");
-  }
-  ~Stream() { gzclose(file_); }
-  Stream(const Stream&) = delete;
-  Stream& operator=(const Stream&) = delete;
-
-  // Reads up to n bytes; fewer only at the end of the data.
-  std::size_t read(unsigned char* out, std::size_t n) {
-    std::size_t done = 0;
-    while (done < n) {
-      const unsigned chunk = static_cast<unsigned>(std::min<std::size_t>(n - done, 1u << 30));
-      const int got = gzread(file_, out + done, chunk);
-      if (got < 0) {
-        int code = 0;
-        throw IoError(path_ + ": corrupt data: " + gzerror(file_, &code));
-      }
-      if (got == 0) break;
-      done += static_cast<std::size_t>(got);
-    }
-    return done;
-  }
-
- private:
-  std::string path_;
-  gzFile file_;
-};
 
 std::uint32_t big_endian_u32(const unsigned char* p) {
   return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
@@ -97,7 +66,7 @@ void convert(const std::vector<unsigned char>& bytes, xt::xarray<T>& out, unsign
 
 template <class T>
 xt::xarray<T> read_idx(const std::string& path) {
-  Stream in(path);
+  detail::FileContent in(path);
   unsigned char magic[4];
   if (in.read(magic, 4) != 4) throw IoError(path + ": too short for an IDX header");
   if (magic[0] != 0 || magic[1] != 0) {
@@ -131,6 +100,19 @@ xt::xarray<T> read_idx(const std::string& path) {
     if (nonzero > (std::size_t{1} << 40)) {
       throw IoError(path + ": shape " + shape_to_string(shape) + " is too large");
     }
+  }
+  // Refused before any data is read: a header claiming more than the compressed bytes can
+  // hold, or a result that would outgrow them as much, once converted to T.
+  const std::uint64_t result_bytes = bytes_expected / item * sizeof(T);
+  if (in.compressed() &&
+      detail::exceeds_expansion(std::max<std::uint64_t>(bytes_expected, result_bytes), in.file_size())) {
+    const bool widened = result_bytes > bytes_expected;
+    throw IoError(path + ": shape " + shape_to_string(shape) + " of " + idx_type_name(magic[2]) +
+                  " would take " + std::to_string(widened ? result_bytes : bytes_expected) +
+                  " bytes" + (widened ? std::string(" as ") + dtype_name(dtype_of<T>()) : "") +
+                  " from a gzip file of " + std::to_string(in.file_size()) + " bytes, " +
+                  detail::kExpansionLimitText +
+                  ": refused as a decompression bomb (gunzip it to read it anyway)");
   }
   std::vector<unsigned char> bytes;
   unsigned char chunk[1 << 16];

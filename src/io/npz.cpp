@@ -5,15 +5,13 @@
 #include <memory>
 #include <set>
 
+#include "expansion_limit.hpp"
 #include "file_bytes.hpp"
 #include "tapegrad/io/atomic_file.hpp"
 
 namespace tapegrad::io {
 
 namespace {
-
-// Deflate cannot expand data more than about 1032 times; a member claiming more is a zip bomb.
-constexpr std::uint64_t kMaxExpansion = 1100;
 
 std::string zip_reason(zip_error_t* error) {
   std::string reason = zip_error_strerror(error);
@@ -33,6 +31,9 @@ struct MemberCloser {
 }  // namespace
 
 NpzArchive parse_npz(const unsigned char* data, std::size_t size, const std::string& source) {
+  // libzip opens 0 bytes as an archive with no members; even an empty archive has its
+  // 22-byte end record, so this is a file that was never written (or was cut to nothing).
+  if (size == 0) throw IoError(source + ": empty file, not a .npz (zip) archive");
   zip_error_t error;
   zip_error_init(&error);
   zip_source_t* buffer = zip_source_buffer_create(size ? data : nullptr, size, 0, &error);
@@ -63,9 +64,10 @@ NpzArchive parse_npz(const unsigned char* data, std::size_t size, const std::str
     }
     name.resize(name.size() - 4);
     if (!seen.insert(name).second) throw IoError(member + " appears twice");
-    if (stat.size > (stat.comp_size + 1024) * kMaxExpansion) {
+    if (detail::exceeds_expansion(stat.size, stat.comp_size)) {
       throw IoError(member + " claims " + std::to_string(stat.size) + " bytes from " +
-                    std::to_string(stat.comp_size) + " compressed ones: not a real archive");
+                    std::to_string(stat.comp_size) + " compressed ones, " +
+                    detail::kExpansionLimitText + ": refused as a decompression bomb");
     }
     std::unique_ptr<zip_file_t, MemberCloser> file(
         zip_fopen_index(archive.get(), static_cast<zip_uint64_t>(i), 0));
@@ -100,6 +102,13 @@ void write_npz(const std::string& path, const NpzArchive& arrays, bool compress)
     if (entry.first.empty() || !names.insert(entry.first).second) {
       throw ValueError("write_npz: the name '" + entry.first + "' is empty or repeated");
     }
+  }
+  if (arrays.empty()) {
+    // libzip writes nothing at all for an archive without members; a zip file with none is
+    // its end-of-central-directory record alone, as numpy.savez() writes it.
+    const unsigned char end_record[22] = {'P', 'K', 5, 6};
+    write_file_atomically(path, end_record, sizeof end_record);
+    return;
   }
   // Build the archive in memory, then write it with the atomic file writer.
   zip_error_t error;
