@@ -4,7 +4,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <dirent.h>
 
@@ -516,4 +518,99 @@ TEST_CASE("an empty .npz file is refused, not read as an empty archive") {
   // An archive with no members (numpy.savez() with no arrays) is still read.
   io::write_npz(folder.file("none.npz"), {});
   CHECK(io::read_npz(folder.file("none.npz")).empty());
+}
+
+TEST_CASE("atomic writes through a symbolic link replace the link's target, not the link") {
+  const test::ScratchFolder folder;
+  REQUIRE(::mkdir(folder.file("real").c_str(), 0755) == 0);
+  const std::string target = folder.file("real/w.npy");
+  io::save_npy(target, sample<double>({2}));
+  // link -> real/w.npy (relative), and chain -> link (absolute): both resolved.
+  REQUIRE(::symlink("real/w.npy", folder.file("link").c_str()) == 0);
+  REQUIRE(::symlink(folder.file("link").c_str(), folder.file("chain").c_str()) == 0);
+  for (const std::string name : {"link", "chain"}) {
+    INFO(name);
+    const auto value = sample<double>({name.size()});
+    io::save_npy(folder.file(name), value);
+    struct stat info {};
+    REQUIRE(::lstat(folder.file(name).c_str(), &info) == 0);
+    CHECK(S_ISLNK(info.st_mode));
+    CHECK(io::load_npy<double>(target) == value);
+  }
+  // The temporary file was made beside the target, and none is left anywhere.
+  CHECK(listing(folder.file("real")) == std::vector<std::string>{"w.npy"});
+  CHECK(listing(folder.path()).size() == 3);
+  // A dangling link: its target is created, as cp would create it.
+  REQUIRE(::symlink("real/new.npy", folder.file("dangling").c_str()) == 0);
+  io::save_npy(folder.file("dangling"), sample<double>({3}));
+  CHECK(io::load_npy<double>(folder.file("real/new.npy")) == sample<double>({3}));
+  // A loop of links is an error, not a hang.
+  REQUIRE(::symlink("loop_b", folder.file("loop_a").c_str()) == 0);
+  REQUIRE(::symlink("loop_a", folder.file("loop_b").c_str()) == 0);
+  CHECK_THROWS_WITH_AS(io::save_npy(folder.file("loop_a"), sample<double>({1})),
+                       doctest::Contains("loop_a: cannot resolve the symbolic link"), IoError);
+}
+
+TEST_CASE("a temporary file left by a killed writer is removed by the next save of that file") {
+  const test::ScratchFolder folder;
+  const std::string path = folder.file("w.npy");
+  io::save_npy(path, sample<double>({2}));
+  // kill -9 between writing the temporary file and renaming it.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    io::detail::before_rename_hook = [](const std::string&) { ::raise(SIGKILL); };
+    io::save_npy(path, sample<double>({100}));
+    ::_exit(0);  // not reached
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  REQUIRE(WIFSIGNALED(status));
+  const std::string leftover = ".w.npy.tapegrad-tmp-" + std::to_string(child) + "-";
+  auto names = listing(folder.path());
+  std::sort(names.begin(), names.end());
+  REQUIRE(names.size() == 2);
+  CHECK(names[0].rfind(leftover, 0) == 0);  // recognisable: target, tag, the writer's pid
+  CHECK(names[0].size() == leftover.size() + 6);
+
+  // A live writer's temporary file (this process's parent is alive), another file's, and a
+  // name that is not ours are kept.
+  const std::string live = ".w.npy.tapegrad-tmp-" + std::to_string(::getppid()) + "-abcdef";
+  const std::string other = ".v.npy.tapegrad-tmp-" + std::to_string(child) + "-abcdef";
+  const std::string foreign = ".w.npy.tapegrad-tmp-" + std::to_string(child) + "-abc";
+  for (const auto& name : {live, other, foreign}) test::write_text(folder.file(name), "x");
+  io::save_npy(path, sample<double>({3}));
+  names = listing(folder.path());
+  std::sort(names.begin(), names.end());
+  std::vector<std::string> kept = {live, other, foreign, "w.npy"};
+  std::sort(kept.begin(), kept.end());
+  CHECK(names == kept);
+  CHECK(io::load_npy<double>(path) == sample<double>({3}));
+}
+
+TEST_CASE("a read-only file is not replaced, even by root, nor is a fifo") {
+  const test::ScratchFolder folder;
+  const std::string path = folder.file("w.npy");
+  io::save_npy(path, sample<double>({2}));
+  REQUIRE(::chmod(path.c_str(), 0444) == 0);
+  CHECK_THROWS_WITH_AS(io::save_npy(path, sample<double>({5})),
+                       doctest::Contains((path + ": the file is read-only (mode 0444); not replaced").c_str()),
+                       IoError);
+  CHECK(io::load_npy<double>(path) == sample<double>({2}));
+  CHECK(listing(folder.path()) == std::vector<std::string>{"w.npy"});
+  // Through a link, the target's mode decides.
+  REQUIRE(::symlink("w.npy", folder.file("link").c_str()) == 0);
+  CHECK_THROWS_WITH_AS(io::save_npy(folder.file("link"), sample<double>({5})),
+                       doctest::Contains("is read-only"), IoError);
+  // Nor is anything but a regular file: renaming over a fifo or a device would remove it.
+  REQUIRE(::mkfifo(folder.file("fifo").c_str(), 0644) == 0);
+  CHECK_THROWS_WITH_AS(io::save_npy(folder.file("fifo"), sample<double>({5})),
+                       doctest::Contains("fifo: not a regular file"), IoError);
+  struct stat info {};
+  REQUIRE(::lstat(folder.file("fifo").c_str(), &info) == 0);
+  CHECK(S_ISFIFO(info.st_mode));
+  // Write permission for the owner is enough (group and others do not matter).
+  REQUIRE(::chmod(path.c_str(), 0644) == 0);
+  io::save_npy(path, sample<double>({5}));
+  CHECK(io::load_npy<double>(path) == sample<double>({5}));
 }
