@@ -614,3 +614,63 @@ TEST_CASE("a read-only file is not replaced, even by root, nor is a fifo") {
   io::save_npy(path, sample<double>({5}));
   CHECK(io::load_npy<double>(path) == sample<double>({5}));
 }
+
+TEST_CASE("CSV: a UTF-8 byte order mark is skipped, and an overflowing number is out of range") {
+  const test::ScratchFolder folder;
+  test::write_text(folder.file("bom.csv"), "\xEF\xBB\xBF" "a,b\n1,2\n");
+  const auto table = io::read_csv(folder.file("bom.csv"), true);
+  CHECK(table.header == std::vector<std::string>{"a", "b"});
+  CHECK(table.values == xt::xarray<double>{{1, 2}});
+  test::write_text(folder.file("bom_values.csv"), "\xEF\xBB\xBF" "1,2\n");
+  CHECK(io::read_csv(folder.file("bom_values.csv")).values == xt::xarray<double>{{1, 2}});
+  // Only at the start of the file: elsewhere it is a character of the cell, shown escaped.
+  test::write_text(folder.file("bom_inside.csv"), "1,2\n\xEF\xBB\xBF" "3,4\n");
+  CHECK_THROWS_WITH_AS(io::read_csv(folder.file("bom_inside.csv")),
+                       doctest::Contains("bom_inside.csv:2:1: '\\xEF\\xBB\\xBF3' is not a number"), IoError);
+
+  test::write_text(folder.file("big.csv"), "1,1e999\n");
+  CHECK_THROWS_WITH_AS(io::read_csv(folder.file("big.csv")),
+                       doctest::Contains("big.csv:1:2: '1e999' is out of range for a double"), IoError);
+  test::write_text(folder.file("small.csv"), "-1e999\n");
+  CHECK_THROWS_WITH_AS(io::read_csv(folder.file("small.csv")),
+                       doctest::Contains("'-1e999' is out of range for a double"), IoError);
+  test::write_text(folder.file("tiny.csv"), "1e-999\n");  // underflow rounds to 0, as NumPy does
+  const auto tiny = io::read_csv(folder.file("tiny.csv")).values;
+  CHECK(tiny.shape() == Shape{1, 1});
+  CHECK(tiny(0, 0) == 0.0);
+}
+
+TEST_CASE("NUL, CR and other control bytes in names are escaped in io messages") {
+  const test::ScratchFolder folder;
+  // A cell holding NUL: the message goes on past it.
+  test::write_text(folder.file("nul.csv"), std::string("1,a\0b\n", 6));
+  CHECK_THROWS_WITH_AS(io::read_csv(folder.file("nul.csv")),
+                       doctest::Contains("nul.csv:1:2: 'a\\0b' is not a number"), IoError);
+  // A file name holding CR, an escape byte and a tab.
+  const std::string odd = folder.file("odd\r\x1b\t.csv");
+  test::write_text(odd, "x\n");
+  CHECK_THROWS_WITH_AS(io::read_csv(odd), doctest::Contains("/odd\\r\\x1B\\t.csv:1:1: 'x' is not a number"),
+                       IoError);
+  // A file name holding NUL would reach the system cut short (another file): refused.
+  const std::string cut = folder.file("w.npy") + std::string("\0.bak", 5);
+  CHECK_THROWS_WITH_AS(io::save_npy(cut, sample<double>({1})),
+                       doctest::Contains("w.npy\\0.bak: the file name holds a NUL byte"), IoError);
+  CHECK(listing(folder.path()).size() == 2);  // w.npy was not written
+  CHECK_THROWS_WITH_AS(io::read_npy(cut), doctest::Contains("w.npy\\0.bak: the file name holds a NUL byte"),
+                       IoError);
+  CHECK_THROWS_WITH_AS(io::read_idx<float>(cut), doctest::Contains("holds a NUL byte"), IoError);
+  CHECK_THROWS_WITH_AS(io::read_csv(cut), doctest::Contains("holds a NUL byte"), IoError);
+  // Names that come from the caller or from an archive.
+  CHECK_THROWS_WITH_AS(io::write_csv(folder.file("h.csv"), xt::xarray<double>{1.0}, {"a\rb"}),
+                       doctest::Contains("the header name 'a\\rb' would not read back"), ValueError);
+  const auto one = io::NpyArray::from(sample<double>({1}));
+  CHECK_THROWS_WITH_AS(io::write_npz(folder.file("n.npz"), {{std::string("a\0b", 3), one}, {std::string("a\0b", 3), one}}),
+                       doctest::Contains("the name 'a\\0b' is empty, holds a NUL byte or is repeated"), ValueError);
+  CHECK_THROWS_AS(io::write_npz(folder.file("n.npz"), {{std::string("a\0b", 3), one}}), ValueError);
+  REQUIRE(std::system(("cd '" + folder.path() + "' && " TAPEGRAD_PYTHON
+                       " -c \"import zipfile; z = zipfile.ZipFile('cr.npz', 'w'); "
+                       "z.writestr('a\\rb.txt', 'hi'); z.close()\"")
+                          .c_str()) == 0);
+  CHECK_THROWS_WITH_AS(io::read_npz(folder.file("cr.npz")),
+                       doctest::Contains("cr.npz: member 'a\\rb.txt' is not a .npy file"), IoError);
+}

@@ -14,6 +14,7 @@
 #include <random>
 #include <vector>
 
+#include "names.hpp"
 #include "tapegrad/io/npy.hpp"
 
 namespace tapegrad::io {
@@ -52,13 +53,14 @@ std::string final_target(const std::string& path) {
     std::vector<char> text(static_cast<std::size_t>(info.st_size > 0 ? info.st_size : PATH_MAX) + 1);
     const ssize_t n = ::readlink(current.c_str(), text.data(), text.size());
     if (n <= 0 || static_cast<std::size_t>(n) >= text.size()) {
-      throw IoError(path + ": cannot resolve the symbolic link " + current + ": " +
+      throw IoError(detail::printable(path) + ": cannot resolve the symbolic link " +
+                    detail::printable(current) + ": " +
                     (n < 0 ? system_reason() : "it changed while being read"));
     }
     const std::string link(text.data(), static_cast<std::size_t>(n));
     current = link.front() == '/' ? link : folder_of(current) + "/" + link;
   }
-  throw IoError(path + ": cannot resolve the symbolic link: more than " +
+  throw IoError(detail::printable(path) + ": cannot resolve the symbolic link: more than " +
                 std::to_string(kMaxLinks) + " links in a chain (a loop?)");
 }
 
@@ -136,25 +138,28 @@ struct TemporaryFile {
 }  // namespace
 
 void write_file_atomically(const std::string& path, const void* data, std::size_t size) {
-  if (path.empty() || path.back() == '/') throw IoError("'" + path + "': not a file name");
+  detail::check_file_name(path);
+  const std::string shown = detail::printable(path);
+  if (path.empty() || path.back() == '/') throw IoError("'" + shown + "': not a file name");
   const std::string target = final_target(path);
   if (target.back() == '/') {
-    throw IoError(path + ": a symbolic link to '" + target + "', not to a file name");
+    throw IoError(shown + ": a symbolic link to '" + detail::printable(target) +
+                  "', not to a file name");
   }
+  const std::string where =
+      target == path ? shown : shown + " (a link to " + detail::printable(target) + ")";
   struct stat old {};
   const bool exists = ::stat(target.c_str(), &old) == 0;
   // Renaming over a device or a fifo (say /dev/null) would remove it for everyone.
   if (exists && !S_ISREG(old.st_mode)) {
-    throw IoError(path + (target == path ? "" : " (a link to " + target + ")") +
-                  ": not a regular file (a folder, device, fifo or socket); not replaced");
+    throw IoError(where + ": not a regular file (a folder, device, fifo or socket); not replaced");
   }
   // Decided by the mode, not by access(2): root may write anything, yet a file made
   // read-only is meant to stay as it is.
   if (exists && (old.st_mode & S_IWUSR) == 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(old.st_mode & 07777));
-    throw IoError(path + (target == path ? "" : " (a link to " + target + ")") +
-                  ": the file is read-only (mode " + mode + "); not replaced");
+    throw IoError(where + ": the file is read-only (mode " + mode + "); not replaced");
   }
   remove_dead_writers_temporaries(target);
 
@@ -162,11 +167,11 @@ void write_file_atomically(const std::string& path, const void* data, std::size_
   std::string temporary_path;
   temporary.fd = create_temporary(target, temporary_path);
   if (temporary.fd < 0) {
-    throw IoError(path + ": cannot create a temporary file beside it: " + system_reason());
+    throw IoError(shown + ": cannot create a temporary file beside it: " + system_reason());
   }
   temporary.path = temporary_path;
   if (exists && ::fchmod(temporary.fd, old.st_mode & 0777) != 0) {
-    throw IoError(path + ": cannot give the new file the old one's permissions: " +
+    throw IoError(shown + ": cannot give the new file the old one's permissions: " +
                   system_reason());
   }
 
@@ -176,24 +181,24 @@ void write_file_atomically(const std::string& path, const void* data, std::size_
     const ssize_t n = ::write(temporary.fd, bytes + written, size - written);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw IoError(path + ": write failed after " + std::to_string(written) + " of " +
+      throw IoError(shown + ": write failed after " + std::to_string(written) + " of " +
                     std::to_string(size) + " bytes: " + system_reason() +
                     " (the previous file is unchanged)");
     }
     written += static_cast<std::size_t>(n);
   }
   if (::fsync(temporary.fd) != 0) {
-    throw IoError(path + ": flushing to disk failed: " + system_reason() +
+    throw IoError(shown + ": flushing to disk failed: " + system_reason() +
                   " (the previous file is unchanged)");
   }
   if (::close(temporary.fd) != 0) {
     temporary.fd = -1;
-    throw IoError(path + ": closing failed: " + system_reason());
+    throw IoError(shown + ": closing failed: " + system_reason());
   }
   temporary.fd = -1;
   if (detail::before_rename_hook != nullptr) detail::before_rename_hook(temporary.path);
   if (::rename(temporary.path.c_str(), target.c_str()) != 0) {
-    throw IoError(path + ": cannot replace the file: " + system_reason());
+    throw IoError(shown + ": cannot replace the file: " + system_reason());
   }
   temporary.renamed = true;
   // Make the rename itself durable.

@@ -7,11 +7,13 @@
 #include <climits>
 #include <cstring>
 
+#include "names.hpp"
 #include "tapegrad/io/npy.hpp"
 
 namespace tapegrad::io::detail {
 
 FileContent::FileContent(const std::string& path) : path_(path), buffer_(std::size_t{1} << 16) {
+  check_file_name(path);
   file_ = std::fopen(path.c_str(), "rb");
   if (file_ == nullptr) fail(std::string("cannot open: ") + std::strerror(errno));
   struct stat info {};
@@ -31,7 +33,7 @@ FileContent::~FileContent() {
   if (file_ != nullptr) std::fclose(file_);
 }
 
-void FileContent::fail(const std::string& what) const { throw IoError(path_ + ": " + what); }
+void FileContent::fail(const std::string& what) const { throw IoError(printable(path_) + ": " + what); }
 
 bool FileContent::refill() {
   if (at_eof_) return false;

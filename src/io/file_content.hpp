@@ -15,7 +15,8 @@ namespace tapegrad::io::detail {
 /// Errors are IoError naming the file.
 class FileContent {
  public:
-  /// Opens `path`. Throws IoError if it cannot be opened or read.
+  /// Opens `path`. Throws IoError if it cannot be opened or read, or its name holds a NUL
+  /// byte.
   explicit FileContent(const std::string& path);
   ~FileContent();
   FileContent(const FileContent&) = delete;

@@ -1,5 +1,6 @@
 #include "tapegrad/io/idx.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <iomanip>
@@ -12,6 +13,7 @@
 #include "expansion_limit.hpp"
 #include "file_content.hpp"
 #include "integer_fit.hpp"
+#include "names.hpp"
 #include "tapegrad/io/npy.hpp"
 
 namespace tapegrad::io {
@@ -44,7 +46,7 @@ std::string value_to_string(S v) {
 
 template <class S, class T>
 void convert(const std::vector<unsigned char>& bytes, xt::xarray<T>& out, unsigned char code,
-             const std::string& path) {
+             const std::string& where) {
   for (std::size_t i = 0; i < out.size(); ++i) {
     unsigned char raw[sizeof(S)];
     for (std::size_t b = 0; b < sizeof(S); ++b) raw[b] = bytes[i * sizeof(S) + sizeof(S) - 1 - b];
@@ -53,7 +55,7 @@ void convert(const std::vector<unsigned char>& bytes, xt::xarray<T>& out, unsign
     if constexpr (std::is_integral_v<T>) {
       // A value T cannot hold would make static_cast undefined: refuse it instead.
       if (!detail::fits_integer<T>(v)) {
-        throw IoError(path + ": element " + std::to_string(i) + " (" + value_to_string(v) +
+        throw IoError(where + ": element " + std::to_string(i) + " (" + value_to_string(v) +
                       ") of the " + idx_type_name(code) + " data does not fit in " +
                       dtype_name(dtype_of<T>()));
       }
@@ -67,10 +69,11 @@ void convert(const std::vector<unsigned char>& bytes, xt::xarray<T>& out, unsign
 template <class T>
 xt::xarray<T> read_idx(const std::string& path) {
   detail::FileContent in(path);
+  const std::string where = detail::printable(path);
   unsigned char magic[4];
-  if (in.read(magic, 4) != 4) throw IoError(path + ": too short for an IDX header");
+  if (in.read(magic, 4) != 4) throw IoError(where + ": too short for an IDX header");
   if (magic[0] != 0 || magic[1] != 0) {
-    throw IoError(path + ": not an IDX file (bad magic number)");
+    throw IoError(where + ": not an IDX file (bad magic number)");
   }
   std::size_t item = 0;
   switch (magic[2]) {
@@ -79,16 +82,16 @@ xt::xarray<T> read_idx(const std::string& path) {
     case 0x0C: case 0x0D: item = 4; break;
     case 0x0E: item = 8; break;
     default:
-      throw IoError(path + ": unknown IDX element type 0x" +
+      throw IoError(where + ": unknown IDX element type 0x" +
                     std::string(1, "0123456789abcdef"[magic[2] >> 4]) +
                     std::string(1, "0123456789abcdef"[magic[2] & 15]));
   }
   const std::size_t dims = magic[3];
   if (dims == 0 || dims > 8) {
-    throw IoError(path + ": " + std::to_string(dims) + " dimensions (1 to 8 are supported)");
+    throw IoError(where + ": " + std::to_string(dims) + " dimensions (1 to 8 are supported)");
   }
   unsigned char extents[8 * 4];
-  if (in.read(extents, 4 * dims) != 4 * dims) throw IoError(path + ": truncated header");
+  if (in.read(extents, 4 * dims) != 4 * dims) throw IoError(where + ": truncated header");
   Shape shape;
   std::size_t bytes_expected = item, nonzero = item;  // nonzero: a 0 extent hides nothing
   for (std::size_t d = 0; d < dims; ++d) {
@@ -98,7 +101,7 @@ xt::xarray<T> read_idx(const std::string& path) {
       nonzero = SIZE_MAX;
     }
     if (nonzero > (std::size_t{1} << 40)) {
-      throw IoError(path + ": shape " + shape_to_string(shape) + " is too large");
+      throw IoError(where + ": shape " + shape_to_string(shape) + " is too large");
     }
   }
   // Refused before any data is read: a header claiming more than the compressed bytes can
@@ -107,7 +110,7 @@ xt::xarray<T> read_idx(const std::string& path) {
   if (in.compressed() &&
       detail::exceeds_expansion(std::max<std::uint64_t>(bytes_expected, result_bytes), in.file_size())) {
     const bool widened = result_bytes > bytes_expected;
-    throw IoError(path + ": shape " + shape_to_string(shape) + " of " + idx_type_name(magic[2]) +
+    throw IoError(where + ": shape " + shape_to_string(shape) + " of " + idx_type_name(magic[2]) +
                   " would take " + std::to_string(widened ? result_bytes : bytes_expected) +
                   " bytes" + (widened ? std::string(" as ") + dtype_name(dtype_of<T>()) : "") +
                   " from a gzip file of " + std::to_string(in.file_size()) + " bytes, " +
@@ -121,21 +124,21 @@ xt::xarray<T> read_idx(const std::string& path) {
     const std::size_t got = in.read(chunk, want);
     bytes.insert(bytes.end(), chunk, chunk + got);
     if (got < want) {
-      throw IoError(path + ": truncated: " + std::to_string(bytes.size()) + " of " +
+      throw IoError(where + ": truncated: " + std::to_string(bytes.size()) + " of " +
                     std::to_string(bytes_expected) + " data bytes for shape " +
                     shape_to_string(shape));
     }
   }
-  if (in.read(chunk, 1) != 0) throw IoError(path + ": data continues after shape " + shape_to_string(shape));
+  if (in.read(chunk, 1) != 0) throw IoError(where + ": data continues after shape " + shape_to_string(shape));
 
   xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
   switch (magic[2]) {
-    case 0x08: convert<std::uint8_t>(bytes, out, magic[2], path); break;
-    case 0x09: convert<std::int8_t>(bytes, out, magic[2], path); break;
-    case 0x0B: convert<std::int16_t>(bytes, out, magic[2], path); break;
-    case 0x0C: convert<std::int32_t>(bytes, out, magic[2], path); break;
-    case 0x0D: convert<float>(bytes, out, magic[2], path); break;
-    case 0x0E: convert<double>(bytes, out, magic[2], path); break;
+    case 0x08: convert<std::uint8_t>(bytes, out, magic[2], where); break;
+    case 0x09: convert<std::int8_t>(bytes, out, magic[2], where); break;
+    case 0x0B: convert<std::int16_t>(bytes, out, magic[2], where); break;
+    case 0x0C: convert<std::int32_t>(bytes, out, magic[2], where); break;
+    case 0x0D: convert<float>(bytes, out, magic[2], where); break;
+    case 0x0E: convert<double>(bytes, out, magic[2], where); break;
   }
   return out;
 }

@@ -25,8 +25,9 @@ NpzArchive read_npz(const std::string& path);
 /// Writes a .npz file that numpy.load reads, atomically (see write_file_atomically()): one
 /// member "name.npy" per array, in order. Members are deflated unless `compress` is false
 /// (numpy.savez_compressed vs numpy.savez); no arrays give an archive without members, as
-/// numpy.savez() writes it. Throws ValueError for an empty or repeated name
-/// (and as serialize_npy()), and IoError if building the archive or writing the file fails.
+/// numpy.savez() writes it. Throws ValueError for an empty or repeated name or one holding a
+/// NUL byte (and as serialize_npy()), and IoError if building the archive or writing the
+/// file fails.
 void write_npz(const std::string& path, const NpzArchive& arrays, bool compress = true);
 
 }  // namespace tapegrad::io
