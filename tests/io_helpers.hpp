@@ -48,7 +48,8 @@ inline std::vector<unsigned char> read_bytes(const std::string& path) {
 }
 
 /// `bytes` as one gzip member (deflated at `level`), made with zlib in memory.
-inline std::vector<unsigned char> gzip_bytes(const std::vector<unsigned char>& bytes, int level = 9) {
+inline std::vector<unsigned char> gzip_bytes(const std::vector<unsigned char>& bytes,
+                                             int level = 9) {
   z_stream stream{};
   if (deflateInit2(&stream, level, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) return {};
   std::vector<unsigned char> out(deflateBound(&stream, static_cast<uLong>(bytes.size())));

@@ -7,7 +7,6 @@
 #include <memory>
 #include <numeric>
 #include <set>
-
 #include <xtensor-blas/xlinalg.hpp>
 #include <xtensor/xview.hpp>
 
@@ -243,8 +242,9 @@ TEST_CASE("DataLoader with the largest batch size makes one batch of everything"
   CHECK(batches[0].features == numbered(5).features);
   // One below the largest, and with drop_last the rule for a too-large batch still holds.
   CHECK(data::DataLoader<double>(numbered(5), huge - 1).batches_per_epoch() == 1);
-  CHECK_THROWS_AS(data::DataLoader<double>(numbered(5), huge, data::LoaderOptions().drop_last(true)),
-                  ValueError);
+  CHECK_THROWS_AS(
+      data::DataLoader<double>(numbered(5), huge, data::LoaderOptions().drop_last(true)),
+      ValueError);
 }
 
 TEST_CASE("a Dataset whose arrays were reassigned out of step is refused, naming both shapes") {
@@ -270,7 +270,8 @@ TEST_CASE("a Dataset whose arrays were reassigned out of step is refused, naming
                        ShapeError);
   shared->targets = Array{0.0, 1.0, 2.0, 0.0, 1.0};
   shared->features = Array(3.0);  // 0-d: no sample axis at all
-  CHECK_THROWS_WITH_AS(loader.epoch(), doctest::Contains("features of shape () and targets of shape (5,)"),
+  CHECK_THROWS_WITH_AS(loader.epoch(),
+                       doctest::Contains("features of shape () and targets of shape (5,)"),
                        ShapeError);
 }
 

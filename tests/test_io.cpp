@@ -1,5 +1,6 @@
 // io: .npy/.npz round trips, NumPy in both directions, atomic writes, module state, IDX,
 // CSV, and a clear error for every kind of malformed file.
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,7 +9,6 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <dirent.h>
 
 #include "helpers.hpp"
 #include "io_helpers.hpp"
@@ -403,17 +403,17 @@ TEST_CASE("write_csv refuses header names that would not read back") {
 TEST_CASE("read_idx into an integer type refuses values the type cannot hold, as NpyArray::to") {
   const test::ScratchFolder folder;
   // float64 big-endian: 1.5, -2, 3e9, NaN
-  const std::vector<unsigned char> doubles = {
-      0, 0, 0x0E, 1, 0, 0, 0, 4,                        //
-      0x3F, 0xF8, 0, 0, 0, 0, 0, 0,                     // 1.5
-      0xC0, 0x00, 0, 0, 0, 0, 0, 0,                     // -2
-      0x41, 0xE6, 0x5A, 0x0B, 0xC0, 0, 0, 0,            // 3e9
-      0x7F, 0xF8, 0, 0, 0, 0, 0, 0};                    // NaN
+  const std::vector<unsigned char> doubles = {0,    0,    0x0E, 1,    0,    0, 0, 4,   //
+                                              0x3F, 0xF8, 0,    0,    0,    0, 0, 0,   // 1.5
+                                              0xC0, 0x00, 0,    0,    0,    0, 0, 0,   // -2
+                                              0x41, 0xE6, 0x5A, 0x0B, 0xC0, 0, 0, 0,   // 3e9
+                                              0x7F, 0xF8, 0,    0,    0,    0, 0, 0};  // NaN
   test::write_bytes(folder.file("d.idx"), doubles);
   CHECK_THROWS_WITH_AS(io::read_idx<std::int32_t>(folder.file("d.idx")),
                        doctest::Contains((folder.file("d.idx") +
                                           ": element 2 (3000000000) of the double data does not "
-                                          "fit in int32").c_str()),
+                                          "fit in int32")
+                                             .c_str()),
                        IoError);
   // 1.5 is truncated toward 0, as NpyArray::to and NumPy's astype do; -2 fits no unsigned type.
   auto first_two = doubles;
@@ -427,9 +427,9 @@ TEST_CASE("read_idx into an integer type refuses values the type cannot hold, as
   auto nan_only = std::vector<unsigned char>{0, 0, 0x0E, 1, 0, 0, 0, 1};
   nan_only.insert(nan_only.end(), doubles.end() - 8, doubles.end());
   test::write_bytes(folder.file("nan.idx"), nan_only);
-  CHECK_THROWS_WITH_AS(io::read_idx<std::int32_t>(folder.file("nan.idx")),
-                       doctest::Contains("element 0 (nan) of the double data does not fit in int32"),
-                       IoError);
+  CHECK_THROWS_WITH_AS(
+      io::read_idx<std::int32_t>(folder.file("nan.idx")),
+      doctest::Contains("element 0 (nan) of the double data does not fit in int32"), IoError);
   CHECK(std::isnan(io::read_idx<float>(folder.file("nan.idx"))(0)));
   // int32 300 and int8 -1 do not fit in uint8; 255 does.
   test::write_bytes(folder.file("i.idx"), {0, 0, 0x0C, 1, 0, 0, 0, 2, 0, 0, 0, 255, 0, 0, 1, 44});
@@ -443,9 +443,9 @@ TEST_CASE("read_idx into an integer type refuses values the type cannot hold, as
   CHECK(io::read_idx<std::int32_t>(folder.file("b.idx")) == xt::xarray<std::int32_t>{5, -1});
   // float32 infinity
   test::write_bytes(folder.file("f.idx"), {0, 0, 0x0D, 1, 0, 0, 0, 1, 0xFF, 0x80, 0, 0});
-  CHECK_THROWS_WITH_AS(io::read_idx<std::int32_t>(folder.file("f.idx")),
-                       doctest::Contains("element 0 (-inf) of the float data does not fit in int32"),
-                       IoError);
+  CHECK_THROWS_WITH_AS(
+      io::read_idx<std::int32_t>(folder.file("f.idx")),
+      doctest::Contains("element 0 (-inf) of the float data does not fit in int32"), IoError);
 }
 
 TEST_CASE("gzipped IDX files: decompression bombs and trailing bytes are refused") {
@@ -455,18 +455,20 @@ TEST_CASE("gzipped IDX files: decompression bombs and trailing bytes are refused
     return header;
   };
   // The header claims 2^19 x 2^20 bytes; 1 MiB of zeros follows, about 1 KB once deflated.
-  const auto bomb = test::gzip_bytes(with_zeros({0, 0, 0x08, 2, 0, 0x08, 0, 0, 0, 0x10, 0, 0}, 1 << 20));
+  const auto bomb =
+      test::gzip_bytes(with_zeros({0, 0, 0x08, 2, 0, 0x08, 0, 0, 0, 0x10, 0, 0}, 1 << 20));
   REQUIRE(!bomb.empty());
   CHECK(bomb.size() < 4096);
   test::write_bytes(folder.file("bomb.idx.gz"), bomb);
-  CHECK_THROWS_WITH_AS(io::read_idx<std::uint8_t>(folder.file("bomb.idx.gz")),
-                       doctest::Contains(("bomb.idx.gz: shape (524288, 1048576) of ubyte would take "
-                                          "549755813888 bytes from a gzip file of " +
-                                          std::to_string(bomb.size()) +
-                                          " bytes, more than 1100 times its size (+1 KiB): "
-                                          "refused as a decompression bomb")
-                                             .c_str()),
-                       IoError);
+  CHECK_THROWS_WITH_AS(
+      io::read_idx<std::uint8_t>(folder.file("bomb.idx.gz")),
+      doctest::Contains(("bomb.idx.gz: shape (524288, 1048576) of ubyte would take "
+                         "549755813888 bytes from a gzip file of " +
+                         std::to_string(bomb.size()) +
+                         " bytes, more than 1100 times its size (+1 KiB): "
+                         "refused as a decompression bomb")
+                            .c_str()),
+      IoError);
 
   // All 4 MiB present: the ratio of a real deflate stream of zeros (about 1030), so it reads
   // as uint8, but as double or float it would take 8 or 4 times more memory than the limit.
@@ -490,7 +492,8 @@ TEST_CASE("gzipped IDX files: decompression bombs and trailing bytes are refused
   for (unsigned char c : std::string("junk")) trailing.push_back(c);
   test::write_bytes(folder.file("trailing.idx.gz"), trailing);
   CHECK_THROWS_WITH_AS(io::read_idx<double>(folder.file("trailing.idx.gz")),
-                       doctest::Contains("trailing.idx.gz: 4 bytes follow the gzip stream"), IoError);
+                       doctest::Contains("trailing.idx.gz: 4 bytes follow the gzip stream"),
+                       IoError);
   auto zero_padded = test::gzip_bytes(small);
   zero_padded.push_back(0);
   test::write_bytes(folder.file("padded.idx.gz"), zero_padded);
@@ -512,7 +515,8 @@ TEST_CASE("an empty .npz file is refused, not read as an empty archive") {
   const test::ScratchFolder folder;
   test::write_bytes(folder.file("empty.npz"), {});
   CHECK_THROWS_WITH_AS(io::read_npz(folder.file("empty.npz")),
-                       doctest::Contains("empty.npz: empty file, not a .npz (zip) archive"), IoError);
+                       doctest::Contains("empty.npz: empty file, not a .npz (zip) archive"),
+                       IoError);
   CHECK_THROWS_WITH_AS(io::parse_npz(nullptr, 0, "memory"),
                        doctest::Contains("memory: empty file, not a .npz (zip) archive"), IoError);
   // An archive with no members (numpy.savez() with no arrays) is still read.
@@ -593,9 +597,10 @@ TEST_CASE("a read-only file is not replaced, even by root, nor is a fifo") {
   const std::string path = folder.file("w.npy");
   io::save_npy(path, sample<double>({2}));
   REQUIRE(::chmod(path.c_str(), 0444) == 0);
-  CHECK_THROWS_WITH_AS(io::save_npy(path, sample<double>({5})),
-                       doctest::Contains((path + ": the file is read-only (mode 0444); not replaced").c_str()),
-                       IoError);
+  CHECK_THROWS_WITH_AS(
+      io::save_npy(path, sample<double>({5})),
+      doctest::Contains((path + ": the file is read-only (mode 0444); not replaced").c_str()),
+      IoError);
   CHECK(io::load_npy<double>(path) == sample<double>({2}));
   CHECK(listing(folder.path()) == std::vector<std::string>{"w.npy"});
   // Through a link, the target's mode decides.
@@ -617,20 +622,28 @@ TEST_CASE("a read-only file is not replaced, even by root, nor is a fifo") {
 
 TEST_CASE("CSV: a UTF-8 byte order mark is skipped, and an overflowing number is out of range") {
   const test::ScratchFolder folder;
-  test::write_text(folder.file("bom.csv"), "\xEF\xBB\xBF" "a,b\n1,2\n");
+  test::write_text(folder.file("bom.csv"),
+                   "\xEF\xBB\xBF"
+                   "a,b\n1,2\n");
   const auto table = io::read_csv(folder.file("bom.csv"), true);
   CHECK(table.header == std::vector<std::string>{"a", "b"});
   CHECK(table.values == xt::xarray<double>{{1, 2}});
-  test::write_text(folder.file("bom_values.csv"), "\xEF\xBB\xBF" "1,2\n");
+  test::write_text(folder.file("bom_values.csv"),
+                   "\xEF\xBB\xBF"
+                   "1,2\n");
   CHECK(io::read_csv(folder.file("bom_values.csv")).values == xt::xarray<double>{{1, 2}});
   // Only at the start of the file: elsewhere it is a character of the cell, shown escaped.
-  test::write_text(folder.file("bom_inside.csv"), "1,2\n\xEF\xBB\xBF" "3,4\n");
+  test::write_text(folder.file("bom_inside.csv"),
+                   "1,2\n\xEF\xBB\xBF"
+                   "3,4\n");
   CHECK_THROWS_WITH_AS(io::read_csv(folder.file("bom_inside.csv")),
-                       doctest::Contains("bom_inside.csv:2:1: '\\xEF\\xBB\\xBF3' is not a number"), IoError);
+                       doctest::Contains("bom_inside.csv:2:1: '\\xEF\\xBB\\xBF3' is not a number"),
+                       IoError);
 
   test::write_text(folder.file("big.csv"), "1,1e999\n");
   CHECK_THROWS_WITH_AS(io::read_csv(folder.file("big.csv")),
-                       doctest::Contains("big.csv:1:2: '1e999' is out of range for a double"), IoError);
+                       doctest::Contains("big.csv:1:2: '1e999' is out of range for a double"),
+                       IoError);
   test::write_text(folder.file("small.csv"), "-1e999\n");
   CHECK_THROWS_WITH_AS(io::read_csv(folder.file("small.csv")),
                        doctest::Contains("'-1e999' is out of range for a double"), IoError);
@@ -649,25 +662,29 @@ TEST_CASE("NUL, CR and other control bytes in names are escaped in io messages")
   // A file name holding CR, an escape byte and a tab.
   const std::string odd = folder.file("odd\r\x1b\t.csv");
   test::write_text(odd, "x\n");
-  CHECK_THROWS_WITH_AS(io::read_csv(odd), doctest::Contains("/odd\\r\\x1B\\t.csv:1:1: 'x' is not a number"),
-                       IoError);
+  CHECK_THROWS_WITH_AS(io::read_csv(odd),
+                       doctest::Contains("/odd\\r\\x1B\\t.csv:1:1: 'x' is not a number"), IoError);
   // A file name holding NUL would reach the system cut short (another file): refused.
   const std::string cut = folder.file("w.npy") + std::string("\0.bak", 5);
   CHECK_THROWS_WITH_AS(io::save_npy(cut, sample<double>({1})),
                        doctest::Contains("w.npy\\0.bak: the file name holds a NUL byte"), IoError);
   CHECK(listing(folder.path()).size() == 2);  // w.npy was not written
-  CHECK_THROWS_WITH_AS(io::read_npy(cut), doctest::Contains("w.npy\\0.bak: the file name holds a NUL byte"),
-                       IoError);
+  CHECK_THROWS_WITH_AS(io::read_npy(cut),
+                       doctest::Contains("w.npy\\0.bak: the file name holds a NUL byte"), IoError);
   CHECK_THROWS_WITH_AS(io::read_idx<float>(cut), doctest::Contains("holds a NUL byte"), IoError);
   CHECK_THROWS_WITH_AS(io::read_csv(cut), doctest::Contains("holds a NUL byte"), IoError);
   // Names that come from the caller or from an archive.
   CHECK_THROWS_WITH_AS(io::write_csv(folder.file("h.csv"), xt::xarray<double>{1.0}, {"a\rb"}),
-                       doctest::Contains("the header name 'a\\rb' would not read back"), ValueError);
+                       doctest::Contains("the header name 'a\\rb' would not read back"),
+                       ValueError);
   const auto one = io::NpyArray::from(sample<double>({1}));
-  CHECK_THROWS_WITH_AS(io::write_npz(folder.file("n.npz"), {{std::string("a\0b", 3), one}, {std::string("a\0b", 3), one}}),
-                       doctest::Contains("the name 'a\\0b' is empty, holds a NUL byte or is repeated"), ValueError);
+  CHECK_THROWS_WITH_AS(
+      io::write_npz(folder.file("n.npz"),
+                    {{std::string("a\0b", 3), one}, {std::string("a\0b", 3), one}}),
+      doctest::Contains("the name 'a\\0b' is empty, holds a NUL byte or is repeated"), ValueError);
   CHECK_THROWS_AS(io::write_npz(folder.file("n.npz"), {{std::string("a\0b", 3), one}}), ValueError);
-  REQUIRE(std::system(("cd '" + folder.path() + "' && " TAPEGRAD_PYTHON
+  REQUIRE(std::system(("cd '" + folder.path() +
+                       "' && " TAPEGRAD_PYTHON
                        " -c \"import zipfile; z = zipfile.ZipFile('cr.npz', 'w'); "
                        "z.writestr('a\\rb.txt', 'hi'); z.close()\"")
                           .c_str()) == 0);

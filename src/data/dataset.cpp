@@ -52,8 +52,8 @@ void check_rows(const Dataset<T>& data, const char* function) {
                              shape_to_string(features.shape()) + " and targets of shape " +
                              shape_to_string(targets.shape());
   if (features.dimension() == 0 || targets.dimension() == 0) {
-    throw ShapeError(shapes +
-                     "; both need a first (sample) axis: features (N, ...), targets (N,) or (N, k)");
+    throw ShapeError(
+        shapes + "; both need a first (sample) axis: features (N, ...), targets (N,) or (N, k)");
   }
   if (features.shape()[0] != targets.shape()[0]) {
     throw ShapeError(shapes + " have different numbers of samples (" +

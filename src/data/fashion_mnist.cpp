@@ -2,8 +2,8 @@
 
 #include <sys/stat.h>
 
-#include "tapegrad/io/idx.hpp"
 #include "../io/names.hpp"
+#include "tapegrad/io/idx.hpp"
 #include "tapegrad/io/npy.hpp"
 
 namespace tapegrad::data {
@@ -20,7 +20,8 @@ std::string locate(const std::string& folder, const std::string& name) {
   for (const std::string& candidate : {folder + "/" + name + ".gz", folder + "/" + name}) {
     if (exists(candidate)) return candidate;
   }
-  throw io::IoError(io::detail::printable(folder + "/" + name) + "(.gz): missing. Fashion-MNIST is in Debian's "
+  throw io::IoError(io::detail::printable(folder + "/" + name) +
+                    "(.gz): missing. Fashion-MNIST is in Debian's "
                     "dataset-fashion-mnist package (apt-get install dataset-fashion-mnist), "
                     "or pass the folder that holds the four IDX files");
 }
@@ -37,8 +38,8 @@ void load_split(const std::string& folder, const std::string& prefix, std::size_
                       " images of 28x28, got shape " + shape_to_string(pixels.shape()));
   }
   if (classes.shape() != Shape{count}) {
-    throw io::IoError(io::detail::printable(label_path) + ": expected " + std::to_string(count) + " labels, got shape " +
-                      shape_to_string(classes.shape()));
+    throw io::IoError(io::detail::printable(label_path) + ": expected " + std::to_string(count) +
+                      " labels, got shape " + shape_to_string(classes.shape()));
   }
   images = xt::xarray<T>::from_shape({count, std::size_t{784}});
   for (std::size_t i = 0; i < pixels.size(); ++i) {
@@ -47,8 +48,9 @@ void load_split(const std::string& folder, const std::string& prefix, std::size_
   labels.resize(count);
   for (std::size_t i = 0; i < count; ++i) {
     if (classes(i) > 9) {
-      throw io::IoError(io::detail::printable(label_path) + ": label " + std::to_string(classes(i)) + " of image " +
-                        std::to_string(i) + " is not a class 0..9");
+      throw io::IoError(io::detail::printable(label_path) + ": label " +
+                        std::to_string(classes(i)) + " of image " + std::to_string(i) +
+                        " is not a class 0..9");
     }
     labels[i] = classes(i);
   }

@@ -50,7 +50,8 @@ std::string final_target(const std::string& path) {
   for (int hops = 0; hops <= kMaxLinks; ++hops) {
     struct stat info {};
     if (::lstat(current.c_str(), &info) != 0 || !S_ISLNK(info.st_mode)) return current;
-    std::vector<char> text(static_cast<std::size_t>(info.st_size > 0 ? info.st_size : PATH_MAX) + 1);
+    const auto length = static_cast<std::size_t>(info.st_size > 0 ? info.st_size : PATH_MAX);
+    std::vector<char> text(length + 1);
     const ssize_t n = ::readlink(current.c_str(), text.data(), text.size());
     if (n <= 0 || static_cast<std::size_t>(n) >= text.size()) {
       throw IoError(detail::printable(path) + ": cannot resolve the symbolic link " +
@@ -86,8 +87,7 @@ void remove_dead_writers_temporaries(const std::string& target) {
     const std::string rest = name.substr(prefix.size());  // "<pid>-<letters>"
     const auto dash = rest.find('-');
     if (dash == std::string::npos || dash == 0 || dash > 10 ||
-        rest.size() != dash + 1 + kRandomLetters ||
-        rest.find_first_not_of("0123456789") != dash) {
+        rest.size() != dash + 1 + kRandomLetters || rest.find_first_not_of("0123456789") != dash) {
       continue;
     }
     const long long pid = std::stoll(rest.substr(0, dash));
@@ -110,8 +110,8 @@ int create_temporary(const std::string& target, std::string& temporary_path) {
   static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
   thread_local std::mt19937_64 random(std::random_device{}() ^
                                       static_cast<std::uint64_t>(::getpid()) << 32);
-  const std::string stem = folder_of(target) + "/" + temporary_prefix(target) +
-                           std::to_string(::getpid()) + "-";
+  const std::string stem =
+      folder_of(target) + "/" + temporary_prefix(target) + std::to_string(::getpid()) + "-";
   for (int attempt = 0; attempt < 100; ++attempt) {
     temporary_path = stem;
     for (std::size_t i = 0; i < kRandomLetters; ++i) {
@@ -171,8 +171,8 @@ void write_file_atomically(const std::string& path, const void* data, std::size_
   }
   temporary.path = temporary_path;
   if (exists && ::fchmod(temporary.fd, old.st_mode & 0777) != 0) {
-    throw IoError(shown + ": cannot give the new file the old one's permissions: " +
-                  system_reason());
+    throw IoError(shown +
+                  ": cannot give the new file the old one's permissions: " + system_reason());
   }
 
   const auto* bytes = static_cast<const unsigned char*>(data);

@@ -71,7 +71,8 @@ CsvTable read_csv(const std::string& path, bool has_header, char delimiter) {
       char* parsed_end = nullptr;
       errno = 0;
       const double v = cell.empty() ? 0.0 : std::strtod(cell.c_str(), &parsed_end);
-      const std::string at = where + ":" + std::to_string(c + 1) + ": '" + detail::printable(cell) + "'";
+      const std::string at =
+          where + ":" + std::to_string(c + 1) + ": '" + detail::printable(cell) + "'";
       if (cell.empty() || parsed_end != cell.c_str() + cell.size()) {
         throw IoError(at + " is not a number");
       }
@@ -107,7 +108,8 @@ void write_csv(const std::string& path, const xt::xarray<T>& values,
     const char* blank = " \t\r";
     if (name.find_first_of(std::string(1, delimiter) + "\"\n\r") != std::string::npos ||
         name.empty() || std::strchr(blank, name.front()) || std::strchr(blank, name.back())) {
-      throw ValueError("write_csv: the header name '" + detail::printable(name) + "' would not read back: it is " +
+      throw ValueError("write_csv: the header name '" + detail::printable(name) +
+                       "' would not read back: it is " +
                        "empty, starts or ends with a blank, or holds the delimiter, a double " +
                        "quote or a line break");
     }

@@ -18,7 +18,8 @@ std::vector<unsigned char> read_file(const std::string& path) {
   unsigned char chunk[1 << 16];
   std::size_t n;
   while ((n = std::fread(chunk, 1, sizeof chunk, file.get())) > 0) bytes.insert(bytes.end(), chunk, chunk + n);
-  if (std::ferror(file.get())) throw IoError(printable(path) + ": read failed: " + std::strerror(errno));
+  if (std::ferror(file.get()))
+    throw IoError(printable(path) + ": read failed: " + std::strerror(errno));
   return bytes;
 }
 

@@ -33,13 +33,16 @@ FileContent::~FileContent() {
   if (file_ != nullptr) std::fclose(file_);
 }
 
-void FileContent::fail(const std::string& what) const { throw IoError(printable(path_) + ": " + what); }
+void FileContent::fail(const std::string& what) const {
+  throw IoError(printable(path_) + ": " + what);
+}
 
 bool FileContent::refill() {
   if (at_eof_) return false;
   std::memmove(buffer_.data(), buffer_.data() + start_, available_);
   start_ = 0;
-  const std::size_t n = std::fread(buffer_.data() + available_, 1, buffer_.size() - available_, file_);
+  const std::size_t n =
+      std::fread(buffer_.data() + available_, 1, buffer_.size() - available_, file_);
   if (std::ferror(file_)) fail(std::string("read failed: ") + std::strerror(errno));
   if (n == 0) at_eof_ = true;
   available_ += n;
@@ -81,7 +84,8 @@ std::size_t FileContent::read(unsigned char* out, std::size_t n) {
       } else if (available_ >= 2 && buffer_[start_] == 0x1f && buffer_[start_ + 1] == 0x8b) {
         inflateReset(&z_);
       } else {
-        const std::uint64_t rest = available_ + (file_size_ > file_read_ ? file_size_ - file_read_ : 0);
+        const std::uint64_t rest =
+            available_ + (file_size_ > file_read_ ? file_size_ - file_read_ : 0);
         fail(std::to_string(rest) + " bytes follow the gzip stream (at byte " +
              std::to_string(file_read_ - available_) + " of the file)");
       }

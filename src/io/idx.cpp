@@ -40,7 +40,8 @@ const char* idx_type_name(unsigned char code) {
 template <class S>
 std::string value_to_string(S v) {
   std::ostringstream out;
-  out << std::setprecision(std::numeric_limits<S>::max_digits10) << +v;  // + prints a byte as a number
+  // + prints a byte as a number, not as a character.
+  out << std::setprecision(std::numeric_limits<S>::max_digits10) << +v;
   return out.str();
 }
 
@@ -108,7 +109,8 @@ xt::xarray<T> read_idx(const std::string& path) {
   // hold, or a result that would outgrow them as much, once converted to T.
   const std::uint64_t result_bytes = bytes_expected / item * sizeof(T);
   if (in.compressed() &&
-      detail::exceeds_expansion(std::max<std::uint64_t>(bytes_expected, result_bytes), in.file_size())) {
+      detail::exceeds_expansion(std::max<std::uint64_t>(bytes_expected, result_bytes),
+                                in.file_size())) {
     const bool widened = result_bytes > bytes_expected;
     throw IoError(where + ": shape " + shape_to_string(shape) + " of " + idx_type_name(magic[2]) +
                   " would take " + std::to_string(widened ? result_bytes : bytes_expected) +
@@ -129,7 +131,9 @@ xt::xarray<T> read_idx(const std::string& path) {
                     shape_to_string(shape));
     }
   }
-  if (in.read(chunk, 1) != 0) throw IoError(where + ": data continues after shape " + shape_to_string(shape));
+  if (in.read(chunk, 1) != 0) {
+    throw IoError(where + ": data continues after shape " + shape_to_string(shape));
+  }
 
   xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
   switch (magic[2]) {

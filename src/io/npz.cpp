@@ -56,8 +56,8 @@ NpzArchive parse_npz(const unsigned char* data, std::size_t size, const std::str
     if (zip_stat_index(archive.get(), static_cast<zip_uint64_t>(i), 0, &stat) != 0 ||
         !(stat.valid & ZIP_STAT_NAME) || !(stat.valid & ZIP_STAT_SIZE) ||
         !(stat.valid & ZIP_STAT_COMP_SIZE)) {
-      throw IoError(where + ": member " + std::to_string(i) + " cannot be read: " +
-                    zip_strerror(archive.get()));
+      throw IoError(where + ": member " + std::to_string(i) +
+                    " cannot be read: " + zip_strerror(archive.get()));
     }
     std::string name = stat.name;
     const std::string member = where + ": member '" + detail::printable(name) + "'";
@@ -141,7 +141,8 @@ void write_npz(const std::string& path, const NpzArchive& arrays, bool compress)
     const zip_int64_t index = zip_file_add(archive.get(), (name + ".npy").c_str(), member, ZIP_FL_ENC_UTF_8);
     if (index < 0) {
       zip_source_free(member);
-      throw IoError(shown + ": cannot add '" + detail::printable(name) + "': " + zip_strerror(archive.get()));
+      throw IoError(shown + ": cannot add '" + detail::printable(name) +
+                    "': " + zip_strerror(archive.get()));
     }
     zip_set_file_compression(archive.get(), static_cast<zip_uint64_t>(index),
                              compress ? ZIP_CM_DEFLATE : ZIP_CM_STORE, 0);

@@ -33,8 +33,8 @@ void load_state(nn::Module<T>& module, const std::string& path) {
     }
     const NpyArray& array = *found->second;
     if (array.shape() != tensor.shape()) {
-      note(detail::printable(name) + " has shape " + shape_to_string(array.shape()) + " in the file but " +
-           shape_to_string(tensor.shape()) + " in the model");
+      note(detail::printable(name) + " has shape " + shape_to_string(array.shape()) +
+           " in the file but " + shape_to_string(tensor.shape()) + " in the model");
     }
     if (array.dtype() != dtype_of<T>()) {
       note(detail::printable(name) + " is " + dtype_name(array.dtype()) + " in the file but " +
@@ -44,7 +44,8 @@ void load_state(nn::Module<T>& module, const std::string& path) {
   }
   for (const auto& entry : in_file) note("unexpected " + detail::printable(entry.first));
   if (!problems.empty()) {
-    throw IoError(detail::printable(path) + " does not match the model (nothing was loaded): " + problems);
+    throw IoError(detail::printable(path) +
+                  " does not match the model (nothing was loaded): " + problems);
   }
   std::map<std::string, const NpyArray*> by_name;
   for (const auto& [name, array] : arrays) by_name[name] = &array;
