@@ -2,10 +2,11 @@
 // dataset generators (with a logistic regression trained on the tape).
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <set>
-
 #include <xtensor-blas/xlinalg.hpp>
 #include <xtensor/xview.hpp>
 
@@ -229,6 +230,49 @@ TEST_CASE("DataLoader copies its dataset and rejects what cannot make batches") 
                   ValueError);
   CHECK_THROWS_AS(data::DataLoader<double>(std::shared_ptr<const data::Dataset<double>>(), 1),
                   ValueError);
+}
+
+TEST_CASE("DataLoader with the largest batch size makes one batch of everything") {
+  const std::size_t huge = std::numeric_limits<std::size_t>::max();
+  data::DataLoader<double> loader(numbered(5), huge, data::LoaderOptions().shuffle(false));
+  CHECK(loader.batches_per_epoch() == 1);
+  const auto batches = loader.epoch();
+  REQUIRE(batches.size() == 1);
+  CHECK(batches[0].indices == iota(5));
+  CHECK(batches[0].features == numbered(5).features);
+  // One below the largest, and with drop_last the rule for a too-large batch still holds.
+  CHECK(data::DataLoader<double>(numbered(5), huge - 1).batches_per_epoch() == 1);
+  CHECK_THROWS_AS(
+      data::DataLoader<double>(numbered(5), huge, data::LoaderOptions().drop_last(true)),
+      ValueError);
+}
+
+TEST_CASE("a Dataset whose arrays were reassigned out of step is refused, naming both shapes") {
+  const std::string shapes =
+      "features of shape (5, 2) and targets of shape (2,) have different numbers of samples";
+  auto d = numbered(5);
+  d.targets = Array{0.0, 1.0};  // the members are public: nothing stops this assignment
+  CHECK_THROWS_WITH_AS(d.subset({4}), doctest::Contains(("Dataset::subset: " + shapes).c_str()),
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(data::DataLoader<double>(d, 2),
+                       doctest::Contains(("DataLoader: " + shapes).c_str()), ShapeError);
+  CHECK_THROWS_WITH_AS(data::train_test_split(d, 0.4, 1, true),
+                       doctest::Contains(("train_test_split: " + shapes).c_str()), ShapeError);
+  CHECK_THROWS_WITH_AS(d.labels(), doctest::Contains(("Dataset::labels: " + shapes).c_str()),
+                       ShapeError);
+
+  // A shared dataset changed after the loader was made: caught when the loader takes a batch.
+  auto shared = std::make_shared<data::Dataset<double>>(numbered(5));
+  data::DataLoader<double> loader(std::shared_ptr<const data::Dataset<double>>(shared), 2);
+  CHECK(loader.epoch().size() == 3);
+  shared->targets = Array{0.0, 1.0};
+  CHECK_THROWS_WITH_AS(loader.epoch(), doctest::Contains(("DataLoader::epoch: " + shapes).c_str()),
+                       ShapeError);
+  shared->targets = Array{0.0, 1.0, 2.0, 0.0, 1.0};
+  shared->features = Array(3.0);  // 0-d: no sample axis at all
+  CHECK_THROWS_WITH_AS(loader.epoch(),
+                       doctest::Contains("features of shape () and targets of shape (5,)"),
+                       ShapeError);
 }
 
 // ---- train_test_split ----

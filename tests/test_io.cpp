@@ -1,11 +1,14 @@
 // io: .npy/.npz round trips, NumPy in both directions, atomic writes, module state, IDX,
 // CSV, and a clear error for every kind of malformed file.
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
+#include <csignal>
 #include <cstdio>
-#include <dirent.h>
 
 #include "helpers.hpp"
 #include "io_helpers.hpp"
@@ -395,4 +398,296 @@ TEST_CASE("write_csv refuses header names that would not read back") {
   CHECK_THROWS_AS(io::write_csv(folder.file("a.csv"), a, {"x", "z\t"}), ValueError);
   io::write_csv(folder.file("a.csv"), a, {"x;y", "z"});  // another delimiter's character is fine
   CHECK(io::read_csv(folder.file("a.csv"), true).header == std::vector<std::string>{"x;y", "z"});
+}
+
+TEST_CASE("read_idx into an integer type refuses values the type cannot hold, as NpyArray::to") {
+  const test::ScratchFolder folder;
+  // float64 big-endian: 1.5, -2, 3e9, NaN
+  const std::vector<unsigned char> doubles = {0,    0,    0x0E, 1,    0,    0, 0, 4,   //
+                                              0x3F, 0xF8, 0,    0,    0,    0, 0, 0,   // 1.5
+                                              0xC0, 0x00, 0,    0,    0,    0, 0, 0,   // -2
+                                              0x41, 0xE6, 0x5A, 0x0B, 0xC0, 0, 0, 0,   // 3e9
+                                              0x7F, 0xF8, 0,    0,    0,    0, 0, 0};  // NaN
+  test::write_bytes(folder.file("d.idx"), doubles);
+  CHECK_THROWS_WITH_AS(io::read_idx<std::int32_t>(folder.file("d.idx")),
+                       doctest::Contains((folder.file("d.idx") +
+                                          ": element 2 (3000000000) of the double data does not "
+                                          "fit in int32")
+                                             .c_str()),
+                       IoError);
+  // 1.5 is truncated toward 0, as NpyArray::to and NumPy's astype do; -2 fits no unsigned type.
+  auto first_two = doubles;
+  first_two[7] = 2;
+  first_two.resize(8 + 16);
+  test::write_bytes(folder.file("two.idx"), first_two);
+  CHECK(io::read_idx<std::int32_t>(folder.file("two.idx")) == xt::xarray<std::int32_t>{1, -2});
+  CHECK_THROWS_WITH_AS(io::read_idx<std::uint8_t>(folder.file("two.idx")),
+                       doctest::Contains("element 1 (-2) of the double data does not fit in uint8"),
+                       IoError);
+  auto nan_only = std::vector<unsigned char>{0, 0, 0x0E, 1, 0, 0, 0, 1};
+  nan_only.insert(nan_only.end(), doubles.end() - 8, doubles.end());
+  test::write_bytes(folder.file("nan.idx"), nan_only);
+  CHECK_THROWS_WITH_AS(
+      io::read_idx<std::int32_t>(folder.file("nan.idx")),
+      doctest::Contains("element 0 (nan) of the double data does not fit in int32"), IoError);
+  CHECK(std::isnan(io::read_idx<float>(folder.file("nan.idx"))(0)));
+  // int32 300 and int8 -1 do not fit in uint8; 255 does.
+  test::write_bytes(folder.file("i.idx"), {0, 0, 0x0C, 1, 0, 0, 0, 2, 0, 0, 0, 255, 0, 0, 1, 44});
+  CHECK_THROWS_WITH_AS(io::read_idx<std::uint8_t>(folder.file("i.idx")),
+                       doctest::Contains("element 1 (300) of the int data does not fit in uint8"),
+                       IoError);
+  test::write_bytes(folder.file("b.idx"), {0, 0, 0x09, 1, 0, 0, 0, 2, 5, 0xFF});
+  CHECK_THROWS_WITH_AS(io::read_idx<std::uint8_t>(folder.file("b.idx")),
+                       doctest::Contains("element 1 (-1) of the byte data does not fit in uint8"),
+                       IoError);
+  CHECK(io::read_idx<std::int32_t>(folder.file("b.idx")) == xt::xarray<std::int32_t>{5, -1});
+  // float32 infinity
+  test::write_bytes(folder.file("f.idx"), {0, 0, 0x0D, 1, 0, 0, 0, 1, 0xFF, 0x80, 0, 0});
+  CHECK_THROWS_WITH_AS(
+      io::read_idx<std::int32_t>(folder.file("f.idx")),
+      doctest::Contains("element 0 (-inf) of the float data does not fit in int32"), IoError);
+}
+
+TEST_CASE("gzipped IDX files: decompression bombs and trailing bytes are refused") {
+  const test::ScratchFolder folder;
+  auto with_zeros = [](std::vector<unsigned char> header, std::size_t zeros) {
+    header.resize(header.size() + zeros, 0);
+    return header;
+  };
+  // The header claims 2^19 x 2^20 bytes; 1 MiB of zeros follows, about 1 KB once deflated.
+  const auto bomb =
+      test::gzip_bytes(with_zeros({0, 0, 0x08, 2, 0, 0x08, 0, 0, 0, 0x10, 0, 0}, 1 << 20));
+  REQUIRE(!bomb.empty());
+  CHECK(bomb.size() < 4096);
+  test::write_bytes(folder.file("bomb.idx.gz"), bomb);
+  CHECK_THROWS_WITH_AS(
+      io::read_idx<std::uint8_t>(folder.file("bomb.idx.gz")),
+      doctest::Contains(("bomb.idx.gz: shape (524288, 1048576) of ubyte would take "
+                         "549755813888 bytes from a gzip file of " +
+                         std::to_string(bomb.size()) +
+                         " bytes, more than 1100 times its size (+1 KiB): "
+                         "refused as a decompression bomb")
+                            .c_str()),
+      IoError);
+
+  // All 4 MiB present: the ratio of a real deflate stream of zeros (about 1030), so it reads
+  // as uint8, but as double or float it would take 8 or 4 times more memory than the limit.
+  const auto zeros_plain = with_zeros({0, 0, 0x08, 1, 0, 0x40, 0, 0}, 1 << 22);
+  const auto zeros = test::gzip_bytes(zeros_plain);
+  test::write_bytes(folder.file("zeros.idx.gz"), zeros);
+  CHECK(io::read_idx<std::uint8_t>(folder.file("zeros.idx.gz")).size() == (1u << 22));
+  CHECK_THROWS_WITH_AS(io::read_idx<double>(folder.file("zeros.idx.gz")),
+                       doctest::Contains("shape (4194304,) of ubyte would take 33554432 bytes as "
+                                         "float64 from a gzip file of"),
+                       IoError);
+  CHECK_THROWS_WITH_AS(io::read_idx<float>(folder.file("zeros.idx.gz")),
+                       doctest::Contains("gunzip it to read it anyway"), IoError);
+  test::write_bytes(folder.file("zeros.idx"), zeros_plain);  // an uncompressed file has no limit
+  CHECK(io::read_idx<float>(folder.file("zeros.idx")).size() == (1u << 22));
+
+  // Bytes after the gzip stream are refused, as bytes after the data of a plain file are;
+  // a second gzip member is part of the stream (gzip -d reads both too).
+  const std::vector<unsigned char> small = {0, 0, 0x08, 1, 0, 0, 0, 3, 7, 8, 9};
+  auto trailing = test::gzip_bytes(small);
+  for (unsigned char c : std::string("junk")) trailing.push_back(c);
+  test::write_bytes(folder.file("trailing.idx.gz"), trailing);
+  CHECK_THROWS_WITH_AS(io::read_idx<double>(folder.file("trailing.idx.gz")),
+                       doctest::Contains("trailing.idx.gz: 4 bytes follow the gzip stream"),
+                       IoError);
+  auto zero_padded = test::gzip_bytes(small);
+  zero_padded.push_back(0);
+  test::write_bytes(folder.file("padded.idx.gz"), zero_padded);
+  CHECK_THROWS_WITH_AS(io::read_idx<double>(folder.file("padded.idx.gz")),
+                       doctest::Contains("1 bytes follow the gzip stream"), IoError);
+  auto two_members = test::gzip_bytes({small.begin(), small.begin() + 9});
+  const auto second = test::gzip_bytes({small.begin() + 9, small.end()});
+  two_members.insert(two_members.end(), second.begin(), second.end());
+  test::write_bytes(folder.file("two.idx.gz"), two_members);
+  CHECK(io::read_idx<double>(folder.file("two.idx.gz")) == xt::xarray<double>{7, 8, 9});
+  auto cut = test::gzip_bytes(small);
+  cut.resize(cut.size() - 3);  // inside the trailer: the stream never ends
+  test::write_bytes(folder.file("cut.idx.gz"), cut);
+  CHECK_THROWS_WITH_AS(io::read_idx<double>(folder.file("cut.idx.gz")),
+                       doctest::Contains("cut.idx.gz: truncated gzip stream"), IoError);
+}
+
+TEST_CASE("an empty .npz file is refused, not read as an empty archive") {
+  const test::ScratchFolder folder;
+  test::write_bytes(folder.file("empty.npz"), {});
+  CHECK_THROWS_WITH_AS(io::read_npz(folder.file("empty.npz")),
+                       doctest::Contains("empty.npz: empty file, not a .npz (zip) archive"),
+                       IoError);
+  CHECK_THROWS_WITH_AS(io::parse_npz(nullptr, 0, "memory"),
+                       doctest::Contains("memory: empty file, not a .npz (zip) archive"), IoError);
+  // An archive with no members (numpy.savez() with no arrays) is still read.
+  io::write_npz(folder.file("none.npz"), {});
+  CHECK(io::read_npz(folder.file("none.npz")).empty());
+}
+
+TEST_CASE("atomic writes through a symbolic link replace the link's target, not the link") {
+  const test::ScratchFolder folder;
+  REQUIRE(::mkdir(folder.file("real").c_str(), 0755) == 0);
+  const std::string target = folder.file("real/w.npy");
+  io::save_npy(target, sample<double>({2}));
+  // link -> real/w.npy (relative), and chain -> link (absolute): both resolved.
+  REQUIRE(::symlink("real/w.npy", folder.file("link").c_str()) == 0);
+  REQUIRE(::symlink(folder.file("link").c_str(), folder.file("chain").c_str()) == 0);
+  for (const std::string name : {"link", "chain"}) {
+    INFO(name);
+    const auto value = sample<double>({name.size()});
+    io::save_npy(folder.file(name), value);
+    struct stat info {};
+    REQUIRE(::lstat(folder.file(name).c_str(), &info) == 0);
+    CHECK(S_ISLNK(info.st_mode));
+    CHECK(io::load_npy<double>(target) == value);
+  }
+  // The temporary file was made beside the target, and none is left anywhere.
+  CHECK(listing(folder.file("real")) == std::vector<std::string>{"w.npy"});
+  CHECK(listing(folder.path()).size() == 3);
+  // A dangling link: its target is created, as cp would create it.
+  REQUIRE(::symlink("real/new.npy", folder.file("dangling").c_str()) == 0);
+  io::save_npy(folder.file("dangling"), sample<double>({3}));
+  CHECK(io::load_npy<double>(folder.file("real/new.npy")) == sample<double>({3}));
+  // A loop of links is an error, not a hang.
+  REQUIRE(::symlink("loop_b", folder.file("loop_a").c_str()) == 0);
+  REQUIRE(::symlink("loop_a", folder.file("loop_b").c_str()) == 0);
+  CHECK_THROWS_WITH_AS(io::save_npy(folder.file("loop_a"), sample<double>({1})),
+                       doctest::Contains("loop_a: cannot resolve the symbolic link"), IoError);
+}
+
+TEST_CASE("a temporary file left by a killed writer is removed by the next save of that file") {
+  const test::ScratchFolder folder;
+  const std::string path = folder.file("w.npy");
+  io::save_npy(path, sample<double>({2}));
+  // kill -9 between writing the temporary file and renaming it.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    io::detail::before_rename_hook = [](const std::string&) { ::raise(SIGKILL); };
+    io::save_npy(path, sample<double>({100}));
+    ::_exit(0);  // not reached
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  REQUIRE(WIFSIGNALED(status));
+  const std::string leftover = ".w.npy.tapegrad-tmp-" + std::to_string(child) + "-";
+  auto names = listing(folder.path());
+  std::sort(names.begin(), names.end());
+  REQUIRE(names.size() == 2);
+  CHECK(names[0].rfind(leftover, 0) == 0);  // recognisable: target, tag, the writer's pid
+  CHECK(names[0].size() == leftover.size() + 6);
+
+  // A live writer's temporary file (this process's parent is alive), another file's, and a
+  // name that is not ours are kept.
+  const std::string live = ".w.npy.tapegrad-tmp-" + std::to_string(::getppid()) + "-abcdef";
+  const std::string other = ".v.npy.tapegrad-tmp-" + std::to_string(child) + "-abcdef";
+  const std::string foreign = ".w.npy.tapegrad-tmp-" + std::to_string(child) + "-abc";
+  for (const auto& name : {live, other, foreign}) test::write_text(folder.file(name), "x");
+  io::save_npy(path, sample<double>({3}));
+  names = listing(folder.path());
+  std::sort(names.begin(), names.end());
+  std::vector<std::string> kept = {live, other, foreign, "w.npy"};
+  std::sort(kept.begin(), kept.end());
+  CHECK(names == kept);
+  CHECK(io::load_npy<double>(path) == sample<double>({3}));
+}
+
+TEST_CASE("a read-only file is not replaced, even by root, nor is a fifo") {
+  const test::ScratchFolder folder;
+  const std::string path = folder.file("w.npy");
+  io::save_npy(path, sample<double>({2}));
+  REQUIRE(::chmod(path.c_str(), 0444) == 0);
+  CHECK_THROWS_WITH_AS(
+      io::save_npy(path, sample<double>({5})),
+      doctest::Contains((path + ": the file is read-only (mode 0444); not replaced").c_str()),
+      IoError);
+  CHECK(io::load_npy<double>(path) == sample<double>({2}));
+  CHECK(listing(folder.path()) == std::vector<std::string>{"w.npy"});
+  // Through a link, the target's mode decides.
+  REQUIRE(::symlink("w.npy", folder.file("link").c_str()) == 0);
+  CHECK_THROWS_WITH_AS(io::save_npy(folder.file("link"), sample<double>({5})),
+                       doctest::Contains("is read-only"), IoError);
+  // Nor is anything but a regular file: renaming over a fifo or a device would remove it.
+  REQUIRE(::mkfifo(folder.file("fifo").c_str(), 0644) == 0);
+  CHECK_THROWS_WITH_AS(io::save_npy(folder.file("fifo"), sample<double>({5})),
+                       doctest::Contains("fifo: not a regular file"), IoError);
+  struct stat info {};
+  REQUIRE(::lstat(folder.file("fifo").c_str(), &info) == 0);
+  CHECK(S_ISFIFO(info.st_mode));
+  // Write permission for the owner is enough (group and others do not matter).
+  REQUIRE(::chmod(path.c_str(), 0644) == 0);
+  io::save_npy(path, sample<double>({5}));
+  CHECK(io::load_npy<double>(path) == sample<double>({5}));
+}
+
+TEST_CASE("CSV: a UTF-8 byte order mark is skipped, and an overflowing number is out of range") {
+  const test::ScratchFolder folder;
+  test::write_text(folder.file("bom.csv"),
+                   "\xEF\xBB\xBF"
+                   "a,b\n1,2\n");
+  const auto table = io::read_csv(folder.file("bom.csv"), true);
+  CHECK(table.header == std::vector<std::string>{"a", "b"});
+  CHECK(table.values == xt::xarray<double>{{1, 2}});
+  test::write_text(folder.file("bom_values.csv"),
+                   "\xEF\xBB\xBF"
+                   "1,2\n");
+  CHECK(io::read_csv(folder.file("bom_values.csv")).values == xt::xarray<double>{{1, 2}});
+  // Only at the start of the file: elsewhere it is a character of the cell, shown escaped.
+  test::write_text(folder.file("bom_inside.csv"),
+                   "1,2\n\xEF\xBB\xBF"
+                   "3,4\n");
+  CHECK_THROWS_WITH_AS(io::read_csv(folder.file("bom_inside.csv")),
+                       doctest::Contains("bom_inside.csv:2:1: '\\xEF\\xBB\\xBF3' is not a number"),
+                       IoError);
+
+  test::write_text(folder.file("big.csv"), "1,1e999\n");
+  CHECK_THROWS_WITH_AS(io::read_csv(folder.file("big.csv")),
+                       doctest::Contains("big.csv:1:2: '1e999' is out of range for a double"),
+                       IoError);
+  test::write_text(folder.file("small.csv"), "-1e999\n");
+  CHECK_THROWS_WITH_AS(io::read_csv(folder.file("small.csv")),
+                       doctest::Contains("'-1e999' is out of range for a double"), IoError);
+  test::write_text(folder.file("tiny.csv"), "1e-999\n");  // underflow rounds to 0, as NumPy does
+  const auto tiny = io::read_csv(folder.file("tiny.csv")).values;
+  CHECK(tiny.shape() == Shape{1, 1});
+  CHECK(tiny(0, 0) == 0.0);
+}
+
+TEST_CASE("NUL, CR and other control bytes in names are escaped in io messages") {
+  const test::ScratchFolder folder;
+  // A cell holding NUL: the message goes on past it.
+  test::write_text(folder.file("nul.csv"), std::string("1,a\0b\n", 6));
+  CHECK_THROWS_WITH_AS(io::read_csv(folder.file("nul.csv")),
+                       doctest::Contains("nul.csv:1:2: 'a\\0b' is not a number"), IoError);
+  // A file name holding CR, an escape byte and a tab.
+  const std::string odd = folder.file("odd\r\x1b\t.csv");
+  test::write_text(odd, "x\n");
+  CHECK_THROWS_WITH_AS(io::read_csv(odd),
+                       doctest::Contains("/odd\\r\\x1B\\t.csv:1:1: 'x' is not a number"), IoError);
+  // A file name holding NUL would reach the system cut short (another file): refused.
+  const std::string cut = folder.file("w.npy") + std::string("\0.bak", 5);
+  CHECK_THROWS_WITH_AS(io::save_npy(cut, sample<double>({1})),
+                       doctest::Contains("w.npy\\0.bak: the file name holds a NUL byte"), IoError);
+  CHECK(listing(folder.path()).size() == 2);  // w.npy was not written
+  CHECK_THROWS_WITH_AS(io::read_npy(cut),
+                       doctest::Contains("w.npy\\0.bak: the file name holds a NUL byte"), IoError);
+  CHECK_THROWS_WITH_AS(io::read_idx<float>(cut), doctest::Contains("holds a NUL byte"), IoError);
+  CHECK_THROWS_WITH_AS(io::read_csv(cut), doctest::Contains("holds a NUL byte"), IoError);
+  // Names that come from the caller or from an archive.
+  CHECK_THROWS_WITH_AS(io::write_csv(folder.file("h.csv"), xt::xarray<double>{1.0}, {"a\rb"}),
+                       doctest::Contains("the header name 'a\\rb' would not read back"),
+                       ValueError);
+  const auto one = io::NpyArray::from(sample<double>({1}));
+  CHECK_THROWS_WITH_AS(
+      io::write_npz(folder.file("n.npz"),
+                    {{std::string("a\0b", 3), one}, {std::string("a\0b", 3), one}}),
+      doctest::Contains("the name 'a\\0b' is empty, holds a NUL byte or is repeated"), ValueError);
+  CHECK_THROWS_AS(io::write_npz(folder.file("n.npz"), {{std::string("a\0b", 3), one}}), ValueError);
+  REQUIRE(std::system(("cd '" + folder.path() +
+                       "' && " TAPEGRAD_PYTHON
+                       " -c \"import zipfile; z = zipfile.ZipFile('cr.npz', 'w'); "
+                       "z.writestr('a\\rb.txt', 'hi'); z.close()\"")
+                          .c_str()) == 0);
+  CHECK_THROWS_WITH_AS(io::read_npz(folder.file("cr.npz")),
+                       doctest::Contains("cr.npz: member 'a\\rb.txt' is not a .npy file"), IoError);
 }

@@ -42,6 +42,26 @@ std::string number_to_string(T value) {
   return out.str();
 }
 
+// The members are public, so they can be reassigned out of step after construction; every
+// function that reads rows checks again rather than trusting the constructor's check.
+template <class T>
+void check_rows(const Dataset<T>& data, const char* function) {
+  const auto& features = data.features;
+  const auto& targets = data.targets;
+  const std::string shapes = std::string(function) + ": features of shape " +
+                             shape_to_string(features.shape()) + " and targets of shape " +
+                             shape_to_string(targets.shape());
+  if (features.dimension() == 0 || targets.dimension() == 0) {
+    throw ShapeError(
+        shapes + "; both need a first (sample) axis: features (N, ...), targets (N,) or (N, k)");
+  }
+  if (features.shape()[0] != targets.shape()[0]) {
+    throw ShapeError(shapes + " have different numbers of samples (" +
+                     std::to_string(features.shape()[0]) + " and " +
+                     std::to_string(targets.shape()[0]) + "); expected equal first extents");
+  }
+}
+
 }  // namespace
 
 void shuffle_indices(std::vector<std::size_t>& values, Generator& random) {
@@ -63,21 +83,12 @@ std::vector<std::size_t> random_permutation(std::size_t n, Generator& random) {
 template <class T>
 Dataset<T>::Dataset(xt::xarray<T> features_in, xt::xarray<T> targets_in)
     : features(std::move(features_in)), targets(std::move(targets_in)) {
-  const std::string shapes = "features of shape " + shape_to_string(features.shape()) +
-                             " and targets of shape " + shape_to_string(targets.shape());
-  if (features.dimension() == 0 || targets.dimension() == 0) {
-    throw ShapeError("Dataset: " + shapes +
-                     "; both need a first (sample) axis: features (N, ...), targets (N,) or (N, k)");
-  }
-  if (features.shape()[0] != targets.shape()[0]) {
-    throw ShapeError("Dataset: " + shapes + " have different numbers of samples (" +
-                     std::to_string(features.shape()[0]) + " and " +
-                     std::to_string(targets.shape()[0]) + "); expected equal first extents");
-  }
+  check_rows(*this, "Dataset");
 }
 
 template <class T>
 Dataset<T> Dataset<T>::subset(const std::vector<std::size_t>& indices) const {
+  check_rows(*this, "Dataset::subset");
   const std::size_t n = size();
   for (std::size_t position = 0; position < indices.size(); ++position) {
     if (indices[position] >= n) {
@@ -92,6 +103,7 @@ Dataset<T> Dataset<T>::subset(const std::vector<std::size_t>& indices) const {
 
 template <class T>
 std::vector<std::size_t> Dataset<T>::labels() const {
+  check_rows(*this, "Dataset::labels");
   if (targets.dimension() != 1) {
     throw ValueError("Dataset::labels: expected targets of shape (N,) holding class labels, got " +
                      shape_to_string(targets.shape()));
@@ -124,6 +136,7 @@ DataLoader<T>::DataLoader(std::shared_ptr<const Dataset<T>> dataset, std::size_t
       options_(options),
       random_(options.seed()) {
   if (!dataset_) throw ValueError("DataLoader: the dataset pointer is null; pass a dataset");
+  check_rows(*dataset_, "DataLoader");
   const std::size_t n = dataset_->size();
   if (batch_size_ == 0) {
     throw ValueError(
@@ -145,11 +158,14 @@ DataLoader<T>::DataLoader(std::shared_ptr<const Dataset<T>> dataset, std::size_t
 template <class T>
 std::size_t DataLoader<T>::batches_per_epoch() const {
   const std::size_t n = dataset_->size();
-  return options_.drop_last() ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
+  // n / b rounded up without forming n + b - 1, which overflows for b near SIZE_MAX.
+  return n / batch_size_ + (!options_.drop_last() && n % batch_size_ != 0 ? 1 : 0);
 }
 
 template <class T>
 std::vector<typename DataLoader<T>::Batch> DataLoader<T>::epoch() {
+  // A shared dataset can be changed by its owner after the loader was made.
+  check_rows(*dataset_, "DataLoader::epoch");
   const std::size_t n = dataset_->size();
   std::vector<std::size_t> order(n);
   std::iota(order.begin(), order.end(), std::size_t{0});
@@ -161,7 +177,7 @@ std::vector<typename DataLoader<T>::Batch> DataLoader<T>::epoch() {
   batches.reserve(count);
   for (std::size_t b = 0; b < count; ++b) {
     const std::size_t start = b * batch_size_;
-    const std::size_t stop = std::min(start + batch_size_, n);
+    const std::size_t stop = start + std::min(batch_size_, n - start);
     Batch batch;
     batch.indices.assign(order.begin() + static_cast<std::ptrdiff_t>(start),
                          order.begin() + static_cast<std::ptrdiff_t>(stop));
@@ -177,6 +193,7 @@ std::vector<typename DataLoader<T>::Batch> DataLoader<T>::epoch() {
 template <class T>
 std::pair<Dataset<T>, Dataset<T>> train_test_split(const Dataset<T>& data, double test_fraction,
                                                    std::uint64_t seed, bool stratify) {
+  check_rows(data, "train_test_split");
   const std::size_t n = data.size();
   if (!(test_fraction > 0 && test_fraction < 1)) {
     throw ValueError("train_test_split: test_fraction is " + number_to_string(test_fraction) +

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include "../io/names.hpp"
 #include "tapegrad/io/idx.hpp"
 #include "tapegrad/io/npy.hpp"
 
@@ -19,7 +20,8 @@ std::string locate(const std::string& folder, const std::string& name) {
   for (const std::string& candidate : {folder + "/" + name + ".gz", folder + "/" + name}) {
     if (exists(candidate)) return candidate;
   }
-  throw io::IoError(folder + "/" + name + "(.gz): missing. Fashion-MNIST is in Debian's "
+  throw io::IoError(io::detail::printable(folder + "/" + name) +
+                    "(.gz): missing. Fashion-MNIST is in Debian's "
                     "dataset-fashion-mnist package (apt-get install dataset-fashion-mnist), "
                     "or pass the folder that holds the four IDX files");
 }
@@ -32,12 +34,12 @@ void load_split(const std::string& folder, const std::string& prefix, std::size_
   xt::xarray<std::uint8_t> pixels = io::read_idx<std::uint8_t>(image_path);
   const xt::xarray<std::uint8_t> classes = io::read_idx<std::uint8_t>(label_path);
   if (pixels.shape() != Shape{count, 28, 28}) {
-    throw io::IoError(image_path + ": expected " + std::to_string(count) +
+    throw io::IoError(io::detail::printable(image_path) + ": expected " + std::to_string(count) +
                       " images of 28x28, got shape " + shape_to_string(pixels.shape()));
   }
   if (classes.shape() != Shape{count}) {
-    throw io::IoError(label_path + ": expected " + std::to_string(count) + " labels, got shape " +
-                      shape_to_string(classes.shape()));
+    throw io::IoError(io::detail::printable(label_path) + ": expected " + std::to_string(count) +
+                      " labels, got shape " + shape_to_string(classes.shape()));
   }
   images = xt::xarray<T>::from_shape({count, std::size_t{784}});
   for (std::size_t i = 0; i < pixels.size(); ++i) {
@@ -46,8 +48,9 @@ void load_split(const std::string& folder, const std::string& prefix, std::size_
   labels.resize(count);
   for (std::size_t i = 0; i < count; ++i) {
     if (classes(i) > 9) {
-      throw io::IoError(label_path + ": label " + std::to_string(classes(i)) + " of image " +
-                        std::to_string(i) + " is not a class 0..9");
+      throw io::IoError(io::detail::printable(label_path) + ": label " +
+                        std::to_string(classes(i)) + " of image " + std::to_string(i) +
+                        " is not a class 0..9");
     }
     labels[i] = classes(i);
   }

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "file_bytes.hpp"
+#include "names.hpp"
 #include "tapegrad/io/atomic_file.hpp"
 #include "tapegrad/io/npy.hpp"
 
@@ -37,7 +38,10 @@ std::vector<std::string> split(const std::string& line, char delimiter) {
 
 CsvTable read_csv(const std::string& path, bool has_header, char delimiter) {
   const auto bytes = detail::read_file(path);
-  const std::string text(bytes.begin(), bytes.end());
+  // A UTF-8 byte order mark (as some spreadsheet programs write) is not part of the first cell.
+  const bool bom = bytes.size() >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF;
+  const std::string text(bytes.begin() + (bom ? 3 : 0), bytes.end());
+  const std::string shown = detail::printable(path);
   CsvTable table;
   std::vector<double> values;
   std::size_t columns = 0, rows = 0, line_number = 0, start = 0;
@@ -50,7 +54,7 @@ CsvTable read_csv(const std::string& path, bool has_header, char delimiter) {
     ++line_number;
     if (trim(line).empty()) continue;
     auto cells = split(line, delimiter);
-    const std::string where = path + ":" + std::to_string(line_number);
+    const std::string where = shown + ":" + std::to_string(line_number);
     if (header_pending) {
       table.header = cells;
       columns = cells.size();
@@ -67,9 +71,14 @@ CsvTable read_csv(const std::string& path, bool has_header, char delimiter) {
       char* parsed_end = nullptr;
       errno = 0;
       const double v = cell.empty() ? 0.0 : std::strtod(cell.c_str(), &parsed_end);
-      if (cell.empty() || parsed_end != cell.c_str() + cell.size() ||
-          (errno == ERANGE && std::abs(v) == HUGE_VAL)) {
-        throw IoError(where + ":" + std::to_string(c + 1) + ": '" + cell + "' is not a number");
+      const std::string at =
+          where + ":" + std::to_string(c + 1) + ": '" + detail::printable(cell) + "'";
+      if (cell.empty() || parsed_end != cell.c_str() + cell.size()) {
+        throw IoError(at + " is not a number");
+      }
+      // Underflow rounds toward 0 and is kept, as NumPy keeps it; overflow has no value.
+      if (errno == ERANGE && std::abs(v) == HUGE_VAL) {
+        throw IoError(at + " is out of range for a double (at most about 1.8e308 in magnitude)");
       }
       values.push_back(v);
     }
@@ -99,7 +108,8 @@ void write_csv(const std::string& path, const xt::xarray<T>& values,
     const char* blank = " \t\r";
     if (name.find_first_of(std::string(1, delimiter) + "\"\n\r") != std::string::npos ||
         name.empty() || std::strchr(blank, name.front()) || std::strchr(blank, name.back())) {
-      throw ValueError("write_csv: the header name '" + name + "' would not read back: it is " +
+      throw ValueError("write_csv: the header name '" + detail::printable(name) +
+                       "' would not read back: it is " +
                        "empty, starts or ends with a blank, or holds the delimiter, a double " +
                        "quote or a line break");
     }

@@ -6,7 +6,7 @@
 
 namespace tapegrad::io::detail {
 
-/// The file's bytes; IoError if it cannot be opened or read.
+/// The file's bytes; IoError if it cannot be opened or read, or its name holds a NUL byte.
 std::vector<unsigned char> read_file(const std::string& path);
 
 }  // namespace tapegrad::io::detail

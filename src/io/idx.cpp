@@ -1,60 +1,66 @@
 #include "tapegrad/io/idx.hpp"
 
-#include <zlib.h>
-
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <iomanip>
+#include <limits>
 #include <memory>
+#include <sstream>
+#include <type_traits>
 #include <vector>
 
+#include "expansion_limit.hpp"
+#include "file_content.hpp"
+#include "integer_fit.hpp"
+#include "names.hpp"
 #include "tapegrad/io/npy.hpp"
 
 namespace tapegrad::io {
 
 namespace {
 
-// gzread reads plain files as they are and gzip files decompressed: one path for both.
-class Stream {
- public:
-  explicit Stream(const std::string& path) : path_(path), file_(gzopen(path.c_str(), "rb")) {
-    if (file_ == nullptr) throw IoError(path + ": cannot open");
-  }
-  ~Stream() { gzclose(file_); }
-  Stream(const Stream&) = delete;
-  Stream& operator=(const Stream&) = delete;
-
-  // Reads up to n bytes; fewer only at the end of the data.
-  std::size_t read(unsigned char* out, std::size_t n) {
-    std::size_t done = 0;
-    while (done < n) {
-      const unsigned chunk = static_cast<unsigned>(std::min<std::size_t>(n - done, 1u << 30));
-      const int got = gzread(file_, out + done, chunk);
-      if (got < 0) {
-        int code = 0;
-        throw IoError(path_ + ": corrupt data: " + gzerror(file_, &code));
-      }
-      if (got == 0) break;
-      done += static_cast<std::size_t>(got);
-    }
-    return done;
-  }
-
- private:
-  std::string path_;
-  gzFile file_;
-};
-
 std::uint32_t big_endian_u32(const unsigned char* p) {
   return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
 }
 
+// The names the IDX format gives its element types, by type code.
+const char* idx_type_name(unsigned char code) {
+  switch (code) {
+    case 0x08: return "ubyte";
+    case 0x09: return "byte";
+    case 0x0B: return "short";
+    case 0x0C: return "int";
+    case 0x0D: return "float";
+    case 0x0E: return "double";
+  }
+  return "?";
+}
+
+template <class S>
+std::string value_to_string(S v) {
+  std::ostringstream out;
+  // + prints a byte as a number, not as a character.
+  out << std::setprecision(std::numeric_limits<S>::max_digits10) << +v;
+  return out.str();
+}
+
 template <class S, class T>
-void convert(const std::vector<unsigned char>& bytes, xt::xarray<T>& out) {
+void convert(const std::vector<unsigned char>& bytes, xt::xarray<T>& out, unsigned char code,
+             const std::string& where) {
   for (std::size_t i = 0; i < out.size(); ++i) {
     unsigned char raw[sizeof(S)];
     for (std::size_t b = 0; b < sizeof(S); ++b) raw[b] = bytes[i * sizeof(S) + sizeof(S) - 1 - b];
     S v;
     std::memcpy(&v, raw, sizeof(S));
+    if constexpr (std::is_integral_v<T>) {
+      // A value T cannot hold would make static_cast undefined: refuse it instead.
+      if (!detail::fits_integer<T>(v)) {
+        throw IoError(where + ": element " + std::to_string(i) + " (" + value_to_string(v) +
+                      ") of the " + idx_type_name(code) + " data does not fit in " +
+                      dtype_name(dtype_of<T>()));
+      }
+    }
     out.data()[i] = static_cast<T>(v);
   }
 }
@@ -63,11 +69,12 @@ void convert(const std::vector<unsigned char>& bytes, xt::xarray<T>& out) {
 
 template <class T>
 xt::xarray<T> read_idx(const std::string& path) {
-  Stream in(path);
+  detail::FileContent in(path);
+  const std::string where = detail::printable(path);
   unsigned char magic[4];
-  if (in.read(magic, 4) != 4) throw IoError(path + ": too short for an IDX header");
+  if (in.read(magic, 4) != 4) throw IoError(where + ": too short for an IDX header");
   if (magic[0] != 0 || magic[1] != 0) {
-    throw IoError(path + ": not an IDX file (bad magic number)");
+    throw IoError(where + ": not an IDX file (bad magic number)");
   }
   std::size_t item = 0;
   switch (magic[2]) {
@@ -76,16 +83,16 @@ xt::xarray<T> read_idx(const std::string& path) {
     case 0x0C: case 0x0D: item = 4; break;
     case 0x0E: item = 8; break;
     default:
-      throw IoError(path + ": unknown IDX element type 0x" +
+      throw IoError(where + ": unknown IDX element type 0x" +
                     std::string(1, "0123456789abcdef"[magic[2] >> 4]) +
                     std::string(1, "0123456789abcdef"[magic[2] & 15]));
   }
   const std::size_t dims = magic[3];
   if (dims == 0 || dims > 8) {
-    throw IoError(path + ": " + std::to_string(dims) + " dimensions (1 to 8 are supported)");
+    throw IoError(where + ": " + std::to_string(dims) + " dimensions (1 to 8 are supported)");
   }
   unsigned char extents[8 * 4];
-  if (in.read(extents, 4 * dims) != 4 * dims) throw IoError(path + ": truncated header");
+  if (in.read(extents, 4 * dims) != 4 * dims) throw IoError(where + ": truncated header");
   Shape shape;
   std::size_t bytes_expected = item, nonzero = item;  // nonzero: a 0 extent hides nothing
   for (std::size_t d = 0; d < dims; ++d) {
@@ -95,8 +102,22 @@ xt::xarray<T> read_idx(const std::string& path) {
       nonzero = SIZE_MAX;
     }
     if (nonzero > (std::size_t{1} << 40)) {
-      throw IoError(path + ": shape " + shape_to_string(shape) + " is too large");
+      throw IoError(where + ": shape " + shape_to_string(shape) + " is too large");
     }
+  }
+  // Refused before any data is read: a header claiming more than the compressed bytes can
+  // hold, or a result that would outgrow them as much, once converted to T.
+  const std::uint64_t result_bytes = bytes_expected / item * sizeof(T);
+  if (in.compressed() &&
+      detail::exceeds_expansion(std::max<std::uint64_t>(bytes_expected, result_bytes),
+                                in.file_size())) {
+    const bool widened = result_bytes > bytes_expected;
+    throw IoError(where + ": shape " + shape_to_string(shape) + " of " + idx_type_name(magic[2]) +
+                  " would take " + std::to_string(widened ? result_bytes : bytes_expected) +
+                  " bytes" + (widened ? std::string(" as ") + dtype_name(dtype_of<T>()) : "") +
+                  " from a gzip file of " + std::to_string(in.file_size()) + " bytes, " +
+                  detail::kExpansionLimitText +
+                  ": refused as a decompression bomb (gunzip it to read it anyway)");
   }
   std::vector<unsigned char> bytes;
   unsigned char chunk[1 << 16];
@@ -105,21 +126,23 @@ xt::xarray<T> read_idx(const std::string& path) {
     const std::size_t got = in.read(chunk, want);
     bytes.insert(bytes.end(), chunk, chunk + got);
     if (got < want) {
-      throw IoError(path + ": truncated: " + std::to_string(bytes.size()) + " of " +
+      throw IoError(where + ": truncated: " + std::to_string(bytes.size()) + " of " +
                     std::to_string(bytes_expected) + " data bytes for shape " +
                     shape_to_string(shape));
     }
   }
-  if (in.read(chunk, 1) != 0) throw IoError(path + ": data continues after shape " + shape_to_string(shape));
+  if (in.read(chunk, 1) != 0) {
+    throw IoError(where + ": data continues after shape " + shape_to_string(shape));
+  }
 
   xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
   switch (magic[2]) {
-    case 0x08: convert<std::uint8_t>(bytes, out); break;
-    case 0x09: convert<std::int8_t>(bytes, out); break;
-    case 0x0B: convert<std::int16_t>(bytes, out); break;
-    case 0x0C: convert<std::int32_t>(bytes, out); break;
-    case 0x0D: convert<float>(bytes, out); break;
-    case 0x0E: convert<double>(bytes, out); break;
+    case 0x08: convert<std::uint8_t>(bytes, out, magic[2], where); break;
+    case 0x09: convert<std::int8_t>(bytes, out, magic[2], where); break;
+    case 0x0B: convert<std::int16_t>(bytes, out, magic[2], where); break;
+    case 0x0C: convert<std::int32_t>(bytes, out, magic[2], where); break;
+    case 0x0D: convert<float>(bytes, out, magic[2], where); break;
+    case 0x0E: convert<double>(bytes, out, magic[2], where); break;
   }
   return out;
 }

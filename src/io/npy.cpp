@@ -8,6 +8,8 @@
 #include <type_traits>
 
 #include "file_bytes.hpp"
+#include "integer_fit.hpp"
+#include "names.hpp"
 #include "tapegrad/io/atomic_file.hpp"
 
 // NpyArray keeps little-endian bytes and from()/to() copy them in the host's order.
@@ -94,7 +96,7 @@ class HeaderParser {
         shape = tuple();
         has_shape = true;
       } else {
-        fail("unexpected key '" + key + "' in the header");
+        fail("unexpected key '" + detail::printable(key) + "' in the header");
       }
       skip_spaces();
       if (peek() == ',') {
@@ -195,7 +197,7 @@ Descr parse_descr(const std::string& descr, const std::string& source) {
       if (kind == "u1") return {DType::uint8, false};
     }
   }
-  throw IoError(source + ": dtype '" + descr +
+  throw IoError(source + ": dtype '" + detail::printable(descr) +
                 "' is not supported (float32, float64, int32, int64 and uint8 are)");
 }
 
@@ -240,29 +242,6 @@ NpyArray NpyArray::from(const xt::xarray<T>& array) {
   return NpyArray(dtype_of<T>(), array.shape(), std::move(bytes));
 }
 
-namespace {
-
-// Whether static_cast<T>(v) is defined for an integer T: v, truncated toward 0, in T's range.
-// Compared against exact powers of two, so no bound is rounded.
-template <class T, class S>
-bool fits_integer(S v) {
-  using Limits = std::numeric_limits<T>;
-  if constexpr (std::is_floating_point_v<S>) {
-    const S whole = std::trunc(v);  // NaN and infinities fail both tests
-    return whole >= static_cast<S>(Limits::lowest()) && whole < std::ldexp(S(1), Limits::digits);
-  } else if constexpr (std::is_signed_v<S>) {
-    if (v < 0) {
-      return std::is_signed_v<T> &&
-             static_cast<std::intmax_t>(v) >= static_cast<std::intmax_t>(Limits::lowest());
-    }
-    return static_cast<std::uintmax_t>(v) <= static_cast<std::uintmax_t>(Limits::max());
-  } else {
-    return static_cast<std::uintmax_t>(v) <= static_cast<std::uintmax_t>(Limits::max());
-  }
-}
-
-}  // namespace
-
 template <class T>
 xt::xarray<T> NpyArray::to() const {
   xt::xarray<T> out = xt::xarray<T>::from_shape(shape_);
@@ -274,7 +253,7 @@ xt::xarray<T> NpyArray::to() const {
       std::memcpy(&v, p + i * sizeof(S), sizeof(S));
       if constexpr (std::is_integral_v<T>) {
         // A value T cannot hold would make static_cast undefined: refuse it instead.
-        if (!fits_integer<T>(v)) {
+        if (!detail::fits_integer<T>(v)) {
           throw ValueError("NpyArray::to: element " + std::to_string(i) + " (" +
                            std::to_string(v) + ") of a " + dtype_name(dtype_) +
                            " array does not fit in " + dtype_name(dtype_of<T>()));
@@ -294,9 +273,10 @@ xt::xarray<T> NpyArray::to() const {
 }
 
 NpyArray parse_npy(const unsigned char* data, std::size_t size, const std::string& source) {
+  const std::string where = detail::printable(source);
   static const unsigned char magic[] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
   if (size < 10 || std::memcmp(data, magic, 6) != 0) {
-    throw IoError(source + ": not a .npy file (bad magic string)");
+    throw IoError(where + ": not a .npy file (bad magic string)");
   }
   const unsigned major = data[6];
   std::size_t header_length = 0, header_start = 0;
@@ -304,37 +284,37 @@ NpyArray parse_npy(const unsigned char* data, std::size_t size, const std::strin
     header_length = data[8] | (static_cast<std::size_t>(data[9]) << 8);
     header_start = 10;
   } else if (major == 2 || major == 3) {
-    if (size < 12) throw IoError(source + ": truncated header");
+    if (size < 12) throw IoError(where + ": truncated header");
     header_length = data[8] | (static_cast<std::size_t>(data[9]) << 8) |
                     (static_cast<std::size_t>(data[10]) << 16) |
                     (static_cast<std::size_t>(data[11]) << 24);
     header_start = 12;
   } else {
-    throw IoError(source + ": .npy format version " + std::to_string(major) +
+    throw IoError(where + ": .npy format version " + std::to_string(major) +
                   " is not supported (1, 2 and 3 are)");
   }
   if (header_length > size - header_start) {
-    throw IoError(source + ": truncated header (" + std::to_string(header_length) +
+    throw IoError(where + ": truncated header (" + std::to_string(header_length) +
                   " bytes announced, " + std::to_string(size - header_start) + " present)");
   }
   const std::string header(reinterpret_cast<const char*>(data + header_start), header_length);
   std::string descr;
   bool fortran = false;
   Shape shape;
-  HeaderParser(header, source).parse(descr, fortran, shape);
-  const Descr d = parse_descr(descr, source);
+  HeaderParser(header, where).parse(descr, fortran, shape);
+  const Descr d = parse_descr(descr, where);
   const std::size_t item = dtype_size(d.dtype);
   std::size_t expected = 0;
   if (!checked_product(shape, item, expected)) {
-    throw IoError(source + ": shape " + shape_to_string(shape) + " is too large");
+    throw IoError(where + ": shape " + shape_to_string(shape) + " is too large");
   }
   const std::size_t present = size - header_start - header_length;
   if (present < expected) {
-    throw IoError(source + ": truncated: " + std::to_string(present) + " of " +
+    throw IoError(where + ": truncated: " + std::to_string(present) + " of " +
                   std::to_string(expected) + " data bytes for shape " + shape_to_string(shape));
   }
   if (present > expected) {
-    throw IoError(source + ": " + std::to_string(present - expected) +
+    throw IoError(where + ": " + std::to_string(present - expected) +
                   " bytes follow the data of shape " + shape_to_string(shape));
   }
   const unsigned char* body = data + header_start + header_length;

@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "names.hpp"
 #include "tapegrad/io/npz.hpp"
 
 namespace tapegrad::io {
@@ -27,23 +28,24 @@ void load_state(nn::Module<T>& module, const std::string& path) {
   for (const auto& [name, tensor] : parameters) {
     const auto found = in_file.find(name);
     if (found == in_file.end()) {
-      note("missing " + name);
+      note("missing " + detail::printable(name));
       continue;
     }
     const NpyArray& array = *found->second;
     if (array.shape() != tensor.shape()) {
-      note(name + " has shape " + shape_to_string(array.shape()) + " in the file but " +
-           shape_to_string(tensor.shape()) + " in the model");
+      note(detail::printable(name) + " has shape " + shape_to_string(array.shape()) +
+           " in the file but " + shape_to_string(tensor.shape()) + " in the model");
     }
     if (array.dtype() != dtype_of<T>()) {
-      note(name + " is " + dtype_name(array.dtype()) + " in the file but " +
+      note(detail::printable(name) + " is " + dtype_name(array.dtype()) + " in the file but " +
            dtype_name(dtype_of<T>()) + " in the model");
     }
     in_file.erase(found);
   }
-  for (const auto& entry : in_file) note("unexpected " + entry.first);
+  for (const auto& entry : in_file) note("unexpected " + detail::printable(entry.first));
   if (!problems.empty()) {
-    throw IoError(path + " does not match the model (nothing was loaded): " + problems);
+    throw IoError(detail::printable(path) +
+                  " does not match the model (nothing was loaded): " + problems);
   }
   std::map<std::string, const NpyArray*> by_name;
   for (const auto& [name, array] : arrays) by_name[name] = &array;

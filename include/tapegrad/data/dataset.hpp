@@ -30,8 +30,10 @@ std::vector<std::size_t> random_permutation(std::size_t n, Generator& random);
 /// - features: shape (N, ...), one sample per row (N = 0 is allowed).
 /// - targets: shape (N,) (a class label or a scalar per sample) or (N, k).
 ///
-/// The constructor checks the shapes; the members are public, so code that assigns them
-/// afterwards must keep the first extents equal.
+/// The constructor checks the shapes. The members are public, so code may assign them
+/// afterwards: subset(), labels(), DataLoader (at construction and at every epoch()) and
+/// train_test_split() check again before reading rows, and throw the constructor's
+/// ShapeError (naming the function and both shapes) for arrays out of step.
 template <class T = double>
 struct Dataset {
   xt::xarray<T> features;  ///< shape (N, ...): one sample per row
@@ -45,12 +47,14 @@ struct Dataset {
   std::size_t size() const { return features.shape()[0]; }
 
   /// A new dataset with the rows `indices[0], indices[1], ...`, in that order (repeats
-  /// allowed). Throws ValueError naming the index and its position if one is >= size().
+  /// allowed). Throws ValueError naming the index and its position if one is >= size(), and
+  /// ShapeError if features and targets were reassigned out of step.
   Dataset subset(const std::vector<std::size_t>& indices) const;
 
   /// The targets as class labels, N of them. Requires targets of shape (N,) whose values
   /// are non-negative integers below 9e15 (0, 1, 2, ... stored as T); throws ValueError
-  /// naming the first bad row otherwise (or, for targets that are not 1-d, their shape).
+  /// naming the first bad row otherwise (or, for targets that are not 1-d, their shape), and
+  /// ShapeError if features and targets were reassigned out of step.
   std::vector<std::size_t> labels() const;
 };
 
@@ -108,7 +112,9 @@ class DataLoader {
 
   /// Copies the dataset, so the loader never refers to an object that is gone.
   /// Throws ValueError for batch_size 0, an empty dataset, or drop_last with a batch size
-  /// larger than the dataset (every epoch would be empty).
+  /// larger than the dataset (every epoch would be empty); ShapeError for a dataset whose
+  /// features and targets have different numbers of rows. Any batch size >= N (up to
+  /// SIZE_MAX) makes one batch of all N samples without drop_last.
   DataLoader(const Dataset<T>& dataset, std::size_t batch_size,
              const LoaderOptions& options = LoaderOptions());
   /// Shares a dataset instead of copying it. Throws ValueError if `dataset` is null, and
@@ -116,10 +122,13 @@ class DataLoader {
   DataLoader(std::shared_ptr<const Dataset<T>> dataset, std::size_t batch_size,
              const LoaderOptions& options = LoaderOptions());
 
-  /// N / batch_size rounded up, or down with drop_last.
+  /// N / batch_size rounded up, or down with drop_last (computed without overflow: a batch
+  /// size of SIZE_MAX gives 1).
   std::size_t batches_per_epoch() const;
   /// The batches_per_epoch() batches of the next epoch, in order, each of batch_size() rows
-  /// except a short last one; advances the loader's generator when it shuffles.
+  /// except a short last one; advances the loader's generator when it shuffles. Throws
+  /// ShapeError if a shared dataset was changed so that its features and targets have
+  /// different numbers of rows.
   std::vector<Batch> epoch();
 
   /// The batch size given at construction.
@@ -152,7 +161,8 @@ class DataLoader {
 /// still round(f N) and every class is within one sample of its exact share.
 ///
 /// Throws ValueError unless 0 < test_fraction < 1 and both parts get at least one sample;
-/// with stratify, also if data.labels() does.
+/// with stratify, also if data.labels() does. Throws ShapeError if data's features and
+/// targets have different numbers of rows.
 template <class T>
 std::pair<Dataset<T>, Dataset<T>> train_test_split(const Dataset<T>& data, double test_fraction,
                                                    std::uint64_t seed, bool stratify = false);

@@ -16,10 +16,14 @@ struct CsvTable {
 
 /// Reads a table of numbers, one row per line (blank lines skipped), cells separated by
 /// `delimiter` and trimmed of spaces, tabs and carriage returns; with `has_header`, the
-/// first non-blank line names the columns. Cells are not quoted; strtod must read each
-/// cell completely. Throws IoError if the file cannot be read, "file:line:column: ..."
-/// for a cell that is empty, not a number or overflows a double, and "file:line: ..." for
-/// a row whose cell count differs from the header's (or, without one, the first row's).
+/// first non-blank line names the columns. A UTF-8 byte order mark at the start of the file
+/// is skipped. Cells are not quoted; strtod must read each cell completely (a value below
+/// the smallest double rounds toward 0). Throws IoError if the file cannot be read,
+/// "file:line:column: '1x' is not a number" for a cell that is empty or not a number,
+/// "file:line:column: '1e999' is out of range for a double" for one that overflows, and
+/// "file:line: ..." for a row whose cell count differs from the header's (or, without one,
+/// the first row's). Control bytes in the file name and cells are shown escaped (\\0, \\r,
+/// \\xNN).
 CsvTable read_csv(const std::string& path, bool has_header = false, char delimiter = ',');
 
 /// Writes a 2-d array (a 1-d array as one column) with an optional header (names written

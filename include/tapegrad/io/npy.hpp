@@ -15,6 +15,10 @@ namespace tapegrad::io {
 
 /// A file that cannot be read or written as asked. The message starts with the file (or
 /// archive member) and says what was wrong: `weights.npy: truncated: 96 of 128 data bytes`.
+/// Names in messages (files, members, cells) show control bytes escaped: NUL as \\0, CR
+/// as \\r, LF as \\n, tab as \\t, others as \\xNN, and a UTF-8 byte order mark as
+/// \\xEF\\xBB\\xBF. A file name holding a NUL byte is refused by every reader and writer
+/// (the system would see another name).
 class IoError : public Error {
  public:
   using Error::Error;
