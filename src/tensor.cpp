@@ -3,6 +3,8 @@
 #include "node_pool.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <atomic>
 #include <ostream>
@@ -32,6 +34,17 @@ std::string shape_to_string(const Shape& shape) {
   }
   if (shape.size() == 1) out << ',';
   out << ')';
+  return out.str();
+}
+
+std::string number_to_string(double value) {
+  std::ostringstream out;
+  for (int digits = 6; digits <= 17; ++digits) {
+    out.str("");
+    out.precision(digits);
+    out << value;
+    if (!std::isfinite(value) || std::strtod(out.str().c_str(), nullptr) == value) break;
+  }
   return out.str();
 }
 

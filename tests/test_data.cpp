@@ -667,3 +667,18 @@ TEST_CASE("train_test_split with stratify handles sparse, large labels") {
         std::map<std::size_t, std::size_t>{{7, 2}, {std::size_t{1000000000000000}, 3}});
   CHECK(train.size() == 5);
 }
+
+TEST_CASE("the generators refuse sizes whose element count overflows") {
+  const std::size_t huge = std::size_t{1} << 40;
+  CHECK_THROWS_WITH_AS(data::make_regression(huge, huge, 0.0, 1),
+                       doctest::Contains("make_regression: the shape (1099511627776, 1099511627776) has "
+                                         "more elements than fit in memory"),
+                       ShapeError);
+  CHECK_THROWS_AS(data::make_moons(std::size_t{1} << 62, 0.0, 1), ShapeError);
+  CHECK_THROWS_AS(data::make_classification(data::ClassificationOptions().samples(huge).features(huge)),
+                  ShapeError);
+  CHECK_THROWS_WITH_AS(
+      data::make_classification(
+          data::ClassificationOptions().classes(std::size_t{1} << 33).clusters_per_class(std::size_t{1} << 31)),
+      "make_classification: classes (8589934592) * clusters_per_class (2147483648) overflows", ValueError);
+}

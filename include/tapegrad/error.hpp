@@ -16,6 +16,10 @@ using Shape = xt::svector<std::size_t, 4>;
 /// Formats a shape the way NumPy prints it: `()`, `(3,)`, `(4, 3)`.
 std::string shape_to_string(const Shape& shape);
 
+/// The shortest decimal form that reads back as the same double, for messages: `0.1`,
+/// `1e-10`, `1.0000001`, `nan`, `inf`.
+std::string number_to_string(double value);
+
 /// The number of elements of an array of `shape`: the product of its extents (1 for `()`, 0
 /// when an extent is 0). Throws ShapeError, naming `op` and the shape, if that number does not
 /// fit in memory (more than PTRDIFF_MAX bytes of doubles, which includes every product that

@@ -35,13 +35,6 @@ xt::xarray<T> gather_rows(const xt::xarray<T>& source, const std::vector<std::si
   return out;
 }
 
-template <class T>
-std::string number_to_string(T value) {
-  std::ostringstream out;
-  out << value;
-  return out.str();
-}
-
 // The members are public, so they can be reassigned out of step after construction; every
 // function that reads rows checks again rather than trusting the constructor's check.
 template <class T>

@@ -15,12 +15,6 @@ namespace tapegrad::data {
 
 namespace {
 
-std::string number_to_string(double value) {
-  std::ostringstream out;
-  out << value;
-  return out.str();
-}
-
 // K distinct corners of {-s, +s}^dims in random order, one row of `dims` coordinates each.
 std::vector<std::vector<double>> hypercube_vertices(std::size_t count, std::size_t dims,
                                                     double s, Generator& random) {

@@ -13,17 +13,7 @@
 
 namespace tapegrad::optim::detail {
 
-/// The shortest decimal form that reads back as the same double: 0.1, 1e-10, nan, inf.
-inline std::string number_to_string(double value) {
-  std::ostringstream out;
-  for (int digits = 6; digits <= 17; ++digits) {
-    out.str("");
-    out.precision(digits);
-    out << value;
-    if (!std::isfinite(value) || std::strtod(out.str().c_str(), nullptr) == value) break;
-  }
-  return out.str();
-}
+using tapegrad::number_to_string;
 
 /// "NaN" or "inf" / "-inf" for a non-finite value (in the words of the messages about data).
 inline std::string non_finite_name(double value) {
