@@ -4,6 +4,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "autograd.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"
@@ -92,7 +93,8 @@ GradcheckReport gradcheck(const TensorFunction<T>& f, const std::vector<Tensor<T
     report.message = "gradcheck: f's result does not depend on any input through tapegrad ops";
     return report;
   }
-  loss.backward();
+  // Only into the leaf copies: f may read the caller's parameters or tape.
+  detail::backward_into(loss, Tensor<T>(T(1)), BackwardMode{}, leaves);
 
   NoGradGuard no_grad;
   auto weighted_sum = [&]() {
@@ -177,7 +179,9 @@ HandGradientReport check_hand_gradient(const TensorFunction<T>& f, const HandGra
         throw ShapeError("check_hand_gradient: f must return a single element, got shape " +
                          shape_to_string(y.shape()));
       }
-      if (y.requires_grad()) y.backward();
+      if (y.requires_grad()) {
+        detail::backward_into(y, Tensor<T>(xt::xarray<T>(xt::ones<T>(y.shape()))), BackwardMode{}, leaves);
+      }
     }
     const auto hand_grads = hand(points[point]);
     if (hand_grads.size() != leaves.size()) {

@@ -40,22 +40,33 @@ Tensor<T> first_order_only(const detail::Attrs& op_attrs, const Tensor<T>& gradi
       std::move(attrs));
 }
 
-// While alive, grad_output counts as requiring grad, so that whatever the user's backward
-// computes from it with tensor ops is marked as depending on it, and a gradient computed on
-// raw values shows as cut off (see CustomOp's documentation).
-class TraceGradOutput {
- public:
-  explicit TraceGradOutput(detail::NodeBase& node) : node_(node), was_(node.requires_grad) {
-    node_.requires_grad = true;
+// Whether `gradient` was computed from `grad_output` by the records the user's backward
+// appended to `tape` (those from index `first` on): a walk back from the gradient through
+// those records' inputs. A gradient computed on raw values is cut off from grad_output.
+bool computed_from(const detail::NodeBase& gradient, const detail::NodeBase& grad_output,
+                   const detail::TapeImpl* tape, std::size_t first) {
+  if (&gradient == &grad_output) return true;
+  if (tape == nullptr) return false;
+  const auto made_here = [&](const detail::NodeBase& node) {
+    return node.tape_serial == tape->serial && node.record_index >= first &&
+           node.record_index < tape->records.size();
+  };
+  std::vector<bool> seen(tape->records.size() - first, false);
+  std::vector<const detail::NodeBase*> pending{&gradient};
+  while (!pending.empty()) {
+    const detail::NodeBase* node = pending.back();
+    pending.pop_back();
+    if (!made_here(*node) || seen[node->record_index - first]) continue;
+    seen[node->record_index - first] = true;
+    const auto& record = tape->records[node->record_index];
+    for (std::size_t i = 0; i < record.input_count; ++i) {
+      const detail::NodeBase* input = record.input(i).get();
+      if (input == &grad_output) return true;
+      pending.push_back(input);
+    }
   }
-  ~TraceGradOutput() { node_.requires_grad = was_; }
-  TraceGradOutput(const TraceGradOutput&) = delete;
-  TraceGradOutput& operator=(const TraceGradOutput&) = delete;
-
- private:
-  detail::NodeBase& node_;
-  bool was_;
-};
+  return false;
+}
 
 template <class T>
 void custom_rule(detail::BackwardContext<T>& c) {
@@ -69,14 +80,11 @@ void custom_rule(detail::BackwardContext<T>& c) {
   const CustomBackwardContext<T> context(state.name, inputs, c.output(), c.grad(), needs);
   // Recording is on during a sweep exactly when it is backward(create_graph).
   const bool create_graph = grad_enabled();
+  const detail::TapeImpl* tape = detail::active_tape();
+  const std::size_t first_record = tape == nullptr ? 0 : tape->records.size();
   std::vector<Tensor<T>> grads;
-  if (!create_graph) {
-    grads = state.backward(context);
-  } else if (state.once_differentiable) {
-    NoGradGuard unrecorded;
-    grads = state.backward(context);
-  } else {
-    TraceGradOutput traced(*c.grad().node());
+  {
+    detail::GradModeGuard recording(create_graph && !state.once_differentiable);
     grads = state.backward(context);
   }
   if (grads.size() != inputs.size()) {
@@ -97,13 +105,19 @@ void custom_rule(detail::BackwardContext<T>& c) {
       for (const auto& input : inputs) {
         if (input.requires_grad()) depends_on.push_back(input);
       }
-      c.add(i, first_order_only(c.attrs(), grads[i], depends_on));
-    } else if (!grads[i].requires_grad()) {
+      // A NaN here is the backward's: c.add reports it as such, not as a forward op's.
+      const auto gradient = [&] {
+        AnomalyModeGuard checked_by_add(false);
+        return first_order_only(c.attrs(), grads[i], depends_on);
+      }();
+      c.add(i, gradient);
+    } else if (c.grad().requires_grad() &&
+               !computed_from(*grads[i].node(), *c.grad().node(), tape, first_record)) {
       throw TapeError("custom op '" + state.name + "': under backward(create_graph) its backward returned a "
                       "gradient for input " + std::to_string(i) +
                       " that is not computed from grad_output() with tensor ops (it was computed on raw "
-                      "values, or is a constant), so its second derivative would be silently wrong; write "
-                      "the backward with tensor ops, or declare the op tapegrad::once_differentiable");
+                      "values), so what comes after the op would be cut off from the second derivative; "
+                      "write the backward with tensor ops, or declare the op tapegrad::once_differentiable");
     } else {
       c.add(i, grads[i]);
     }

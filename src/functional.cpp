@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "autograd.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/tape.hpp"
 
@@ -30,6 +31,18 @@ Tensor<T> grad_or_zeros(const Tensor<T>& x) {
                       : Tensor<T>(xt::xarray<T>(xt::zeros<T>(x.shape())));
 }
 
+// backward() from y into the helper's own leaves only (see tapegrad::detail::backward_into).
+template <class T>
+void backward_into(const Tensor<T>& y, const std::vector<Tensor<T>>& leaves,
+                   BackwardMode mode = BackwardMode{}) {
+  tapegrad::detail::backward_into(y, Tensor<T>(xt::xarray<T>(xt::ones<T>(y.shape()))), mode, leaves);
+}
+template <class T>
+void backward_into(const Tensor<T>& y, xt::xarray<T>&& seed, const std::vector<Tensor<T>>& leaves,
+                   BackwardMode mode) {
+  tapegrad::detail::backward_into(y, Tensor<T>(std::move(seed)), mode, leaves);
+}
+
 // The shape of a Jacobian or Hessian: a's axes, then b's (checked: it can exceed memory).
 Shape concat_shapes(const char* op, const Shape& a, const Shape& b) {
   Shape s = a;
@@ -47,7 +60,7 @@ std::pair<Tensor<T>, std::vector<Tensor<T>>> value_and_grad(const Function<T>& f
   Tape tape;
   const Tensor<T> y = f(leaves);
   require_single("value_and_grad", y);
-  if (y.requires_grad()) y.backward();
+  if (y.requires_grad()) backward_into(y, leaves);
   std::vector<Tensor<T>> grads;
   for (const auto& leaf : leaves) grads.push_back(grad_or_zeros(leaf));
   return {y.detach(), grads};
@@ -65,7 +78,7 @@ std::vector<Tensor<T>> jacobian(const Function<T>& f, const std::vector<Tensor<T
       for (auto& leaf : leaves) leaf.zero_grad();
       xt::xarray<T> pick = xt::zeros<T>(y.shape());
       pick.data()[out] = T(1);
-      y.backward(Tensor<T>(std::move(pick)), retain_graph);
+      backward_into(y, std::move(pick), leaves, retain_graph);
       for (std::size_t i = 0; i < leaves.size(); ++i) {
         if (!leaves[i].has_grad()) continue;
         std::copy(leaves[i].grad().begin(), leaves[i].grad().end(),
@@ -87,7 +100,7 @@ Tensor<T> hessian(const Function<T>& f, const Tensor<T>& x) {
   require_single("hessian", y);
   xt::xarray<T> h = xt::zeros<T>(concat_shapes("hessian", x.shape(), x.shape()));
   if (!y.requires_grad()) return Tensor<T>(std::move(h));
-  y.backward(create_graph);
+  backward_into(y, leaves, create_graph);
   if (!leaf.has_grad()) return Tensor<T>(std::move(h));
   const Tensor<T> gradient = leaf.grad_tensor();
   if (!gradient.requires_grad()) return Tensor<T>(std::move(h));  // f is linear in x
@@ -95,7 +108,7 @@ Tensor<T> hessian(const Function<T>& f, const Tensor<T>& x) {
     leaf.zero_grad();
     xt::xarray<T> pick = xt::zeros<T>(x.shape());
     pick.data()[row] = T(1);
-    gradient.backward(Tensor<T>(std::move(pick)), retain_graph);
+    backward_into(gradient, std::move(pick), leaves, retain_graph);
     if (leaf.has_grad()) std::copy(leaf.grad().begin(), leaf.grad().end(), h.data() + row * x.size());
   }
   return Tensor<T>(std::move(h));
@@ -113,12 +126,12 @@ Tensor<T> hvp(const Function<T>& f, const Tensor<T>& x, const Tensor<T>& v) {
   const Tensor<T> y = f(leaves);
   require_single("hvp", y);
   if (!y.requires_grad()) return Tensor<T>(xt::xarray<T>(xt::zeros<T>(x.shape())));
-  y.backward(create_graph);
+  backward_into(y, leaves, create_graph);
   if (!leaf.has_grad()) return Tensor<T>(xt::xarray<T>(xt::zeros<T>(x.shape())));
   const Tensor<T> gradient = leaf.grad_tensor();
   leaf.zero_grad();
   if (!gradient.requires_grad()) return Tensor<T>(xt::xarray<T>(xt::zeros<T>(x.shape())));
-  sum(gradient * v.detach()).backward();  // d(g . v)/dx = H v
+  backward_into(sum(gradient * v.detach()), leaves);  // d(g . v)/dx = H v
   return grad_or_zeros(leaf);
 }
 

@@ -119,7 +119,8 @@ Tensor<T> max(const Tensor<T>& x, std::ptrdiff_t axis, bool keepdims) {
   return make_result<T>(
       "max", std::move(value), x,
       [](BackwardContext<T>& c) {
-        // The gradient goes to the first position of each maximum.
+        // The gradient goes to the first position of each maximum, or of the first NaN,
+        // which the forward returned (as PyTorch).
         const auto& v = c.input(0).value();
         const AxisWalk walk(v.shape(), static_cast<std::size_t>(c.attrs().axis));
         xt::xarray<T> mask = xt::zeros<T>(v.shape());
@@ -129,7 +130,9 @@ Tensor<T> max(const Tensor<T>& x, std::ptrdiff_t axis, bool keepdims) {
             std::size_t best = base;
             for (std::size_t k = 1; k < walk.extent; ++k) {
               const std::size_t at = base + k * walk.inner;
-              if (v.data()[at] > v.data()[best]) best = at;
+              const T candidate = v.data()[at], current = v.data()[best];
+              if (current != current) break;
+              if (candidate > current || candidate != candidate) best = at;
             }
             mask.data()[best] = T(1);
           }

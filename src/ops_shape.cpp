@@ -127,8 +127,9 @@ Tensor<T> concat(const std::vector<Tensor<T>>& parts, std::ptrdiff_t axis) {
                        std::to_string(a) + " may differ");
     }
     if (s[a] > SIZE_MAX - out_shape[a]) {
-      throw ShapeError("concat: the extents along axis " + std::to_string(a) +
-                       " add up to more than fit in memory");
+      throw ShapeError("concat: the extents along axis " + std::to_string(a) + " of part " +
+                       std::to_string(p) + " " + shape_to_string(s) + " and the parts before it (" +
+                       std::to_string(out_shape[a]) + ") add up to more than fit in memory");
     }
     out_shape[a] += s[a];
   }

@@ -156,6 +156,14 @@ void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
                     ", produced NaN or Inf in the gradient of input " + std::to_string(input_position) +
                     " (this is the first op of the reverse sweep to do so)");
   }
+  if (sweep.only_into != nullptr) {
+    // Nothing outside the helper's own tape can lead to its leaves (they were made inside
+    // it), and no other leaf is to be touched.
+    const bool wanted = target.is_leaf() ? std::find(sweep.only_into->begin(), sweep.only_into->end(),
+                                                     &target) != sweep.only_into->end()
+                                         : !target.untracked && reachable(sweep, target.tape_serial);
+    if (!wanted) return;
+  }
   if (target.untracked) {
     throw TapeError("backward: input " + std::to_string(input_position) + " of " +
                     where(sweep) +
@@ -216,7 +224,8 @@ void propagate(Record& record, std::size_t index, Sweep& sweep) {
 }
 
 template <class T>
-void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mode) {
+void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mode,
+                  const std::vector<const NodeBase*>* only_into = nullptr) {
   const bool create_graph = mode.create_graph;
   const bool retain_graph = mode.create_graph || mode.retain_graph;
   NodeBase& node = *root.node();
@@ -232,6 +241,7 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mod
   }
   Sweep sweep;
   sweep.create_graph = create_graph;
+  sweep.only_into = only_into;
   GradModeGuard recording(create_graph);
   if (node.is_leaf()) {
     sweep.current_op = "(leaf)";
@@ -246,12 +256,13 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mod
   if (innermost == stack.size()) {
     throw TapeError("backward: this tensor " + gone_tape_reason(node.tape_serial));
   }
-  for (std::size_t t = 0; t <= innermost; ++t) sweep.reachable_tapes.push_back(stack[t]->serial);
+  const std::size_t outermost = only_into != nullptr ? innermost : 0;
+  for (std::size_t t = outermost; t <= innermost; ++t) sweep.reachable_tapes.push_back(stack[t]->serial);
 
   node.grad = seed.node();
   sweep.pending = 1;
   try {
-    for (std::size_t t = innermost + 1; t-- > 0 && sweep.pending > 0;) {
+    for (std::size_t t = innermost + 1; t-- > outermost && sweep.pending > 0;) {
       TapeImpl& tape = *stack[t];
       std::size_t i = t == innermost ? node.record_index + 1 : tape.records.size();
       while (i-- > 0 && sweep.pending > 0) {
@@ -274,6 +285,19 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mod
 }
 
 }  // namespace
+
+template <class T>
+void backward_into(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mode,
+                   const std::vector<Tensor<T>>& leaves) {
+  std::vector<const NodeBase*> nodes;
+  for (const auto& leaf : leaves) nodes.push_back(leaf.node().get());
+  run_backward(root, seed, mode, &nodes);
+}
+
+template void backward_into<float>(const Tensor<float>&, const Tensor<float>&, BackwardMode,
+                                   const std::vector<Tensor<float>>&);
+template void backward_into<double>(const Tensor<double>&, const Tensor<double>&, BackwardMode,
+                                    const std::vector<Tensor<double>>&);
 
 }  // namespace detail
 

@@ -136,32 +136,78 @@ TEST_CASE("a once_differentiable custom op: first derivatives, and a named error
 TEST_CASE("an untagged custom op whose backward is cut off from grad_output throws under create_graph") {
   const CustomOp<double> gelu("gelu", gelu_forward, gelu_raw_backward);
   Tensor<double> x(Array{0.3, -1.2}, requires_grad);
+  Tensor<double> w(Array{2.0, -3.0}, requires_grad);
   {
     Tape tape;
     sum(gelu({x})).backward();  // first order needs nothing more
     CHECK(x.grad()(1) == doctest::Approx(gelu_slope(Array{-1.2})(0)).epsilon(1e-15));
   }
-  Tape tape;
-  CHECK_THROWS_WITH_AS(sum(gelu({x})).backward(create_graph),
-                       doctest::Contains("custom op 'gelu': under backward(create_graph) its backward "
-                                         "returned a gradient for input 0 that is not computed from "
-                                         "grad_output() with tensor ops"),
-                       TapeError);
-  // A seed that is a plain constant is traced all the same: the check does not depend on
-  // what comes after the op.
-  CHECK_THROWS_AS(gelu({x}).backward(Tensor<double>(Array{1.0, 1.0}), create_graph), TapeError);
-  // The seed is left as it was.
+  // grad_output = w requires grad: the gradient must be computed from it.
+  {
+    Tape tape;
+    CHECK_THROWS_WITH_AS(sum(w * gelu({x})).backward(create_graph),
+                         doctest::Contains("custom op 'gelu': under backward(create_graph) its backward "
+                                           "returned a gradient for input 0 that is not computed from "
+                                           "grad_output() with tensor ops"),
+                         TapeError);
+  }
+  // Computed from the inputs with tensor ops but from grad_output's raw value: still cut off
+  // from w (a gradient penalty would silently lose w's terms).
+  const CustomOp<double> cube_raw_g(
+      "cube_raw_g", [](const auto& in) { return Array(in[0].value() * in[0].value() * in[0].value()); },
+      [](const CustomBackwardContext<double>& c) {
+        return std::vector{Tensor<double>(Array(c.grad_output().value())) * square(c.input(0)) * 3.0};
+      });
+  {
+    Tape tape;
+    CHECK_THROWS_WITH_AS(sum(w * cube_raw_g({x})).backward(create_graph),
+                         doctest::Contains("custom op 'cube_raw_g': under backward(create_graph)"),
+                         TapeError);
+  }
+  // The same penalty through cube, written with tensor ops on grad_output: w gets its terms.
+  // L = sum(w x^3), gx = 3 w x^2, P = sum(gx^2) = sum(9 w^2 x^4): dP/dw = 18 w x^4.
+  {
+    x.zero_grad();
+    Tape tape;
+    sum(w * cube({x})).backward(create_graph);
+    const auto gx = x.grad_tensor();
+    w.zero_grad();
+    sum(gx * gx).backward();
+    CHECK(w.grad()(0) == doctest::Approx(18 * 2.0 * std::pow(0.3, 4)));
+    CHECK(w.grad()(1) == doctest::Approx(18 * -3.0 * std::pow(-1.2, 4)));
+  }
+  // A backward that returns grad_output itself (a straight-through estimator) is computed
+  // from it: fine, with or without grad_output requiring grad.
+  const CustomOp<double> straight_through(
+      "straight_through", [](const auto& in) { return Array(xt::round(in[0].value())); },
+      [](const CustomBackwardContext<double>& c) { return std::vector{c.grad_output()}; });
+  {
+    x.zero_grad();
+    w.zero_grad();
+    Tape tape;
+    sum(w * straight_through({x})).backward(create_graph);
+    CHECK(x.grad() == Array{2.0, -3.0});
+    sum(straight_through({x})).backward(create_graph);
+  }
+  // The seed, a constant shared by threads, is never written to.
   const Tensor<double> seed(Array{2.0, 3.0});
-  try {
+  {
+    Tape tape;
     gelu({x}).backward(seed, create_graph);
-  } catch (const TapeError&) {
   }
   CHECK_FALSE(seed.requires_grad());
-  // cube's backward is written with tensor ops: still fine, and its second derivative right.
-  Tensor<double> y(2.0, requires_grad);
-  cube({y}).backward(create_graph);
-  const auto dy = y.grad_tensor();
-  y.zero_grad();
-  dy.backward();
-  CHECK(y.grad()() == 12.0);
+}
+
+TEST_CASE("anomaly mode reports an Inf from a once_differentiable backward as the backward's") {
+  const CustomOp<double> steep(
+      "steep", [](const auto& in) { return Array(in[0].value()); },
+      [](const CustomBackwardContext<double>& c) {
+        return std::vector{Tensor<double>(Array(c.grad_output().value() * 1e308 * 10.0))};
+      },
+      once_differentiable);
+  Tensor<double> x(Array{1.0}, requires_grad);
+  AnomalyModeGuard anomaly;
+  Tape tape;
+  CHECK_THROWS_WITH_AS(sum(steep({x})).backward(create_graph),
+                       doctest::Contains("anomaly mode: the backward of 'steep'"), TapeError);
 }

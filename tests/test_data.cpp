@@ -682,3 +682,16 @@ TEST_CASE("the generators refuse sizes whose element count overflows") {
           data::ClassificationOptions().classes(std::size_t{1} << 33).clusters_per_class(std::size_t{1} << 31)),
       "make_classification: classes (8589934592) * clusters_per_class (2147483648) overflows", ValueError);
 }
+
+TEST_CASE("make_classification refuses more clusters than samples instead of running out of memory") {
+  CHECK_THROWS_WITH_AS(
+      data::make_classification(data::ClassificationOptions()
+                                    .samples(10)
+                                    .features(50)
+                                    .informative(50)
+                                    .redundant(0)
+                                    .clusters_per_class(std::size_t{1} << 40)),
+      "make_classification: classes (2) * clusters_per_class (1099511627776) = 2199023255552 clusters "
+      "for 10 samples; expected at most one cluster per sample",
+      ValueError);
+}

@@ -76,3 +76,31 @@ TEST_CASE("hessian of closed-form functions, and hvp equals hessian times v") {
                                         Tensor<double>(at));
   CHECK(xt::amax(xt::abs(zero.value()))() == 0);
 }
+
+TEST_CASE("the helpers touch nothing of the caller's: no gradient in its parameters, no record used up") {
+  // As PyTorch's autograd.grad: f may read the caller's parameter w and a result w2 of the
+  // caller's tape; only f's own argument is differentiated.
+  Tensor<double> w(Array{1.5, -2.0}, requires_grad);
+  Tape outer;
+  const auto w2 = w * w;
+  const Tensor<double> x(Array{0.5, 3.0});
+  const auto f = [&](const Tensor<double>& v) { return sum(v * w2 + v * v * w); };
+  const Array df = w2.value() + 2.0 * x.value() * w.value();
+  CHECK(functional::grad(f, x).value() == df);
+  CHECK(functional::value_and_grad(f, x).second.value() == df);
+  CHECK(functional::jacobian([&](const Tensor<double>& v) { return v * w2; }, x).value() ==
+        Array{{2.25, 0.0}, {0.0, 4.0}});
+  CHECK(functional::hessian(f, x).value() == Array{{3.0, 0.0}, {0.0, -4.0}});
+  CHECK(functional::hvp(f, x, Tensor<double>(Array{1.0, 1.0})).value() == Array{3.0, -4.0});
+  const auto report = gradcheck<double>([&](const auto& in) { return f(in[0]); }, {x});
+  CHECK(report.passed);
+  const auto hand = check_hand_gradient<double>(
+      [&](const std::vector<Tensor<double>>& in) { return f(in[0]); },
+      [&](const std::vector<Array>& at) { return std::vector<Array>{w2.value() + 2.0 * at[0] * w.value()}; },
+      {{x.value()}});
+  CHECK(hand.passed);
+  CHECK_FALSE(w.has_grad());
+  // The caller's own backward still works, once.
+  sum(w2).backward();
+  CHECK(w.grad() == Array{3.0, -4.0});
+}

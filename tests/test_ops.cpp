@@ -303,13 +303,15 @@ TEST_CASE("a shape whose element count overflows is a ShapeError, never a short 
   const Tensor<double> wide(xt::xarray<double>::from_shape({0, std::size_t{1} << 40}));
   CHECK(tall.size() == 0);
   CHECK_THROWS_WITH_AS(matmul(tall, wide), doctest::Contains("matmul: the shape"), ShapeError);
-  const Tensor<double> flat(xt::xarray<double>::from_shape({0, std::size_t{1} << 40, std::size_t{1} << 40}));
+  // (Not 2^40 x 2^40: xtensor's own strides of such a shape overflow a signed long.)
+  const Tensor<double> flat(xt::xarray<double>::from_shape({0, std::size_t{1} << 31, std::size_t{1} << 31}));
   CHECK_THROWS_WITH_AS(sum(flat, Axes{0}), doctest::Contains("sum: the shape (1, "), ShapeError);
   CHECK_THROWS_WITH_AS(logsumexp(flat, 0), doctest::Contains("logsumexp: the shape"), ShapeError);
   CHECK(softmax(flat, 0).shape() == flat.shape());
   const Tensor<double> half(xt::xarray<double>::from_shape({two_63, 0}));
   CHECK_THROWS_WITH_AS(concat(std::vector{half, half}, 0),
-                       "concat: the extents along axis 0 add up to more than fit in memory",
+                       "concat: the extents along axis 0 of part 1 (9223372036854775808, 0) and the "
+                       "parts before it (9223372036854775808) add up to more than fit in memory",
                        ShapeError);
   // An xt::xarray built with such a shape holds too few elements: the Tensor refuses it.
   CHECK_THROWS_WITH_AS(Tensor<double>(xt::xarray<double>::from_shape({std::size_t{1} << 33, std::size_t{1} << 31})),
@@ -319,4 +321,16 @@ TEST_CASE("a shape whose element count overflows is a ShapeError, never a short 
   CHECK(checked_size("f", Shape{3, 0, two_63}) == 0);
   CHECK(checked_size("f", Shape{}) == 1);
   CHECK_THROWS_AS(nn::Linear<double>(std::size_t{1} << 40, std::size_t{1} << 40), ShapeError);
+}
+
+TEST_CASE("max returns the first NaN of a row, and sends the gradient there, as PyTorch") {
+  using namespace tapegrad;
+  const double nan = std::nan("");
+  Tensor<double> x({{1.0, nan, 3.0, nan}, {2.0, 5.0, -1.0, 0.0}}, requires_grad);
+  Tape tape;
+  const auto y = max(x, 1);
+  CHECK(std::isnan(y.value()(0)));
+  CHECK(y.value()(1) == 5.0);
+  y.backward(Tensor<double>({10.0, 20.0}));
+  CHECK(x.grad() == xt::xarray<double>{{0, 10, 0, 0}, {0, 20, 0, 0}});
 }

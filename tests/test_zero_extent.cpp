@@ -190,7 +190,7 @@ TEST_CASE("gradients through an empty axis reach the non-empty inputs correctly"
   }
 }
 
-TEST_CASE("reductions over an empty axis that NumPy and PyTorch refuse throw ValueError") {
+TEST_CASE("reductions over an empty axis: max throws ValueError as NumPy and PyTorch refuse it; mean too, where they give NaN") {
   using namespace tapegrad;
   const Tensor<double> x(of_shape({0, 3}));
   CHECK_THROWS_WITH_AS(max(x, 0), "max: axis 0 of (0, 3) is empty", ValueError);

@@ -54,8 +54,10 @@ using TensorFunction = std::function<Tensor<T>(const std::vector<Tensor<T>>&)>;
 /// central differences (f(x + h) - f(x - h)) / 2h, element by element. The differences use
 /// the step actually taken after rounding x + h and x - h to T, and the weighted sum is
 /// accumulated in double. `f` may return any shape, the same at every call. The inputs are
-/// copied into leaves that require grad: the caller's tensors are not touched. f runs once
-/// on a Tape of its own, then twice per input element under a NoGradGuard.
+/// copied into leaves that require grad: the caller's tensors are not touched, and neither
+/// are parameters or records of the caller's tape that f reads (only the copies get
+/// gradients). f runs once on a Tape of its own, then twice per input element under a
+/// NoGradGuard.
 ///
 /// An element passes when |tape - numeric| <= atol + rtol * |numeric| (a NaN fails); the
 /// check passes when every element does. It also fails, without comparing, when f's result

@@ -74,12 +74,14 @@ inline constexpr OnceDifferentiable once_differentiable{};
 ///   it with `once_differentiable`. Under backward(create_graph) its gradients are then
 ///   computed unrecorded, and differentiating through them (a Hessian, a gradient penalty)
 ///   throws TapeError naming the op instead of giving a silent zero.
-/// - Without the tag, under backward(create_graph) every gradient returned for an input that
-///   needs one must be computed from grad_output() with tensor ops; one that is not (computed
-///   on raw values, or a constant) throws TapeError naming the op, because its second
-///   derivative would be silently wrong. (An input whose gradient is identically zero gets
-///   `sum_to(grad_output() * 0.0, shape)` or the like, or the op is declared
-///   once_differentiable.)
+/// - Without the tag, under backward(create_graph) and when grad_output() itself requires
+///   grad (what follows the op depends on something being differentiated: a gradient
+///   penalty, a Hessian of a larger expression), every gradient returned for an input that
+///   needs one must be computed from grad_output() with tensor ops (returning grad_output()
+///   itself counts); one that is not throws TapeError naming the op, because the second
+///   derivative through what follows the op would be silently lost. When grad_output() is a
+///   constant (the op is the last one before the seed), a backward on raw values cannot be
+///   told from a linear op's: declare such an op once_differentiable.
 /// - gradcheck works on it like on any function of tensors.
 /// Throws ShapeError at backward time, naming the op, if the backward returns the wrong
 /// number of gradients or, for an input that needs one, a gradient of the wrong shape.

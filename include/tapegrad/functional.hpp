@@ -15,6 +15,9 @@
 /// Derivatives of functions of tensors: grad, value_and_grad, jacobian, hessian, hvp. Each
 /// evaluates f on fresh leaf copies of the arguments (all requiring grad) on a Tape of its own
 /// and returns constant tensors; the caller's tensors and their gradients are not touched.
+/// f may read the caller's parameters and results of the caller's tape (as a closure): only
+/// f's arguments are differentiated, as with PyTorch's autograd.grad, so the parameters get
+/// no gradient and the caller's records stay usable for its own backward().
 /// f is any callable: a lambda taking `const Tensor<T>&` (one argument) or
 /// `const std::vector<Tensor<T>>&` (several). Exceptions from f pass through.
 namespace tapegrad::functional {

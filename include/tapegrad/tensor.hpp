@@ -214,12 +214,12 @@ class Tensor {
   /// differs from this tensor's; otherwise throws as backward() does, without the
   /// single-element requirement.
   void backward(const Tensor& seed, BackwardMode mode = BackwardMode{}) const;
-  /// Refused at compile time: a bool or a number is not a seed. (Without this overload,
-  /// `y.backward(false)` would turn `false` into a 0-d seed of value 0 and give a zero
-  /// gradient, and `y.backward(true)` a seed of 1 instead of create_graph.)
-  template <class S, class = std::enable_if_t<std::is_arithmetic_v<S>>>
+  /// Refused at compile time: a bool, a number or an enumerator is not a seed. (Without this
+  /// overload, `y.backward(false)` would turn `false` into a 0-d seed of value 0 and give a
+  /// zero gradient, and `y.backward(true)` a seed of 1 instead of create_graph.)
+  template <class S, class = std::enable_if_t<std::is_arithmetic_v<S> || std::is_enum_v<S>>>
   void backward(S, BackwardMode = BackwardMode{}) const {
-    static_assert(!std::is_arithmetic_v<S>,
+    static_assert(!std::is_arithmetic_v<S> && !std::is_enum_v<S>,
                   "tapegrad: backward() takes no bool or number: write y.backward(), "
                   "y.backward(tapegrad::create_graph), y.backward(tapegrad::retain_graph) or "
                   "y.backward(seed_tensor)");

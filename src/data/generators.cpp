@@ -93,6 +93,11 @@ Dataset<double> make_classification(const ClassificationOptions& options) {
   }
   checked_size("make_classification", {n, features});
   const std::size_t clusters = classes * per_class;
+  if (clusters > n) {
+    fail("classes (" + std::to_string(classes) + ") * clusters_per_class (" + std::to_string(per_class) +
+         ") = " + std::to_string(clusters) + " clusters for " + std::to_string(n) +
+         " samples; expected at most one cluster per sample");
+  }
   if (informative < 64 && (std::uint64_t{1} << informative) < clusters) {
     fail("classes (" + std::to_string(classes) + ") * clusters_per_class (" +
          std::to_string(per_class) + ") = " + std::to_string(clusters) +

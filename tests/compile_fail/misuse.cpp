@@ -21,6 +21,9 @@ int main() {
 #elif CASE == 4
   y.backward(1, tapegrad::create_graph);
 #elif CASE == 5
+  enum Order { kFirst = 1 };
+  y.backward(kFirst);  // an unscoped enumerator converts to a number
+#elif CASE == 6
   // A node of another element type, read as doubles: the constructor is not public.
   tapegrad::Tensor<float> f(1.0f);
   tapegrad::Tensor<double> wrong(f.node());

@@ -7,6 +7,7 @@ set(expected
   "backward\\(\\) takes no bool or number"
   "backward\\(\\) takes no bool or number"
   "backward\\(\\) takes no bool or number"
+  "backward\\(\\) takes no bool or number"
   "is private within this context")
 list(LENGTH expected count)
 math(EXPR last "${count} - 1")
