@@ -379,6 +379,15 @@ TEST_CASE("NpyArray::to truncates like NumPy and refuses what the integer type c
   CHECK(NpyArray::from(xt::xarray<double>{-2147483648.0}).to<std::int32_t>()(0) == INT32_MIN);
   CHECK_THROWS_AS(NpyArray::from(xt::xarray<double>{2147483648.0}).to<std::int32_t>(), ValueError);
   CHECK_THROWS_AS(NpyArray::from(xt::xarray<double>{0x1p63}).to<std::int64_t>(), ValueError);
+  // A double beyond float's range would become inf (and the cast is undefined): refused;
+  // infinities and NaN stay what they are.
+  CHECK_THROWS_WITH_AS(NpyArray::from(xt::xarray<double>{1.0, 1e300}).to<float>(),
+                       "NpyArray::to: element 1 (1e+300) of a float64 array does not fit in float32",
+                       ValueError);
+  const auto special = NpyArray::from(xt::xarray<double>{INFINITY, -3.0e38, NAN}).to<float>();
+  CHECK(special(0) == INFINITY);
+  CHECK(special(1) == -3.0e38f);
+  CHECK(std::isnan(special(2)));
   CHECK_THROWS_AS(NpyArray::from(xt::xarray<double>{std::nan("")}).to<std::int64_t>(), ValueError);
   CHECK_THROWS_AS(NpyArray::from(xt::xarray<std::int32_t>{-1}).to<std::uint8_t>(), ValueError);
   CHECK_THROWS_AS(NpyArray::from(xt::xarray<std::int64_t>{1LL << 40}).to<std::int32_t>(),
@@ -431,6 +440,13 @@ TEST_CASE("read_idx into an integer type refuses values the type cannot hold, as
       io::read_idx<std::int32_t>(folder.file("nan.idx")),
       doctest::Contains("element 0 (nan) of the double data does not fit in int32"), IoError);
   CHECK(std::isnan(io::read_idx<float>(folder.file("nan.idx"))(0)));
+  // A double beyond float's range is refused too (it would become inf).
+  auto huge = std::vector<unsigned char>{0, 0, 0x0E, 1, 0, 0, 0, 1, 0x7E, 0x37, 0xE4, 0x3C, 0x88, 0, 0x75, 0x9C};  // 1e300
+  test::write_bytes(folder.file("huge.idx"), huge);
+  CHECK_THROWS_WITH_AS(io::read_idx<float>(folder.file("huge.idx")),
+                       doctest::Contains("element 0 (1.0000000000000001e+300) of the double data does not fit in float32"),
+                       IoError);
+  CHECK(io::read_idx<double>(folder.file("huge.idx"))(0) == 1e300);
   // int32 300 and int8 -1 do not fit in uint8; 255 does.
   test::write_bytes(folder.file("i.idx"), {0, 0, 0x0C, 1, 0, 0, 0, 2, 0, 0, 0, 255, 0, 0, 1, 44});
   CHECK_THROWS_WITH_AS(io::read_idx<std::uint8_t>(folder.file("i.idx")),

@@ -12,7 +12,7 @@
 
 #include "expansion_limit.hpp"
 #include "file_content.hpp"
-#include "integer_fit.hpp"
+#include "value_fit.hpp"
 #include "names.hpp"
 #include "tapegrad/io/npy.hpp"
 
@@ -53,13 +53,11 @@ void convert(const std::vector<unsigned char>& bytes, xt::xarray<T>& out, unsign
     for (std::size_t b = 0; b < sizeof(S); ++b) raw[b] = bytes[i * sizeof(S) + sizeof(S) - 1 - b];
     S v;
     std::memcpy(&v, raw, sizeof(S));
-    if constexpr (std::is_integral_v<T>) {
-      // A value T cannot hold would make static_cast undefined: refuse it instead.
-      if (!detail::fits_integer<T>(v)) {
-        throw IoError(where + ": element " + std::to_string(i) + " (" + value_to_string(v) +
-                      ") of the " + idx_type_name(code) + " data does not fit in " +
-                      dtype_name(dtype_of<T>()));
-      }
+    // A value T cannot hold would make static_cast undefined: refuse it instead.
+    if (!detail::fits<T>(v)) {
+      throw IoError(where + ": element " + std::to_string(i) + " (" + value_to_string(v) +
+                    ") of the " + idx_type_name(code) + " data does not fit in " +
+                    dtype_name(dtype_of<T>()));
     }
     out.data()[i] = static_cast<T>(v);
   }

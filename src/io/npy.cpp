@@ -8,7 +8,7 @@
 #include <type_traits>
 
 #include "file_bytes.hpp"
-#include "integer_fit.hpp"
+#include "value_fit.hpp"
 #include "names.hpp"
 #include "tapegrad/io/atomic_file.hpp"
 
@@ -251,13 +251,12 @@ xt::xarray<T> NpyArray::to() const {
     for (std::size_t i = 0; i < out.size(); ++i) {
       S v;
       std::memcpy(&v, p + i * sizeof(S), sizeof(S));
-      if constexpr (std::is_integral_v<T>) {
-        // A value T cannot hold would make static_cast undefined: refuse it instead.
-        if (!detail::fits_integer<T>(v)) {
-          throw ValueError("NpyArray::to: element " + std::to_string(i) + " (" +
-                           std::to_string(v) + ") of a " + dtype_name(dtype_) +
-                           " array does not fit in " + dtype_name(dtype_of<T>()));
-        }
+      // A value T cannot hold would make static_cast undefined: refuse it instead.
+      if (!detail::fits<T>(v)) {
+        throw ValueError("NpyArray::to: element " + std::to_string(i) + " (" +
+                         (std::is_integral_v<S> ? std::to_string(v) : number_to_string(double(v))) +
+                         ") of a " + dtype_name(dtype_) +
+                         " array does not fit in " + dtype_name(dtype_of<T>()));
       }
       out.data()[i] = static_cast<T>(v);
     }

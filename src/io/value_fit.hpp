@@ -1,5 +1,5 @@
-// Whether a value survives conversion to an integer type: the test shared by every reader
-// that converts stored elements (NpyArray::to, read_idx).
+// Whether a value survives conversion to another element type: the test shared by every
+// reader that converts stored elements (NpyArray::to, read_idx).
 #pragma once
 
 #include <cmath>
@@ -26,6 +26,20 @@ bool fits_integer(S v) {
     return static_cast<std::uintmax_t>(v) <= static_cast<std::uintmax_t>(Limits::max());
   } else {
     return static_cast<std::uintmax_t>(v) <= static_cast<std::uintmax_t>(Limits::max());
+  }
+}
+
+/// Whether static_cast<T>(v) keeps v: for an integer T as fits_integer; for a floating T,
+/// unless v is a finite number beyond T's largest (a double of 1e300 read as float would
+/// become inf, and the conversion is undefined); NaN and infinities convert as they are.
+template <class T, class S>
+bool fits(S v) {
+  if constexpr (std::is_integral_v<T>) {
+    return fits_integer<T>(v);
+  } else if constexpr (std::is_floating_point_v<S> && sizeof(S) > sizeof(T)) {
+    return !std::isfinite(v) || std::abs(v) <= static_cast<S>(std::numeric_limits<T>::max());
+  } else {
+    return true;
   }
 }
 
