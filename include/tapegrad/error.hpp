@@ -24,7 +24,8 @@ std::string number_to_string(double value);
 /// when an extent is 0). Throws ShapeError, naming `op` and the shape, if that number does not
 /// fit in memory (more than PTRDIFF_MAX bytes of doubles, which includes every product that
 /// overflows std::size_t). Every op that builds a shape from the caller's numbers checks it
-/// with this before allocating.
+/// with this before allocating. (An xt::xarray the caller made already has a size that fits:
+/// xtensor refuses to allocate more.)
 std::size_t checked_size(const char* op, const Shape& shape);
 
 /// The indices of the element at row-major position `flat` of an array of `shape`
