@@ -41,8 +41,10 @@ int run(int argc, char** argv) {
       ->capture_default_str()->check(CLI::IsMember({"sigmoid", "tanh", "relu"}));
   app.add_option("--loss", loss_text, "half_sse (the seeds' E) or mse")
       ->capture_default_str()->check(CLI::IsMember({"half_sse", "mse"}));
-  app.add_option("--batch", batch, "samples in the batch")->capture_default_str()->check(examples::whole(1, 1000));
-  app.add_option("--seed", seed, "seed of weights and data")->capture_default_str();
+  app.add_option("--batch", batch, "samples in the batch")->capture_default_str()->transform(examples::whole(1, 1000));
+  app.add_option("--seed", seed, "seed of weights and data")
+      ->transform(examples::seed_number())
+      ->capture_default_str();
   app.add_flag("--quick", quick, "the same run (it is small)");
   CLI11_PARSE(app, argc, argv);
 

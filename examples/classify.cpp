@@ -63,14 +63,16 @@ int run(int argc, char** argv) {
   int gd_steps = 1000;
   std::string plot = "classify_widths.png";
   bool quick = false;
-  app.add_option("--seed", seed, "seed of the data, the split and the weights")->capture_default_str();
+  app.add_option("--seed", seed, "seed of the data, the split and the weights")
+      ->transform(examples::seed_number())
+      ->capture_default_str();
   app.add_option("--iterations", iterations, "L-BFGS iterations per model (sklearn's max_iter)")
-      ->capture_default_str()->check(examples::whole(1, 100000));
-  app.add_option("--first-width", first_width, "smallest hidden width")->capture_default_str()->check(examples::whole(1, 10000));
-  app.add_option("--last-width", last_width, "largest hidden width")->capture_default_str()->check(examples::whole(1, 10000));
-  app.add_option("--width-step", width_step, "width increment")->capture_default_str()->check(examples::whole(1, 10000));
+      ->capture_default_str()->transform(examples::whole(1, 100000));
+  app.add_option("--first-width", first_width, "smallest hidden width")->capture_default_str()->transform(examples::whole(1, 10000));
+  app.add_option("--last-width", last_width, "largest hidden width")->capture_default_str()->transform(examples::whole(1, 10000));
+  app.add_option("--width-step", width_step, "width increment")->capture_default_str()->transform(examples::whole(1, 10000));
   app.add_option("--steps", gd_steps, "gradient-descent steps of the ReLU network")
-      ->capture_default_str()->check(examples::whole(0, 10000000));
+      ->capture_default_str()->transform(examples::whole(0, 10000000));
   app.add_option("--plot", plot, "PNG of test accuracy against width ('' for none)")->capture_default_str();
   app.add_flag("--quick", quick, "widths 5, 50, 100 only");
   CLI11_PARSE(app, argc, argv);

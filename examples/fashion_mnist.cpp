@@ -46,14 +46,16 @@ int run(int argc, char** argv) {
   bool quick = false;
   app.add_option("--data", folder, "folder of the four IDX files")->capture_default_str();
   app.add_option("--hidden", hidden_text, "hidden layer sizes, e.g. 256,128,100")->capture_default_str();
-  app.add_option("--epochs", epochs, "passes over the training images")->capture_default_str()->check(examples::whole(1, 1000));
-  app.add_option("--batch-size", batch_size, "images per step")->capture_default_str()->check(examples::whole(1, 60000));
+  app.add_option("--epochs", epochs, "passes over the training images")->capture_default_str()->transform(examples::whole(1, 1000));
+  app.add_option("--batch-size", batch_size, "images per step")->capture_default_str()->transform(examples::whole(1, 60000));
   app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(examples::positive());
   app.add_option("--optimizer", optimizer_name, "sgd, momentum (0.9) or adam")
       ->capture_default_str()->check(CLI::IsMember({"sgd", "momentum", "adam"}));
   app.add_option("--train-limit", train_limit, "use only this many training images")
-      ->capture_default_str()->check(examples::whole(1, 60000));
-  app.add_option("--seed", seed, "seed of the weights and the batch order")->capture_default_str();
+      ->capture_default_str()->transform(examples::whole(1, 60000));
+  app.add_option("--seed", seed, "seed of the weights and the batch order")
+      ->transform(examples::seed_number())
+      ->capture_default_str();
   app.add_option("--weights", weights, ".npz file for the trained weights ('' for none)")->capture_default_str();
   app.add_flag("--quick", quick, "one epoch (a few seconds with the data loading)");
   CLI11_PARSE(app, argc, argv);

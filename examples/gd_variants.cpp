@@ -71,14 +71,16 @@ int run(int argc, char** argv) {
   std::size_t samples = 500, features = 5, batch = 32;
   std::string plot = "gd_variants.png";
   bool quick = false;
-  app.add_option("--seed", seed, "seed of the data and the sample order")->capture_default_str();
-  app.add_option("--samples", samples, "m")->capture_default_str()->check(examples::whole(1, 1000000));
-  app.add_option("--features", features, "n")->capture_default_str()->check(examples::whole(1, 1000));
-  app.add_option("--batch-size", batch, "mini-batch size")->capture_default_str()->check(examples::whole(1, 1000000));
+  app.add_option("--seed", seed, "seed of the data and the sample order")
+      ->transform(examples::seed_number())
+      ->capture_default_str();
+  app.add_option("--samples", samples, "m")->capture_default_str()->transform(examples::whole(1, 1000000));
+  app.add_option("--features", features, "n")->capture_default_str()->transform(examples::whole(1, 1000));
+  app.add_option("--batch-size", batch, "mini-batch size")->capture_default_str()->transform(examples::whole(1, 1000000));
   app.add_option("--epsilon", epsilon, "stop when every step is below this")
       ->capture_default_str()->check(examples::non_negative());
   app.add_option("--budget", budget, "at most this many iterations per method")
-      ->capture_default_str()->check(examples::whole(1, 100000000));
+      ->capture_default_str()->transform(examples::whole(1, 100000000));
   app.add_option("--plot", plot, "PNG of cost against iterations ('' for none)")->capture_default_str();
   app.add_flag("--quick", quick, "a budget of 1000 iterations");
   CLI11_PARSE(app, argc, argv);

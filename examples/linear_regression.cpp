@@ -21,10 +21,12 @@ int run(int argc, char** argv) {
   std::uint64_t seed = 1;
   std::string plot_prefix = "linear_regression";
   bool quick = false;
-  app.add_option("--epochs", epochs, "passes over the 100 points")->capture_default_str()->check(examples::whole(1, 1000000));
+  app.add_option("--epochs", epochs, "passes over the 100 points")->capture_default_str()->transform(examples::whole(1, 1000000));
   app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(examples::positive());
-  app.add_option("--seed", seed, "seed of the noise and of W's start")->capture_default_str();
-  app.add_option("--every", every, "print every this many epochs")->capture_default_str()->check(examples::whole(1, 1000000));
+  app.add_option("--seed", seed, "seed of the noise and of W's start")
+      ->transform(examples::seed_number())
+      ->capture_default_str();
+  app.add_option("--every", every, "print every this many epochs")->capture_default_str()->transform(examples::whole(1, 1000000));
   app.add_option("--plot", plot_prefix, "prefix of the two PNGs ('' for none)")->capture_default_str();
   app.add_flag("--quick", quick, "the same run (it is short)");
   CLI11_PARSE(app, argc, argv);

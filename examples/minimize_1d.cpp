@@ -28,7 +28,7 @@ int run(int argc, char** argv) {
   app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(examples::positive());
   app.add_option("--precision", precision, "stop when |dy/dx| is below this")->capture_default_str()->check(examples::non_negative());
   app.add_option("--max-iterations", max_iterations, "at most this many updates")
-      ->capture_default_str()->check(examples::whole(0, 100000000));
+      ->capture_default_str()->transform(examples::whole(0, 100000000));
   app.add_option("--plot", plot, "PNG of the path on the curve ('' for none)")->capture_default_str();
   app.add_flag("--quick", quick, "the same run (it is short already)");
   CLI11_PARSE(app, argc, argv);

@@ -55,7 +55,7 @@ int run(int argc, char** argv) {
   app.add_option("--precision", precision, "stop when the gradient's 2-norm is below this")
       ->capture_default_str()->check(examples::non_negative());
   app.add_option("--max-iterations", max_iterations, "at most this many descent steps")
-      ->capture_default_str()->check(examples::whole(0, 100000000));
+      ->capture_default_str()->transform(examples::whole(0, 100000000));
   app.add_option("--plot", plot, "PNG of the paths over the function's map ('' for none)")->capture_default_str();
   app.add_flag("--quick", quick, "the same run (it takes well under a second)");
   CLI11_PARSE(app, argc, argv);

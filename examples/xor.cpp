@@ -19,10 +19,12 @@ int run(int argc, char** argv) {
   long every = 5000;
   bool quick = false;
   std::string plot = "xor_loss.png";
-  app.add_option("--epochs", epochs, "full-batch epochs")->capture_default_str()->check(examples::whole(1, 1000000000));
+  app.add_option("--epochs", epochs, "full-batch epochs")->capture_default_str()->transform(examples::whole(1, 1000000000));
   app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(examples::positive());
-  app.add_option("--seed", seed, "seed of the initial weights")->capture_default_str();
-  app.add_option("--every", every, "print the loss every this many epochs")->capture_default_str()->check(examples::whole(1, 1000000000));
+  app.add_option("--seed", seed, "seed of the initial weights")
+      ->transform(examples::seed_number())
+      ->capture_default_str();
+  app.add_option("--every", every, "print the loss every this many epochs")->capture_default_str()->transform(examples::whole(1, 1000000000));
   app.add_flag("--quick", quick, "a short run (20001 epochs) for smoke tests");
   app.add_option("--plot", plot, "PNG of the loss against epochs ('' for none)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);

@@ -273,6 +273,10 @@ TEST_CASE("a Dataset whose arrays were reassigned out of step is refused, naming
   CHECK_THROWS_WITH_AS(loader.epoch(),
                        doctest::Contains("features of shape () and targets of shape (5,)"),
                        ShapeError);
+  // size() and batches_per_epoch() say so too, instead of reading the extent of a 0-d array.
+  CHECK_THROWS_WITH_AS(shared->size(), doctest::Contains("Dataset::size: features of shape ()"),
+                       ShapeError);
+  CHECK_THROWS_AS(loader.batches_per_epoch(), ShapeError);
 }
 
 // ---- train_test_split ----

@@ -1,6 +1,8 @@
 // io: .npy/.npz round trips, NumPy in both directions, atomic writes, module state, IDX,
 // CSV, and a clear error for every kind of malformed file.
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,6 +11,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 
 #include "helpers.hpp"
 #include "io_helpers.hpp"
@@ -464,6 +467,54 @@ TEST_CASE("read_idx into an integer type refuses values the type cannot hold, as
       doctest::Contains("element 0 (-inf) of the float data does not fit in int32"), IoError);
 }
 
+namespace {
+// Reads `path` through a fifo fed by a child process: the reader cannot know the size.
+template <class T>
+xt::xarray<T> read_idx_through_pipe(const test::ScratchFolder& folder, const std::string& path) {
+  const std::string fifo = folder.file("pipe");
+  ::unlink(fifo.c_str());
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const std::string command = "cat '" + path + "' > '" + fifo + "' 2>/dev/null";
+    ::_exit(std::system(command.c_str()) == 0 ? 0 : 1);
+  }
+  struct Reap {
+    pid_t pid;
+    std::string fifo;
+    ~Reap() {
+      // Unblock a writer the reader left waiting, then collect it.
+      const int fd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+      if (fd >= 0) ::close(fd);
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+    }
+  } reap{child, fifo};
+  return io::read_idx<T>(fifo);
+}
+}  // namespace
+
+TEST_CASE("a gzipped IDX file read through a pipe: real data reads, a bomb is refused as it grows") {
+  const test::ScratchFolder folder;
+  // 2 MB of varied bytes: barely compressible.
+  std::vector<unsigned char> varied = {0, 0, 0x08, 1, 0, 0x20, 0, 0};
+  for (std::size_t i = 0; i < (std::size_t{1} << 21); ++i) varied.push_back(static_cast<unsigned char>(i * 7919 >> 3));
+  test::write_bytes(folder.file("varied.idx.gz"), test::gzip_bytes(varied));
+  const auto read = read_idx_through_pipe<float>(folder, folder.file("varied.idx.gz"));
+  CHECK(read.size() == (std::size_t{1} << 21));
+  CHECK(read(12345) == static_cast<float>(static_cast<unsigned char>(12345 * 7919 >> 3)));
+  // 4 MiB of zeros: as uint8 at deflate's ratio, it reads; as double it would take 8 times
+  // more, refused before the result is made.
+  std::vector<unsigned char> zeros = {0, 0, 0x08, 1, 0, 0x40, 0, 0};
+  zeros.resize(zeros.size() + (std::size_t{1} << 22), 0);
+  test::write_bytes(folder.file("zeros.idx.gz"), test::gzip_bytes(zeros));
+  CHECK(read_idx_through_pipe<std::uint8_t>(folder, folder.file("zeros.idx.gz")).size() == (1u << 22));
+  CHECK_THROWS_WITH_AS(read_idx_through_pipe<double>(folder, folder.file("zeros.idx.gz")),
+                       doctest::Contains("would take 33554432 bytes as float64 from a gzip stream of"),
+                       IoError);
+}
+
 TEST_CASE("gzipped IDX files: decompression bombs and trailing bytes are refused") {
   const test::ScratchFolder folder;
   auto with_zeros = [](std::vector<unsigned char> header, std::size_t zeros) {
@@ -586,26 +637,74 @@ TEST_CASE("a temporary file left by a killed writer is removed by the next save 
   int status = 0;
   ::waitpid(child, &status, 0);
   REQUIRE(WIFSIGNALED(status));
-  const std::string leftover = ".w.npy.tapegrad-tmp-" + std::to_string(child) + "-";
+  const std::string leftover = ".w.npy.tapegrad-tmp-";
   auto names = listing(folder.path());
   std::sort(names.begin(), names.end());
   REQUIRE(names.size() == 2);
-  CHECK(names[0].rfind(leftover, 0) == 0);  // recognisable: target, tag, the writer's pid
+  CHECK(names[0].rfind(leftover, 0) == 0);  // recognisable: target and tag
   CHECK(names[0].size() == leftover.size() + 6);
+  const std::string dead = names[0];
 
-  // A live writer's temporary file (this process's parent is alive), another file's, and a
-  // name that is not ours are kept.
-  const std::string live = ".w.npy.tapegrad-tmp-" + std::to_string(::getppid()) + "-abcdef";
-  const std::string other = ".v.npy.tapegrad-tmp-" + std::to_string(child) + "-abcdef";
-  const std::string foreign = ".w.npy.tapegrad-tmp-" + std::to_string(child) + "-abc";
-  for (const auto& name : {live, other, foreign}) test::write_text(folder.file(name), "x");
+  // A leftover is removed once it is 2 s old (its writer locks it at once; this leaves that
+  // moment alone): a fresh one stays for now.
   io::save_npy(path, sample<double>({3}));
+  CHECK(listing(folder.path()).size() == 2);
+  const auto age = [&](const std::string& name) {
+    const timespec ten_seconds_ago[2] = {{std::time(nullptr) - 10, 0}, {std::time(nullptr) - 10, 0}};
+    REQUIRE(::utimensat(AT_FDCWD, folder.file(name).c_str(), ten_seconds_ago, 0) == 0);
+  };
+  age(dead);
+  // A live writer's temporary file (locked, as a writer in another process or PID namespace
+  // holds it), another file's, and a name that is not ours are kept, however old.
+  const std::string live = ".w.npy.tapegrad-tmp-abcdef";
+  const std::string other = ".v.npy.tapegrad-tmp-abcdef";
+  const std::string foreign = ".w.npy.tapegrad-tmp-abc";
+  for (const auto& name : {live, other, foreign}) {
+    test::write_text(folder.file(name), "x");
+    age(name);
+  }
+  const int held = ::open(folder.file(live).c_str(), O_RDONLY);
+  REQUIRE(held >= 0);
+  REQUIRE(::flock(held, LOCK_EX) == 0);
+  io::save_npy(path, sample<double>({4}));
+  ::close(held);
   names = listing(folder.path());
   std::sort(names.begin(), names.end());
   std::vector<std::string> kept = {live, other, foreign, "w.npy"};
   std::sort(kept.begin(), kept.end());
   CHECK(names == kept);
-  CHECK(io::load_npy<double>(path) == sample<double>({3}));
+  CHECK(io::load_npy<double>(path) == sample<double>({4}));
+  // Once its writer is gone (the lock released), it goes too.
+  io::save_npy(path, sample<double>({5}));
+  CHECK(listing(folder.path()).size() == 3);
+}
+
+TEST_CASE("another user's file that this user may not write is not replaced by a rename") {
+  if (::geteuid() != 0) return;  // needs root to act as another user
+  const test::ScratchFolder folder;
+  REQUIRE(::chmod(folder.path().c_str(), 0777) == 0);
+  const std::string path = folder.file("root.npy");
+  io::save_npy(path, sample<double>({2}));  // root's, mode 0644 under the usual umask
+  REQUIRE(::chmod(path.c_str(), 0644) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    int code = 3;
+    if (::setgid(65534) == 0 && ::setuid(65534) == 0) {
+      try {
+        io::save_npy(path, sample<double>({7}));
+        code = 1;  // replaced: wrong
+      } catch (const io::IoError& e) {
+        code = std::string(e.what()).find("not writable by this user") != std::string::npos ? 0 : 2;
+      }
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(io::load_npy<double>(path) == sample<double>({2}));
 }
 
 TEST_CASE("a read-only file is not replaced, even by root, nor is a fifo") {

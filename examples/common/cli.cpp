@@ -86,11 +86,30 @@ CLI::Validator number_check(const char* expected, bool (*accept)(double)) {
 CLI::Validator whole(long long low, long long high) {
   return CLI::Validator(
       [low, high](std::string& text) -> std::string {
-        if (parse_whole(text, low, high)) return {};
+        if (const auto value = parse_whole(text, low, high)) {
+          // CLI11 converts with base 0: "010" would be read as octal 8. Hand it the decimal.
+          text = std::to_string(*value);
+          return {};
+        }
         return "expected a whole number from " + std::to_string(low) + " to " +
                std::to_string(high) + ", got '" + text + "'";
       },
       "INT in [" + std::to_string(low) + ", " + std::to_string(high) + "]");
+}
+
+CLI::Validator seed_number() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+        errno = 0;
+        const unsigned long long value = digits ? std::strtoull(text.c_str(), nullptr, 10) : 0;
+        if (digits && errno != ERANGE) {
+          text = std::to_string(value);  // decimal, not octal (see whole)
+          return {};
+        }
+        return "expected a whole number from 0 to 18446744073709551615, got '" + text + "'";
+      },
+      "UINT");
 }
 
 CLI::Validator positive() {

@@ -35,9 +35,14 @@ std::optional<double> parse_finite(const std::string& text);
 std::vector<std::size_t> parse_sizes(const std::string& text, const std::string& option,
                                      std::size_t largest, std::size_t at_least);
 
-/// CLI11 check: a whole number from `low` to `high` ("--epochs: expected a whole number from
-/// 1 to 1000000, got '0'").
+/// CLI11 transform (attach with ->transform: it rewrites the text to plain decimal, which
+/// CLI11 would otherwise read as octal with a leading 0): a whole number from `low` to
+/// `high` ("--epochs: expected a whole number from 1 to 1000000, got '0'").
 CLI::Validator whole(long long low, long long high);
+
+/// CLI11 transform: a seed, a whole number from 0 to 2^64 - 1 written in decimal (CLI11 alone
+/// would turn "-1" into 18446744073709551615 and read "010" as octal).
+CLI::Validator seed_number();
 
 /// CLI11 check: a finite number above 0.
 CLI::Validator positive();

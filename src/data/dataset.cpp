@@ -57,6 +57,12 @@ void check_rows(const Dataset<T>& data, const char* function) {
 
 }  // namespace
 
+template <class T>
+std::size_t Dataset<T>::size() const {
+  check_rows(*this, "Dataset::size");
+  return features.shape()[0];
+}
+
 void shuffle_indices(std::vector<std::size_t>& values, Generator& random) {
   for (std::size_t i = values.size(); i > 1; --i) {
     const std::size_t j = static_cast<std::size_t>(random.next_u64() % i);

@@ -2,12 +2,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
+#include <ctime>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -27,6 +28,9 @@ namespace {
 
 constexpr const char* kTemporaryTag = ".tapegrad-tmp-";
 constexpr std::size_t kRandomLetters = 6;
+// A leftover must be this old before it is removed: its writer locks it right after
+// creating it, and this leaves that moment alone.
+constexpr long kLeftoverAgeSeconds = 2;
 constexpr int kMaxLinks = 40;  // as the kernel's own limit when it follows links
 
 std::string system_reason() { return std::strerror(errno); }
@@ -68,70 +72,82 @@ std::string final_target(const std::string& path) {
 // ".name.tapegrad-tmp-" for a target "folder/name": the start of the names of its temporary
 // files. The name is shortened so that the whole file name stays within NAME_MAX.
 std::string temporary_prefix(const std::string& target) {
-  const std::size_t room = NAME_MAX - 1 - std::strlen(kTemporaryTag) - 10 - 1 - kRandomLetters;
+  const std::size_t room = NAME_MAX - 1 - std::strlen(kTemporaryTag) - kRandomLetters;
   return "." + name_of(target).substr(0, room) + kTemporaryTag;
 }
 
-// Removes the temporary files that earlier writes of `target` left behind when their process
-// died (kill -9, a power cut): names temporary_prefix(target) + "<pid>-<6 letters>" of
-// regular files whose pid is no live process (kill(pid, 0) fails with ESRCH). A live writer's
-// file, or any other name, is kept. Best effort: failures are ignored.
+// Removes the temporary files that earlier writes of `target` left behind when their writer
+// died (kill -9, a power cut): regular files named temporary_prefix(target) + 6 letters, at
+// least kLeftoverAgeSeconds old, that nobody holds locked. A live writer holds an exclusive
+// flock on its file until the rename, whatever its process id or PID namespace (a container
+// sharing the folder), so its file is kept; so is any other name. Best effort: failures are
+// ignored.
 void remove_dead_writers_temporaries(const std::string& target) {
   const std::string folder = folder_of(target), prefix = temporary_prefix(target);
   DIR* dir = ::opendir(folder.c_str());
   if (dir == nullptr) return;
-  std::vector<std::string> stale;
+  std::vector<std::string> candidates;
   while (const dirent* entry = ::readdir(dir)) {
     const std::string name = entry->d_name;
-    if (name.compare(0, prefix.size(), prefix) != 0) continue;
-    const std::string rest = name.substr(prefix.size());  // "<pid>-<letters>"
-    const auto dash = rest.find('-');
-    if (dash == std::string::npos || dash == 0 || dash > 10 ||
-        rest.size() != dash + 1 + kRandomLetters || rest.find_first_not_of("0123456789") != dash) {
-      continue;
+    if (name.size() == prefix.size() + kRandomLetters && name.compare(0, prefix.size(), prefix) == 0) {
+      candidates.push_back(folder + "/" + name);
     }
-    const long long pid = std::stoll(rest.substr(0, dash));
-    // kill(0, ...) and negative pids address process groups: never ask about those.
-    if (pid < 1 || pid > INT_MAX || pid == ::getpid()) continue;
-    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
-    struct stat info {};
-    const std::string path = folder + "/" + name;
-    if (::lstat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode)) stale.push_back(path);
   }
   ::closedir(dir);
-  for (const auto& path : stale) ::unlink(path.c_str());
+  const auto now = std::time(nullptr);
+  for (const auto& path : candidates) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) continue;
+    struct stat info {};
+    if (::fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && info.st_mtime + kLeftoverAgeSeconds <= now &&
+        ::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      ::unlink(path.c_str());
+    }
+    ::close(fd);
+  }
 }
 
-// A new file temporary_prefix(target) + "<pid>-XXXXXX" beside `target`, made like a plain write
+// A new file temporary_prefix(target) + "XXXXXX" beside `target`, made like a plain write
 // would make it: mode 0666 for the kernel to reduce by the umask and default ACLs (mkstemp
-// would force 0600). Returns the descriptor and sets `temporary_path`; -1 with errno set on
-// failure.
+// would force 0600), and locked (flock) at once to show that its writer is alive. Returns the
+// descriptor and sets `temporary_path`; -1 with errno set on failure.
 int create_temporary(const std::string& target, std::string& temporary_path) {
   static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
   thread_local std::mt19937_64 random(std::random_device{}() ^
                                       static_cast<std::uint64_t>(::getpid()) << 32);
-  const std::string stem =
-      folder_of(target) + "/" + temporary_prefix(target) + std::to_string(::getpid()) + "-";
+  const std::string stem = folder_of(target) + "/" + temporary_prefix(target);
   for (int attempt = 0; attempt < 100; ++attempt) {
     temporary_path = stem;
     for (std::size_t i = 0; i < kRandomLetters; ++i) {
       temporary_path += letters[random() % (sizeof letters - 1)];
     }
     const int fd = ::open(temporary_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd >= 0 || errno != EEXIST) return fd;
+    if (fd < 0 && errno == EEXIST) continue;
+    if (fd >= 0 && ::flock(fd, LOCK_EX) != 0) {
+      const int reason = errno;
+      ::close(fd);
+      ::unlink(temporary_path.c_str());
+      errno = reason;
+      return -1;
+    }
+    return fd;
   }
   errno = EEXIST;
   return -1;
 }
 
-// Removes the temporary file unless the rename has consumed it.
+// Removes the temporary file unless the rename has consumed it. `lock` is a second
+// descriptor of the same open file, which keeps the flock after `fd` is closed (to see close
+// errors) and until the rename.
 struct TemporaryFile {
   std::string path;
   int fd = -1;
+  int lock = -1;
   bool renamed = false;
   ~TemporaryFile() {
     if (fd >= 0) ::close(fd);
     if (!renamed && !path.empty()) ::unlink(path.c_str());
+    if (lock >= 0) ::close(lock);
   }
 };
 
@@ -154,12 +170,19 @@ void write_file_atomically(const std::string& path, const void* data, std::size_
   if (exists && !S_ISREG(old.st_mode)) {
     throw IoError(where + ": not a regular file (a folder, device, fifo or socket); not replaced");
   }
-  // Decided by the mode, not by access(2): root may write anything, yet a file made
-  // read-only is meant to stay as it is.
+  // Decided by the mode as well as by access(2): root may write anything, yet a file made
+  // read-only is meant to stay as it is; and replacing a file by rename needs only the
+  // folder's permission, so another user's file is checked as a plain write would be.
   if (exists && (old.st_mode & S_IWUSR) == 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(old.st_mode & 07777));
     throw IoError(where + ": the file is read-only (mode " + mode + "); not replaced");
+  }
+  if (exists && ::faccessat(AT_FDCWD, target.c_str(), W_OK, AT_EACCESS) != 0) {
+    throw IoError(where + ": not writable by this user: " + system_reason() + "; not replaced");
+  }
+  if (name_of(target).size() > NAME_MAX) {
+    throw IoError(where + ": the name is longer than " + std::to_string(NAME_MAX) + " bytes");
   }
   remove_dead_writers_temporaries(target);
 
@@ -167,9 +190,12 @@ void write_file_atomically(const std::string& path, const void* data, std::size_
   std::string temporary_path;
   temporary.fd = create_temporary(target, temporary_path);
   if (temporary.fd < 0) {
-    throw IoError(shown + ": cannot create a temporary file beside it: " + system_reason());
+    throw IoError(where + ": cannot create a temporary file in " +
+                  detail::printable(folder_of(target)) + ": " + system_reason());
   }
   temporary.path = temporary_path;
+  temporary.lock = ::dup(temporary.fd);
+  if (temporary.lock < 0) throw IoError(where + ": cannot duplicate a descriptor: " + system_reason());
   if (exists && ::fchmod(temporary.fd, old.st_mode & 0777) != 0) {
     throw IoError(shown +
                   ": cannot give the new file the old one's permissions: " + system_reason());

@@ -17,7 +17,8 @@ FileContent::FileContent(const std::string& path) : path_(path), buffer_(std::si
   file_ = std::fopen(path.c_str(), "rb");
   if (file_ == nullptr) fail(std::string("cannot open: ") + std::strerror(errno));
   struct stat info {};
-  if (::fstat(::fileno(file_), &info) == 0 && info.st_size > 0) {
+  if (::fstat(::fileno(file_), &info) == 0 && S_ISREG(info.st_mode)) {
+    size_known_ = true;
     file_size_ = static_cast<std::uint64_t>(info.st_size);
   }
   refill();

@@ -58,16 +58,19 @@ template <class T>
 template <class T>
 double clip_grad_norm(std::vector<Tensor<T>>& parameters, double max_norm,
                       bool error_if_nonfinite) {
-  detail::check_setting("clip_grad_norm", "max_norm", max_norm, detail::Domain::positive);
+  // As PyTorch: inf measures the norm without clipping, 0 zeroes the gradients.
+  detail::check_setting("clip_grad_norm", "max_norm", max_norm, detail::Domain::non_negative_or_infinite);
   const double norm = gradient_norm(parameters);
   if (!std::isfinite(norm)) {
     if (error_if_nonfinite) refuse_non_finite(parameters, norm);
     return norm;
   }
   if (norm > max_norm) {
-    const T scale = static_cast<T>(max_norm / (norm + 1e-6));
+    // In double: the scale of a float gradient with a huge norm can underflow float.
+    const double scale = max_norm / (norm + 1e-6);
     for (auto& p : parameters) {
-      if (p.has_grad()) p.mutable_grad() *= scale;
+      if (!p.has_grad()) continue;
+      for (T& v : p.mutable_grad()) v = static_cast<T>(static_cast<double>(v) * scale);
     }
   }
   return norm;

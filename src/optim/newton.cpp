@@ -128,9 +128,10 @@ double Newton<T>::step(const LossFunction& loss_function) {
     for (std::size_t c = 0; c < r; ++c) h[r][c] = h[c][r] = 0.5 * (h[r][c] + h[c][r]);
   }
 
-  // A pivot within the factorization's rounding error (about n eps |H|) may be a zero
-  // eigenvalue; accepting it would divide by noise.
-  const double floor = 16 * static_cast<double>(n) * std::numeric_limits<double>::epsilon() * scale;
+  // A pivot within the factorization's rounding error (about n eps |H|, eps of T: the
+  // Hessian was computed in T) may be a zero eigenvalue; accepting it would divide by noise.
+  const double floor =
+      16 * static_cast<double>(n) * static_cast<double>(std::numeric_limits<T>::epsilon()) * scale;
   double lambda = options_.damping();
   Vector direction;
   for (int attempt = 0; !cholesky_solve(h, lambda, floor, g, direction); ++attempt) {

@@ -23,6 +23,7 @@ inline std::string non_finite_name(double value) {
 /// The domains a real setting may be required to lie in; all of them exclude NaN and inf.
 enum class Domain {
   non_negative,  ///< [0, inf)
+  non_negative_or_infinite,  ///< [0, inf]: a bound that may be off
   positive,      ///< (0, inf)
   below_one,     ///< [0, 1): the decay rate of a running average
   unit,          ///< [0, 1]: a share
@@ -34,6 +35,8 @@ inline std::pair<bool, const char*> in_domain(double value, Domain domain) {
   switch (domain) {
     case Domain::non_negative:
       return {value >= 0 && std::isfinite(value), "a finite number >= 0"};
+    case Domain::non_negative_or_infinite:
+      return {value >= 0, "a number >= 0 (inf allowed)"};
     case Domain::positive:
       return {value > 0 && std::isfinite(value), "a positive finite number"};
     case Domain::below_one:

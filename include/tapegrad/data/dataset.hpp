@@ -43,8 +43,9 @@ struct Dataset {
   /// sample axis) or their first extents differ.
   Dataset(xt::xarray<T> features, xt::xarray<T> targets);
 
-  /// The number of samples N (the first extent).
-  std::size_t size() const { return features.shape()[0]; }
+  /// The number of samples N (the first extent). Throws ShapeError naming both shapes if the
+  /// (public) arrays were reassigned out of step: a 0-d array, or different first extents.
+  std::size_t size() const;
 
   /// A new dataset with the rows `indices[0], indices[1], ...`, in that order (repeats
   /// allowed). Throws ValueError naming the index and its position if one is >= size(), and
@@ -123,7 +124,7 @@ class DataLoader {
              const LoaderOptions& options = LoaderOptions());
 
   /// N / batch_size rounded up, or down with drop_last (computed without overflow: a batch
-  /// size of SIZE_MAX gives 1).
+  /// size of SIZE_MAX gives 1). Throws ShapeError as epoch() does for a changed dataset.
   std::size_t batches_per_epoch() const;
   /// The batches_per_epoch() batches of the next epoch, in order, each of batch_size() rows
   /// except a short last one; advances the loader's generator when it shuffles. Throws

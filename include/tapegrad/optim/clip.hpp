@@ -11,9 +11,11 @@ namespace tapegrad::optim {
 /// PyTorch's clip_grad_norm_ does. The norm is sqrt(sum of grad^2 over every element of
 /// every gradient), computed in double (finite gradients whose squares overflow are summed
 /// again scaled by the largest |element|, so their norm stays finite). When it is larger
-/// than max_norm, every gradient is multiplied in place by max_norm / (norm + 1e-6);
-/// otherwise nothing changes. Parameters without a gradient are skipped. Returns the norm
-/// before clipping.
+/// than max_norm, every gradient is multiplied in place by max_norm / (norm + 1e-6) (the
+/// product taken in double, so a float gradient is not zeroed by a scale below float's
+/// range); otherwise nothing changes. max_norm = inf only measures the norm, max_norm = 0
+/// zeroes the gradients, as in PyTorch. Parameters without a gradient are skipped. Returns
+/// the norm before clipping.
 ///
 /// A NaN or infinite gradient element makes the norm NaN or inf. Then the gradients are
 /// never scaled (PyTorch would multiply them by max_norm / inf = 0, which turns the
@@ -22,8 +24,8 @@ namespace tapegrad::optim {
 /// a non-finite gradient element, that element and its flat index; without, it returns the
 /// non-finite norm, so the caller can skip the step as a loss scaler does.
 ///
-/// Throws ValueError `clip_grad_norm: max_norm must be a positive finite number, got 0`
-/// for a max_norm that is not positive and finite. T is float or double.
+/// Throws ValueError `clip_grad_norm: max_norm must be a number >= 0 (inf allowed), got -1`
+/// for a negative or NaN max_norm. T is float or double.
 template <class T>
 double clip_grad_norm(std::vector<Tensor<T>>& parameters, double max_norm,
                       bool error_if_nonfinite = true);
