@@ -47,8 +47,8 @@ LiveTapes& live_tapes() {
   static LiveTapes* registry = new LiveTapes;  // never destroyed: tapes may die at exit
   return *registry;
 }
-}  // namespace
 
+// Why a tape with this serial is not among the calling thread's: how an error goes on.
 std::string gone_tape_reason(std::uint64_t serial) {
   auto& live = live_tapes();
   std::lock_guard<std::mutex> lock(live.mutex);
@@ -61,6 +61,7 @@ std::string gone_tape_reason(std::uint64_t serial) {
   return "was recorded on a Tape that has been destroyed; keep that Tape alive until "
          "backward() returns";
 }
+}  // namespace
 
 std::vector<TapeImpl*>& tape_stack() {
   thread_local std::vector<TapeImpl*> stack;
