@@ -112,15 +112,18 @@ template <class T> Tensor<T> sum(const Tensor<T>& x);
 /// shape. Throws ValueError if an axis is out of range or given twice.
 template <class T> Tensor<T> sum(const Tensor<T>& x, const Axes& axes, bool keepdims = false);
 /// y = the mean of all elements, composed as sum(x) / size; y has shape `()`.
-/// dx = g / size broadcast to x's shape. Throws ValueError if x has no elements.
+/// dx = g / size broadcast to x's shape. Throws ValueError if x has no elements (PyTorch and
+/// NumPy return NaN there; an empty batch's loss is refused instead of turning into NaN).
 template <class T> Tensor<T> mean(const Tensor<T>& x);
 /// Mean along axes, composed as sum(x, axes, keepdims) / count, where count is the product
 /// of the extents of those axes; shapes as for sum.  dx = g / count broadcast back to x's
-/// shape. Throws ValueError if an axis is out of range or given twice, or if count is 0.
+/// shape. Throws ValueError if an axis is out of range or given twice, or if count is 0 (where
+/// PyTorch returns NaN, as for mean(x)).
 template <class T> Tensor<T> mean(const Tensor<T>& x, const Axes& axes, bool keepdims = false);
 /// Maximum along one axis (negative counts from the end). y has x's shape without that axis,
-/// or with extent 1 there if keepdims.  dx = g at the first position of the maximum along the
-/// axis, 0 elsewhere. Throws ValueError if the axis is out of range or has extent 0.
+/// or with extent 1 there if keepdims; NaN where the axis holds a NaN (as PyTorch).  dx = g at
+/// the first position of the maximum (or of the first NaN) along the axis, 0 elsewhere.
+/// Throws ValueError if the axis is out of range or has extent 0 (as NumPy and PyTorch).
 template <class T> Tensor<T> max(const Tensor<T>& x, std::ptrdiff_t axis, bool keepdims = false);
 /// y = ln sum exp(x) along an axis (default the last), computed as m + ln sum exp(x - m) with
 /// m the maximum along the axis (m = 0 where that maximum is infinite, so rows of infinities
