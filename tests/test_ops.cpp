@@ -40,6 +40,8 @@ std::vector<OpCase> all_cases() {
       op("minimum", [](const auto& x) { return minimum(x[0], x[1]); }, {rnd(m, 11), rnd(m, 12)}),
       op("scalar operators", [](const auto& x) { return 2.0 - x[0] * 3.0 + 1.5 / (x[0] + 4.0); },
          {rnd(m, 13)}),
+      op("div by a number", [](const auto& x) { return x[0] / 3.0; }, {rnd(m, 68)}),
+      op("a number by div", [](const auto& x) { return 2.0 / x[0]; }, {rnd(m, 69, 0.5, 2)}),
       op("neg", [](const auto& x) { return -x[0]; }, {rnd(m, 14)}),
       op("affine", [](const auto& x) { return affine(x[0], -1.5, 0.25); }, {rnd(m, 67)}),
       op("pow 3", [](const auto& x) { return pow(x[0], 3.0); }, {rnd(m, 15)}),

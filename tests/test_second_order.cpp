@@ -134,3 +134,14 @@ TEST_CASE("second derivatives through the piecewise ops: relu, clamp, leaky_relu
       },
       test::random_array({6}, 31));
 }
+
+TEST_CASE("second derivatives through div: tensor by tensor (broadcast), by a number, a number by a tensor") {
+  // x split into a (2, 2) numerator and a (2,) denominator kept away from 0.
+  check_hessian(
+      [](const Tensor<double>& v) {
+        const auto a = reshape(narrow(v, 0, 0, 4), Shape{2, 2});
+        const auto b = narrow(v, 0, 4, 2) + 3.0;
+        return sum(a / b) + sum(square(a) / 2.5) + sum(1.5 / b);
+      },
+      test::random_array({6}, 41, 0.5, 1.5));
+}

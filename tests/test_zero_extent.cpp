@@ -70,6 +70,7 @@ std::vector<EmptyCase> empty_cases() {
       {"mul broadcast (0, 1) * (1, 3)", [](const Inputs& x) { return x[0] * x[1]; },
        {e({0, 1}), e({1, 3})}, none(rows0)},
       {"div", [](const Inputs& x) { return x[0] / x[1]; }, {e(rows0), e({3})}, none(rows0)},
+      {"div by a number", [](const Inputs& x) { return x[0] / 4.0; }, {e(cols0)}, none(cols0)},
       {"maximum", [](const Inputs& x) { return maximum(x[0], x[1]); }, {e(rows0), e(rows0)},
        none(rows0)},
       {"minimum", [](const Inputs& x) { return minimum(x[0], x[1]); }, {e({1}), e(rows0)},
