@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include <xtensor/xnoalias.hpp>
 #include <xtensor/xstorage.hpp>
 
 #include "tapegrad/error.hpp"
@@ -304,11 +305,24 @@ Tensor<T> make_result_from(const char* op, std::shared_ptr<NodeBase>&& value_nod
 template <class T>
 struct OpValue {
   OpValue(xt::xarray<T>&& array) : node(new_node<T>(std::move(array))) {}
+  /// An xtensor expression, evaluated into storage from the array cache.
   template <class E, class = std::enable_if_t<xt::is_xexpression<E>::value>>
-  OpValue(const E& expression) : node(new_node<T>(xt::xarray<T>(expression))) {}
+  OpValue(const E& expression) {
+    const auto& shape = expression.shape();
+    auto filled = new_node_of_shape<T>(Shape(shape.begin(), shape.end()));
+    xt::noalias(filled->value) = expression;
+    node = std::move(filled);
+  }
   OpValue(std::shared_ptr<Node<T>>&& filled) : node(std::move(filled)) {}
   std::shared_ptr<NodeBase> node;
 };
+
+/// A constant (no gradient) tensor holding `value` (an array, or an expression evaluated into
+/// storage from the array cache).
+template <class T>
+Tensor<T> constant(OpValue<T> value) {
+  return TensorAccess::wrap<T>(std::move(value.node));
+}
 
 template <class T>
 Tensor<T> make_result(const char* op, OpValue<T> value, const Tensor<T>& x,
@@ -334,11 +348,6 @@ Tensor<T> make_result(const char* op, OpValue<T> value, const std::vector<Tensor
                              std::move(attrs));
 }
 
-/// A constant (no gradient) tensor holding `value`.
-template <class T>
-Tensor<T> constant(xt::xarray<T>&& value) {
-  return TensorAccess::wrap<T>(new_node<T>(std::move(value)));
-}
 
 /// Resolves a possibly negative axis against `dimension`; throws ValueError naming `op`.
 std::size_t normalize_axis(const char* op, std::ptrdiff_t axis, std::size_t dimension);

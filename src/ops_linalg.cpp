@@ -1,5 +1,6 @@
 // matmul: one 2-d primitive on OpenBLAS (the GEMM that xt::linalg::dot calls, with its
 // transpose flags); the 1-d cases reshape around it.
+#include <algorithm>
 #include <string>
 
 #include <xtensor-blas/xblas.hpp>
@@ -17,14 +18,17 @@ namespace {
 // op(a) op(b), where op transposes when its flag is set: BLAS reads the operand transposed,
 // so the backward pass never copies a transpose.
 template <class T>
-xt::xarray<T> gemm(const xt::xarray<T>& a, const xt::xarray<T>& b, bool ta, bool tb) {
+std::shared_ptr<detail::Node<T>> gemm(const xt::xarray<T>& a, const xt::xarray<T>& b, bool ta, bool tb) {
   const std::size_t m = ta ? a.shape()[1] : a.shape()[0];
   const std::size_t k = ta ? a.shape()[0] : a.shape()[1];
   const std::size_t n = tb ? b.shape()[0] : b.shape()[1];
   checked_size("matmul", {m, n});  // (m, 0) x (0, n) can ask for more than fits
-  if (m == 0 || n == 0 || k == 0) return xt::zeros<T>({m, n});  // BLAS rejects empty strides
-  xt::xarray<T> result = xt::xarray<T>::from_shape({m, n});
-  xt::blas::gemm(a, b, result, ta, tb);
+  auto result = detail::new_node_of_shape<T>({m, n});
+  if (m == 0 || n == 0 || k == 0) {  // BLAS rejects empty strides
+    std::fill(result->value.data(), result->value.data() + m * n, T(0));
+    return result;
+  }
+  xt::blas::gemm(a, b, result->value, ta, tb);
   return result;
 }
 

@@ -63,7 +63,7 @@ Tensor<T> transpose(const Tensor<T>& x, const std::vector<std::size_t>& perm) {
   attrs.ints().resize(perm.size());
   for (std::size_t i = 0; i < perm.size(); ++i) attrs.ints()[perm[i]] = i;  // the inverse
   return make_result<T>(
-      "transpose", xt::xarray<T>(xt::transpose(x.value(), perm)), x,
+      "transpose", xt::transpose(x.value(), perm), x,
       [](BackwardContext<T>& c) { c.add(0, transpose(c.grad(), c.attrs().ints())); },
       std::move(attrs));
 }
@@ -75,8 +75,8 @@ Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
                      std::to_string(x.size()) + " elements) to " + shape_to_string(shape));
   }
   if (shape == x.shape()) return x;
-  xt::xarray<T> value = x.value();
-  value.reshape(shape);
+  auto value = detail::new_node_of_shape<T>(shape);
+  std::copy(x.value().data(), x.value().data() + x.size(), value->value.data());
   return make_result<T>("reshape", std::move(value), x, [](BackwardContext<T>& c) {
     c.add(0, reshape(c.grad(), c.input(0).shape()));
   });

@@ -181,7 +181,10 @@ void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
     if (target.is_leaf() && !sweep.create_graph && node.use_count() > 1) {
       // Someone else holds this buffer (another input's gradient, the caller's seed): a
       // leaf's gradient must be its own, since mutable_grad() and clipping change it in place.
-      node = constant<T>(xt::xarray<T>(static_cast<const Node<T>&>(*node).value)).node();
+      const auto& shared = static_cast<const Node<T>&>(*node).value;
+      auto own = new_node_of_shape<T>(shared.shape());
+      std::copy(shared.data(), shared.data() + shared.size(), own->value.data());
+      node = std::move(own);
     }
     target.grad = std::move(node);
     if (!target.is_leaf()) ++sweep.pending;
@@ -200,7 +203,12 @@ void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
     // Only the target and `old` hold this buffer: add in place.
     static_cast<Node<T>&>(*target.grad).value += gradient.value();
   } else {
-    target.grad = constant<T>(old.value() + gradient.value()).node();
+    auto sum = new_node_of_shape<T>(old.shape());
+    const T* a = old.value().data();
+    const T* b = gradient.value().data();
+    T* out = sum->value.data();
+    for (std::size_t i = 0; i < old.size(); ++i) out[i] = a[i] + b[i];
+    target.grad = std::move(sum);
   }
 }
 

@@ -41,11 +41,28 @@ struct NodeBase {
   bool is_leaf() const { return tape_serial == 0 && !untracked; }
 };
 
+/// An array of `shape`, elements uninitialized, on storage from the calling thread's cache
+/// when it holds a block of that many elements (see memory.hpp).
+template <class T>
+xt::xarray<T> array_of_shape(const Shape& shape);
+/// Hands `array`'s storage to the calling thread's cache (or frees it); `array` is then
+/// empty and only fit to be destroyed.
+template <class T>
+void recycle_array(xt::xarray<T>& array) noexcept;
+
+extern template xt::xarray<float> array_of_shape<float>(const Shape&);
+extern template xt::xarray<double> array_of_shape<double>(const Shape&);
+extern template void recycle_array<float>(xt::xarray<float>&) noexcept;
+extern template void recycle_array<double>(xt::xarray<double>&) noexcept;
+
 template <class T>
 struct Node final : NodeBase {
   explicit Node(xt::xarray<T>&& v) : value(std::move(v)) {}
   /// A value of the given shape, elements uninitialized.
-  explicit Node(const Shape& shape) : value(xt::xarray<T>::from_shape(shape)) {}
+  explicit Node(const Shape& shape) : value(array_of_shape<T>(shape)) {}
+  ~Node() { recycle_array(value); }
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
   xt::xarray<T> value;
 };
 

@@ -1,0 +1,148 @@
+// The per-thread cache of array storage behind tensor values and gradients (memory.hpp).
+//
+// Buckets hold storage of one exact element count: xtensor's storage keeps its allocation
+// when resized to the same size, so a cached block becomes a new array of any shape with
+// that many elements without touching malloc. A training step makes the same few sizes
+// over and over, so a handful of buckets cover it.
+#include "tapegrad/memory.hpp"
+
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <xtensor/xstrides.hpp>
+
+#include "tapegrad/tensor.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TAPEGRAD_CACHE_ARRAYS 0  // let AddressSanitizer see every free
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TAPEGRAD_CACHE_ARRAYS 0
+#endif
+#endif
+#ifndef TAPEGRAD_CACHE_ARRAYS
+#define TAPEGRAD_CACHE_ARRAYS 1
+#endif
+
+namespace tapegrad {
+
+namespace {
+
+// glibc's per-thread cache already keeps blocks up to 1032 bytes, faster than a lookup here.
+constexpr std::size_t kSmallestCachedBytes = 1024;
+constexpr std::size_t kDefaultLimit = std::size_t{64} << 20;
+
+template <class T>
+using Storage = typename xt::xarray<T>::storage_type;
+
+template <class T>
+struct Buckets {
+  std::unordered_map<std::size_t, std::vector<Storage<T>>> by_size;
+};
+
+struct ThreadCache {
+  Buckets<float> floats;
+  Buckets<double> doubles;
+  std::size_t bytes = 0;
+  std::size_t limit = kDefaultLimit;
+
+  template <class T>
+  Buckets<T>& of() {
+    if constexpr (std::is_same_v<T, float>) {
+      return floats;
+    } else {
+      return doubles;
+    }
+  }
+  void release() {
+    floats.by_size.clear();
+    doubles.by_size.clear();
+    bytes = 0;
+  }
+};
+
+// A plain thread_local pointer, still readable while the thread's other thread_locals are
+// torn down: an array freed after the cache is gone goes straight back to malloc.
+thread_local ThreadCache* cache_ = nullptr;
+thread_local bool finished_ = false;
+
+struct Owner {
+  ~Owner() {
+    delete cache_;
+    cache_ = nullptr;
+    finished_ = true;
+  }
+};
+
+ThreadCache* cache() {
+  if (cache_ == nullptr && !finished_) {
+    static thread_local Owner owner;
+    (void)&owner;  // constructs it, so that it frees the cache at thread exit
+    cache_ = new ThreadCache();
+  }
+  return cache_;
+}
+
+}  // namespace
+
+namespace detail {
+
+template <class T>
+xt::xarray<T> array_of_shape(const Shape& shape) {
+  std::size_t size = 1;
+  for (const std::size_t extent : shape) size *= extent;
+  if (TAPEGRAD_CACHE_ARRAYS && size * sizeof(T) >= kSmallestCachedBytes && cache_ != nullptr) {
+    auto& buckets = cache_->of<T>().by_size;
+    const auto bucket = buckets.find(size);
+    if (bucket != buckets.end() && !bucket->second.empty()) {
+      Storage<T> storage = std::move(bucket->second.back());
+      bucket->second.pop_back();
+      cache_->bytes -= size * sizeof(T);
+      typename xt::xarray<T>::inner_shape_type inner_shape(shape.begin(), shape.end());
+      typename xt::xarray<T>::inner_strides_type strides(shape.size());
+      xt::compute_strides(inner_shape, xt::layout_type::row_major, strides);
+      return xt::xarray<T>(std::move(storage), std::move(inner_shape), std::move(strides));
+    }
+  }
+  return xt::xarray<T>::from_shape(shape);
+}
+
+template <class T>
+void recycle_array(xt::xarray<T>& array) noexcept {
+  const std::size_t size = array.storage().size();  // not array.size(): it may be moved from
+  const std::size_t bytes = size * sizeof(T);
+  if (!TAPEGRAD_CACHE_ARRAYS || bytes < kSmallestCachedBytes) return;
+  ThreadCache* c = cache();
+  if (c == nullptr || bytes > c->limit - std::min(c->limit, c->bytes)) return;
+  try {
+    c->of<T>().by_size[size].push_back(std::move(array.storage()));
+    c->bytes += bytes;
+  } catch (...) {
+    // No memory for the bucket's bookkeeping: the array is simply freed.
+  }
+}
+
+template xt::xarray<float> array_of_shape<float>(const Shape&);
+template xt::xarray<double> array_of_shape<double>(const Shape&);
+template void recycle_array<float>(xt::xarray<float>&) noexcept;
+template void recycle_array<double>(xt::xarray<double>&) noexcept;
+
+}  // namespace detail
+
+std::size_t cached_array_bytes() { return cache_ != nullptr ? cache_->bytes : 0; }
+
+std::size_t array_cache_limit() { return cache_ != nullptr ? cache_->limit : kDefaultLimit; }
+
+void set_array_cache_limit(std::size_t bytes) {
+  ThreadCache* c = cache();
+  if (c == nullptr) return;
+  c->limit = bytes;
+  if (c->bytes > bytes) c->release();
+}
+
+void release_cached_arrays() {
+  if (cache_ != nullptr) cache_->release();
+}
+
+}  // namespace tapegrad
