@@ -4,113 +4,15 @@
 #include <functional>
 
 #include "helpers.hpp"
+#include "op_cases.hpp"
 
 using tapegrad::Axes;
 using tapegrad::Shape;
 using tapegrad::Tensor;
 using test::random_array;
 
-namespace {
-
-struct OpCase {
-  std::string name;
-  std::function<Tensor<double>(const std::vector<Tensor<double>>&)> f64;
-  std::function<Tensor<float>(const std::vector<Tensor<float>>&)> f32;
-  std::vector<xt::xarray<double>> inputs;
-};
-
-template <class F>
-OpCase op(std::string name, F f, std::vector<xt::xarray<double>> inputs) {
-  return {std::move(name), f, f, std::move(inputs)};
-}
-
-xt::xarray<double> rnd(const Shape& s, std::uint64_t seed, double lo = -2, double hi = 2) {
-  return random_array(s, seed, lo, hi);
-}
-
-std::vector<OpCase> all_cases() {
-  using namespace tapegrad;
-  const Shape m{3, 4};
-  return {
-      op("add", [](const auto& x) { return x[0] + x[1]; }, {rnd(m, 1), rnd(m, 2)}),
-      op("sub", [](const auto& x) { return x[0] - x[1]; }, {rnd(m, 3), rnd(m, 4)}),
-      op("mul", [](const auto& x) { return x[0] * x[1]; }, {rnd(m, 5), rnd(m, 6)}),
-      op("div", [](const auto& x) { return x[0] / x[1]; }, {rnd(m, 7), rnd(m, 8, 0.5, 2)}),
-      op("maximum", [](const auto& x) { return maximum(x[0], x[1]); }, {rnd(m, 9), rnd(m, 10)}),
-      op("minimum", [](const auto& x) { return minimum(x[0], x[1]); }, {rnd(m, 11), rnd(m, 12)}),
-      op("scalar operators", [](const auto& x) { return 2.0 - x[0] * 3.0 + 1.5 / (x[0] + 4.0); },
-         {rnd(m, 13)}),
-      op("div by a number", [](const auto& x) { return x[0] / 3.0; }, {rnd(m, 68)}),
-      op("a number by div", [](const auto& x) { return 2.0 / x[0]; }, {rnd(m, 69, 0.5, 2)}),
-      op("neg", [](const auto& x) { return -x[0]; }, {rnd(m, 14)}),
-      op("affine", [](const auto& x) { return affine(x[0], -1.5, 0.25); }, {rnd(m, 67)}),
-      op("pow 3", [](const auto& x) { return pow(x[0], 3.0); }, {rnd(m, 15)}),
-      op("pow -1.5", [](const auto& x) { return pow(x[0], -1.5); }, {rnd(m, 16, 0.5, 2)}),
-      op("exp", [](const auto& x) { return exp(x[0]); }, {rnd(m, 17)}),
-      op("log", [](const auto& x) { return log(x[0]); }, {rnd(m, 18, 0.3, 3)}),
-      op("sqrt", [](const auto& x) { return sqrt(x[0]); }, {rnd(m, 19, 0.3, 3)}),
-      op("abs", [](const auto& x) { return abs(x[0]); }, {rnd(m, 20)}),
-      op("square", [](const auto& x) { return square(x[0]); }, {rnd(m, 21)}),
-      op("sin", [](const auto& x) { return sin(x[0]); }, {rnd(m, 22)}),
-      op("cos", [](const auto& x) { return cos(x[0]); }, {rnd(m, 23)}),
-      op("tanh", [](const auto& x) { return tanh(x[0]); }, {rnd(m, 24)}),
-      op("sigmoid", [](const auto& x) { return sigmoid(x[0]); }, {rnd(m, 25, -4, 4)}),
-      op("relu", [](const auto& x) { return relu(x[0]); }, {rnd(m, 26)}),
-      op("leaky_relu", [](const auto& x) { return leaky_relu(x[0], 0.1); }, {rnd(m, 27)}),
-      op("softplus", [](const auto& x) { return softplus(x[0]); }, {rnd(m, 28, -4, 4)}),
-      // Inputs kept away from the bounds, where the derivative jumps.
-      op("clamp", [](const auto& x) { return clamp(x[0], -0.5, 0.7); },
-         {xt::xarray<double>{{-1.3, -0.2, 0.1, 0.9}, {1.7, -0.8, 0.45, -0.35}, {0.3, 2.0, -1.9, 0.6}}}),
-      op("sum", [](const auto& x) { return sum(x[0]); }, {rnd(m, 30)}),
-      op("sum axis 0", [](const auto& x) { return sum(x[0], Axes{0}); }, {rnd(m, 31)}),
-      op("sum axis 1 keepdims", [](const auto& x) { return sum(x[0], Axes{1}, true); }, {rnd(m, 32)}),
-      op("sum axes (0, 2)", [](const auto& x) { return sum(x[0], Axes{0, -1}); },
-         {rnd({2, 3, 4}, 33)}),
-      op("mean", [](const auto& x) { return mean(x[0]); }, {rnd(m, 34)}),
-      op("mean axis 1", [](const auto& x) { return mean(x[0], Axes{1}); }, {rnd(m, 35)}),
-      op("max axis 0", [](const auto& x) { return max(x[0], 0); }, {rnd(m, 36)}),
-      op("max axis 1 keepdims", [](const auto& x) { return max(x[0], 1, true); }, {rnd(m, 37)}),
-      op("logsumexp", [](const auto& x) { return logsumexp(x[0]); }, {rnd(m, 38)}),
-      op("logsumexp axis 0 keepdims", [](const auto& x) { return logsumexp(x[0], 0, true); },
-         {rnd(m, 39)}),
-      op("softmax", [](const auto& x) { return softmax(x[0]); }, {rnd(m, 40)}),
-      op("softmax axis 0", [](const auto& x) { return softmax(x[0], 0); }, {rnd(m, 41)}),
-      op("log_softmax", [](const auto& x) { return log_softmax(x[0]); }, {rnd(m, 42)}),
-      op("matmul 2-d", [](const auto& x) { return matmul(x[0], x[1]); },
-         {rnd({3, 4}, 43), rnd({4, 5}, 44)}),
-      op("matmul vector-matrix", [](const auto& x) { return matmul(x[0], x[1]); },
-         {rnd({4}, 45), rnd({4, 5}, 46)}),
-      op("matmul matrix-vector", [](const auto& x) { return matmul(x[0], x[1]); },
-         {rnd({3, 4}, 47), rnd({4}, 48)}),
-      op("matmul dot", [](const auto& x) { return matmul(x[0], x[1]); },
-         {rnd({4}, 49), rnd({4}, 50)}),
-      op("transpose", [](const auto& x) { return transpose(x[0]); }, {rnd(m, 51)}),
-      op("transpose perm", [](const auto& x) { return transpose(x[0], {1, 2, 0}); },
-         {rnd({2, 3, 4}, 52)}),
-      op("reshape", [](const auto& x) { return reshape(x[0], Shape{2, 6}); }, {rnd(m, 53)}),
-      op("broadcast_to", [](const auto& x) { return broadcast_to(x[0], Shape{2, 3, 4}); },
-         {rnd({3, 1}, 54)}),
-      op("sum_to", [](const auto& x) { return sum_to(x[0], Shape{3, 1}); }, {rnd({2, 3, 4}, 55)}),
-      op("concat axis 0",
-         [](const auto& x) { return concat(std::vector{x[0], x[1], x[2]}, 0); },
-         {rnd({1, 4}, 56), rnd({2, 4}, 57), rnd({3, 4}, 58)}),
-      op("concat axis 1", [](const auto& x) { return concat(std::vector{x[0], x[1]}, -1); },
-         {rnd({3, 2}, 59), rnd({3, 3}, 60)}),
-      op("narrow", [](const auto& x) { return narrow(x[0], 1, 1, 2); }, {rnd(m, 61)}),
-      op("index_select", [](const auto& x) { return index_select(x[0], {2, 0, 2, 1}); },
-         {rnd(m, 62)}),
-      op("index_add", [](const auto& x) { return index_add(x[0], {1, 3, 1}, 4); },
-         {rnd({3, 2}, 63)}),
-      op("composite of many ops",
-         [](const auto& x) {
-           auto h = tanh(matmul(x[0], x[1]) + x[2]);
-           return mean(log_softmax(h * h - sigmoid(h), -1)) + sum(softplus(x[2]));
-         },
-         {rnd({2, 3}, 64), rnd({3, 4}, 65), rnd({4}, 66)}),
-  };
-}
-
-}  // namespace
+using test::all_cases;
+using test::OpCase;
 
 TEST_CASE("every op passes a float64 finite-difference gradient check") {
   for (const auto& c : all_cases()) {
