@@ -29,12 +29,36 @@ void report_forward_anomaly(const char* op, const std::string& shapes) {
 
 namespace {
 thread_local bool recording_enabled = true;
-// Record storage of the last destroyed tape, reused by the next one: a training loop makes
-// one tape per step, and this keeps it from reallocating the record array every time.
-thread_local std::vector<Record> spare_records;
-// At most 4 MiB of records kept per thread (tens of thousands of ops, far more than a
-// training step of the models tapegrad is for).
-constexpr std::size_t kMaxSpareRecords = (std::size_t{4} << 20) / sizeof(Record);
+// Record chunks of destroyed tapes, reused by the next ones: a training loop makes one tape
+// per step, and this keeps it from allocating its records anew every time. At most 4 MiB
+// are kept per thread (tens of thousands of ops, far more than a training step of the
+// models tapegrad is for), so that one tape of millions of ops does not pin hundreds of
+// megabytes for the thread's life. A plain pointer, still readable while the thread's other
+// thread_locals are torn down.
+constexpr std::size_t kChunkBytes = RecordArena::kChunkRecords * sizeof(Record);
+constexpr std::size_t kMaxSpareChunks = (std::size_t{4} << 20) / kChunkBytes;
+thread_local std::vector<void*>* spare_chunks = nullptr;
+thread_local bool spare_chunks_finished = false;
+struct SpareChunksOwner {
+  ~SpareChunksOwner() {
+    if (spare_chunks != nullptr) {
+      for (void* chunk : *spare_chunks) ::operator delete(chunk);
+      delete spare_chunks;
+    }
+    spare_chunks = nullptr;
+    spare_chunks_finished = true;
+  }
+};
+std::vector<void*>* spare_chunk_list() {
+  if (!TAPEGRAD_RECYCLE_NODES) return nullptr;  // AddressSanitizer sees every free
+  if (spare_chunks == nullptr && !spare_chunks_finished) {
+    static thread_local SpareChunksOwner owner;
+    (void)&owner;  // constructs it, so that it frees the chunks at thread exit
+    spare_chunks = new std::vector<void*>();
+    spare_chunks->reserve(kMaxSpareChunks);
+  }
+  return spare_chunks;
+}
 std::atomic<std::uint64_t> next_tape_serial{1};
 
 // The live tapes of all threads, so that an error can say whether a tensor's tape is gone or
@@ -47,6 +71,44 @@ LiveTapes& live_tapes() {
   static LiveTapes* registry = new LiveTapes;  // never destroyed: tapes may die at exit
   return *registry;
 }
+
+}  // namespace
+
+void RecordArena::add_chunk() {
+  auto* spare = spare_chunk_list();
+  void* chunk = nullptr;
+  if (spare != nullptr && !spare->empty()) {
+    chunk = spare->back();
+    spare->pop_back();
+  } else {
+    chunk = ::operator new(kChunkBytes);
+  }
+  try {
+    chunks_.push_back(static_cast<Record*>(chunk));
+  } catch (...) {
+    ::operator delete(chunk);
+    throw;
+  }
+}
+
+void RecordArena::clear() {
+  for (std::size_t i = 0; i < size_; ++i) (*this)[i].~Record();
+  size_ = 0;
+}
+
+RecordArena::~RecordArena() {
+  clear();
+  auto* spare = spare_chunk_list();
+  for (void* chunk : chunks_) {
+    if (spare != nullptr && spare->size() < kMaxSpareChunks) {
+      spare->push_back(chunk);
+    } else {
+      ::operator delete(chunk);
+    }
+  }
+}
+
+namespace {
 
 // Why a tape with this serial is not among the calling thread's: how an error goes on.
 std::string gone_tape_reason(std::uint64_t serial) {
@@ -134,8 +196,9 @@ void check_versions(const Record& record, const Sweep& sweep) {
 // every leaf's gradient until the sweep ends.)
 void drop_partial_gradients(const std::vector<TapeImpl*>& stack, std::size_t innermost) {
   for (std::size_t t = 0; t <= innermost; ++t) {
-    for (auto& record : stack[t]->records) {
-      if (!record.output->is_leaf()) record.output->grad.reset();
+    auto& records = stack[t]->records;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      if (!records[i].output->is_leaf()) records[i].output->grad.reset();
     }
   }
 }
@@ -277,8 +340,9 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mod
       while (i-- > 0 && sweep.pending > 0) {
         if (!tape.records[i].output->grad) continue;
         if (create_graph) {
-          // The rules append records to the active tape, which may be this one and may
-          // reallocate: work on a copy.
+          // The rule borrows the record's references while it runs and appends records to
+          // the active tape, which may be this one: work on a copy, so that a walk of this
+          // tape during the rule (a custom op's check) sees the record whole.
           Record copy = tape.records[i];
           propagate(copy, i, sweep);
         } else {
@@ -319,7 +383,6 @@ Tape::Tape() : impl_(std::make_unique<detail::TapeImpl>()) {
     std::lock_guard<std::mutex> lock(live.mutex);
     live.tapes.emplace_back(impl_->serial, impl_->thread);
   }
-  impl_->records.swap(detail::spare_records);
   detail::tape_stack().push_back(impl_.get());
 }
 
@@ -339,12 +402,6 @@ Tape::~Tape() {
     live.tapes.erase(it);
   }
   impl_->records.clear();  // frees the intermediates, one record at a time
-  // Keep the larger array for the next tape of this thread, up to a bound: a single tape of
-  // millions of ops must not pin hundreds of megabytes for the life of the thread.
-  const std::size_t capacity = impl_->records.capacity();
-  if (capacity > detail::spare_records.capacity() && capacity <= detail::kMaxSpareRecords) {
-    impl_->records.swap(detail::spare_records);
-  }
 }
 
 std::size_t Tape::size() const { return impl_->records.size(); }
