@@ -1,20 +1,27 @@
-// Per-op cost of the tape: a chain of 0-d multiplications recorded, reversed and freed,
-// against a minimal scalar tape written here (no tensors, no checks: the floor).
-#include <algorithm>
-#include <chrono>
+// Per-op cost of the tape: a chain of 0-d sin ops recorded, reversed and freed, against a
+// minimal scalar tape written here (no tensors, no checks: the floor) and, when CMake found
+// it, ADOL-C's tape. Time, heap held per op at the peak, and page faults per op.
+#include <malloc.h>
+
+#include <cmath>
 #include <cstdio>
+#include <functional>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "common.hpp"
-
 #include "tapegrad/tapegrad.hpp"
+
+#ifdef TAPEGRAD_BENCH_ADOLC
+#include "chain_adolc.hpp"
+#endif
 
 namespace {
 
 using bench::Clock;
 using bench::median;
+using bench::minor_faults;
 using bench::seconds_since;
 
 // The smallest useful reverse-mode tape: each entry knows its parent and local derivative.
@@ -28,66 +35,150 @@ struct ScalarTape {
     entries.push_back({v, 0, SIZE_MAX});
     return entries.size() - 1;
   }
-  std::size_t scale(std::size_t x, double c) {
-    entries.push_back({entries[x].value * c, c, x});
+  std::size_t sin_of(std::size_t x) {
+    const double v = entries[x].value;
+    entries.push_back({std::sin(v), std::cos(v), x});
     return entries.size() - 1;
   }
   double gradient_of_leaf(std::size_t result) const {
     std::vector<double> adjoint(entries.size(), 0.0);
     adjoint[result] = 1;
     for (std::size_t i = result + 1; i-- > 1;) {
-      if (entries[i].parent != SIZE_MAX) adjoint[entries[i].parent] += adjoint[i] * entries[i].local;
+      if (entries[i].parent != SIZE_MAX)
+        adjoint[entries[i].parent] += adjoint[i] * entries[i].local;
     }
     return adjoint[0];
   }
 };
 
+// Bytes malloc has handed out and not taken back: small chunks plus mmapped ones.
+std::size_t heap_in_use() {
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+}
+
+// One way of taking d/dx of the chain: records `length` sins from x = 1, calls at_peak just
+// before the reverse sweep, and returns the derivative, its tape freed.
+using Chain = std::function<double(long length, const std::function<void()>& at_peak)>;
+
+struct Contender {
+  const char* name;
+  Chain derivative;
+  std::vector<double> seconds;
+  long faults = 0;
+  double bytes_per_op = 0, gradient = 0;
+
+  void time(long length) {
+    const long faults_before = minor_faults();
+    const auto start = Clock::now();
+    gradient = derivative(length, [] {});
+    seconds.push_back(seconds_since(start));
+    faults += minor_faults() - faults_before;
+  }
+  // An untimed run that reads the heap before recording and at the peak.
+  void measure_heap(long length) {
+    const std::size_t before = heap_in_use();
+    std::size_t peak = before;
+    derivative(length, [&] { peak = heap_in_use(); });
+    bytes_per_op = (static_cast<double>(peak) - static_cast<double>(before)) / length;
+  }
+};
+
+double floor_chain(long length, const std::function<void()>& at_peak) {
+  ScalarTape t;
+  std::size_t y = t.leaf(1.0);
+  for (long i = 0; i < length; ++i) y = t.sin_of(y);
+  at_peak();
+  return t.gradient_of_leaf(y);
+}
+
+double tapegrad_chain(long length, const std::function<void()>& at_peak) {
+  tapegrad::Tensor<double> x(1.0, tapegrad::requires_grad);
+  {
+    tapegrad::Tape tape;
+    tapegrad::Tensor<double> y = x;
+    for (long i = 0; i < length; ++i) y = tapegrad::sin(y);
+    at_peak();
+    y.backward();
+  }
+  return x.grad()();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Per-op cost of recording, reversing and freeing a chain of 0-d ops."};
+  CLI::App app{"Per-op cost of recording, reversing and freeing a chain of 0-d sin ops."};
   long length = 1000000;
   int runs = 5;
   bool quick = false;
-  app.add_option("--length", length, "ops in the chain")->capture_default_str();
-  app.add_option("--runs", runs, "runs (medians)")->capture_default_str();
+  app.add_option("--length", length, "ops in the chain")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--runs", runs, "runs (medians)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_flag("--quick", quick, "a chain of 10^5, one run");
   CLI11_PARSE(app, argc, argv);
   if (quick) {
     length = 100000;
     runs = 1;
   }
-  const double factor = 1.0000001;
-  std::vector<double> floor_times, tape_times;
-  double floor_gradient = 0, tape_gradient = 0;
-  for (int r = 0; r < runs; ++r) {
-    auto start = Clock::now();
-    {
-      ScalarTape t;
-      std::size_t y = t.leaf(1.0);
-      for (long i = 0; i < length; ++i) y = t.scale(y, factor);
-      floor_gradient = t.gradient_of_leaf(y);
-    }
-    floor_times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
 
-    tapegrad::Tensor<double> x(1.0, tapegrad::requires_grad);
-    const tapegrad::Tensor<double> c(factor);
-    start = Clock::now();
-    {
-      tapegrad::Tape tape;
-      tapegrad::Tensor<double> y = x;
-      for (long i = 0; i < length; ++i) y = y * c;
-      y.backward();
+  std::vector<Contender> contenders;
+  contenders.push_back({"minimal scalar tape", floor_chain, {}});
+  contenders.push_back({"tapegrad", tapegrad_chain, {}});
+#ifdef TAPEGRAD_BENCH_ADOLC
+  bench::AdolcChain adolc(length);
+  using Reverse = bench::AdolcChain::Reverse;
+  contenders.push_back({"ADOL-C, gradient()",
+                        [&](long n, const std::function<void()>& at_peak) {
+                          return adolc.derivative(n, Reverse::Gradient, at_peak);
+                        },
+                        {}});
+  contenders.push_back({"ADOL-C, keep + fos_reverse",
+                        [&](long n, const std::function<void()>& at_peak) {
+                          return adolc.derivative(n, Reverse::KeptTaylors, at_peak);
+                        },
+                        {}});
+#endif
+
+  // Alternate the order, so that none always runs on a warmer (or more fragmented) heap.
+  for (int r = 0; r < runs; ++r) {
+    if (r % 2 == 0) {
+      for (auto& c : contenders) c.time(length);
+    } else {
+      for (auto it = contenders.rbegin(); it != contenders.rend(); ++it) it->time(length);
     }
-    tape_times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
-    tape_gradient = x.grad()();
   }
-  const double f = 1e9 * median(floor_times) / static_cast<double>(length);
-  const double t = 1e9 * median(tape_times) / static_cast<double>(length);
-  std::printf("chain of %ld 0-d ops, record + backward + free, median of %d\n", length, runs);
-  std::printf("  minimal scalar tape : %7.1f ns per op\n  tapegrad            : %7.1f ns per op\n  ratio               : %7.1f x\n",
-              f, t, t / f);
-  std::printf("  gradients agree: %s (%.12g vs %.12g)\n",
-              std::abs(floor_gradient - tape_gradient) < 1e-9 * floor_gradient ? "yes" : "NO", floor_gradient, tape_gradient);
-  return std::abs(floor_gradient - tape_gradient) < 1e-9 * floor_gradient ? 0 : 1;
+  for (auto& c : contenders) c.measure_heap(length);
+
+  const double n = static_cast<double>(length);
+  const double floor_ns = 1e9 * median(contenders[0].seconds) / n;
+  std::printf(
+      "chain of %ld 0-d sin ops (y = sin y from x = 1), record + backward + free, median of %d "
+      "alternating runs;\nheap = bytes malloc holds per op just before the reverse sweep; "
+      "faults = minor page faults per op\n",
+      length, runs);
+  std::printf("  %-28s %9s %8s %10s %10s\n", "", "ns/op", "ratio", "heap B/op", "faults/op");
+  bool agree = true;
+  for (const auto& c : contenders) {
+    const double ns = 1e9 * median(c.seconds) / n;
+    std::printf("  %-28s %9.1f %7.1fx %10.1f %10.4f\n", c.name, ns, ns / floor_ns, c.bytes_per_op,
+                static_cast<double>(c.faults) / (n * runs));
+    agree = agree && std::abs(c.gradient - contenders[0].gradient) <=
+                         1e-9 * std::abs(contenders[0].gradient);
+  }
+#ifdef TAPEGRAD_BENCH_ADOLC
+  std::printf(
+      "  (ADOL-C's heap is its tape's buffers, sized from a first trace; %s; gradient()\n"
+      "   replays the tape forward before the reverse sweep, so its peak is later)\n",
+      adolc.in_memory() ? "no tape files written" : "it WROTE TAPE FILES");
+#else
+  std::printf("  ADOL-C: not found at configure time (apt-get install libadolc-dev)\n");
+#endif
+  std::printf("  gradients agree: %s (", agree ? "yes" : "NO");
+  for (const auto& c : contenders)
+    std::printf("%s%.12g", &c == &contenders[0] ? "" : ", ", c.gradient);
+  std::printf(")\n");
+  return agree ? 0 : 1;
 }

@@ -1,5 +1,7 @@
-// Timing helpers shared by the benchmarks.
+// Timing and counting helpers shared by the benchmarks.
 #pragma once
+
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -18,6 +20,14 @@ inline double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const std::size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/// The process's minor page faults so far (getrusage's ru_minflt): a fresh page touched,
+/// which is what a large allocation freed back to the kernel and taken again costs.
+inline long minor_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
 }
 
 }  // namespace bench
