@@ -1,8 +1,12 @@
 // matmul: one 2-d primitive on OpenBLAS (the GEMM that xt::linalg::dot calls, with its
 // transpose flags); the 1-d cases reshape around it.
 #include <algorithm>
+#include <climits>
 #include <string>
+#include <type_traits>
 
+// xblas.hpp declares the CBLAS functions itself (xflens/cxxblas/drivers/cblas.h), so OpenBLAS's
+// cblas.h, whose enums clash with those, is not included.
 #include <xtensor-blas/xblas.hpp>
 
 #include "autograd.hpp"
@@ -23,9 +27,45 @@ std::shared_ptr<detail::Node<T>> gemm(const xt::xarray<T>& a, const xt::xarray<T
   const std::size_t k = ta ? a.shape()[0] : a.shape()[1];
   const std::size_t n = tb ? b.shape()[0] : b.shape()[1];
   checked_size("matmul", {m, n});  // (m, 0) x (0, n) can ask for more than fits
+  if (m > INT_MAX || n > INT_MAX || k > INT_MAX) {
+    throw ShapeError("matmul: an extent of " + shape_to_string(a.shape()) + " x " +
+                     shape_to_string(b.shape()) + " exceeds 2^31 - 1, the largest BLAS takes");
+  }
   auto result = detail::new_node_of_shape<T>({m, n});
   if (m == 0 || n == 0 || k == 0) {  // BLAS rejects empty strides
     std::fill(result->value.data(), result->value.data() + m * n, T(0));
+    return result;
+  }
+  T* out = result->value.data();
+  if (m == 1 || n == 1) {
+    // A row times a matrix, or a matrix times a column: GEMV reads the matrix where it lies,
+    // where GEMM would first copy (pack) it; at batch 1 and width 1024 that copy was most of
+    // the step. The vector operand is contiguous whatever its transpose flag (an extent of 1).
+    const bool row = m == 1;
+    const xt::xarray<T>& matrix = row ? b : a;
+    const T* vector = row ? a.data() : b.data();
+    // Row: y = op(b)^T x, so b is read transposed unless tb already says so. Column: y = op(a) x.
+    const bool transpose = row ? !tb : ta;
+    const auto rows = static_cast<int>(matrix.shape()[0]);
+    const auto cols = static_cast<int>(matrix.shape()[1]);
+    const auto flag = transpose ? CblasTrans : CblasNoTrans;
+    if constexpr (std::is_same_v<T, double>) {
+      cblas_dgemv(CblasRowMajor, flag, rows, cols, 1.0, matrix.data(), cols, vector, 1, 0.0, out, 1);
+    } else {
+      cblas_sgemv(CblasRowMajor, flag, rows, cols, 1.0f, matrix.data(), cols, vector, 1, 0.0f, out, 1);
+    }
+    return result;
+  }
+  if (k == 1) {
+    // An outer product (the weight gradient at batch 1): both operands are contiguous
+    // vectors. One write-only pass; GER would add to a zeroed array (two passes).
+    const T* x = a.data();
+    const T* y = b.data();
+    for (std::size_t i = 0; i < m; ++i) {
+      T* row = out + i * n;
+      const T xi = x[i];
+      for (std::size_t j = 0; j < n; ++j) row[j] = xi * y[j];
+    }
     return result;
   }
   xt::blas::gemm(a, b, result->value, ta, tb);

@@ -84,6 +84,16 @@ inline std::vector<OpCase> all_cases() {
          {rnd({3, 4}, 47), rnd({4}, 48)}),
       op("matmul dot", [](const auto& x) { return matmul(x[0], x[1]); },
          {rnd({4}, 49), rnd({4}, 50)}),
+      // One row, one column, an outer product: GEMV and GER instead of GEMM, forward and in
+      // the backward rules (which pass transpose flags).
+      op("matmul one row", [](const auto& x) { return matmul(x[0], x[1]); },
+         {rnd({1, 4}, 70), rnd({4, 5}, 71)}),
+      op("matmul one column", [](const auto& x) { return matmul(x[0], x[1]); },
+         {rnd({3, 4}, 72), rnd({4, 1}, 73)}),
+      op("matmul outer product", [](const auto& x) { return matmul(x[0], x[1]); },
+         {rnd({3, 1}, 74), rnd({1, 5}, 75)}),
+      op("matmul 1 x 1", [](const auto& x) { return matmul(x[0], x[1]); },
+         {rnd({1, 3}, 76), rnd({3, 1}, 77)}),
       op("transpose", [](const auto& x) { return transpose(x[0]); }, {rnd(m, 51)}),
       op("transpose perm", [](const auto& x) { return transpose(x[0], {1, 2, 0}); },
          {rnd({2, 3, 4}, 52)}),

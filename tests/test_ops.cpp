@@ -143,6 +143,10 @@ TEST_CASE("binary ops, reductions and softmax give the textbook numbers") {
   CHECK(matmul(Tensor<double>({1.0, 2.0}), a).value() == xt::xarray<double>{9, 12, 15});
   CHECK(matmul(a, Tensor<double>({1.0, 0.0, -1.0})).value() == xt::xarray<double>{-2, -2});
   CHECK(matmul(Tensor<double>({1.0, 2.0}), Tensor<double>({3.0, 4.0})).item() == 11);
+  CHECK(matmul(Tensor<double>::column({1.0, 2.0}), Tensor<double>({{3.0, 4.0, 5.0}})).value() ==
+        xt::xarray<double>{{3, 4, 5}, {6, 8, 10}});  // an outer product (GER)
+  CHECK(matmul(Tensor<double>({{1.0, 2.0}}), a).value() == xt::xarray<double>{{9, 12, 15}});  // GEMV
+  CHECK(matmul(a, Tensor<double>::column({1.0, 0.0, -1.0})).value() == Tensor<double>::column({-2.0, -2.0}).value());
   CHECK(transpose(a).value() == xt::xarray<double>{{1, 4}, {2, 5}, {3, 6}});
   CHECK(reshape(a, Shape{3, 2}).value() == xt::xarray<double>{{1, 2}, {3, 4}, {5, 6}});
   CHECK(broadcast_to(Tensor<double>({1.0, 2.0}), Shape{2, 2}).value() ==
