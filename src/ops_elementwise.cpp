@@ -258,6 +258,20 @@ Tensor<T> pass_where(const Tensor<T>& g, const Tensor<T>& mask) {
                         [](BackwardContext<T>& c) { c.add(0, pass_where(c.grad(), c.input(1))); });
 }
 
+
+// The backward of relu as an op of its own: one pass over g and x, where a mask array and
+// pass_where took two and an extra array. y = g where x > 0, else exactly 0 (an infinite g
+// included, as PyTorch). dg = relu_backward(g', x) (the same op again); x gets no gradient,
+// the op being flat in x wherever it is differentiable.
+template <class T>
+Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& x) {
+  return make_result<T>("relu_backward",
+                        map_binary("relu_backward", g.value(), x.value(),
+                                   [](T dy, T v) { return v > T(0) ? dy : T(0); }),
+                        g, x,
+                        [](BackwardContext<T>& c) { c.add(0, relu_backward(c.grad(), c.input(1))); });
+}
+
 }  // namespace detail
 
 template <class T>
@@ -286,9 +300,9 @@ Tensor<T> sigmoid(const Tensor<T>& x) {
 
 template <class T>
 Tensor<T> relu(const Tensor<T>& x) {
-  return make_result<T>("relu", xt::maximum(x.value(), T(0)), x, [](BackwardContext<T>& c) {
-    c.add(0, detail::pass_where(c.grad(), constant<T>(xt::cast<T>(c.input(0).value() > T(0)))));
-  });
+  // max(v, 0) as xtensor's maximum computes it: a NaN gives 0.
+  return make_result<T>("relu", map_unary(x.value(), [](T v) { return v > T(0) ? v : T(0); }), x,
+                        [](BackwardContext<T>& c) { c.add(0, detail::relu_backward(c.grad(), c.input(0))); });
 }
 
 template <class T>
