@@ -13,7 +13,7 @@
 
 #include <xtensor/xbuilder.hpp>
 
-#include "autograd.hpp"
+#include "core/autograd.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {

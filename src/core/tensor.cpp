@@ -1,6 +1,6 @@
 #include "tapegrad/tensor.hpp"
 
-#include "node_pool.hpp"
+#include "core/node_pool.hpp"
 
 #include <algorithm>
 #include <cmath>

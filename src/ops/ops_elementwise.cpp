@@ -5,8 +5,8 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xoperation.hpp>
 
-#include "autograd.hpp"
-#include "kernels.hpp"
+#include "core/autograd.hpp"
+#include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {

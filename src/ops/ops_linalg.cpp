@@ -5,7 +5,7 @@
 
 #include <xtensor-blas/xblas.hpp>
 
-#include "autograd.hpp"
+#include "core/autograd.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {

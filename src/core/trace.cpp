@@ -5,7 +5,7 @@
 #include <set>
 #include <sstream>
 
-#include "autograd.hpp"
+#include "core/autograd.hpp"
 
 namespace tapegrad {
 

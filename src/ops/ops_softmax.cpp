@@ -1,8 +1,8 @@
 // softmax and log_softmax: primitives with their own backward, for numerical stability.
 #include <xtensor/xmath.hpp>
 
-#include "autograd.hpp"
-#include "kernels.hpp"
+#include "core/autograd.hpp"
+#include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {

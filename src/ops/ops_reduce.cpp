@@ -6,8 +6,8 @@
 
 #include <xtensor/xmath.hpp>
 
-#include "autograd.hpp"
-#include "kernels.hpp"
+#include "core/autograd.hpp"
+#include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {

@@ -1,6 +1,6 @@
 #include "tapegrad/custom_op.hpp"
 
-#include "autograd.hpp"
+#include "core/autograd.hpp"
 
 namespace tapegrad {
 

@@ -12,8 +12,8 @@
 
 #include <xtensor/xarray.hpp>
 
-#include "autograd.hpp"
-#include "node_pool.hpp"
+#include "core/autograd.hpp"
+#include "core/node_pool.hpp"
 
 namespace tapegrad::detail {
 

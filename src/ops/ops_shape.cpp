@@ -10,8 +10,8 @@
 #include <xtensor/xmanipulation.hpp>
 #include <xtensor/xreducer.hpp>
 
-#include "autograd.hpp"
-#include "kernels.hpp"
+#include "core/autograd.hpp"
+#include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {

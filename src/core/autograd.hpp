@@ -16,8 +16,8 @@
 #include "tapegrad/error.hpp"
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
-#include "node_pool.hpp"
-#include "record.hpp"
+#include "core/node_pool.hpp"
+#include "core/record.hpp"
 
 namespace tapegrad::detail {
 

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "autograd.hpp"
+#include "core/autograd.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/tape.hpp"
 
