@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "core/autograd.hpp"
+#include "core/sweep.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/tape.hpp"
 

@@ -1,20 +1,20 @@
-// The tape's life cycle and the reverse sweep.
+// The tape's life cycle, the per-thread stack of live tapes and the recording modes
+// (grad mode, anomaly mode).
 #include "tapegrad/tape.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
-#include <atomic>
-#include <string>
 
-#include <xtensor/xbuilder.hpp>
-
-#include "core/autograd.hpp"
-#include "tapegrad/ops.hpp"
+#include "core/anomaly.hpp"
+#include "core/recording.hpp"
+#include "core/tape_impl.hpp"
 
 namespace tapegrad {
 
@@ -29,36 +29,6 @@ void report_forward_anomaly(const char* op, const std::string& shapes) {
 
 namespace {
 thread_local bool recording_enabled = true;
-// Record chunks of destroyed tapes, reused by the next ones: a training loop makes one tape
-// per step, and this keeps it from allocating its records anew every time. At most 4 MiB
-// are kept per thread (tens of thousands of ops, far more than a training step of the
-// models tapegrad is for), so that one tape of millions of ops does not pin hundreds of
-// megabytes for the thread's life. A plain pointer, still readable while the thread's other
-// thread_locals are torn down.
-constexpr std::size_t kChunkBytes = RecordArena::kChunkRecords * sizeof(Record);
-constexpr std::size_t kMaxSpareChunks = (std::size_t{4} << 20) / kChunkBytes;
-thread_local std::vector<void*>* spare_chunks = nullptr;
-thread_local bool spare_chunks_finished = false;
-struct SpareChunksOwner {
-  ~SpareChunksOwner() {
-    if (spare_chunks != nullptr) {
-      for (void* chunk : *spare_chunks) ::operator delete(chunk);
-      delete spare_chunks;
-    }
-    spare_chunks = nullptr;
-    spare_chunks_finished = true;
-  }
-};
-std::vector<void*>* spare_chunk_list() {
-  if (!TAPEGRAD_RECYCLE_NODES) return nullptr;  // AddressSanitizer sees every free
-  if (spare_chunks == nullptr && !spare_chunks_finished) {
-    static thread_local SpareChunksOwner owner;
-    (void)&owner;  // constructs it, so that it frees the chunks at thread exit
-    spare_chunks = new std::vector<void*>();
-    spare_chunks->reserve(kMaxSpareChunks);
-  }
-  return spare_chunks;
-}
 std::atomic<std::uint64_t> next_tape_serial{1};
 
 // The live tapes of all threads, so that an error can say whether a tensor's tape is gone or
@@ -74,43 +44,6 @@ LiveTapes& live_tapes() {
 
 }  // namespace
 
-void RecordArena::add_chunk() {
-  auto* spare = spare_chunk_list();
-  void* chunk = nullptr;
-  if (spare != nullptr && !spare->empty()) {
-    chunk = spare->back();
-    spare->pop_back();
-  } else {
-    chunk = ::operator new(kChunkBytes);
-  }
-  try {
-    chunks_.push_back(static_cast<Record*>(chunk));
-  } catch (...) {
-    ::operator delete(chunk);
-    throw;
-  }
-}
-
-void RecordArena::clear() {
-  for (std::size_t i = 0; i < size_; ++i) (*this)[i].~Record();
-  size_ = 0;
-}
-
-RecordArena::~RecordArena() {
-  clear();
-  auto* spare = spare_chunk_list();
-  for (void* chunk : chunks_) {
-    if (spare != nullptr && spare->size() < kMaxSpareChunks) {
-      spare->push_back(chunk);
-    } else {
-      ::operator delete(chunk);
-    }
-  }
-}
-
-namespace {
-
-// Why a tape with this serial is not among the calling thread's: how an error goes on.
 std::string gone_tape_reason(std::uint64_t serial) {
   auto& live = live_tapes();
   std::lock_guard<std::mutex> lock(live.mutex);
@@ -123,7 +56,6 @@ std::string gone_tape_reason(std::uint64_t serial) {
   return "was recorded on a Tape that has been destroyed; keep that Tape alive until "
          "backward() returns";
 }
-}  // namespace
 
 std::vector<TapeImpl*>& tape_stack() {
   thread_local std::vector<TapeImpl*> stack;
@@ -134,243 +66,6 @@ GradModeGuard::GradModeGuard(bool enabled) : previous_(recording_enabled) {
   recording_enabled = enabled;
 }
 GradModeGuard::~GradModeGuard() { recording_enabled = previous_; }
-
-std::size_t normalize_axis(const char* op, std::ptrdiff_t axis, std::size_t dimension) {
-  const auto dim = static_cast<std::ptrdiff_t>(dimension);
-  if (axis < -dim || axis >= dim) {
-    throw ValueError(std::string(op) + ": axis " + std::to_string(axis) +
-                     " is out of range for a tensor of " + std::to_string(dimension) +
-                     " dimension(s)");
-  }
-  return static_cast<std::size_t>(axis < 0 ? axis + dim : axis);
-}
-
-Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
-  const std::size_t n = std::max(a.size(), b.size());
-  Shape result(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    // Align from the right, as NumPy does.
-    const std::size_t ea = i < n - a.size() ? 1 : a[i - (n - a.size())];
-    const std::size_t eb = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    if (ea != eb && ea != 1 && eb != 1) {
-      throw ShapeError(std::string(op) + ": shapes " + shape_to_string(a) + " and " +
-                       shape_to_string(b) + " cannot be broadcast together");
-    }
-    result[i] = ea == 1 ? eb : ea;
-  }
-  checked_size(op, result);  // extents of 0 elsewhere can leave the others' product unchecked
-  return result;
-}
-
-namespace {
-
-bool reachable(const Sweep& sweep, std::uint64_t serial) {
-  return std::find(sweep.reachable_tapes.begin(), sweep.reachable_tapes.end(), serial) !=
-         sweep.reachable_tapes.end();
-}
-
-std::string where(const Sweep& sweep) {
-  return "'" + std::string(sweep.current_op) + "' (record " +
-         std::to_string(sweep.current_index) + ")";
-}
-
-void check_versions(const Record& record, const Sweep& sweep) {
-  for (std::size_t i = 0; i < record.input_count; ++i) {
-    const auto now = record.input(i)->version;
-    if (now != record.recorded_version(i)) {
-      throw TapeError("backward: input " + std::to_string(i) + " of " + where(sweep) +
-                      " was changed in place after it was recorded (version " +
-                      std::to_string(record.recorded_version(i)) + ", now " +
-                      std::to_string(now) +
-                      "); backward needs the old value: change it only after backward()");
-    }
-  }
-  if (record.output->version != record.output_version) {
-    throw TapeError("backward: the result of " + where(sweep) +
-                    " was changed in place after it was recorded; backward needs it");
-  }
-}
-
-// Leaves no half-propagated gradient on a recorded result after a failed sweep. (Leaves keep
-// what they received before the failure, as in PyTorch: undoing it would mean buffering
-// every leaf's gradient until the sweep ends.)
-void drop_partial_gradients(const std::vector<TapeImpl*>& stack, std::size_t innermost) {
-  for (std::size_t t = 0; t <= innermost; ++t) {
-    auto& records = stack[t]->records;
-    for (std::size_t i = 0; i < records.size(); ++i) {
-      if (!records[i].output->is_leaf()) records[i].output->grad.reset();
-    }
-  }
-}
-
-}  // namespace
-
-template <class T>
-void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
-                         std::size_t input_position) {
-  auto& target_value = static_cast<Node<T>&>(target).value;
-  if (gradient.shape() != target_value.shape()) {
-    throw ShapeError("backward of " + where(sweep) + " produced a gradient of shape " +
-                     shape_to_string(gradient.shape()) + " for input " +
-                     std::to_string(input_position) + " of shape " +
-                     shape_to_string(target_value.shape()) + " (a bug in that op's rule)");
-  }
-  if (anomaly_checks && !all_finite(gradient.value())) {
-    throw TapeError("anomaly mode: the backward of " + where(sweep) + ", inputs of shape(s) " + sweep.current_shapes +
-                    ", produced NaN or Inf in the gradient of input " + std::to_string(input_position) +
-                    " (this is the first op of the reverse sweep to do so)");
-  }
-  if (sweep.only_into != nullptr) {
-    // Nothing outside the helper's own tape can lead to its leaves (they were made inside
-    // it), and no other leaf is to be touched.
-    const bool wanted = target.is_leaf() ? std::find(sweep.only_into->begin(), sweep.only_into->end(),
-                                                     &target) != sweep.only_into->end()
-                                         : !target.untracked && reachable(sweep, target.tape_serial);
-    if (!wanted) return;
-  }
-  if (target.untracked) {
-    throw TapeError("backward: input " + std::to_string(input_position) + " of " +
-                    where(sweep) +
-                    " was computed while no Tape was active, so its own inputs were not "
-                    "recorded; create the Tape before the whole forward pass");
-  }
-  if (!target.is_leaf() && !reachable(sweep, target.tape_serial)) {
-    throw TapeError("backward: input " + std::to_string(input_position) + " of " +
-                    where(sweep) + " " + gone_tape_reason(target.tape_serial) +
-                    ", or detach() the value to use it as a constant");
-  }
-  if (!target.grad) {
-    auto node = TensorAccess::take(std::move(gradient));
-    if (target.is_leaf() && !sweep.create_graph && node.use_count() > 1) {
-      // Someone else holds this buffer (another input's gradient, the caller's seed): a
-      // leaf's gradient must be its own, since mutable_grad() and clipping change it in place.
-      const auto& shared = static_cast<const Node<T>&>(*node).value;
-      auto own = new_node_of_shape<T>(shared.shape());
-      std::copy(shared.data(), shared.data() + shared.size(), own->value.data());
-      node = std::move(own);
-    }
-    target.grad = std::move(node);
-    if (!target.is_leaf()) ++sweep.pending;
-    return;
-  }
-  Tensor<T> old = TensorAccess::wrap<T>(target.grad);
-  if (old.shape() != gradient.shape()) {
-    throw ShapeError("backward of " + where(sweep) + ": input " + std::to_string(input_position) +
-                     " holds a gradient of shape " + shape_to_string(old.shape()) +
-                     " from before its value was resized to " +
-                     shape_to_string(gradient.shape()) + "; call zero_grad() first");
-  }
-  if (sweep.create_graph) {
-    target.grad = add(old, gradient).node();
-  } else if (target.grad.use_count() == 2 && !old.requires_grad()) {
-    // Only the target and `old` hold this buffer: add in place.
-    static_cast<Node<T>&>(*target.grad).value += gradient.value();
-  } else {
-    auto sum = new_node_of_shape<T>(old.shape());
-    const T* a = old.value().data();
-    const T* b = gradient.value().data();
-    T* out = sum->value.data();
-    for (std::size_t i = 0; i < old.size(); ++i) out[i] = a[i] + b[i];
-    target.grad = std::move(sum);
-  }
-}
-
-template void accumulate_gradient<float>(NodeBase&, Tensor<float>&&, Sweep&, std::size_t);
-template void accumulate_gradient<double>(NodeBase&, Tensor<double>&&, Sweep&, std::size_t);
-
-namespace {
-
-void propagate(Record& record, std::size_t index, Sweep& sweep) {
-  sweep.current_op = record.op;
-  sweep.current_index = index;
-  if (record.used_up) {
-    throw TapeError("backward: " + where(sweep) +
-                    " was already swept by an earlier backward(), which used up its records; "
-                    "a second sweep would add the same gradient again. Pass "
-                    "tapegrad::retain_graph to the earlier backward() to sweep the records "
-                    "again, or record the forward pass anew");
-  }
-  check_versions(record, sweep);
-  record.dispatch(record, sweep);  // consumes the output's gradient
-  --sweep.pending;
-}
-
-template <class T>
-void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mode,
-                  const std::vector<const NodeBase*>* only_into = nullptr) {
-  const bool create_graph = mode.create_graph;
-  const bool retain_graph = mode.create_graph || mode.retain_graph;
-  NodeBase& node = *root.node();
-  if (!node.requires_grad) {
-    throw TapeError(
-        "backward: this tensor does not require grad: none of the tensors it was computed "
-        "from requires grad, or it was computed under a NoGradGuard");
-  }
-  if (node.untracked) {
-    throw TapeError(
-        "backward: no Tape was active when this tensor was computed, so nothing was "
-        "recorded; create a `tapegrad::Tape tape;` before the forward pass");
-  }
-  Sweep sweep;
-  sweep.create_graph = create_graph;
-  sweep.only_into = only_into;
-  GradModeGuard recording(create_graph);
-  if (node.is_leaf()) {
-    sweep.current_op = "(leaf)";
-    accumulate_gradient(node, Tensor<T>(seed), sweep, 0);
-    return;
-  }
-  auto& stack = tape_stack();
-  std::size_t innermost = stack.size();
-  for (std::size_t t = 0; t < stack.size(); ++t) {
-    if (stack[t]->serial == node.tape_serial) innermost = t;
-  }
-  if (innermost == stack.size()) {
-    throw TapeError("backward: this tensor " + gone_tape_reason(node.tape_serial));
-  }
-  const std::size_t outermost = only_into != nullptr ? innermost : 0;
-  for (std::size_t t = outermost; t <= innermost; ++t) sweep.reachable_tapes.push_back(stack[t]->serial);
-
-  node.grad = seed.node();
-  sweep.pending = 1;
-  try {
-    for (std::size_t t = innermost + 1; t-- > outermost && sweep.pending > 0;) {
-      TapeImpl& tape = *stack[t];
-      std::size_t i = t == innermost ? node.record_index + 1 : tape.records.size();
-      while (i-- > 0 && sweep.pending > 0) {
-        if (!tape.records[i].output->grad) continue;
-        if (create_graph) {
-          // The rule borrows the record's references while it runs and appends records to
-          // the active tape, which may be this one: work on a copy, so that a walk of this
-          // tape during the rule (a custom op's check) sees the record whole.
-          Record copy = tape.records[i];
-          propagate(copy, i, sweep);
-        } else {
-          propagate(tape.records[i], i, sweep);
-          if (!retain_graph) tape.records[i].used_up = true;
-        }
-      }
-    }
-  } catch (...) {
-    drop_partial_gradients(stack, innermost);
-    throw;
-  }
-}
-
-}  // namespace
-
-template <class T>
-void backward_into(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mode,
-                   const std::vector<Tensor<T>>& leaves) {
-  std::vector<const NodeBase*> nodes;
-  for (const auto& leaf : leaves) nodes.push_back(leaf.node().get());
-  run_backward(root, seed, mode, &nodes);
-}
-
-template void backward_into<float>(const Tensor<float>&, const Tensor<float>&, BackwardMode,
-                                   const std::vector<Tensor<float>>&);
-template void backward_into<double>(const Tensor<double>&, const Tensor<double>&, BackwardMode,
-                                    const std::vector<Tensor<double>>&);
 
 }  // namespace detail
 
@@ -425,29 +120,5 @@ NoGradGuard::NoGradGuard() : previous_(detail::recording_enabled) {
   detail::recording_enabled = false;
 }
 NoGradGuard::~NoGradGuard() { detail::recording_enabled = previous_; }
-
-template <class T>
-void Tensor<T>::backward(BackwardMode mode) const {
-  if (size() != 1) {
-    throw TapeError("backward: the tensor has shape " + shape_to_string(shape()) +
-                    ", not a single element; pass a seed gradient of that shape "
-                    "(y.backward(seed)) or reduce it first (sum, mean)");
-  }
-  detail::run_backward(*this, Tensor(Array(xt::ones<T>(shape()))), mode);
-}
-
-template <class T>
-void Tensor<T>::backward(const Tensor& seed, BackwardMode mode) const {
-  if (seed.shape() != shape()) {
-    throw ShapeError("backward: the seed gradient has shape " + shape_to_string(seed.shape()) +
-                     " but the tensor has shape " + shape_to_string(shape()));
-  }
-  detail::run_backward(*this, seed, mode);
-}
-
-template void Tensor<float>::backward(BackwardMode) const;
-template void Tensor<double>::backward(BackwardMode) const;
-template void Tensor<float>::backward(const Tensor&, BackwardMode) const;
-template void Tensor<double>::backward(const Tensor&, BackwardMode) const;
 
 }  // namespace tapegrad

@@ -12,8 +12,8 @@
 
 #include <xtensor/xarray.hpp>
 
-#include "core/autograd.hpp"
 #include "core/node_pool.hpp"
+#include "core/shape.hpp"
 
 namespace tapegrad::detail {
 

@@ -5,7 +5,8 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xoperation.hpp>
 
-#include "core/autograd.hpp"
+#include "core/backward_context.hpp"
+#include "core/recording.hpp"
 #include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
 

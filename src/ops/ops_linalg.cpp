@@ -5,7 +5,8 @@
 
 #include <xtensor-blas/xblas.hpp>
 
-#include "core/autograd.hpp"
+#include "core/backward_context.hpp"
+#include "core/recording.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {

@@ -6,7 +6,9 @@
 
 #include <xtensor/xmath.hpp>
 
-#include "core/autograd.hpp"
+#include "core/backward_context.hpp"
+#include "core/recording.hpp"
+#include "core/shape.hpp"
 #include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
 

@@ -10,7 +10,9 @@
 #include <xtensor/xmanipulation.hpp>
 #include <xtensor/xreducer.hpp>
 
-#include "core/autograd.hpp"
+#include "core/backward_context.hpp"
+#include "core/recording.hpp"
+#include "core/shape.hpp"
 #include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
 

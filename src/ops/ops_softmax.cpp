@@ -1,7 +1,9 @@
 // softmax and log_softmax: primitives with their own backward, for numerical stability.
 #include <xtensor/xmath.hpp>
 
-#include "core/autograd.hpp"
+#include "core/backward_context.hpp"
+#include "core/recording.hpp"
+#include "core/shape.hpp"
 #include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
 
