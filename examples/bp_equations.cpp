@@ -14,7 +14,7 @@ using namespace tapegrad;
 namespace {
 
 
-void print_quantity(const BPQuantity& q, bool all) {
+void print_quantity(const nn::BPQuantity& q, bool all) {
   std::printf("  %-6s  |tape - BP| = %.2e  |tape - FD| = %.2e\n", q.name.c_str(), q.tape_vs_equations,
               q.tape_vs_numeric);
   if (!all) return;
@@ -61,7 +61,7 @@ int run(int argc, char** argv) {
   for (auto& value : x) value = random.uniform(-1, 1);
   for (auto& value : t) value = random.uniform(0, 1);
 
-  const auto report = check_mlp_bp(mlp, x, t, loss_text == "mse" ? BPLoss::mse : BPLoss::half_sse);
+  const auto report = nn::check_mlp_bp(mlp, x, t, loss_text == "mse" ? nn::BPLoss::mse : nn::BPLoss::half_sse);
   std::printf("network %s, %s, loss %s = %.10f, batch of %zu\n", sizes_text.c_str(), activation_text.c_str(),
               loss_text.c_str(), report.loss, batch);
   std::printf("BP1 delta_L = dC/da_L * f'(z_L)   BP2 delta_l = (delta_{l+1} W_{l+1}^T) * f'(z_l)\n"

@@ -1,6 +1,6 @@
 // D3: one back-propagation step of a small sigmoid network, printed like a worked exercise
 // (seed 003): every number from the tape beside the same number from the four BP equations
-// (tapegrad's check_mlp_bp), then the updated weights. The network comes from a text file
+// (tapegrad's nn::check_mlp_bp), then the updated weights. The network comes from a text file
 // (manual_bp.txt beside this program shows the format and the default numbers).
 #include <cerrno>
 #include <cmath>
@@ -214,7 +214,7 @@ int run(int argc, char** argv) {
     params[2 * l].set_value(w[l].value());
     params[2 * l + 1].set_value(Array(xt::ones<double>({e.sizes[l + 1]}) * e.biases[l]));
   }
-  const auto bp = check_mlp_bp(mlp, x, t, BPLoss::half_sse);  // half_sse with N = 1 is E
+  const auto bp = nn::check_mlp_bp(mlp, x, t, nn::BPLoss::half_sse);  // half_sse with N = 1 is E
 
   std::printf("One BP step: a %zu", e.sizes[0]);
   for (std::size_t l = 1; l < e.sizes.size(); ++l) std::printf("-%zu", e.sizes[l]);

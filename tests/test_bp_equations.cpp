@@ -127,7 +127,7 @@ TEST_CASE("the tape equals the BP equations on random MLPs, to 1e-10") {
           }
           // The library's own three-way check agrees (and adds finite differences).
           const auto report =
-              check_mlp_bp(mlp, x, t, mse ? BPLoss::mse : BPLoss::half_sse, 1e-10, 1e-5);
+              nn::check_mlp_bp(mlp, x, t, mse ? nn::BPLoss::mse : nn::BPLoss::half_sse, 1e-10, 1e-5);
           INFO(report.message);
           CHECK(report.passed);
           mlp.zero_grad();

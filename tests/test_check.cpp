@@ -1,5 +1,6 @@
 // gradcheck itself: it must pass right gradients and catch wrong ones, with a useful report.
 #include "helpers.hpp"
+#include "tapegrad/bp_check.hpp"  // the old header of check_mlp_bp still forwards to nn/bp_check.hpp
 
 using namespace tapegrad;
 
@@ -131,7 +132,7 @@ TEST_CASE("the three-way BP check reports every layer with the three values") {
                       nn::MLPOptions().linear(nn::LinearOptions().generator(random)));
   const xt::xarray<double> x = test::random_array({5, 3}, 8);
   const xt::xarray<double> t = test::random_array({5, 2}, 9, 0, 1);
-  const auto report = check_mlp_bp(mlp, x, t);
+  const auto report = nn::check_mlp_bp(mlp, x, t);
   INFO(report.message);
   CHECK(report.passed);
   REQUIRE(report.layers.size() == 2);
@@ -143,7 +144,7 @@ TEST_CASE("the three-way BP check reports every layer with the three values") {
   CHECK(report.layers[0].weight.tape_vs_numeric < 1e-6);
   CHECK(report.loss > 0);
   CHECK_FALSE(mlp.parameters()[0].has_grad());  // the model is left alone
-  CHECK_THROWS_AS(check_mlp_bp(mlp, t, x), ShapeError);
+  CHECK_THROWS_AS(nn::check_mlp_bp(mlp, t, x), ShapeError);
 }
 
 TEST_CASE("the hand-gradient checker does not pass when there is nothing to check") {

@@ -231,11 +231,12 @@ void check_op_hessian(const test::OpCase& c) {
   }
 }
 
-// The op names the library records, read from its sources (each make_result names its op).
+// The op names the library records, read from its sources, src/ and its folders (each
+// make_result names its op).
 std::set<std::string> ops_in_sources() {
   std::set<std::string> names;
   const std::regex recorded_op("make_result<T>\\(\\s*\"([a-z_]+)\"");
-  for (const auto& entry : std::filesystem::directory_iterator(TAPEGRAD_SOURCE_DIR)) {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(TAPEGRAD_SOURCE_DIR)) {
     if (entry.path().extension() != ".cpp") continue;
     std::ifstream in(entry.path());
     std::stringstream text;

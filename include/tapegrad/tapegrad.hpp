@@ -2,7 +2,6 @@
 #pragma once
 
 #include "tapegrad/blas.hpp"
-#include "tapegrad/bp_check.hpp"
 #include "tapegrad/check.hpp"
 #include "tapegrad/custom_op.hpp"
 #include "tapegrad/data/dataset.hpp"
@@ -16,6 +15,7 @@
 #include "tapegrad/io/npy.hpp"
 #include "tapegrad/io/npz.hpp"
 #include "tapegrad/io/state.hpp"
+#include "tapegrad/nn/bp_check.hpp"
 #include "tapegrad/nn/init.hpp"
 #include "tapegrad/nn/layers.hpp"
 #include "tapegrad/nn/loss.hpp"

@@ -7,17 +7,15 @@
 #include <sstream>
 #include <string>
 
+#include "core/shape.hpp"
+
 namespace tapegrad::data {
 
 namespace {
 
 // Elements per sample: the product of the extents after the first. Computed from the shape
 // rather than size() / N so that it is right for N = 0 too.
-std::size_t row_length(const Shape& shape) {
-  std::size_t n = 1;
-  for (std::size_t axis = 1; axis < shape.size(); ++axis) n *= shape[axis];
-  return n;
-}
+std::size_t row_length(const Shape& shape) { return tapegrad::detail::extent_product(shape, 1, shape.size()); }
 
 // xt::xarray<T> is row-major, so a sample is a contiguous block and a gather is a loop of
 // block copies, whatever the number of axes.

@@ -1,5 +1,6 @@
 # Compiles and runs every ```cpp block of a Markdown file (each one a whole program).
-# -DMARKDOWN=... -DWORK_DIR=... -DCXX=... -DINCLUDE_DIR=... -DLIBRARY=... -DLIBS="..."
+# -DMARKDOWN=... -DWORK_DIR=... -DCXX=... -DINCLUDE_DIR=... -DLIBRARIES="libtapegrad_io.a ..."
+# -DLIBS="..." (the libraries in link order, then the system ones)
 file(READ ${MARKDOWN} text)
 # Code is full of ';', CMake's list separator: hide them while the blocks travel as a list.
 string(REPLACE ";" "@SEMICOLON@" text "${text}")
@@ -9,6 +10,7 @@ if(count EQUAL 0)
   message(FATAL_ERROR "no ```cpp blocks in ${MARKDOWN}")
 endif()
 file(MAKE_DIRECTORY ${WORK_DIR})
+separate_arguments(libraries UNIX_COMMAND "${LIBRARIES}")
 separate_arguments(libs UNIX_COMMAND "${LIBS}")
 set(index 0)
 foreach(block IN LISTS blocks)
@@ -18,7 +20,7 @@ foreach(block IN LISTS blocks)
   string(REPLACE "@SEMICOLON@" ";" code "${code}")
   set(source ${WORK_DIR}/snippet_${index}.cpp)
   file(WRITE ${source} "${code}")
-  execute_process(COMMAND ${CXX} -std=c++17 -O1 -I${INCLUDE_DIR} ${source} ${LIBRARY} ${libs}
+  execute_process(COMMAND ${CXX} -std=c++17 -O1 -I${INCLUDE_DIR} ${source} ${libraries} ${libs}
                           -o ${WORK_DIR}/snippet_${index}
                   RESULT_VARIABLE status ERROR_VARIABLE errors)
   if(NOT status EQUAL 0)

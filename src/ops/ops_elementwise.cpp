@@ -5,8 +5,9 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xoperation.hpp>
 
-#include "autograd.hpp"
-#include "kernels.hpp"
+#include "core/backward_context.hpp"
+#include "core/recording.hpp"
+#include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {

@@ -6,46 +6,24 @@
 
 #include <xtensor/xmath.hpp>
 
-#include "autograd.hpp"
-#include "kernels.hpp"
+#include "core/backward_context.hpp"
+#include "core/recording.hpp"
+#include "core/shape.hpp"
+#include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {
 
 using detail::Attrs;
+using detail::AxisWalk;
 using detail::BackwardContext;
 using detail::constant;
+using detail::dropped_shape;
+using detail::kept_shape;
 using detail::make_result;
+using detail::normalize_axes;
 
 namespace {
-
-// Sorted, distinct, non-negative axes; throws ValueError naming `op` otherwise.
-std::vector<std::size_t> normalize_axes(const char* op, const Axes& axes, std::size_t dim) {
-  std::vector<std::size_t> result;
-  for (auto axis : axes) result.push_back(detail::normalize_axis(op, axis, dim));
-  std::sort(result.begin(), result.end());
-  if (std::adjacent_find(result.begin(), result.end()) != result.end()) {
-    throw ValueError(std::string(op) + ": an axis is given twice");
-  }
-  return result;
-}
-
-// x's shape with the reduced axes kept at extent 1 (checked: reducing an empty axis of
-// (0, n, m) can leave n * m elements, more than fit).
-Shape kept_shape(const char* op, const Shape& shape, const std::vector<std::size_t>& axes) {
-  Shape kept = shape;
-  for (auto axis : axes) kept[axis] = 1;
-  checked_size(op, kept);
-  return kept;
-}
-
-Shape dropped_shape(const Shape& shape, const std::vector<std::size_t>& axes) {
-  Shape dropped;
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (!std::binary_search(axes.begin(), axes.end(), i)) dropped.push_back(shape[i]);
-  }
-  return dropped;
-}
 
 // The gradient of a reduction, put back in x's shape: reshape g to the kept shape, then
 // broadcast. attrs.shape() holds the kept shape.
@@ -53,16 +31,6 @@ template <class T>
 Tensor<T> expand_reduced(const Tensor<T>& g, const Shape& kept, const Shape& full) {
   return broadcast_to(reshape(g, kept), full);
 }
-
-// Extents around one axis, to walk a row-major array as [outer][axis][inner].
-struct AxisWalk {
-  std::size_t outer = 1, extent = 1, inner = 1;
-  AxisWalk(const Shape& shape, std::size_t axis) {
-    for (std::size_t i = 0; i < axis; ++i) outer *= shape[i];
-    extent = shape[axis];
-    for (std::size_t i = axis + 1; i < shape.size(); ++i) inner *= shape[i];
-  }
-};
 
 }  // namespace
 

@@ -2,7 +2,8 @@
 
 #include <string>
 
-#include "autograd.hpp"
+#include "core/shape.hpp"
+#include "core/sweep.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/tape.hpp"
 
@@ -43,14 +44,6 @@ void backward_into(const Tensor<T>& y, xt::xarray<T>&& seed, const std::vector<T
   tapegrad::detail::backward_into(y, Tensor<T>(std::move(seed)), mode, leaves);
 }
 
-// The shape of a Jacobian or Hessian: a's axes, then b's (checked: it can exceed memory).
-Shape concat_shapes(const char* op, const Shape& a, const Shape& b) {
-  Shape s = a;
-  s.insert(s.end(), b.begin(), b.end());
-  checked_size(op, s);
-  return s;
-}
-
 }  // namespace
 
 template <class T>
@@ -72,7 +65,7 @@ std::vector<Tensor<T>> jacobian(const Function<T>& f, const std::vector<Tensor<T
   Tape tape;
   const Tensor<T> y = f(leaves);
   std::vector<xt::xarray<T>> jacobians;
-  for (const auto& x : xs) jacobians.push_back(xt::zeros<T>(concat_shapes("jacobian", y.shape(), x.shape())));
+  for (const auto& x : xs) jacobians.push_back(xt::zeros<T>(tapegrad::detail::concat_shapes("jacobian", y.shape(), x.shape())));
   if (y.requires_grad()) {
     for (std::size_t out = 0; out < y.size(); ++out) {
       for (auto& leaf : leaves) leaf.zero_grad();
@@ -98,7 +91,7 @@ Tensor<T> hessian(const Function<T>& f, const Tensor<T>& x) {
   Tape tape;
   const Tensor<T> y = f(leaves);
   require_single("hessian", y);
-  xt::xarray<T> h = xt::zeros<T>(concat_shapes("hessian", x.shape(), x.shape()));
+  xt::xarray<T> h = xt::zeros<T>(tapegrad::detail::concat_shapes("hessian", x.shape(), x.shape()));
   if (!y.requires_grad()) return Tensor<T>(std::move(h));
   backward_into(y, leaves, create_graph);
   if (!leaf.has_grad()) return Tensor<T>(std::move(h));

@@ -1,6 +1,6 @@
 // The BP equations here are the reference a check compares the tape with; nothing trains
 // with them.
-#include "tapegrad/bp_check.hpp"
+#include "tapegrad/nn/bp_check.hpp"
 
 #include <cmath>
 #include <iomanip>
@@ -13,7 +13,7 @@
 #include "tapegrad/ops.hpp"
 #include "tapegrad/tape.hpp"
 
-namespace tapegrad {
+namespace tapegrad::nn {
 
 namespace {
 
@@ -191,4 +191,4 @@ BPCheckReport check_mlp_bp(const nn::MLP<double>& mlp, const Array& inputs, cons
   return report;
 }
 
-}  // namespace tapegrad
+}  // namespace tapegrad::nn

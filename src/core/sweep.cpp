@@ -1,166 +1,24 @@
-// The tape's life cycle and the reverse sweep.
-#include "tapegrad/tape.hpp"
+// The reverse sweep: the records from the result's down, each rule's gradients summed into
+// its inputs' nodes, and the checks that make misuse an error instead of a wrong gradient.
+#include "core/sweep.hpp"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <mutex>
-#include <thread>
+#include <string>
 #include <utility>
 #include <vector>
-#include <atomic>
-#include <string>
 
 #include <xtensor/xbuilder.hpp>
 
-#include "autograd.hpp"
+#include "core/anomaly.hpp"
+#include "core/backward_context.hpp"
+#include "core/node_pool.hpp"
+#include "core/recording.hpp"
+#include "core/tape_impl.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {
 
 namespace detail {
-
-thread_local bool anomaly_checks = false;
-
-void report_forward_anomaly(const char* op, const std::string& shapes) {
-  throw TapeError(std::string("anomaly mode: '") + op + "' made NaN or Inf from finite inputs of shape(s) " +
-                  shapes + " (this is the forward op that created the first non-finite value)");
-}
-
-namespace {
-thread_local bool recording_enabled = true;
-// Record chunks of destroyed tapes, reused by the next ones: a training loop makes one tape
-// per step, and this keeps it from allocating its records anew every time. At most 4 MiB
-// are kept per thread (tens of thousands of ops, far more than a training step of the
-// models tapegrad is for), so that one tape of millions of ops does not pin hundreds of
-// megabytes for the thread's life. A plain pointer, still readable while the thread's other
-// thread_locals are torn down.
-constexpr std::size_t kChunkBytes = RecordArena::kChunkRecords * sizeof(Record);
-constexpr std::size_t kMaxSpareChunks = (std::size_t{4} << 20) / kChunkBytes;
-thread_local std::vector<void*>* spare_chunks = nullptr;
-thread_local bool spare_chunks_finished = false;
-struct SpareChunksOwner {
-  ~SpareChunksOwner() {
-    if (spare_chunks != nullptr) {
-      for (void* chunk : *spare_chunks) ::operator delete(chunk);
-      delete spare_chunks;
-    }
-    spare_chunks = nullptr;
-    spare_chunks_finished = true;
-  }
-};
-std::vector<void*>* spare_chunk_list() {
-  if (!TAPEGRAD_RECYCLE_NODES) return nullptr;  // AddressSanitizer sees every free
-  if (spare_chunks == nullptr && !spare_chunks_finished) {
-    static thread_local SpareChunksOwner owner;
-    (void)&owner;  // constructs it, so that it frees the chunks at thread exit
-    spare_chunks = new std::vector<void*>();
-    spare_chunks->reserve(kMaxSpareChunks);
-  }
-  return spare_chunks;
-}
-std::atomic<std::uint64_t> next_tape_serial{1};
-
-// The live tapes of all threads, so that an error can say whether a tensor's tape is gone or
-// alive on another thread. Touched twice per Tape (an uncontended lock), read on errors.
-struct LiveTapes {
-  std::mutex mutex;
-  std::vector<std::pair<std::uint64_t, std::thread::id>> tapes;
-};
-LiveTapes& live_tapes() {
-  static LiveTapes* registry = new LiveTapes;  // never destroyed: tapes may die at exit
-  return *registry;
-}
-
-}  // namespace
-
-void RecordArena::add_chunk() {
-  auto* spare = spare_chunk_list();
-  void* chunk = nullptr;
-  if (spare != nullptr && !spare->empty()) {
-    chunk = spare->back();
-    spare->pop_back();
-  } else {
-    chunk = ::operator new(kChunkBytes);
-  }
-  try {
-    chunks_.push_back(static_cast<Record*>(chunk));
-  } catch (...) {
-    ::operator delete(chunk);
-    throw;
-  }
-}
-
-void RecordArena::clear() {
-  for (std::size_t i = 0; i < size_; ++i) (*this)[i].~Record();
-  size_ = 0;
-}
-
-RecordArena::~RecordArena() {
-  clear();
-  auto* spare = spare_chunk_list();
-  for (void* chunk : chunks_) {
-    if (spare != nullptr && spare->size() < kMaxSpareChunks) {
-      spare->push_back(chunk);
-    } else {
-      ::operator delete(chunk);
-    }
-  }
-}
-
-namespace {
-
-// Why a tape with this serial is not among the calling thread's: how an error goes on.
-std::string gone_tape_reason(std::uint64_t serial) {
-  auto& live = live_tapes();
-  std::lock_guard<std::mutex> lock(live.mutex);
-  for (const auto& [s, thread] : live.tapes) {
-    if (s == serial && thread != std::this_thread::get_id()) {
-      return "was recorded on a Tape that is alive on another thread; a tensor can only be "
-             "differentiated on the thread that recorded it (run backward() there)";
-    }
-  }
-  return "was recorded on a Tape that has been destroyed; keep that Tape alive until "
-         "backward() returns";
-}
-}  // namespace
-
-std::vector<TapeImpl*>& tape_stack() {
-  thread_local std::vector<TapeImpl*> stack;
-  return stack;
-}
-
-GradModeGuard::GradModeGuard(bool enabled) : previous_(recording_enabled) {
-  recording_enabled = enabled;
-}
-GradModeGuard::~GradModeGuard() { recording_enabled = previous_; }
-
-std::size_t normalize_axis(const char* op, std::ptrdiff_t axis, std::size_t dimension) {
-  const auto dim = static_cast<std::ptrdiff_t>(dimension);
-  if (axis < -dim || axis >= dim) {
-    throw ValueError(std::string(op) + ": axis " + std::to_string(axis) +
-                     " is out of range for a tensor of " + std::to_string(dimension) +
-                     " dimension(s)");
-  }
-  return static_cast<std::size_t>(axis < 0 ? axis + dim : axis);
-}
-
-Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
-  const std::size_t n = std::max(a.size(), b.size());
-  Shape result(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    // Align from the right, as NumPy does.
-    const std::size_t ea = i < n - a.size() ? 1 : a[i - (n - a.size())];
-    const std::size_t eb = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    if (ea != eb && ea != 1 && eb != 1) {
-      throw ShapeError(std::string(op) + ": shapes " + shape_to_string(a) + " and " +
-                       shape_to_string(b) + " cannot be broadcast together");
-    }
-    result[i] = ea == 1 ? eb : ea;
-  }
-  checked_size(op, result);  // extents of 0 elsewhere can leave the others' product unchecked
-  return result;
-}
 
 namespace {
 
@@ -373,58 +231,6 @@ template void backward_into<double>(const Tensor<double>&, const Tensor<double>&
                                     const std::vector<Tensor<double>>&);
 
 }  // namespace detail
-
-Tape::Tape() : impl_(std::make_unique<detail::TapeImpl>()) {
-  impl_->owner = this;
-  impl_->thread = std::this_thread::get_id();
-  impl_->serial = detail::next_tape_serial.fetch_add(1, std::memory_order_relaxed);
-  {
-    auto& live = detail::live_tapes();
-    std::lock_guard<std::mutex> lock(live.mutex);
-    live.tapes.emplace_back(impl_->serial, impl_->thread);
-  }
-  detail::tape_stack().push_back(impl_.get());
-}
-
-Tape::~Tape() {
-  if (impl_->thread != std::this_thread::get_id()) {
-    // Its thread's stack would keep a dangling pointer: refuse loudly rather than corrupt.
-    std::fputs("tapegrad: a Tape must be destroyed on the thread that created it\n", stderr);
-    std::abort();
-  }
-  auto& stack = detail::tape_stack();
-  stack.erase(std::remove(stack.begin(), stack.end(), impl_.get()), stack.end());
-  {
-    auto& live = detail::live_tapes();
-    std::lock_guard<std::mutex> lock(live.mutex);
-    const auto it = std::find(live.tapes.begin(), live.tapes.end(),
-                              std::pair{impl_->serial, impl_->thread});
-    live.tapes.erase(it);
-  }
-  impl_->records.clear();  // frees the intermediates, one record at a time
-}
-
-std::size_t Tape::size() const { return impl_->records.size(); }
-std::uint64_t Tape::serial() const { return impl_->serial; }
-
-Tape* Tape::active() {
-  auto* impl = detail::active_tape();
-  return impl == nullptr ? nullptr : impl->owner;
-}
-
-bool grad_enabled() { return detail::recording_enabled; }
-
-bool anomaly_mode() { return detail::anomaly_checks; }
-
-AnomalyModeGuard::AnomalyModeGuard(bool on) : previous_(detail::anomaly_checks) {
-  detail::anomaly_checks = on;
-}
-AnomalyModeGuard::~AnomalyModeGuard() { detail::anomaly_checks = previous_; }
-
-NoGradGuard::NoGradGuard() : previous_(detail::recording_enabled) {
-  detail::recording_enabled = false;
-}
-NoGradGuard::~NoGradGuard() { detail::recording_enabled = previous_; }
 
 template <class T>
 void Tensor<T>::backward(BackwardMode mode) const {

@@ -12,6 +12,7 @@
 
 #include <xtensor/xstrides.hpp>
 
+#include "core/shape.hpp"
 #include "tapegrad/tensor.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -90,8 +91,7 @@ namespace detail {
 
 template <class T>
 xt::xarray<T> array_of_shape(const Shape& shape) {
-  std::size_t size = 1;
-  for (const std::size_t extent : shape) size *= extent;
+  const std::size_t size = element_count(shape);
   if (TAPEGRAD_CACHE_ARRAYS && size * sizeof(T) >= kSmallestCachedBytes && cache_ != nullptr) {
     auto& buckets = cache_->of<T>().by_size;
     const auto bucket = buckets.find(size);

@@ -4,7 +4,7 @@
 #include <iomanip>
 #include <sstream>
 
-#include "autograd.hpp"
+#include "core/sweep.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"

@@ -1,6 +1,8 @@
 #include "tapegrad/custom_op.hpp"
 
-#include "autograd.hpp"
+#include "core/backward_context.hpp"
+#include "core/recording.hpp"
+#include "core/tape_impl.hpp"
 
 namespace tapegrad {
 

@@ -5,7 +5,8 @@
 #include <set>
 #include <sstream>
 
-#include "autograd.hpp"
+#include "core/record.hpp"
+#include "core/tape_impl.hpp"
 
 namespace tapegrad {
 

@@ -1,6 +1,6 @@
 #include "tapegrad/tensor.hpp"
 
-#include "node_pool.hpp"
+#include "core/node_pool.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -25,18 +25,6 @@ NodeBase::~NodeBase() { live_nodes.fetch_sub(1, std::memory_order_relaxed); }
 
 std::size_t live_node_count() { return live_nodes.load(std::memory_order_relaxed); }
 
-std::string shape_to_string(const Shape& shape) {
-  std::ostringstream out;
-  out << '(';
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (i > 0) out << ", ";
-    out << shape[i];
-  }
-  if (shape.size() == 1) out << ',';
-  out << ')';
-  return out.str();
-}
-
 std::string number_to_string(double value) {
   std::ostringstream out;
   for (int digits = 6; digits <= 17; ++digits) {
@@ -46,38 +34,6 @@ std::string number_to_string(double value) {
     if (!std::isfinite(value) || std::strtod(out.str().c_str(), nullptr) == value) break;
   }
   return out.str();
-}
-
-std::size_t checked_size(const char* op, const Shape& shape) {
-  constexpr std::size_t limit = static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(double);
-  std::size_t size = 1;
-  bool too_large = false;
-  for (const std::size_t extent : shape) {
-    if (extent == 0) return 0;
-    // size * extent > limit, without computing the (possibly overflowing) product.
-    too_large = too_large || extent > limit / size;
-    if (!too_large) size *= extent;
-  }
-  if (too_large) {
-    throw ShapeError(std::string(op) + ": the shape " + shape_to_string(shape) +
-                     " has more elements than fit in memory (over " + std::to_string(limit) + ")");
-  }
-  return size;
-}
-
-std::vector<std::size_t> unravel_index(std::size_t flat, const Shape& shape) {
-  std::size_t size = 1;
-  for (std::size_t extent : shape) size *= extent;
-  if (flat >= size) {
-    throw ValueError("unravel_index: position " + std::to_string(flat) + " is outside shape " +
-                     shape_to_string(shape) + " of " + std::to_string(size) + " element(s)");
-  }
-  std::vector<std::size_t> position(shape.size());
-  for (std::size_t i = shape.size(); i-- > 0;) {
-    position[i] = flat % shape[i];
-    flat /= shape[i];
-  }
-  return position;
 }
 
 template <class T>

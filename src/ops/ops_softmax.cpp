@@ -1,8 +1,10 @@
 // softmax and log_softmax: primitives with their own backward, for numerical stability.
 #include <xtensor/xmath.hpp>
 
-#include "autograd.hpp"
-#include "kernels.hpp"
+#include "core/backward_context.hpp"
+#include "core/recording.hpp"
+#include "core/shape.hpp"
+#include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {

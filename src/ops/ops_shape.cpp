@@ -10,8 +10,10 @@
 #include <xtensor/xmanipulation.hpp>
 #include <xtensor/xreducer.hpp>
 
-#include "autograd.hpp"
-#include "kernels.hpp"
+#include "core/backward_context.hpp"
+#include "core/recording.hpp"
+#include "core/shape.hpp"
+#include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {
@@ -19,27 +21,9 @@ namespace tapegrad {
 using detail::Attrs;
 using detail::BackwardContext;
 using detail::constant;
+using detail::broadcastable;
+using detail::extent_product;
 using detail::make_result;
-
-namespace {
-
-std::size_t product(const Shape& shape, std::size_t from, std::size_t to) {
-  std::size_t p = 1;
-  for (std::size_t i = from; i < to; ++i) p *= shape[i];
-  return p;
-}
-
-// True if `from` broadcasts to `to` under NumPy's rules.
-bool broadcastable(const Shape& from, const Shape& to) {
-  if (from.size() > to.size()) return false;
-  const std::size_t lead = to.size() - from.size();
-  for (std::size_t i = 0; i < from.size(); ++i) {
-    if (from[i] != 1 && from[i] != to[lead + i]) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 template <class T>
 Tensor<T> transpose(const Tensor<T>& x) {
@@ -134,8 +118,8 @@ Tensor<T> concat(const std::vector<Tensor<T>>& parts, std::ptrdiff_t axis) {
     out_shape[a] += s[a];
   }
   checked_size("concat", out_shape);
-  const std::size_t outer = product(first, 0, a);
-  const std::size_t inner = product(first, a + 1, first.size());
+  const std::size_t outer = extent_product(first, 0, a);
+  const std::size_t inner = extent_product(first, a + 1, first.size());
   xt::xarray<T> value = xt::empty<T>(out_shape);
   std::size_t offset = 0;
   for (const auto& part : parts) {
@@ -173,8 +157,8 @@ Tensor<T> narrow(const Tensor<T>& x, std::ptrdiff_t axis, std::size_t start, std
   }
   Shape out_shape = x.shape();
   out_shape[a] = length;
-  const std::size_t outer = product(x.shape(), 0, a);
-  const std::size_t inner = product(x.shape(), a + 1, x.dim());
+  const std::size_t outer = extent_product(x.shape(), 0, a);
+  const std::size_t inner = extent_product(x.shape(), a + 1, x.dim());
   xt::xarray<T> value = xt::empty<T>(out_shape);
   for (std::size_t o = 0; o < outer; ++o) {
     std::copy_n(x.value().data() + (o * extent + start) * inner, length * inner,
@@ -216,7 +200,7 @@ Tensor<T> index_select(const Tensor<T>& x, const std::vector<std::size_t>& indic
   }
   Shape out_shape = x.shape();
   out_shape[0] = indices.size();
-  const std::size_t row = product(x.shape(), 1, x.dim());
+  const std::size_t row = extent_product(x.shape(), 1, x.dim());
   xt::xarray<T> value = xt::empty<T>(out_shape);
   for (std::size_t i = 0; i < indices.size(); ++i) {
     std::copy_n(x.value().data() + indices[i] * row, row, value.data() + i * row);
@@ -247,7 +231,7 @@ Tensor<T> index_add(const Tensor<T>& x, const std::vector<std::size_t>& indices,
   Shape out_shape = x.shape();
   out_shape[0] = rows;
   checked_size("index_add", out_shape);
-  const std::size_t row = product(x.shape(), 1, x.dim());
+  const std::size_t row = extent_product(x.shape(), 1, x.dim());
   xt::xarray<T> value = xt::zeros<T>(out_shape);
   for (std::size_t i = 0; i < indices.size(); ++i) {
     const T* from = x.value().data() + i * row;

@@ -9,7 +9,8 @@
 // cblas.h, whose enums clash with those, is not included.
 #include <xtensor-blas/xblas.hpp>
 
-#include "autograd.hpp"
+#include "core/backward_context.hpp"
+#include "core/recording.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {

@@ -12,8 +12,8 @@
 
 #include <xtensor/xarray.hpp>
 
-#include "autograd.hpp"
-#include "node_pool.hpp"
+#include "core/node_pool.hpp"
+#include "core/shape.hpp"
 
 namespace tapegrad::detail {
 
@@ -28,27 +28,11 @@ std::shared_ptr<Node<T>> map_unary(const xt::xarray<T>& x, F f) {
   return node;
 }
 
-/// Element strides of an array of shape `from` read as if broadcast to `to` (NumPy rules,
-/// `from` must broadcast to `to`): 0 along broadcast axes.
-inline Shape broadcast_strides(const Shape& from, const Shape& to) {
-  const std::size_t dim = to.size();
-  const std::size_t lead = dim - from.size();
-  Shape strides(dim, 0);
-  std::size_t stride = 1;
-  for (std::size_t i = dim; i-- > lead;) {
-    const std::size_t extent = from[i - lead];
-    strides[i] = extent == 1 ? 0 : stride;
-    stride *= extent;
-  }
-  return strides;
-}
-
 /// Calls f(k, offset_a, offset_b) for every element k of `shape` in row-major order, with
 /// the offsets of the elements of two arrays read through the given strides.
 template <class F>
 void walk(const Shape& shape, const Shape& stride_a, const Shape& stride_b, F f) {
-  std::size_t total = 1;
-  for (auto extent : shape) total *= extent;
+  const std::size_t total = element_count(shape);
   if (total == 0) return;
   if (shape.empty()) {
     f(std::size_t{0}, std::size_t{0}, std::size_t{0});
@@ -136,10 +120,8 @@ std::shared_ptr<Node<T>> max_along(const xt::xarray<T>& x, std::size_t axis) {
   auto node = new_node_of_shape<T>(kept);
   T* out = node->value.data();
   const T* in = x.data();
-  std::size_t outer = 1, inner = 1;
-  for (std::size_t i = 0; i < axis; ++i) outer *= x.shape()[i];
-  for (std::size_t i = axis + 1; i < x.dimension(); ++i) inner *= x.shape()[i];
-  const std::size_t extent = x.shape()[axis];
+  const AxisWalk walk(x.shape(), axis);
+  const std::size_t outer = walk.outer, extent = walk.extent, inner = walk.inner;
   for (std::size_t o = 0; o < outer; ++o) {
     for (std::size_t i = 0; i < inner; ++i) {
       T best = -std::numeric_limits<T>::infinity();

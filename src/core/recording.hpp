@@ -1,0 +1,139 @@
+// How an op records itself: its forward value (OpValue) goes through make_result, which
+// appends a Record to the active tape when an input requires grad. Also constants (values
+// that need no gradient) and GradModeGuard (whether ops record at all).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <xtensor/xnoalias.hpp>
+
+#include "core/anomaly.hpp"
+#include "core/backward_context.hpp"
+#include "core/node_pool.hpp"
+#include "core/record.hpp"
+#include "core/tape_impl.hpp"
+#include "tapegrad/tape.hpp"
+#include "tapegrad/tensor.hpp"
+
+namespace tapegrad::detail {
+
+/// Sets whether ops record, restoring the previous mode on destruction.
+class GradModeGuard {
+ public:
+  explicit GradModeGuard(bool enabled);
+  ~GradModeGuard();
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+/// Wraps a forward value as the result of `op`. If any input requires grad and recording is
+/// on, appends a record to the active tape; with no tape the result is marked untracked, so
+/// a later backward() can say what went wrong instead of returning a zero gradient.
+template <class T>
+Tensor<T> make_result_from(const char* op, std::shared_ptr<NodeBase>&& value_node,
+                           const std::shared_ptr<NodeBase>* const* inputs,
+                           std::size_t input_count, BackwardRule<T> rule, Attrs&& attrs) {
+  Tensor<T> result = TensorAccess::wrap<T>(std::move(value_node));
+  bool any_requires_grad = false;
+  for (std::size_t i = 0; i < input_count; ++i) any_requires_grad |= (*inputs[i])->requires_grad;
+  if (!any_requires_grad || !grad_enabled()) return result;
+
+  NodeBase& node = *result.node();
+  node.requires_grad = true;
+  TapeImpl* tape = active_tape();
+  if (tape == nullptr) {
+    node.untracked = true;
+    return result;
+  }
+  if (anomaly_checks && !all_finite(static_cast<Node<T>&>(node).value)) {
+    bool inputs_finite = true;
+    std::string shapes;
+    for (std::size_t i = 0; i < input_count; ++i) {
+      const auto& in = static_cast<const Node<T>&>(**inputs[i]).value;
+      inputs_finite = inputs_finite && all_finite(in);
+      shapes += (i ? " and " : "") + shape_to_string(in.shape());
+    }
+    if (inputs_finite) report_forward_anomaly(op, shapes);
+  }
+  node.tape_serial = tape->serial;
+  node.record_index = static_cast<std::uint32_t>(tape->records.size());
+  Record& record = tape->records.emplace_back();
+  record.dispatch = &dispatch_rule<T>;
+  record.rule = reinterpret_cast<AnyFunction>(rule);
+  record.op = op;
+  record.output = result.node();
+  record.input_count = static_cast<std::uint32_t>(input_count);
+  if (input_count > 2) record.more_inputs = std::make_shared<Record::MoreInputs>();
+  for (std::size_t i = 0; i < input_count; ++i) {
+    const auto& input = *inputs[i];
+    if (i < 2) {
+      record.first_inputs[i] = input;
+      record.first_versions[i] = input->version;
+    } else {
+      record.more_inputs->nodes.push_back(input);
+      record.more_inputs->versions.push_back(input->version);
+    }
+  }
+  record.attrs = std::move(attrs);
+  return result;
+}
+
+/// The forward value of an op: an array to wrap in a new node, or a node already filled
+/// in place (see ops/kernels.hpp), which saves moving the array.
+template <class T>
+struct OpValue {
+  OpValue(xt::xarray<T>&& array) : node(new_node<T>(std::move(array))) {}
+  /// An xtensor expression, evaluated into storage from the array cache.
+  template <class E, class = std::enable_if_t<xt::is_xexpression<E>::value>>
+  OpValue(const E& expression) {
+    const auto& shape = expression.shape();
+    auto filled = new_node_of_shape<T>(Shape(shape.begin(), shape.end()));
+    xt::noalias(filled->value) = expression;
+    node = std::move(filled);
+  }
+  OpValue(std::shared_ptr<Node<T>>&& filled) : node(std::move(filled)) {}
+  std::shared_ptr<NodeBase> node;
+};
+
+/// A constant (no gradient) tensor holding `value` (an array, or an expression evaluated into
+/// storage from the array cache).
+template <class T>
+Tensor<T> constant(OpValue<T> value) {
+  return TensorAccess::wrap<T>(std::move(value.node));
+}
+
+/// make_result_from for an op of one input, of two, and of a list (concat).
+template <class T>
+Tensor<T> make_result(const char* op, OpValue<T> value, const Tensor<T>& x,
+                      BackwardRule<T> rule, Attrs&& attrs = {}) {
+  const std::shared_ptr<NodeBase>* inputs[] = {&x.node()};
+  return make_result_from<T>(op, std::move(value.node), inputs, 1, rule, std::move(attrs));
+}
+
+template <class T>
+Tensor<T> make_result(const char* op, OpValue<T> value, const Tensor<T>& a, const Tensor<T>& b,
+                      BackwardRule<T> rule, Attrs&& attrs = {}) {
+  const std::shared_ptr<NodeBase>* inputs[] = {&a.node(), &b.node()};
+  return make_result_from<T>(op, std::move(value.node), inputs, 2, rule, std::move(attrs));
+}
+
+template <class T>
+Tensor<T> make_result(const char* op, OpValue<T> value, const std::vector<Tensor<T>>& xs,
+                      BackwardRule<T> rule, Attrs&& attrs = {}) {
+  std::vector<const std::shared_ptr<NodeBase>*> inputs;
+  inputs.reserve(xs.size());
+  for (const auto& x : xs) inputs.push_back(&x.node());
+  return make_result_from<T>(op, std::move(value.node), inputs.data(), inputs.size(), rule,
+                             std::move(attrs));
+}
+
+}  // namespace tapegrad::detail

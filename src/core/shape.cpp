@@ -1,0 +1,128 @@
+// Shape arithmetic: element counts, axes, broadcasting, reduced shapes; and the public
+// helpers of error.hpp.
+#include "core/shape.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <sstream>
+#include <string>
+
+namespace tapegrad {
+
+std::string shape_to_string(const Shape& shape) {
+  std::ostringstream out;
+  out << '(';
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) out << ", ";
+    out << shape[i];
+  }
+  if (shape.size() == 1) out << ',';
+  out << ')';
+  return out.str();
+}
+
+std::size_t checked_size(const char* op, const Shape& shape) {
+  constexpr std::size_t limit = static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(double);
+  std::size_t size = 1;
+  bool too_large = false;
+  for (const std::size_t extent : shape) {
+    if (extent == 0) return 0;
+    // size * extent > limit, without computing the (possibly overflowing) product.
+    too_large = too_large || extent > limit / size;
+    if (!too_large) size *= extent;
+  }
+  if (too_large) {
+    throw ShapeError(std::string(op) + ": the shape " + shape_to_string(shape) +
+                     " has more elements than fit in memory (over " + std::to_string(limit) + ")");
+  }
+  return size;
+}
+
+std::vector<std::size_t> unravel_index(std::size_t flat, const Shape& shape) {
+  const std::size_t size = detail::element_count(shape);
+  if (flat >= size) {
+    throw ValueError("unravel_index: position " + std::to_string(flat) + " is outside shape " +
+                     shape_to_string(shape) + " of " + std::to_string(size) + " element(s)");
+  }
+  std::vector<std::size_t> position(shape.size());
+  for (std::size_t i = shape.size(); i-- > 0;) {
+    position[i] = flat % shape[i];
+    flat /= shape[i];
+  }
+  return position;
+}
+
+namespace detail {
+
+std::size_t normalize_axis(const char* op, std::ptrdiff_t axis, std::size_t dimension) {
+  const auto dim = static_cast<std::ptrdiff_t>(dimension);
+  if (axis < -dim || axis >= dim) {
+    throw ValueError(std::string(op) + ": axis " + std::to_string(axis) +
+                     " is out of range for a tensor of " + std::to_string(dimension) +
+                     " dimension(s)");
+  }
+  return static_cast<std::size_t>(axis < 0 ? axis + dim : axis);
+}
+
+std::vector<std::size_t> normalize_axes(const char* op, const std::vector<std::ptrdiff_t>& axes,
+                                        std::size_t dimension) {
+  std::vector<std::size_t> result;
+  for (auto axis : axes) result.push_back(normalize_axis(op, axis, dimension));
+  std::sort(result.begin(), result.end());
+  if (std::adjacent_find(result.begin(), result.end()) != result.end()) {
+    throw ValueError(std::string(op) + ": an axis is given twice");
+  }
+  return result;
+}
+
+Shape kept_shape(const char* op, const Shape& shape, const std::vector<std::size_t>& axes) {
+  Shape kept = shape;
+  for (auto axis : axes) kept[axis] = 1;
+  checked_size(op, kept);
+  return kept;
+}
+
+Shape dropped_shape(const Shape& shape, const std::vector<std::size_t>& axes) {
+  Shape dropped;
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (!std::binary_search(axes.begin(), axes.end(), i)) dropped.push_back(shape[i]);
+  }
+  return dropped;
+}
+
+Shape concat_shapes(const char* op, const Shape& a, const Shape& b) {
+  Shape s = a;
+  s.insert(s.end(), b.begin(), b.end());
+  checked_size(op, s);
+  return s;
+}
+
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
+  const std::size_t n = std::max(a.size(), b.size());
+  Shape result(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    // Align from the right, as NumPy does.
+    const std::size_t ea = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    const std::size_t eb = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    if (ea != eb && ea != 1 && eb != 1) {
+      throw ShapeError(std::string(op) + ": shapes " + shape_to_string(a) + " and " +
+                       shape_to_string(b) + " cannot be broadcast together");
+    }
+    result[i] = ea == 1 ? eb : ea;
+  }
+  checked_size(op, result);  // extents of 0 elsewhere can leave the others' product unchecked
+  return result;
+}
+
+bool broadcastable(const Shape& from, const Shape& to) {
+  if (from.size() > to.size()) return false;
+  const std::size_t lead = to.size() - from.size();
+  for (std::size_t i = 0; i < from.size(); ++i) {
+    if (from[i] != 1 && from[i] != to[lead + i]) return false;
+  }
+  return true;
+}
+
+}  // namespace detail
+
+}  // namespace tapegrad

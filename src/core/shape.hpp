@@ -1,0 +1,74 @@
+// Shape arithmetic, the one place for it: element counts, axes, broadcasting, reduced
+// shapes. (The public helpers, shape_to_string, checked_size and unravel_index, are declared
+// in tapegrad/error.hpp and defined in shape.cpp.)
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "tapegrad/error.hpp"
+
+namespace tapegrad::detail {
+
+/// The product of the extents of shape[from, to) (1 for an empty range). Unchecked: for
+/// shapes of arrays that exist, or after checked_size.
+inline std::size_t extent_product(const Shape& shape, std::size_t from, std::size_t to) {
+  std::size_t product = 1;
+  for (std::size_t i = from; i < to; ++i) product *= shape[i];
+  return product;
+}
+
+/// The number of elements of an array of `shape` (1 for `()`). Unchecked, as extent_product.
+inline std::size_t element_count(const Shape& shape) { return extent_product(shape, 0, shape.size()); }
+
+/// The extents around one axis, to walk a row-major array as [outer][extent][inner].
+struct AxisWalk {
+  std::size_t outer, extent, inner;
+  AxisWalk(const Shape& shape, std::size_t axis)
+      : outer(extent_product(shape, 0, axis)),
+        extent(shape[axis]),
+        inner(extent_product(shape, axis + 1, shape.size())) {}
+};
+
+/// Resolves a possibly negative axis against `dimension`; throws ValueError naming `op`.
+std::size_t normalize_axis(const char* op, std::ptrdiff_t axis, std::size_t dimension);
+
+/// The axes resolved (normalize_axis), sorted and distinct; throws ValueError naming `op` for
+/// an axis out of range or given twice.
+std::vector<std::size_t> normalize_axes(const char* op, const std::vector<std::ptrdiff_t>& axes,
+                                        std::size_t dimension);
+
+/// `shape` with the (resolved) `axes` kept at extent 1, as a reduction with keepdims gives.
+/// Checked (checked_size, naming `op`): reducing an empty axis of (0, n, m) can leave n * m
+/// elements, more than fit.
+Shape kept_shape(const char* op, const Shape& shape, const std::vector<std::size_t>& axes);
+
+/// `shape` without the (resolved, sorted) `axes`, as a reduction without keepdims gives.
+Shape dropped_shape(const Shape& shape, const std::vector<std::size_t>& axes);
+
+/// `a`'s axes, then `b`'s (the shape of a Jacobian or Hessian); checked (checked_size,
+/// naming `op`).
+Shape concat_shapes(const char* op, const Shape& a, const Shape& b);
+
+/// The shape that NumPy broadcasting gives `a` and `b`; throws ShapeError naming `op`.
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
+
+/// True if `from` broadcasts to `to` under NumPy's rules.
+bool broadcastable(const Shape& from, const Shape& to);
+
+/// Element strides of an array of shape `from` read as if broadcast to `to` (NumPy rules,
+/// `from` must broadcast to `to`): 0 along broadcast axes.
+inline Shape broadcast_strides(const Shape& from, const Shape& to) {
+  const std::size_t dim = to.size();
+  const std::size_t lead = dim - from.size();
+  Shape strides(dim, 0);
+  std::size_t stride = 1;
+  for (std::size_t i = dim; i-- > lead;) {
+    const std::size_t extent = from[i - lead];
+    strides[i] = extent == 1 ? 0 : stride;
+    stride *= extent;
+  }
+  return strides;
+}
+
+}  // namespace tapegrad::detail
