@@ -13,7 +13,9 @@ namespace tapegrad {
 /// in its steady state it neither calls malloc for them nor makes the kernel map and unmap
 /// pages (glibc hands large freed blocks back to the kernel, and each page then faults in
 /// again: at mid sizes this cost more than the arithmetic). Arrays under 1 KiB are left to
-/// malloc, which keeps small blocks itself.
+/// malloc, which keeps small blocks itself. The cache keeps no more blocks of a size than
+/// the thread's ops have needed at once, so arrays that only a user makes (a copy of each
+/// input batch) go back to malloc.
 std::size_t cached_array_bytes();
 
 /// The most bytes the calling thread's cache holds (64 MiB unless changed); an array freed

@@ -37,9 +37,19 @@ constexpr std::size_t kDefaultLimit = std::size_t{64} << 20;
 template <class T>
 using Storage = typename xt::xarray<T>::storage_type;
 
+// The blocks of one element count, and how many of them the thread has needed at once:
+// every request that found the bucket empty went to malloc and raised `demand`. A bucket
+// keeps at most `demand` blocks, so arrays that no op asks for again (a copy of each input
+// batch, say) go back to malloc instead of filling the cache to its limit.
+template <class T>
+struct Bucket {
+  std::vector<Storage<T>> blocks;
+  std::size_t demand = 0;
+};
+
 template <class T>
 struct Buckets {
-  std::unordered_map<std::size_t, std::vector<Storage<T>>> by_size;
+  std::unordered_map<std::size_t, Bucket<T>> by_size;
 };
 
 struct ThreadCache {
@@ -92,31 +102,43 @@ namespace detail {
 template <class T>
 xt::xarray<T> array_of_shape(const Shape& shape) {
   const std::size_t size = element_count(shape);
-  if (TAPEGRAD_CACHE_ARRAYS && size * sizeof(T) >= kSmallestCachedBytes && cache_ != nullptr) {
-    auto& buckets = cache_->of<T>().by_size;
-    const auto bucket = buckets.find(size);
-    if (bucket != buckets.end() && !bucket->second.empty()) {
-      Storage<T> storage = std::move(bucket->second.back());
-      bucket->second.pop_back();
-      cache_->bytes -= size * sizeof(T);
-      typename xt::xarray<T>::inner_shape_type inner_shape(shape.begin(), shape.end());
-      typename xt::xarray<T>::inner_strides_type strides(shape.size());
-      xt::compute_strides(inner_shape, xt::layout_type::row_major, strides);
-      return xt::xarray<T>(std::move(storage), std::move(inner_shape), std::move(strides));
+  if (!TAPEGRAD_CACHE_ARRAYS || size * sizeof(T) < kSmallestCachedBytes) {
+    return xt::xarray<T>::from_shape(shape);
+  }
+  ThreadCache* c = cache();
+  Bucket<T>* bucket = nullptr;
+  if (c != nullptr) {
+    try {
+      bucket = &c->of<T>().by_size[size];
+    } catch (...) {
+      // No memory for the bookkeeping: this array simply comes from malloc.
     }
   }
-  return xt::xarray<T>::from_shape(shape);
+  if (bucket == nullptr || bucket->blocks.empty()) {
+    if (bucket != nullptr) ++bucket->demand;
+    return xt::xarray<T>::from_shape(shape);
+  }
+  Storage<T> storage = std::move(bucket->blocks.back());
+  bucket->blocks.pop_back();
+  c->bytes -= size * sizeof(T);
+  typename xt::xarray<T>::inner_shape_type inner_shape(shape.begin(), shape.end());
+  typename xt::xarray<T>::inner_strides_type strides(shape.size());
+  xt::compute_strides(inner_shape, xt::layout_type::row_major, strides);
+  return xt::xarray<T>(std::move(storage), std::move(inner_shape), std::move(strides));
 }
 
 template <class T>
 void recycle_array(xt::xarray<T>& array) noexcept {
   const std::size_t size = array.storage().size();  // not array.size(): it may be moved from
   const std::size_t bytes = size * sizeof(T);
-  if (!TAPEGRAD_CACHE_ARRAYS || bytes < kSmallestCachedBytes) return;
-  ThreadCache* c = cache();
-  if (c == nullptr || bytes > c->limit - std::min(c->limit, c->bytes)) return;
+  if (!TAPEGRAD_CACHE_ARRAYS || bytes < kSmallestCachedBytes || cache_ == nullptr) return;
+  ThreadCache* c = cache_;
+  if (bytes > c->limit - std::min(c->limit, c->bytes)) return;
+  auto& buckets = c->of<T>().by_size;
+  const auto found = buckets.find(size);
+  if (found == buckets.end() || found->second.blocks.size() >= found->second.demand) return;
   try {
-    c->of<T>().by_size[size].push_back(std::move(array.storage()));
+    found->second.blocks.push_back(std::move(array.storage()));
     c->bytes += bytes;
   } catch (...) {
     // No memory for the bucket's bookkeeping: the array is simply freed.
