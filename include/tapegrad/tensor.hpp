@@ -59,8 +59,19 @@ template <class T>
 struct Node final : NodeBase {
   explicit Node(xt::xarray<T>&& v) : value(std::move(v)) {}
   /// A value of the given shape, elements uninitialized.
-  explicit Node(const Shape& shape) : value(array_of_shape<T>(shape)) {}
-  ~Node() { recycle_array(value); }
+  explicit Node(const Shape& shape)
+      : value(cacheable(shape) ? array_of_shape<T>(shape) : xt::xarray<T>::from_shape(shape)) {}
+  ~Node() {
+    if (value.storage().size() >= kCachedElements) recycle_array(value);
+  }
+  /// Arrays this large and larger go through the array cache (memory.hpp); smaller ones are
+  /// left to malloc, whose own per-thread cache keeps blocks up to about 1 KiB.
+  static constexpr std::size_t kCachedElements = 1024 / sizeof(T);
+  static bool cacheable(const Shape& shape) {
+    std::size_t size = 1;
+    for (const std::size_t extent : shape) size *= extent;
+    return size >= kCachedElements;
+  }
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
   xt::xarray<T> value;

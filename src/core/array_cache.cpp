@@ -30,8 +30,6 @@ namespace tapegrad {
 
 namespace {
 
-// glibc's per-thread cache already keeps blocks up to 1032 bytes, faster than a lookup here.
-constexpr std::size_t kSmallestCachedBytes = 1024;
 constexpr std::size_t kDefaultLimit = std::size_t{64} << 20;
 
 template <class T>
@@ -102,7 +100,7 @@ namespace detail {
 template <class T>
 xt::xarray<T> array_of_shape(const Shape& shape) {
   const std::size_t size = element_count(shape);
-  if (!TAPEGRAD_CACHE_ARRAYS || size * sizeof(T) < kSmallestCachedBytes) {
+  if (!TAPEGRAD_CACHE_ARRAYS || size < Node<T>::kCachedElements) {
     return xt::xarray<T>::from_shape(shape);
   }
   ThreadCache* c = cache();
@@ -131,7 +129,7 @@ template <class T>
 void recycle_array(xt::xarray<T>& array) noexcept {
   const std::size_t size = array.storage().size();  // not array.size(): it may be moved from
   const std::size_t bytes = size * sizeof(T);
-  if (!TAPEGRAD_CACHE_ARRAYS || bytes < kSmallestCachedBytes || cache_ == nullptr) return;
+  if (!TAPEGRAD_CACHE_ARRAYS || size < Node<T>::kCachedElements || cache_ == nullptr) return;
   ThreadCache* c = cache_;
   if (bytes > c->limit - std::min(c->limit, c->bytes)) return;
   auto& buckets = c->of<T>().by_size;

@@ -96,7 +96,12 @@ struct OpValue {
   template <class E, class = std::enable_if_t<xt::is_xexpression<E>::value>>
   OpValue(const E& expression) {
     const auto& shape = expression.shape();
-    auto filled = new_node_of_shape<T>(Shape(shape.begin(), shape.end()));
+    const Shape value_shape(shape.begin(), shape.end());
+    if (!Node<T>::cacheable(value_shape)) {  // evaluating in place costs more than a move here
+      node = new_node<T>(xt::xarray<T>(expression));
+      return;
+    }
+    auto filled = new_node_of_shape<T>(value_shape);
     xt::noalias(filled->value) = expression;
     node = std::move(filled);
   }
