@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include <xtensor/xmath.hpp>
+#include <xtensor/xnoalias.hpp>
 
 #include "settings.hpp"
 #include "tapegrad/tape.hpp"
@@ -35,9 +36,9 @@ void Adagrad<T>::step() {
     const auto t = static_cast<double>(++updates_[i]);
     const double rate = this->learning_rate() / (1 + (t - 1) * options_.lr_decay());
     xt::xarray<T> g = p.grad();
-    if (options_.weight_decay() != 0) g += static_cast<T>(options_.weight_decay()) * p.value();
-    sums_[i] += g * g;
-    p.mutable_value() -=
+    if (options_.weight_decay() != 0) xt::noalias(g) += static_cast<T>(options_.weight_decay()) * p.value();
+    xt::noalias(sums_[i]) += g * g;
+    xt::noalias(p.mutable_value()) -=
         static_cast<T>(rate) * g / (xt::sqrt(sums_[i]) + static_cast<T>(options_.eps()));
   }
 }
@@ -65,20 +66,20 @@ void RMSprop<T>::step() {
     auto& p = this->parameters_[i];
     if (!p.has_grad()) continue;
     xt::xarray<T> g = p.grad();
-    if (options_.weight_decay() != 0) g += static_cast<T>(options_.weight_decay()) * p.value();
-    squares_[i] = alpha * squares_[i] + (T(1) - alpha) * g * g;
+    if (options_.weight_decay() != 0) xt::noalias(g) += static_cast<T>(options_.weight_decay()) * p.value();
+    xt::noalias(squares_[i]) = alpha * squares_[i] + (T(1) - alpha) * g * g;
     xt::xarray<T> denominator;
     if (options_.centered()) {
-      means_[i] = alpha * means_[i] + (T(1) - alpha) * g;
+      xt::noalias(means_[i]) = alpha * means_[i] + (T(1) - alpha) * g;
       denominator = xt::sqrt(squares_[i] - means_[i] * means_[i]) + eps;
     } else {
       denominator = xt::sqrt(squares_[i]) + eps;
     }
     if (options_.momentum() > 0) {
-      buffers_[i] = static_cast<T>(options_.momentum()) * buffers_[i] + g / denominator;
-      p.mutable_value() -= lr * buffers_[i];
+      xt::noalias(buffers_[i]) = static_cast<T>(options_.momentum()) * buffers_[i] + g / denominator;
+      xt::noalias(p.mutable_value()) -= lr * buffers_[i];
     } else {
-      p.mutable_value() -= lr * g / denominator;
+      xt::noalias(p.mutable_value()) -= lr * g / denominator;
     }
   }
 }
@@ -122,19 +123,19 @@ void Adam<T>::step() {
     xt::xarray<T> g = p.grad();
     if (decay != 0) {
       if (decoupled_) {
-        p.mutable_value() *= T(1) - static_cast<T>(lr) * decay;
+        xt::noalias(p.mutable_value()) *= T(1) - static_cast<T>(lr) * decay;
       } else {
-        g += decay * p.value();
+        xt::noalias(g) += decay * p.value();
       }
     }
-    first_[i] = b1 * first_[i] + (T(1) - b1) * g;
-    second_[i] = b2 * second_[i] + (T(1) - b2) * g * g;
+    xt::noalias(first_[i]) = b1 * first_[i] + (T(1) - b1) * g;
+    xt::noalias(second_[i]) = b2 * second_[i] + (T(1) - b2) * g * g;
     const xt::xarray<T>* second = &second_[i];
     if (options_.amsgrad()) {
-      second_max_[i] = xt::maximum(second_max_[i], second_[i]);
+      xt::noalias(second_max_[i]) = xt::maximum(second_max_[i], second_[i]);
       second = &second_max_[i];
     }
-    p.mutable_value() -= static_cast<T>(lr) * (first_[i] / correction1) /
+    xt::noalias(p.mutable_value()) -= static_cast<T>(lr) * (first_[i] / correction1) /
                          (xt::sqrt(*second / correction2) + eps);
   }
 }

@@ -3,6 +3,7 @@
 #include <string>
 
 #include <xtensor/xmath.hpp>
+#include <xtensor/xnoalias.hpp>
 
 #include "settings.hpp"
 #include "tapegrad/tape.hpp"
@@ -35,27 +36,29 @@ void SGD<T>::step() {
   for (std::size_t i = 0; i < this->parameters_.size(); ++i) {
     auto& p = this->parameters_[i];
     if (!p.has_grad()) continue;
+    // xt::noalias: a plain `w -= lr * g` evaluates into a temporary array first (xtensor
+    // guards against aliasing), a whole extra array and two passes per parameter per step.
     if (mu == 0 && decay == 0) {  // plain descent: no copy of the gradient
-      p.mutable_value() -= lr * p.grad();
+      xt::noalias(p.mutable_value()) -= lr * p.grad();
       continue;
     }
     xt::xarray<T> g = p.grad();
-    if (decay != 0) g += decay * p.value();
+    if (decay != 0) xt::noalias(g) += decay * p.value();
     if (mu != 0) {
       auto& b = momentum_buffers_[i];
       if (!buffer_started_[i]) {  // the parameter's first update, which may come late
         b = g;
         buffer_started_[i] = true;
       } else {
-        b = mu * b + keep * g;
+        xt::noalias(b) = mu * b + keep * g;
       }
       if (options_.nesterov()) {
-        g += mu * b;
+        xt::noalias(g) += mu * b;
       } else {
         g = b;
       }
     }
-    p.mutable_value() -= lr * g;
+    xt::noalias(p.mutable_value()) -= lr * g;
   }
 }
 
