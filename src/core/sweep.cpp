@@ -121,8 +121,11 @@ void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
   if (sweep.create_graph) {
     target.grad = add(old, gradient).node();
   } else if (target.grad.use_count() == 2 && !old.requires_grad()) {
-    // Only the target and `old` hold this buffer: add in place.
-    static_cast<Node<T>&>(*target.grad).value += gradient.value();
+    // Only the target and `old` hold this buffer: add in place (a plain loop: xtensor's
+    // `+=` evaluates into a temporary array first).
+    T* into = static_cast<Node<T>&>(*target.grad).value.data();
+    const T* from = gradient.value().data();
+    for (std::size_t i = 0, n = gradient.size(); i < n; ++i) into[i] += from[i];
   } else {
     auto sum = new_node_of_shape<T>(old.shape());
     const T* a = old.value().data();
