@@ -45,11 +45,13 @@ struct SmallNet {
   }
 };
 
+#if TAPEGRAD_TEST_CACHE
 long minor_faults() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return usage.ru_minflt;
 }
+#endif
 
 // The same steps with the cache on and off give the same numbers.
 std::vector<double> losses_with_limit(std::size_t limit) {
