@@ -23,7 +23,9 @@ namespace tapegrad::detail {
 #define TAPEGRAD_RECYCLE_NODES 1
 #endif
 
-template <std::size_t BlockSize>
+/// A per-thread free list of blocks of BlockSize bytes, keeping at most Capacity of them:
+/// node blocks (PoolAllocator) and a tape's record chunks (RecordArena).
+template <std::size_t BlockSize, std::size_t Capacity = 4096>
 class BlockCache {
  public:
   static void* take() {
@@ -48,7 +50,7 @@ class BlockCache {
   }
 
  private:
-  static constexpr std::size_t kCapacity = 4096;
+  static constexpr std::size_t kCapacity = Capacity;
   // Plain thread_local pointers: still readable while other thread_locals are being torn
   // down, so a node freed late in a thread's exit falls back to operator delete.
   static inline thread_local std::vector<void*>* list_ = nullptr;
