@@ -1,5 +1,5 @@
-// What a backward rule sees and how the sweep calls it: BackwardContext, BackwardRule and
-// dispatch_rule, and the one function through which every gradient reaches a node.
+// What a backward rule sees (BackwardContext), and the one function through which every
+// gradient reaches a node.
 #pragma once
 
 #include <array>
@@ -43,8 +43,8 @@ template <class T>
 void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
                          std::size_t input_position);
 
-/// What a backward rule sees: its record's inputs and output as tensors, the gradient
-/// flowing into the output, and where to send each input's gradient.
+/// What a backward rule sees: its record's inputs and output as tensors and the gradient
+/// flowing into the output. The engine sends the gradients the rule returns on with add().
 ///
 /// The context borrows the record's references for the rule's duration and gives them back
 /// when it ends, even by an exception; the output's gradient is consumed.
@@ -84,7 +84,8 @@ class BackwardContext {
   const Tensor<T>& grad() const { return grad_; }
   bool needs(std::size_t i) const { return node_of(i).requires_grad; }
   std::size_t input_count() const { return record_.input_count; }
-  const Attrs& attrs() const { return record_.attrs; }
+  /// The record's attributes (an op's rule gets its own typed Attrs passed instead).
+  const AttrBox& attrs() const { return record_.attrs; }
 
   /// Sends `gradient` (same shape as input i) to input i.
   void add(std::size_t i, Tensor<T> gradient) {
@@ -102,16 +103,5 @@ class BackwardContext {
   Tensor<T> output_;
   std::array<Tensor<T>, 2> first_;
 };
-
-/// An op's backward rule: a captureless function of its context.
-template <class T>
-using BackwardRule = void (*)(BackwardContext<T>&);
-
-/// A record's Dispatch: calls its rule with the element type restored.
-template <class T>
-void dispatch_rule(Record& record, Sweep& sweep) {
-  BackwardContext<T> context(record, sweep);
-  reinterpret_cast<BackwardRule<T>>(record.rule)(context);
-}
 
 }  // namespace tapegrad::detail

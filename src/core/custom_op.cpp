@@ -16,30 +16,54 @@ struct CustomOp<T>::State {
 
 namespace {
 
+// Records `value` as the result of a custom op (or of its gradient) on `inputs`.
+template <class T>
+Tensor<T> record_custom(const detail::OpEntry& entry, const char* name, xt::xarray<T>&& value,
+                        const std::vector<Tensor<T>>& inputs, detail::AttrBox&& attrs) {
+  std::vector<const std::shared_ptr<detail::NodeBase>*> nodes;
+  nodes.reserve(inputs.size());
+  for (const auto& x : inputs) nodes.push_back(&x.node());
+  return detail::make_result_from<T>(entry, name, detail::new_node<T>(std::move(value)), nodes.data(),
+                                     nodes.size(), std::move(attrs));
+}
+
 template <class T>
 using State = typename CustomOp<T>::State;
 
 template <class T>
-const State<T>& state_of(const detail::Attrs& attrs) {
-  return *static_cast<const State<T>*>(attrs.payload().get());
+const State<T>& state_of(const detail::AttrBox& attrs) {
+  return *static_cast<const State<T>*>(attrs.shared().get());
 }
+
+template <class T>
+void first_order_only_backward(detail::Record& record, detail::Sweep&) {
+  throw TapeError("custom op '" + state_of<T>(record.attrs).name +
+                  "' was declared once_differentiable: its gradient cannot be "
+                  "differentiated again (a second derivative, a Hessian); write its "
+                  "backward with tensor ops and drop the tag to get one");
+}
+
+template <class T>
+void first_order_only_forward(detail::Record& record) {
+  throw TapeError("custom op '" + state_of<T>(record.attrs).name +
+                  "': the gradient of a once_differentiable op is a value its backward computed, "
+                  "not an op that can be run again");
+}
+
+// The records of a once-differentiable op's gradients (see first_order_only).
+template <class T>
+const detail::OpEntry first_order_only_entry{"first_order_only", &first_order_only_backward<T>,
+                                             &first_order_only_forward<T>};
 
 // The gradient of a once-differentiable op under backward(create_graph): its value, recorded
 // as depending on grad_output and the op's inputs, with a backward that refuses.
 template <class T>
-Tensor<T> first_order_only(const detail::Attrs& op_attrs, const Tensor<T>& gradient,
+Tensor<T> first_order_only(const detail::AttrBox& op_attrs, const Tensor<T>& gradient,
                            const std::vector<Tensor<T>>& depends_on) {
-  detail::Attrs attrs;
-  attrs.payload() = op_attrs.payload();  // keeps the name alive for the record
-  return detail::make_result<T>(
-      state_of<T>(op_attrs).name.c_str(), xt::xarray<T>(gradient.value()), depends_on,
-      [](detail::BackwardContext<T>& c) {
-        throw TapeError("custom op '" + state_of<T>(c.attrs()).name +
-                        "' was declared once_differentiable: its gradient cannot be "
-                        "differentiated again (a second derivative, a Hessian); write its "
-                        "backward with tensor ops and drop the tag to get one");
-      },
-      std::move(attrs));
+  detail::AttrBox attrs;
+  attrs.share(op_attrs.shared());  // keeps the name alive for the record
+  return record_custom<T>(first_order_only_entry<T>, state_of<T>(op_attrs).name.c_str(),
+                          xt::xarray<T>(gradient.value()), depends_on, std::move(attrs));
 }
 
 // Whether `gradient` was computed from `grad_output` by the records the user's backward
@@ -70,6 +94,43 @@ bool computed_from(const detail::NodeBase& gradient, const detail::NodeBase& gra
   return false;
 }
 
+template <class T>
+void custom_rule(detail::BackwardContext<T>& c);
+
+// OpEntry::backward of a custom op.
+template <class T>
+void custom_backward(detail::Record& record, detail::Sweep& sweep) {
+  detail::BackwardContext<T> context(record, sweep);
+  custom_rule(context);
+}
+
+// OpEntry::forward of a custom op: the user's forward again, on the inputs' current values.
+template <class T>
+void custom_forward(detail::Record& record) {
+  const auto& state = state_of<T>(record.attrs);
+  std::vector<Tensor<T>> inputs;
+  for (std::size_t i = 0; i < record.input_count; ++i) {
+    inputs.push_back(detail::TensorAccess::wrap<T>(record.input(i)));
+  }
+  xt::xarray<T> value;
+  {
+    NoGradGuard no_grad;
+    value = state.forward(inputs);
+  }
+  auto& out = static_cast<detail::Node<T>&>(*record.output).value;
+  if (value.shape() != out.shape()) {
+    throw ShapeError("custom op '" + state.name + "': run again, its forward returned shape " +
+                     shape_to_string(value.shape()) + " where it first returned " +
+                     shape_to_string(out.shape()));
+  }
+  std::copy(value.data(), value.data() + value.size(), out.data());
+}
+
+template <class T>
+const detail::OpEntry custom_entry{"custom", &custom_backward<T>, &custom_forward<T>};
+
+// Sends the gradients the user's backward returns on: checks their number and shapes, and
+// under backward(create_graph) that they were computed with tensor ops.
 template <class T>
 void custom_rule(detail::BackwardContext<T>& c) {
   const auto& state = state_of<T>(c.attrs());
@@ -175,9 +236,9 @@ Tensor<T> CustomOp<T>::operator()(const std::vector<Tensor<T>>& inputs) const {
     NoGradGuard no_grad;
     value = state_->forward(inputs);
   }
-  detail::Attrs attrs;
-  attrs.payload() = state_;
-  return detail::make_result<T>(state_->name.c_str(), std::move(value), inputs, &custom_rule<T>, std::move(attrs));
+  detail::AttrBox attrs;
+  attrs.share(state_);
+  return record_custom<T>(custom_entry<T>, state_->name.c_str(), std::move(value), inputs, std::move(attrs));
 }
 
 template class CustomBackwardContext<float>;

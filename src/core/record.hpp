@@ -4,6 +4,10 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <new>
+#include <type_traits>
+#include <utility>
 #include <memory>
 #include <vector>
 
@@ -12,48 +16,60 @@
 
 namespace tapegrad::detail {
 
-/// The plain values an op's backward needs besides its inputs and output. The common ones
-/// (a number, an axis) live inline; a shape or an index list, which few ops need, lives
-/// behind a pointer, so that a record stays small (a long chain of ops is a long array).
-class Attrs {
+/// The plain values an op's kernels and rule need besides its inputs (a scale, an axis, a
+/// shape), as the op's own typed struct (`Op::Attrs`, see ops/op.hpp). A small trivially
+/// copyable struct lives inline, so a record stays small (a long chain of ops is a long
+/// array); a larger one (a shape, an index list) lives behind a shared pointer, shared and
+/// not unique because records are copied under create_graph.
+class AttrBox {
  public:
-  double scalar = 0;
-  std::ptrdiff_t axis = 0;
+  template <class A>
+  static constexpr bool kInline = std::is_trivially_copyable_v<A> && sizeof(A) <= 16 && alignof(A) <= 8;
 
-  /// A shape the backward restores or reduces to.
-  Shape& shape() { return extra().shape; }
-  const Shape& shape() const { return extra_->shape; }
-  /// Axes, a permutation or row indices.
-  std::vector<std::size_t>& ints() { return extra().ints; }
-  const std::vector<std::size_t>& ints() const { return extra_->ints; }
-  /// Anything else a rule needs (a custom op's functions), kept alive by the record.
-  std::shared_ptr<const void>& payload() { return extra().payload; }
-  const std::shared_ptr<const void>& payload() const { return extra_->payload; }
+  template <class A>
+  void put(A value) {
+    if constexpr (kInline<A>) {
+      std::memcpy(inline_, &value, sizeof(A));
+    } else {
+      heap_ = std::make_shared<const A>(std::move(value));
+    }
+  }
+  /// The struct given to put(); A must be the same type (each op reads back its own Attrs).
+  template <class A>
+  const A& get() const {
+    if constexpr (kInline<A>) {
+      return *std::launder(reinterpret_cast<const A*>(inline_));
+    } else {
+      return *static_cast<const A*>(heap_.get());
+    }
+  }
+  /// Keeps `state` alive with the record (a custom op's functions and name).
+  void share(std::shared_ptr<const void> state) { heap_ = std::move(state); }
+  const std::shared_ptr<const void>& shared() const { return heap_; }
 
  private:
-  struct Extra {
-    Shape shape;
-    std::vector<std::size_t> ints;
-    std::shared_ptr<const void> payload;
-  };
-  Extra& extra() {
-    if (!extra_) extra_ = std::make_shared<Extra>();
-    return *extra_;
-  }
-  std::shared_ptr<Extra> extra_;  // shared, not unique: records are copied under create_graph
+  alignas(8) unsigned char inline_[16] = {};
+  std::shared_ptr<const void> heap_;
 };
 
 struct Record;
 struct Sweep;
-using Dispatch = void (*)(Record&, Sweep&);
-using AnyFunction = void (*)();
+
+/// What the engine knows of an op kind for one element type: its name, its backward (the
+/// chain rule through one record) and its forward kernel, which recomputes a record's output
+/// in place from its inputs' current values (the kernel the forward pass ran). One static
+/// entry per op and type, made by ops/op.hpp from the op's block.
+struct OpEntry {
+  const char* name;
+  void (*backward)(Record&, Sweep&);
+  void (*forward)(Record&);
+};
 
 /// One recorded operation. The tape owns its records; a record owns its nodes (never the
 /// other way round), so dropping the tape frees the whole graph without recursion.
 struct Record {
-  Dispatch dispatch = nullptr;  // calls `rule` with the element type restored
-  AnyFunction rule = nullptr;
-  const char* op = "";
+  const OpEntry* entry = nullptr;
+  const char* op = "";  // the entry's name, or a custom op's own
   std::shared_ptr<NodeBase> output;
   std::array<std::shared_ptr<NodeBase>, 2> first_inputs;
   std::array<std::uint64_t, 2> first_versions{};
@@ -67,7 +83,7 @@ struct Record {
     std::vector<std::uint64_t> versions;
   };
   std::shared_ptr<MoreInputs> more_inputs;  // only for ops of 3+ inputs (concat)
-  Attrs attrs;
+  AttrBox attrs;
 
   const std::shared_ptr<NodeBase>& input(std::size_t i) const {
     return i < 2 ? first_inputs[i] : more_inputs->nodes[i - 2];

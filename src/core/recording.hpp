@@ -1,6 +1,7 @@
-// How an op records itself: its forward value (OpValue) goes through make_result, which
-// appends a Record to the active tape when an input requires grad. Also constants (values
-// that need no gradient) and GradModeGuard (whether ops record at all).
+// How an op's result is recorded: make_result_from wraps its value and appends a Record to
+// the active tape when an input requires grad (ops/op.hpp calls it for every built-in op,
+// custom_op.cpp for the user's). Also constants (values that need no gradient) and
+// GradModeGuard (whether ops record at all).
 #pragma once
 
 #include <cstddef>
@@ -35,13 +36,14 @@ class GradModeGuard {
   bool previous_;
 };
 
-/// Wraps a forward value as the result of `op`. If any input requires grad and recording is
+/// Wraps a forward value as the result of the op `entry` (named `op`). If any input requires grad and recording is
 /// on, appends a record to the active tape; with no tape the result is marked untracked, so
 /// a later backward() can say what went wrong instead of returning a zero gradient.
 template <class T>
-Tensor<T> make_result_from(const char* op, std::shared_ptr<NodeBase>&& value_node,
+Tensor<T> make_result_from(const OpEntry& entry, const char* op,
+                           std::shared_ptr<NodeBase>&& value_node,
                            const std::shared_ptr<NodeBase>* const* inputs,
-                           std::size_t input_count, BackwardRule<T> rule, Attrs&& attrs) {
+                           std::size_t input_count, AttrBox&& attrs) {
   Tensor<T> result = TensorAccess::wrap<T>(std::move(value_node));
   bool any_requires_grad = false;
   for (std::size_t i = 0; i < input_count; ++i) any_requires_grad |= (*inputs[i])->requires_grad;
@@ -67,8 +69,7 @@ Tensor<T> make_result_from(const char* op, std::shared_ptr<NodeBase>&& value_nod
   node.tape_serial = tape->serial;
   node.record_index = static_cast<std::uint32_t>(tape->records.size());
   Record& record = tape->records.emplace_back();
-  record.dispatch = &dispatch_rule<T>;
-  record.rule = reinterpret_cast<AnyFunction>(rule);
+  record.entry = &entry;
   record.op = op;
   record.output = result.node();
   record.input_count = static_cast<std::uint32_t>(input_count);
@@ -114,31 +115,6 @@ struct OpValue {
 template <class T>
 Tensor<T> constant(OpValue<T> value) {
   return TensorAccess::wrap<T>(std::move(value.node));
-}
-
-/// make_result_from for an op of one input, of two, and of a list (concat).
-template <class T>
-Tensor<T> make_result(const char* op, OpValue<T> value, const Tensor<T>& x,
-                      BackwardRule<T> rule, Attrs&& attrs = {}) {
-  const std::shared_ptr<NodeBase>* inputs[] = {&x.node()};
-  return make_result_from<T>(op, std::move(value.node), inputs, 1, rule, std::move(attrs));
-}
-
-template <class T>
-Tensor<T> make_result(const char* op, OpValue<T> value, const Tensor<T>& a, const Tensor<T>& b,
-                      BackwardRule<T> rule, Attrs&& attrs = {}) {
-  const std::shared_ptr<NodeBase>* inputs[] = {&a.node(), &b.node()};
-  return make_result_from<T>(op, std::move(value.node), inputs, 2, rule, std::move(attrs));
-}
-
-template <class T>
-Tensor<T> make_result(const char* op, OpValue<T> value, const std::vector<Tensor<T>>& xs,
-                      BackwardRule<T> rule, Attrs&& attrs = {}) {
-  std::vector<const std::shared_ptr<NodeBase>*> inputs;
-  inputs.reserve(xs.size());
-  for (const auto& x : xs) inputs.push_back(&x.node());
-  return make_result_from<T>(op, std::move(value.node), inputs.data(), inputs.size(), rule,
-                             std::move(attrs));
 }
 
 }  // namespace tapegrad::detail

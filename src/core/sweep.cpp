@@ -152,7 +152,7 @@ void propagate(Record& record, std::size_t index, Sweep& sweep) {
                     "again, or record the forward pass anew");
   }
   check_versions(record, sweep);
-  record.dispatch(record, sweep);  // consumes the output's gradient
+  record.entry->backward(record, sweep);  // consumes the output's gradient
   --sweep.pending;
 }
 

@@ -9,35 +9,28 @@
 // cblas.h, whose enums clash with those, is not included.
 #include <xtensor-blas/xblas.hpp>
 
-#include "core/backward_context.hpp"
-#include "core/recording.hpp"
+#include "ops/op.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {
 
 using detail::BackwardContext;
-using detail::make_result;
+using detail::Gradients;
+using detail::Inputs;
 
 namespace {
 
-// op(a) op(b), where op transposes when its flag is set: BLAS reads the operand transposed,
-// so the backward pass never copies a transpose.
+// op(a) op(b) written to `out` (m x n), where op transposes when its flag is set: BLAS reads
+// the operand transposed, so the backward pass never copies a transpose.
 template <class T>
-std::shared_ptr<detail::Node<T>> gemm(const xt::xarray<T>& a, const xt::xarray<T>& b, bool ta, bool tb) {
+void gemm(const xt::xarray<T>& a, const xt::xarray<T>& b, bool ta, bool tb, T* out) {
   const std::size_t m = ta ? a.shape()[1] : a.shape()[0];
   const std::size_t k = ta ? a.shape()[0] : a.shape()[1];
   const std::size_t n = tb ? b.shape()[0] : b.shape()[1];
-  checked_size("matmul", {m, n});  // (m, 0) x (0, n) can ask for more than fits
-  if (m > INT_MAX || n > INT_MAX || k > INT_MAX) {
-    throw ShapeError("matmul: an extent of " + shape_to_string(a.shape()) + " x " +
-                     shape_to_string(b.shape()) + " exceeds 2^31 - 1, the largest BLAS takes");
-  }
-  auto result = detail::new_node_of_shape<T>({m, n});
   if (m == 0 || n == 0 || k == 0) {  // BLAS rejects empty strides
-    std::fill(result->value.data(), result->value.data() + m * n, T(0));
-    return result;
+    std::fill(out, out + m * n, T(0));
+    return;
   }
-  T* out = result->value.data();
   if (m == 1 || n == 1) {
     // A row times a matrix, or a matrix times a column: GEMV reads the matrix where it lies,
     // where GEMM would first copy (pack) it; at batch 1 and width 1024 that copy was most of
@@ -55,7 +48,7 @@ std::shared_ptr<detail::Node<T>> gemm(const xt::xarray<T>& a, const xt::xarray<T
     } else {
       cblas_sgemv(CblasRowMajor, flag, rows, cols, 1.0f, matrix.data(), cols, vector, 1, 0.0f, out, 1);
     }
-    return result;
+    return;
   }
   if (k == 1) {
     // An outer product (the weight gradient at batch 1): both operands are contiguous
@@ -67,7 +60,7 @@ std::shared_ptr<detail::Node<T>> gemm(const xt::xarray<T>& a, const xt::xarray<T
       const T xi = x[i];
       for (std::size_t j = 0; j < n; ++j) row[j] = xi * y[j];
     }
-    return result;
+    return;
   }
   // CBLAS straight away: xt::blas::gemm's own checks and stride set-up cost ~400
   // instructions a call, as much as BLAS itself spends on XOR's 4x10 products.
@@ -80,29 +73,51 @@ std::shared_ptr<detail::Node<T>> gemm(const xt::xarray<T>& a, const xt::xarray<T
   } else {
     cblas_sgemm(CblasRowMajor, fa, fb, mi, ni, ki, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, out, ni);
   }
-  return result;
 }
 
-// y = op_a(a) op_b(b), flags in attrs.axis: bit 0 ta, bit 1 tb.
+template <class T>
+Tensor<T> matmul_2d(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb);
+
+// y = op_a(a) op_b(b) for 2-d a and b, op transposing when its flag is set.
 // With A = op_a(a), B = op_b(b): dA = g B^T and dB = A^T g, written back through the flags:
 //   da = g B^T        (ta = 0)  or  B g^T  (ta = 1)
 //   db = A^T g        (tb = 0)  or  g^T A  (tb = 1)
+struct MatMul {
+  static constexpr const char* name = "matmul";
+  struct Attrs { bool ta, tb; };
+  template <class T>
+  static const Shape& shape(const Inputs<T>& in, const Attrs& at, Shape& out) {
+    const auto& a = in[0].shape();
+    const auto& b = in[1].shape();
+    const std::size_t m = at.ta ? a[1] : a[0];
+    const std::size_t k = at.ta ? a[0] : a[1];
+    const std::size_t n = at.tb ? b[0] : b[1];
+    checked_size("matmul", {m, n});  // (m, 0) x (0, n) can ask for more than fits
+    if (m > INT_MAX || n > INT_MAX || k > INT_MAX) {
+      throw ShapeError("matmul: an extent of " + shape_to_string(a) + " x " + shape_to_string(b) +
+                       " exceeds 2^31 - 1, the largest BLAS takes");
+    }
+    return out = Shape{m, n};
+  }
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs& at, xt::xarray<T>& out) {
+    gemm(in[0], in[1], at.ta, at.tb, out.data());
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& at) {
+    const auto g = c.grad();
+    const auto a = c.input(0);
+    const auto b = c.input(1);
+    Gradients<T> d;
+    if (c.needs(0)) d[0] = at.ta ? matmul_2d(b, g, at.tb, true) : matmul_2d(g, b, false, !at.tb);
+    if (c.needs(1)) d[1] = at.tb ? matmul_2d(g, a, true, at.ta) : matmul_2d(a, g, !at.ta, false);
+    return d;
+  }
+};
+
 template <class T>
 Tensor<T> matmul_2d(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb) {
-  detail::Attrs attrs;
-  attrs.axis = (ta ? 1 : 0) | (tb ? 2 : 0);
-  return make_result<T>(
-      "matmul", gemm(a.value(), b.value(), ta, tb), a, b,
-      [](BackwardContext<T>& c) {
-        const bool ta = (c.attrs().axis & 1) != 0;
-        const bool tb = (c.attrs().axis & 2) != 0;
-        const auto g = c.grad();
-        const auto a = c.input(0);
-        const auto b = c.input(1);
-        if (c.needs(0)) c.add(0, ta ? matmul_2d(b, g, tb, true) : matmul_2d(g, b, false, !tb));
-        if (c.needs(1)) c.add(1, tb ? matmul_2d(g, a, true, ta) : matmul_2d(a, g, !ta, false));
-      },
-      std::move(attrs));
+  return detail::apply<MatMul>({ta, tb}, a, b);
 }
 
 }  // namespace
@@ -129,6 +144,8 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
   if (db == 2) result.push_back(b.shape()[1]);
   return reshape(matmul_2d(a2, b2, false, false), result);
 }
+
+TAPEGRAD_REGISTER_OP(MatMul)
 
 template Tensor<float> matmul(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> matmul(const Tensor<double>&, const Tensor<double>&);

@@ -1,4 +1,5 @@
-// Reductions: sum, mean, max along an axis, logsumexp.
+// Reductions, one block each (see ops/op.hpp): sum, max along an axis, logsumexp; mean is
+// a sum scaled.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -6,59 +7,76 @@
 
 #include <xtensor/xmath.hpp>
 
-#include "core/backward_context.hpp"
-#include "core/recording.hpp"
-#include "core/shape.hpp"
-#include "ops/kernels.hpp"
+#include "ops/op.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {
 
-using detail::Attrs;
 using detail::AxisWalk;
 using detail::BackwardContext;
 using detail::constant;
 using detail::dropped_shape;
+using detail::Gradients;
+using detail::Inputs;
 using detail::kept_shape;
-using detail::make_result;
+using detail::NoAttrs;
 using detail::normalize_axes;
 
 namespace {
-
-// The gradient of a reduction, put back in x's shape: reshape g to the kept shape, then
-// broadcast. attrs.shape() holds the kept shape.
+// The gradient of a reduction, put back in x's shape: reshape g to the kept shape (the
+// reduced axes at extent 1), then broadcast.
 template <class T>
 Tensor<T> expand_reduced(const Tensor<T>& g, const Shape& kept, const Shape& full) {
   return broadcast_to(reshape(g, kept), full);
 }
-
 }  // namespace
+
+// y = the sum of all elements of x (0-d).  dx = g broadcast to x's shape.
+struct SumAll {
+  static constexpr const char* name = "sum";
+  using Attrs = NoAttrs;
+  template <class T>
+  static const Shape& shape(const Inputs<T>&, const Attrs&, Shape& scratch) { return scratch = Shape{}; }
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs&, xt::xarray<T>& out) {
+    // A plain loop over the data: xtensor's iterator steps through strides, several times
+    // slower on a large array.
+    T total = 0;
+    const T* data = in[0].data();
+    for (std::size_t i = 0, n = in[0].size(); i < n; ++i) total += data[i];
+    out.data()[0] = total;
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) { return broadcast_to(c.grad(), c.input(0).shape()); }
+};
+TAPEGRAD_REGISTER_OP(SumAll)
 
 template <class T>
 Tensor<T> sum(const Tensor<T>& x) {
-  // A plain loop over the data: xtensor's iterator steps through strides, several times
-  // slower on a large array.
-  T total = 0;
-  const T* data = x.value().data();
-  for (std::size_t i = 0, n = x.size(); i < n; ++i) total += data[i];
-  return make_result<T>("sum", xt::xarray<T>(total), x, [](BackwardContext<T>& c) {
-    c.add(0, broadcast_to(c.grad(), c.input(0).shape()));
-  });
+  return detail::apply<SumAll>(x);
 }
+
+// y = the sum of x over some axes (kept at extent 1 or dropped).  dx = g broadcast back.
+struct SumAlong {
+  static constexpr const char* name = "sum";
+  struct Attrs { Shape kept; };  // x's shape with the summed axes at extent 1
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
+    detail::reduce_into(in[0], a.kept, out.data());
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
+    return expand_reduced(c.grad(), a.kept, c.input(0).shape());
+  }
+};
+TAPEGRAD_REGISTER_OP(SumAlong)
 
 template <class T>
 Tensor<T> sum(const Tensor<T>& x, const Axes& axes, bool keepdims) {
   const auto norm = normalize_axes("sum", axes, x.dim());
-  Attrs attrs;
-  attrs.shape() = kept_shape("sum", x.shape(), norm);
-  auto value = detail::reduce_to(x.value(), attrs.shape());
-  if (!keepdims) value->value.reshape(dropped_shape(x.shape(), norm));
-  return make_result<T>(
-      "sum", std::move(value), x,
-      [](BackwardContext<T>& c) {
-        c.add(0, expand_reduced(c.grad(), c.attrs().shape(), c.input(0).shape()));
-      },
-      std::move(attrs));
+  Shape kept = kept_shape("sum", x.shape(), norm);
+  const Shape shape = keepdims ? kept : dropped_shape(x.shape(), norm);
+  return detail::apply_shaped<SumAlong>(shape, {std::move(kept)}, x);
 }
 
 template <class T>
@@ -75,6 +93,38 @@ Tensor<T> mean(const Tensor<T>& x, const Axes& axes, bool keepdims) {
   return affine(sum(x, axes, keepdims), 1.0 / static_cast<double>(count));
 }
 
+// y = the largest element along an axis (the first NaN if there is one).  dx = g at the
+// first position of each maximum (or of that NaN), as PyTorch; 0 elsewhere.
+struct MaxAlong {
+  static constexpr const char* name = "max";
+  struct Attrs { Shape kept; std::size_t axis; };
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
+    detail::max_into(in[0], a.axis, out.data());
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
+    const auto& v = c.input(0).value();
+    const AxisWalk walk(v.shape(), a.axis);
+    xt::xarray<T> mask = xt::zeros<T>(v.shape());
+    for (std::size_t o = 0; o < walk.outer; ++o) {
+      for (std::size_t i = 0; i < walk.inner; ++i) {
+        const std::size_t base = o * walk.extent * walk.inner + i;
+        std::size_t best = base;
+        for (std::size_t k = 1; k < walk.extent; ++k) {
+          const std::size_t at = base + k * walk.inner;
+          const T candidate = v.data()[at], current = v.data()[best];
+          if (current != current) break;
+          if (candidate > current || candidate != candidate) best = at;
+        }
+        mask.data()[best] = T(1);
+      }
+    }
+    return mul(expand_reduced(c.grad(), a.kept, v.shape()), constant<T>(std::move(mask)));
+  }
+};
+TAPEGRAD_REGISTER_OP(MaxAlong)
+
 template <class T>
 Tensor<T> max(const Tensor<T>& x, std::ptrdiff_t axis, bool keepdims) {
   const std::size_t a = detail::normalize_axis("max", axis, x.dim());
@@ -82,56 +132,38 @@ Tensor<T> max(const Tensor<T>& x, std::ptrdiff_t axis, bool keepdims) {
     throw ValueError("max: axis " + std::to_string(axis) + " of " + shape_to_string(x.shape()) +
                      " is empty");
   }
-  Attrs attrs;
-  attrs.shape() = kept_shape("max", x.shape(), {a});
-  attrs.axis = static_cast<std::ptrdiff_t>(a);
-  auto value = detail::max_along(x.value(), a);
-  if (!keepdims) value->value.reshape(dropped_shape(x.shape(), {a}));
-  return make_result<T>(
-      "max", std::move(value), x,
-      [](BackwardContext<T>& c) {
-        // The gradient goes to the first position of each maximum, or of the first NaN,
-        // which the forward returned (as PyTorch).
-        const auto& v = c.input(0).value();
-        const AxisWalk walk(v.shape(), static_cast<std::size_t>(c.attrs().axis));
-        xt::xarray<T> mask = xt::zeros<T>(v.shape());
-        for (std::size_t o = 0; o < walk.outer; ++o) {
-          for (std::size_t i = 0; i < walk.inner; ++i) {
-            const std::size_t base = o * walk.extent * walk.inner + i;
-            std::size_t best = base;
-            for (std::size_t k = 1; k < walk.extent; ++k) {
-              const std::size_t at = base + k * walk.inner;
-              const T candidate = v.data()[at], current = v.data()[best];
-              if (current != current) break;
-              if (candidate > current || candidate != candidate) best = at;
-            }
-            mask.data()[best] = T(1);
-          }
-        }
-        c.add(0, mul(expand_reduced(c.grad(), c.attrs().shape(), v.shape()),
-                     constant<T>(std::move(mask))));
-      },
-      std::move(attrs));
+  Shape kept = kept_shape("max", x.shape(), {a});
+  const Shape shape = keepdims ? kept : dropped_shape(x.shape(), {a});
+  return detail::apply_shaped<MaxAlong>(shape, {std::move(kept), a}, x);
 }
+
+// y = log(sum(exp(x))) along an axis, shifted by the maximum so that exp never overflows; an
+// empty row gives log 0 = -inf, as in NumPy and PyTorch.  dx = g softmax(x).
+struct LogSumExp {
+  static constexpr const char* name = "logsumexp";
+  struct Attrs { Shape kept; std::size_t axis; };
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
+    const xt::xarray<T> m = detail::softmax_shift(in[0], a.axis);
+    const xt::xarray<T> sums = detail::reduce_to(xt::xarray<T>(xt::exp(in[0] - m)), a.kept);
+    T* y = out.data();
+    for (std::size_t i = 0, n = out.size(); i < n; ++i) y[i] = m.data()[i] + std::log(sums.data()[i]);
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
+    const auto x = c.input(0);
+    const auto softmax_x = exp(sub(x, expand_reduced(c.output(), a.kept, x.shape())));
+    return mul(expand_reduced(c.grad(), a.kept, x.shape()), softmax_x);
+  }
+};
+TAPEGRAD_REGISTER_OP(LogSumExp)
 
 template <class T>
 Tensor<T> logsumexp(const Tensor<T>& x, std::ptrdiff_t axis, bool keepdims) {
   const std::size_t a = detail::normalize_axis("logsumexp", axis, x.dim());
-  Attrs attrs;
-  attrs.shape() = kept_shape("logsumexp", x.shape(), {a});
-  // An empty row gives log 0 = -inf, as in NumPy and PyTorch.
-  const xt::xarray<T> m = detail::softmax_shift(x.value(), a);
-  xt::xarray<T> value = m + xt::log(detail::reduce_to(xt::xarray<T>(xt::exp(x.value() - m)), attrs.shape())->value);
-  if (!keepdims) value.reshape(dropped_shape(x.shape(), {a}));
-  return make_result<T>(
-      "logsumexp", std::move(value), x,
-      [](BackwardContext<T>& c) {
-        const auto& kept = c.attrs().shape();
-        const auto x = c.input(0);
-        const auto softmax_x = exp(sub(x, expand_reduced(c.output(), kept, x.shape())));
-        c.add(0, mul(expand_reduced(c.grad(), kept, x.shape()), softmax_x));
-      },
-      std::move(attrs));
+  Shape kept = kept_shape("logsumexp", x.shape(), {a});
+  const Shape shape = keepdims ? kept : dropped_shape(x.shape(), {a});
+  return detail::apply_shaped<LogSumExp>(shape, {std::move(kept), a}, x);
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                            \

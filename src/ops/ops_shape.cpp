@@ -1,29 +1,25 @@
-// Shape ops: transpose, reshape, broadcast_to / sum_to, concat / narrow,
-// index_select / index_add. Each pair is the other's backward.
+// Shape ops, one block each (see ops/op.hpp): transpose, reshape, broadcast_to / sum_to,
+// concat / narrow, index_select / index_add. Each pair is the other's backward.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <numeric>
 #include <string>
 
-#include <xtensor/xbroadcast.hpp>
 #include <xtensor/xmanipulation.hpp>
-#include <xtensor/xreducer.hpp>
 
-#include "core/backward_context.hpp"
-#include "core/recording.hpp"
-#include "core/shape.hpp"
-#include "ops/kernels.hpp"
+#include "ops/op.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {
 
-using detail::Attrs;
 using detail::BackwardContext;
-using detail::constant;
 using detail::broadcastable;
+using detail::constant;
 using detail::extent_product;
-using detail::make_result;
+using detail::Gradients;
+using detail::Inputs;
+using detail::NoAttrs;
 
 template <class T>
 Tensor<T> transpose(const Tensor<T>& x) {
@@ -31,6 +27,29 @@ Tensor<T> transpose(const Tensor<T>& x) {
   std::iota(perm.rbegin(), perm.rend(), std::size_t{0});
   return transpose(x, perm);
 }
+
+// y = x with its axes permuted: y's axis i is x's axis perm[i].  dx = g permuted back.
+struct Transpose {
+  static constexpr const char* name = "transpose";
+  struct Attrs { std::vector<std::size_t> perm; };
+  template <class T>
+  static const Shape& shape(const Inputs<T>& in, const Attrs& a, Shape& out) {
+    out.resize(a.perm.size());
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = in[0].shape()[a.perm[i]];
+    return out;
+  }
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
+    xt::noalias(out) = xt::transpose(in[0], a.perm);
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
+    std::vector<std::size_t> inverse(a.perm.size());
+    for (std::size_t i = 0; i < inverse.size(); ++i) inverse[a.perm[i]] = i;
+    return transpose(c.grad(), inverse);
+  }
+};
+TAPEGRAD_REGISTER_OP(Transpose)
 
 template <class T>
 Tensor<T> transpose(const Tensor<T>& x, const std::vector<std::size_t>& perm) {
@@ -43,14 +62,21 @@ Tensor<T> transpose(const Tensor<T>& x, const std::vector<std::size_t>& perm) {
                      std::to_string(x.dim()) + "-d tensor " + shape_to_string(x.shape()) +
                      " exactly once");
   }
-  Attrs attrs;
-  attrs.ints().resize(perm.size());
-  for (std::size_t i = 0; i < perm.size(); ++i) attrs.ints()[perm[i]] = i;  // the inverse
-  return make_result<T>(
-      "transpose", xt::transpose(x.value(), perm), x,
-      [](BackwardContext<T>& c) { c.add(0, transpose(c.grad(), c.attrs().ints())); },
-      std::move(attrs));
+  return detail::apply<Transpose>({perm}, x);
 }
+
+// y = x's elements in row-major order, in a new shape.  dx = g in x's shape.
+struct Reshape {
+  static constexpr const char* name = "reshape";
+  using Attrs = NoAttrs;
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs&, xt::xarray<T>& out) {
+    std::copy(in[0].data(), in[0].data() + in[0].size(), out.data());
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) { return reshape(c.grad(), c.input(0).shape()); }
+};
+TAPEGRAD_REGISTER_OP(Reshape)
 
 template <class T>
 Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
@@ -59,12 +85,21 @@ Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
                      std::to_string(x.size()) + " elements) to " + shape_to_string(shape));
   }
   if (shape == x.shape()) return x;
-  auto value = detail::new_node_of_shape<T>(shape);
-  std::copy(x.value().data(), x.value().data() + x.size(), value->value.data());
-  return make_result<T>("reshape", std::move(value), x, [](BackwardContext<T>& c) {
-    c.add(0, reshape(c.grad(), c.input(0).shape()));
-  });
+  return detail::apply_shaped<Reshape>(shape, {}, x);
 }
+
+// y = x broadcast to a larger shape (NumPy rules).  dx = g summed back to x's shape.
+struct BroadcastTo {
+  static constexpr const char* name = "broadcast_to";
+  using Attrs = NoAttrs;
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs&, xt::xarray<T>& out) {
+    detail::expand_into(in[0], out.shape(), out.data());
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) { return sum_to(c.grad(), c.input(0).shape()); }
+};
+TAPEGRAD_REGISTER_OP(BroadcastTo)
 
 template <class T>
 Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
@@ -74,11 +109,21 @@ Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
   }
   if (shape == x.shape()) return x;
   checked_size("broadcast_to", shape);
-  return make_result<T>("broadcast_to", detail::expand_to(x.value(), shape), x,
-                        [](BackwardContext<T>& c) {
-                          c.add(0, sum_to(c.grad(), c.input(0).shape()));
-                        });
+  return detail::apply_shaped<BroadcastTo>(shape, {}, x);
 }
+
+// y = x summed down to a shape that broadcasts back to x's.  dx = g broadcast to x's shape.
+struct SumTo {
+  static constexpr const char* name = "sum_to";
+  using Attrs = NoAttrs;
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs&, xt::xarray<T>& out) {
+    detail::reduce_into(in[0], out.shape(), out.data());
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) { return broadcast_to(c.grad(), c.input(0).shape()); }
+};
+TAPEGRAD_REGISTER_OP(SumTo)
 
 template <class T>
 Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
@@ -88,10 +133,42 @@ Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
   }
   if (shape == x.shape()) return x;
   checked_size("sum_to", shape);
-  return make_result<T>("sum_to", detail::reduce_to(x.value(), shape), x, [](BackwardContext<T>& c) {
-    c.add(0, broadcast_to(c.grad(), c.input(0).shape()));
-  });
+  return detail::apply_shaped<SumTo>(shape, {}, x);
 }
+
+// y = the parts joined along an axis.  d(part i) = its slice of g.
+struct Concat {
+  static constexpr const char* name = "concat";
+  struct Attrs { std::size_t axis; };
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
+    const Shape& shape = out.shape();
+    const std::size_t outer = extent_product(shape, 0, a.axis);
+    const std::size_t inner = extent_product(shape, a.axis + 1, shape.size());
+    std::size_t offset = 0;
+    for (std::size_t p = 0; p < in.size(); ++p) {
+      const std::size_t extent = in[p].shape()[a.axis];
+      const std::size_t block = extent * inner;
+      for (std::size_t o = 0; o < outer; ++o) {
+        std::copy_n(in[p].data() + o * block, block, out.data() + (o * shape[a.axis] + offset) * inner);
+      }
+      offset += extent;
+    }
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
+    const auto axis = static_cast<std::ptrdiff_t>(a.axis);
+    Gradients<T> d;
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < c.input_count(); ++i) {
+      const std::size_t length = c.input(i).shape()[a.axis];
+      if (c.needs(i)) d[i] = narrow(c.grad(), axis, start, length);
+      start += length;
+    }
+    return d;
+  }
+};
+TAPEGRAD_REGISTER_OP(Concat)
 
 template <class T>
 Tensor<T> concat(const std::vector<Tensor<T>>& parts, std::ptrdiff_t axis) {
@@ -118,33 +195,40 @@ Tensor<T> concat(const std::vector<Tensor<T>>& parts, std::ptrdiff_t axis) {
     out_shape[a] += s[a];
   }
   checked_size("concat", out_shape);
-  const std::size_t outer = extent_product(first, 0, a);
-  const std::size_t inner = extent_product(first, a + 1, first.size());
-  xt::xarray<T> value = xt::empty<T>(out_shape);
-  std::size_t offset = 0;
-  for (const auto& part : parts) {
-    const std::size_t block = part.shape()[a] * inner;
-    for (std::size_t o = 0; o < outer; ++o) {
-      std::copy_n(part.value().data() + o * block, block,
-                  value.data() + (o * out_shape[a]) * inner + offset * inner);
-    }
-    offset += part.shape()[a];
-  }
-  Attrs attrs;
-  attrs.axis = static_cast<std::ptrdiff_t>(a);
-  return make_result<T>(
-      "concat", std::move(value), parts,
-      [](BackwardContext<T>& c) {
-        const auto axis = c.attrs().axis;
-        std::size_t start = 0;
-        for (std::size_t i = 0; i < c.input_count(); ++i) {
-          const std::size_t length = c.input(i).shape()[static_cast<std::size_t>(axis)];
-          if (c.needs(i)) c.add(i, narrow(c.grad(), axis, start, length));
-          start += length;
-        }
-      },
-      std::move(attrs));
+  return detail::apply_shaped<Concat>(out_shape, {a}, parts);
 }
+
+// y = x[..., start : start + length, ...] along an axis.  dx = g placed in zeros.
+struct Narrow {
+  static constexpr const char* name = "narrow";
+  struct Attrs { std::size_t axis, start; };
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
+    const auto& x = in[0];
+    const std::size_t extent = x.shape()[a.axis];
+    const std::size_t length = out.shape()[a.axis];
+    const std::size_t outer = extent_product(x.shape(), 0, a.axis);
+    const std::size_t inner = extent_product(x.shape(), a.axis + 1, x.dimension());
+    for (std::size_t o = 0; o < outer; ++o) {
+      std::copy_n(x.data() + (o * extent + a.start) * inner, length * inner, out.data() + o * length * inner);
+    }
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
+    // concat(zeros before, g, zeros after).
+    const auto g = c.grad();
+    const Shape& full = c.input(0).shape();
+    std::vector<Tensor<T>> pieces;
+    Shape before = full, after = full;
+    before[a.axis] = a.start;
+    after[a.axis] = full[a.axis] - a.start - g.shape()[a.axis];
+    if (before[a.axis] > 0) pieces.push_back(constant<T>(xt::zeros<T>(before)));
+    pieces.push_back(g);
+    if (after[a.axis] > 0) pieces.push_back(constant<T>(xt::zeros<T>(after)));
+    return pieces.size() == 1 ? g : concat(pieces, static_cast<std::ptrdiff_t>(a.axis));
+  }
+};
+TAPEGRAD_REGISTER_OP(Narrow)
 
 template <class T>
 Tensor<T> narrow(const Tensor<T>& x, std::ptrdiff_t axis, std::size_t start, std::size_t length) {
@@ -157,35 +241,27 @@ Tensor<T> narrow(const Tensor<T>& x, std::ptrdiff_t axis, std::size_t start, std
   }
   Shape out_shape = x.shape();
   out_shape[a] = length;
-  const std::size_t outer = extent_product(x.shape(), 0, a);
-  const std::size_t inner = extent_product(x.shape(), a + 1, x.dim());
-  xt::xarray<T> value = xt::empty<T>(out_shape);
-  for (std::size_t o = 0; o < outer; ++o) {
-    std::copy_n(x.value().data() + (o * extent + start) * inner, length * inner,
-                value.data() + o * length * inner);
-  }
-  Attrs attrs;
-  attrs.axis = static_cast<std::ptrdiff_t>(a);
-  attrs.ints() = {start};
-  return make_result<T>(
-      "narrow", std::move(value), x,
-      [](BackwardContext<T>& c) {
-        // g placed in zeros: concat(zeros before, g, zeros after).
-        const auto a = static_cast<std::size_t>(c.attrs().axis);
-        const std::size_t start = c.attrs().ints()[0];
-        const auto g = c.grad();
-        const Shape& full = c.input(0).shape();
-        std::vector<Tensor<T>> pieces;
-        Shape before = full, after = full;
-        before[a] = start;
-        after[a] = full[a] - start - g.shape()[a];
-        if (before[a] > 0) pieces.push_back(constant<T>(xt::zeros<T>(before)));
-        pieces.push_back(g);
-        if (after[a] > 0) pieces.push_back(constant<T>(xt::zeros<T>(after)));
-        c.add(0, pieces.size() == 1 ? g : concat(pieces, c.attrs().axis));
-      },
-      std::move(attrs));
+  return detail::apply_shaped<Narrow>(out_shape, {a, start}, x);
 }
+
+// y = the rows of x at the given indices (along axis 0).  dx = index_add(g, indices).
+struct IndexSelect {
+  static constexpr const char* name = "index_select";
+  struct Attrs { std::vector<std::size_t> indices; };
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
+    const auto& x = in[0];
+    const std::size_t row = extent_product(x.shape(), 1, x.dimension());
+    for (std::size_t i = 0; i < a.indices.size(); ++i) {
+      std::copy_n(x.data() + a.indices[i] * row, row, out.data() + i * row);
+    }
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
+    return index_add(c.grad(), a.indices, c.input(0).shape()[0]);
+  }
+};
+TAPEGRAD_REGISTER_OP(IndexSelect)
 
 template <class T>
 Tensor<T> index_select(const Tensor<T>& x, const std::vector<std::size_t>& indices) {
@@ -200,20 +276,31 @@ Tensor<T> index_select(const Tensor<T>& x, const std::vector<std::size_t>& indic
   }
   Shape out_shape = x.shape();
   out_shape[0] = indices.size();
-  const std::size_t row = extent_product(x.shape(), 1, x.dim());
-  xt::xarray<T> value = xt::empty<T>(out_shape);
-  for (std::size_t i = 0; i < indices.size(); ++i) {
-    std::copy_n(x.value().data() + indices[i] * row, row, value.data() + i * row);
-  }
-  Attrs attrs;
-  attrs.ints() = indices;
-  return make_result<T>(
-      "index_select", std::move(value), x,
-      [](BackwardContext<T>& c) {
-        c.add(0, index_add(c.grad(), c.attrs().ints(), c.input(0).shape()[0]));
-      },
-      std::move(attrs));
+  return detail::apply_shaped<IndexSelect>(out_shape, {indices}, x);
 }
+
+// y = zeros of `rows` rows with row i of x added to row indices[i].  dx = g's rows at the
+// indices (index_select).
+struct IndexAdd {
+  static constexpr const char* name = "index_add";
+  struct Attrs { std::vector<std::size_t> indices; };
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
+    const auto& x = in[0];
+    const std::size_t row = extent_product(x.shape(), 1, x.dimension());
+    std::fill(out.data(), out.data() + out.size(), T(0));
+    for (std::size_t i = 0; i < a.indices.size(); ++i) {
+      const T* from = x.data() + i * row;
+      T* to = out.data() + a.indices[i] * row;
+      for (std::size_t k = 0; k < row; ++k) to[k] += from[k];
+    }
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
+    return index_select(c.grad(), a.indices);
+  }
+};
+TAPEGRAD_REGISTER_OP(IndexAdd)
 
 template <class T>
 Tensor<T> index_add(const Tensor<T>& x, const std::vector<std::size_t>& indices, std::size_t rows) {
@@ -231,19 +318,7 @@ Tensor<T> index_add(const Tensor<T>& x, const std::vector<std::size_t>& indices,
   Shape out_shape = x.shape();
   out_shape[0] = rows;
   checked_size("index_add", out_shape);
-  const std::size_t row = extent_product(x.shape(), 1, x.dim());
-  xt::xarray<T> value = xt::zeros<T>(out_shape);
-  for (std::size_t i = 0; i < indices.size(); ++i) {
-    const T* from = x.value().data() + i * row;
-    T* to = value.data() + indices[i] * row;
-    for (std::size_t k = 0; k < row; ++k) to[k] += from[k];
-  }
-  Attrs attrs;
-  attrs.ints() = indices;
-  return make_result<T>(
-      "index_add", std::move(value), x,
-      [](BackwardContext<T>& c) { c.add(0, index_select(c.grad(), c.attrs().ints())); },
-      std::move(attrs));
+  return detail::apply_shaped<IndexAdd>(out_shape, {indices}, x);
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                                             \

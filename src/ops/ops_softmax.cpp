@@ -1,17 +1,15 @@
-// softmax and log_softmax: primitives with their own backward, for numerical stability.
+// softmax and log_softmax, one block each (see ops/op.hpp): primitives with their own
+// backward, for numerical stability.
 #include <xtensor/xmath.hpp>
 
-#include "core/backward_context.hpp"
-#include "core/recording.hpp"
-#include "core/shape.hpp"
-#include "ops/kernels.hpp"
+#include "ops/op.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tapegrad {
 
-using detail::Attrs;
 using detail::BackwardContext;
-using detail::make_result;
+using detail::Gradients;
+using detail::Inputs;
 
 namespace {
 
@@ -26,50 +24,63 @@ template <class T>
 xt::xarray<T> sum_kept(const xt::xarray<T>& x, std::size_t axis) {
   Shape kept = x.shape();
   kept[axis] = 1;
-  return std::move(detail::reduce_to(x, kept)->value);
+  return detail::reduce_to(x, kept);
 }
+
+// What softmax and log_softmax share: an axis, and y of x's shape.
+struct AlongAxis {
+  struct Attrs { std::size_t axis; };
+  template <class T>
+  static const Shape& shape(const Inputs<T>& in, const Attrs&, Shape&) { return in[0].shape(); }
+};
 
 }  // namespace
 
+// y = e^x / sum(e^x) along an axis (shifted by the maximum).  dx = y (g - sum(g y)).
+struct Softmax : AlongAxis {
+  static constexpr const char* name = "softmax";
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
+    if (out.size() == 0) return;  // empty stays empty, however large its other extents
+    xt::xarray<T> e = xt::exp(shifted(in[0], a.axis));
+    xt::noalias(out) = e / sum_kept(e, a.axis);
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
+    const Axes along{static_cast<std::ptrdiff_t>(a.axis)};
+    const auto y = c.output();
+    const auto g = c.grad();
+    return mul(y, sub(g, sum(mul(g, y), along, true)));
+  }
+};
+TAPEGRAD_REGISTER_OP(Softmax)
+
 template <class T>
 Tensor<T> softmax(const Tensor<T>& x, std::ptrdiff_t axis) {
-  const std::size_t a = detail::normalize_axis("softmax", axis, x.dim());
-  xt::xarray<T> value = x.value();  // empty stays empty, however large its other extents
-  if (x.size() > 0) {
-    xt::xarray<T> e = xt::exp(shifted(x.value(), a));
-    value = e / sum_kept(e, a);
-  }
-  Attrs attrs;
-  attrs.axis = static_cast<std::ptrdiff_t>(a);
-  return make_result<T>(
-      "softmax", std::move(value), x,
-      [](BackwardContext<T>& c) {
-        const Axes along{c.attrs().axis};
-        const auto y = c.output();
-        const auto g = c.grad();
-        c.add(0, mul(y, sub(g, sum(mul(g, y), along, true))));
-      },
-      std::move(attrs));
+  return detail::apply<Softmax>({detail::normalize_axis("softmax", axis, x.dim())}, x);
 }
+
+// y = x - log(sum(e^x)) along an axis (shifted by the maximum).  dx = g - e^y sum(g).
+struct LogSoftmax : AlongAxis {
+  static constexpr const char* name = "log_softmax";
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
+    if (out.size() == 0) return;  // empty stays empty, however large its other extents
+    xt::xarray<T> s = shifted(in[0], a.axis);
+    xt::noalias(out) = s - xt::log(sum_kept(xt::xarray<T>(xt::exp(s)), a.axis));
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
+    const Axes along{static_cast<std::ptrdiff_t>(a.axis)};
+    const auto g = c.grad();
+    return sub(g, mul(exp(c.output()), sum(g, along, true)));
+  }
+};
+TAPEGRAD_REGISTER_OP(LogSoftmax)
 
 template <class T>
 Tensor<T> log_softmax(const Tensor<T>& x, std::ptrdiff_t axis) {
-  const std::size_t a = detail::normalize_axis("log_softmax", axis, x.dim());
-  xt::xarray<T> value = x.value();  // empty stays empty, however large its other extents
-  if (x.size() > 0) {
-    xt::xarray<T> s = shifted(x.value(), a);
-    value = s - xt::log(sum_kept(xt::xarray<T>(xt::exp(s)), a));
-  }
-  Attrs attrs;
-  attrs.axis = static_cast<std::ptrdiff_t>(a);
-  return make_result<T>(
-      "log_softmax", std::move(value), x,
-      [](BackwardContext<T>& c) {
-        const Axes along{c.attrs().axis};
-        const auto g = c.grad();
-        c.add(0, sub(g, mul(exp(c.output()), sum(g, along, true))));
-      },
-      std::move(attrs));
+  return detail::apply<LogSoftmax>({detail::normalize_axis("log_softmax", axis, x.dim())}, x);
 }
 
 template Tensor<float> softmax(const Tensor<float>&, std::ptrdiff_t);
