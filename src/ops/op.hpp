@@ -23,7 +23,9 @@
 //   function passes that shape to apply_shaped;
 // - `backward(c)` (or `backward(c, attrs)`): the inputs' gradients, written with tensor ops
 //   so that backward(create_graph) records them and second derivatives work. It returns one
-//   entry per input, left empty where c.needs(i) is false.
+//   entry per input, left empty where c.needs(i) is false (or where the op is flat: a mask).
+//   A rule never computes on raw values, not even a mask: a mask is an op of its own (sign,
+//   max_share, max_mask...), so that a compiled step recomputes it when the inputs change.
 // The public function checks its arguments (the errors name the op and the values), makes
 // the Attrs and calls apply<Op> (or apply_shaped<Op>); TAPEGRAD_UNARY_OP / TAPEGRAD_BINARY_OP write it for the
 // plain elementwise signatures. TAPEGRAD_REGISTER_OP adds the op to op_names(), the list the
@@ -129,7 +131,14 @@ struct Binary {
     return scratch = broadcast_shapes(Op::name, in[0].shape(), in[1].shape());
   }
   template <class T, class A>
-  static void forward(const Inputs<T>& in, const A&, xt::xarray<T>& out) {
+  static void forward(const Inputs<T>& in, const A& attrs, xt::xarray<T>& out) {
+    const auto f = [&attrs](T a, T b) {
+      if constexpr (std::is_same_v<A, NoAttrs>) {
+        return Op::f(a, b);
+      } else {
+        return Op::f(a, b, attrs);
+      }
+    };
     const T* a = in[0].data();
     const T* b = in[1].data();
     T* y = out.data();
@@ -137,12 +146,28 @@ struct Binary {
     if (in[0].size() == n && in[1].size() == n) {
       // Shapes that broadcast to y's with as many elements differ at most by extents of 1,
       // which leave the row-major order alone: one flat loop.
-      for (std::size_t i = 0; i < n; ++i) y[i] = Op::f(a[i], b[i]);
+      for (std::size_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
       return;
     }
     const Shape& shape = out.shape();
+    // A row added to every row of a matrix (a bias): two plain loops.
+    const std::size_t row = shape.empty() ? 0 : shape.back();
+    if (row > 0 && in[0].size() == n && in[1].dimension() > 0 && in[1].shape().back() == row &&
+        in[1].size() == row) {
+      for (std::size_t i = 0; i < n; i += row) {
+        for (std::size_t j = 0; j < row; ++j) y[i + j] = f(a[i + j], b[j]);
+      }
+      return;
+    }
+    if (row > 0 && in[1].size() == n && in[0].dimension() > 0 && in[0].shape().back() == row &&
+        in[0].size() == row) {
+      for (std::size_t i = 0; i < n; i += row) {
+        for (std::size_t j = 0; j < row; ++j) y[i + j] = f(a[j], b[i + j]);
+      }
+      return;
+    }
     walk(shape, broadcast_strides(in[0].shape(), shape), broadcast_strides(in[1].shape(), shape),
-         [&](std::size_t k, std::size_t ia, std::size_t ib) { y[k] = Op::f(a[ia], b[ib]); });
+         [&](std::size_t k, std::size_t ia, std::size_t ib) { y[k] = f(a[ia], b[ib]); });
   }
 };
 
