@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -136,28 +137,35 @@ int main(int argc, char** argv) {
   // competing for the 2 cores with 4x10 matrices that never need them.
   openblas_set_num_threads(1);
 
-  Timing hand_timing, tape_timing;
+  Timing hand_timing, tape_timing, compiled_timing;
   double weight_gap = 0;
   for (int run = 0; run < runs; ++run) {
-    examples::XorNetwork<double> net(seed, lr);
+    examples::XorNetwork<double> net(seed, lr), compiled_net(seed, lr);
     HandWrittenXor hand(net);
-    // Alternate which goes first, so that neither always runs on a warmer machine.
+    auto step = tapegrad::compile(compiled_net.model.parameters(),
+                                  [&] { return compiled_net.loss(compiled_net.forward()); });
     auto time_hand = [&] { hand_timing.run(epochs, [&] { hand.train_epoch(lr); }); };
     auto time_tape = [&] { tape_timing.run(epochs, [&] { net.train_epoch(); }); };
-    if (run % 2 == 0) {
-      time_hand();
-      time_tape();
-    } else {
-      time_tape();
-      time_hand();
+    auto time_compiled = [&] {
+      compiled_timing.run(epochs, [&] {
+        step.run();
+        compiled_net.optimizer.step();
+        compiled_net.optimizer.zero_grad();
+      });
+    };
+    // Each run in a different order, so that none is always first or last.
+    const std::function<void()> order[3] = {time_hand, time_tape, time_compiled};
+    for (int k = 0; k < 3; ++k) order[(run + k) % 3]();
+    for (const auto* trained : {&net, &compiled_net}) {
+      weight_gap = std::max({weight_gap, max_difference(hand.w1, trained->layer(0).weight().value()),
+                             max_difference(hand.w2, trained->layer(1).weight().value()),
+                             max_difference(hand.b1, trained->layer(0).bias().value()),
+                             max_difference(hand.b2, trained->layer(1).bias().value())});
     }
-    weight_gap = std::max({weight_gap, max_difference(hand.w1, net.layer(0).weight().value()),
-                           max_difference(hand.w2, net.layer(1).weight().value()),
-                           max_difference(hand.b1, net.layer(0).bias().value()),
-                           max_difference(hand.b2, net.layer(1).bias().value())});
   }
   const double hand = median(hand_timing.seconds);
   const double tape = median(tape_timing.seconds);
+  const double compiled = median(compiled_timing.seconds);
   const double total_epochs = static_cast<double>(epochs) * runs;
   std::printf(
       "XOR 2-10-1 sigmoid, float64, %ld full-batch epochs, median of %d alternating runs, "
@@ -171,7 +179,12 @@ int main(int argc, char** argv) {
       "  tapegrad                             : %8.3f s  (%6.2f us/epoch, %.4f page "
       "faults/epoch)\n",
       tape, 1e6 * tape / epochs, tape_timing.faults / total_epochs);
+  std::printf(
+      "  tapegrad, compiled step (compile())  : %8.3f s  (%6.2f us/epoch, %.4f page "
+      "faults/epoch)\n",
+      compiled, 1e6 * compiled / epochs, compiled_timing.faults / total_epochs);
   std::printf("  ratio tapegrad / hand                : %8.2f x\n", tape / hand);
+  std::printf("  ratio compiled / hand                : %8.2f x\n", compiled / hand);
   std::printf("  largest weight difference after training: %.3g\n", weight_gap);
 
   if (weight_gap > 1e-6) {

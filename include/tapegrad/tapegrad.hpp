@@ -3,6 +3,7 @@
 
 #include "tapegrad/blas.hpp"
 #include "tapegrad/check.hpp"
+#include "tapegrad/compile.hpp"
 #include "tapegrad/custom_op.hpp"
 #include "tapegrad/data/dataset.hpp"
 #include "tapegrad/data/fashion_mnist.hpp"

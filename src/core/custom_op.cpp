@@ -53,7 +53,7 @@ void first_order_only_forward(detail::Record& record) {
 // The records of a once-differentiable op's gradients (see first_order_only).
 template <class T>
 const detail::OpEntry first_order_only_entry{"first_order_only", &first_order_only_backward<T>,
-                                             &first_order_only_forward<T>};
+                                             &first_order_only_forward<T>, false};
 
 // The gradient of a once-differentiable op under backward(create_graph): its value, recorded
 // as depending on grad_output and the op's inputs, with a backward that refuses.

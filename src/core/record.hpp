@@ -63,6 +63,9 @@ struct OpEntry {
   const char* name;
   void (*backward)(Record&, Sweep&);
   void (*forward)(Record&);
+  /// False for a record whose output is not a function of its inputs' values (the
+  /// gradient a once_differentiable custom op computed): compile() refuses it.
+  bool replayable = true;
 };
 
 /// One recorded operation. The tape owns its records; a record owns its nodes (never the

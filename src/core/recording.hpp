@@ -45,13 +45,19 @@ Tensor<T> make_result_from(const OpEntry& entry, const char* op,
                            const std::shared_ptr<NodeBase>* const* inputs,
                            std::size_t input_count, AttrBox&& attrs) {
   Tensor<T> result = TensorAccess::wrap<T>(std::move(value_node));
+  if (!grad_enabled()) return result;
   bool any_requires_grad = false;
   for (std::size_t i = 0; i < input_count; ++i) any_requires_grad |= (*inputs[i])->requires_grad;
-  if (!any_requires_grad || !grad_enabled()) return result;
+  TapeImpl* tape = nullptr;
+  if (!any_requires_grad) {
+    tape = active_tape();  // under compile() an op on constants is recorded too
+    if (tape == nullptr || !tape->record_all) return result;
+  } else {
+    tape = active_tape();
+  }
 
   NodeBase& node = *result.node();
-  node.requires_grad = true;
-  TapeImpl* tape = active_tape();
+  node.requires_grad = any_requires_grad;
   if (tape == nullptr) {
     node.untracked = true;
     return result;

@@ -16,6 +16,9 @@ struct TapeImpl {
   std::thread::id thread;
   std::uint64_t serial = 0;
   RecordArena records;
+  /// Set by compile(): record every op, even one whose inputs need no gradient, so that a
+  /// compiled step recomputes everything that depends on the values it reads.
+  bool record_all = false;
 };
 
 /// The live tapes of the calling thread, outermost first.

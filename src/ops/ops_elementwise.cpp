@@ -22,8 +22,12 @@ namespace detail {
 // The backward ops, defined below with the others; declared here for the rules before them.
 template <class T> Tensor<T> tanh_backward(const Tensor<T>& g, const Tensor<T>& s);
 template <class T> Tensor<T> sigmoid_backward(const Tensor<T>& g, const Tensor<T>& s);
-template <class T> Tensor<T> pass_where(const Tensor<T>& g, const Tensor<T>& mask);
 template <class T> Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& x);
+template <class T> Tensor<T> leaky_relu_backward(const Tensor<T>& g, const Tensor<T>& x, double slope);
+template <class T> Tensor<T> clamp_backward(const Tensor<T>& g, const Tensor<T>& x, double lo, double hi);
+template <class T> Tensor<T> sign(const Tensor<T>& x);
+template <class T> Tensor<T> max_share(const Tensor<T>& a, const Tensor<T>& b);
+template <class T> Tensor<T> min_share(const Tensor<T>& a, const Tensor<T>& b);
 }  // namespace detail
 
 // ---- two operands (broadcasting: each gradient is summed back to its input's shape) ----
@@ -88,19 +92,14 @@ struct Div : Binary<Div> {
 TAPEGRAD_BINARY_OP(div, Div)
 
 namespace {
-// Weight of `a` in the gradient of max(a, b): 1 where a wins, 0 where b wins, 1/2 on ties.
-template <class T>
-xt::xarray<T> share_of_first(const xt::xarray<T>& a, const xt::xarray<T>& b, bool larger) {
-  xt::xarray<T> wins = larger ? xt::xarray<T>(xt::cast<T>(a > b)) : xt::xarray<T>(xt::cast<T>(a < b));
-  return wins + T(0.5) * xt::cast<T>(xt::equal(a, b));
-}
-
+// The rule of maximum (larger) and minimum: `share` is a's weight in the gradient, 1 where a
+// wins, 0 where b wins, 1/2 on ties (an op, so that it follows the inputs' values).
 template <class T>
 Gradients<T> extremum_backward(const BackwardContext<T>& c, bool larger) {
   const auto g = c.grad();
   const auto a = c.input(0);
   const auto b = c.input(1);
-  const auto share = constant<T>(share_of_first(a.value(), b.value(), larger));
+  const auto share = larger ? detail::max_share(a, b) : detail::min_share(a, b);
   Gradients<T> d;
   if (c.needs(0)) d[0] = sum_to(mul(g, share), a.shape());
   if (c.needs(1)) d[1] = sum_to(sub(g, mul(g, share)), b.shape());
@@ -205,11 +204,8 @@ struct Clamp : Unary<Clamp> {
     return x < lo ? lo : (hi < x ? hi : x);
   }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs&) {
-    // The result equals x exactly where x was inside [lo, hi], bounds included.
-    const auto& x = c.input(0).value();
-    const auto& y = c.output().value();
-    return detail::pass_where(c.grad(), constant<T>(xt::cast<T>(xt::equal(x, y))));
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
+    return detail::clamp_backward(c.grad(), c.input(0), a.lo, a.hi);
   }
 };
 TAPEGRAD_REGISTER_OP(Clamp)
@@ -230,8 +226,7 @@ struct LeakyRelu : Unary<LeakyRelu> {
   template <class T> static T f(T x, const Attrs& a) { return x > T(0) ? x : static_cast<T>(a.slope) * x; }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
-    const auto& x = c.input(0).value();
-    return mul(c.grad(), constant<T>(xt::where(x > T(0), T(1), static_cast<T>(a.slope))));
+    return detail::leaky_relu_backward(c.grad(), c.input(0), a.slope);
   }
 };
 TAPEGRAD_REGISTER_OP(LeakyRelu)
@@ -278,16 +273,85 @@ struct SigmoidBackward : Binary<SigmoidBackward> {
 };
 TAPEGRAD_BINARY_OP(sigmoid_backward, SigmoidBackward)
 
-// y = g where mask is nonzero, else exactly 0: the backward of ops that are flat on part of
-// their domain (clamp). A product g * mask would turn an infinite g there into NaN, where
-// PyTorch passes 0. mask is a constant.  dg = pass_where(g', mask).
-struct PassWhere : Binary<PassWhere> {
-  static constexpr const char* name = "pass_where";
-  template <class T> static T f(T g, T mask) { return mask != T(0) ? g : T(0); }
+// y = g where lo <= x <= hi, else exactly 0 (an infinite g included, as PyTorch): the
+// backward of clamp. dg = clamp_backward(g', x); x gets none, the op being flat in x wherever
+// it is differentiable.
+struct ClampBackward : Binary<ClampBackward> {
+  static constexpr const char* name = "clamp_backward";
+  struct Attrs { double lo, hi; };
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c) { return pass_where(c.grad(), c.input(1)); }
+  static T f(T g, T x, const Attrs& a) {
+    // Where clamp returned x itself, bounds included (as comparing x with clamp's result).
+    return x == Clamp::f(x, Clamp::Attrs{a.lo, a.hi}) ? g : T(0);
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
+    Gradients<T> d;
+    if (c.needs(0)) d[0] = clamp_backward(c.grad(), c.input(1), a.lo, a.hi);
+    return d;
+  }
 };
-TAPEGRAD_BINARY_OP(pass_where, PassWhere)
+TAPEGRAD_REGISTER_OP(ClampBackward)
+
+template <class T>
+Tensor<T> clamp_backward(const Tensor<T>& g, const Tensor<T>& x, double lo, double hi) {
+  return apply<ClampBackward>({lo, hi}, g, x);
+}
+
+// y = g where x > 0, slope g elsewhere: the backward of leaky_relu. dg = the same op on g';
+// x gets none.
+struct LeakyReluBackward : Binary<LeakyReluBackward> {
+  static constexpr const char* name = "leaky_relu_backward";
+  struct Attrs { double slope; };
+  template <class T>
+  static T f(T g, T x, const Attrs& a) { return g * (x > T(0) ? T(1) : static_cast<T>(a.slope)); }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
+    Gradients<T> d;
+    if (c.needs(0)) d[0] = leaky_relu_backward(c.grad(), c.input(1), a.slope);
+    return d;
+  }
+};
+TAPEGRAD_REGISTER_OP(LeakyReluBackward)
+
+template <class T>
+Tensor<T> leaky_relu_backward(const Tensor<T>& g, const Tensor<T>& x, double slope) {
+  return apply<LeakyReluBackward>({slope}, g, x);
+}
+
+// ---- masks: flat functions of their inputs (no gradient), the factors of piecewise rules.
+
+// y = the sign of x: -1, 0 (keeping the sign of a zero) or 1; NaN stays NaN (as xt::sign).
+struct Sign : Unary<Sign> {
+  static constexpr const char* name = "sign";
+  template <class T>
+  static T f(T x) {
+    return std::isnan(x) ? x : x == 0 ? std::copysign(T(0), x) : std::copysign(T(1), x);
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>&) { return {}; }
+};
+TAPEGRAD_UNARY_OP(sign, Sign)
+
+// y = 1 where a > b, 0 where a < b, 1/2 where they are equal (a NaN gives 0): a's share of
+// the gradient of maximum(a, b).
+struct MaxShare : Binary<MaxShare> {
+  static constexpr const char* name = "max_share";
+  template <class T> static T f(T a, T b) { return T(a > b) + T(0.5) * T(a == b); }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>&) { return {}; }
+};
+TAPEGRAD_BINARY_OP(max_share, MaxShare)
+
+// y = 1 where a < b, 0 where a > b, 1/2 where they are equal: a's share of the gradient of
+// minimum(a, b).
+struct MinShare : Binary<MinShare> {
+  static constexpr const char* name = "min_share";
+  template <class T> static T f(T a, T b) { return T(a < b) + T(0.5) * T(a == b); }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>&) { return {}; }
+};
+TAPEGRAD_BINARY_OP(min_share, MinShare)
 
 // y = g where x > 0, else exactly 0 (an infinite g included, as PyTorch): one pass over g
 // and x.  dg = relu_backward(g', x); x gets none, the op being flat in x wherever it is
@@ -346,7 +410,7 @@ struct Abs : Unary<Abs> {
   template <class T> static T f(T x) { return std::abs(x); }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) {
-    return mul(c.grad(), constant<T>(xt::sign(c.input(0).value())));
+    return mul(c.grad(), detail::sign(c.input(0)));
   }
 };
 TAPEGRAD_UNARY_OP(abs, Abs)

@@ -14,7 +14,6 @@ namespace tapegrad {
 
 using detail::AxisWalk;
 using detail::BackwardContext;
-using detail::constant;
 using detail::dropped_shape;
 using detail::Gradients;
 using detail::Inputs;
@@ -93,6 +92,46 @@ Tensor<T> mean(const Tensor<T>& x, const Axes& axes, bool keepdims) {
   return affine(sum(x, axes, keepdims), 1.0 / static_cast<double>(count));
 }
 
+namespace detail {
+
+// y = 1 at the first position of the largest element along an axis (or of the first NaN,
+// which max returns), 0 elsewhere; x's shape. A mask: no gradient.
+struct MaxMask {
+  static constexpr const char* name = "max_mask";
+  struct Attrs { std::size_t axis; };
+  template <class T>
+  static const Shape& shape(const Inputs<T>& in, const Attrs&, Shape&) { return in[0].shape(); }
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
+    const auto& v = in[0];
+    std::fill(out.data(), out.data() + out.size(), T(0));
+    const AxisWalk walk(v.shape(), a.axis);
+    for (std::size_t o = 0; o < walk.outer; ++o) {
+      for (std::size_t i = 0; i < walk.inner; ++i) {
+        const std::size_t base = o * walk.extent * walk.inner + i;
+        std::size_t best = base;
+        for (std::size_t k = 1; k < walk.extent; ++k) {
+          const std::size_t at = base + k * walk.inner;
+          const T candidate = v.data()[at], current = v.data()[best];
+          if (current != current) break;
+          if (candidate > current || candidate != candidate) best = at;
+        }
+        if (walk.extent > 0) out.data()[best] = T(1);
+      }
+    }
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>&, const Attrs&) { return {}; }
+};
+TAPEGRAD_REGISTER_OP(MaxMask)
+
+template <class T>
+Tensor<T> max_mask(const Tensor<T>& x, std::size_t axis) {
+  return apply<MaxMask>({axis}, x);
+}
+
+}  // namespace detail
+
 // y = the largest element along an axis (the first NaN if there is one).  dx = g at the
 // first position of each maximum (or of that NaN), as PyTorch; 0 elsewhere.
 struct MaxAlong {
@@ -104,23 +143,8 @@ struct MaxAlong {
   }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
-    const auto& v = c.input(0).value();
-    const AxisWalk walk(v.shape(), a.axis);
-    xt::xarray<T> mask = xt::zeros<T>(v.shape());
-    for (std::size_t o = 0; o < walk.outer; ++o) {
-      for (std::size_t i = 0; i < walk.inner; ++i) {
-        const std::size_t base = o * walk.extent * walk.inner + i;
-        std::size_t best = base;
-        for (std::size_t k = 1; k < walk.extent; ++k) {
-          const std::size_t at = base + k * walk.inner;
-          const T candidate = v.data()[at], current = v.data()[best];
-          if (current != current) break;
-          if (candidate > current || candidate != candidate) best = at;
-        }
-        mask.data()[best] = T(1);
-      }
-    }
-    return mul(expand_reduced(c.grad(), a.kept, v.shape()), constant<T>(std::move(mask)));
+    const auto x = c.input(0);
+    return mul(expand_reduced(c.grad(), a.kept, x.shape()), detail::max_mask(x, a.axis));
   }
 };
 TAPEGRAD_REGISTER_OP(MaxAlong)

@@ -1,0 +1,208 @@
+// compile(): f and its gradient recorded once (every op, even on constants, so that nothing
+// is left computed from compile-time values), the records needed kept in order; run() calls
+// each record's forward kernel (OpEntry::forward) into the buffer it already has.
+#include "tapegrad/compile.hpp"
+
+#include <algorithm>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/node_pool.hpp"
+#include "core/record.hpp"
+#include "core/sweep.hpp"
+#include "core/tape_impl.hpp"
+#include "tapegrad/error.hpp"
+#include "tapegrad/tape.hpp"
+
+namespace tapegrad {
+
+template <class T>
+struct Compiled<T>::Plan {
+  std::vector<detail::Record> records;  // copies of the kept records, in recording order
+  std::size_t recorded = 0;
+  std::shared_ptr<detail::NodeBase> loss;
+
+  /// A tensor the records read but none of them makes: a parameter, an input, a constant.
+  struct Leaf {
+    std::shared_ptr<detail::NodeBase> node;
+    Shape shape;           // at compile time
+    const char* read_by;   // the first op that reads it, for the errors
+    std::size_t record;    // that op's position in the plan
+    long plan_references;  // how many references the plan itself holds
+    bool outside;          // someone besides the plan held it at compile time
+  };
+  std::vector<Leaf> leaves;
+
+  struct Parameter {
+    std::shared_ptr<detail::NodeBase> node;
+    std::shared_ptr<detail::NodeBase> gradient;  // the node the plan computes its gradient in
+    std::shared_ptr<detail::NodeBase> own;       // the buffer handed to the parameter as its grad
+  };
+  std::vector<Parameter> parameters;
+};
+
+namespace {
+
+template <class T>
+const xt::xarray<T>& value_of(const std::shared_ptr<detail::NodeBase>& node) {
+  return static_cast<const detail::Node<T>&>(*node).value;
+}
+
+template <class T>
+xt::xarray<T>& value_of(detail::NodeBase& node) {
+  return static_cast<detail::Node<T>&>(node).value;
+}
+
+}  // namespace
+
+template <class T>
+Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
+                    const typename detail::NonDeduced<std::function<Tensor<T>()>>::type& f) {
+  using Plan = typename Compiled<T>::Plan;
+  if (!f) throw ValueError("compile: the function is empty");
+  for (std::size_t i = 0; i < parameters.size(); ++i) {
+    if (!parameters[i].is_leaf() || !parameters[i].requires_grad()) {
+      throw ValueError("compile: parameter " + std::to_string(i) + " (shape " +
+                       shape_to_string(parameters[i].shape()) +
+                       ") is not a leaf that requires grad; a compiled step adds gradients "
+                       "to leaves only");
+    }
+  }
+  // The parameters' gradients are the caller's: set aside while the gradient is recorded
+  // (an existing one would otherwise be recorded as a constant added at every run).
+  std::vector<std::shared_ptr<detail::NodeBase>> kept_grads;
+  for (const auto& p : parameters) kept_grads.push_back(std::move(p.node()->grad));
+  const auto restore_grads = [&] {
+    for (std::size_t i = 0; i < parameters.size(); ++i) parameters[i].node()->grad = std::move(kept_grads[i]);
+  };
+
+  auto plan = std::make_shared<Plan>();
+  try {
+    Tape tape;
+    detail::TapeImpl& impl = *detail::active_tape();
+    impl.record_all = true;
+    const Tensor<T> loss = f();
+    if (loss.size() != 1) {
+      throw ValueError("compile: the function must return one number (a loss), got a tensor of shape " +
+                       shape_to_string(loss.shape()));
+    }
+    if (!loss.requires_grad()) {
+      throw TapeError("compile: the function's result does not depend on any tensor that requires "
+                      "grad, so there is no gradient to compile");
+    }
+    // Into the parameters only: the gradients of other leaves f read (an input that requires
+    // grad) are neither computed nor touched.
+    detail::backward_into(loss, Tensor<T>(xt::xarray<T>(xt::ones<T>(loss.shape()))), create_graph, parameters);
+    plan->loss = loss.node();
+    for (const auto& p : parameters) {
+      plan->parameters.push_back({p.node(), p.node()->grad, nullptr});
+      p.node()->grad.reset();
+    }
+
+    // Keep the records the loss and the parameters' gradients need, walking back.
+    std::unordered_set<const detail::NodeBase*> needed{plan->loss.get()};
+    for (const auto& p : plan->parameters) {
+      if (p.gradient) needed.insert(p.gradient.get());
+    }
+    const std::size_t n = impl.records.size();
+    plan->recorded = n;
+    std::vector<bool> keep(n, false);
+    for (std::size_t i = n; i-- > 0;) {
+      const detail::Record& record = impl.records[i];
+      if (needed.count(record.output.get()) == 0) continue;
+      keep[i] = true;
+      for (std::size_t k = 0; k < record.input_count; ++k) needed.insert(record.input(k).get());
+    }
+    std::unordered_map<const detail::NodeBase*, std::size_t> leaf_index;
+    std::unordered_set<const detail::NodeBase*> made;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!keep[i]) continue;
+      const detail::Record& record = impl.records[i];
+      if (!record.entry->replayable) {
+        throw TapeError("compile: op '" + std::string(record.op) +
+                        "' cannot be run again (a once_differentiable custom op's gradient); write "
+                        "its backward with tensor ops to compile it");
+      }
+      for (std::size_t k = 0; k < record.input_count; ++k) {
+        const auto& input = record.input(k);
+        if (made.count(input.get()) != 0) continue;
+        const auto [at, fresh] = leaf_index.emplace(input.get(), plan->leaves.size());
+        if (fresh) {
+          plan->leaves.push_back({input, value_of<T>(input).shape(), record.op, plan->records.size(), 0, false});
+        }
+        ++plan->leaves[at->second].plan_references;
+      }
+      made.insert(record.output.get());
+      plan->records.push_back(record);
+    }
+    for (auto& leaf : plan->leaves) ++leaf.plan_references;  // Leaf::node itself
+  } catch (...) {
+    restore_grads();
+    throw;
+  }
+  restore_grads();
+  // Whoever else holds a leaf now (the caller's parameters and inputs) must go on holding it;
+  // the leaves only the plan holds are the constants f made (a seed, a literal).
+  for (auto& leaf : plan->leaves) leaf.outside = leaf.node.use_count() > leaf.plan_references;
+  return Compiled<T>(std::move(plan));
+}
+
+template <class T>
+T Compiled<T>::run() {
+  Plan& plan = *plan_;
+  for (const auto& leaf : plan.leaves) {
+    const auto& shape = value_of<T>(leaf.node).shape();
+    if (shape != leaf.shape) {
+      throw ShapeError("compiled step: a tensor read by op '" + std::string(leaf.read_by) + "' (op " +
+                       std::to_string(leaf.record) + " of the step) now has shape " + shape_to_string(shape) +
+                       " but had shape " + shape_to_string(leaf.shape) +
+                       " at compile time; compile the step again for the new shape");
+    }
+    if (leaf.outside && leaf.node.use_count() <= leaf.plan_references) {
+      throw TapeError("compiled step: a tensor read by op '" + std::string(leaf.read_by) + "' (op " +
+                      std::to_string(leaf.record) +
+                      " of the step) no longer exists outside the step, so its value can never "
+                      "change again; keep it alive while the step is used, or compile anew");
+    }
+  }
+  for (auto& record : plan.records) record.entry->forward(record);
+  for (auto& p : plan.parameters) {
+    if (!p.gradient) continue;  // the value does not depend on this parameter
+    const xt::xarray<T>& gradient = value_of<T>(p.gradient);
+    auto& slot = p.node->grad;
+    if (!slot) {
+      // A buffer of the step's own, reused while nobody else keeps last step's gradient.
+      if (!p.own || p.own.use_count() > 1) p.own = detail::new_node_of_shape<T>(gradient.shape());
+      std::copy(gradient.data(), gradient.data() + gradient.size(), value_of<T>(*p.own).data());
+      slot = p.own;
+      continue;
+    }
+    auto& existing = value_of<T>(*slot);
+    if (existing.shape() != gradient.shape()) {
+      throw ShapeError("compiled step: a parameter of shape " + shape_to_string(gradient.shape()) +
+                       " holds a gradient of shape " + shape_to_string(existing.shape()));
+    }
+    T* out = existing.data();
+    const T* in = gradient.data();
+    for (std::size_t i = 0, m = existing.size(); i < m; ++i) out[i] += in[i];
+  }
+  return value_of<T>(plan.loss).data()[0];
+}
+
+template <class T>
+std::size_t Compiled<T>::size() const {
+  return plan_->records.size();
+}
+
+template <class T>
+std::size_t Compiled<T>::recorded_size() const {
+  return plan_->recorded;
+}
+
+template class Compiled<float>;
+template class Compiled<double>;
+template Compiled<float> compile(const std::vector<Tensor<float>>&, const std::function<Tensor<float>()>&);
+template Compiled<double> compile(const std::vector<Tensor<double>>&, const std::function<Tensor<double>()>&);
+
+}  // namespace tapegrad

@@ -1,0 +1,257 @@
+// compile(): a step recorded once and run again gives what eager backward() gives on the
+// same values, step after step, and refuses what it cannot do.
+#include <cmath>
+#include <vector>
+
+#include "../examples/common/xor_network.hpp"
+#include "helpers.hpp"
+#include "op_cases.hpp"
+#include "tapegrad/compile.hpp"
+
+using namespace tapegrad;
+
+namespace {
+
+template <class T>
+T largest_gap(const std::vector<Tensor<T>>& a, const std::vector<Tensor<T>>& b) {
+  T gap = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    for (std::size_t k = 0; k < a[i].size(); ++k) {
+      gap = std::max(gap, std::abs(a[i].value().data()[k] - b[i].value().data()[k]));
+    }
+  }
+  return gap;
+}
+
+// The gradient eager backward() gives for f at the parameters' current values.
+std::vector<xt::xarray<double>> eager_gradients(const std::vector<Tensor<double>>& parameters,
+                                                const std::function<Tensor<double>()>& f) {
+  std::vector<std::shared_ptr<detail::NodeBase>> kept;
+  for (const auto& p : parameters) kept.push_back(std::move(p.node()->grad));
+  {
+    Tape tape;
+    f().backward();
+  }
+  std::vector<xt::xarray<double>> gradients;
+  for (std::size_t i = 0; i < parameters.size(); ++i) {
+    gradients.push_back(parameters[i].has_grad() ? parameters[i].grad() : xt::zeros<double>(parameters[i].shape()));
+    parameters[i].node()->grad = std::move(kept[i]);
+  }
+  return gradients;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("a compiled XOR step trains exactly as the eager one", T, float, double) {
+  examples::XorNetwork<T> eager(7, 0.5), compiled(7, 0.5);
+  auto step = compile(compiled.model.parameters(), [&] { return compiled.loss(compiled.forward()); });
+  CHECK(step.size() > 10);
+  for (int epoch = 0; epoch < 300; ++epoch) {
+    T eager_loss;
+    {
+      Tape tape;
+      const auto loss = eager.loss(eager.forward());
+      eager_loss = loss.value()();
+      loss.backward();
+    }
+    eager.optimizer.step();
+    eager.optimizer.zero_grad();
+    const T compiled_loss = step.run();
+    compiled.optimizer.step();
+    compiled.optimizer.zero_grad();
+    REQUIRE(compiled_loss == eager_loss);
+  }
+  // The same kernels in the same order: the same numbers, not merely close ones.
+  CHECK(largest_gap(eager.model.parameters(), compiled.model.parameters()) == T(0));
+}
+
+TEST_CASE("inputs given new values with set_value are read by every run") {
+  Generator random(3);
+  nn::MLP<double> eager({3, 8, 2}, nn::Activation::Tanh), compiled({3, 8, 2}, nn::Activation::Tanh);
+  for (std::size_t i = 0; i < eager.parameters().size(); ++i) {
+    compiled.parameters()[i].mutable_value() = eager.parameters()[i].value();
+  }
+  Tensor<double> x(test::random_array({5, 3}, 1)), target(test::random_array({5, 2}, 2));
+  optim::SGD<double> eager_sgd(eager.parameters(), 0.1), compiled_sgd(compiled.parameters(), 0.1);
+  // Inputs scaled before the model: ops on tensors that need no gradient are replayed too.
+  auto step = compile(compiled.parameters(), [&] { return nn::mse(compiled(affine(x, 2.0, -1.0)), target); });
+  for (int batch = 0; batch < 20; ++batch) {
+    x.set_value(test::random_array({5, 3}, 10 + batch));
+    target.set_value(test::random_array({5, 2}, 100 + batch));
+    {
+      Tape tape;
+      nn::mse(eager(affine(x, 2.0, -1.0)), target).backward();
+    }
+    eager_sgd.step();
+    eager_sgd.zero_grad();
+    step.run();
+    compiled_sgd.step();
+    compiled_sgd.zero_grad();
+  }
+  CHECK(largest_gap(eager.parameters(), compiled.parameters()) == 0.0);
+}
+
+TEST_CASE("the masks of piecewise ops follow the values: abs, maximum, minimum, relu, leaky_relu, clamp, max") {
+  Tensor<double> p(xt::xarray<double>{{-1.0, 0.3, 2.0}, {0.7, -0.2, -1.5}}, requires_grad);
+  const Tensor<double> c(xt::xarray<double>{{0.5, 0.5, 0.5}, {0.0, 0.0, 0.0}});
+  const std::function<Tensor<double>()> f = [&] {
+    return sum(abs(p - c)) + sum(maximum(p, c)) + sum(minimum(p, c) * p) + sum(relu(p) * p) +
+           sum(leaky_relu(p, 0.1) * p) + sum(clamp(p, -0.5, 0.5) * p) + sum(square(max(p, 1))) + sum(max(p, 0) * 3.0);
+  };
+  auto step = compile(std::vector<Tensor<double>>{p}, f);
+  // Values on the other side of every kink, and a new arg max along each axis.
+  const std::vector<xt::xarray<double>> moves = {
+      {{0.9, -0.3, -2.0}, {-0.7, 0.2, 1.5}},
+      {{0.1, 0.6, -0.4}, {2.0, -0.6, 0.3}},
+      {{-3.0, 0.45, 0.55}, {0.05, 1.0, -0.05}},
+  };
+  for (const auto& values : moves) {
+    p.mutable_value() = values;
+    p.zero_grad();
+    const double value = step.run();
+    double eager_value;
+    {
+      NoGradGuard no_grad;
+      eager_value = f().value()();
+    }
+    CHECK(value == doctest::Approx(eager_value).epsilon(1e-15));
+    const auto expected = eager_gradients({p}, f)[0];
+    for (std::size_t k = 0; k < expected.size(); ++k) {
+      INFO("element ", k);
+      CHECK(p.grad().data()[k] == doctest::Approx(expected.data()[k]).epsilon(1e-15));
+    }
+  }
+}
+
+TEST_CASE("every op compiles: replayed at new values, value and gradient equal eager backward's") {
+  for (const auto& c : test::all_cases()) {
+    SUBCASE(c.name.c_str()) {
+      std::vector<Tensor<double>> xs;
+      for (const auto& a : c.inputs) xs.emplace_back(a, requires_grad);
+      const Tensor<double> w(test::random_array(c.f64(xs).shape(), 99, 0.5, 1.5));
+      const std::function<Tensor<double>()> f = [&] {
+        const auto y = c.f64(xs);
+        return sum(w * y * y);
+      };
+      auto step = compile(xs, f);
+      for (const double scale : {1.01, 0.97}) {  // inside every case's smooth domain
+        for (std::size_t k = 0; k < xs.size(); ++k) {
+          xs[k].mutable_value() = c.inputs[k] * scale;
+          xs[k].zero_grad();
+        }
+        const double value = step.run();
+        double eager_value;
+        {
+          NoGradGuard no_grad;
+          eager_value = f().value()();
+        }
+        CHECK(value == doctest::Approx(eager_value).epsilon(1e-12));
+        const auto expected = eager_gradients(xs, f);
+        for (std::size_t k = 0; k < xs.size(); ++k) {
+          const auto got = xs[k].has_grad() ? xs[k].grad() : xt::xarray<double>(xt::zeros<double>(xs[k].shape()));
+          INFO("input ", k, " at scale ", scale);
+          CHECK(xt::allclose(got, expected[k], 1e-12, 1e-300));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("run() adds to the parameters' gradients as backward() does, and compile() leaves them alone") {
+  Tensor<double> w(test::random_array({3, 2}, 5), requires_grad);
+  const Tensor<double> x(test::random_array({4, 3}, 6));
+  const std::function<Tensor<double>()> f = [&] { return sum(square(matmul(x, w))); };
+  const auto expected = eager_gradients({w}, f)[0];
+  {
+    Tape tape;
+    sum(w).backward();  // a gradient of ones
+  }
+  auto step = compile(std::vector<Tensor<double>>{w}, f);
+  CHECK(w.grad() == xt::xarray<double>(xt::ones<double>({3, 2})));  // compile() left it alone
+  step.run();
+  CHECK(xt::allclose(w.grad(), expected + 1.0, 1e-15, 0));
+  step.run();
+  CHECK(xt::allclose(w.grad(), 2.0 * expected + 1.0, 1e-15, 0));
+  // After zero_grad a run gives the parameter a gradient of its own; a gradient the caller
+  // kept from an earlier run is not written over.
+  w.zero_grad();
+  step.run();
+  const Tensor<double> kept = w.grad_tensor();
+  w.zero_grad();
+  w.mutable_value() *= 2.0;
+  step.run();
+  CHECK(xt::allclose(kept.value(), expected, 1e-15, 0));
+  CHECK(xt::allclose(w.grad(), 2.0 * expected, 1e-14, 0));
+}
+
+TEST_CASE("ops that neither the value nor a parameter's gradient needs are dropped; other leaves get no gradient") {
+  Tensor<double> w(test::random_array({3}, 7), requires_grad);
+  Tensor<double> other(test::random_array({3}, 8), requires_grad);  // requires grad, not compiled for
+  auto step = compile(std::vector<Tensor<double>>{w}, [&] {
+    const auto unused = exp(other) * 3.0;  // recorded, needed by nothing
+    return sum(exp(w) * sin(other));
+  });
+  CHECK(step.size() + 2 <= step.recorded_size());
+  step.run();
+  CHECK(xt::allclose(w.grad(), xt::exp(w.value()) * xt::sin(other.value()), 1e-15, 0));
+  CHECK_FALSE(other.has_grad());
+}
+
+TEST_CASE("a custom op replays its forward and its tensor-op backward") {
+  const CustomOp<double> cube(
+      "cube", [](const std::vector<Tensor<double>>& in) { return xt::xarray<double>(xt::pow(in[0].value(), 3.0)); },
+      [](const CustomBackwardContext<double>& c) {
+        return std::vector{c.grad_output() * 3.0 * square(c.input(0))};
+      });
+  Tensor<double> w(test::random_array({4}, 9), requires_grad);
+  auto step = compile(std::vector<Tensor<double>>{w}, [&] { return sum(cube({w})); });
+  w.mutable_value() = xt::xarray<double>{1.0, -2.0, 0.5, 3.0};
+  CHECK(step.run() == doctest::Approx(1.0 - 8.0 + 0.125 + 27.0).epsilon(1e-15));
+  CHECK(xt::allclose(w.grad(), xt::xarray<double>{3.0, 12.0, 0.75, 27.0}, 1e-15, 0));
+}
+
+TEST_CASE("compile() and run() refuse what they cannot do, naming it") {
+  Tensor<double> w(test::random_array({2, 2}, 11), requires_grad);
+  Tensor<double> x(test::random_array({3, 2}, 12));
+  SUBCASE("a tensor f read changed shape") {
+    auto step = compile(std::vector<Tensor<double>>{w}, [&] { return sum(matmul(x, w)); });
+    x.set_value(test::random_array({5, 2}, 13));
+    CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("now has shape (5, 2) but had shape (3, 2)"), ShapeError);
+  }
+  SUBCASE("a tensor f read from outside is gone") {
+    auto input = std::make_unique<Tensor<double>>(test::random_array({3, 2}, 14));
+    auto step = compile(std::vector<Tensor<double>>{w}, [&] { return sum(matmul(*input, w)); });
+    double expected;
+    {
+      NoGradGuard no_grad;
+      expected = sum(matmul(*input, w)).value()();
+    }
+    CHECK(step.run() == doctest::Approx(expected).epsilon(1e-15));
+    input.reset();
+    CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("no longer exists outside the step"), TapeError);
+  }
+  SUBCASE("a once_differentiable custom op") {
+    const CustomOp<double> twice(
+        "twice", [](const std::vector<Tensor<double>>& in) { return xt::xarray<double>(2.0 * in[0].value()); },
+        [](const CustomBackwardContext<double>& c) {
+          return std::vector{Tensor<double>(xt::xarray<double>(2.0 * c.grad_output().value()))};
+        },
+        once_differentiable);
+    CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{w}, [&] { return sum(twice({w}) * w); }),
+                         doctest::Contains("'twice' cannot be run again"), TapeError);
+    CHECK_FALSE(w.has_grad());  // the failed compile left the gradient as it was
+  }
+  SUBCASE("f returns more than one number") {
+    CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{w}, [&] { return w * 2.0; }),
+                         doctest::Contains("must return one number"), ValueError);
+  }
+  SUBCASE("f does not depend on the parameters") {
+    CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{w}, [&] { return sum(x); }),
+                         doctest::Contains("does not depend on any tensor that requires grad"), TapeError);
+  }
+  SUBCASE("a parameter that is not a leaf requiring grad") {
+    CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{x}, [&] { return sum(matmul(x, w)); }),
+                         doctest::Contains("parameter 0 (shape (3, 2)) is not a leaf that requires grad"),
+                         ValueError);
+  }
+}
