@@ -8,9 +8,10 @@ mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 cd "$out"  # the demos draw their pictures here
 
-# name | program and arguments | the line of its output that sums it up (a grep pattern)
+# name | program and arguments | the lines of its output that sum it up (grep patterns)
 demos=(
-  "D1 XOR (seed 000)|xor|^final loss"
+  "D1 XOR (seed 000)|xor|^final loss|^training time"
+  "D1 XOR again, the step compiled once and replayed|xor --compiled --plot xor_loss_compiled.png|^final loss|^training time"
   "D2 BP equations (seeds 000, 001)|bp_equations|^agree|^DISAGREE"
   "D3 one BP step worked by hand (seed 003)|manual_bp|^agree|^DISAGREE"
   "D4 minimize (x+1)^2-1 (seed 002)|minimize_1d|^minimum"
@@ -24,9 +25,12 @@ demos=(
 echo "tapegrad demo tour: every gradient comes from the tape"
 failed=0
 for entry in "${demos[@]}"; do
-  IFS='|' read -r title program pattern1 pattern2 <<< "$entry"
+  IFS='|' read -r title command pattern1 pattern2 <<< "$entry"
+  read -r -a words <<< "$command"  # the program, then its arguments
+  program="${words[0]}"
   log="$out/$program.txt"
-  if "$build_dir/examples/$program" > "$log" 2>&1; then
+  [ "${#words[@]}" -gt 1 ] && log="$out/$program-${words[1]#--}.txt"
+  if "$build_dir/examples/$program" "${words[@]:1}" > "$log" 2>&1; then
     summary=$(grep -E "$pattern1${pattern2:+|$pattern2}" "$log" | sed 's/^ *//; s/^[0-9]\. //' |
               paste -sd '\t' - | sed 's/\t/; /g; s/ *$//')
     printf '%-62s %s\n' "$title" "$summary"

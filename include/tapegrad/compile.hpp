@@ -52,7 +52,9 @@ class Compiled {
   /// The number of ops recorded by compile() before the unneeded ones were dropped.
   std::size_t recorded_size() const;
 
-  struct Plan;  // the recorded ops, the tensors they read, the parameters' gradients
+  /// The recorded ops, the tensors they read and the parameters' gradients (made by compile).
+  struct Plan;
+  /// Made by compile(); copies share the plan (running one runs the same step).
   explicit Compiled(std::shared_ptr<Plan> plan) : plan_(std::move(plan)) {}
 
  private:
@@ -78,9 +80,5 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
 
 extern template class Compiled<float>;
 extern template class Compiled<double>;
-extern template Compiled<float> compile(const std::vector<Tensor<float>>&,
-                                        const std::function<Tensor<float>()>&);
-extern template Compiled<double> compile(const std::vector<Tensor<double>>&,
-                                         const std::function<Tensor<double>()>&);
 
 }  // namespace tapegrad
