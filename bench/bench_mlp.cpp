@@ -46,8 +46,18 @@ struct TapegradMlp {
         x(xt::xarray<double>(inputs)),
         target(xt::xarray<double>(targets)) {}
 
+  std::unique_ptr<tapegrad::Compiled<double>> compiled;  // set by compile_step()
+
+  // From now on, step() replays one recorded step (tapegrad::compile) instead of recording.
+  void compile_step() {
+    compiled = std::make_unique<tapegrad::Compiled<double>>(
+        tapegrad::compile(model.parameters(), [this] { return nn::mse(model(x), target); }));
+  }
+
   void step() {
-    {
+    if (compiled) {
+      compiled->run();
+    } else {
       tapegrad::Tape tape;
       tapegrad::Tensor<double> loss = nn::mse(model(x), target);
       loss.backward();
@@ -190,7 +200,7 @@ struct Side {
 struct Cell {
   std::size_t width, batch;
   long steps;
-  double hand, tape, hand_faults, tape_faults, gap;
+  double hand, tape, compiled, hand_faults, tape_faults, compiled_faults, gap;
 };
 
 Matrix random_matrix(tapegrad::Generator& random, std::size_t rows, std::size_t cols) {
@@ -207,13 +217,17 @@ Cell run_cell(std::size_t width, std::size_t batch, int rounds, long fixed_steps
   const Matrix inputs = random_matrix(data, batch, width);
   const Matrix targets = random_matrix(data, batch, width);
   TapegradMlp tape(width, layers, inputs, targets, lr, seed);
+  TapegradMlp compiled(width, layers, inputs, targets, lr, seed);
+  compiled.compile_step();
   HandWrittenMlp hand(tape.model, inputs, targets, lr);
 
   // Both take every step, untimed ones included, so that their weights can be compared.
   // The first step of each warms the allocator and the caches; then steps are doubled until
   // tapegrad's take a few milliseconds, which sets the steps per round.
   long steps = fixed_steps;
+  long calibration_steps = 0;  // taken by the eager and hand-written sides only
   tape.step();
+  compiled.step();
   hand.step();
   if (steps <= 0) {
     long n = 1;
@@ -222,6 +236,7 @@ Cell run_cell(std::size_t width, std::size_t batch, int rounds, long fixed_steps
       auto start = Clock::now();
       for (long s = 0; s < n; ++s) tape.step();
       tape_seconds = seconds_since(start);
+      calibration_steps += n;
       start = Clock::now();
       for (long s = 0; s < n; ++s) hand.step();
       hand_seconds = seconds_since(start);
@@ -235,14 +250,18 @@ Cell run_cell(std::size_t width, std::size_t batch, int rounds, long fixed_steps
         std::max(3L, static_cast<long>(std::ceil(std::max(target / tape_step, 0.005 / hand_step))));
   }
 
-  Side hand_side, tape_side;
+  // The untimed steps above were taken by tapegrad's eager side only: the compiled side
+  // catches up, so that all three end on the same weights.
+  Side hand_side, tape_side, compiled_side;
+  for (long s = 0; s < calibration_steps; ++s) compiled.step();
   for (int r = 0; r < rounds; ++r) {
-    if (r % 2 == 0) {
-      hand_side.run(steps, [&] { hand.step(); });
-      tape_side.run(steps, [&] { tape.step(); });
-    } else {
-      tape_side.run(steps, [&] { tape.step(); });
-      hand_side.run(steps, [&] { hand.step(); });
+    // Each round in a different order, so that none is always first or last.
+    for (int k = 0; k < 3; ++k) {
+      switch ((r + k) % 3) {
+        case 0: hand_side.run(steps, [&] { hand.step(); }); break;
+        case 1: tape_side.run(steps, [&] { tape.step(); }); break;
+        default: compiled_side.run(steps, [&] { compiled.step(); }); break;
+      }
     }
   }
   return {width,
@@ -250,9 +269,11 @@ Cell run_cell(std::size_t width, std::size_t batch, int rounds, long fixed_steps
           steps,
           hand_side.per_step(steps),
           tape_side.per_step(steps),
+          compiled_side.per_step(steps),
           hand_side.faults_per_step(),
           tape_side.faults_per_step(),
-          largest_relative_difference(hand, tape)};
+          compiled_side.faults_per_step(),
+          std::max(largest_relative_difference(hand, tape), largest_relative_difference(hand, compiled))};
 }
 
 std::string time_text(double seconds) {
@@ -317,18 +338,21 @@ int main(int argc, char** argv) {
   std::printf(
       "MLP W-W-W-W (ReLU, ReLU, identity), MSE, SGD lr 0.01, float64, 1 OpenBLAS thread; "
       "per step: forward + backward + update;\nmedian of %d alternating rounds; "
-      "faults = minor page faults per step; diff = largest relative weight difference at the end\n",
+      "faults = minor page faults per step (tape: the larger of eager and compiled); compiled = "
+      "tapegrad::compile, the step recorded once and replayed;\n"
+      "diff = largest relative weight difference at the end\n",
       rounds);
-  std::printf("%6s %5s %8s %12s %12s %7s %12s %12s %9s\n", "W", "B", "steps", "hand", "tapegrad",
-              "ratio", "hand faults", "tape faults", "diff");
+  std::printf("%6s %5s %8s %12s %12s %7s %12s %7s %12s %12s %9s\n", "W", "B", "steps", "hand",
+              "tapegrad", "ratio", "compiled", "ratio", "hand faults", "tape faults", "diff");
   const auto start = Clock::now();
   double worst_gap = 0;
   for (std::size_t width : widths) {
     for (std::size_t batch : batches) {
       const Cell c = run_cell(width, batch, rounds, fixed_steps, round_ms / 1e3, seed);
-      std::printf("%6zu %5zu %8ld %12s %12s %6.2fx %12.2f %12.2f %9.1e\n", c.width, c.batch,
-                  c.steps, time_text(c.hand).c_str(), time_text(c.tape).c_str(), c.tape / c.hand,
-                  c.hand_faults, c.tape_faults, c.gap);
+      std::printf("%6zu %5zu %8ld %12s %12s %6.2fx %12s %6.2fx %12.2f %12.2f %9.1e\n", c.width,
+                  c.batch, c.steps, time_text(c.hand).c_str(), time_text(c.tape).c_str(),
+                  c.tape / c.hand, time_text(c.compiled).c_str(), c.compiled / c.hand,
+                  c.hand_faults, std::max(c.tape_faults, c.compiled_faults), c.gap);
       std::fflush(stdout);
       worst_gap = std::max(worst_gap, c.gap);
     }

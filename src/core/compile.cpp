@@ -37,7 +37,10 @@ struct Compiled<T>::Plan {
   struct Parameter {
     std::shared_ptr<detail::NodeBase> node;
     std::shared_ptr<detail::NodeBase> gradient;  // the node the plan computes its gradient in
-    std::shared_ptr<detail::NodeBase> own;       // the buffer handed to the parameter as its grad
+    /// Where the plan refers to `gradient` (Parameter::gradient included) when it is handed to
+    /// the parameter as its grad without a copy; empty when it is copied into `own` instead.
+    std::vector<std::shared_ptr<detail::NodeBase>*> handed;
+    std::shared_ptr<detail::NodeBase> own;  // the buffer a copied gradient goes to
   };
   std::vector<Parameter> parameters;
 };
@@ -96,7 +99,7 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
     detail::backward_into(loss, Tensor<T>(xt::xarray<T>(xt::ones<T>(loss.shape()))), create_graph, parameters);
     plan->loss = loss.node();
     for (const auto& p : parameters) {
-      plan->parameters.push_back({p.node(), p.node()->grad, nullptr});
+      plan->parameters.push_back({p.node(), p.node()->grad, {}, nullptr});
       p.node()->grad.reset();
     }
 
@@ -137,6 +140,29 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
       plan->records.push_back(record);
     }
     for (auto& leaf : plan->leaves) ++leaf.plan_references;  // Leaf::node itself
+
+    // A gradient that a record of the plan makes, for one parameter only, is handed to that
+    // parameter as its grad without a copy (a copy is a pass over every weight, per step);
+    // run() gives the plan a fresh node when someone else still holds it.
+    for (auto& p : plan->parameters) {
+      if (!p.gradient || made.count(p.gradient.get()) == 0) continue;
+      const auto shared = std::count_if(plan->parameters.begin(), plan->parameters.end(),
+                                        [&](const auto& q) { return q.gradient == p.gradient; });
+      if (shared > 1) continue;
+      // It is a plain leaf to the caller, as a gradient from backward() is (replay does not
+      // look at these fields).
+      p.gradient->requires_grad = false;
+      p.gradient->tape_serial = 0;
+      p.gradient->record_index = 0;
+      p.handed.push_back(&p.gradient);
+      for (auto& record : plan->records) {
+        if (record.output == p.gradient) p.handed.push_back(&record.output);
+        for (std::size_t k = 0; k < record.input_count; ++k) {
+          auto& input = k < 2 ? record.first_inputs[k] : record.more_inputs->nodes[k - 2];
+          if (input == p.gradient) p.handed.push_back(&input);
+        }
+      }
+    }
   } catch (...) {
     restore_grads();
     throw;
@@ -166,12 +192,28 @@ T Compiled<T>::run() {
                       "change again; keep it alive while the step is used, or compile anew");
     }
   }
+  // A gradient handed to its parameter last time and still held (by the parameter, which
+  // accumulates into it, or by the caller): the plan writes this run's into a fresh node.
+  for (auto& p : plan.parameters) {
+    if (p.handed.empty()) continue;
+    const bool held_by_parameter = p.node->grad == p.gradient;
+    const long plan_references = static_cast<long>(p.handed.size());
+    if (held_by_parameter || p.gradient.use_count() > plan_references) {
+      const std::shared_ptr<detail::NodeBase> fresh =
+          detail::new_node_of_shape<T>(value_of<T>(p.gradient).shape());
+      for (auto* slot : p.handed) *slot = fresh;
+    }
+  }
   for (auto& record : plan.records) record.entry->forward(record);
   for (auto& p : plan.parameters) {
     if (!p.gradient) continue;  // the value does not depend on this parameter
     const xt::xarray<T>& gradient = value_of<T>(p.gradient);
     auto& slot = p.node->grad;
     if (!slot) {
+      if (!p.handed.empty()) {
+        slot = p.gradient;  // no copy
+        continue;
+      }
       // A buffer of the step's own, reused while nobody else keeps last step's gradient.
       if (!p.own || p.own.use_count() > 1) p.own = detail::new_node_of_shape<T>(gradient.shape());
       std::copy(gradient.data(), gradient.data() + gradient.size(), value_of<T>(*p.own).data());

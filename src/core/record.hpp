@@ -29,7 +29,7 @@ class AttrBox {
   template <class A>
   void put(A value) {
     if constexpr (kInline<A>) {
-      std::memcpy(inline_, &value, sizeof(A));
+      new (inline_) A(std::move(value));  // trivially copyable: nothing to destroy later
     } else {
       heap_ = std::make_shared<const A>(std::move(value));
     }
@@ -62,6 +62,8 @@ struct Sweep;
 struct OpEntry {
   const char* name;
   void (*backward)(Record&, Sweep&);
+  /// Recomputes the record's output in place. Precondition: every input has the shape it
+  /// had when the op was recorded (compile() checks its leaves before each run).
   void (*forward)(Record&);
   /// False for a record whose output is not a function of its inputs' values (the
   /// gradient a once_differentiable custom op computed): compile() refuses it.

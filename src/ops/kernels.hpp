@@ -106,7 +106,7 @@ void max_into(const xt::xarray<T>& x, std::size_t axis, T* out) {
 
 /// The shift that makes exp(x - shift) safe along `axis` (softmax, logsumexp): the maximum,
 /// or 0 where it is not finite (a row of -inf or +inf, or an empty row), which would give
-/// inf - inf. Kept shape, as max_along.
+/// inf - inf. Kept shape, as max_into.
 template <class T>
 xt::xarray<T> softmax_shift(const xt::xarray<T>& x, std::size_t axis) {
   Shape kept = x.shape();

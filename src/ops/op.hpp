@@ -199,7 +199,12 @@ void forward_of(Record& record) {
     values[i] = &static_cast<const Node<T>&>(*record.input(i)).value;
   }
   auto& out = static_cast<Node<T>&>(*record.output).value;
-  Op::forward(Inputs<T>(values.data(), values.size()), record.attrs.get<AttrsOf<Op>>(), out);
+  const Inputs<T> in(values.data(), values.size());
+  if constexpr (std::is_same_v<AttrsOf<Op>, NoAttrs>) {
+    Op::forward(in, NoAttrs{}, out);  // nothing was put in the record's AttrBox
+  } else {
+    Op::forward(in, record.attrs.get<AttrsOf<Op>>(), out);
+  }
 }
 
 template <class Op, class T>

@@ -10,7 +10,10 @@ namespace tapegrad::detail {
 /// Adds `name` to op_names(); returns true (for a static initialiser).
 bool register_op(const char* name);
 /// The names of the built-in ops, each once, sorted. The per-op test tables are checked
-/// against this list.
+/// against this list. An op registers when its file's static initialisers run, so with the
+/// static libraries the list holds the ops of the object files a program links: all of them
+/// in the unit tests, which call every op (test_op_table.cpp checks the list against the
+/// blocks in src/).
 std::vector<std::string> op_names();
 
 }  // namespace tapegrad::detail
