@@ -210,6 +210,66 @@ TEST_CASE("a custom op replays its forward and its tensor-op backward") {
   CHECK(xt::allclose(w.grad(), xt::xarray<double>{3.0, 12.0, 0.75, 27.0}, 1e-15, 0));
 }
 
+TEST_CASE("ops under a NoGradGuard inside f are replayed; a NoGradGuard around compile() changes nothing") {
+  Tensor<double> w(xt::xarray<double>{1.0, -2.0}, requires_grad);
+  Tensor<double> x(xt::xarray<double>{0.5, 0.25});
+  const std::function<Tensor<double>()> f = [&] {
+    Tensor<double> target;
+    {
+      NoGradGuard no_grad;
+      target = x * 3.0 + 1.0;  // data, computed from an input
+    }
+    return sum(square(w * x - target));
+  };
+  auto step = [&] {
+    NoGradGuard outside;
+    return compile(std::vector<Tensor<double>>{w}, f);
+  }();
+  x.set_value(xt::xarray<double>{2.0, -1.0});
+  const double value = step.run();
+  double eager_value;
+  {
+    NoGradGuard no_grad;
+    eager_value = f().value()();
+  }
+  CHECK(value == doctest::Approx(eager_value).epsilon(1e-15));
+  CHECK(xt::allclose(w.grad(), eager_gradients({w}, f)[0], 1e-15, 0));
+}
+
+TEST_CASE("a gradient the caller holds is not changed by the next run; a parameter listed twice gets it once") {
+  Tensor<double> w(xt::xarray<double>{1.0, 2.0}, requires_grad);
+  const std::function<Tensor<double>()> f = [&] { return sum(square(w)); };
+  {
+    Tape tape;
+    sum(w * 5.0).backward();  // w's gradient before compile: 5, 5
+  }
+  auto step = compile(std::vector<Tensor<double>>{w, w}, f);
+  CHECK(w.grad() == xt::xarray<double>{5.0, 5.0});  // kept through compile()
+  step.run();
+  const Tensor<double> held = w.grad_tensor();
+  CHECK(held.value() == xt::xarray<double>{7.0, 9.0});
+  step.run();  // no zero_grad: accumulates, into a new tensor since `held` is kept
+  CHECK(held.value() == xt::xarray<double>{7.0, 9.0});
+  CHECK(w.grad() == xt::xarray<double>{9.0, 13.0});
+}
+
+TEST_CASE("a parameter that no longer requires grad gets no gradient from run()") {
+  Tensor<double> a(xt::xarray<double>{1.0, 2.0}, requires_grad), b(xt::xarray<double>{3.0}, requires_grad);
+  auto step = compile(std::vector<Tensor<double>>{a, b}, [&] { return sum(a * b); });
+  b.set_requires_grad(false);
+  step.run();
+  CHECK(a.grad() == xt::xarray<double>{3.0, 3.0});
+  CHECK_FALSE(b.has_grad());
+}
+
+TEST_CASE("anomaly mode covers a compiled step's ops") {
+  Tensor<double> w(xt::xarray<double>{4.0, 1.0}, requires_grad);
+  auto step = compile(std::vector<Tensor<double>>{w}, [&] { return sum(sqrt(w)); });
+  w.mutable_value() = xt::xarray<double>{4.0, -1.0};
+  AnomalyModeGuard anomaly(true);
+  CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("compiled step: op 'sqrt' made NaN or Inf"), TapeError);
+}
+
 TEST_CASE("compile() and run() refuse what they cannot do, naming it") {
   Tensor<double> w(test::random_array({2, 2}, 11), requires_grad);
   Tensor<double> x(test::random_array({3, 2}, 12));
@@ -240,6 +300,40 @@ TEST_CASE("compile() and run() refuse what they cannot do, naming it") {
     CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{w}, [&] { return sum(twice({w}) * w); }),
                          doctest::Contains("'twice' cannot be run again"), TapeError);
     CHECK_FALSE(w.has_grad());  // the failed compile left the gradient as it was
+  }
+  SUBCASE("a tensor computed outside f from a parameter") {
+    Tape outer;
+    const auto h = w * 2.0;
+    CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{w}, [&] { return sum(h * w); }),
+                         doctest::Contains("reads a tensor computed outside the function"), TapeError);
+  }
+  SUBCASE("detach() inside f") {
+    CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{w}, [&] { return sum(square(w - w.detach())); }),
+                         doctest::Contains("calls detach()"), TapeError);
+  }
+  SUBCASE("a custom op whose backward makes a tensor from values") {
+    const CustomOp<double> cube(
+        "cube", [](const std::vector<Tensor<double>>& in) { return xt::xarray<double>(xt::pow(in[0].value(), 3.0)); },
+        [](const CustomBackwardContext<double>& c) {
+          return std::vector{c.grad_output() * Tensor<double>(xt::xarray<double>(3.0 * xt::square(c.input(0).value())))};
+        });
+    CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{w}, [&] { return sum(cube({w})); }),
+                         doctest::Contains("custom op 'cube': its backward makes a tensor from values"), TapeError);
+  }
+  SUBCASE("the parameters are gone") {
+    auto model = std::make_unique<nn::Linear<double>>(2, 1);
+    auto step = compile(model->parameters(), [&] { return sum((*model)(x)); });
+    step.run();
+    model.reset();
+    CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("no longer exists outside the step"), TapeError);
+  }
+  SUBCASE("no parameters, or none the result depends on") {
+    CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{}, [&] { return sum(w); }),
+                         doctest::Contains("no parameters"), ValueError);
+    Tensor<double> other(xt::xarray<double>{1.0}, requires_grad);
+    CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{other}, [&] { return sum(w); }),
+                         doctest::Contains("does not depend on any of the 1 parameter(s) given"), TapeError);
+    CHECK_FALSE(w.has_grad());
   }
   SUBCASE("f returns more than one number") {
     CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{w}, [&] { return w * 2.0; }),

@@ -44,7 +44,8 @@ class Compiled {
   /// the function's value.
   /// Throws ShapeError if a tensor f read changed shape since compile() (naming the op that
   /// reads it and both shapes), and TapeError if a tensor f read from outside no longer
-  /// exists anywhere but in the step (its last value would be used forever).
+  /// exists anywhere but in the step (its last value would be used forever) or, in anomaly
+  /// mode, naming the first op that makes NaN or Inf from finite inputs.
   T run();
   /// The number of ops run() executes (forward and backward, after dropping the ops whose
   /// results neither the value nor a parameter's gradient needs).
@@ -71,9 +72,11 @@ struct NonDeduced {
 /// Records `f` (which takes nothing and returns a tensor of one element: a loss) and its
 /// gradient with respect to `parameters` (leaves that require grad), for Compiled::run().
 /// f runs once, under a tape of its own; the parameters' gradients are left as they were.
-/// Throws ValueError if a parameter is not a leaf that requires grad or f's result is not one
-/// element, TapeError if f's result does not depend on any parameter or an op f used cannot
-/// be replayed (a once_differentiable CustomOp).
+/// Throws ValueError if there are no parameters, a parameter is not a leaf that requires grad
+/// or f's result is not one element; TapeError if f's result does not depend on any
+/// parameter, f reads a tensor computed outside it from tensors that require grad, calls
+/// detach(), or uses a CustomOp that cannot be replayed (once_differentiable, or whose
+/// backward makes tensors from values). A parameter listed twice counts once.
 template <class T>
 Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
                     const typename detail::NonDeduced<std::function<Tensor<T>()>>::type& f);

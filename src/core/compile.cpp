@@ -8,8 +8,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/anomaly.hpp"
 #include "core/node_pool.hpp"
 #include "core/record.hpp"
+#include "core/recording.hpp"
 #include "core/sweep.hpp"
 #include "core/tape_impl.hpp"
 #include "tapegrad/error.hpp"
@@ -64,6 +66,7 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
                     const typename detail::NonDeduced<std::function<Tensor<T>()>>::type& f) {
   using Plan = typename Compiled<T>::Plan;
   if (!f) throw ValueError("compile: the function is empty");
+  if (parameters.empty()) throw ValueError("compile: no parameters to compute gradients for");
   for (std::size_t i = 0; i < parameters.size(); ++i) {
     if (!parameters[i].is_leaf() || !parameters[i].requires_grad()) {
       throw ValueError("compile: parameter " + std::to_string(i) + " (shape " +
@@ -72,19 +75,32 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
                        "to leaves only");
     }
   }
+  // Each parameter once (a tensor listed twice gets its gradient once, as from backward()).
+  std::vector<Tensor<T>> unique;
+  for (const auto& p : parameters) {
+    const bool seen = std::any_of(unique.begin(), unique.end(), [&](const auto& q) { return q.same_node(p); });
+    if (!seen) unique.push_back(p);
+  }
   // The parameters' gradients are the caller's: set aside while the gradient is recorded
   // (an existing one would otherwise be recorded as a constant added at every run).
   std::vector<std::shared_ptr<detail::NodeBase>> kept_grads;
-  for (const auto& p : parameters) kept_grads.push_back(std::move(p.node()->grad));
+  for (const auto& p : unique) kept_grads.push_back(std::move(p.node()->grad));
   const auto restore_grads = [&] {
-    for (std::size_t i = 0; i < parameters.size(); ++i) parameters[i].node()->grad = std::move(kept_grads[i]);
+    for (std::size_t i = 0; i < unique.size(); ++i) unique[i].node()->grad = std::move(kept_grads[i]);
   };
 
   auto plan = std::make_shared<Plan>();
   try {
     Tape tape;
     detail::TapeImpl& impl = *detail::active_tape();
-    impl.record_all = true;
+    // Every op recorded, whatever the caller's grad mode (a NoGradGuard around compile() does
+    // not change what f computes; one inside f is recorded too).
+    detail::GradModeGuard grad_mode(true);
+    struct RecordEverything {
+      bool previous = detail::recording_everything;
+      RecordEverything() { detail::recording_everything = true; }
+      ~RecordEverything() { detail::recording_everything = previous; }
+    } record_everything;
     const Tensor<T> loss = f();
     if (loss.size() != 1) {
       throw ValueError("compile: the function must return one number (a loss), got a tensor of shape " +
@@ -94,13 +110,17 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
       throw TapeError("compile: the function's result does not depend on any tensor that requires "
                       "grad, so there is no gradient to compile");
     }
-    // Into the parameters only: the gradients of other leaves f read (an input that requires
-    // grad) are neither computed nor touched.
-    detail::backward_into(loss, Tensor<T>(xt::xarray<T>(xt::ones<T>(loss.shape()))), create_graph, parameters);
+    detail::backward_into(loss, Tensor<T>(xt::xarray<T>(xt::ones<T>(loss.shape()))), create_graph, unique);
     plan->loss = loss.node();
-    for (const auto& p : parameters) {
+    bool any_gradient = false;
+    for (const auto& p : unique) {
+      any_gradient = any_gradient || p.node()->grad != nullptr;
       plan->parameters.push_back({p.node(), p.node()->grad, {}, nullptr});
       p.node()->grad.reset();
+    }
+    if (!any_gradient) {
+      throw TapeError("compile: the function's result does not depend on any of the " +
+                      std::to_string(unique.size()) + " parameter(s) given");
     }
 
     // Keep the records the loss and the parameters' gradients need, walking back.
@@ -130,6 +150,12 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
       for (std::size_t k = 0; k < record.input_count; ++k) {
         const auto& input = record.input(k);
         if (made.count(input.get()) != 0) continue;
+        if (!input->is_leaf()) {
+          // Its value and its path to the parameters lie outside f: neither could be replayed.
+          throw TapeError("compile: op '" + std::string(record.op) +
+                          "' reads a tensor computed outside the function (on another tape, or with "
+                          "no tape) from tensors that require grad; compute it inside the function");
+        }
         const auto [at, fresh] = leaf_index.emplace(input.get(), plan->leaves.size());
         if (fresh) {
           plan->leaves.push_back({input, value_of<T>(input).shape(), record.op, plan->records.size(), 0, false});
@@ -139,7 +165,10 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
       made.insert(record.output.get());
       plan->records.push_back(record);
     }
-    for (auto& leaf : plan->leaves) ++leaf.plan_references;  // Leaf::node itself
+    for (auto& leaf : plan->leaves) {
+      ++leaf.plan_references;  // Leaf::node itself
+      for (const auto& p : plan->parameters) leaf.plan_references += p.node == leaf.node;
+    }
 
     // A gradient that a record of the plan makes, for one parameter only, is handed to that
     // parameter as its grad without a copy (a copy is a pass over every weight, per step);
@@ -204,9 +233,27 @@ T Compiled<T>::run() {
       for (auto* slot : p.handed) *slot = fresh;
     }
   }
-  for (auto& record : plan.records) record.entry->forward(record);
+  if (detail::anomaly_checks) {
+    // As eager recording does: the first op that makes NaN or Inf from finite inputs.
+    for (auto& record : plan.records) {
+      record.entry->forward(record);
+      if (detail::all_finite(value_of<T>(record.output))) continue;
+      bool inputs_finite = true;
+      for (std::size_t k = 0; k < record.input_count; ++k) {
+        inputs_finite = inputs_finite && detail::all_finite(value_of<T>(record.input(k)));
+      }
+      if (inputs_finite) {
+        throw TapeError("anomaly mode: compiled step: op '" + std::string(record.op) +
+                        "' made NaN or Inf from finite inputs");
+      }
+    }
+  } else {
+    for (auto& record : plan.records) record.entry->forward(record);
+  }
   for (auto& p : plan.parameters) {
-    if (!p.gradient) continue;  // the value does not depend on this parameter
+    // No gradient where the value does not depend on the parameter, or where the caller
+    // has since set it to require none (as backward() would).
+    if (!p.gradient || !p.node->requires_grad) continue;
     const xt::xarray<T>& gradient = value_of<T>(p.gradient);
     auto& slot = p.node->grad;
     if (!slot) {
@@ -224,6 +271,15 @@ T Compiled<T>::run() {
     if (existing.shape() != gradient.shape()) {
       throw ShapeError("compiled step: a parameter of shape " + shape_to_string(gradient.shape()) +
                        " holds a gradient of shape " + shape_to_string(existing.shape()));
+    }
+    if (slot.use_count() > 1 + (slot == p.own ? 1 : 0)) {
+      // Someone kept the gradient tensor: the sum goes to a new one, as backward() does.
+      auto sum = detail::new_node_of_shape<T>(gradient.shape());
+      for (std::size_t i = 0, m = existing.size(); i < m; ++i) {
+        sum->value.data()[i] = existing.data()[i] + gradient.data()[i];
+      }
+      slot = std::move(sum);
+      continue;
     }
     T* out = existing.data();
     const T* in = gradient.data();

@@ -146,9 +146,19 @@ void custom_rule(detail::BackwardContext<T>& c) {
   const detail::TapeImpl* tape = detail::active_tape();
   const std::size_t first_record = tape == nullptr ? 0 : tape->records.size();
   std::vector<Tensor<T>> grads;
+  const std::uint64_t constants_before = detail::constants_made;
   {
     detail::GradModeGuard recording(create_graph && !state.once_differentiable);
     grads = state.backward(context);
+  }
+  // (A once_differentiable op is refused by name later.)
+  if (detail::recording_everything && !state.once_differentiable &&
+      detail::constants_made != constants_before) {
+    throw TapeError("compile: custom op '" + state.name +
+                    "': its backward makes a tensor from values (a Tensor constructor), which a "
+                    "compiled step would keep at its compile-time value; write the backward with "
+                    "tensor ops on its inputs and grad_output() (numbers as scalar operands: "
+                    "g * 3.0)");
   }
   if (grads.size() != inputs.size()) {
     throw ShapeError("custom op '" + state.name + "': backward returned " + std::to_string(grads.size()) +
@@ -174,7 +184,7 @@ void custom_rule(detail::BackwardContext<T>& c) {
         return first_order_only(c.attrs(), grads[i], depends_on);
       }();
       c.add(i, gradient);
-    } else if (c.grad().requires_grad() &&
+    } else if ((c.grad().requires_grad() || detail::recording_everything) &&
                !computed_from(*grads[i].node(), *c.grad().node(), tape, first_record)) {
       throw TapeError("custom op '" + state.name + "': under backward(create_graph) its backward returned a "
                       "gradient for input " + std::to_string(i) +

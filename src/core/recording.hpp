@@ -45,24 +45,24 @@ Tensor<T> make_result_from(const OpEntry& entry, const char* op,
                            const std::shared_ptr<NodeBase>* const* inputs,
                            std::size_t input_count, AttrBox&& attrs) {
   Tensor<T> result = TensorAccess::wrap<T>(std::move(value_node));
-  if (!grad_enabled()) return result;
+  const bool grad_mode = grad_enabled();
+  if (!grad_mode && !recording_everything) return result;
   bool any_requires_grad = false;
-  for (std::size_t i = 0; i < input_count; ++i) any_requires_grad |= (*inputs[i])->requires_grad;
-  TapeImpl* tape = nullptr;
-  if (!any_requires_grad) {
-    tape = active_tape();  // under compile() an op on constants is recorded too
-    if (tape == nullptr || !tape->record_all) return result;
-  } else {
-    tape = active_tape();
+  if (grad_mode) {
+    for (std::size_t i = 0; i < input_count; ++i) any_requires_grad |= (*inputs[i])->requires_grad;
   }
+  // Under compile() an op on constants, or under a NoGradGuard, is recorded too (its result
+  // requiring no grad), so that a compiled step recomputes it.
+  if (!any_requires_grad && !recording_everything) return result;
 
   NodeBase& node = *result.node();
   node.requires_grad = any_requires_grad;
+  TapeImpl* tape = active_tape();
   if (tape == nullptr) {
-    node.untracked = true;
+    node.untracked = any_requires_grad;
     return result;
   }
-  if (anomaly_checks && !all_finite(static_cast<Node<T>&>(node).value)) {
+  if (any_requires_grad && anomaly_checks && !all_finite(static_cast<Node<T>&>(node).value)) {
     bool inputs_finite = true;
     std::string shapes;
     for (std::size_t i = 0; i < input_count; ++i) {

@@ -21,6 +21,8 @@ namespace tapegrad {
 namespace detail {
 
 thread_local bool anomaly_checks = false;
+thread_local bool recording_everything = false;
+thread_local std::uint64_t constants_made = 0;
 
 void report_forward_anomaly(const char* op, const std::string& shapes) {
   throw TapeError(std::string("anomaly mode: '") + op + "' made NaN or Inf from finite inputs of shape(s) " +

@@ -16,10 +16,15 @@ struct TapeImpl {
   std::thread::id thread;
   std::uint64_t serial = 0;
   RecordArena records;
-  /// Set by compile(): record every op, even one whose inputs need no gradient, so that a
-  /// compiled step recomputes everything that depends on the values it reads.
-  bool record_all = false;
 };
+
+/// Set on the calling thread while compile() records f: every op is recorded, even one
+/// whose inputs need no gradient or that runs under a NoGradGuard, so that a compiled step
+/// recomputes everything that depends on the values it reads.
+extern thread_local bool recording_everything;
+/// Tensors made from values (the public constructors) while recording_everything is set: a
+/// custom op's backward that makes one would have it frozen in a compiled step.
+extern thread_local std::uint64_t constants_made;
 
 /// The live tapes of the calling thread, outermost first.
 std::vector<TapeImpl*>& tape_stack();

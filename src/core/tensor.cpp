@@ -1,5 +1,7 @@
 #include "tapegrad/tensor.hpp"
 
+#include "core/tape_impl.hpp"
+
 #include "core/node_pool.hpp"
 
 #include <algorithm>
@@ -43,6 +45,7 @@ template <class T>
 Tensor<T>::Tensor(Array value, RequiresGrad rg)
     : node_(detail::new_node<T>(std::move(value))) {
   node_->requires_grad = rg.on;
+  if (detail::recording_everything) ++detail::constants_made;
 }
 
 template <class T>
@@ -129,6 +132,12 @@ Tensor<T> Tensor<T>::grad_tensor() const {
 
 template <class T>
 Tensor<T> Tensor<T>::detach() const {
+  if (detail::recording_everything) {
+    throw TapeError(
+        "compile: the function calls detach(), whose copy would keep its compile-time value in "
+        "every run of the step; compute that value with ops inside the function instead (under a "
+        "NoGradGuard if it must not get a gradient: such ops are replayed too)");
+  }
   return Tensor(Array(typed().value));
 }
 

@@ -32,6 +32,7 @@ template <class T> Tensor<T> min_share(const Tensor<T>& a, const Tensor<T>& b);
 
 // ---- two operands (broadcasting: each gradient is summed back to its input's shape) ----
 
+namespace {
 // y = a + b.  da = g, db = g.
 struct Add : Binary<Add> {
   static constexpr const char* name = "add";
@@ -44,8 +45,10 @@ struct Add : Binary<Add> {
     return d;
   }
 };
+}  // namespace
 TAPEGRAD_BINARY_OP(add, Add)
 
+namespace {
 // y = a - b.  da = g, db = -g.
 struct Sub : Binary<Sub> {
   static constexpr const char* name = "sub";
@@ -58,8 +61,10 @@ struct Sub : Binary<Sub> {
     return d;
   }
 };
+}  // namespace
 TAPEGRAD_BINARY_OP(sub, Sub)
 
+namespace {
 // y = a b.  da = g b, db = g a.
 struct Mul : Binary<Mul> {
   static constexpr const char* name = "mul";
@@ -74,8 +79,10 @@ struct Mul : Binary<Mul> {
     return d;
   }
 };
+}  // namespace
 TAPEGRAD_BINARY_OP(mul, Mul)
 
+namespace {
 // y = a / b.  da = g / b, db = -g y / b.
 struct Div : Binary<Div> {
   static constexpr const char* name = "div";
@@ -89,6 +96,7 @@ struct Div : Binary<Div> {
     return d;
   }
 };
+}  // namespace
 TAPEGRAD_BINARY_OP(div, Div)
 
 namespace {
@@ -107,6 +115,7 @@ Gradients<T> extremum_backward(const BackwardContext<T>& c, bool larger) {
 }
 }  // namespace
 
+namespace {
 // y = max(a, b).  da = g where a > b, db = g where b > a; ties split g in half.
 struct Maximum : Binary<Maximum> {
   static constexpr const char* name = "maximum";
@@ -114,8 +123,10 @@ struct Maximum : Binary<Maximum> {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return extremum_backward(c, true); }
 };
+}  // namespace
 TAPEGRAD_BINARY_OP(maximum, Maximum)
 
+namespace {
 // y = min(a, b).  da = g where a < b, db = g where b < a; ties split g in half.
 struct Minimum : Binary<Minimum> {
   static constexpr const char* name = "minimum";
@@ -123,10 +134,12 @@ struct Minimum : Binary<Minimum> {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return extremum_backward(c, false); }
 };
+}  // namespace
 TAPEGRAD_BINARY_OP(minimum, Minimum)
 
 // ---- one operand and a number ----
 
+namespace {
 // y = x / s for a number s (recorded as 'div').  dx = g / s.
 struct DivByNumber : Unary<DivByNumber> {
   static constexpr const char* name = "div";
@@ -135,6 +148,7 @@ struct DivByNumber : Unary<DivByNumber> {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) { return div(c.grad(), a.divisor); }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(DivByNumber)
 
 template <class T>
@@ -142,6 +156,7 @@ Tensor<T> div(const Tensor<T>& x, double s) {
   return detail::apply<DivByNumber>({s}, x);
 }
 
+namespace {
 // y = s / x for a number s (recorded as 'div').  dx = -g y / x.
 struct NumberDivBy : Unary<NumberDivBy> {
   static constexpr const char* name = "div";
@@ -152,6 +167,7 @@ struct NumberDivBy : Unary<NumberDivBy> {
     return neg(div(mul(c.grad(), c.output()), c.input(0)));
   }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(NumberDivBy)
 
 template <class T>
@@ -159,6 +175,7 @@ Tensor<T> div(double s, const Tensor<T>& x) {
   return detail::apply<NumberDivBy>({s}, x);
 }
 
+namespace {
 // y = scale x + shift.  dx = scale g.
 struct Affine : Unary<Affine> {
   static constexpr const char* name = "affine";
@@ -168,6 +185,7 @@ struct Affine : Unary<Affine> {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) { return affine(c.grad(), a.scale); }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(Affine)
 
 template <class T>
@@ -175,6 +193,7 @@ Tensor<T> affine(const Tensor<T>& x, double scale, double shift) {
   return detail::apply<Affine>({scale, shift}, x);
 }
 
+namespace {
 // y = x^p.  dx = g p x^(p-1), and 0 for p = 0.
 struct Pow : Unary<Pow> {
   static constexpr const char* name = "pow";
@@ -187,6 +206,7 @@ struct Pow : Unary<Pow> {
     return mul(c.grad(), affine(pow(x, a.p - 1), a.p));
   }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(Pow)
 
 template <class T>
@@ -194,6 +214,7 @@ Tensor<T> pow(const Tensor<T>& x, double p) {
   return detail::apply<Pow>({p}, x);
 }
 
+namespace {
 // y = x clamped to [lo, hi].  dx = g where lo <= x <= hi, else exactly 0.
 struct Clamp : Unary<Clamp> {
   static constexpr const char* name = "clamp";
@@ -208,6 +229,7 @@ struct Clamp : Unary<Clamp> {
     return detail::clamp_backward(c.grad(), c.input(0), a.lo, a.hi);
   }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(Clamp)
 
 template <class T>
@@ -219,6 +241,7 @@ Tensor<T> clamp(const Tensor<T>& x, double lo, double hi) {
   return detail::apply<Clamp>({lo, hi}, x);
 }
 
+namespace {
 // y = x for x > 0, else slope x.  dx = g where x > 0, slope g elsewhere.
 struct LeakyRelu : Unary<LeakyRelu> {
   static constexpr const char* name = "leaky_relu";
@@ -229,6 +252,7 @@ struct LeakyRelu : Unary<LeakyRelu> {
     return detail::leaky_relu_backward(c.grad(), c.input(0), a.slope);
   }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(LeakyRelu)
 
 template <class T>
@@ -241,6 +265,7 @@ Tensor<T> leaky_relu(const Tensor<T>& x, double slope) {
 
 namespace detail {
 
+namespace {
 // y = g (1 - s^2) for s = tanh(x).  dg = g' (1 - s^2), ds = -2 g' g s.
 struct TanhBackward : Binary<TanhBackward> {
   static constexpr const char* name = "tanh_backward";
@@ -255,8 +280,10 @@ struct TanhBackward : Binary<TanhBackward> {
     return d;
   }
 };
+}  // namespace
 TAPEGRAD_BINARY_OP(tanh_backward, TanhBackward)
 
+namespace {
 // y = g s (1 - s) for s = sigmoid(x).  dg = g' s (1 - s), ds = g' g (1 - 2 s).
 struct SigmoidBackward : Binary<SigmoidBackward> {
   static constexpr const char* name = "sigmoid_backward";
@@ -271,8 +298,10 @@ struct SigmoidBackward : Binary<SigmoidBackward> {
     return d;
   }
 };
+}  // namespace
 TAPEGRAD_BINARY_OP(sigmoid_backward, SigmoidBackward)
 
+namespace {
 // y = g where lo <= x <= hi, else exactly 0 (an infinite g included, as PyTorch): the
 // backward of clamp. dg = clamp_backward(g', x); x gets none, the op being flat in x wherever
 // it is differentiable.
@@ -291,6 +320,7 @@ struct ClampBackward : Binary<ClampBackward> {
     return d;
   }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(ClampBackward)
 
 template <class T>
@@ -298,6 +328,7 @@ Tensor<T> clamp_backward(const Tensor<T>& g, const Tensor<T>& x, double lo, doub
   return apply<ClampBackward>({lo, hi}, g, x);
 }
 
+namespace {
 // y = g where x > 0, slope g elsewhere: the backward of leaky_relu. dg = the same op on g';
 // x gets none.
 struct LeakyReluBackward : Binary<LeakyReluBackward> {
@@ -312,6 +343,7 @@ struct LeakyReluBackward : Binary<LeakyReluBackward> {
     return d;
   }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(LeakyReluBackward)
 
 template <class T>
@@ -321,6 +353,7 @@ Tensor<T> leaky_relu_backward(const Tensor<T>& g, const Tensor<T>& x, double slo
 
 // ---- masks: flat functions of their inputs (no gradient), the factors of piecewise rules.
 
+namespace {
 // y = the sign of x: -1, 0 (keeping the sign of a zero) or 1; NaN stays NaN (as xt::sign).
 struct Sign : Unary<Sign> {
   static constexpr const char* name = "sign";
@@ -331,8 +364,10 @@ struct Sign : Unary<Sign> {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>&) { return {}; }
 };
+}  // namespace
 TAPEGRAD_UNARY_OP(sign, Sign)
 
+namespace {
 // y = 1 where a > b, 0 where a < b, 1/2 where they are equal (a NaN gives 0): a's share of
 // the gradient of maximum(a, b).
 struct MaxShare : Binary<MaxShare> {
@@ -341,8 +376,10 @@ struct MaxShare : Binary<MaxShare> {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>&) { return {}; }
 };
+}  // namespace
 TAPEGRAD_BINARY_OP(max_share, MaxShare)
 
+namespace {
 // y = 1 where a < b, 0 where a > b, 1/2 where they are equal: a's share of the gradient of
 // minimum(a, b).
 struct MinShare : Binary<MinShare> {
@@ -351,8 +388,10 @@ struct MinShare : Binary<MinShare> {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>&) { return {}; }
 };
+}  // namespace
 TAPEGRAD_BINARY_OP(min_share, MinShare)
 
+namespace {
 // y = g where x > 0, else exactly 0 (an infinite g included, as PyTorch): one pass over g
 // and x.  dg = relu_backward(g', x); x gets none, the op being flat in x wherever it is
 // differentiable.
@@ -362,12 +401,14 @@ struct ReluBackward : Binary<ReluBackward> {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return relu_backward(c.grad(), c.input(1)); }
 };
+}  // namespace
 TAPEGRAD_BINARY_OP(relu_backward, ReluBackward)
 
 }  // namespace detail
 
 // ---- one operand ----
 
+namespace {
 // y = -x.  dx = -g.
 struct Neg : Unary<Neg> {
   static constexpr const char* name = "neg";
@@ -375,8 +416,10 @@ struct Neg : Unary<Neg> {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return neg(c.grad()); }
 };
+}  // namespace
 TAPEGRAD_UNARY_OP(neg, Neg)
 
+namespace {
 // y = e^x.  dx = g y.
 struct Exp : Unary<Exp> {
   static constexpr const char* name = "exp";
@@ -384,8 +427,10 @@ struct Exp : Unary<Exp> {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return mul(c.grad(), c.output()); }
 };
+}  // namespace
 TAPEGRAD_UNARY_OP(exp, Exp)
 
+namespace {
 // y = ln x.  dx = g / x.
 struct Log : Unary<Log> {
   static constexpr const char* name = "log";
@@ -393,8 +438,10 @@ struct Log : Unary<Log> {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return div(c.grad(), c.input(0)); }
 };
+}  // namespace
 TAPEGRAD_UNARY_OP(log, Log)
 
+namespace {
 // y = sqrt(x).  dx = g / (2 y).
 struct Sqrt : Unary<Sqrt> {
   static constexpr const char* name = "sqrt";
@@ -402,8 +449,10 @@ struct Sqrt : Unary<Sqrt> {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return affine(div(c.grad(), c.output()), 0.5); }
 };
+}  // namespace
 TAPEGRAD_UNARY_OP(sqrt, Sqrt)
 
+namespace {
 // y = |x|.  dx = g sign(x) (0 at x = 0).
 struct Abs : Unary<Abs> {
   static constexpr const char* name = "abs";
@@ -413,8 +462,10 @@ struct Abs : Unary<Abs> {
     return mul(c.grad(), detail::sign(c.input(0)));
   }
 };
+}  // namespace
 TAPEGRAD_UNARY_OP(abs, Abs)
 
+namespace {
 // y = x^2.  dx = 2 g x.
 struct Square : Unary<Square> {
   static constexpr const char* name = "square";
@@ -422,8 +473,10 @@ struct Square : Unary<Square> {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return affine(mul(c.grad(), c.input(0)), 2); }
 };
+}  // namespace
 TAPEGRAD_UNARY_OP(square, Square)
 
+namespace {
 // y = sin x.  dx = g cos x.
 struct Sin : Unary<Sin> {
   static constexpr const char* name = "sin";
@@ -431,8 +484,10 @@ struct Sin : Unary<Sin> {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return mul(c.grad(), cos(c.input(0))); }
 };
+}  // namespace
 TAPEGRAD_UNARY_OP(sin, Sin)
 
+namespace {
 // y = cos x.  dx = -g sin x.
 struct Cos : Unary<Cos> {
   static constexpr const char* name = "cos";
@@ -440,8 +495,10 @@ struct Cos : Unary<Cos> {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return neg(mul(c.grad(), sin(c.input(0)))); }
 };
+}  // namespace
 TAPEGRAD_UNARY_OP(cos, Cos)
 
+namespace {
 // y = tanh x.  dx = g (1 - y^2).
 struct Tanh : Unary<Tanh> {
   static constexpr const char* name = "tanh";
@@ -449,8 +506,10 @@ struct Tanh : Unary<Tanh> {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return detail::tanh_backward(c.grad(), c.output()); }
 };
+}  // namespace
 TAPEGRAD_UNARY_OP(tanh, Tanh)
 
+namespace {
 // y = 1 / (1 + e^-x).  dx = g y (1 - y).
 struct Sigmoid : Unary<Sigmoid> {
   static constexpr const char* name = "sigmoid";
@@ -466,8 +525,10 @@ struct Sigmoid : Unary<Sigmoid> {
     return detail::sigmoid_backward(c.grad(), c.output());
   }
 };
+}  // namespace
 TAPEGRAD_UNARY_OP(sigmoid, Sigmoid)
 
+namespace {
 // y = max(x, 0) (a NaN gives 0, as xtensor's maximum).  dx = g where x > 0, else 0.
 struct Relu : Unary<Relu> {
   static constexpr const char* name = "relu";
@@ -475,8 +536,10 @@ struct Relu : Unary<Relu> {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return detail::relu_backward(c.grad(), c.input(0)); }
 };
+}  // namespace
 TAPEGRAD_UNARY_OP(relu, Relu)
 
+namespace {
 // y = ln(1 + e^x), as max(x, 0) + ln(1 + e^-|x|) so that e^x never overflows.
 // dx = g sigmoid(x).
 struct Softplus : Unary<Softplus> {
@@ -485,6 +548,7 @@ struct Softplus : Unary<Softplus> {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return mul(c.grad(), sigmoid(c.input(0))); }
 };
+}  // namespace
 TAPEGRAD_UNARY_OP(softplus, Softplus)
 
 #define TAPEGRAD_INSTANTIATE(T)                                  \

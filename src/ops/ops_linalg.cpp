@@ -78,6 +78,7 @@ void gemm(const xt::xarray<T>& a, const xt::xarray<T>& b, bool ta, bool tb, T* o
 template <class T>
 Tensor<T> matmul_2d(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb);
 
+namespace {
 // y = op_a(a) op_b(b) for 2-d a and b, op transposing when its flag is set.
 // With A = op_a(a), B = op_b(b): dA = g B^T and dB = A^T g, written back through the flags:
 //   da = g B^T        (ta = 0)  or  B g^T  (ta = 1)
@@ -114,6 +115,7 @@ struct MatMul {
     return d;
   }
 };
+}  // namespace
 
 template <class T>
 Tensor<T> matmul_2d(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb) {

@@ -30,6 +30,7 @@ Tensor<T> expand_reduced(const Tensor<T>& g, const Shape& kept, const Shape& ful
 }
 }  // namespace
 
+namespace {
 // y = the sum of all elements of x (0-d).  dx = g broadcast to x's shape.
 struct SumAll {
   static constexpr const char* name = "sum";
@@ -48,6 +49,7 @@ struct SumAll {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return broadcast_to(c.grad(), c.input(0).shape()); }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(SumAll)
 
 template <class T>
@@ -55,6 +57,7 @@ Tensor<T> sum(const Tensor<T>& x) {
   return detail::apply<SumAll>(x);
 }
 
+namespace {
 // y = the sum of x over some axes (kept at extent 1 or dropped).  dx = g broadcast back.
 struct SumAlong {
   static constexpr const char* name = "sum";
@@ -68,6 +71,7 @@ struct SumAlong {
     return expand_reduced(c.grad(), a.kept, c.input(0).shape());
   }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(SumAlong)
 
 template <class T>
@@ -94,6 +98,7 @@ Tensor<T> mean(const Tensor<T>& x, const Axes& axes, bool keepdims) {
 
 namespace detail {
 
+namespace {
 // y = 1 at the first position of the largest element along an axis (or of the first NaN,
 // which max returns), 0 elsewhere; x's shape. A mask: no gradient.
 struct MaxMask {
@@ -123,6 +128,7 @@ struct MaxMask {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>&, const Attrs&) { return {}; }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(MaxMask)
 
 template <class T>
@@ -132,6 +138,7 @@ Tensor<T> max_mask(const Tensor<T>& x, std::size_t axis) {
 
 }  // namespace detail
 
+namespace {
 // y = the largest element along an axis (the first NaN if there is one).  dx = g at the
 // first position of each maximum (or of that NaN), as PyTorch; 0 elsewhere.
 struct MaxAlong {
@@ -147,6 +154,7 @@ struct MaxAlong {
     return mul(expand_reduced(c.grad(), a.kept, x.shape()), detail::max_mask(x, a.axis));
   }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(MaxAlong)
 
 template <class T>
@@ -161,6 +169,7 @@ Tensor<T> max(const Tensor<T>& x, std::ptrdiff_t axis, bool keepdims) {
   return detail::apply_shaped<MaxAlong>(shape, {std::move(kept), a}, x);
 }
 
+namespace {
 // y = log(sum(exp(x))) along an axis, shifted by the maximum so that exp never overflows; an
 // empty row gives log 0 = -inf, as in NumPy and PyTorch.  dx = g softmax(x).
 struct LogSumExp {
@@ -180,6 +189,7 @@ struct LogSumExp {
     return mul(expand_reduced(c.grad(), a.kept, x.shape()), softmax_x);
   }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(LogSumExp)
 
 template <class T>

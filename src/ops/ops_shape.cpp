@@ -28,6 +28,7 @@ Tensor<T> transpose(const Tensor<T>& x) {
   return transpose(x, perm);
 }
 
+namespace {
 // y = x with its axes permuted: y's axis i is x's axis perm[i].  dx = g permuted back.
 struct Transpose {
   static constexpr const char* name = "transpose";
@@ -49,6 +50,7 @@ struct Transpose {
     return transpose(c.grad(), inverse);
   }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(Transpose)
 
 template <class T>
@@ -65,6 +67,7 @@ Tensor<T> transpose(const Tensor<T>& x, const std::vector<std::size_t>& perm) {
   return detail::apply<Transpose>({perm}, x);
 }
 
+namespace {
 // y = x's elements in row-major order, in a new shape.  dx = g in x's shape.
 struct Reshape {
   static constexpr const char* name = "reshape";
@@ -76,6 +79,7 @@ struct Reshape {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return reshape(c.grad(), c.input(0).shape()); }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(Reshape)
 
 template <class T>
@@ -88,6 +92,7 @@ Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
   return detail::apply_shaped<Reshape>(shape, {}, x);
 }
 
+namespace {
 // y = x broadcast to a larger shape (NumPy rules).  dx = g summed back to x's shape.
 struct BroadcastTo {
   static constexpr const char* name = "broadcast_to";
@@ -99,6 +104,7 @@ struct BroadcastTo {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return sum_to(c.grad(), c.input(0).shape()); }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(BroadcastTo)
 
 template <class T>
@@ -112,6 +118,7 @@ Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
   return detail::apply_shaped<BroadcastTo>(shape, {}, x);
 }
 
+namespace {
 // y = x summed down to a shape that broadcasts back to x's.  dx = g broadcast to x's shape.
 struct SumTo {
   static constexpr const char* name = "sum_to";
@@ -123,6 +130,7 @@ struct SumTo {
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return broadcast_to(c.grad(), c.input(0).shape()); }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(SumTo)
 
 template <class T>
@@ -136,6 +144,7 @@ Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
   return detail::apply_shaped<SumTo>(shape, {}, x);
 }
 
+namespace {
 // y = the parts joined along an axis.  d(part i) = its slice of g.
 struct Concat {
   static constexpr const char* name = "concat";
@@ -168,6 +177,7 @@ struct Concat {
     return d;
   }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(Concat)
 
 template <class T>
@@ -198,6 +208,7 @@ Tensor<T> concat(const std::vector<Tensor<T>>& parts, std::ptrdiff_t axis) {
   return detail::apply_shaped<Concat>(out_shape, {a}, parts);
 }
 
+namespace {
 // y = x[..., start : start + length, ...] along an axis.  dx = g placed in zeros.
 struct Narrow {
   static constexpr const char* name = "narrow";
@@ -228,6 +239,7 @@ struct Narrow {
     return pieces.size() == 1 ? g : concat(pieces, static_cast<std::ptrdiff_t>(a.axis));
   }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(Narrow)
 
 template <class T>
@@ -244,6 +256,7 @@ Tensor<T> narrow(const Tensor<T>& x, std::ptrdiff_t axis, std::size_t start, std
   return detail::apply_shaped<Narrow>(out_shape, {a, start}, x);
 }
 
+namespace {
 // y = the rows of x at the given indices (along axis 0).  dx = index_add(g, indices).
 struct IndexSelect {
   static constexpr const char* name = "index_select";
@@ -261,6 +274,7 @@ struct IndexSelect {
     return index_add(c.grad(), a.indices, c.input(0).shape()[0]);
   }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(IndexSelect)
 
 template <class T>
@@ -279,6 +293,7 @@ Tensor<T> index_select(const Tensor<T>& x, const std::vector<std::size_t>& indic
   return detail::apply_shaped<IndexSelect>(out_shape, {indices}, x);
 }
 
+namespace {
 // y = zeros of `rows` rows with row i of x added to row indices[i].  dx = g's rows at the
 // indices (index_select).
 struct IndexAdd {
@@ -300,6 +315,7 @@ struct IndexAdd {
     return index_select(c.grad(), a.indices);
   }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(IndexAdd)
 
 template <class T>

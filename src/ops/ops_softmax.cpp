@@ -36,6 +36,7 @@ struct AlongAxis {
 
 }  // namespace
 
+namespace {
 // y = e^x / sum(e^x) along an axis (shifted by the maximum).  dx = y (g - sum(g y)).
 struct Softmax : AlongAxis {
   static constexpr const char* name = "softmax";
@@ -53,6 +54,7 @@ struct Softmax : AlongAxis {
     return mul(y, sub(g, sum(mul(g, y), along, true)));
   }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(Softmax)
 
 template <class T>
@@ -60,6 +62,7 @@ Tensor<T> softmax(const Tensor<T>& x, std::ptrdiff_t axis) {
   return detail::apply<Softmax>({detail::normalize_axis("softmax", axis, x.dim())}, x);
 }
 
+namespace {
 // y = x - log(sum(e^x)) along an axis (shifted by the maximum).  dx = g - e^y sum(g).
 struct LogSoftmax : AlongAxis {
   static constexpr const char* name = "log_softmax";
@@ -76,6 +79,7 @@ struct LogSoftmax : AlongAxis {
     return sub(g, mul(exp(c.output()), sum(g, along, true)));
   }
 };
+}  // namespace
 TAPEGRAD_REGISTER_OP(LogSoftmax)
 
 template <class T>
