@@ -2,6 +2,7 @@
 // from the tape. It reproduces the seed's 57 iterates digit for digit.
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 
@@ -24,6 +25,7 @@ int run(int argc, char** argv) {
   long max_iterations = 10000;
   std::string plot = "minimize_1d.png";
   bool quick = false;
+  bool compiled = false;
   app.add_option("--start", start, "the first x")->capture_default_str()->check(examples::finite());
   app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(examples::positive());
   app.add_option("--precision", precision, "stop when |dy/dx| is below this")->capture_default_str()->check(examples::non_negative());
@@ -31,14 +33,20 @@ int run(int argc, char** argv) {
       ->capture_default_str()->transform(examples::whole(0, 100000000));
   app.add_option("--plot", plot, "PNG of the path on the curve ('' for none)")->capture_default_str();
   app.add_flag("--quick", quick, "the same run (it is short already)");
+  app.add_flag("--compiled", compiled,
+               "record the step once and replay it (tapegrad::compile): the same iterates");
   CLI11_PARSE(app, argc, argv);
 
   Tensor<double> x(start, tapegrad::requires_grad);
   tapegrad::optim::SGD<double> descent({x}, learning_rate);
   std::vector<double> path{start};
   long updates = 0;
+  std::optional<tapegrad::Compiled<double>> step;
+  if (compiled) step = tapegrad::compile(std::vector<Tensor<double>>{x}, [&] { return objective(x); });
   for (long i = 0; i < max_iterations; ++i) {
-    {
+    if (step) {
+      step->run();  // y and dy/dx at the current x, replayed
+    } else {
       tapegrad::Tape tape;
       objective(x).backward();
     }

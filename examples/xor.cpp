@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -40,13 +41,14 @@ int run(int argc, char** argv) {
   examples::XorNetwork<double> net(seed, learning_rate);
   // The step recorded once: forward, loss and the backward pass, replayed on the current
   // weights by run() (see docs/compile.md).
-  auto step = tapegrad::compile(net.model.parameters(), [&] { return net.loss(net.forward()); });
+  std::optional<tapegrad::Compiled<double>> step;
+  if (compiled) step = tapegrad::compile(net.model.parameters(), [&] { return net.loss(net.forward()); });
   std::vector<double> loss_epochs, losses;
   double training_seconds = 0;
   for (long epoch = 0; epoch < epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
-    if (compiled) {
-      step.run();
+    if (step) {
+      step->run();
       net.optimizer.step();
       net.optimizer.zero_grad();
     } else {

@@ -270,6 +270,29 @@ TEST_CASE("anomaly mode covers a compiled step's ops") {
   CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("compiled step: op 'sqrt' made NaN or Inf"), TapeError);
 }
 
+TEST_CASE("compile_value_and_grad gives what value_and_grad gives, at every point") {
+  const auto rosenbrock = [](const std::vector<Tensor<double>>& v) {
+    const auto x = v[0], y = v[1];
+    return sum(square(1.0 - x) + 100.0 * square(y - square(x)));
+  };
+  auto compiled = functional::compile_value_and_grad(rosenbrock, std::vector<Tensor<double>>{Tensor<double>(0.0), Tensor<double>(0.0)});
+  for (const auto& point : std::vector<std::pair<double, double>>{{-1.2, 1.0}, {0.5, 0.25}, {2.0, -3.0}}) {
+    const std::vector<Tensor<double>> args{Tensor<double>(point.first), Tensor<double>(point.second)};
+    const auto [value, grads] = compiled(args);
+    const auto [eager_value, eager_grads] = functional::value_and_grad(rosenbrock, args);
+    CHECK(value.value()() == eager_value.value()());
+    CHECK(grads[0].value()() == eager_grads[0].value()());
+    CHECK(grads[1].value()() == eager_grads[1].value()());
+  }
+  auto one = functional::compile_value_and_grad([](const Tensor<double>& x) { return sum(exp(x) * x); },
+                                                Tensor<double>(xt::xarray<double>{0.0, 0.0}));
+  const auto [v, g] = one(Tensor<double>(xt::xarray<double>{1.0, -1.0}));
+  CHECK(v.value()() == doctest::Approx(std::exp(1.0) - std::exp(-1.0)));
+  CHECK(g.value()(0) == doctest::Approx(2.0 * std::exp(1.0)));
+  CHECK_THROWS_WITH_AS(one(Tensor<double>(xt::xarray<double>{1.0})),
+                       doctest::Contains("argument 0 has shape (1,), compiled for (2,)"), ShapeError);
+}
+
 TEST_CASE("compile() and run() refuse what they cannot do, naming it") {
   Tensor<double> w(test::random_array({2, 2}, 11), requires_grad);
   Tensor<double> x(test::random_array({3, 2}, 12));

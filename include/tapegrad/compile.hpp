@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "tapegrad/tensor.hpp"
@@ -52,6 +53,8 @@ class Compiled {
   std::size_t size() const;
   /// The number of ops recorded by compile() before the unneeded ones were dropped.
   std::size_t recorded_size() const;
+  /// The shape of f's result (one element: () or (1), (1, 1)...).
+  const Shape& value_shape() const;
 
   /// The recorded ops, the tensors they read and the parameters' gradients (made by compile).
   struct Plan;
@@ -81,7 +84,56 @@ template <class T>
 Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
                     const typename detail::NonDeduced<std::function<Tensor<T>()>>::type& f);
 
+namespace functional {
+
+/// A value_and_grad compiled once for arguments of given shapes (see
+/// compile_value_and_grad): each call copies the arguments into leaves of its own and replays
+/// the recorded step, as functional::value_and_grad would compute it anew.
+template <class T>
+class CompiledValueAndGrad {
+ public:
+  /// f(xs) and its gradient with respect to each argument (zeros where f does not depend on
+  /// it), as constant tensors the caller may keep. Throws ShapeError if the number of
+  /// arguments or an argument's shape differs from compile time.
+  std::pair<Tensor<T>, std::vector<Tensor<T>>> operator()(const std::vector<Tensor<T>>& xs);
+  /// f(x) and df/dx, for a function compiled for one argument.
+  std::pair<Tensor<T>, Tensor<T>> operator()(const Tensor<T>& x);
+
+  /// Made by compile_value_and_grad.
+  CompiledValueAndGrad(std::vector<Tensor<T>> leaves, Compiled<T> step)
+      : leaves_(std::move(leaves)), step_(std::move(step)) {}
+
+ private:
+  std::vector<Tensor<T>> leaves_;  // the arguments' stand-ins that the step reads
+  Compiled<T> step_;
+};
+
+namespace detail {
+template <class T>
+CompiledValueAndGrad<T> compile_value_and_grad(
+    const std::function<Tensor<T>(const std::vector<Tensor<T>>&)>& f, const std::vector<Tensor<T>>& xs);
+}  // namespace detail
+
+/// functional::value_and_grad for a function called many times on arguments of the same
+/// shapes (a minimisation loop): f is recorded once, on copies of `xs`, and each call of the
+/// result replays it on the arguments given (see docs/compile.md for what a compiled step
+/// sees). f takes `const std::vector<Tensor<T>>&` and returns one element.
+template <class F, class T>
+CompiledValueAndGrad<T> compile_value_and_grad(F f, const std::vector<Tensor<T>>& xs) {
+  return detail::compile_value_and_grad<T>(f, xs);
+}
+/// The same for a function of one tensor (f takes `const Tensor<T>&`).
+template <class F, class T>
+CompiledValueAndGrad<T> compile_value_and_grad(F f, const Tensor<T>& x) {
+  return detail::compile_value_and_grad<T>(
+      [f](const std::vector<Tensor<T>>& xs) { return f(xs[0]); }, std::vector<Tensor<T>>{x});
+}
+
+}  // namespace functional
+
 extern template class Compiled<float>;
 extern template class Compiled<double>;
+extern template class functional::CompiledValueAndGrad<float>;
+extern template class functional::CompiledValueAndGrad<double>;
 
 }  // namespace tapegrad

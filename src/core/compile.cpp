@@ -298,6 +298,69 @@ std::size_t Compiled<T>::recorded_size() const {
   return plan_->recorded;
 }
 
+template <class T>
+const Shape& Compiled<T>::value_shape() const {
+  return value_of<T>(plan_->loss).shape();
+}
+
+namespace functional {
+
+namespace detail {
+template <class T>
+CompiledValueAndGrad<T> compile_value_and_grad(
+    const std::function<Tensor<T>(const std::vector<Tensor<T>>&)>& f, const std::vector<Tensor<T>>& xs) {
+  std::vector<Tensor<T>> leaves;
+  for (const auto& x : xs) leaves.emplace_back(typename Tensor<T>::Array(x.value()), requires_grad);
+  auto step = compile(leaves, [&] { return f(leaves); });
+  return CompiledValueAndGrad<T>(std::move(leaves), std::move(step));
+}
+}  // namespace detail
+
+template <class T>
+std::pair<Tensor<T>, std::vector<Tensor<T>>> CompiledValueAndGrad<T>::operator()(const std::vector<Tensor<T>>& xs) {
+  if (xs.size() != leaves_.size()) {
+    throw ShapeError("compiled value_and_grad: called with " + std::to_string(xs.size()) +
+                     " argument(s), compiled for " + std::to_string(leaves_.size()));
+  }
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    if (xs[i].shape() != leaves_[i].shape()) {
+      throw ShapeError("compiled value_and_grad: argument " + std::to_string(i) + " has shape " +
+                       shape_to_string(xs[i].shape()) + ", compiled for " + shape_to_string(leaves_[i].shape()));
+    }
+  }
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const auto& from = xs[i].value();
+    auto& to = leaves_[i].node()->grad;
+    to.reset();
+    T* data = static_cast<tapegrad::detail::Node<T>&>(*leaves_[i].node()).value.data();
+    std::copy(from.data(), from.data() + from.size(), data);
+  }
+  const T value = step_.run();
+  std::vector<Tensor<T>> grads;
+  for (const auto& leaf : leaves_) {
+    grads.emplace_back(leaf.has_grad() ? typename Tensor<T>::Array(leaf.grad())
+                                       : typename Tensor<T>::Array(xt::zeros<T>(leaf.shape())));
+  }
+  typename Tensor<T>::Array result = xt::xarray<T>::from_shape(step_.value_shape());
+  result.data()[0] = value;
+  return {Tensor<T>(std::move(result)), std::move(grads)};
+}
+
+template <class T>
+std::pair<Tensor<T>, Tensor<T>> CompiledValueAndGrad<T>::operator()(const Tensor<T>& x) {
+  auto [value, grads] = (*this)(std::vector<Tensor<T>>{x});
+  return {value, grads[0]};
+}
+
+template class CompiledValueAndGrad<float>;
+template class CompiledValueAndGrad<double>;
+template CompiledValueAndGrad<float> detail::compile_value_and_grad(
+    const std::function<Tensor<float>(const std::vector<Tensor<float>>&)>&, const std::vector<Tensor<float>>&);
+template CompiledValueAndGrad<double> detail::compile_value_and_grad(
+    const std::function<Tensor<double>(const std::vector<Tensor<double>>&)>&, const std::vector<Tensor<double>>&);
+
+}  // namespace functional
+
 template class Compiled<float>;
 template class Compiled<double>;
 template Compiled<float> compile(const std::vector<Tensor<float>>&, const std::function<Tensor<float>()>&);
