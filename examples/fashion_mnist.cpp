@@ -2,6 +2,7 @@
 // softmax cross-entropy; progress per epoch, test accuracy, a confusion matrix, and the
 // trained weights saved to .npz (NumPy reads them).
 #include <chrono>
+#include <map>
 #include <memory>
 #include <cstdio>
 #include <sstream>
@@ -44,6 +45,7 @@ int run(int argc, char** argv) {
   double learning_rate = 0.1;
   std::uint64_t seed = 1;
   bool quick = false;
+  bool compiled = false;
   app.add_option("--data", folder, "folder of the four IDX files")->capture_default_str();
   app.add_option("--hidden", hidden_text, "hidden layer sizes, e.g. 256,128,100")->capture_default_str();
   app.add_option("--epochs", epochs, "passes over the training images")->capture_default_str()->transform(examples::whole(1, 1000));
@@ -58,6 +60,9 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--weights", weights, ".npz file for the trained weights ('' for none)")->capture_default_str();
   app.add_flag("--quick", quick, "one epoch (a few seconds with the data loading)");
+  app.add_flag("--compiled", compiled,
+               "record the training step once per batch size and replay it (tapegrad::compile); "
+               "the same numbers");
   CLI11_PARSE(app, argc, argv);
   if (quick) epochs = 1;
   // The hidden sizes are checked before the data is read (no hidden layer: softmax regression).
@@ -99,6 +104,13 @@ int run(int argc, char** argv) {
   std::printf(" (ReLU), float32, softmax cross-entropy, %s lr %g, batch %zu\n", optimizer_name.c_str(),
               learning_rate, batch_size);
 
+  // With --compiled: one recorded step per batch size (the last batch of an epoch may be
+  // smaller), each reading its own input tensors.
+  struct CompiledStep {
+    Tensor<float> features, targets;
+    std::unique_ptr<Compiled<float>> run;
+  };
+  std::map<std::size_t, std::unique_ptr<CompiledStep>> compiled_steps;
   for (int epoch = 1; epoch <= epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     double loss_sum = 0;
@@ -107,7 +119,26 @@ int run(int argc, char** argv) {
     for (const auto& batch : batches) {
       std::vector<std::size_t> labels(batch.targets.size());
       for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::size_t>(batch.targets(i));
-      {
+      if (compiled) {
+        // The batch goes into the step's own input tensors; the labels as a one-hot tensor,
+        // which a compiled step reads anew (a label list would be a constant of the step).
+        xt::xarray<float> one_hot = xt::zeros<float>({labels.size(), std::size_t{10}});
+        for (std::size_t i = 0; i < labels.size(); ++i) one_hot(i, labels[i]) = 1.0f;
+        auto& step = compiled_steps[labels.size()];
+        if (!step) {
+          step = std::make_unique<CompiledStep>();
+          step->features = Tensor<float>(batch.features);
+          step->targets = Tensor<float>(one_hot);
+          CompiledStep& s = *step;
+          s.run = std::make_unique<Compiled<float>>(compile(model.parameters(), [&model, &s] {
+            return nn::cross_entropy_with_probabilities(model(s.features), s.targets);
+          }));
+        } else {
+          step->features.set_value(batch.features);
+          step->targets.set_value(std::move(one_hot));
+        }
+        loss_sum += static_cast<double>(step->run->run()) * static_cast<double>(labels.size());
+      } else {
         Tape tape;
         const auto loss = nn::cross_entropy(model(Tensor<float>(batch.features)), labels);
         loss.backward();

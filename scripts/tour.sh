@@ -20,6 +20,7 @@ demos=(
   "D7 gradient-descent variants (seed 000)|gd_variants|^summary"
   "D8 classification against a linear baseline (seed 004)|classify|^best MLP"
   "D9 Fashion-MNIST, MLP 784-100-10, 10 epochs|fashion_mnist|^test accuracy"
+  "D9 again, one compiled step per batch size|fashion_mnist --compiled --weights fashion_mnist_compiled.npz|^test accuracy"
 )
 
 echo "tapegrad demo tour: every gradient comes from the tape"

@@ -119,3 +119,29 @@ TEST_CASE("half_sse refuses an output without elements, as mse does") {
   const Tensor<double> empty_1d(xt::xarray<double>::from_shape(Shape{0}));
   CHECK_THROWS_AS(nn::half_sse(empty_1d, empty_1d), ValueError);
 }
+
+TEST_CASE("cross_entropy_with_probabilities: a one-hot target gives the label form's number and gradient") {
+  const xt::xarray<double> z = {{1.0, -2.0, 0.5}, {0.3, 0.1, -0.7}};
+  Tensor<double> a(z, requires_grad), b(z, requires_grad);
+  const Tensor<double> one_hot(xt::xarray<double>{{0.0, 0.0, 1.0}, {1.0, 0.0, 0.0}});
+  {
+    Tape tape;
+    const auto by_labels = nn::cross_entropy(a, std::vector<std::size_t>{2, 0});
+    const auto by_probabilities = nn::cross_entropy_with_probabilities(b, one_hot);
+    CHECK(by_labels.item() == by_probabilities.item());
+    by_labels.backward();
+    by_probabilities.backward();
+  }
+  CHECK(a.grad() == b.grad());
+  // Soft targets: -(1/N) sum p log_softmax(z), against the formula.
+  const xt::xarray<double> p = {{0.2, 0.3, 0.5}, {0.6, 0.4, 0.0}};
+  const auto soft = nn::cross_entropy_with_probabilities(Tensor<double>(z), Tensor<double>(p)).item();
+  double expected = 0;
+  for (std::size_t i = 0; i < 2; ++i) {
+    const double lse = std::log(std::exp(z(i, 0)) + std::exp(z(i, 1)) + std::exp(z(i, 2)));
+    for (std::size_t c = 0; c < 3; ++c) expected -= p(i, c) * (z(i, c) - lse);
+  }
+  CHECK(soft == doctest::Approx(expected / 2).epsilon(1e-14));
+  CHECK_THROWS_WITH_AS(nn::cross_entropy_with_probabilities(Tensor<double>(z), Tensor<double>(xt::xarray<double>{{1.0, 0.0, 0.0}})),
+                       doctest::Contains("target of shape (1, 3) for logits of shape (2, 3)"), ShapeError);
+}

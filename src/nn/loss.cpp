@@ -89,6 +89,20 @@ Tensor<T> cross_entropy(const Tensor<T>& logits, const std::vector<std::size_t>&
 }
 
 template <class T>
+Tensor<T> cross_entropy_with_probabilities(const Tensor<T>& logits, const Tensor<T>& target) {
+  if (logits.dim() != 2) {
+    throw ShapeError("cross_entropy_with_probabilities: expects logits of shape (N, C), got " + shape_to_string(logits.shape()));
+  }
+  if (target.shape() != logits.shape()) {
+    throw ShapeError("cross_entropy_with_probabilities: target of shape " + shape_to_string(target.shape()) +
+                     " for logits of shape " + shape_to_string(logits.shape()) + "; they must be equal");
+  }
+  const std::size_t n = logits.shape()[0];
+  if (n == 0) throw ValueError("cross_entropy_with_probabilities: the batch is empty");
+  return -sum(log_softmax(logits, 1) * target) / static_cast<double>(n);
+}
+
+template <class T>
 Tensor<T> nll_loss(const Tensor<T>& log_probabilities, const std::vector<std::size_t>& labels) {
   const auto mask = one_hot("nll_loss", log_probabilities, labels);
   return -sum(log_probabilities * mask) / static_cast<double>(labels.size());
@@ -100,6 +114,7 @@ Tensor<T> nll_loss(const Tensor<T>& log_probabilities, const std::vector<std::si
   template Tensor<T> binary_cross_entropy(const Tensor<T>&, const Tensor<T>&);             \
   template Tensor<T> binary_cross_entropy_with_logits(const Tensor<T>&, const Tensor<T>&); \
   template Tensor<T> cross_entropy(const Tensor<T>&, const std::vector<std::size_t>&);     \
+  template Tensor<T> cross_entropy_with_probabilities(const Tensor<T>&, const Tensor<T>&); \
   template Tensor<T> nll_loss(const Tensor<T>&, const std::vector<std::size_t>&);
 
 TAPEGRAD_INSTANTIATE(float)

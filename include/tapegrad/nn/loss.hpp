@@ -46,6 +46,16 @@ Tensor<T> binary_cross_entropy_with_logits(const Tensor<T>& logits, const Tensor
 template <class T>
 Tensor<T> cross_entropy(const Tensor<T>& logits, const std::vector<std::size_t>& labels);
 
+/// Softmax cross-entropy against class probabilities (PyTorch's cross_entropy with a
+/// floating-point target; a name of its own, since `cross_entropy(z, {2, 0})` must keep
+/// meaning labels): logits z and target p both of shape (N, C):
+/// -(1/N) sum_i sum_c p[i, c] log_softmax(z)[i, c], shape (). A one-hot p gives the same
+/// number as the label form; unlike a label list, p is a tensor, so a compiled step
+/// (tapegrad::compile) reads each batch's targets. Throws ShapeError if z is not 2-d or p's
+/// shape differs, and ValueError if N = 0.
+template <class T>
+Tensor<T> cross_entropy_with_probabilities(const Tensor<T>& logits, const Tensor<T>& target);
+
 /// Negative log-likelihood of log-probabilities logp of shape (N, C) (not checked), one
 /// integer label in [0, C) per row: -(1/N) sum_i logp[i, label_i], shape (). Throws
 /// ShapeError if logp is not 2-d or the label count is not N, and ValueError if N = 0 or a
