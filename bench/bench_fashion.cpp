@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
+#include <memory>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -132,9 +134,11 @@ double hand_epoch(const Setup& s, const tapegrad::data::FashionMnist<T>& data, c
   return loss_sum / static_cast<double>(s.images);
 }
 
+// An epoch as a user of tapegrad writes it; `compiled`: with one step per batch size recorded
+// once (tapegrad::compile) and replayed, the labels given as a one-hot tensor.
 template <class T>
 double tape_epoch(const Setup& s, const tapegrad::data::FashionMnist<T>& data, const std::vector<std::size_t>& order,
-                  const Weights<T>& init) {
+                  const Weights<T>& init, bool compiled) {
   using tapegrad::Tensor;
   tapegrad::nn::MLP<T> model({784, s.hidden, 10}, tapegrad::nn::Activation::ReLU,
                              tapegrad::nn::MLPOptions().output_activation(tapegrad::nn::Activation::Identity));
@@ -146,11 +150,31 @@ double tape_epoch(const Setup& s, const tapegrad::data::FashionMnist<T>& data, c
   tapegrad::optim::SGD<T> sgd(params, s.learning_rate);
   xt::xarray<T> x;
   std::vector<std::size_t> y;
+  struct CompiledStep {
+    Tensor<T> x, y;
+    std::unique_ptr<tapegrad::Compiled<T>> run;
+  };
+  std::map<std::size_t, std::unique_ptr<CompiledStep>> steps;
   double loss_sum = 0;
   for (std::size_t first = 0; first < s.images; first += s.batch) {
     const std::size_t n = std::min(s.batch, s.images - first);
     fill_batch(data.train_images, data.train_labels, order, first, n, x, y);
-    {
+    if (compiled) {
+      xt::xarray<T> one_hot = xt::zeros<T>({n, std::size_t{10}});
+      for (std::size_t i = 0; i < n; ++i) one_hot(i, y[i]) = T(1);
+      auto& step = steps[n];
+      if (!step) {
+        step = std::make_unique<CompiledStep>(CompiledStep{Tensor<T>(x), Tensor<T>(one_hot), nullptr});
+        CompiledStep& c = *step;
+        c.run = std::make_unique<tapegrad::Compiled<T>>(tapegrad::compile(params, [&model, &c] {
+          return tapegrad::nn::cross_entropy_with_probabilities(model(c.x), c.y);
+        }));
+      } else {
+        step->x.set_value(x);
+        step->y.set_value(std::move(one_hot));
+      }
+      loss_sum += static_cast<double>(step->run->run()) * static_cast<double>(n);
+    } else {
       tapegrad::Tape tape;
       const auto loss = tapegrad::nn::cross_entropy(model(Tensor<T>(x)), y);
       loss.backward();
@@ -196,11 +220,12 @@ Measurement in_child(Work work) {
 
 template <class T>
 bool compare(const char* type, const Setup& s, int runs) {
-  std::vector<double> hand_times, tape_times;
-  long hand_peak = 0, tape_peak = 0;
-  double hand_loss = 0, tape_loss = 0;
+  enum Side { kHand, kTape, kCompiled };
+  std::vector<double> times[3];
+  long peak[3] = {0, 0, 0};
+  double loss[3] = {0, 0, 0};
   for (int r = 0; r < runs; ++r) {
-    auto run = [&](bool tape) {
+    auto run = [&](Side side) {
       return in_child([&] {
         openblas_set_num_threads(1);
         const auto data = tapegrad::data::load_fashion_mnist<T>();
@@ -208,25 +233,28 @@ bool compare(const char* type, const Setup& s, int runs) {
         const auto order = tapegrad::data::random_permutation(data.train_labels.size(), random);
         Weights<T> w(s);
         const auto start = Clock::now();
-        const double loss = tape ? tape_epoch(s, data, order, w) : hand_epoch(s, data, order, w);
-        return Measurement{std::chrono::duration<double>(Clock::now() - start).count(), loss, 0};
+        const double l = side == kHand ? hand_epoch(s, data, order, w) : tape_epoch(s, data, order, w, side == kCompiled);
+        return Measurement{std::chrono::duration<double>(Clock::now() - start).count(), l, 0};
       });
     };
-    const auto hand = run(false);
-    const auto tape = run(true);
-    hand_times.push_back(hand.seconds);
-    tape_times.push_back(tape.seconds);
-    hand_peak = std::max(hand_peak, hand.peak_kib);
-    tape_peak = std::max(tape_peak, tape.peak_kib);
-    hand_loss = hand.loss;
-    tape_loss = tape.loss;
+    // Each run in a different order, so that none is always first.
+    for (int k = 0; k < 3; ++k) {
+      const auto side = static_cast<Side>((r + k) % 3);
+      const auto m = run(side);
+      times[side].push_back(m.seconds);
+      peak[side] = std::max(peak[side], m.peak_kib);
+      loss[side] = m.loss;
+    }
   }
-  const double h = median(hand_times), t = median(tape_times);
-  std::printf("%-7s hand-written %.3f s  tapegrad %.3f s  ratio %.2fx | peak memory %.0f MiB vs %.0f MiB (%.2fx) "
-              "| mean training loss %.6f vs %.6f\n",
-              type, h, t, t / h, hand_peak / 1024.0, tape_peak / 1024.0,
-              static_cast<double>(tape_peak) / static_cast<double>(hand_peak), hand_loss, tape_loss);
-  return std::abs(hand_loss - tape_loss) < (sizeof(T) == 4 ? 1e-3 : 1e-9);
+  const double h = median(times[kHand]), t = median(times[kTape]), c = median(times[kCompiled]);
+  std::printf("%-7s hand-written %.3f s  tapegrad %.3f s (%.2fx)  compiled %.3f s (%.2fx) | peak memory %.0f / %.0f / "
+              "%.0f MiB (%.2fx, %.2fx) | mean training loss %.6f / %.6f / %.6f\n",
+              type, h, t, t / h, c, c / h, peak[kHand] / 1024.0, peak[kTape] / 1024.0, peak[kCompiled] / 1024.0,
+              static_cast<double>(peak[kTape]) / static_cast<double>(peak[kHand]),
+              static_cast<double>(peak[kCompiled]) / static_cast<double>(peak[kHand]), loss[kHand], loss[kTape],
+              loss[kCompiled]);
+  const double tolerance = sizeof(T) == 4 ? 1e-3 : 1e-9;
+  return std::abs(loss[kHand] - loss[kTape]) < tolerance && loss[kCompiled] == loss[kTape];
 }
 
 }  // namespace
