@@ -144,4 +144,10 @@ TEST_CASE("cross_entropy_with_probabilities: a one-hot target gives the label fo
   CHECK(soft == doctest::Approx(expected / 2).epsilon(1e-14));
   CHECK_THROWS_WITH_AS(nn::cross_entropy_with_probabilities(Tensor<double>(z), Tensor<double>(xt::xarray<double>{{1.0, 0.0, 0.0}})),
                        doctest::Contains("target of shape (1, 3) for logits of shape (2, 3)"), ShapeError);
+  CHECK_THROWS_WITH_AS(nn::cross_entropy_with_probabilities(Tensor<double>(xt::xarray<double>(xt::zeros<double>({0, 3}))),
+                                                            Tensor<double>(xt::xarray<double>(xt::zeros<double>({0, 3})))),
+                       doctest::Contains("cross_entropy_with_probabilities: the batch is empty"), ValueError);
+  CHECK_THROWS_WITH_AS(nn::cross_entropy_with_probabilities(Tensor<double>(xt::xarray<double>{1.0, 2.0}),
+                                                            Tensor<double>(xt::xarray<double>{1.0, 0.0})),
+                       doctest::Contains("expects logits of shape (N, C), got (2,)"), ShapeError);
 }

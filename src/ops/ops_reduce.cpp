@@ -139,11 +139,23 @@ Tensor<T> max_mask(const Tensor<T>& x, std::size_t axis) {
 }  // namespace detail
 
 namespace {
+// What the reductions along one axis (max, logsumexp) share: the axis, x's shape with it at
+// extent 1 (for the backward), and the result's shape, that one or with the axis dropped.
+struct AlongOneAxis {
+  struct Attrs { Shape kept; std::size_t axis; };
+  struct Shapes { Attrs attrs; Shape result; };
+  template <class T>
+  static Shapes shapes(const char* op, const Tensor<T>& x, std::size_t axis, bool keepdims) {
+    Shape kept = kept_shape(op, x.shape(), {axis});
+    Shape result = keepdims ? kept : dropped_shape(x.shape(), {axis});
+    return {{std::move(kept), axis}, std::move(result)};
+  }
+};
+
 // y = the largest element along an axis (the first NaN if there is one).  dx = g at the
 // first position of each maximum (or of that NaN), as PyTorch; 0 elsewhere.
-struct MaxAlong {
+struct MaxAlong : AlongOneAxis {
   static constexpr const char* name = "max";
-  struct Attrs { Shape kept; std::size_t axis; };
   template <class T>
   static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
     detail::max_into(in[0], a.axis, out.data());
@@ -164,17 +176,15 @@ Tensor<T> max(const Tensor<T>& x, std::ptrdiff_t axis, bool keepdims) {
     throw ValueError("max: axis " + std::to_string(axis) + " of " + shape_to_string(x.shape()) +
                      " is empty");
   }
-  Shape kept = kept_shape("max", x.shape(), {a});
-  const Shape shape = keepdims ? kept : dropped_shape(x.shape(), {a});
-  return detail::apply_shaped<MaxAlong>(shape, {std::move(kept), a}, x);
+  auto shapes = MaxAlong::shapes("max", x, a, keepdims);
+  return detail::apply_shaped<MaxAlong>(shapes.result, std::move(shapes.attrs), x);
 }
 
 namespace {
 // y = log(sum(exp(x))) along an axis, shifted by the maximum so that exp never overflows; an
 // empty row gives log 0 = -inf, as in NumPy and PyTorch.  dx = g softmax(x).
-struct LogSumExp {
+struct LogSumExp : AlongOneAxis {
   static constexpr const char* name = "logsumexp";
-  struct Attrs { Shape kept; std::size_t axis; };
   template <class T>
   static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
     const xt::xarray<T> m = detail::softmax_shift(in[0], a.axis);
@@ -195,9 +205,8 @@ TAPEGRAD_REGISTER_OP(LogSumExp)
 template <class T>
 Tensor<T> logsumexp(const Tensor<T>& x, std::ptrdiff_t axis, bool keepdims) {
   const std::size_t a = detail::normalize_axis("logsumexp", axis, x.dim());
-  Shape kept = kept_shape("logsumexp", x.shape(), {a});
-  const Shape shape = keepdims ? kept : dropped_shape(x.shape(), {a});
-  return detail::apply_shaped<LogSumExp>(shape, {std::move(kept), a}, x);
+  auto shapes = LogSumExp::shapes("logsumexp", x, a, keepdims);
+  return detail::apply_shaped<LogSumExp>(shapes.result, std::move(shapes.attrs), x);
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                            \
