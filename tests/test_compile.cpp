@@ -267,7 +267,16 @@ TEST_CASE("anomaly mode covers a compiled step's ops") {
   auto step = compile(std::vector<Tensor<double>>{w}, [&] { return sum(sqrt(w)); });
   w.mutable_value() = xt::xarray<double>{4.0, -1.0};
   AnomalyModeGuard anomaly(true);
-  CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("compiled step: op 'sqrt' made NaN or Inf"), TapeError);
+  CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("compiled step: op 'sqrt' (op 0 of the step) made NaN or Inf"),
+                       TapeError);
+  // An op that runs through its record (not an elementwise step): a product that overflows.
+  Tensor<double> a(xt::xarray<double>{{1.0, 2.0}}, requires_grad);
+  Tensor<double> b(xt::xarray<double>(xt::reshape_view(xt::xarray<double>{3.0, 4.0}, {2, 1})));
+  auto product = compile(std::vector<Tensor<double>>{a}, [&] { return sum(matmul(a, b)); });
+  a.mutable_value() = xt::xarray<double>{{1e200, 1e200}};
+  b.mutable_value() = xt::reshape_view(xt::xarray<double>{1e200, 1e200}, {2, 1});
+  CHECK_THROWS_WITH_AS(product.run(), doctest::Contains("compiled step: op 'matmul' (op 0 of the step) made NaN or Inf"),
+                       TapeError);
 }
 
 TEST_CASE("compile_value_and_grad gives what value_and_grad gives, at every point") {

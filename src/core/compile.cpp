@@ -1,9 +1,14 @@
 // compile(): f and its gradient recorded once (every op, even on constants, so that nothing
-// is left computed from compile-time values), the records needed kept in order; run() calls
-// each record's forward kernel (OpEntry::forward) into the buffer it already has.
+// is left computed from compile-time values), the records needed kept in order, then laid out
+// as a flat plan: elementwise ops become steps (a kernel pointer and the slots of its values,
+// no record), their intermediate values one array shared by values whose lives do not
+// overlap; every other op keeps its record and runs its forward kernel (OpEntry::forward).
 #include "tapegrad/compile.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -21,16 +26,36 @@ namespace tapegrad {
 
 template <class T>
 struct Compiled<T>::Plan {
-  std::vector<detail::Record> records;  // copies of the kept records, in recording order
+  /// One op of the step. An elementwise op runs `kernel` on the data of its values' slots
+  /// (`where[a]`, `where[b]` into `where[y]`); any other op (kernel null) runs its record,
+  /// `records[a]`, through OpEntry::forward.
+  struct Step {
+    detail::ElementwiseKernel kernel;
+    std::uint32_t a, b, y;
+    detail::Spread spread_a, spread_b;
+    std::uint32_t n, row;  // y's elements, and its last extent for a Spread::kRow input
+    alignas(8) unsigned char attrs[detail::AttrBox::kInlineBytes];
+  };
+  std::vector<Step> steps;
+  std::vector<const char*> step_ops;   // each step's op name, for the errors
+  std::vector<detail::Record> records;  // the records of the steps that are not elementwise
   std::size_t recorded = 0;
+
+  /// Every value a step reads or writes has a slot. The first `nodes.size()` slots are values
+  /// that live in a node (leaves, the loss, the gradients, what records read or write, what
+  /// the caller holds): `where` is read from the node at each run, since a leaf may be given
+  /// new storage. The others live in `arena`, at fixed places.
+  std::vector<std::shared_ptr<detail::NodeBase>> nodes;
+  std::vector<T*> where;
+  std::vector<T> arena;
   std::shared_ptr<detail::NodeBase> loss;
 
-  /// A tensor the records read but none of them makes: a parameter, an input, a constant.
+  /// A tensor the steps read but none of them makes: a parameter, an input, a constant.
   struct Leaf {
     std::shared_ptr<detail::NodeBase> node;
     Shape shape;           // at compile time
     const char* read_by;   // the first op that reads it, for the errors
-    std::size_t record;    // that op's position in the plan
+    std::size_t record;    // that op's position in the step
     long plan_references;  // how many references the plan itself holds
     bool outside;          // someone besides the plan held it at compile time
   };
@@ -45,6 +70,11 @@ struct Compiled<T>::Plan {
     std::shared_ptr<detail::NodeBase> own;  // the buffer a copied gradient goes to
   };
   std::vector<Parameter> parameters;
+
+  /// Lays the kept records out as steps, slots and the arena (compile's last stage).
+  void lay_out(std::vector<detail::Record>&& kept);
+  /// The steps, each checked as anomaly mode checks a recorded op.
+  void run_checked();
 };
 
 namespace {
@@ -90,6 +120,7 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
   };
 
   auto plan = std::make_shared<Plan>();
+  std::vector<detail::Record> kept;  // the records the plan needs, in recording order
   try {
     Tape tape;
     detail::TapeImpl& impl = *detail::active_tape();
@@ -156,51 +187,252 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
                           "' reads a tensor computed outside the function (on another tape, or with "
                           "no tape) from tensors that require grad; compute it inside the function");
         }
-        const auto [at, fresh] = leaf_index.emplace(input.get(), plan->leaves.size());
-        if (fresh) {
-          plan->leaves.push_back({input, value_of<T>(input).shape(), record.op, plan->records.size(), 0, false});
+        if (leaf_index.emplace(input.get(), plan->leaves.size()).second) {
+          plan->leaves.push_back({input, value_of<T>(input).shape(), record.op, kept.size(), 0, false});
         }
-        ++plan->leaves[at->second].plan_references;
       }
       made.insert(record.output.get());
-      plan->records.push_back(record);
+      kept.push_back(record);
     }
-    for (auto& leaf : plan->leaves) {
-      ++leaf.plan_references;  // Leaf::node itself
-      for (const auto& p : plan->parameters) leaf.plan_references += p.node == leaf.node;
-    }
-
     // A gradient that a record of the plan makes, for one parameter only, is handed to that
     // parameter as its grad without a copy (a copy is a pass over every weight, per step);
-    // run() gives the plan a fresh node when someone else still holds it.
+    // run() gives the plan a fresh node when someone else still holds it. It is a plain leaf
+    // to the caller, as a gradient from backward() is (replay does not look at these fields).
     for (auto& p : plan->parameters) {
       if (!p.gradient || made.count(p.gradient.get()) == 0) continue;
       const auto shared = std::count_if(plan->parameters.begin(), plan->parameters.end(),
                                         [&](const auto& q) { return q.gradient == p.gradient; });
       if (shared > 1) continue;
-      // It is a plain leaf to the caller, as a gradient from backward() is (replay does not
-      // look at these fields).
       p.gradient->requires_grad = false;
       p.gradient->tape_serial = 0;
       p.gradient->record_index = 0;
-      p.handed.push_back(&p.gradient);
-      for (auto& record : plan->records) {
-        if (record.output == p.gradient) p.handed.push_back(&record.output);
-        for (std::size_t k = 0; k < record.input_count; ++k) {
-          auto& input = k < 2 ? record.first_inputs[k] : record.more_inputs->nodes[k - 2];
-          if (input == p.gradient) p.handed.push_back(&input);
-        }
-      }
+      p.handed.push_back(&p.gradient);  // the rest once the plan is laid out
     }
   } catch (...) {
     restore_grads();
     throw;
   }
   restore_grads();
+  plan->lay_out(std::move(kept));
+
+  // Every reference the plan holds, so that run() can tell whether anyone else still does.
+  std::unordered_map<const detail::NodeBase*, long> references;
+  const auto count = [&](const std::shared_ptr<detail::NodeBase>& node) {
+    if (node) ++references[node.get()];
+  };
+  count(plan->loss);
+  for (const auto& node : plan->nodes) count(node);
+  for (const auto& record : plan->records) {
+    count(record.output);
+    for (std::size_t k = 0; k < record.input_count; ++k) count(record.input(k));
+  }
+  for (const auto& leaf : plan->leaves) count(leaf.node);
+  for (const auto& p : plan->parameters) {
+    count(p.node);
+    count(p.gradient);
+  }
+  for (auto& p : plan->parameters) {
+    if (p.handed.empty()) continue;
+    for (auto& node : plan->nodes) {
+      if (node == p.gradient) p.handed.push_back(&node);
+    }
+    for (auto& record : plan->records) {
+      if (record.output == p.gradient) p.handed.push_back(&record.output);
+      for (std::size_t k = 0; k < record.input_count; ++k) {
+        auto& input = k < 2 ? record.first_inputs[k] : record.more_inputs->nodes[k - 2];
+        if (input == p.gradient) p.handed.push_back(&input);
+      }
+    }
+  }
   // Whoever else holds a leaf now (the caller's parameters and inputs) must go on holding it;
   // the leaves only the plan holds are the constants f made (a seed, a literal).
-  for (auto& leaf : plan->leaves) leaf.outside = leaf.node.use_count() > leaf.plan_references;
+  for (auto& leaf : plan->leaves) {
+    leaf.plan_references = references[leaf.node.get()];
+    leaf.outside = leaf.node.use_count() > leaf.plan_references;
+  }
   return Compiled<T>(std::move(plan));
+}
+
+template <class T>
+void Compiled<T>::Plan::lay_out(std::vector<detail::Record>&& kept) {
+  // The references each node has in the kept records: a node with more is held by someone
+  // else too (the caller, or the plan's own fields), and its value must stay in it.
+  std::unordered_map<const detail::NodeBase*, long> in_records;
+  for (const auto& record : kept) {
+    ++in_records[record.output.get()];
+    for (std::size_t k = 0; k < record.input_count; ++k) ++in_records[record.input(k).get()];
+  }
+  // An op runs as an elementwise step when its kernel exists and its inputs line up with its
+  // result in one of the ways the kernel knows (the same elements, one number, one row).
+  const auto elements = [](const std::shared_ptr<detail::NodeBase>& node) { return value_of<T>(node).size(); };
+  std::vector<bool> flat(kept.size(), false);
+  std::vector<std::array<detail::Spread, 2>> spreads(kept.size());
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    const detail::Record& record = kept[i];
+    if (record.entry->elementwise == nullptr || record.input_count > 2) continue;
+    const xt::xarray<T>& out = value_of<T>(record.output);
+    const std::size_t n = out.size();
+    const std::size_t row = out.dimension() == 0 ? 1 : out.shape().back();
+    if (n > UINT32_MAX) continue;
+    bool lines_up = true;
+    for (std::size_t k = 0; k < record.input_count; ++k) {
+      const xt::xarray<T>& in = value_of<T>(record.input(k));
+      if (in.size() == n) {
+        spreads[i][k] = detail::Spread::kFull;
+      } else if (in.size() == 1) {
+        spreads[i][k] = detail::Spread::kNumber;
+      } else if (in.dimension() > 0 && in.shape().back() == row && in.size() == row) {
+        spreads[i][k] = detail::Spread::kRow;
+      } else {
+        lines_up = false;
+      }
+    }
+    // The kernel reads the pairs (full, any) and (any, full) only.
+    if (record.input_count == 2 && spreads[i][0] != detail::Spread::kFull &&
+        spreads[i][1] != detail::Spread::kFull) {
+      lines_up = false;
+    }
+    flat[i] = lines_up;
+  }
+
+  // Which values live in a node: the loss, the gradients, the leaves, what a record reads or
+  // writes, and what someone besides the records holds.
+  std::unordered_set<const detail::NodeBase*> in_node{loss.get()};
+  for (const auto& p : parameters) {
+    if (p.gradient) in_node.insert(p.gradient.get());
+  }
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    const detail::Record& record = kept[i];
+    if (!flat[i]) in_node.insert(record.output.get());
+    if (record.output.use_count() > in_records[record.output.get()]) in_node.insert(record.output.get());
+    for (std::size_t k = 0; k < record.input_count; ++k) {
+      const auto& input = record.input(k);
+      if (!flat[i] || input->is_leaf() || input.use_count() > in_records[input.get()]) {
+        in_node.insert(input.get());
+      }
+    }
+  }
+
+  // Slots: the values in nodes first, then the values in the arena.
+  std::unordered_map<const detail::NodeBase*, std::uint32_t> slot_of;
+  const auto node_slot = [&](const std::shared_ptr<detail::NodeBase>& node) {
+    const auto [at, fresh] = slot_of.emplace(node.get(), static_cast<std::uint32_t>(nodes.size()));
+    if (fresh) nodes.push_back(node);
+    return at->second;
+  };
+  for (const auto& record : kept) {
+    for (std::size_t k = 0; k < record.input_count; ++k) {
+      if (in_node.count(record.input(k).get()) != 0) node_slot(record.input(k));
+    }
+    if (in_node.count(record.output.get()) != 0) node_slot(record.output);
+  }
+  // Arena values: a value's place is freed after the last step that reads it, and taken by
+  // the next value of the same size (never by a value of the step that reads it last).
+  struct ArenaValue {
+    std::size_t size;
+    std::size_t last_read = 0;
+    std::size_t offset = 0;
+  };
+  std::vector<ArenaValue> arena_values;
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    const detail::Record& record = kept[i];
+    if (in_node.count(record.output.get()) == 0) {
+      slot_of.emplace(record.output.get(), static_cast<std::uint32_t>(nodes.size() + arena_values.size()));
+      arena_values.push_back({elements(record.output), i, 0});
+    }
+    for (std::size_t k = 0; k < record.input_count; ++k) {
+      const std::uint32_t slot = slot_of.at(record.input(k).get());
+      if (slot >= nodes.size()) arena_values[slot - nodes.size()].last_read = i;
+    }
+  }
+  std::unordered_map<std::size_t, std::vector<std::size_t>> free_places;  // by size
+  std::vector<std::vector<std::size_t>> freed_after(kept.size());
+  std::size_t arena_size = 0;
+  for (std::size_t i = 0, v = 0; i < kept.size(); ++i) {
+    if (in_node.count(kept[i].output.get()) == 0) {
+      ArenaValue& value = arena_values[v];
+      auto& places = free_places[value.size];
+      if (places.empty()) {
+        value.offset = arena_size;
+        arena_size += value.size;
+      } else {
+        value.offset = places.back();
+        places.pop_back();
+      }
+      freed_after[std::max(value.last_read, i)].push_back(v);
+      ++v;
+    }
+    for (const std::size_t done : freed_after[i]) {
+      free_places[arena_values[done].size].push_back(arena_values[done].offset);
+    }
+  }
+  arena.assign(arena_size, T(0));
+  where.assign(nodes.size() + arena_values.size(), nullptr);
+  for (std::size_t v = 0; v < arena_values.size(); ++v) where[nodes.size() + v] = arena.data() + arena_values[v].offset;
+
+  // The steps; the records of elementwise ops are dropped here, and with them every node
+  // that only they held.
+  steps.reserve(kept.size());
+  step_ops.reserve(kept.size());
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    detail::Record& record = kept[i];
+    Step step{};
+    step_ops.push_back(record.op);
+    if (flat[i]) {
+      const xt::xarray<T>& out = value_of<T>(record.output);
+      step.kernel = record.entry->elementwise;
+      step.a = slot_of.at(record.input(0).get());
+      step.b = record.input_count == 2 ? slot_of.at(record.input(1).get()) : step.a;
+      step.y = slot_of.at(record.output.get());
+      step.spread_a = spreads[i][0];
+      step.spread_b = record.input_count == 2 ? spreads[i][1] : detail::Spread::kFull;
+      step.n = static_cast<std::uint32_t>(out.size());
+      step.row = static_cast<std::uint32_t>(out.dimension() == 0 ? 1 : out.shape().back());
+      std::memcpy(step.attrs, record.attrs.inline_bytes(), sizeof(step.attrs));
+    } else {
+      step.kernel = nullptr;
+      step.a = static_cast<std::uint32_t>(records.size());
+      records.push_back(std::move(record));
+    }
+    steps.push_back(step);
+  }
+  kept.clear();
+  kept.shrink_to_fit();
+}
+
+template <class T>
+void Compiled<T>::Plan::run_checked() {
+  const auto finite = [](const T* data, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!(data[i] - data[i] == T(0))) return false;  // NaN and Inf give NaN here
+    }
+    return true;
+  };
+  const auto read = [](detail::Spread spread, const Step& step) -> std::size_t {
+    return spread == detail::Spread::kFull ? step.n : spread == detail::Spread::kNumber ? 1 : step.row;
+  };
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const Step& step = steps[i];
+    bool made_finite = true;
+    bool read_finite = true;
+    if (step.kernel != nullptr) {
+      step.kernel(where[step.a], where[step.b], where[step.y], step.n, step.row, step.spread_a, step.spread_b,
+                  step.attrs);
+      made_finite = finite(where[step.y], step.n);
+      read_finite = finite(where[step.a], read(step.spread_a, step)) && finite(where[step.b], read(step.spread_b, step));
+    } else {
+      detail::Record& record = records[step.a];
+      record.entry->forward(record);
+      made_finite = detail::all_finite(value_of<T>(record.output));
+      for (std::size_t k = 0; k < record.input_count; ++k) {
+        read_finite = read_finite && detail::all_finite(value_of<T>(record.input(k)));
+      }
+    }
+    if (!made_finite && read_finite) {
+      throw TapeError("anomaly mode: compiled step: op '" + std::string(step_ops[i]) + "' (op " +
+                      std::to_string(i) + " of the step) made NaN or Inf from finite inputs");
+    }
+  }
 }
 
 template <class T>
@@ -233,22 +465,21 @@ T Compiled<T>::run() {
       for (auto* slot : p.handed) *slot = fresh;
     }
   }
+  // The values in nodes may have new storage (a leaf given a new array, a fresh gradient).
+  for (std::size_t s = 0; s < plan.nodes.size(); ++s) plan.where[s] = value_of<T>(*plan.nodes[s]).data();
+  T* const* where = plan.where.data();
   if (detail::anomaly_checks) {
-    // As eager recording does: the first op that makes NaN or Inf from finite inputs.
-    for (auto& record : plan.records) {
-      record.entry->forward(record);
-      if (detail::all_finite(value_of<T>(record.output))) continue;
-      bool inputs_finite = true;
-      for (std::size_t k = 0; k < record.input_count; ++k) {
-        inputs_finite = inputs_finite && detail::all_finite(value_of<T>(record.input(k)));
-      }
-      if (inputs_finite) {
-        throw TapeError("anomaly mode: compiled step: op '" + std::string(record.op) +
-                        "' made NaN or Inf from finite inputs");
+    plan.run_checked();
+  } else {
+    for (const auto& step : plan.steps) {
+      if (step.kernel != nullptr) {
+        step.kernel(where[step.a], where[step.b], where[step.y], step.n, step.row, step.spread_a, step.spread_b,
+                    step.attrs);
+      } else {
+        detail::Record& record = plan.records[step.a];
+        record.entry->forward(record);
       }
     }
-  } else {
-    for (auto& record : plan.records) record.entry->forward(record);
   }
   for (auto& p : plan.parameters) {
     // No gradient where the value does not depend on the parameter, or where the caller
@@ -290,7 +521,7 @@ T Compiled<T>::run() {
 
 template <class T>
 std::size_t Compiled<T>::size() const {
-  return plan_->records.size();
+  return plan_->steps.size();
 }
 
 template <class T>

@@ -23,8 +23,10 @@ namespace tapegrad::detail {
 /// not unique because records are copied under create_graph.
 class AttrBox {
  public:
+  static constexpr std::size_t kInlineBytes = 16;
   template <class A>
-  static constexpr bool kInline = std::is_trivially_copyable_v<A> && sizeof(A) <= 16 && alignof(A) <= 8;
+  static constexpr bool kInline =
+      std::is_trivially_copyable_v<A> && sizeof(A) <= kInlineBytes && alignof(A) <= 8;
 
   template <class A>
   void put(A value) {
@@ -43,17 +45,34 @@ class AttrBox {
       return *static_cast<const A*>(heap_.get());
     }
   }
+  /// The inline bytes (a small trivially copyable Attrs): what an elementwise kernel that runs
+  /// without its record (OpEntry::elementwise) is given, copied.
+  const unsigned char* inline_bytes() const { return inline_; }
   /// Keeps `state` alive with the record (a custom op's functions and name).
   void share(std::shared_ptr<const void> state) { heap_ = std::move(state); }
   const std::shared_ptr<const void>& shared() const { return heap_; }
 
  private:
-  alignas(8) unsigned char inline_[16] = {};
+  alignas(8) unsigned char inline_[kInlineBytes] = {};
   std::shared_ptr<const void> heap_;
 };
 
 struct Record;
 struct Sweep;
+
+/// How an input of an elementwise kernel (OpEntry::elementwise) lines up with the result.
+enum class Spread : unsigned char {
+  kFull,    // as many elements as the result, in its order
+  kNumber,  // one element, read for every result element
+  kRow,     // one row (the result's last extent), read for every row: a bias
+};
+
+/// An elementwise op's kernel on raw buffers of its element type: y[k] = f(a[k], b[k]) over
+/// the n elements of y (rows of `row`), each input spread over y as its Spread says (the
+/// pairs (full, full), (full, number), (number, full), (full, row), (row, full)); `attrs`
+/// holds the bytes of the op's inline Attrs. A one-input op reads a only, all of it.
+using ElementwiseKernel = void (*)(const void* a, const void* b, void* y, std::size_t n, std::size_t row,
+                                   Spread spread_a, Spread spread_b, const unsigned char* attrs);
 
 /// What the engine knows of an op kind for one element type: its name, its backward (the
 /// chain rule through one record) and its forward kernel, which recomputes a record's output
@@ -68,6 +87,9 @@ struct OpEntry {
   /// False for a record whose output is not a function of its inputs' values (the
   /// gradient a once_differentiable custom op computed): compile() refuses it.
   bool replayable = true;
+  /// For an elementwise op (ops/op.hpp's Unary and Binary, with inline Attrs or none): its
+  /// kernel on raw buffers, null for every other op. compile() runs it without the record.
+  ElementwiseKernel elementwise = nullptr;
 };
 
 /// One recorded operation. The tape owns its records; a record owns its nodes (never the

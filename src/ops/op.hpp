@@ -34,6 +34,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -207,8 +208,60 @@ void forward_of(Record& record) {
   }
 }
 
+template <class Op>
+constexpr bool is_elementwise = std::is_base_of_v<Unary<Op>, Op> || std::is_base_of_v<Binary<Op>, Op>;
+
+/// OpEntry::elementwise for Op (a Unary or Binary op whose Attrs are inline or absent): what
+/// its forward computes, element for element, so a compiled step gives the eager numbers bit
+/// for bit.
 template <class Op, class T>
-inline const OpEntry op_entry{Op::name, &backward_of<Op, T>, &forward_of<Op, T>};
+void elementwise_of(const void* a_bytes, const void* b_bytes, void* y_bytes, std::size_t n,
+                    std::size_t row, Spread spread_a, Spread spread_b, const unsigned char* attr_bytes) {
+  const T* a = static_cast<const T*>(a_bytes);
+  const T* b = static_cast<const T*>(b_bytes);
+  T* y = static_cast<T*>(y_bytes);
+  using A = AttrsOf<Op>;
+  A attrs{};
+  if constexpr (!std::is_same_v<A, NoAttrs>) std::memcpy(&attrs, attr_bytes, sizeof(A));
+  const auto f = [&attrs](auto... x) {
+    if constexpr (std::is_same_v<A, NoAttrs>) {
+      return Op::f(x...);
+    } else {
+      return Op::f(x..., attrs);
+    }
+  };
+  if constexpr (std::is_base_of_v<Unary<Op>, Op>) {
+    for (std::size_t i = 0; i < n; ++i) y[i] = f(a[i]);
+  } else if (spread_a == Spread::kFull && spread_b == Spread::kFull) {
+    for (std::size_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
+  } else if (spread_a == Spread::kFull && spread_b == Spread::kNumber) {
+    for (std::size_t i = 0; i < n; ++i) y[i] = f(a[i], b[0]);
+  } else if (spread_a == Spread::kNumber && spread_b == Spread::kFull) {
+    for (std::size_t i = 0; i < n; ++i) y[i] = f(a[0], b[i]);
+  } else if (spread_a == Spread::kFull && spread_b == Spread::kRow) {
+    for (std::size_t i = 0; i < n; i += row) {
+      for (std::size_t j = 0; j < row; ++j) y[i + j] = f(a[i + j], b[j]);
+    }
+  } else {  // kRow, kFull: compile() makes no other pair
+    for (std::size_t i = 0; i < n; i += row) {
+      for (std::size_t j = 0; j < row; ++j) y[i + j] = f(a[j], b[i + j]);
+    }
+  }
+}
+
+template <class Op, class T>
+constexpr ElementwiseKernel elementwise_entry() {
+  if constexpr (is_elementwise<Op> &&
+                (std::is_same_v<AttrsOf<Op>, NoAttrs> || AttrBox::kInline<AttrsOf<Op>>)) {
+    return &elementwise_of<Op, T>;
+  } else {
+    return nullptr;
+  }
+}
+
+template <class Op, class T>
+inline const OpEntry op_entry{Op::name, &backward_of<Op, T>, &forward_of<Op, T>, true,
+                              elementwise_entry<Op, T>()};
 
 /// Runs Op's kernel on the inputs' values into a new array (from the array cache) of the
 /// result's shape (`shape`, or Op::shape's when it is null) and records it.
