@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <array>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -127,6 +129,9 @@ int main(int argc, char** argv) {
   app.add_option("--runs", runs, "runs of each (the median is reported)")->capture_default_str();
   app.add_option("--seed", seed, "seed of the initial weights")->capture_default_str();
   app.add_flag("--quick", quick, "a short smoke run (asserts nothing about speed)");
+  std::string only;
+  app.add_option("--only", only, "time one side alone, for a profiler (its figures only)")
+      ->check(CLI::IsMember({"hand", "eager", "compiled"}));
   CLI11_PARSE(app, argc, argv);
   if (quick) {
     epochs = 2001;
@@ -155,13 +160,23 @@ int main(int argc, char** argv) {
     };
     // Each run in a different order, so that none is always first or last.
     const std::function<void()> order[3] = {time_hand, time_tape, time_compiled};
-    for (int k = 0; k < 3; ++k) order[(run + k) % 3]();
+    for (int k = 0; k < 3; ++k) {
+      const int side = (run + k) % 3;
+      if (only.empty() || only == std::array<const char*, 3>{"hand", "eager", "compiled"}[side]) order[side]();
+    }
     for (const auto* trained : {&net, &compiled_net}) {
+      if (!only.empty()) break;
       weight_gap = std::max({weight_gap, max_difference(hand.w1, trained->layer(0).weight().value()),
                              max_difference(hand.w2, trained->layer(1).weight().value()),
                              max_difference(hand.b1, trained->layer(0).bias().value()),
                              max_difference(hand.b2, trained->layer(1).bias().value())});
     }
+  }
+  if (!only.empty()) {
+    const Timing& timing = only == "hand" ? hand_timing : only == "eager" ? tape_timing : compiled_timing;
+    std::printf("%s alone: %.2f us/epoch (median of %d runs; no comparison)\n", only.c_str(),
+                1e6 * median(timing.seconds) / epochs, runs);
+    return 0;
   }
   const double hand = median(hand_timing.seconds);
   const double tape = median(tape_timing.seconds);

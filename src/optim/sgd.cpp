@@ -39,7 +39,17 @@ void SGD<T>::step() {
     // xt::noalias: a plain `w -= lr * g` evaluates into a temporary array first (xtensor
     // guards against aliasing), a whole extra array and two passes per parameter per step.
     if (mu == 0 && decay == 0) {  // plain descent: no copy of the gradient
-      xt::noalias(p.mutable_value()) -= lr * p.grad();
+      auto& w = p.mutable_value();
+      const auto& g = p.grad();
+      if (w.shape() == g.shape()) {
+        // A plain loop: for the small arrays of a compiled step xtensor's assignment (its
+        // shape and stride checks) costs more than the arithmetic. Same numbers.
+        T* wd = w.data();
+        const T* gd = g.data();
+        for (std::size_t k = 0, n = w.size(); k < n; ++k) wd[k] -= lr * gd[k];
+      } else {
+        xt::noalias(w) -= lr * g;
+      }
       continue;
     }
     xt::xarray<T> g = p.grad();
