@@ -158,23 +158,26 @@ double tape_epoch(const Setup& s, const tapegrad::data::FashionMnist<T>& data, c
   double loss_sum = 0;
   for (std::size_t first = 0; first < s.images; first += s.batch) {
     const std::size_t n = std::min(s.batch, s.images - first);
-    fill_batch(data.train_images, data.train_labels, order, first, n, x, y);
     if (compiled) {
-      xt::xarray<T> one_hot = xt::zeros<T>({n, std::size_t{10}});
-      for (std::size_t i = 0; i < n; ++i) one_hot(i, y[i]) = T(1);
+      // The batch goes straight into the step's input tensors (mutable_value(), the same
+      // shape): no copy besides the one the hand-written epoch makes too.
       auto& step = steps[n];
       if (!step) {
-        step = std::make_unique<CompiledStep>(CompiledStep{Tensor<T>(x), Tensor<T>(one_hot), nullptr});
+        step = std::make_unique<CompiledStep>(CompiledStep{Tensor<T>(xt::xarray<T>(xt::zeros<T>({n, std::size_t{784}}))),
+                                                           Tensor<T>(xt::xarray<T>(xt::zeros<T>({n, std::size_t{10}}))),
+                                                           nullptr});
         CompiledStep& c = *step;
         c.run = std::make_unique<tapegrad::Compiled<T>>(tapegrad::compile(params, [&model, &c] {
           return tapegrad::nn::cross_entropy_with_probabilities(model(c.x), c.y);
         }));
-      } else {
-        step->x.set_value(x);
-        step->y.set_value(std::move(one_hot));
       }
+      fill_batch(data.train_images, data.train_labels, order, first, n, step->x.mutable_value(), y);
+      auto& one_hot = step->y.mutable_value();
+      std::fill(one_hot.data(), one_hot.data() + one_hot.size(), T(0));
+      for (std::size_t i = 0; i < n; ++i) one_hot(i, y[i]) = T(1);
       loss_sum += static_cast<double>(step->run->run()) * static_cast<double>(n);
     } else {
+      fill_batch(data.train_images, data.train_labels, order, first, n, x, y);
       tapegrad::Tape tape;
       const auto loss = tapegrad::nn::cross_entropy(model(Tensor<T>(x)), y);
       loss.backward();
