@@ -1,5 +1,6 @@
 // compile(): a step recorded once and run again gives what eager backward() gives on the
 // same values, step after step, and refuses what it cannot do.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -46,6 +47,12 @@ TEST_CASE_TEMPLATE("a compiled XOR step trains exactly as the eager one", T, flo
   examples::XorNetwork<T> eager(7, 0.5), compiled(7, 0.5);
   auto step = compile(compiled.model.parameters(), [&] { return compiled.loss(compiled.forward()); });
   CHECK(step.size() > 10);
+  // Elementwise ops run as steps of the flat plan, the others through their records.
+  const auto ops = step.ops();
+  REQUIRE(ops.size() == step.size());
+  CHECK(ops.front() == "matmul");
+  CHECK(std::count(ops.begin(), ops.end(), "sigmoid*") == 2);
+  CHECK(std::count(ops.begin(), ops.end(), "matmul") >= 4);
   for (int epoch = 0; epoch < 300; ++epoch) {
     T eager_loss;
     {
@@ -380,4 +387,65 @@ TEST_CASE("compile() and run() refuse what they cannot do, naming it") {
                          doctest::Contains("parameter 0 (shape (3, 2)) is not a leaf that requires grad"),
                          ValueError);
   }
+}
+
+TEST_CASE_TEMPLATE("compile_sgd_step trains XOR as compile() and optim::SGD do, with the weight updates folded into their products", T,
+                   float, double) {
+  examples::XorNetwork<T> separate(7, 0.5), folded(7, 0.5);
+  auto step = compile(separate.model.parameters(), [&] { return separate.loss(separate.forward()); });
+  auto sgd_step = compile_sgd_step(folded.model.parameters(), 0.5, [&] { return folded.loss(folded.forward()); });
+  // Each layer's weight gradient is one product: its update is folded in, and that product
+  // no longer runs on its own; the biases are updated as optim::SGD does.
+  const auto ops = sgd_step.ops();
+  CHECK(std::count(ops.begin(), ops.end(), "sgd update (folded into matmul)") == 2);
+  CHECK(std::count(ops.begin(), ops.end(), "sgd update") == 2);
+  CHECK(sgd_step.size() == step.size() - 2 + 4);
+  const T tolerance = std::is_same_v<T, double> ? T(1e-12) : T(1e-5);
+  for (int epoch = 0; epoch < 300; ++epoch) {
+    const T loss = step.run();
+    separate.optimizer.step();
+    separate.optimizer.zero_grad();
+    const T folded_loss = sgd_step.run();
+    REQUIRE(std::abs(folded_loss - loss) <= tolerance * std::max(T(1), std::abs(loss)));
+  }
+  CHECK(largest_gap(separate.model.parameters(), folded.model.parameters()) <= tolerance);
+  for (const auto& p : folded.model.parameters()) CHECK_FALSE(p.has_grad());  // gradients are not touched
+  // The learning rate can change between runs; 0 leaves the weights where they are.
+  sgd_step.set_learning_rate(0);
+  const auto before = folded.model.parameters()[0].value();
+  sgd_step.run();
+  CHECK(folded.model.parameters()[0].value() == before);
+  CHECK(sgd_step.learning_rate() == 0);
+  CHECK_THROWS_WITH_AS(sgd_step.set_learning_rate(-0.1),
+                       "SgdStep::set_learning_rate: the learning rate must be finite and >= 0, got -0.100000",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(compile_sgd_step(folded.model.parameters(), std::nan(""), [&] { return folded.loss(folded.forward()); }),
+                       doctest::Contains("compile_sgd_step: the learning rate must be finite and >= 0, got nan"),
+                       ValueError);
+}
+
+TEST_CASE("compile_sgd_step does not fold an update whose product reads a parameter, and then equals optim::SGD to the bit") {
+  // d/dW sum(W W) = (W W)' products that read W itself: folding W's update into them would
+  // read a half-updated W. A weight used twice has a sum for its gradient: not one product.
+  const xt::xarray<double> w0 = test::random_array({3, 3}, 5, -0.5, 0.5);
+  const xt::xarray<double> v0 = test::random_array({3, 2}, 6, -0.5, 0.5);
+  Tensor<double> w1(w0, requires_grad), v1(v0, requires_grad), w2(w0, requires_grad), v2(v0, requires_grad);
+  const auto f = [](const Tensor<double>& w, const Tensor<double>& v) {
+    return sum(matmul(w, w)) + sum(square(matmul(w, v)));
+  };
+  auto step = compile(std::vector<Tensor<double>>{w1, v1}, [&] { return f(w1, v1); });
+  optim::SGD<double> sgd({w1, v1}, 0.05);
+  auto sgd_step = compile_sgd_step(std::vector<Tensor<double>>{w2, v2}, 0.05, [&] { return f(w2, v2); });
+  const auto ops = sgd_step.ops();
+  // w: its gradient is a sum; v: its gradient w^T (...) reads w.
+  CHECK(std::count(ops.begin(), ops.end(), "sgd update") == 2);
+  CHECK(std::count(ops.begin(), ops.end(), "sgd update (folded into matmul)") == 0);
+  for (int i = 0; i < 20; ++i) {
+    const double loss = step.run();
+    sgd.step();
+    sgd.zero_grad();
+    REQUIRE(sgd_step.run() == loss);
+  }
+  CHECK(w2.value() == w1.value());
+  CHECK(v2.value() == v1.value());
 }

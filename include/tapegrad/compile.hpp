@@ -5,12 +5,16 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "tapegrad/tensor.hpp"
 
 namespace tapegrad {
+
+template <class T>
+class SgdStep;
 
 /// A compiled step: the ops of a function f and of its gradient, recorded once by compile()
 /// and run again by run() on the current values of everything f read.
@@ -51,6 +55,10 @@ class Compiled {
   /// The number of ops run() executes (forward and backward, after dropping the ops whose
   /// results neither the value nor a parameter's gradient needs).
   std::size_t size() const;
+  /// The names of the ops run() executes, in order (its forward ops, then its gradient's),
+  /// each marked "*" when it runs as an elementwise step of the flat plan rather than
+  /// through its record (see docs/compile.md): e.g. "matmul", "sigmoid*".
+  std::vector<std::string> ops() const;
   /// The number of ops recorded by compile() before the unneeded ones were dropped.
   std::size_t recorded_size() const;
   /// The shape of f's result (one element: () or (1), (1, 1)...).
@@ -62,6 +70,7 @@ class Compiled {
   explicit Compiled(std::shared_ptr<Plan> plan) : plan_(std::move(plan)) {}
 
  private:
+  friend class SgdStep<T>;
   std::shared_ptr<Plan> plan_;
 };
 
@@ -83,6 +92,57 @@ struct NonDeduced {
 template <class T>
 Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
                     const typename detail::NonDeduced<std::function<Tensor<T>()>>::type& f);
+
+/// A compiled step of plain gradient descent (made by compile_sgd_step): each run() computes
+/// f and its gradient on the current values and updates every parameter, w -= lr * df/dw.
+///
+///     auto step = tapegrad::compile_sgd_step(model.parameters(), 0.1, [&] {
+///       return tapegrad::nn::cross_entropy_with_probabilities(model(batch), one_hot);
+///     });
+///     for (...) { fill(batch, one_hot); step.run(); }
+///
+/// It gives what Compiled::run() followed by optim::SGD(parameters, lr).step() and zero_grad()
+/// gives, one pass over the weights cheaper: where a weight's gradient is one matrix product
+/// (a linear layer's weight), the update is folded into that product (BLAS's beta = 1, as
+/// hand-written training code does), so the gradient is never written and then read again.
+/// Folding changes the rounding of those weights (BLAS adds lr times the product in one
+/// step), so the weights agree with the separate update to rounding, not bit for bit; the
+/// other parameters (biases) are updated exactly as optim::SGD does. The parameters'
+/// gradients are not touched (grad() stays as it was). Plain descent only: for momentum,
+/// weight decay or another optimizer, use compile() and the optimizer.
+template <class T>
+class SgdStep {
+ public:
+  /// Computes f and its gradient on the current values and updates the parameters; returns
+  /// f's value (before the update). Throws as Compiled::run() does.
+  T run() { return step_.run(); }
+  /// The learning rate the next run() uses.
+  double learning_rate() const;
+  /// Sets the learning rate of the following runs (a schedule); throws ValueError unless it
+  /// is finite and >= 0.
+  void set_learning_rate(double learning_rate);
+  /// The ops run() executes, as Compiled::ops(), followed by one "sgd update" per parameter:
+  /// "sgd update (folded into matmul)" where the update is folded into the gradient's
+  /// product (that product is then not among the earlier ops).
+  std::vector<std::string> ops() const { return step_.ops(); }
+  /// The number of entries of ops().
+  std::size_t size() const { return step_.size(); }
+
+ private:
+  template <class U>
+  friend SgdStep<U> compile_sgd_step(const std::vector<Tensor<U>>&, double,
+                                     const typename detail::NonDeduced<std::function<Tensor<U>()>>::type&);
+  /// Turns a step fresh from compile() into this one.
+  SgdStep(Compiled<T> step, double learning_rate);
+  Compiled<T> step_;
+};
+
+/// Records f and its gradient as compile() does, and the plain gradient-descent update of
+/// `parameters` with `learning_rate`, for SgdStep::run(). Throws what compile() throws, and
+/// ValueError unless the learning rate is finite and >= 0.
+template <class T>
+SgdStep<T> compile_sgd_step(const std::vector<Tensor<T>>& parameters, double learning_rate,
+                            const typename detail::NonDeduced<std::function<Tensor<T>()>>::type& f);
 
 namespace functional {
 
@@ -133,6 +193,8 @@ CompiledValueAndGrad<T> compile_value_and_grad(F f, const Tensor<T>& x) {
 
 extern template class Compiled<float>;
 extern template class Compiled<double>;
+extern template class SgdStep<float>;
+extern template class SgdStep<double>;
 extern template class functional::CompiledValueAndGrad<float>;
 extern template class functional::CompiledValueAndGrad<double>;
 

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -75,6 +76,21 @@ struct Compiled<T>::Plan {
   void lay_out(std::vector<detail::Record>&& kept);
   /// The steps, each checked as anomaly mode checks a recorded op.
   void run_checked();
+
+  /// compile_sgd_step's part: after the steps, w -= lr * g for each parameter, folded into
+  /// the product that makes g where it can be (`folded` is then that record's index).
+  struct Update {
+    std::size_t parameter;
+    std::uint32_t gradient_slot;
+    std::uint32_t folded = UINT32_MAX;
+  };
+  struct Sgd {
+    double learning_rate;
+    std::vector<Update> updates;
+  };
+  std::unique_ptr<Sgd> sgd;
+  void make_sgd(double learning_rate);
+  void update();
 };
 
 namespace {
@@ -436,6 +452,82 @@ void Compiled<T>::Plan::run_checked() {
 }
 
 template <class T>
+void Compiled<T>::Plan::make_sgd(double learning_rate) {
+  sgd = std::make_unique<Sgd>();
+  sgd->learning_rate = learning_rate;
+  std::unordered_map<const detail::NodeBase*, std::uint32_t> slot_of;
+  for (std::uint32_t s = 0; s < nodes.size(); ++s) slot_of.emplace(nodes[s].get(), s);
+  // What the steps read: a gradient read by a step must be written.
+  std::unordered_set<std::uint32_t> read;
+  for (const auto& step : steps) {
+    if (step.kernel != nullptr) {
+      read.insert(step.a);
+      read.insert(step.b);
+      continue;
+    }
+    const detail::Record& record = records[step.a];
+    for (std::size_t k = 0; k < record.input_count; ++k) {
+      const auto at = slot_of.find(record.input(k).get());
+      if (at != slot_of.end()) read.insert(at->second);
+    }
+  }
+  std::unordered_set<const detail::NodeBase*> parameter_nodes;
+  for (const auto& p : parameters) parameter_nodes.insert(p.node.get());
+  std::vector<bool> dropped(steps.size(), false);
+  for (std::size_t i = 0; i < parameters.size(); ++i) {
+    Parameter& p = parameters[i];
+    p.handed.clear();  // the gradient stays the plan's: nothing is handed to the parameter
+    if (!p.gradient) continue;
+    Update u{i, slot_of.at(p.gradient.get())};
+    const bool shared = std::count_if(parameters.begin(), parameters.end(),
+                                      [&](const auto& q) { return q.gradient == p.gradient; }) > 1;
+    for (std::size_t k = 0; k < steps.size() && !shared && read.count(u.gradient_slot) == 0; ++k) {
+      if (steps[k].kernel != nullptr) continue;
+      const detail::Record& record = records[steps[k].a];
+      if (record.output != p.gradient || record.entry->forward_add == nullptr) continue;
+      // The folded updates run after every step and write the parameters: a product that
+      // reads a parameter would read an updated one.
+      bool reads_parameter = false;
+      for (std::size_t j = 0; j < record.input_count; ++j) {
+        reads_parameter = reads_parameter || parameter_nodes.count(record.input(j).get()) != 0;
+      }
+      if (reads_parameter) break;
+      u.folded = steps[k].a;
+      dropped[k] = true;
+      break;
+    }
+    sgd->updates.push_back(u);
+  }
+  std::size_t kept = 0;
+  for (std::size_t k = 0; k < steps.size(); ++k) {
+    if (dropped[k]) continue;
+    steps[kept] = steps[k];
+    step_ops[kept] = step_ops[k];
+    ++kept;
+  }
+  steps.resize(kept);
+  step_ops.resize(kept);
+}
+
+template <class T>
+void Compiled<T>::Plan::update() {
+  // The separate update is optim::SGD's plain step, to the bit.
+  const T lr = static_cast<T>(sgd->learning_rate);
+  for (const auto& u : sgd->updates) {
+    const Parameter& p = parameters[u.parameter];
+    if (!p.node->requires_grad) continue;  // as backward() would give it no gradient
+    T* w = value_of<T>(*p.node).data();
+    if (u.folded != UINT32_MAX) {
+      detail::Record& record = records[u.folded];
+      record.entry->forward_add(record, -static_cast<double>(lr), w);
+      continue;
+    }
+    const T* g = where[u.gradient_slot];
+    for (std::size_t k = 0, n = value_of<T>(*p.node).size(); k < n; ++k) w[k] -= lr * g[k];
+  }
+}
+
+template <class T>
 T Compiled<T>::run() {
   Plan& plan = *plan_;
   for (const auto& leaf : plan.leaves) {
@@ -481,6 +573,10 @@ T Compiled<T>::run() {
       }
     }
   }
+  if (plan.sgd) {
+    plan.update();
+    return value_of<T>(plan.loss).data()[0];
+  }
   for (auto& p : plan.parameters) {
     // No gradient where the value does not depend on the parameter, or where the caller
     // has since set it to require none (as backward() would).
@@ -521,7 +617,23 @@ T Compiled<T>::run() {
 
 template <class T>
 std::size_t Compiled<T>::size() const {
-  return plan_->steps.size();
+  return plan_->steps.size() + (plan_->sgd ? plan_->sgd->updates.size() : 0);
+}
+
+template <class T>
+std::vector<std::string> Compiled<T>::ops() const {
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < plan_->steps.size(); ++i) {
+    names.push_back(std::string(plan_->step_ops[i]) + (plan_->steps[i].kernel != nullptr ? "*" : ""));
+  }
+  if (plan_->sgd) {
+    for (const auto& u : plan_->sgd->updates) {
+      names.push_back(u.folded == UINT32_MAX ? "sgd update"
+                                            : "sgd update (folded into " +
+                                                  std::string(plan_->records[u.folded].op) + ")");
+    }
+  }
+  return names;
 }
 
 template <class T>
@@ -532,6 +644,38 @@ std::size_t Compiled<T>::recorded_size() const {
 template <class T>
 const Shape& Compiled<T>::value_shape() const {
   return value_of<T>(plan_->loss).shape();
+}
+
+namespace {
+void check_learning_rate(const char* where, double learning_rate) {
+  if (!std::isfinite(learning_rate) || learning_rate < 0) {
+    throw ValueError(std::string(where) + ": the learning rate must be finite and >= 0, got " +
+                     std::to_string(learning_rate));
+  }
+}
+}  // namespace
+
+template <class T>
+SgdStep<T> compile_sgd_step(const std::vector<Tensor<T>>& parameters, double learning_rate,
+                            const typename detail::NonDeduced<std::function<Tensor<T>()>>::type& f) {
+  check_learning_rate("compile_sgd_step", learning_rate);
+  return SgdStep<T>(compile(parameters, f), learning_rate);
+}
+
+template <class T>
+SgdStep<T>::SgdStep(Compiled<T> step, double learning_rate) : step_(std::move(step)) {
+  step_.plan_->make_sgd(learning_rate);
+}
+
+template <class T>
+double SgdStep<T>::learning_rate() const {
+  return step_.plan_->sgd->learning_rate;
+}
+
+template <class T>
+void SgdStep<T>::set_learning_rate(double learning_rate) {
+  check_learning_rate("SgdStep::set_learning_rate", learning_rate);
+  step_.plan_->sgd->learning_rate = learning_rate;
 }
 
 namespace functional {
@@ -596,5 +740,11 @@ template class Compiled<float>;
 template class Compiled<double>;
 template Compiled<float> compile(const std::vector<Tensor<float>>&, const std::function<Tensor<float>()>&);
 template Compiled<double> compile(const std::vector<Tensor<double>>&, const std::function<Tensor<double>()>&);
+template class SgdStep<float>;
+template class SgdStep<double>;
+template SgdStep<float> compile_sgd_step(const std::vector<Tensor<float>>&, double,
+                                         const std::function<Tensor<float>()>&);
+template SgdStep<double> compile_sgd_step(const std::vector<Tensor<double>>&, double,
+                                          const std::function<Tensor<double>()>&);
 
 }  // namespace tapegrad

@@ -90,6 +90,11 @@ struct OpEntry {
   /// For an elementwise op (ops/op.hpp's Unary and Binary, with inline Attrs or none): its
   /// kernel on raw buffers, null for every other op. compile() runs it without the record.
   ElementwiseKernel elementwise = nullptr;
+  /// For an op whose block has `forward_add` (matmul): adds alpha times the record's output,
+  /// computed anew from its inputs, to the array at `into` (of the output's shape and the
+  /// record's element type), without writing the output. compile_sgd_step folds a weight
+  /// update into the product that makes the weight's gradient with it. Null otherwise.
+  void (*forward_add)(Record&, double alpha, void* into) = nullptr;
 };
 
 /// One recorded operation. The tape owns its records; a record owns its nodes (never the

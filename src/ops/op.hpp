@@ -259,9 +259,37 @@ constexpr ElementwiseKernel elementwise_entry() {
   }
 }
 
+/// Whether Op's block has forward_add (see OpEntry::forward_add).
+template <class Op, class T, class = void>
+constexpr bool has_forward_add = false;
+template <class Op, class T>
+constexpr bool has_forward_add<Op, T, std::void_t<decltype(Op::forward_add(std::declval<const Inputs<T>&>(),
+                                                                           std::declval<const AttrsOf<Op>&>(),
+                                                                           T(), std::declval<T*>()))>> = true;
+
+/// OpEntry::forward_add for Op.
+template <class Op, class T>
+void forward_add_of(Record& record, double alpha, void* into) {
+  xt::svector<const xt::xarray<T>*, 4> values(record.input_count);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    values[i] = &static_cast<const Node<T>&>(*record.input(i)).value;
+  }
+  Op::forward_add(Inputs<T>(values.data(), values.size()), record.attrs.get<AttrsOf<Op>>(), static_cast<T>(alpha),
+                  static_cast<T*>(into));
+}
+
+template <class Op, class T>
+constexpr void (*forward_add_entry())(Record&, double, void*) {
+  if constexpr (has_forward_add<Op, T>) {
+    return &forward_add_of<Op, T>;
+  } else {
+    return nullptr;
+  }
+}
+
 template <class Op, class T>
 inline const OpEntry op_entry{Op::name, &backward_of<Op, T>, &forward_of<Op, T>, true,
-                              elementwise_entry<Op, T>()};
+                              elementwise_entry<Op, T>(), forward_add_entry<Op, T>()};
 
 /// Runs Op's kernel on the inputs' values into a new array (from the array cache) of the
 /// result's shape (`shape`, or Op::shape's when it is null) and records it.

@@ -21,14 +21,18 @@ using detail::Inputs;
 namespace {
 
 // op(a) op(b) written to `out` (m x n), where op transposes when its flag is set: BLAS reads
-// the operand transposed, so the backward pass never copies a transpose.
+// the operand transposed, so the backward pass never copies a transpose. With `add`, out +=
+// alpha op(a) op(b) instead (BLAS's beta = 1: a weight update folded into its gradient's
+// product, compile_sgd_step); without it alpha is 1.
 template <class T>
-void gemm(const xt::xarray<T>& a, const xt::xarray<T>& b, bool ta, bool tb, T* out) {
+void gemm(const xt::xarray<T>& a, const xt::xarray<T>& b, bool ta, bool tb, T* out, bool add = false,
+          T alpha = T(1)) {
+  const T beta = add ? T(1) : T(0);
   const std::size_t m = ta ? a.shape()[1] : a.shape()[0];
   const std::size_t k = ta ? a.shape()[0] : a.shape()[1];
   const std::size_t n = tb ? b.shape()[0] : b.shape()[1];
   if (m == 0 || n == 0 || k == 0) {  // BLAS rejects empty strides
-    std::fill(out, out + m * n, T(0));
+    if (!add) std::fill(out, out + m * n, T(0));
     return;
   }
   if (m == 1 || n == 1) {
@@ -44,9 +48,9 @@ void gemm(const xt::xarray<T>& a, const xt::xarray<T>& b, bool ta, bool tb, T* o
     const auto cols = static_cast<int>(matrix.shape()[1]);
     const auto flag = transpose ? CblasTrans : CblasNoTrans;
     if constexpr (std::is_same_v<T, double>) {
-      cblas_dgemv(CblasRowMajor, flag, rows, cols, 1.0, matrix.data(), cols, vector, 1, 0.0, out, 1);
+      cblas_dgemv(CblasRowMajor, flag, rows, cols, alpha, matrix.data(), cols, vector, 1, beta, out, 1);
     } else {
-      cblas_sgemv(CblasRowMajor, flag, rows, cols, 1.0f, matrix.data(), cols, vector, 1, 0.0f, out, 1);
+      cblas_sgemv(CblasRowMajor, flag, rows, cols, alpha, matrix.data(), cols, vector, 1, beta, out, 1);
     }
     return;
   }
@@ -58,7 +62,11 @@ void gemm(const xt::xarray<T>& a, const xt::xarray<T>& b, bool ta, bool tb, T* o
     for (std::size_t i = 0; i < m; ++i) {
       T* row = out + i * n;
       const T xi = x[i];
-      for (std::size_t j = 0; j < n; ++j) row[j] = xi * y[j];
+      if (add) {
+        for (std::size_t j = 0; j < n; ++j) row[j] += alpha * (xi * y[j]);
+      } else {
+        for (std::size_t j = 0; j < n; ++j) row[j] = xi * y[j];
+      }
     }
     return;
   }
@@ -69,9 +77,9 @@ void gemm(const xt::xarray<T>& a, const xt::xarray<T>& b, bool ta, bool tb, T* o
   const auto mi = static_cast<int>(m), ni = static_cast<int>(n), ki = static_cast<int>(k);
   const auto lda = static_cast<int>(a.shape()[1]), ldb = static_cast<int>(b.shape()[1]);
   if constexpr (std::is_same_v<T, double>) {
-    cblas_dgemm(CblasRowMajor, fa, fb, mi, ni, ki, 1.0, a.data(), lda, b.data(), ldb, 0.0, out, ni);
+    cblas_dgemm(CblasRowMajor, fa, fb, mi, ni, ki, alpha, a.data(), lda, b.data(), ldb, beta, out, ni);
   } else {
-    cblas_sgemm(CblasRowMajor, fa, fb, mi, ni, ki, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, out, ni);
+    cblas_sgemm(CblasRowMajor, fa, fb, mi, ni, ki, alpha, a.data(), lda, b.data(), ldb, beta, out, ni);
   }
 }
 
@@ -103,6 +111,12 @@ struct MatMul {
   template <class T>
   static void forward(const Inputs<T>& in, const Attrs& at, xt::xarray<T>& out) {
     gemm(in[0], in[1], at.ta, at.tb, out.data());
+  }
+  // into += alpha y, without y: a weight update folded into the product that makes its
+  // gradient (compile_sgd_step).
+  template <class T>
+  static void forward_add(const Inputs<T>& in, const Attrs& at, T alpha, T* into) {
+    gemm(in[0], in[1], at.ta, at.tb, into, true, alpha);
   }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& at) {
