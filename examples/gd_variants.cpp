@@ -33,6 +33,7 @@ struct Result {
   long iterations = 0;
   double milliseconds = 0, cost = 0;
   std::vector<double> curve;  // full-data cost after each iteration
+  double theta_1 = 0, bias = 0;  // the final first weight and bias
 };
 
 Tensor<double> cost(const Tensor<double>& theta, const Tensor<double>& bias, const Tensor<double>& x,
@@ -45,7 +46,7 @@ Result run(const std::string& name, const Problem& p, long budget, double epsilo
            const std::function<void(Tensor<double>&, Tensor<double>&, long)>& step) {
   Tensor<double> theta(Array(xt::zeros<double>({p.x.shape()[1], std::size_t{1}})), requires_grad);
   Tensor<double> bias(Array{0.0}, requires_grad);
-  Result r{name, 0, 0, 0, {}};
+  Result r{name, 0, 0, 0, {}, 0, 0};
   const auto start = std::chrono::steady_clock::now();
   for (long i = 0; i < budget; ++i) {
     const Array before_theta = theta.value(), before_bias = bias.value();
@@ -59,6 +60,8 @@ Result run(const std::string& name, const Problem& p, long budget, double epsilo
   }
   r.milliseconds = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   r.cost = r.curve.back();
+  r.theta_1 = theta.value()(0, 0);
+  r.bias = bias.value()(0);
   return r;
 }
 
@@ -180,6 +183,10 @@ int run(int argc, char** argv) {
   std::printf("\n");
   // L-BFGS and Newton evaluate the loss themselves, under a tape of their own, and Newton's
   // Hessian is a backward pass through the gradient: no compiled step gives them those.
+  // Every digit (%.17g gives a double back exactly): an eager and a compiled run print the same.
+  std::printf("final (theta_1, bias):");
+  for (const auto& r : results) std::printf(" %s (%.17g, %.17g);", r.name.c_str(), r.theta_1, r.bias);
+  std::printf("\n");
   std::printf("descent time: %.3f s for %ld gradient steps of the first-order methods (%s); "
               "L-BFGS and Newton eager\n",
               descent_seconds, descent_steps,
