@@ -129,6 +129,8 @@ TEST_CASE_TEMPLATE("gd_variants' compiled batch gradients give the eager paramet
     for (const auto& b : batches) {
       eager_gradient(b.features, b.targets);
       compiled_gradient(b.features, b.targets);
+      for (std::size_t k = 0; k < 3; ++k) REQUIRE(compiled[0].grad()(k, 0) == eager[0].grad()(k, 0));
+      REQUIRE(compiled[1].grad()(0) == eager[1].grad()(0));
       eager_optimizer->step();
       eager_optimizer->zero_grad();
       compiled_optimizer->step();
