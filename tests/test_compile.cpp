@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "../examples/common/minimize_2d_function.hpp"
+#include "../examples/common/regression_gradient.hpp"
 #include "../examples/common/xor_network.hpp"
 #include "helpers.hpp"
 #include "op_cases.hpp"
@@ -70,6 +72,81 @@ TEST_CASE_TEMPLATE("a compiled XOR step trains exactly as the eager one", T, flo
   }
   // The same kernels in the same order: the same numbers, not merely close ones.
   CHECK(largest_gap(eager.model.parameters(), compiled.model.parameters()) == T(0));
+}
+
+TEST_CASE_TEMPLATE("minimize_2d's compiled descent gives the eager iterates bit for bit", T, float, double) {
+  // The demo's descent: SGD with lr 0.001 from (1, 1) on the tape's gradient.
+  Tensor<T> eager(xt::xarray<T>{1, 1}, requires_grad), compiled(xt::xarray<T>{1, 1}, requires_grad);
+  optim::SGD<T> eager_sgd({eager}, 0.001), compiled_sgd({compiled}, 0.001);
+  auto step = compile(std::vector<Tensor<T>>{compiled}, [&] { return examples::minimize_2d_function(compiled); });
+  // Newton's convergence test in the demo: compile_value_and_grad against functional::grad.
+  auto value_and_grad = functional::compile_value_and_grad(examples::minimize_2d_function<T>, eager);
+  for (int i = 0; i < 3000; ++i) {
+    {
+      Tape tape;
+      examples::minimize_2d_function(eager).backward();
+    }
+    step.run();
+    REQUIRE(compiled.grad()(0) == eager.grad()(0));
+    REQUIRE(compiled.grad()(1) == eager.grad()(1));
+    if (i % 500 == 0) {
+      const auto replayed = value_and_grad(eager).second;
+      const auto recorded = functional::grad(examples::minimize_2d_function<T>, eager);
+      CHECK(replayed.value()(0) == recorded.value()(0));
+      CHECK(replayed.value()(1) == recorded.value()(1));
+    }
+    eager_sgd.step();
+    eager_sgd.zero_grad();
+    compiled_sgd.step();
+    compiled_sgd.zero_grad();
+  }
+  CHECK(eager.value()(0) < T(0.5));  // it went some way towards (-0.163, -0.163)
+  CHECK(compiled.value()(0) == eager.value()(0));
+  CHECK(compiled.value()(1) == eager.value()(1));
+}
+
+TEST_CASE_TEMPLATE("gd_variants' compiled batch gradients give the eager parameters bit for bit", T, float,
+                   double) {
+  // Batches of 16 and a last one of 2 (two compiled steps), over three epochs, with the
+  // demo's momentum SGD and Adam.
+  const auto raw = data::make_regression(50, 3, 10.0, 5);
+  xt::xarray<T> targets = xt::cast<T>(raw.targets);
+  targets.reshape({std::size_t{50}, std::size_t{1}});
+  data::DataLoader<T> loader(data::Dataset<T>(xt::cast<T>(raw.features), targets), 16,
+                             data::LoaderOptions().seed(3));
+  std::vector<typename data::DataLoader<T>::Batch> batches;
+  for (int epoch = 0; epoch < 3; ++epoch) {
+    for (auto& b : loader.epoch()) batches.push_back(std::move(b));
+  }
+  REQUIRE(batches.size() == 12);
+  REQUIRE(batches[3].features.shape()[0] == 2);
+  for (const bool adam : {false, true}) {
+    CAPTURE(adam);
+    std::vector<Tensor<T>> eager{Tensor<T>(xt::xarray<T>(xt::zeros<T>({3, 1})), requires_grad),
+                                 Tensor<T>(xt::xarray<T>{0}, requires_grad)};
+    std::vector<Tensor<T>> compiled{Tensor<T>(xt::xarray<T>(xt::zeros<T>({3, 1})), requires_grad),
+                                    Tensor<T>(xt::xarray<T>{0}, requires_grad)};
+    const auto make = [adam](const std::vector<Tensor<T>>& p) -> std::unique_ptr<optim::Optimizer<T>> {
+      if (adam) return std::make_unique<optim::Adam<T>>(p, 0.5);
+      return std::make_unique<optim::SGD<T>>(p, 0.05, optim::SGDOptions().momentum(0.9));
+    };
+    auto eager_optimizer = make(eager), compiled_optimizer = make(compiled);
+    examples::RegressionGradient<T> eager_gradient(eager[0], eager[1], false);
+    examples::RegressionGradient<T> compiled_gradient(compiled[0], compiled[1], true);
+    for (const auto& b : batches) {
+      eager_gradient(b.features, b.targets);
+      compiled_gradient(b.features, b.targets);
+      for (std::size_t k = 0; k < 3; ++k) REQUIRE(compiled[0].grad()(k, 0) == eager[0].grad()(k, 0));
+      REQUIRE(compiled[1].grad()(0) == eager[1].grad()(0));
+      eager_optimizer->step();
+      eager_optimizer->zero_grad();
+      compiled_optimizer->step();
+      compiled_optimizer->zero_grad();
+    }
+    CHECK(xt::amax(xt::abs(eager[0].value()))() > T(1));  // the parameters moved
+    for (std::size_t k = 0; k < 3; ++k) CHECK(compiled[0].value()(k, 0) == eager[0].value()(k, 0));
+    CHECK(compiled[1].value()(0) == eager[1].value()(0));
+  }
 }
 
 TEST_CASE("inputs given new values with set_value are read by every run") {
