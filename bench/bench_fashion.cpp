@@ -134,11 +134,15 @@ double hand_epoch(const Setup& s, const tapegrad::data::FashionMnist<T>& data, c
   return loss_sum / static_cast<double>(s.images);
 }
 
-// An epoch as a user of tapegrad writes it; `compiled`: with one step per batch size recorded
-// once (tapegrad::compile) and replayed, the labels given as a one-hot tensor.
+enum Side { kHand, kTape, kCompiled, kSgdStep };
+
+// An epoch as a user of tapegrad writes it: eager (kTape); with one step per batch size
+// recorded once (tapegrad::compile) and replayed, the labels given as a one-hot tensor
+// (kCompiled); the same with the SGD update in the step (tapegrad::compile_sgd_step).
 template <class T>
 double tape_epoch(const Setup& s, const tapegrad::data::FashionMnist<T>& data, const std::vector<std::size_t>& order,
-                  const Weights<T>& init, bool compiled) {
+                  const Weights<T>& init, Side side) {
+  const bool compiled = side != kTape;
   using tapegrad::Tensor;
   tapegrad::nn::MLP<T> model({784, s.hidden, 10}, tapegrad::nn::Activation::ReLU,
                              tapegrad::nn::MLPOptions().output_activation(tapegrad::nn::Activation::Identity));
@@ -153,6 +157,7 @@ double tape_epoch(const Setup& s, const tapegrad::data::FashionMnist<T>& data, c
   struct CompiledStep {
     Tensor<T> x, y;
     std::unique_ptr<tapegrad::Compiled<T>> run;
+    std::unique_ptr<tapegrad::SgdStep<T>> sgd_run;
   };
   std::map<std::size_t, std::unique_ptr<CompiledStep>> steps;
   double loss_sum = 0;
@@ -165,16 +170,23 @@ double tape_epoch(const Setup& s, const tapegrad::data::FashionMnist<T>& data, c
       if (!step) {
         step = std::make_unique<CompiledStep>(CompiledStep{Tensor<T>(xt::xarray<T>(xt::zeros<T>({n, std::size_t{784}}))),
                                                            Tensor<T>(xt::xarray<T>(xt::zeros<T>({n, std::size_t{10}}))),
-                                                           nullptr});
+                                                           nullptr, nullptr});
         CompiledStep& c = *step;
-        c.run = std::make_unique<tapegrad::Compiled<T>>(tapegrad::compile(params, [&model, &c] {
-          return tapegrad::nn::cross_entropy_with_probabilities(model(c.x), c.y);
-        }));
+        const auto loss = [&model, &c] { return tapegrad::nn::cross_entropy_with_probabilities(model(c.x), c.y); };
+        if (side == kSgdStep) {
+          c.sgd_run = std::make_unique<tapegrad::SgdStep<T>>(tapegrad::compile_sgd_step(params, s.learning_rate, loss));
+        } else {
+          c.run = std::make_unique<tapegrad::Compiled<T>>(tapegrad::compile(params, loss));
+        }
       }
       fill_batch(data.train_images, data.train_labels, order, first, n, step->x.mutable_value(), y);
       auto& one_hot = step->y.mutable_value();
       std::fill(one_hot.data(), one_hot.data() + one_hot.size(), T(0));
       for (std::size_t i = 0; i < n; ++i) one_hot(i, y[i]) = T(1);
+      if (side == kSgdStep) {
+        loss_sum += static_cast<double>(step->sgd_run->run()) * static_cast<double>(n);
+        continue;  // the update was part of the step
+      }
       loss_sum += static_cast<double>(step->run->run()) * static_cast<double>(n);
     } else {
       fill_batch(data.train_images, data.train_labels, order, first, n, x, y);
@@ -223,10 +235,9 @@ Measurement in_child(Work work) {
 
 template <class T>
 bool compare(const char* type, const Setup& s, int runs) {
-  enum Side { kHand, kTape, kCompiled };
-  std::vector<double> times[3];
-  long peak[3] = {0, 0, 0};
-  double loss[3] = {0, 0, 0};
+  std::vector<double> times[4];
+  long peak[4] = {0, 0, 0, 0};
+  double loss[4] = {0, 0, 0, 0};
   for (int r = 0; r < runs; ++r) {
     auto run = [&](Side side) {
       return in_child([&] {
@@ -236,28 +247,31 @@ bool compare(const char* type, const Setup& s, int runs) {
         const auto order = tapegrad::data::random_permutation(data.train_labels.size(), random);
         Weights<T> w(s);
         const auto start = Clock::now();
-        const double l = side == kHand ? hand_epoch(s, data, order, w) : tape_epoch(s, data, order, w, side == kCompiled);
+        const double l = side == kHand ? hand_epoch(s, data, order, w) : tape_epoch(s, data, order, w, side);
         return Measurement{std::chrono::duration<double>(Clock::now() - start).count(), l, 0};
       });
     };
     // Each run in a different order, so that none is always first.
-    for (int k = 0; k < 3; ++k) {
-      const auto side = static_cast<Side>((r + k) % 3);
+    for (int k = 0; k < 4; ++k) {
+      const auto side = static_cast<Side>((r + k) % 4);
       const auto m = run(side);
       times[side].push_back(m.seconds);
       peak[side] = std::max(peak[side], m.peak_kib);
       loss[side] = m.loss;
     }
   }
-  const double h = median(times[kHand]), t = median(times[kTape]), c = median(times[kCompiled]);
-  std::printf("%-7s hand-written %.3f s  tapegrad %.3f s (%.2fx)  compiled %.3f s (%.2fx) | peak memory %.0f / %.0f / "
-              "%.0f MiB (%.2fx, %.2fx) | mean training loss %.6f / %.6f / %.6f\n",
-              type, h, t, t / h, c, c / h, peak[kHand] / 1024.0, peak[kTape] / 1024.0, peak[kCompiled] / 1024.0,
-              static_cast<double>(peak[kTape]) / static_cast<double>(peak[kHand]),
-              static_cast<double>(peak[kCompiled]) / static_cast<double>(peak[kHand]), loss[kHand], loss[kTape],
-              loss[kCompiled]);
+  const double h = median(times[kHand]), t = median(times[kTape]), c = median(times[kCompiled]),
+               f = median(times[kSgdStep]);
+  const auto ratio = [&](Side side) { return static_cast<double>(peak[side]) / static_cast<double>(peak[kHand]); };
+  std::printf("%-7s hand-written %.3f s  tapegrad %.3f s (%.2fx)  compiled %.3f s (%.2fx)  sgd step %.3f s (%.2fx)\n"
+              "        peak memory %.0f / %.0f / %.0f / %.0f MiB (%.2fx, %.2fx, %.2fx) | mean training loss %.6f / "
+              "%.6f / %.6f / %.6f\n",
+              type, h, t, t / h, c, c / h, f, f / h, peak[kHand] / 1024.0, peak[kTape] / 1024.0,
+              peak[kCompiled] / 1024.0, peak[kSgdStep] / 1024.0, ratio(kTape), ratio(kCompiled), ratio(kSgdStep),
+              loss[kHand], loss[kTape], loss[kCompiled], loss[kSgdStep]);
   const double tolerance = sizeof(T) == 4 ? 1e-3 : 1e-9;
-  return std::abs(loss[kHand] - loss[kTape]) < tolerance && loss[kCompiled] == loss[kTape];
+  return std::abs(loss[kHand] - loss[kTape]) < tolerance && loss[kCompiled] == loss[kTape] &&
+         std::abs(loss[kSgdStep] - loss[kTape]) < tolerance;
 }
 
 }  // namespace

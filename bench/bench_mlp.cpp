@@ -47,6 +47,7 @@ struct TapegradMlp {
         target(xt::xarray<double>(targets)) {}
 
   std::unique_ptr<tapegrad::Compiled<double>> compiled;  // set by compile_step()
+  std::unique_ptr<tapegrad::SgdStep<double>> sgd_step;    // set by compile_sgd_step()
 
   // From now on, step() replays one recorded step (tapegrad::compile) instead of recording.
   void compile_step() {
@@ -54,7 +55,18 @@ struct TapegradMlp {
         tapegrad::compile(model.parameters(), [this] { return nn::mse(model(x), target); }));
   }
 
+  // From now on, step() replays one recorded step with the SGD update in it
+  // (tapegrad::compile_sgd_step: the weight updates folded into their gradients' products).
+  void compile_sgd_step(double lr) {
+    sgd_step = std::make_unique<tapegrad::SgdStep<double>>(
+        tapegrad::compile_sgd_step(model.parameters(), lr, [this] { return nn::mse(model(x), target); }));
+  }
+
   void step() {
+    if (sgd_step) {
+      sgd_step->run();
+      return;
+    }
     if (compiled) {
       compiled->run();
     } else {
@@ -200,7 +212,7 @@ struct Side {
 struct Cell {
   std::size_t width, batch;
   long steps;
-  double hand, tape, compiled, hand_faults, tape_faults, compiled_faults, gap;
+  double hand, tape, compiled, fused, hand_faults, tape_faults, compiled_faults, fused_faults, gap;
 };
 
 Matrix random_matrix(tapegrad::Generator& random, std::size_t rows, std::size_t cols) {
@@ -219,6 +231,8 @@ Cell run_cell(std::size_t width, std::size_t batch, int rounds, long fixed_steps
   TapegradMlp tape(width, layers, inputs, targets, lr, seed);
   TapegradMlp compiled(width, layers, inputs, targets, lr, seed);
   compiled.compile_step();
+  TapegradMlp fused(width, layers, inputs, targets, lr, seed);
+  fused.compile_sgd_step(lr);
   HandWrittenMlp hand(tape.model, inputs, targets, lr);
 
   // Both take every step, untimed ones included, so that their weights can be compared.
@@ -228,6 +242,7 @@ Cell run_cell(std::size_t width, std::size_t batch, int rounds, long fixed_steps
   long calibration_steps = 0;  // taken by the eager and hand-written sides only
   tape.step();
   compiled.step();
+  fused.step();
   hand.step();
   if (steps <= 0) {
     long n = 1;
@@ -250,17 +265,21 @@ Cell run_cell(std::size_t width, std::size_t batch, int rounds, long fixed_steps
         std::max(3L, static_cast<long>(std::ceil(std::max(target / tape_step, 0.005 / hand_step))));
   }
 
-  // The untimed steps above were taken by tapegrad's eager side only: the compiled side
-  // catches up, so that all three end on the same weights.
-  Side hand_side, tape_side, compiled_side;
-  for (long s = 0; s < calibration_steps; ++s) compiled.step();
+  // The untimed steps above were taken by tapegrad's eager side only: the compiled sides
+  // catch up, so that all four end on the same weights.
+  Side hand_side, tape_side, compiled_side, fused_side;
+  for (long s = 0; s < calibration_steps; ++s) {
+    compiled.step();
+    fused.step();
+  }
   for (int r = 0; r < rounds; ++r) {
     // Each round in a different order, so that none is always first or last.
-    for (int k = 0; k < 3; ++k) {
-      switch ((r + k) % 3) {
+    for (int k = 0; k < 4; ++k) {
+      switch ((r + k) % 4) {
         case 0: hand_side.run(steps, [&] { hand.step(); }); break;
         case 1: tape_side.run(steps, [&] { tape.step(); }); break;
-        default: compiled_side.run(steps, [&] { compiled.step(); }); break;
+        case 2: compiled_side.run(steps, [&] { compiled.step(); }); break;
+        default: fused_side.run(steps, [&] { fused.step(); }); break;
       }
     }
   }
@@ -270,10 +289,13 @@ Cell run_cell(std::size_t width, std::size_t batch, int rounds, long fixed_steps
           hand_side.per_step(steps),
           tape_side.per_step(steps),
           compiled_side.per_step(steps),
+          fused_side.per_step(steps),
           hand_side.faults_per_step(),
           tape_side.faults_per_step(),
           compiled_side.faults_per_step(),
-          std::max(largest_relative_difference(hand, tape), largest_relative_difference(hand, compiled))};
+          fused_side.faults_per_step(),
+          std::max({largest_relative_difference(hand, tape), largest_relative_difference(hand, compiled),
+                    largest_relative_difference(hand, fused)})};
 }
 
 std::string time_text(double seconds) {
@@ -338,21 +360,23 @@ int main(int argc, char** argv) {
   std::printf(
       "MLP W-W-W-W (ReLU, ReLU, identity), MSE, SGD lr 0.01, float64, 1 OpenBLAS thread; "
       "per step: forward + backward + update;\nmedian of %d alternating rounds; "
-      "faults = minor page faults per step (tape: the larger of eager and compiled); compiled = "
-      "tapegrad::compile, the step recorded once and replayed;\n"
+      "faults = minor page faults per step (tape: the largest of tapegrad's three); compiled = "
+      "tapegrad::compile, the step recorded once and replayed;\nsgd step = tapegrad::compile_sgd_step, "
+      "the same with the SGD update in it (folded into the weight-gradient GEMMs);\n"
       "diff = largest relative weight difference at the end\n",
       rounds);
-  std::printf("%6s %5s %8s %12s %12s %7s %12s %7s %12s %12s %9s\n", "W", "B", "steps", "hand",
-              "tapegrad", "ratio", "compiled", "ratio", "hand faults", "tape faults", "diff");
+  std::printf("%6s %5s %8s %12s %12s %7s %12s %7s %12s %7s %12s %12s %9s\n", "W", "B", "steps", "hand",
+              "tapegrad", "ratio", "compiled", "ratio", "sgd step", "ratio", "hand faults", "tape faults", "diff");
   const auto start = Clock::now();
   double worst_gap = 0;
   for (std::size_t width : widths) {
     for (std::size_t batch : batches) {
       const Cell c = run_cell(width, batch, rounds, fixed_steps, round_ms / 1e3, seed);
-      std::printf("%6zu %5zu %8ld %12s %12s %6.2fx %12s %6.2fx %12.2f %12.2f %9.1e\n", c.width,
+      std::printf("%6zu %5zu %8ld %12s %12s %6.2fx %12s %6.2fx %12s %6.2fx %12.2f %12.2f %9.1e\n", c.width,
                   c.batch, c.steps, time_text(c.hand).c_str(), time_text(c.tape).c_str(),
                   c.tape / c.hand, time_text(c.compiled).c_str(), c.compiled / c.hand,
-                  c.hand_faults, std::max(c.tape_faults, c.compiled_faults), c.gap);
+                  time_text(c.fused).c_str(), c.fused / c.hand, c.hand_faults,
+                  std::max({c.tape_faults, c.compiled_faults, c.fused_faults}), c.gap);
       std::fflush(stdout);
       worst_gap = std::max(worst_gap, c.gap);
     }
