@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
   app.add_flag("--quick", quick, "a short smoke run (asserts nothing about speed)");
   std::string only;
   app.add_option("--only", only, "time one side alone, for a profiler (its figures only)")
-      ->check(CLI::IsMember({"hand", "eager", "compiled"}));
+      ->check(CLI::IsMember({"hand", "eager", "compiled", "sgd-step"}));
   CLI11_PARSE(app, argc, argv);
   if (quick) {
     epochs = 2001;
@@ -142,13 +142,15 @@ int main(int argc, char** argv) {
   // competing for the 2 cores with 4x10 matrices that never need them.
   openblas_set_num_threads(1);
 
-  Timing hand_timing, tape_timing, compiled_timing;
+  Timing hand_timing, tape_timing, compiled_timing, sgd_step_timing;
   double weight_gap = 0;
   for (int run = 0; run < runs; ++run) {
-    examples::XorNetwork<double> net(seed, lr), compiled_net(seed, lr);
+    examples::XorNetwork<double> net(seed, lr), compiled_net(seed, lr), sgd_net(seed, lr);
     HandWrittenXor hand(net);
     auto step = tapegrad::compile(compiled_net.model.parameters(),
                                   [&] { return compiled_net.loss(compiled_net.forward()); });
+    auto sgd_step = tapegrad::compile_sgd_step(sgd_net.model.parameters(), lr,
+                                               [&] { return sgd_net.loss(sgd_net.forward()); });
     auto time_hand = [&] { hand_timing.run(epochs, [&] { hand.train_epoch(lr); }); };
     auto time_tape = [&] { tape_timing.run(epochs, [&] { net.train_epoch(); }); };
     auto time_compiled = [&] {
@@ -158,13 +160,16 @@ int main(int argc, char** argv) {
         compiled_net.optimizer.zero_grad();
       });
     };
+    auto time_sgd_step = [&] { sgd_step_timing.run(epochs, [&] { sgd_step.run(); }); };
     // Each run in a different order, so that none is always first or last.
-    const std::function<void()> order[3] = {time_hand, time_tape, time_compiled};
-    for (int k = 0; k < 3; ++k) {
-      const int side = (run + k) % 3;
-      if (only.empty() || only == std::array<const char*, 3>{"hand", "eager", "compiled"}[side]) order[side]();
+    const std::function<void()> order[4] = {time_hand, time_tape, time_compiled, time_sgd_step};
+    for (int k = 0; k < 4; ++k) {
+      const int side = (run + k) % 4;
+      if (only.empty() || only == std::array<const char*, 4>{"hand", "eager", "compiled", "sgd-step"}[side]) {
+        order[side]();
+      }
     }
-    for (const auto* trained : {&net, &compiled_net}) {
+    for (const auto* trained : {&net, &compiled_net, &sgd_net}) {
       if (!only.empty()) break;
       weight_gap = std::max({weight_gap, max_difference(hand.w1, trained->layer(0).weight().value()),
                              max_difference(hand.w2, trained->layer(1).weight().value()),
@@ -173,7 +178,10 @@ int main(int argc, char** argv) {
     }
   }
   if (!only.empty()) {
-    const Timing& timing = only == "hand" ? hand_timing : only == "eager" ? tape_timing : compiled_timing;
+    const Timing& timing = only == "hand"       ? hand_timing
+                           : only == "eager"    ? tape_timing
+                           : only == "compiled" ? compiled_timing
+                                                : sgd_step_timing;
     std::printf("%s alone: %.2f us/epoch (median of %d runs; no comparison)\n", only.c_str(),
                 1e6 * median(timing.seconds) / epochs, runs);
     return 0;
@@ -181,6 +189,7 @@ int main(int argc, char** argv) {
   const double hand = median(hand_timing.seconds);
   const double tape = median(tape_timing.seconds);
   const double compiled = median(compiled_timing.seconds);
+  const double sgd_stepped = median(sgd_step_timing.seconds);
   const double total_epochs = static_cast<double>(epochs) * runs;
   std::printf(
       "XOR 2-10-1 sigmoid, float64, %ld full-batch epochs, median of %d alternating runs, "
@@ -198,8 +207,13 @@ int main(int argc, char** argv) {
       "  tapegrad, compiled step (compile())  : %8.3f s  (%6.2f us/epoch, %.4f page "
       "faults/epoch)\n",
       compiled, 1e6 * compiled / epochs, compiled_timing.faults / total_epochs);
+  std::printf(
+      "  compiled with its update (sgd step)  : %8.3f s  (%6.2f us/epoch, %.4f page "
+      "faults/epoch)\n",
+      sgd_stepped, 1e6 * sgd_stepped / epochs, sgd_step_timing.faults / total_epochs);
   std::printf("  ratio tapegrad / hand                : %8.2f x\n", tape / hand);
   std::printf("  ratio compiled / hand                : %8.2f x\n", compiled / hand);
+  std::printf("  ratio sgd step / hand                : %8.2f x\n", sgd_stepped / hand);
   std::printf("  largest weight difference after training: %.3g\n", weight_gap);
 
   if (weight_gap > 1e-6) {

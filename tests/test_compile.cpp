@@ -2,6 +2,7 @@
 // same values, step after step, and refuses what it cannot do.
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "../examples/common/minimize_2d_function.hpp"
@@ -525,4 +526,31 @@ TEST_CASE("compile_sgd_step does not fold an update whose product reads a parame
   }
   CHECK(w2.value() == w1.value());
   CHECK(v2.value() == v1.value());
+}
+
+TEST_CASE("a tensor read by two compiled steps and dropped by the caller stops both") {
+  Tensor<double> w(xt::xarray<double>{1.0, 2.0}, requires_grad);
+  auto x = std::make_unique<Tensor<double>>(xt::xarray<double>{3.0, 4.0});
+  auto a = std::make_unique<Compiled<double>>(compile(std::vector<Tensor<double>>{w}, [&] { return sum(w * *x); }));
+  Compiled<double> b = compile(std::vector<Tensor<double>>{w}, [&] { return sum(w + *x); });
+  CHECK(a->run() == 11.0);
+  CHECK(b.run() == 10.0);
+  x->mutable_value() = xt::xarray<double>{5.0, 6.0};
+  CHECK(a->run() == 17.0);
+  x.reset();  // only the two steps hold it now: its value can never change again
+  CHECK_THROWS_WITH_AS(a->run(), doctest::Contains("no longer exists outside the step"), TapeError);
+  CHECK_THROWS_WITH_AS(b.run(), doctest::Contains("no longer exists outside the step"), TapeError);
+  a.reset();  // and when one of them is gone, the other still knows
+  CHECK_THROWS_WITH_AS(b.run(), doctest::Contains("no longer exists outside the step"), TapeError);
+  // A copy of a step shares its plan: it holds the tensor once, not twice.
+  Tensor<double> y(xt::xarray<double>{1.0, 1.0});
+  Compiled<double> c = compile(std::vector<Tensor<double>>{w}, [&] { return sum(w * y); });
+  const Compiled<double> c_copy = c;
+  CHECK(c.run() == 3.0);
+  {
+    Tensor<double> held = y;
+    y = Tensor<double>(xt::xarray<double>{0.0, 0.0});
+    CHECK(c.run() == 3.0);  // `held` still holds the old tensor
+  }
+  CHECK_THROWS_WITH_AS(c.run(), doctest::Contains("no longer exists outside the step"), TapeError);
 }

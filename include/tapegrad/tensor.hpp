@@ -1,6 +1,7 @@
 // Tensor<T>: a cheap handle to a value that the tape can differentiate.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
@@ -31,6 +32,10 @@ struct NodeBase {
   std::uint64_t tape_serial = 0;
   /// Position of the node's record on its tape.
   std::uint32_t record_index = 0;
+  /// References that compiled steps (compile.hpp) hold to this node as a tensor they read
+  /// from outside: a step whose input is held by steps only can tell that nobody can change
+  /// it any more, however many steps read it.
+  std::atomic<std::uint32_t> compiled_holds{0};
   /// Bumped by every in-place change, so backward can refuse stale saved values. 64 bits, so
   /// that it cannot wrap around to a recorded value.
   std::uint64_t version = 0;

@@ -58,7 +58,8 @@ struct Compiled<T>::Plan {
     const char* read_by;   // the first op that reads it, for the errors
     std::size_t record;    // that op's position in the step
     long plan_references;  // how many references the plan itself holds
-    bool outside;          // someone besides the plan held it at compile time
+    bool outside;          // someone besides compiled steps held it at compile time
+                           // (the plan's references are then in node->compiled_holds)
   };
   std::vector<Leaf> leaves;
 
@@ -71,6 +72,15 @@ struct Compiled<T>::Plan {
     std::shared_ptr<detail::NodeBase> own;  // the buffer a copied gradient goes to
   };
   std::vector<Parameter> parameters;
+
+  Plan() = default;
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+  ~Plan() {
+    for (const auto& leaf : leaves) {
+      if (leaf.outside) leaf.node->compiled_holds -= static_cast<std::uint32_t>(leaf.plan_references);
+    }
+  }
 
   /// Lays the kept records out as steps, slots and the arena (compile's last stage).
   void lay_out(std::vector<detail::Record>&& kept);
@@ -264,7 +274,9 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
   // the leaves only the plan holds are the constants f made (a seed, a literal).
   for (auto& leaf : plan->leaves) {
     leaf.plan_references = references[leaf.node.get()];
-    leaf.outside = leaf.node.use_count() > leaf.plan_references;
+    const long held_by_steps = leaf.plan_references + leaf.node->compiled_holds;
+    leaf.outside = leaf.node.use_count() > held_by_steps;
+    if (leaf.outside) leaf.node->compiled_holds += static_cast<std::uint32_t>(leaf.plan_references);
   }
   return Compiled<T>(std::move(plan));
 }
@@ -538,7 +550,7 @@ T Compiled<T>::run() {
                        " but had shape " + shape_to_string(leaf.shape) +
                        " at compile time; compile the step again for the new shape");
     }
-    if (leaf.outside && leaf.node.use_count() <= leaf.plan_references) {
+    if (leaf.outside && leaf.node.use_count() <= static_cast<long>(leaf.node->compiled_holds)) {
       throw TapeError("compiled step: a tensor read by op '" + std::string(leaf.read_by) + "' (op " +
                       std::to_string(leaf.record) +
                       " of the step) no longer exists outside the step, so its value can never "
