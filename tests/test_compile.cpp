@@ -452,6 +452,44 @@ TEST_CASE("compile() and run() refuse what they cannot do, naming it") {
                          doctest::Contains("does not depend on any of the 1 parameter(s) given"), TapeError);
     CHECK_FALSE(w.has_grad());
   }
+  SUBCASE("a parameter's gradient was given another shape") {
+    auto step = compile(std::vector<Tensor<double>>{w}, [&] { return sum(matmul(x, w)); });
+    step.run();
+    w.mutable_grad() = xt::zeros<double>({3});
+    CHECK_THROWS_WITH_AS(step.run(),
+                         "compiled step: a parameter of shape (2, 2) holds a gradient of shape (3,); call "
+                         "zero_grad() first",
+                         ShapeError);
+    // Resized, then forgotten: the step's next gradient goes to a buffer of the right shape.
+    w.zero_grad();
+    step.run();
+    CHECK(w.grad() == eager_gradients({w}, [&] { return sum(matmul(x, w)); })[0]);
+  }
+  SUBCASE("a gradient copied to the parameter (two parameters share it) was resized") {
+    Tensor<double> a(xt::xarray<double>{1.0, 2.0}, requires_grad), b(xt::xarray<double>{3.0, 4.0}, requires_grad);
+    auto step = compile(std::vector<Tensor<double>>{a, b}, [&] { return sum(a + b); });
+    step.run();
+    a.mutable_grad() = xt::zeros<double>({5});
+    a.zero_grad();
+    b.zero_grad();
+    step.run();
+    CHECK(a.grad() == xt::xarray<double>{1.0, 1.0});
+    CHECK(b.grad() == xt::xarray<double>{1.0, 1.0});
+  }
+  SUBCASE("a result f stored outside was resized") {
+    Tensor<double> hidden;
+    auto step = compile(std::vector<Tensor<double>>{w}, [&] {
+      hidden = matmul(x, w);
+      return sum(tanh(hidden));
+    });
+    step.run();
+    hidden.mutable_value() = xt::zeros<double>({1});
+    CHECK_THROWS_WITH_AS(step.run(),
+                         "compiled step: the result of op 'matmul', which the step computes, now has shape (1,) but "
+                         "had shape (3, 2) at compile time; a tensor a step computes must keep its shape while the "
+                         "step is used",
+                         TapeError);
+  }
   SUBCASE("f returns more than one number") {
     CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{w}, [&] { return w * 2.0; }),
                          doctest::Contains("must return one number"), ValueError);

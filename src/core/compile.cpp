@@ -47,6 +47,15 @@ struct Compiled<T>::Plan {
   /// the caller holds): `where` is read from the node at each run, since a leaf may be given
   /// new storage. The others live in `arena`, at fixed places.
   std::vector<std::shared_ptr<detail::NodeBase>> nodes;
+  /// The values the steps compute that the caller held at compile time (a result f stored
+  /// outside), with their shapes: resizing one would make its kernel write out of bounds,
+  /// so run() checks them.
+  struct Watched {
+    std::uint32_t slot;
+    Shape shape;
+    const char* op;
+  };
+  std::vector<Watched> watched;
   std::vector<T*> where;
   std::vector<T> arena;
   std::shared_ptr<detail::NodeBase> loss;
@@ -70,6 +79,7 @@ struct Compiled<T>::Plan {
     /// the parameter as its grad without a copy; empty when it is copied into `own` instead.
     std::vector<std::shared_ptr<detail::NodeBase>*> handed;
     std::shared_ptr<detail::NodeBase> own;  // the buffer a copied gradient goes to
+    Shape gradient_shape;                   // at compile time
   };
   std::vector<Parameter> parameters;
 
@@ -172,7 +182,8 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
     bool any_gradient = false;
     for (const auto& p : unique) {
       any_gradient = any_gradient || p.node()->grad != nullptr;
-      plan->parameters.push_back({p.node(), p.node()->grad, {}, nullptr});
+      plan->parameters.push_back({p.node(), p.node()->grad, {}, nullptr,
+                                  p.node()->grad ? value_of<T>(p.node()->grad).shape() : Shape{}});
       p.node()->grad.reset();
     }
     if (!any_gradient) {
@@ -267,6 +278,30 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
       for (std::size_t k = 0; k < record.input_count; ++k) {
         auto& input = k < 2 ? record.first_inputs[k] : record.more_inputs->nodes[k - 2];
         if (input == p.gradient) p.handed.push_back(&input);
+      }
+    }
+  }
+  // The values the steps compute that the caller holds too (not the gradients handed to the
+  // parameters, which run() looks after itself).
+  {
+    std::unordered_set<const detail::NodeBase*> leaf_nodes, gradients;
+    for (const auto& leaf : plan->leaves) leaf_nodes.insert(leaf.node.get());
+    for (const auto& p : plan->parameters) gradients.insert(p.gradient.get());
+    std::unordered_map<const detail::NodeBase*, const char*> made_by;
+    for (std::size_t i = 0; i < plan->steps.size(); ++i) {
+      const auto& step = plan->steps[i];
+      if (step.kernel == nullptr) {
+        made_by[plan->records[step.a].output.get()] = plan->step_ops[i];
+      } else if (step.y < plan->nodes.size()) {
+        made_by[plan->nodes[step.y].get()] = plan->step_ops[i];
+      }
+    }
+    for (std::uint32_t s = 0; s < plan->nodes.size(); ++s) {
+      const auto& node = plan->nodes[s];
+      if (leaf_nodes.count(node.get()) != 0 || gradients.count(node.get()) != 0) continue;
+      if (node.use_count() > references[node.get()]) {
+        const auto at = made_by.find(node.get());
+        plan->watched.push_back({s, value_of<T>(node).shape(), at == made_by.end() ? "?" : at->second});
       }
     }
   }
@@ -563,10 +598,19 @@ T Compiled<T>::run() {
     if (p.handed.empty()) continue;
     const bool held_by_parameter = p.node->grad == p.gradient;
     const long plan_references = static_cast<long>(p.handed.size());
-    if (held_by_parameter || p.gradient.use_count() > plan_references) {
-      const std::shared_ptr<detail::NodeBase> fresh =
-          detail::new_node_of_shape<T>(value_of<T>(p.gradient).shape());
+    // (A gradient the caller resized, through mutable_grad(), is theirs too.)
+    if (held_by_parameter || p.gradient.use_count() > plan_references ||
+        value_of<T>(p.gradient).shape() != p.gradient_shape) {
+      const std::shared_ptr<detail::NodeBase> fresh = detail::new_node_of_shape<T>(p.gradient_shape);
       for (auto* slot : p.handed) *slot = fresh;
+    }
+  }
+  for (const auto& w : plan.watched) {
+    const Shape& shape = value_of<T>(*plan.nodes[w.slot]).shape();
+    if (shape != w.shape) {
+      throw TapeError("compiled step: the result of op '" + std::string(w.op) + "', which the step computes, now has shape " +
+                      shape_to_string(shape) + " but had shape " + shape_to_string(w.shape) +
+                      " at compile time; a tensor a step computes must keep its shape while the step is used");
     }
   }
   // The values in nodes may have new storage (a leaf given a new array, a fresh gradient).
@@ -601,7 +645,9 @@ T Compiled<T>::run() {
         continue;
       }
       // A buffer of the step's own, reused while nobody else keeps last step's gradient.
-      if (!p.own || p.own.use_count() > 1) p.own = detail::new_node_of_shape<T>(gradient.shape());
+      if (!p.own || p.own.use_count() > 1 || value_of<T>(*p.own).shape() != gradient.shape()) {
+        p.own = detail::new_node_of_shape<T>(gradient.shape());
+      }
       std::copy(gradient.data(), gradient.data() + gradient.size(), value_of<T>(*p.own).data());
       slot = p.own;
       continue;
@@ -609,7 +655,8 @@ T Compiled<T>::run() {
     auto& existing = value_of<T>(*slot);
     if (existing.shape() != gradient.shape()) {
       throw ShapeError("compiled step: a parameter of shape " + shape_to_string(gradient.shape()) +
-                       " holds a gradient of shape " + shape_to_string(existing.shape()));
+                       " holds a gradient of shape " + shape_to_string(existing.shape()) +
+                       "; call zero_grad() first");
     }
     if (slot.use_count() > 1 + (slot == p.own ? 1 : 0)) {
       // Someone kept the gradient tensor: the sum goes to a new one, as backward() does.
