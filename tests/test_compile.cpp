@@ -1,6 +1,11 @@
 // compile(): a step recorded once and run again gives what eager backward() gives on the
 // same values, step after step, and refuses what it cannot do.
+#include <malloc.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -16,6 +21,23 @@
 #include "tapegrad/compile.hpp"
 
 using namespace tapegrad;
+
+namespace {
+// Every operator new of the test program, counted: a compiled step's steady state makes none.
+std::atomic<long> allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* memory = std::malloc(size == 0 ? 1 : size)) return memory;
+  throw std::bad_alloc();
+}
+// GCC takes the free() of a replaced operator delete for a mismatch with operator new.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void operator delete(void* memory) noexcept { std::free(memory); }
+void operator delete(void* memory, std::size_t) noexcept { std::free(memory); }
+#pragma GCC diagnostic pop
 
 namespace {
 
@@ -650,4 +672,42 @@ TEST_CASE_TEMPLATE("a Fashion-MNIST-shaped MLP: compiled steps, one per batch si
   }
   CHECK(steps.size() == 2);
   CHECK(largest_gap(eager.parameters(), compiled.parameters()) == T(0));
+}
+
+TEST_CASE("a compiled step's steady state allocates nothing and makes no node") {
+  examples::XorNetwork<double> net(7, 0.5);
+  auto step = compile(net.model.parameters(), [&] { return net.loss(net.forward()); });
+  auto sgd_step = compile_sgd_step(net.model.parameters(), 0.5, [&] { return net.loss(net.forward()); });
+  const auto train = [&] {
+    for (int epoch = 0; epoch < 50; ++epoch) {
+      step.run();
+      net.optimizer.step();
+      net.optimizer.zero_grad();
+      sgd_step.run();
+    }
+  };
+  train();  // the first runs hand the gradients to the parameters
+  const std::size_t nodes = live_node_count();
+  const std::size_t heap = mallinfo2().uordblks;
+  const long before = allocations.load();
+  train();
+  CHECK(allocations.load() == before);  // not one operator new in 50 epochs
+  CHECK(live_node_count() == nodes);
+  CHECK(mallinfo2().uordblks == heap);
+  const long eager_before = allocations.load();
+  {
+    Tape tape;
+    net.loss(net.forward()).backward();  // an eager step: the count sees the library's news
+  }
+  CHECK(allocations.load() > eager_before + 20);
+  net.optimizer.zero_grad();
+  // A gradient the caller keeps from one run to the next is not written over: the step then
+  // needs a new buffer for it, and says so by a new node.
+  step.run();
+  const Tensor<double> kept = net.model.parameters()[0].grad_tensor();
+  net.optimizer.zero_grad();
+  CHECK(live_node_count() == nodes);
+  step.run();
+  CHECK(live_node_count() == nodes + 1);
+  net.optimizer.zero_grad();
 }
