@@ -222,6 +222,18 @@ TEST_CASE_TEMPLATE("compile_sgd_step gives what compile() and optim::SGD give: w
     const auto f = [&](const Tensor<T>& w) { return sum(matmul(matmul(x, w), transpose(w))); };
     sgd_same<T>({w1}, {w2}, [&] { return f(w1); }, [&] { return f(w2); });
   }
+  SUBCASE("products of one row, one column, inner extent 1 and an empty batch (GEMV, outer product, k = 0)") {
+    const Tensor<T> row(xt::xarray<T>(xt::cast<T>(test::random_array({1, 3}, 10))));
+    const Tensor<T> column(xt::xarray<T>(xt::cast<T>(test::random_array({4, 1}, 11))));
+    const Tensor<T> empty(xt::xarray<T>(xt::zeros<T>({0, 3})));
+    auto [a1, a2] = twin<T>({3, 2}, 12);
+    auto [b1, b2] = twin<T>({1, 5}, 13);
+    auto [c1, c2] = twin<T>({3, 4}, 14);
+    const auto f = [&](const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& c) {
+      return sum(square(matmul(row, a))) + sum(square(matmul(column, b))) + sum(square(matmul(empty, c)));
+    };
+    sgd_same<T>({a1, b1, c1}, {a2, b2, c2}, [&] { return f(a1, b1, c1); }, [&] { return f(a2, b2, c2); }, 3);
+  }
   SUBCASE("two layers and a penalty on the second weight") {
     auto [w1, w2] = twin<T>({3, 3}, 7);
     auto [v1, v2] = twin<T>({3, 1}, 8);
@@ -409,3 +421,4 @@ TEST_CASE("anomaly mode names an elementwise step of the flat plan that makes Na
   AnomalyModeGuard anomaly;
   CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("sqrt"), TapeError);
 }
+
