@@ -1118,3 +1118,73 @@ TEST_CASE(
     "and gradients (f32)") {
   check_random_graphs<float>(100001, 300, 2, 1e-5);
 }
+
+namespace {
+
+// compile_sgd_step against compile() and optim::SGD on the same graph: the same losses and
+// parameters, run after run (folded updates agree to rounding).
+template <class T>
+std::string check_graph_sgd(const Graph& g, double tolerance, std::size_t& folds) {
+  std::vector<Tensor<T>> leaves[2], parameters[2];
+  for (int side = 0; side < 2; ++side) {
+    for (std::size_t i = 0; i < g.leaf_shapes.size(); ++i) {
+      leaves[side].emplace_back(xt::xarray<T>(xt::cast<T>(test::random_array(g.leaf_shapes[i], g.seed * 7 + i, -1, 1))),
+                                RequiresGrad{g.leaf_is_parameter[i]});
+      if (g.leaf_is_parameter[i]) parameters[side].push_back(leaves[side].back());
+    }
+  }
+  std::optional<Compiled<T>> step;
+  std::optional<SgdStep<T>> sgd_step;
+  try {
+    step.emplace(compile(parameters[0], [&] { return evaluate(g, leaves[0]); }));
+    sgd_step.emplace(compile_sgd_step(parameters[1], 0.01, [&] { return evaluate(g, leaves[1]); }));
+  } catch (const std::exception& e) {
+    return std::string("compile threw: ") + e.what();
+  }
+  for (const auto& op : sgd_step->ops()) folds += op == "sgd update (folded into matmul)" ? 1 : 0;
+  optim::SGD<T> sgd(parameters[0], 0.01);
+  std::ostringstream out;
+  out.precision(17);
+  for (int run = 0; run < 3; ++run) {
+    T a, b;
+    try {
+      a = step->run();
+      sgd.step();
+      sgd.zero_grad();
+      b = sgd_step->run();
+    } catch (const std::exception& e) {
+      return std::string("run threw: ") + e.what();
+    }
+    if (!std::isfinite(a)) return "";
+    if (!close(a, b, tolerance)) {
+      out << "run " << run << ": loss " << b << " with compile_sgd_step, " << a << " with compile() + SGD\n";
+      return out.str();
+    }
+    for (std::size_t i = 0; i < parameters[0].size(); ++i) {
+      for (std::size_t j = 0; j < parameters[0][i].size(); ++j) {
+        const double x = parameters[0][i].value().data()[j], y = parameters[1][i].value().data()[j];
+        if (!close(x, y, tolerance)) {
+          out << "run " << run << ": parameter " << i << " element " << j << ": " << y << " with compile_sgd_step, "
+              << x << " with compile() + SGD\n";
+          return out.str();
+        }
+      }
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("random graphs: compile_sgd_step gives what compile() and optim::SGD give (f64)") {
+  std::size_t failures = 0, folds = 0;
+  for (std::uint64_t seed = 1; seed <= 600; ++seed) {
+    const Graph g = GraphMaker(seed).make();
+    const std::string problem = check_graph_sgd<double>(g, 1e-10, folds);
+    if (problem.empty()) continue;
+    if (++failures <= 3) FAIL_CHECK(describe(g) << problem);
+  }
+  CHECK(failures == 0);
+  MESSAGE(folds << " updates folded into products");
+  CHECK(folds >= 10);  // the fold is exercised
+}

@@ -49,8 +49,10 @@ class Compiled {
   /// the function's value.
   /// Throws ShapeError if a tensor f read changed shape since compile() (naming the op that
   /// reads it and both shapes), and TapeError if a tensor f read from outside no longer
-  /// exists anywhere but in the step (its last value would be used forever) or, in anomaly
-  /// mode, naming the first op that makes NaN or Inf from finite inputs.
+  /// exists anywhere but in the step (its last value would be used forever), if the step was
+  /// moved from, if it is called while the same step runs (from a custom op's forward) or, in
+  /// anomaly mode, naming the first op that makes NaN or Inf from finite inputs. A custom
+  /// op's forward may destroy the step while it runs: the run completes.
   T run();
   /// The number of ops run() executes (forward and backward, after dropping the ops whose
   /// results neither the value nor a parameter's gradient needs).
@@ -83,7 +85,9 @@ struct NonDeduced {
 
 /// Records `f` (which takes nothing and returns a tensor of one element: a loss) and its
 /// gradient with respect to `parameters` (leaves that require grad), for Compiled::run().
-/// f runs once, under a tape of its own; the parameters' gradients are left as they were.
+/// f runs once, under a tape of its own; the parameters' gradients are left as they were (or
+/// as f itself left them: another step run inside f adds to them as it would eagerly, and
+/// is not recorded).
 /// Throws ValueError if there are no parameters, a parameter is not a leaf that requires grad
 /// or f's result is not one element; TapeError if f's result does not depend on any
 /// parameter, f reads a tensor computed outside it from tensors that require grad, calls

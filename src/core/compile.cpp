@@ -64,7 +64,7 @@ struct Compiled<T>::Plan {
   struct Leaf {
     std::shared_ptr<detail::NodeBase> node;
     Shape shape;           // at compile time
-    const char* read_by;   // the first op that reads it, for the errors
+    const char* read_by;   // the first op that reads it, for the errors (null: f returns it)
     std::size_t record;    // that op's position in the step
     long plan_references;  // how many references the plan itself holds
     bool outside;          // someone besides compiled steps held it at compile time
@@ -111,6 +111,8 @@ struct Compiled<T>::Plan {
   std::unique_ptr<Sgd> sgd;
   void make_sgd(double learning_rate);
   void update();
+
+  bool running = false;  // run() is under way (a custom op's forward must not run it again)
 };
 
 namespace {
@@ -123,6 +125,15 @@ const xt::xarray<T>& value_of(const std::shared_ptr<detail::NodeBase>& node) {
 template <class T>
 xt::xarray<T>& value_of(detail::NodeBase& node) {
   return static_cast<detail::Node<T>&>(node).value;
+}
+
+// The plan of a step; a step moved from has none.
+template <class P>
+const std::shared_ptr<P>& plan_of(const std::shared_ptr<P>& plan, const char* what) {
+  if (!plan) {
+    throw TapeError(std::string("compiled step: ") + what + "() on a step that was moved from (it has no plan)");
+  }
+  return plan;
 }
 
 }  // namespace
@@ -148,11 +159,18 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
     if (!seen) unique.push_back(p);
   }
   // The parameters' gradients are the caller's: set aside while the gradient is recorded
-  // (an existing one would otherwise be recorded as a constant added at every run).
-  std::vector<std::shared_ptr<detail::NodeBase>> kept_grads;
-  for (const auto& p : unique) kept_grads.push_back(std::move(p.node()->grad));
+  // (an existing one would otherwise be recorded as a constant added at every run). Only
+  // after f: what f itself adds to them (another step's run()) is the caller's too.
+  std::vector<std::shared_ptr<detail::NodeBase>> kept_grads(unique.size());
+  bool set_aside = false;
+  const auto set_grads_aside = [&] {
+    for (std::size_t i = 0; i < unique.size(); ++i) kept_grads[i] = std::move(unique[i].node()->grad);
+    set_aside = true;
+  };
   const auto restore_grads = [&] {
+    if (!set_aside) return;
     for (std::size_t i = 0; i < unique.size(); ++i) unique[i].node()->grad = std::move(kept_grads[i]);
+    set_aside = false;
   };
 
   auto plan = std::make_shared<Plan>();
@@ -177,6 +195,7 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
       throw TapeError("compile: the function's result does not depend on any tensor that requires "
                       "grad, so there is no gradient to compile");
     }
+    set_grads_aside();
     detail::backward_into(loss, Tensor<T>(xt::xarray<T>(xt::ones<T>(loss.shape()))), create_graph, unique);
     plan->loss = loss.node();
     bool any_gradient = false;
@@ -230,6 +249,10 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
       }
       made.insert(record.output.get());
       kept.push_back(record);
+    }
+    // f returned a parameter itself: no op reads it, and its shape must be checked all the same.
+    if (plan->loss->is_leaf() && leaf_index.count(plan->loss.get()) == 0) {
+      plan->leaves.push_back({plan->loss, value_of<T>(plan->loss).shape(), nullptr, 0, 0, false});
     }
     // A gradient that a record of the plan makes, for one parameter only, is handed to that
     // parameter as its grad without a copy (a copy is a pass over every weight, per step);
@@ -388,6 +411,11 @@ void Compiled<T>::Plan::lay_out(std::vector<detail::Record>&& kept) {
       if (in_node.count(record.input(k).get()) != 0) node_slot(record.input(k));
     }
     if (in_node.count(record.output.get()) != 0) node_slot(record.output);
+  }
+  // A gradient no record makes or reads (the seed, when f returns a parameter or a sum of
+  // parameters) still needs a slot: compile_sgd_step's update reads it.
+  for (const auto& p : parameters) {
+    if (p.gradient) node_slot(p.gradient);
   }
   // Arena values: a value's place is freed after the last step that reads it, and taken by
   // the next value of the same size (never by a value of the step that reads it last).
@@ -576,22 +604,35 @@ void Compiled<T>::Plan::update() {
 
 template <class T>
 T Compiled<T>::run() {
-  Plan& plan = *plan_;
+  // Held here too: a custom op's forward may destroy the last copy of the step while it runs.
+  const std::shared_ptr<Plan> keep = plan_of(plan_, "run");
+  Plan& plan = *keep;
+  if (plan.running) {
+    throw TapeError("compiled step: run() was called while the same step runs (from a custom op's forward?); "
+                    "a step cannot run inside itself");
+  }
   for (const auto& leaf : plan.leaves) {
+    const auto what = [&] {
+      return leaf.read_by == nullptr ? std::string("the tensor f returns (a parameter)")
+                                     : "a tensor read by op '" + std::string(leaf.read_by) + "' (op " +
+                                           std::to_string(leaf.record) + " of the step)";
+    };
     const auto& shape = value_of<T>(leaf.node).shape();
     if (shape != leaf.shape) {
-      throw ShapeError("compiled step: a tensor read by op '" + std::string(leaf.read_by) + "' (op " +
-                       std::to_string(leaf.record) + " of the step) now has shape " + shape_to_string(shape) +
-                       " but had shape " + shape_to_string(leaf.shape) +
-                       " at compile time; compile the step again for the new shape");
+      throw ShapeError("compiled step: " + what() + " now has shape " + shape_to_string(shape) + " but had shape " +
+                       shape_to_string(leaf.shape) + " at compile time; compile the step again for the new shape");
     }
     if (leaf.outside && leaf.node.use_count() <= static_cast<long>(leaf.node->compiled_holds)) {
-      throw TapeError("compiled step: a tensor read by op '" + std::string(leaf.read_by) + "' (op " +
-                      std::to_string(leaf.record) +
-                      " of the step) no longer exists outside the step, so its value can never "
+      throw TapeError("compiled step: " + what() +
+                      " no longer exists outside the step, so its value can never "
                       "change again; keep it alive while the step is used, or compile anew");
     }
   }
+  struct Running {
+    bool& flag;
+    explicit Running(bool& f) : flag(f) { flag = true; }
+    ~Running() { flag = false; }
+  } running(plan.running);
   // A gradient handed to its parameter last time and still held (by the parameter, which
   // accumulates into it, or by the caller): the plan writes this run's into a fresh node.
   for (auto& p : plan.parameters) {
@@ -630,8 +671,9 @@ T Compiled<T>::run() {
     }
   }
   if (plan.sgd) {
+    const T value = value_of<T>(plan.loss).data()[0];  // before the update: f may return a parameter
     plan.update();
-    return value_of<T>(plan.loss).data()[0];
+    return value;
   }
   for (auto& p : plan.parameters) {
     // No gradient where the value does not depend on the parameter, or where the caller
@@ -676,11 +718,13 @@ T Compiled<T>::run() {
 
 template <class T>
 std::size_t Compiled<T>::size() const {
-  return plan_->steps.size() + (plan_->sgd ? plan_->sgd->updates.size() : 0);
+  const auto& plan = plan_of(plan_, "size");
+  return plan->steps.size() + (plan->sgd ? plan->sgd->updates.size() : 0);
 }
 
 template <class T>
 std::vector<std::string> Compiled<T>::ops() const {
+  plan_of(plan_, "ops");
   std::vector<std::string> names;
   for (std::size_t i = 0; i < plan_->steps.size(); ++i) {
     names.push_back(std::string(plan_->step_ops[i]) + (plan_->steps[i].kernel != nullptr ? "*" : ""));
@@ -697,12 +741,12 @@ std::vector<std::string> Compiled<T>::ops() const {
 
 template <class T>
 std::size_t Compiled<T>::recorded_size() const {
-  return plan_->recorded;
+  return plan_of(plan_, "recorded_size")->recorded;
 }
 
 template <class T>
 const Shape& Compiled<T>::value_shape() const {
-  return value_of<T>(plan_->loss).shape();
+  return value_of<T>(plan_of(plan_, "value_shape")->loss).shape();
 }
 
 namespace {
@@ -728,13 +772,13 @@ SgdStep<T>::SgdStep(Compiled<T> step, double learning_rate) : step_(std::move(st
 
 template <class T>
 double SgdStep<T>::learning_rate() const {
-  return step_.plan_->sgd->learning_rate;
+  return plan_of(step_.plan_, "learning_rate")->sgd->learning_rate;
 }
 
 template <class T>
 void SgdStep<T>::set_learning_rate(double learning_rate) {
   check_learning_rate("SgdStep::set_learning_rate", learning_rate);
-  step_.plan_->sgd->learning_rate = learning_rate;
+  plan_of(step_.plan_, "set_learning_rate")->sgd->learning_rate = learning_rate;
 }
 
 namespace functional {

@@ -1,0 +1,424 @@
+// Compiled steps on odd inputs and odd uses: f returning a parameter, elementwise corner cases
+// of the flat plan, compile_sgd_step against compile() + optim::SGD, steps moved from, run
+// from a custom op's forward or inside another step's f, on another thread, and what the
+// caller resizes between runs. Each case gives eager's numbers or a clear exception (and no
+// memory error under valgrind).
+#include <algorithm>
+#include <functional>
+#include <cmath>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "helpers.hpp"
+#include "tapegrad/compile.hpp"
+
+using namespace tapegrad;
+
+namespace {
+using V = std::vector<Tensor<double>>;
+
+std::vector<xt::xarray<double>> eager_grads(const V& parameters, const std::function<Tensor<double>()>& f,
+                                            double* value = nullptr) {
+  std::vector<std::shared_ptr<detail::NodeBase>> kept;
+  for (const auto& p : parameters) kept.push_back(std::move(p.node()->grad));
+  {
+    Tape tape;
+    auto loss = f();
+    if (value) *value = loss.value().data()[0];
+    loss.backward();
+  }
+  std::vector<xt::xarray<double>> out;
+  for (std::size_t i = 0; i < parameters.size(); ++i) {
+    out.push_back(parameters[i].has_grad() ? parameters[i].grad() : xt::zeros<double>(parameters[i].shape()));
+    parameters[i].node()->grad = std::move(kept[i]);
+  }
+  return out;
+}
+
+void same_as_eager(const V& parameters, const V& inputs, const std::function<Tensor<double>()>& f) {
+  auto step = compile(parameters, f);
+  for (int k = 0; k < 3; ++k) {
+    std::uint64_t seed = 100 + 10 * k;
+    for (auto t : parameters) t.mutable_value() = test::random_array(t.shape(), seed++);
+    for (auto t : inputs) t.set_value(test::random_array(t.shape(), seed++));
+    for (auto p : parameters) p.zero_grad();
+    const double got = step.run();
+    std::vector<xt::xarray<double>> grads;
+    for (auto p : parameters) grads.push_back(p.has_grad() ? p.grad() : xt::zeros<double>(p.shape()));
+    double expected = 0;
+    const auto eager = eager_grads(parameters, f, &expected);
+    CHECK(got == doctest::Approx(expected).epsilon(1e-12));
+    for (std::size_t i = 0; i < parameters.size(); ++i) {
+      INFO("parameter ", i, " run ", k);
+      CHECK(xt::allclose(grads[i], eager[i], 1e-12, 1e-12));
+    }
+  }
+}
+}  // namespace
+
+TEST_CASE("f returning a parameter itself: compile() and compile_sgd_step (whose run() returns the value before the update)") {
+  Tensor<double> w(2.0, requires_grad);
+  SUBCASE("compile") {
+    auto step = compile(V{w}, [&] { return w; });
+    CHECK(step.run() == 2.0);
+    CHECK(w.grad()() == 1.0);
+  }
+  SUBCASE("sgd") {
+    auto step = compile_sgd_step(V{w}, 0.5, [&] { return w; });
+    CHECK(step.run() == 2.0);
+    CHECK(w.value()() == 1.5);
+  }
+}
+
+TEST_CASE("two parameters whose gradient is the seed itself (no op makes it): compile() and compile_sgd_step") {
+  Tensor<double> a(2.0, requires_grad), b(3.0, requires_grad);
+  SUBCASE("compile") {
+    auto step = compile(V{a, b}, [&] { return a + b; });
+    CHECK(step.run() == 5.0);
+    CHECK(a.grad()() == 1.0);
+    CHECK(b.grad()() == 1.0);
+  }
+  SUBCASE("sgd") {
+    auto step = compile_sgd_step(V{a, b}, 0.5, [&] { return a + b; });
+    CHECK(step.run() == 5.0);
+    CHECK(a.value()() == 1.5);
+    CHECK(b.value()() == 2.5);
+  }
+}
+
+TEST_CASE("f returning a parameter that is resized later: run() refuses it") {
+  Tensor<double> w(2.0, requires_grad);
+  auto step = compile(V{w}, [&] { return w; });
+  auto sgd_step = compile_sgd_step(V{w}, 0.5, [&] { return w; });
+  step.run();
+  w.set_value(xt::xarray<double>{1.0, 2.0, 3.0});
+  const std::string message =
+      "compiled step: the tensor f returns (a parameter) now has shape (3,) but had shape () at compile time; "
+      "compile the step again for the new shape";
+  CHECK_THROWS_WITH_AS(step.run(), message.c_str(), ShapeError);
+  CHECK_THROWS_WITH_AS(sgd_step.run(), message.c_str(), ShapeError);  // the update would read past the seed
+}
+
+TEST_CASE("elementwise corner cases of the flat plan give eager's numbers") {
+  SUBCASE("x*x, x+x") {
+    Tensor<double> x(test::random_array({3, 4}, 1), requires_grad);
+    same_as_eager(V{x}, V{}, [&] { return sum(x * x + (x + x) * x); });
+  }
+  SUBCASE("0-d") {
+    Tensor<double> x(1.5, requires_grad);
+    Tensor<double> y(0.5);
+    same_as_eager(V{x}, V{y}, [&] { return exp(x * y) + sin(x) * x; });
+  }
+  SUBCASE("zero extent") {
+    Tensor<double> x(xt::xarray<double>(xt::zeros<double>({0, 3})), requires_grad);
+    Tensor<double> b(test::random_array({3}, 2), requires_grad);
+    Tensor<double> c(1.5, requires_grad);
+    same_as_eager(V{x, b, c}, V{}, [&] { return sum(tanh(x + b) * x) + c * c; });
+  }
+  SUBCASE("row broadcast with more dims") {
+    Tensor<double> x(test::random_array({2, 3, 4}, 3), requires_grad);
+    Tensor<double> b(test::random_array({1, 1, 4}, 4), requires_grad);
+    Tensor<double> s(test::random_array({1, 1, 1}, 5), requires_grad);
+    same_as_eager(V{x, b, s}, V{}, [&] { return sum(sigmoid(x * b - s) * (b + s)); });
+  }
+  SUBCASE("size-1 input with more dims than another") {
+    Tensor<double> x(test::random_array({4}, 3), requires_grad);
+    Tensor<double> s(test::random_array({1, 1}, 5), requires_grad);
+    same_as_eager(V{x, s}, V{}, [&] { return sum(exp(x * s) / (s + 3.0)); });
+  }
+  SUBCASE("leaf-shaped broadcast output") {
+    Tensor<double> x(test::random_array({3, 1}, 3), requires_grad);
+    Tensor<double> y(test::random_array({1, 3}, 5), requires_grad);
+    same_as_eager(V{x, y}, V{}, [&] { return sum(square(x + y) * (x - y)); });
+  }
+  SUBCASE("arena reuse chain") {
+    Tensor<double> x(test::random_array({5}, 3), requires_grad);
+    Tensor<double> y(test::random_array({5}, 6), requires_grad);
+    same_as_eager(V{x, y}, V{}, [&] {
+      auto a = x * y;
+      auto b = a + x;
+      auto c = b * b;
+      auto d = c - a;
+      auto e = exp(d * 0.01) * b;
+      auto f2 = e * e + c;
+      return sum(f2 * x) + sum(d);
+    });
+  }
+}
+
+namespace {
+template <class T>
+void sgd_same(const std::vector<Tensor<T>>& p1, const std::vector<Tensor<T>>& p2,
+              const std::function<Tensor<T>()>& f1, const std::function<Tensor<T>()>& f2, int folded_expected = -1) {
+  auto step = compile(p1, f1);
+  optim::SGD<T> sgd(p1, 0.05);
+  auto sgd_step = compile_sgd_step(p2, 0.05, f2);
+  const auto ops = sgd_step.ops();
+  if (folded_expected >= 0) CHECK(std::count(ops.begin(), ops.end(), "sgd update (folded into matmul)") == folded_expected);
+  const T tol = std::is_same_v<T, double> ? T(1e-11) : T(1e-4);
+  for (int i = 0; i < 10; ++i) {
+    const T a = step.run();
+    sgd.step();
+    sgd.zero_grad();
+    const T b = sgd_step.run();
+    REQUIRE(std::abs(a - b) <= tol * std::max(T(1), std::abs(a)));
+  }
+  for (std::size_t i = 0; i < p1.size(); ++i) {
+    INFO("parameter ", i);
+    CHECK(xt::allclose(p1[i].value(), p2[i].value(), tol, tol));
+  }
+}
+
+template <class T>
+std::pair<Tensor<T>, Tensor<T>> twin(const Shape& s, std::uint64_t seed) {
+  xt::xarray<T> v = xt::cast<T>(test::random_array(s, seed, -0.5, 0.5));
+  return {Tensor<T>(v, requires_grad), Tensor<T>(v, requires_grad)};
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("compile_sgd_step gives what compile() and optim::SGD give: weights reused, transposed, 1-d, read elsewhere, products of each other", T, float, double) {
+  const Tensor<T> x(xt::xarray<T>(xt::cast<T>(test::random_array({4, 3}, 9))));
+  SUBCASE("weight used in two layers") {
+    auto [w1, w2] = twin<T>({3, 3}, 1);
+    const auto f = [&](const Tensor<T>& w) { return sum(square(matmul(tanh(matmul(x, w)), w))); };
+    sgd_same<T>({w1}, {w2}, [&] { return f(w1); }, [&] { return f(w2); }, 0);
+  }
+  SUBCASE("transposed use") {
+    auto [w1, w2] = twin<T>({2, 3}, 2);
+    auto [b1, b2] = twin<T>({2}, 3);
+    const auto f = [&](const Tensor<T>& w, const Tensor<T>& b) { return sum(square(matmul(x, transpose(w)) + b)); };
+    sgd_same<T>({w1, b1}, {w2, b2}, [&] { return f(w1, b1); }, [&] { return f(w2, b2); });
+  }
+  SUBCASE("1-d weight on the right") {
+    auto [w1, w2] = twin<T>({3}, 2);
+    const auto f = [&](const Tensor<T>& w) { return sum(square(matmul(x, w))); };
+    sgd_same<T>({w1}, {w2}, [&] { return f(w1); }, [&] { return f(w2); });
+  }
+  SUBCASE("1-d weight on the left") {
+    auto [w1, w2] = twin<T>({4}, 2);
+    const auto f = [&](const Tensor<T>& w) { return sum(square(matmul(w, x))); };
+    sgd_same<T>({w1}, {w2}, [&] { return f(w1); }, [&] { return f(w2); });
+  }
+  SUBCASE("parameter also read by another op") {
+    auto [w1, w2] = twin<T>({3, 2}, 4);
+    const auto f = [&](const Tensor<T>& w) { return sum(square(matmul(x, w))) + sum(w * w); };
+    sgd_same<T>({w1}, {w2}, [&] { return f(w1); }, [&] { return f(w2); });
+  }
+  SUBCASE("two parameters in a product of each other") {
+    auto [a1, a2] = twin<T>({4, 3}, 4);
+    auto [b1, b2] = twin<T>({3, 2}, 5);
+    const auto f = [&](const Tensor<T>& a, const Tensor<T>& b) { return sum(square(matmul(a, b))); };
+    sgd_same<T>({a1, b1}, {a2, b2}, [&] { return f(a1, b1); }, [&] { return f(a2, b2); });
+  }
+  SUBCASE("shared gradient") {
+    auto [a1, a2] = twin<T>({2, 2}, 4);
+    auto [b1, b2] = twin<T>({2, 2}, 5);
+    const auto f = [&](const Tensor<T>& a, const Tensor<T>& b) { return sum(a + b) + sum(a * b); };
+    sgd_same<T>({a1, b1}, {a2, b2}, [&] { return f(a1, b1); }, [&] { return f(a2, b2); });
+  }
+  SUBCASE("matmul of x and x-dependent, gradient product reads an intermediate made from the weight") {
+    auto [w1, w2] = twin<T>({3, 3}, 6);
+    const auto f = [&](const Tensor<T>& w) { return sum(matmul(matmul(x, w), transpose(w))); };
+    sgd_same<T>({w1}, {w2}, [&] { return f(w1); }, [&] { return f(w2); });
+  }
+  SUBCASE("products of one row, one column, inner extent 1 and an empty batch (GEMV, outer product, k = 0)") {
+    const Tensor<T> row(xt::xarray<T>(xt::cast<T>(test::random_array({1, 3}, 10))));
+    const Tensor<T> column(xt::xarray<T>(xt::cast<T>(test::random_array({4, 1}, 11))));
+    const Tensor<T> empty(xt::xarray<T>(xt::zeros<T>({0, 3})));
+    auto [a1, a2] = twin<T>({3, 2}, 12);
+    auto [b1, b2] = twin<T>({1, 5}, 13);
+    auto [c1, c2] = twin<T>({3, 4}, 14);
+    const auto f = [&](const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& c) {
+      return sum(square(matmul(row, a))) + sum(square(matmul(column, b))) + sum(square(matmul(empty, c)));
+    };
+    sgd_same<T>({a1, b1, c1}, {a2, b2, c2}, [&] { return f(a1, b1, c1); }, [&] { return f(a2, b2, c2); }, 3);
+  }
+  SUBCASE("two layers and a penalty on the second weight") {
+    auto [w1, w2] = twin<T>({3, 3}, 7);
+    auto [v1, v2] = twin<T>({3, 1}, 8);
+    const auto f = [&](const Tensor<T>& w, const Tensor<T>& v) {
+      return sum(square(matmul(sigmoid(matmul(x, w)), v))) + sum(square(v));
+    };
+    sgd_same<T>({w1, v1}, {w2, v2}, [&] { return f(w1, v1); }, [&] { return f(w2, v2); });
+  }
+}
+
+TEST_CASE("a step moved from refuses to run instead of crashing") {
+  Tensor<double> w(xt::xarray<double>{1.0, 2.0}, requires_grad);
+  auto a = compile(V{w}, [&] { return sum(w * w); });
+  auto b = std::move(a);
+  CHECK(b.run() == 5.0);
+  // NOLINTBEGIN(bugprone-use-after-move)
+  CHECK_THROWS_WITH_AS(a.run(), "compiled step: run() on a step that was moved from (it has no plan)", TapeError);
+  CHECK_THROWS_WITH_AS(a.ops(), doctest::Contains("ops() on a step that was moved from"), TapeError);
+  auto c = compile_sgd_step(V{w}, 0.1, [&] { return sum(w * w); });
+  auto d = std::move(c);
+  CHECK_THROWS_WITH_AS(c.run(), doctest::Contains("moved from"), TapeError);
+  CHECK_THROWS_WITH_AS(c.set_learning_rate(0.2), doctest::Contains("set_learning_rate() on a step that was moved from"),
+                       TapeError);
+  // NOLINTEND(bugprone-use-after-move)
+  CHECK(d.run() == 5.0);
+}
+
+TEST_CASE("a custom op's forward that runs its own step again is refused (it recursed without end)") {
+  Tensor<double> w(xt::xarray<double>{1.0, 2.0}, requires_grad);
+  Compiled<double>* self = nullptr;
+  bool compiled = false;
+  const CustomOp<double> twice(
+      "twice",
+      [&](const std::vector<Tensor<double>>& in) {
+        if (compiled && self != nullptr) self->run();
+        return xt::xarray<double>(2.0 * in[0].value());
+      },
+      [](const CustomBackwardContext<double>& c) { return std::vector{c.grad_output() * 2.0}; });
+  auto step = compile(V{w}, [&] { return sum(twice({w}) * w); });
+  self = &step;
+  compiled = true;
+  CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("run() was called while the same step runs"), TapeError);
+  compiled = false;
+  CHECK(step.run() == 10.0);  // the refused run left the step usable
+}
+
+TEST_CASE("a custom op's forward that destroys the last copy of the running step: the run completes") {
+  Tensor<double> w(xt::xarray<double>{1.0, 2.0}, requires_grad);
+  std::unique_ptr<Compiled<double>> holder;
+  bool compiled = false;
+  const CustomOp<double> twice(
+      "twice",
+      [&](const std::vector<Tensor<double>>& in) {
+        if (compiled) holder.reset();
+        return xt::xarray<double>(2.0 * in[0].value());
+      },
+      [](const CustomBackwardContext<double>& c) { return std::vector{c.grad_output() * 2.0}; });
+  holder = std::make_unique<Compiled<double>>(compile(V{w}, [&] { return sum(twice({w}) * w); }));
+  compiled = true;
+  Compiled<double>* raw = holder.get();
+  CHECK(raw->run() == 10.0);  // it crashed, reading the freed plan
+  CHECK(holder == nullptr);
+}
+
+TEST_CASE("a step run inside another step's f: its gradient is not recorded into the other's") {
+  Tensor<double> w(xt::xarray<double>{1.0, 2.0}, requires_grad);
+  Tensor<double> x(xt::xarray<double>{3.0, 5.0});
+  auto a = compile(V{w}, [&] { return sum(w * x); });
+  auto b = compile(V{w}, [&] {
+    a.run();
+    return sum(w * w);
+  });
+  // f ran once, and what it did to the gradient stays, as it would eagerly.
+  CHECK(w.grad() == x.value());
+  w.zero_grad();
+  b.run();
+  CHECK(w.grad() == xt::xarray<double>{2.0, 4.0});
+}
+
+TEST_CASE("a step compiled inside another step's f") {
+  Tensor<double> w(xt::xarray<double>{1.0, 2.0}, requires_grad);
+  std::unique_ptr<Compiled<double>> inner;
+  auto b = compile(V{w}, [&] {
+    inner = std::make_unique<Compiled<double>>(compile(V{w}, [&] { return sum(exp(w)); }));
+    return sum(w * w);
+  });
+  b.run();
+  CHECK(w.grad() == xt::xarray<double>{2.0, 4.0});
+  w.zero_grad();
+  inner->run();
+  CHECK(xt::allclose(w.grad(), xt::exp(w.value())));
+}
+
+TEST_CASE("a step compiled on one thread, run on another and destroyed on a third") {
+  Tensor<double> w(test::random_array({3, 2}, 1), requires_grad);
+  Tensor<double> x(test::random_array({4, 3}, 2));
+  const auto f = [&] { return sum(tanh(matmul(x, w)) * 2.0 + 1.0); };
+  std::unique_ptr<Compiled<double>> step;
+  std::thread([&] { step = std::make_unique<Compiled<double>>(compile(V{w}, f)); }).join();
+  double got = 0;
+  std::thread([&] { got = step->run(); }).join();
+  double expected = 0;
+  const auto g = eager_grads(V{w}, f, &expected);
+  CHECK(got == expected);
+  CHECK(w.grad() == g[0]);
+  std::thread([&] { step.reset(); }).join();
+}
+
+TEST_CASE("what the caller resizes between runs is refused or followed, never overrun") {
+  Tensor<double> w(test::random_array({3, 2}, 1), requires_grad);
+  Tensor<double> b(test::random_array({2}, 3), requires_grad);
+  Tensor<double> x(test::random_array({4, 3}, 2));
+  Tensor<double> hidden, act, loss_out;
+  auto step = compile(V{w, b}, [&] {
+    hidden = matmul(x, w) + b;
+    act = tanh(hidden);
+    loss_out = sum(act * act);
+    return loss_out;
+  });
+  step.run();
+  SUBCASE("the loss captured inside f") {
+    loss_out.mutable_value() = xt::zeros<double>({0});
+    CHECK_THROWS_AS(step.run(), TapeError);
+  }
+  SUBCASE("an elementwise result captured inside f") {
+    act.mutable_value() = xt::zeros<double>({50});
+    CHECK_THROWS_AS(step.run(), TapeError);
+  }
+  SUBCASE("a bias gradient via mutable_grad") {
+    b.mutable_grad() = xt::zeros<double>({50});
+    CHECK_THROWS_AS(step.run(), ShapeError);
+    b.zero_grad();
+    w.zero_grad();
+    step.run();
+  }
+  SUBCASE("a bias gradient held and resized") {
+    Tensor<double> g = b.grad_tensor();
+    b.zero_grad();
+    g.mutable_value() = xt::zeros<double>({0});
+    step.run();
+    CHECK(b.grad().size() == 2);
+  }
+  SUBCASE("a parameter resized") {
+    b.mutable_value() = xt::zeros<double>({7});
+    CHECK_THROWS_AS(step.run(), ShapeError);
+  }
+  SUBCASE("an input set to another shape") {
+    x.set_value(test::random_array({4, 3, 1}, 5));
+    CHECK_THROWS_AS(step.run(), ShapeError);
+  }
+}
+
+TEST_CASE("compile_sgd_step with a parameter or a result of f resized between runs") {
+  Tensor<double> w(test::random_array({3, 2}, 1), requires_grad);
+  Tensor<double> b(test::random_array({2}, 3), requires_grad);
+  Tensor<double> x(test::random_array({4, 3}, 2));
+  Tensor<double> hidden;
+  auto step = compile_sgd_step(V{w, b}, 0.1, [&] {
+    hidden = matmul(x, w);
+    return sum(square(hidden + b));
+  });
+  step.run();
+  SUBCASE("parameter resized") {
+    w.mutable_value() = xt::zeros<double>({2});
+    CHECK_THROWS_AS(step.run(), ShapeError);
+  }
+  SUBCASE("hidden resized") {
+    hidden.mutable_value() = xt::zeros<double>({2});
+    CHECK_THROWS_AS(step.run(), TapeError);
+  }
+  SUBCASE("parameter grads present") {
+    w.set_value(test::random_array({3, 2}, 1));
+    step.run();
+    CHECK_FALSE(w.has_grad());
+  }
+}
+
+TEST_CASE("anomaly mode names an elementwise step of the flat plan that makes NaN") {
+  Tensor<double> w(xt::xarray<double>{{1.0, 2.0}, {3.0, 4.0}}, requires_grad);
+  Tensor<double> b(xt::xarray<double>{1.0, -1.0});
+  auto step = compile(V{w}, [&] { return sum(sqrt(w + b)); });
+  step.run();
+  w.zero_grad();
+  b.mutable_value() = xt::xarray<double>{-5.0, -1.0};
+  AnomalyModeGuard anomaly;
+  CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("sqrt"), TapeError);
+}
+
