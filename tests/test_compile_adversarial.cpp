@@ -51,7 +51,7 @@ void same_as_eager(const V& parameters, const V& inputs, const std::function<Ten
     CHECK(got == doctest::Approx(expected).epsilon(1e-12));
     for (std::size_t i = 0; i < parameters.size(); ++i) {
       INFO("parameter ", i, " run ", k);
-      CHECK(xt::allclose(grads[i], eager[i], 1e-12, 1e-12));
+      CHECK(test::all_close(grads[i], eager[i], 1e-12, 1e-12));
     }
   }
 }
