@@ -217,6 +217,17 @@ TEST_CASE_TEMPLATE("compile_sgd_step gives what compile() and optim::SGD give: w
     const auto f = [&](const Tensor<T>& a, const Tensor<T>& b) { return sum(a + b) + sum(a * b); };
     sgd_same<T>({a1, b1}, {a2, b2}, [&] { return f(a1, b1); }, [&] { return f(a2, b2); });
   }
+  SUBCASE("folded products read arena values whose places later values of the same size could take") {
+    // Every intermediate of this net has 12 elements; the products that make the weights'
+    // gradients run again (folded) after all the steps, so their inputs must stay in place.
+    auto [w1, v1] = twin<T>({3, 3}, 21);
+    auto [w2, v2] = twin<T>({3, 3}, 22);
+    auto [w3, v3] = twin<T>({3, 3}, 23);
+    const auto f = [&](const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& c) {
+      return sum(square(tanh(matmul(tanh(matmul(tanh(matmul(x, a)), b)), c))));
+    };
+    sgd_same<T>({w1, w2, w3}, {v1, v2, v3}, [&] { return f(w1, w2, w3); }, [&] { return f(v1, v2, v3); }, 3);
+  }
   SUBCASE("matmul of x and x-dependent, gradient product reads an intermediate made from the weight") {
     auto [w1, w2] = twin<T>({3, 3}, 6);
     const auto f = [&](const Tensor<T>& w) { return sum(matmul(matmul(x, w), transpose(w))); };

@@ -58,8 +58,9 @@ class Compiled {
   /// results neither the value nor a parameter's gradient needs).
   std::size_t size() const;
   /// The names of the ops run() executes, in order (its forward ops, then its gradient's),
-  /// each marked "*" when it runs as an elementwise step of the flat plan rather than
-  /// through its record (see docs/compile.md): e.g. "matmul", "sigmoid*".
+  /// each marked "*" when it runs as a flat step (an elementwise kernel, or a product, sum or
+  /// broadcast on raw buffers) rather than through its record (see docs/compile.md): e.g.
+  /// "sigmoid*", "matmul*", "concat".
   std::vector<std::string> ops() const;
   /// The number of ops recorded by compile() before the unneeded ones were dropped.
   std::size_t recorded_size() const;

@@ -27,9 +27,11 @@ namespace tapegrad {
 
 template <class T>
 struct Compiled<T>::Plan {
-  /// One op of the step. An elementwise op runs `kernel` on the data of its values' slots
-  /// (`where[a]`, `where[b]` into `where[y]`); any other op (kernel null) runs its record,
-  /// `records[a]`, through OpEntry::forward.
+  /// One op of the step. A flat step runs `kernel` on the data of its values' slots
+  /// (`where[a]`, `where[b]` into `where[y]`): an elementwise op's kernel (OpEntry::elementwise,
+  /// `attrs` its Attrs), or a raw kernel (OpEntry::raw: a product, a sum, a broadcast; `attrs`
+  /// its extents). Any other op (kernel null) runs its record, `records[a]`, through
+  /// OpEntry::forward.
   struct Step {
     detail::ElementwiseKernel kernel;
     std::uint32_t a, b, y;
@@ -38,7 +40,14 @@ struct Compiled<T>::Plan {
     alignas(8) unsigned char attrs[detail::AttrBox::kInlineBytes];
   };
   std::vector<Step> steps;
-  std::vector<const char*> step_ops;   // each step's op name, for the errors
+  /// What the steps do not need to run: for the errors, the anomaly checks and
+  /// compile_sgd_step's folding.
+  struct About {
+    const char* op;
+    const detail::OpEntry* entry;
+    std::size_t made = 0, read_a = 0, read_b = 0;  // a flat step's output and input elements
+  };
+  std::vector<About> about;
   std::vector<detail::Record> records;  // the records of the steps that are not elementwise
   std::size_t recorded = 0;
 
@@ -98,11 +107,15 @@ struct Compiled<T>::Plan {
   void run_checked();
 
   /// compile_sgd_step's part: after the steps, w -= lr * g for each parameter, folded into
-  /// the product that makes g where it can be (`folded` is then that record's index).
+  /// the product that makes g where it can be.
   struct Update {
     std::size_t parameter;
     std::uint32_t gradient_slot;
-    std::uint32_t folded = UINT32_MAX;
+    /// The product that makes the gradient, when the update is folded into it (then
+    /// `raw_add` is its OpEntry::raw_add and `product` its step, taken out of the steps).
+    void (*raw_add)(const void*, const void*, void*, const unsigned char*, double) = nullptr;
+    Step product{};
+    const char* product_op = nullptr;
   };
   struct Sgd {
     double learning_rate;
@@ -314,9 +327,9 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
     for (std::size_t i = 0; i < plan->steps.size(); ++i) {
       const auto& step = plan->steps[i];
       if (step.kernel == nullptr) {
-        made_by[plan->records[step.a].output.get()] = plan->step_ops[i];
+        made_by[plan->records[step.a].output.get()] = plan->about[i].op;
       } else if (step.y < plan->nodes.size()) {
-        made_by[plan->nodes[step.y].get()] = plan->step_ops[i];
+        made_by[plan->nodes[step.y].get()] = plan->about[i].op;
       }
     }
     for (std::uint32_t s = 0; s < plan->nodes.size(); ++s) {
@@ -350,11 +363,22 @@ void Compiled<T>::Plan::lay_out(std::vector<detail::Record>&& kept) {
   }
   // An op runs as an elementwise step when its kernel exists and its inputs line up with its
   // result in one of the ways the kernel knows (the same elements, one number, one row).
+  // Another op runs as a raw step when its block has one for the record's shapes.
   const auto elements = [](const std::shared_ptr<detail::NodeBase>& node) { return value_of<T>(node).size(); };
   std::vector<bool> flat(kept.size(), false);
   std::vector<std::array<detail::Spread, 2>> spreads(kept.size());
+  struct RawKernel {
+    detail::ElementwiseKernel kernel = nullptr;
+    alignas(8) unsigned char params[detail::AttrBox::kInlineBytes] = {};
+  };
+  std::vector<RawKernel> raw(kept.size());
   for (std::size_t i = 0; i < kept.size(); ++i) {
     const detail::Record& record = kept[i];
+    if (record.entry->raw != nullptr && record.input_count <= 2) {
+      raw[i].kernel = record.entry->raw(record, raw[i].params);
+      flat[i] = raw[i].kernel != nullptr;
+      continue;
+    }
     if (record.entry->elementwise == nullptr || record.input_count > 2) continue;
     const xt::xarray<T>& out = value_of<T>(record.output);
     const std::size_t n = out.size();
@@ -424,6 +448,12 @@ void Compiled<T>::Plan::lay_out(std::vector<detail::Record>&& kept) {
     std::size_t last_read = 0;
     std::size_t offset = 0;
   };
+  // A product that makes a parameter's gradient may be run again after the steps, by
+  // compile_sgd_step's folded update: its inputs stay in place to the end.
+  std::unordered_set<const detail::NodeBase*> gradients;
+  for (const auto& p : parameters) {
+    if (p.gradient) gradients.insert(p.gradient.get());
+  }
   std::vector<ArenaValue> arena_values;
   for (std::size_t i = 0; i < kept.size(); ++i) {
     const detail::Record& record = kept[i];
@@ -431,9 +461,12 @@ void Compiled<T>::Plan::lay_out(std::vector<detail::Record>&& kept) {
       slot_of.emplace(record.output.get(), static_cast<std::uint32_t>(nodes.size() + arena_values.size()));
       arena_values.push_back({elements(record.output), i, 0});
     }
+    const bool read_again = record.entry->raw_add != nullptr && gradients.count(record.output.get()) != 0;
     for (std::size_t k = 0; k < record.input_count; ++k) {
       const std::uint32_t slot = slot_of.at(record.input(k).get());
-      if (slot >= nodes.size()) arena_values[slot - nodes.size()].last_read = i;
+      if (slot < nodes.size()) continue;
+      std::size_t& last_read = arena_values[slot - nodes.size()].last_read;
+      last_read = std::max(last_read, read_again ? kept.size() - 1 : i);
     }
   }
   std::unordered_map<std::size_t, std::vector<std::size_t>> free_places;  // by size
@@ -464,22 +497,30 @@ void Compiled<T>::Plan::lay_out(std::vector<detail::Record>&& kept) {
   // The steps; the records of elementwise ops are dropped here, and with them every node
   // that only they held.
   steps.reserve(kept.size());
-  step_ops.reserve(kept.size());
+  about.reserve(kept.size());
   for (std::size_t i = 0; i < kept.size(); ++i) {
     detail::Record& record = kept[i];
     Step step{};
-    step_ops.push_back(record.op);
+    About& info = about.emplace_back(About{record.op, record.entry});
     if (flat[i]) {
       const xt::xarray<T>& out = value_of<T>(record.output);
-      step.kernel = record.entry->elementwise;
       step.a = slot_of.at(record.input(0).get());
       step.b = record.input_count == 2 ? slot_of.at(record.input(1).get()) : step.a;
       step.y = slot_of.at(record.output.get());
-      step.spread_a = spreads[i][0];
-      step.spread_b = record.input_count == 2 ? spreads[i][1] : detail::Spread::kFull;
-      step.n = static_cast<std::uint32_t>(out.size());
-      step.row = static_cast<std::uint32_t>(out.dimension() == 0 ? 1 : out.shape().back());
-      std::memcpy(step.attrs, record.attrs.inline_bytes(), sizeof(step.attrs));
+      info.made = out.size();
+      info.read_a = elements(record.input(0));
+      info.read_b = elements(record.input(record.input_count == 2 ? 1 : 0));
+      if (raw[i].kernel != nullptr) {
+        step.kernel = raw[i].kernel;
+        std::memcpy(step.attrs, raw[i].params, sizeof(step.attrs));
+      } else {
+        step.kernel = record.entry->elementwise;
+        step.spread_a = spreads[i][0];
+        step.spread_b = record.input_count == 2 ? spreads[i][1] : detail::Spread::kFull;
+        step.n = static_cast<std::uint32_t>(out.size());
+        step.row = static_cast<std::uint32_t>(out.dimension() == 0 ? 1 : out.shape().back());
+        std::memcpy(step.attrs, record.attrs.inline_bytes(), sizeof(step.attrs));
+      }
     } else {
       step.kernel = nullptr;
       step.a = static_cast<std::uint32_t>(records.size());
@@ -499,9 +540,6 @@ void Compiled<T>::Plan::run_checked() {
     }
     return true;
   };
-  const auto read = [](detail::Spread spread, const Step& step) -> std::size_t {
-    return spread == detail::Spread::kFull ? step.n : spread == detail::Spread::kNumber ? 1 : step.row;
-  };
   for (std::size_t i = 0; i < steps.size(); ++i) {
     const Step& step = steps[i];
     bool made_finite = true;
@@ -509,8 +547,8 @@ void Compiled<T>::Plan::run_checked() {
     if (step.kernel != nullptr) {
       step.kernel(where[step.a], where[step.b], where[step.y], step.n, step.row, step.spread_a, step.spread_b,
                   step.attrs);
-      made_finite = finite(where[step.y], step.n);
-      read_finite = finite(where[step.a], read(step.spread_a, step)) && finite(where[step.b], read(step.spread_b, step));
+      made_finite = finite(where[step.y], about[i].made);
+      read_finite = finite(where[step.a], about[i].read_a) && finite(where[step.b], about[i].read_b);
     } else {
       detail::Record& record = records[step.a];
       record.entry->forward(record);
@@ -520,7 +558,7 @@ void Compiled<T>::Plan::run_checked() {
       }
     }
     if (!made_finite && read_finite) {
-      throw TapeError("anomaly mode: compiled step: op '" + std::string(step_ops[i]) + "' (op " +
+      throw TapeError("anomaly mode: compiled step: op '" + std::string(about[i].op) + "' (op " +
                       std::to_string(i) + " of the step) made NaN or Inf from finite inputs");
     }
   }
@@ -546,8 +584,11 @@ void Compiled<T>::Plan::make_sgd(double learning_rate) {
       if (at != slot_of.end()) read.insert(at->second);
     }
   }
-  std::unordered_set<const detail::NodeBase*> parameter_nodes;
-  for (const auto& p : parameters) parameter_nodes.insert(p.node.get());
+  std::unordered_set<std::uint32_t> parameter_slots;
+  for (const auto& p : parameters) {
+    const auto at = slot_of.find(p.node.get());
+    if (at != slot_of.end()) parameter_slots.insert(at->second);
+  }
   std::vector<bool> dropped(steps.size(), false);
   for (std::size_t i = 0; i < parameters.size(); ++i) {
     Parameter& p = parameters[i];
@@ -557,17 +598,15 @@ void Compiled<T>::Plan::make_sgd(double learning_rate) {
     const bool shared = std::count_if(parameters.begin(), parameters.end(),
                                       [&](const auto& q) { return q.gradient == p.gradient; }) > 1;
     for (std::size_t k = 0; k < steps.size() && !shared && read.count(u.gradient_slot) == 0; ++k) {
-      if (steps[k].kernel != nullptr) continue;
-      const detail::Record& record = records[steps[k].a];
-      if (record.output != p.gradient || record.entry->forward_add == nullptr) continue;
+      const Step& step = steps[k];
+      if (step.kernel == nullptr || step.y != u.gradient_slot || about[k].entry->raw_add == nullptr) continue;
       // The folded updates run after every step and write the parameters: a product that
-      // reads a parameter would read an updated one.
-      bool reads_parameter = false;
-      for (std::size_t j = 0; j < record.input_count; ++j) {
-        reads_parameter = reads_parameter || parameter_nodes.count(record.input(j).get()) != 0;
-      }
-      if (reads_parameter) break;
-      u.folded = steps[k].a;
+      // reads a parameter would read an updated one. (Its other inputs stay in place to the
+      // end: lay_out keeps them.)
+      if (parameter_slots.count(step.a) != 0 || parameter_slots.count(step.b) != 0) break;
+      u.raw_add = about[k].entry->raw_add;
+      u.product = step;
+      u.product_op = about[k].op;
       dropped[k] = true;
       break;
     }
@@ -577,11 +616,11 @@ void Compiled<T>::Plan::make_sgd(double learning_rate) {
   for (std::size_t k = 0; k < steps.size(); ++k) {
     if (dropped[k]) continue;
     steps[kept] = steps[k];
-    step_ops[kept] = step_ops[k];
+    about[kept] = about[k];
     ++kept;
   }
   steps.resize(kept);
-  step_ops.resize(kept);
+  about.resize(kept);
 }
 
 template <class T>
@@ -592,9 +631,8 @@ void Compiled<T>::Plan::update() {
     const Parameter& p = parameters[u.parameter];
     if (!p.node->requires_grad) continue;  // as backward() would give it no gradient
     T* w = value_of<T>(*p.node).data();
-    if (u.folded != UINT32_MAX) {
-      detail::Record& record = records[u.folded];
-      record.entry->forward_add(record, -static_cast<double>(lr), w);
+    if (u.raw_add != nullptr) {
+      u.raw_add(where[u.product.a], where[u.product.b], w, u.product.attrs, -static_cast<double>(lr));
       continue;
     }
     const T* g = where[u.gradient_slot];
@@ -727,13 +765,12 @@ std::vector<std::string> Compiled<T>::ops() const {
   plan_of(plan_, "ops");
   std::vector<std::string> names;
   for (std::size_t i = 0; i < plan_->steps.size(); ++i) {
-    names.push_back(std::string(plan_->step_ops[i]) + (plan_->steps[i].kernel != nullptr ? "*" : ""));
+    names.push_back(std::string(plan_->about[i].op) + (plan_->steps[i].kernel != nullptr ? "*" : ""));
   }
   if (plan_->sgd) {
     for (const auto& u : plan_->sgd->updates) {
-      names.push_back(u.folded == UINT32_MAX ? "sgd update"
-                                            : "sgd update (folded into " +
-                                                  std::string(plan_->records[u.folded].op) + ")");
+      names.push_back(u.raw_add == nullptr ? "sgd update"
+                                           : "sgd update (folded into " + std::string(u.product_op) + ")");
     }
   }
   return names;

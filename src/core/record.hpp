@@ -90,11 +90,16 @@ struct OpEntry {
   /// For an elementwise op (ops/op.hpp's Unary and Binary, with inline Attrs or none): its
   /// kernel on raw buffers, null for every other op. compile() runs it without the record.
   ElementwiseKernel elementwise = nullptr;
-  /// For an op whose block has `forward_add` (matmul): adds alpha times the record's output,
-  /// computed anew from its inputs, to the array at `into` (of the output's shape and the
-  /// record's element type), without writing the output. compile_sgd_step folds a weight
-  /// update into the product that makes the weight's gradient with it. Null otherwise.
-  void (*forward_add)(Record&, double alpha, void* into) = nullptr;
+  /// For an op whose block has `raw` (matmul, the sums, broadcast_to): when the record's
+  /// shapes allow it, a kernel that recomputes the output from its inputs' raw buffers (the
+  /// ElementwiseKernel signature; it reads only a, b, y and `attrs`, which holds the extents
+  /// this function packs into `params`, at most AttrBox::kInlineBytes), so that compile()
+  /// runs the op without its record; null where the shapes do not allow it.
+  ElementwiseKernel (*raw)(const Record&, unsigned char* params) = nullptr;
+  /// For an op whose block has `raw_add` (matmul): into += alpha * y, y computed from raw
+  /// input buffers with the extents `raw` packed, without writing y. compile_sgd_step folds
+  /// a weight update into the product that makes the weight's gradient with it.
+  void (*raw_add)(const void* a, const void* b, void* into, const unsigned char* params, double alpha) = nullptr;
 };
 
 /// One recorded operation. The tape owns its records; a record owns its nodes (never the

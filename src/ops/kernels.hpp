@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 
 #include <xtensor/xarray.hpp>
 
@@ -73,6 +75,44 @@ void reduce_into(const xt::xarray<T>& x, const Shape& shape, T* out) {
   const Shape none(x.dimension(), 0);
   walk(x.shape(), broadcast_strides(shape, x.shape()), none,
        [&](std::size_t k, std::size_t o, std::size_t) { out[o] += in[k]; });
+}
+
+/// An array seen as rows: `n` elements in rows of `row`.
+struct Rows {
+  std::uint64_t n, row;
+};
+
+/// When `small` is one row of `big` (aligned at the right, its trailing extents equal big's
+/// and the leading ones 1 or absent), big as rows of small's elements: then reducing big to
+/// small (reduce_into) and expanding small to big (expand_into) are the plain loops below, in
+/// the same order. Otherwise nothing.
+inline std::optional<Rows> as_rows(const Shape& big, const Shape& small) {
+  if (small.size() > big.size()) return std::nullopt;
+  const std::size_t lead = big.size() - small.size();
+  const auto extent = [&](std::size_t i) { return i < lead ? std::size_t{1} : small[i - lead]; };
+  std::size_t split = big.size();
+  while (split > 0 && extent(split - 1) == big[split - 1]) --split;
+  for (std::size_t i = 0; i < split; ++i) {
+    if (extent(i) != 1) return std::nullopt;
+  }
+  std::size_t row = 1;
+  for (std::size_t i = split; i < big.size(); ++i) row *= big[i];
+  return Rows{element_count(big), row};
+}
+
+/// The rows of x summed into one row: reduce_into for shapes as_rows accepts.
+template <class T>
+void sum_rows(const T* x, const Rows& rows, T* out) {
+  std::fill(out, out + rows.row, T(0));
+  for (std::uint64_t i = 0; i < rows.n; i += rows.row) {
+    for (std::uint64_t j = 0; j < rows.row; ++j) out[j] += x[i + j];
+  }
+}
+
+/// One row repeated: expand_into for shapes as_rows accepts.
+template <class T>
+void repeat_rows(const T* x, const Rows& rows, T* out) {
+  for (std::uint64_t i = 0; i < rows.n; i += rows.row) std::copy(x, x + rows.row, out + i);
 }
 
 /// reduce_into a new array of `shape`.

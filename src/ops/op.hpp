@@ -259,29 +259,79 @@ constexpr ElementwiseKernel elementwise_entry() {
   }
 }
 
-/// Whether Op's block has forward_add (see OpEntry::forward_add).
+/// Whether Op's block has `raw`: a kernel on raw buffers with extents fixed at compile time,
+/// for an op that is not elementwise (see OpEntry::raw). The block gives
+///   using Raw = ...;  // the extents, trivially copyable, at most AttrBox::kInlineBytes
+///   static std::optional<Raw> raw(const Inputs<T>&, const Attrs&, const Shape& out);
+///   static void raw_forward(const T* a, const T* b, T* y, const Raw&);  // b == a for one input
+/// and optionally raw_add(a, b, into, raw, alpha): into += alpha * y.
+template <class Op, class = void>
+constexpr bool has_raw = false;
+template <class Op>
+constexpr bool has_raw<Op, std::void_t<typename Op::Raw>> = true;
 template <class Op, class T, class = void>
-constexpr bool has_forward_add = false;
+constexpr bool has_raw_add = false;
 template <class Op, class T>
-constexpr bool has_forward_add<Op, T, std::void_t<decltype(Op::forward_add(std::declval<const Inputs<T>&>(),
-                                                                           std::declval<const AttrsOf<Op>&>(),
-                                                                           T(), std::declval<T*>()))>> = true;
+constexpr bool has_raw_add<Op, T, std::void_t<decltype(Op::raw_add(std::declval<const T*>(), std::declval<const T*>(),
+                                                                   std::declval<T*>(),
+                                                                   std::declval<const typename Op::Raw&>(), T()))>> =
+    true;
 
-/// OpEntry::forward_add for Op.
+template <class Op>
+typename Op::Raw raw_from(const unsigned char* params) {
+  typename Op::Raw raw;
+  std::memcpy(&raw, params, sizeof(raw));
+  return raw;
+}
+
 template <class Op, class T>
-void forward_add_of(Record& record, double alpha, void* into) {
+void raw_kernel_of(const void* a, const void* b, void* y, std::size_t, std::size_t, Spread, Spread,
+                   const unsigned char* params) {
+  Op::raw_forward(static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(y), raw_from<Op>(params));
+}
+
+template <class Op, class T>
+void raw_add_of(const void* a, const void* b, void* into, const unsigned char* params, double alpha) {
+  Op::raw_add(static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(into), raw_from<Op>(params),
+              static_cast<T>(alpha));
+}
+
+/// OpEntry::raw for Op.
+template <class Op, class T>
+ElementwiseKernel raw_of(const Record& record, unsigned char* params) {
+  using Raw = typename Op::Raw;
+  static_assert(std::is_trivially_copyable_v<Raw> && sizeof(Raw) <= AttrBox::kInlineBytes,
+                "an op's Raw extents must fit a compiled step's inline bytes");
   xt::svector<const xt::xarray<T>*, 4> values(record.input_count);
   for (std::size_t i = 0; i < values.size(); ++i) {
     values[i] = &static_cast<const Node<T>&>(*record.input(i)).value;
   }
-  Op::forward_add(Inputs<T>(values.data(), values.size()), record.attrs.get<AttrsOf<Op>>(), static_cast<T>(alpha),
-                  static_cast<T*>(into));
+  const Inputs<T> in(values.data(), values.size());
+  const Shape& out = static_cast<const Node<T>&>(*record.output).value.shape();
+  std::optional<Raw> raw;
+  if constexpr (std::is_same_v<AttrsOf<Op>, NoAttrs>) {
+    raw = Op::raw(in, NoAttrs{}, out);
+  } else {
+    raw = Op::raw(in, record.attrs.get<AttrsOf<Op>>(), out);
+  }
+  if (!raw) return nullptr;
+  std::memcpy(params, &*raw, sizeof(Raw));
+  return &raw_kernel_of<Op, T>;
 }
 
 template <class Op, class T>
-constexpr void (*forward_add_entry())(Record&, double, void*) {
-  if constexpr (has_forward_add<Op, T>) {
-    return &forward_add_of<Op, T>;
+constexpr ElementwiseKernel (*raw_entry())(const Record&, unsigned char*) {
+  if constexpr (has_raw<Op>) {
+    return &raw_of<Op, T>;
+  } else {
+    return nullptr;
+  }
+}
+
+template <class Op, class T>
+constexpr void (*raw_add_entry())(const void*, const void*, void*, const unsigned char*, double) {
+  if constexpr (has_raw_add<Op, T>) {
+    return &raw_add_of<Op, T>;
   } else {
     return nullptr;
   }
@@ -289,7 +339,8 @@ constexpr void (*forward_add_entry())(Record&, double, void*) {
 
 template <class Op, class T>
 inline const OpEntry op_entry{Op::name, &backward_of<Op, T>, &forward_of<Op, T>, true,
-                              elementwise_entry<Op, T>(), forward_add_entry<Op, T>()};
+                              elementwise_entry<Op, T>(), raw_entry<Op, T>(),
+                              raw_add_entry<Op, T>()};
 
 /// Runs Op's kernel on the inputs' values into a new array (from the array cache) of the
 /// result's shape (`shape`, or Op::shape's when it is null) and records it.

@@ -2,6 +2,8 @@
 // transpose flags); the 1-d cases reshape around it.
 #include <algorithm>
 #include <climits>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -20,66 +22,77 @@ using detail::Inputs;
 
 namespace {
 
-// op(a) op(b) written to `out` (m x n), where op transposes when its flag is set: BLAS reads
-// the operand transposed, so the backward pass never copies a transpose. With `add`, out +=
-// alpha op(a) op(b) instead (BLAS's beta = 1: a weight update folded into its gradient's
-// product, compile_sgd_step); without it alpha is 1.
+// The extents of op(a) op(b) (m x k times k x n), where op transposes when its flag is set:
+// a is (m, k), or (k, m) when ta; b is (k, n), or (n, k) when tb.
+struct Product {
+  std::uint32_t m, n, k;
+  bool ta, tb;
+};
+
 template <class T>
-void gemm(const xt::xarray<T>& a, const xt::xarray<T>& b, bool ta, bool tb, T* out, bool add = false,
-          T alpha = T(1)) {
+Product product_of(const xt::xarray<T>& a, const xt::xarray<T>& b, bool ta, bool tb) {
+  return {static_cast<std::uint32_t>(ta ? a.shape()[1] : a.shape()[0]),
+          static_cast<std::uint32_t>(tb ? b.shape()[0] : b.shape()[1]),
+          static_cast<std::uint32_t>(ta ? a.shape()[0] : a.shape()[1]), ta, tb};
+}
+
+// op(a) op(b) written to `out` (m x n): BLAS reads the operand transposed, so the backward
+// pass never copies a transpose. With `add`, out += alpha op(a) op(b) instead (BLAS's
+// beta = 1: a weight update folded into its gradient's product, compile_sgd_step); without it
+// alpha is 1. (matmul's shape() keeps every extent below 2^31.)
+template <class T>
+void gemm(const T* a, const T* b, const Product& p, T* out, bool add = false, T alpha = T(1)) {
   const T beta = add ? T(1) : T(0);
-  const std::size_t m = ta ? a.shape()[1] : a.shape()[0];
-  const std::size_t k = ta ? a.shape()[0] : a.shape()[1];
-  const std::size_t n = tb ? b.shape()[0] : b.shape()[1];
+  const std::size_t m = p.m, n = p.n, k = p.k;
   if (m == 0 || n == 0 || k == 0) {  // BLAS rejects empty strides
     if (!add) std::fill(out, out + m * n, T(0));
     return;
   }
+  // Row-major leading dimensions: the stored row length of each operand.
+  const auto lda = static_cast<int>(p.ta ? m : k);
+  const auto ldb = static_cast<int>(p.tb ? k : n);
   if (m == 1 || n == 1) {
     // A row times a matrix, or a matrix times a column: GEMV reads the matrix where it lies,
     // where GEMM would first copy (pack) it; at batch 1 and width 1024 that copy was most of
     // the step. The vector operand is contiguous whatever its transpose flag (an extent of 1).
     const bool row = m == 1;
-    const xt::xarray<T>& matrix = row ? b : a;
-    const T* vector = row ? a.data() : b.data();
+    const T* matrix = row ? b : a;
+    const T* vector = row ? a : b;
     // Row: y = op(b)^T x, so b is read transposed unless tb already says so. Column: y = op(a) x.
-    const bool transpose = row ? !tb : ta;
-    const auto rows = static_cast<int>(matrix.shape()[0]);
-    const auto cols = static_cast<int>(matrix.shape()[1]);
+    const bool transpose = row ? !p.tb : p.ta;
+    const int cols = row ? ldb : lda;
+    const int rows = static_cast<int>(row ? (p.tb ? n : k) : (p.ta ? k : m));
     const auto flag = transpose ? CblasTrans : CblasNoTrans;
     if constexpr (std::is_same_v<T, double>) {
-      cblas_dgemv(CblasRowMajor, flag, rows, cols, alpha, matrix.data(), cols, vector, 1, beta, out, 1);
+      cblas_dgemv(CblasRowMajor, flag, rows, cols, alpha, matrix, cols, vector, 1, beta, out, 1);
     } else {
-      cblas_sgemv(CblasRowMajor, flag, rows, cols, alpha, matrix.data(), cols, vector, 1, beta, out, 1);
+      cblas_sgemv(CblasRowMajor, flag, rows, cols, alpha, matrix, cols, vector, 1, beta, out, 1);
     }
     return;
   }
   if (k == 1) {
     // An outer product (the weight gradient at batch 1): both operands are contiguous
     // vectors. One write-only pass; GER would add to a zeroed array (two passes).
-    const T* x = a.data();
-    const T* y = b.data();
     for (std::size_t i = 0; i < m; ++i) {
       T* row = out + i * n;
-      const T xi = x[i];
+      const T xi = a[i];
       if (add) {
-        for (std::size_t j = 0; j < n; ++j) row[j] += alpha * (xi * y[j]);
+        for (std::size_t j = 0; j < n; ++j) row[j] += alpha * (xi * b[j]);
       } else {
-        for (std::size_t j = 0; j < n; ++j) row[j] = xi * y[j];
+        for (std::size_t j = 0; j < n; ++j) row[j] = xi * b[j];
       }
     }
     return;
   }
   // CBLAS straight away: xt::blas::gemm's own checks and stride set-up cost ~400
   // instructions a call, as much as BLAS itself spends on XOR's 4x10 products.
-  const auto fa = ta ? CblasTrans : CblasNoTrans;
-  const auto fb = tb ? CblasTrans : CblasNoTrans;
+  const auto fa = p.ta ? CblasTrans : CblasNoTrans;
+  const auto fb = p.tb ? CblasTrans : CblasNoTrans;
   const auto mi = static_cast<int>(m), ni = static_cast<int>(n), ki = static_cast<int>(k);
-  const auto lda = static_cast<int>(a.shape()[1]), ldb = static_cast<int>(b.shape()[1]);
   if constexpr (std::is_same_v<T, double>) {
-    cblas_dgemm(CblasRowMajor, fa, fb, mi, ni, ki, alpha, a.data(), lda, b.data(), ldb, beta, out, ni);
+    cblas_dgemm(CblasRowMajor, fa, fb, mi, ni, ki, alpha, a, lda, b, ldb, beta, out, ni);
   } else {
-    cblas_sgemm(CblasRowMajor, fa, fb, mi, ni, ki, alpha, a.data(), lda, b.data(), ldb, beta, out, ni);
+    cblas_sgemm(CblasRowMajor, fa, fb, mi, ni, ki, alpha, a, lda, b, ldb, beta, out, ni);
   }
 }
 
@@ -110,14 +123,21 @@ struct MatMul {
   }
   template <class T>
   static void forward(const Inputs<T>& in, const Attrs& at, xt::xarray<T>& out) {
-    gemm(in[0], in[1], at.ta, at.tb, out.data());
+    gemm(in[0].data(), in[1].data(), product_of(in[0], in[1], at.ta, at.tb), out.data());
   }
+  // A compiled step runs the product on its operands' raw buffers, without the record: the
+  // extents are taken once, at compile time.
+  using Raw = Product;
+  template <class T>
+  static std::optional<Raw> raw(const Inputs<T>& in, const Attrs& at, const Shape&) {
+    return product_of(in[0], in[1], at.ta, at.tb);
+  }
+  template <class T>
+  static void raw_forward(const T* a, const T* b, T* y, const Raw& p) { gemm(a, b, p, y); }
   // into += alpha y, without y: a weight update folded into the product that makes its
   // gradient (compile_sgd_step).
   template <class T>
-  static void forward_add(const Inputs<T>& in, const Attrs& at, T alpha, T* into) {
-    gemm(in[0], in[1], at.ta, at.tb, into, true, alpha);
-  }
+  static void raw_add(const T* a, const T* b, T* into, const Raw& p, T alpha) { gemm(a, b, p, into, true, alpha); }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& at) {
     const auto g = c.grad();

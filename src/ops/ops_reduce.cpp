@@ -39,13 +39,18 @@ struct SumAll {
   static const Shape& shape(const Inputs<T>&, const Attrs&, Shape& scratch) { return scratch = Shape{}; }
   template <class T>
   static void forward(const Inputs<T>& in, const Attrs&, xt::xarray<T>& out) {
-    // A plain loop over the data: xtensor's iterator steps through strides, several times
-    // slower on a large array.
-    T total = 0;
-    const T* data = in[0].data();
-    for (std::size_t i = 0, n = in[0].size(); i < n; ++i) total += data[i];
-    out.data()[0] = total;
+    // A plain loop over the data (xtensor's iterator steps through strides, several times
+    // slower on a large array), the one a compiled step runs.
+    detail::sum_rows(in[0].data(), detail::Rows{in[0].size(), 1}, out.data());
   }
+  // A compiled step: the same loop on raw buffers (one row of one element).
+  using Raw = detail::Rows;
+  template <class T>
+  static std::optional<Raw> raw(const Inputs<T>& in, const Attrs&, const Shape&) {
+    return Raw{in[0].size(), 1};
+  }
+  template <class T>
+  static void raw_forward(const T* x, const T*, T* y, const Raw& rows) { detail::sum_rows(x, rows, y); }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return broadcast_to(c.grad(), c.input(0).shape()); }
 };
@@ -66,6 +71,14 @@ struct SumAlong {
   static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
     detail::reduce_into(in[0], a.kept, out.data());
   }
+  // A compiled step: leading axes summed (a bias's gradient) are one loop on raw buffers.
+  using Raw = detail::Rows;
+  template <class T>
+  static std::optional<Raw> raw(const Inputs<T>& in, const Attrs& a, const Shape&) {
+    return detail::as_rows(in[0].shape(), a.kept);
+  }
+  template <class T>
+  static void raw_forward(const T* x, const T*, T* y, const Raw& rows) { detail::sum_rows(x, rows, y); }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
     return expand_reduced(c.grad(), a.kept, c.input(0).shape());

@@ -101,6 +101,14 @@ struct BroadcastTo {
   static void forward(const Inputs<T>& in, const Attrs&, xt::xarray<T>& out) {
     detail::expand_into(in[0], out.shape(), out.data());
   }
+  // A compiled step: a number or a row repeated is one loop on raw buffers.
+  using Raw = detail::Rows;
+  template <class T>
+  static std::optional<Raw> raw(const Inputs<T>& in, const Attrs&, const Shape& out) {
+    return detail::as_rows(out, in[0].shape());
+  }
+  template <class T>
+  static void raw_forward(const T* x, const T*, T* y, const Raw& rows) { detail::repeat_rows(x, rows, y); }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return sum_to(c.grad(), c.input(0).shape()); }
 };
@@ -127,6 +135,14 @@ struct SumTo {
   static void forward(const Inputs<T>& in, const Attrs&, xt::xarray<T>& out) {
     detail::reduce_into(in[0], out.shape(), out.data());
   }
+  // A compiled step: leading axes summed (a bias's gradient) are one loop on raw buffers.
+  using Raw = detail::Rows;
+  template <class T>
+  static std::optional<Raw> raw(const Inputs<T>& in, const Attrs&, const Shape& out) {
+    return detail::as_rows(in[0].shape(), out);
+  }
+  template <class T>
+  static void raw_forward(const T* x, const T*, T* y, const Raw& rows) { detail::sum_rows(x, rows, y); }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) { return broadcast_to(c.grad(), c.input(0).shape()); }
 };
