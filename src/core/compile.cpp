@@ -30,24 +30,24 @@ struct Compiled<T>::Plan {
   /// One op of the step. A flat step runs `kernel` on the data of its values' slots
   /// (`where[a]`, `where[b]` into `where[y]`): an elementwise op's kernel (OpEntry::elementwise,
   /// `attrs` its Attrs), or a raw kernel (OpEntry::raw: a product, a sum, a broadcast; `attrs`
-  /// its extents). Any other op (kernel null) runs its record, `records[a]`, through
-  /// OpEntry::forward.
+  /// its extents, and `n` its index in raw_steps). Any other op (kernel null) runs its record,
+  /// `records[a]`, through OpEntry::forward.
   struct Step {
     detail::ElementwiseKernel kernel;
     std::uint32_t a, b, y;
     detail::Spread spread_a, spread_b;
+    bool raw;
     std::uint32_t n, row;  // y's elements, and its last extent for a Spread::kRow input
     alignas(8) unsigned char attrs[detail::AttrBox::kInlineBytes];
   };
   std::vector<Step> steps;
-  /// What the steps do not need to run: for the errors, the anomaly checks and
-  /// compile_sgd_step's folding.
-  struct About {
-    const char* op;
+  std::vector<const char*> step_ops;  // each step's op name, for the errors
+  /// What a raw step does not need to run: for the anomaly checks and compile_sgd_step.
+  struct RawStep {
     const detail::OpEntry* entry;
-    std::size_t made = 0, read_a = 0, read_b = 0;  // a flat step's output and input elements
+    std::size_t made, read_a, read_b;  // its output's and inputs' elements
   };
-  std::vector<About> about;
+  std::vector<RawStep> raw_steps;
   std::vector<detail::Record> records;  // the records of the steps that are not elementwise
   std::size_t recorded = 0;
 
@@ -327,9 +327,9 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
     for (std::size_t i = 0; i < plan->steps.size(); ++i) {
       const auto& step = plan->steps[i];
       if (step.kernel == nullptr) {
-        made_by[plan->records[step.a].output.get()] = plan->about[i].op;
+        made_by[plan->records[step.a].output.get()] = plan->step_ops[i];
       } else if (step.y < plan->nodes.size()) {
-        made_by[plan->nodes[step.y].get()] = plan->about[i].op;
+        made_by[plan->nodes[step.y].get()] = plan->step_ops[i];
       }
     }
     for (std::uint32_t s = 0; s < plan->nodes.size(); ++s) {
@@ -455,6 +455,9 @@ void Compiled<T>::Plan::lay_out(std::vector<detail::Record>&& kept) {
     if (p.gradient) gradients.insert(p.gradient.get());
   }
   std::vector<ArenaValue> arena_values;
+  // A place of a line (64 bytes) or more starts on a line: BLAS and the vectorised loops
+  // run slower on arrays that start inside one. Smaller values (a chain's numbers) are packed.
+  constexpr std::size_t kLine = 64 / sizeof(T);
   for (std::size_t i = 0; i < kept.size(); ++i) {
     const detail::Record& record = kept[i];
     if (in_node.count(record.output.get()) == 0) {
@@ -477,6 +480,7 @@ void Compiled<T>::Plan::lay_out(std::vector<detail::Record>&& kept) {
       ArenaValue& value = arena_values[v];
       auto& places = free_places[value.size];
       if (places.empty()) {
+        if (value.size >= kLine) arena_size = (arena_size + kLine - 1) / kLine * kLine;
         value.offset = arena_size;
         arena_size += value.size;
       } else {
@@ -490,28 +494,31 @@ void Compiled<T>::Plan::lay_out(std::vector<detail::Record>&& kept) {
       free_places[arena_values[done].size].push_back(arena_values[done].offset);
     }
   }
-  arena.assign(arena_size, T(0));
+  arena.assign(arena_size + kLine, T(0));
+  T* base = arena.data();
+  while (reinterpret_cast<std::uintptr_t>(base) % 64 != 0) ++base;
   where.assign(nodes.size() + arena_values.size(), nullptr);
-  for (std::size_t v = 0; v < arena_values.size(); ++v) where[nodes.size() + v] = arena.data() + arena_values[v].offset;
+  for (std::size_t v = 0; v < arena_values.size(); ++v) where[nodes.size() + v] = base + arena_values[v].offset;
 
   // The steps; the records of elementwise ops are dropped here, and with them every node
   // that only they held.
   steps.reserve(kept.size());
-  about.reserve(kept.size());
+  step_ops.reserve(kept.size());
   for (std::size_t i = 0; i < kept.size(); ++i) {
     detail::Record& record = kept[i];
     Step step{};
-    About& info = about.emplace_back(About{record.op, record.entry});
+    step_ops.push_back(record.op);
     if (flat[i]) {
       const xt::xarray<T>& out = value_of<T>(record.output);
       step.a = slot_of.at(record.input(0).get());
       step.b = record.input_count == 2 ? slot_of.at(record.input(1).get()) : step.a;
       step.y = slot_of.at(record.output.get());
-      info.made = out.size();
-      info.read_a = elements(record.input(0));
-      info.read_b = elements(record.input(record.input_count == 2 ? 1 : 0));
       if (raw[i].kernel != nullptr) {
         step.kernel = raw[i].kernel;
+        step.raw = true;
+        step.n = static_cast<std::uint32_t>(raw_steps.size());
+        raw_steps.push_back({record.entry, out.size(), elements(record.input(0)),
+                             elements(record.input(record.input_count == 2 ? 1 : 0))});
         std::memcpy(step.attrs, raw[i].params, sizeof(step.attrs));
       } else {
         step.kernel = record.entry->elementwise;
@@ -547,8 +554,13 @@ void Compiled<T>::Plan::run_checked() {
     if (step.kernel != nullptr) {
       step.kernel(where[step.a], where[step.b], where[step.y], step.n, step.row, step.spread_a, step.spread_b,
                   step.attrs);
-      made_finite = finite(where[step.y], about[i].made);
-      read_finite = finite(where[step.a], about[i].read_a) && finite(where[step.b], about[i].read_b);
+      const auto read = [&step](detail::Spread spread) -> std::size_t {
+        return spread == detail::Spread::kFull ? step.n : spread == detail::Spread::kNumber ? 1 : step.row;
+      };
+      const RawStep* raw = step.raw ? &raw_steps[step.n] : nullptr;
+      made_finite = finite(where[step.y], raw ? raw->made : step.n);
+      read_finite = finite(where[step.a], raw ? raw->read_a : read(step.spread_a)) &&
+                    finite(where[step.b], raw ? raw->read_b : read(step.spread_b));
     } else {
       detail::Record& record = records[step.a];
       record.entry->forward(record);
@@ -558,7 +570,7 @@ void Compiled<T>::Plan::run_checked() {
       }
     }
     if (!made_finite && read_finite) {
-      throw TapeError("anomaly mode: compiled step: op '" + std::string(about[i].op) + "' (op " +
+      throw TapeError("anomaly mode: compiled step: op '" + std::string(step_ops[i]) + "' (op " +
                       std::to_string(i) + " of the step) made NaN or Inf from finite inputs");
     }
   }
@@ -599,14 +611,14 @@ void Compiled<T>::Plan::make_sgd(double learning_rate) {
                                       [&](const auto& q) { return q.gradient == p.gradient; }) > 1;
     for (std::size_t k = 0; k < steps.size() && !shared && read.count(u.gradient_slot) == 0; ++k) {
       const Step& step = steps[k];
-      if (step.kernel == nullptr || step.y != u.gradient_slot || about[k].entry->raw_add == nullptr) continue;
+      if (!step.raw || step.y != u.gradient_slot || raw_steps[step.n].entry->raw_add == nullptr) continue;
       // The folded updates run after every step and write the parameters: a product that
       // reads a parameter would read an updated one. (Its other inputs stay in place to the
       // end: lay_out keeps them.)
       if (parameter_slots.count(step.a) != 0 || parameter_slots.count(step.b) != 0) break;
-      u.raw_add = about[k].entry->raw_add;
+      u.raw_add = raw_steps[step.n].entry->raw_add;
       u.product = step;
-      u.product_op = about[k].op;
+      u.product_op = step_ops[k];
       dropped[k] = true;
       break;
     }
@@ -616,11 +628,11 @@ void Compiled<T>::Plan::make_sgd(double learning_rate) {
   for (std::size_t k = 0; k < steps.size(); ++k) {
     if (dropped[k]) continue;
     steps[kept] = steps[k];
-    about[kept] = about[k];
+    step_ops[kept] = step_ops[k];
     ++kept;
   }
   steps.resize(kept);
-  about.resize(kept);
+  step_ops.resize(kept);
 }
 
 template <class T>
@@ -765,7 +777,7 @@ std::vector<std::string> Compiled<T>::ops() const {
   plan_of(plan_, "ops");
   std::vector<std::string> names;
   for (std::size_t i = 0; i < plan_->steps.size(); ++i) {
-    names.push_back(std::string(plan_->about[i].op) + (plan_->steps[i].kernel != nullptr ? "*" : ""));
+    names.push_back(std::string(plan_->step_ops[i]) + (plan_->steps[i].kernel != nullptr ? "*" : ""));
   }
   if (plan_->sgd) {
     for (const auto& u : plan_->sgd->updates) {

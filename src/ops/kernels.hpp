@@ -112,6 +112,10 @@ void sum_rows(const T* x, const Rows& rows, T* out) {
 /// One row repeated: expand_into for shapes as_rows accepts.
 template <class T>
 void repeat_rows(const T* x, const Rows& rows, T* out) {
+  if (rows.row == 1) {  // one number (a gradient seed spread over an array): no copy call per element
+    std::fill(out, out + rows.n, x[0]);
+    return;
+  }
   for (std::uint64_t i = 0; i < rows.n; i += rows.row) std::copy(x, x + rows.row, out + i);
 }
 
