@@ -8,13 +8,14 @@
 
 #include "common/cli.hpp"
 #include "common/format.hpp"
+#include "common/minimize_1d_function.hpp"
 #include "common/plot.hpp"
 #include "tapegrad/tapegrad.hpp"
 
 using tapegrad::Tensor;
 
 namespace {
-Tensor<double> objective(const Tensor<double>& x) { return square(x + 1.0) - 1.0; }
+Tensor<double> objective(const Tensor<double>& x) { return examples::minimize_1d_function(x); }
 }  // namespace
 
 namespace {
