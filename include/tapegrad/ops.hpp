@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -189,6 +190,27 @@ template <class T> Tensor<T> concat(const std::vector<Tensor<T>>& parts, std::pt
 /// the axis is out of range (so always for a 0-d x) or the slice does not fit in it.
 template <class T>
 Tensor<T> narrow(const Tensor<T>& x, std::ptrdiff_t axis, std::size_t start, std::size_t length);
+/// The sub-tensor at `index` along an axis, the axis dropped: y has x's shape without that
+/// axis (NumPy's x[:, i] is select(x, 1, i)). Negative axis and index count from the end, as
+/// in Python.  dx = g placed at that index in zeros. Throws ValueError naming the axis and its
+/// extent if the axis or the index is out of range (always for a 0-d x).
+template <class T> Tensor<T> select(const Tensor<T>& x, std::ptrdiff_t axis, std::ptrdiff_t index);
+/// Python's x[..., start:stop:step, ...] along one axis: the elements at start, start + step,
+/// ... before stop. An absent bound (`{}`) is the start or the end of the axis; negative bounds
+/// count from the end; bounds beyond the axis are clamped and an empty range gives extent 0,
+/// as in Python and PyTorch. y has x's shape with the number of elements taken on that axis.
+/// dx = g placed back at those positions in zeros. Throws ValueError if the axis is out of
+/// range or step < 1 (PyTorch takes no negative step; flip the result of a slice instead).
+template <class T>
+Tensor<T> slice(const Tensor<T>& x, std::ptrdiff_t axis, std::optional<std::ptrdiff_t> start,
+                std::optional<std::ptrdiff_t> stop, std::ptrdiff_t step = 1);
+/// NumPy-style indexing over the leading axes, one entry per axis in order: a position
+/// selects (and drops the axis, as select), a Slice slices (and keeps it); axes after the
+/// last entry are kept whole. index(x, {all, t, all}) is x[:, t, :],
+/// index(x, {0, Slice(1, {}, 2)}) is x[0, 1::2]. Differentiable as select and slice are.
+/// Throws ValueError naming the entry, its axis and extent if there are more entries than
+/// axes or one is out of range.
+template <class T> Tensor<T> index(const Tensor<T>& x, const std::vector<Index>& indices);
 /// Rows of x (axis 0) picked by index, repeats allowed: y[i] = x[indices[i]]; y has shape
 /// (indices.size(), x's other extents).
 /// dx = zeros with g's rows added at their indices (a repeated row gets the sum). Throws

@@ -6,11 +6,14 @@
 #include <initializer_list>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <type_traits>
+#include <vector>
 
 #include <xtensor/xarray.hpp>
 
 #include "tapegrad/error.hpp"
+#include "tapegrad/index.hpp"
 
 namespace tapegrad {
 
@@ -257,6 +260,17 @@ class Tensor {
                   "y.backward(tapegrad::create_graph), y.backward(tapegrad::retain_graph) or "
                   "y.backward(seed_tensor)");
   }
+
+  /// x.select(axis, i) is select(x, axis, i) (ops.hpp): the sub-tensor at position i along
+  /// an axis, that axis dropped; x[:, i] in NumPy is x.select(1, i).
+  Tensor select(std::ptrdiff_t axis, std::ptrdiff_t index) const;
+  /// x.slice(axis, start, stop, step) is slice(x, axis, start, stop, step) (ops.hpp): Python's
+  /// x[..., start:stop:step, ...] along one axis; `{}` for an absent bound.
+  Tensor slice(std::ptrdiff_t axis, std::optional<std::ptrdiff_t> start, std::optional<std::ptrdiff_t> stop,
+               std::ptrdiff_t step = 1) const;
+  /// x.index({...}) is index(x, {...}) (ops.hpp): positions and Slices over the leading axes,
+  /// NumPy's x[1, :, 2:5]; x.index({all, t, all}) is x[:, t, :].
+  Tensor index(const std::vector<Index>& indices) const;
 
   /// The node (internal: for the library's records).
   const std::shared_ptr<detail::NodeBase>& node() const { return node_; }
