@@ -780,6 +780,41 @@ TEST_CASE("the edges of each setting's range are accepted") {
   CHECK_NOTHROW(optim::ReduceLROnPlateau(sgd, optim::ReduceLROnPlateauOptions().threshold(0).eps(0)));
 }
 
+TEST_CASE("clip_grad_norm and clip_grad_value take a model's or an optimizer's parameter list directly") {
+  nn::Linear<double> layer(3, 2);
+  optim::SGD<double> sgd(layer.parameters(), 0.1);
+  {
+    Tape tape;
+    sum(square(layer(Tensor<double>(xt::xarray<double>{{1.0, -2.0, 3.0}})) * 100.0)).backward();
+  }
+  const double before = optim::clip_grad_norm(layer.parameters(), 1.0);  // a temporary list
+  CHECK(before > 1.0);
+  CHECK(optim::clip_grad_norm(sgd.parameters(), INFINITY) == doctest::Approx(1.0).epsilon(1e-5));
+  optim::clip_grad_value(sgd.parameters(), 0.25);
+  for (const auto& p : layer.parameters()) {
+    CHECK(xt::amax(xt::abs(p.grad()))() <= 0.25);
+  }
+}
+
+TEST_CASE("clip_grad_value clamps each element, keeps NaN, skips missing gradients and checks its bound") {
+  Tensor<float> a(xt::xarray<float>{1.0f, 1.0f, 1.0f, 1.0f}, requires_grad);
+  Tensor<float> b(xt::xarray<float>{1.0f}, requires_grad);  // no gradient
+  {
+    Tape tape;
+    sum(a * Tensor<float>(xt::xarray<float>{-3.0f, 0.5f, 2.0f, NAN})).backward();  // d/da: those four
+  }
+  optim::clip_grad_value(std::vector<Tensor<float>>{a, b}, 1.0);
+  CHECK(a.grad()(0) == -1.0f);
+  CHECK(a.grad()(1) == 0.5f);
+  CHECK(a.grad()(2) == 1.0f);
+  CHECK(std::isnan(a.grad()(3)));
+  CHECK_FALSE(b.has_grad());
+  optim::clip_grad_value(std::vector<Tensor<float>>{a}, 1e300);  // beyond float's range: no change
+  CHECK(a.grad()(0) == -1.0f);
+  CHECK_THROWS_WITH_AS(optim::clip_grad_value(std::vector<Tensor<float>>{a}, -1.0),
+                       "clip_grad_value: clip_value must be a number >= 0 (inf allowed), got -1", ValueError);
+}
+
 TEST_CASE("clip_grad_norm refuses a non-finite norm by default, and leaves it alone when asked") {
   const auto give = [](Tensor<double>& p, const Array& g) {  // p's gradient becomes g
     Tape tape;

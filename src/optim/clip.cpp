@@ -56,7 +56,7 @@ template <class T>
 }  // namespace
 
 template <class T>
-double clip_grad_norm(std::vector<Tensor<T>>& parameters, double max_norm,
+double clip_grad_norm(const std::vector<Tensor<T>>& parameters, double max_norm,
                       bool error_if_nonfinite) {
   // As PyTorch: inf measures the norm without clipping, 0 zeroes the gradients.
   detail::check_setting("clip_grad_norm", "max_norm", max_norm, detail::Domain::non_negative_or_infinite);
@@ -68,7 +68,7 @@ double clip_grad_norm(std::vector<Tensor<T>>& parameters, double max_norm,
   if (norm > max_norm) {
     // In double: the scale of a float gradient with a huge norm can underflow float.
     const double scale = max_norm / (norm + 1e-6);
-    for (auto& p : parameters) {
+    for (Tensor<T> p : parameters) {  // a handle: its gradient is the parameter's own
       if (!p.has_grad()) continue;
       for (T& v : p.mutable_grad()) v = static_cast<T>(static_cast<double>(v) * scale);
     }
@@ -76,7 +76,24 @@ double clip_grad_norm(std::vector<Tensor<T>>& parameters, double max_norm,
   return norm;
 }
 
-template double clip_grad_norm(std::vector<Tensor<float>>&, double, bool);
-template double clip_grad_norm(std::vector<Tensor<double>>&, double, bool);
+template <class T>
+void clip_grad_value(const std::vector<Tensor<T>>& parameters, double clip_value) {
+  detail::check_setting("clip_grad_value", "clip_value", clip_value, detail::Domain::non_negative_or_infinite);
+  // Compared in double, so a bound beyond float's range clips nothing rather than turning
+  // into inf; NaN elements stay NaN, as with PyTorch's clamp.
+  for (Tensor<T> p : parameters) {
+    if (!p.has_grad()) continue;
+    for (T& v : p.mutable_grad()) {
+      const double d = static_cast<double>(v);
+      if (d > clip_value) v = static_cast<T>(clip_value);
+      if (d < -clip_value) v = static_cast<T>(-clip_value);
+    }
+  }
+}
+
+template double clip_grad_norm(const std::vector<Tensor<float>>&, double, bool);
+template double clip_grad_norm(const std::vector<Tensor<double>>&, double, bool);
+template void clip_grad_value(const std::vector<Tensor<float>>&, double);
+template void clip_grad_value(const std::vector<Tensor<double>>&, double);
 
 }  // namespace tapegrad::optim

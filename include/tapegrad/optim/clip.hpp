@@ -25,8 +25,17 @@ namespace tapegrad::optim {
 /// non-finite norm, so the caller can skip the step as a loss scaler does.
 ///
 /// Throws ValueError `clip_grad_norm: max_norm must be a number >= 0 (inf allowed), got -1`
-/// for a negative or NaN max_norm. T is float or double.
+/// for a negative or NaN max_norm. T is float or double. The list is read only (the tensors
+/// are handles: their gradients change in place), so `net.parameters()` and
+/// `optimizer.parameters()` can be passed directly.
 template <class T>
-double clip_grad_norm(std::vector<Tensor<T>>& parameters, double max_norm,
+double clip_grad_norm(const std::vector<Tensor<T>>& parameters, double max_norm,
                       bool error_if_nonfinite = true);
+
+/// Clamps every gradient element to [-clip_value, clip_value] in place, as PyTorch's
+/// clip_grad_value_ does; NaN elements stay NaN. Parameters without a gradient are skipped.
+/// Throws ValueError `clip_grad_value: clip_value must be a number >= 0 (inf allowed), got -1`
+/// for a negative or NaN clip_value. T is float or double.
+template <class T>
+void clip_grad_value(const std::vector<Tensor<T>>& parameters, double clip_value);
 }  // namespace tapegrad::optim
