@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <iosfwd>
 #include <memory>
@@ -18,6 +19,8 @@
 namespace tapegrad {
 
 namespace detail {
+
+struct NodeExtras;
 
 /// What the tape needs to know of a node, whatever its element type. Nodes never point to
 /// other nodes (only to their own gradient), so no ownership cycle can form and freeing a
@@ -45,6 +48,8 @@ struct NodeBase {
   bool requires_grad = false;
   /// Computed from tensors that require grad while no tape was active: not differentiable.
   bool untracked = false;
+  /// Hooks and a kept gradient (core/hooks.hpp), only for the nodes the user asked them for.
+  std::unique_ptr<NodeExtras> extras;
 
   bool is_leaf() const { return tape_serial == 0 && !untracked; }
 };
@@ -202,11 +207,13 @@ class Tensor {
   bool is_leaf() const { return node_->is_leaf(); }
 
   /// Whether the tensor holds a gradient (see grad()).
-  bool has_grad() const { return node_->grad != nullptr; }
-  /// The accumulated gradient, same shape as the value. Only leaves keep a gradient: backward()
-  /// consumes the gradients of recorded results on its way. Throws TapeError if there is none
-  /// (no backward yet, the tensor is not a leaf, or it does not take part in the differentiated
-  /// result). The reference is valid until the next backward() or zero_grad() on this tensor.
+  bool has_grad() const;
+  /// The accumulated gradient, same shape as the value. Leaves keep a gradient, and results
+  /// of recorded ops marked with retain_grad(); backward() passes the gradients of other
+  /// results on to their inputs without keeping them. Throws TapeError if there is none (no
+  /// backward yet, a recorded result without retain_grad(), or a tensor that does not take
+  /// part in the differentiated result), saying which. The reference is valid until the next
+  /// backward() or zero_grad() on this tensor.
   const Array& grad() const;
   /// The gradient for an in-place change (gradient clipping). Throws TapeError if there is
   /// none, as grad() does.
@@ -215,7 +222,47 @@ class Tensor {
   /// can be differentiated again. Throws TapeError if there is none, as grad() does.
   Tensor grad_tensor() const;
   /// Forgets the accumulated gradient (has_grad() becomes false).
-  void zero_grad() { node_->grad.reset(); }
+  void zero_grad();
+
+  /// Keeps the gradient of this tensor, the result of a recorded op, when backward() passes
+  /// it on, as PyTorch's retain_grad(): grad() then returns it, summed over backward() calls
+  /// until zero_grad(). It is the gradient after this tensor's hooks (register_hook). With
+  /// create_graph it is recorded, so grad_tensor() can be differentiated again. A leaf keeps
+  /// its gradient anyway: there it changes nothing. Returns *this.
+  Tensor& retain_grad();
+  /// Whether grad() holds this tensor's gradient after backward(): a leaf, or a result marked
+  /// with retain_grad().
+  bool retains_grad() const;
+  /// Calls `hook` with this tensor's gradient during each backward() sweep that reaches it;
+  /// returns an id for remove_hook(). `hook` takes `const Tensor&` and returns either nothing
+  /// (it reads the gradient) or a Tensor of the same shape, which replaces the gradient.
+  ///
+  /// When: on a recorded result, once per sweep, when its gradient is complete (every
+  /// contribution summed) and before it is passed on to the inputs, so a replacement changes
+  /// the gradients of everything it was computed from; on a leaf, once per sweep, on the sum
+  /// of what that sweep sends it, before it is added to grad() (so it sees this backward()'s
+  /// gradient, not the accumulated one), as PyTorch's hooks. Several hooks run in the order
+  /// they were registered, each given the previous one's result. With create_graph the
+  /// gradient is a recorded tensor, and what a hook computes from it with tensor ops is
+  /// recorded too, so second derivatives go through the hook.
+  ///
+  /// A hook that throws stops the backward() as any error there does. A hook that returns a
+  /// tensor of another shape makes backward() throw ShapeError. A compiled step
+  /// (compile.hpp) cannot run hooks: compile() refuses a function that reaches a tensor
+  /// with a hook or retain_grad().
+  template <class F>
+  std::size_t register_hook(F hook) {
+    if constexpr (std::is_void_v<std::invoke_result_t<F&, const Tensor&>>) {
+      return add_hook([hook](const Tensor& gradient) mutable {
+        hook(gradient);
+        return gradient;
+      });
+    } else {
+      return add_hook([hook](const Tensor& gradient) mutable { return Tensor(hook(gradient)); });
+    }
+  }
+  /// Removes the hook with this id (from register_hook); an unknown id is ignored.
+  void remove_hook(std::size_t id);
 
   /// A new constant tensor (a leaf that does not require grad) with a copy of the value, cut
   /// off from the graph.
@@ -279,6 +326,10 @@ class Tensor {
 
  private:
   friend struct detail::TensorAccess;
+  std::size_t add_hook(std::function<Tensor(const Tensor&)> hook);
+  /// Where this tensor's gradient is kept: the node's grad, or the kept gradient of a result
+  /// marked with retain_grad().
+  const std::shared_ptr<detail::NodeBase>& gradient_slot() const;
   struct Empty {};
   explicit Tensor(Empty) {}  // a handle with no node, only for the sweep's borrowed handles
   // Wraps a node the library made, which must hold a Node<T>: private (detail::TensorAccess)

@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "core/anomaly.hpp"
+#include "core/hooks.hpp"
 #include "core/node_pool.hpp"
 #include "core/record.hpp"
 #include "core/recording.hpp"
@@ -207,6 +208,17 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
     if (!loss.requires_grad()) {
       throw TapeError("compile: the function's result does not depend on any tensor that requires "
                       "grad, so there is no gradient to compile");
+    }
+    // Hooks and kept gradients are run by backward()'s sweep, which a replay does not make.
+    for (std::size_t i = 0; i < impl.records.size(); ++i) {
+      const detail::Record& record = impl.records[i];
+      bool hooked = detail::has_extras_in_use(*record.output);
+      for (std::size_t k = 0; k < record.input_count; ++k) hooked = hooked || detail::has_extras_in_use(*record.input(k));
+      if (hooked) {
+        throw TapeError("compile: op '" + std::string(record.op) +
+                        "' reads or makes a tensor with a gradient hook or retain_grad(), which a compiled step "
+                        "would not run; remove the hook (remove_hook) or use backward() for this function");
+      }
     }
     set_grads_aside();
     detail::backward_into(loss, Tensor<T>(xt::xarray<T>(xt::ones<T>(loss.shape()))), create_graph, unique);

@@ -11,6 +11,7 @@
 
 #include "core/anomaly.hpp"
 #include "core/backward_context.hpp"
+#include "core/hooks.hpp"
 #include "core/node_pool.hpp"
 #include "core/recording.hpp"
 #include "core/tape_impl.hpp"
@@ -63,6 +64,112 @@ void drop_partial_gradients(const std::vector<TapeImpl*>& stack, std::size_t inn
 
 }  // namespace
 
+namespace {
+
+// Adds `gradient` to the one in `slot` (or puts it there: then returns true). A leaf's
+// gradient (`own`) gets a buffer of its own, since mutable_grad() and clipping change it in
+// place.
+template <class T>
+bool add_gradient(std::shared_ptr<NodeBase>& slot, bool own, Tensor<T>&& gradient, Sweep& sweep,
+                  std::size_t input_position) {
+  if (!slot) {
+    auto node = TensorAccess::take(std::move(gradient));
+    if (own && !sweep.create_graph && node.use_count() > 1) {
+      // Someone else holds this buffer (another input's gradient, the caller's seed).
+      const auto& shared = static_cast<const Node<T>&>(*node).value;
+      auto copy = new_node_of_shape<T>(shared.shape());
+      std::copy(shared.data(), shared.data() + shared.size(), copy->value.data());
+      node = std::move(copy);
+    }
+    slot = std::move(node);
+    return true;
+  }
+  Tensor<T> old = TensorAccess::wrap<T>(slot);
+  if (old.shape() != gradient.shape()) {
+    throw ShapeError("backward of " + where(sweep) + ": input " + std::to_string(input_position) +
+                     " holds a gradient of shape " + shape_to_string(old.shape()) +
+                     " from before its value was resized to " +
+                     shape_to_string(gradient.shape()) + "; call zero_grad() first");
+  }
+  if (sweep.create_graph) {
+    slot = add(old, gradient).node();
+  } else if (slot.use_count() == 2 && !old.requires_grad()) {
+    // Only the slot and `old` hold this buffer: add in place (a plain loop: xtensor's
+    // `+=` evaluates into a temporary array first).
+    T* into = static_cast<Node<T>&>(*slot).value.data();
+    const T* from = gradient.value().data();
+    for (std::size_t i = 0, n = gradient.size(); i < n; ++i) into[i] += from[i];
+  } else {
+    auto sum = new_node_of_shape<T>(old.shape());
+    const T* a = old.value().data();
+    const T* b = gradient.value().data();
+    T* out = sum->value.data();
+    for (std::size_t i = 0; i < old.size(); ++i) out[i] = a[i] + b[i];
+    slot = std::move(sum);
+  }
+  return false;
+}
+
+// The node's hooks, in order, on its gradient.
+template <class T>
+Tensor<T> run_hooks(NodeBase& node, Tensor<T> gradient) {
+  if (!node.extras || !node.extras->has_hooks()) return gradient;
+  // A copy of the list: a hook may register or remove hooks on this tensor.
+  const auto hooks = static_cast<TypedExtras<T>&>(*node.extras).hooks;
+  for (std::size_t k = 0; k < hooks.size(); ++k) {
+    Tensor<T> replaced = hooks[k].second(gradient);
+    if (replaced.shape() != gradient.shape()) {
+      throw ShapeError("backward: hook " + std::to_string(k) + " of a tensor of shape " +
+                       shape_to_string(gradient.shape()) + " returned a gradient of shape " +
+                       shape_to_string(replaced.shape()) + "; a hook must keep the gradient's shape");
+    }
+    gradient = std::move(replaced);
+  }
+  return gradient;
+}
+
+// A recorded result whose gradient is complete, before its record passes it on: its hooks,
+// then its kept gradient (retain_grad).
+template <class T>
+void intercept_result(NodeBase& node, Sweep& sweep) {
+  Tensor<T> gradient = run_hooks(node, TensorAccess::wrap<T>(node.grad));
+  node.grad = gradient.node();
+  NodeExtras& extras = *node.extras;
+  if (!extras.retain) return;
+  // Without create_graph a copy: the gradient's buffer may be added to in place later.
+  Tensor<T> kept = sweep.create_graph ? gradient : Tensor<T>(gradient.value());
+  if (!extras.retained) {
+    extras.retained = kept.node();
+  } else {
+    add_gradient(extras.retained, false, std::move(kept), sweep, 0);
+  }
+}
+
+// The end of a sweep: each hooked leaf's gradient of this sweep through its hooks, then
+// added to its own.
+template <class T>
+void finish_hooked_leaves(Sweep& sweep) {
+  sweep.current_op = "(a leaf's hooks)";
+  for (NodeBase* leaf : sweep.hooked_leaves) {
+    NodeExtras& extras = *leaf->extras;
+    extras.in_sweep = false;
+    Tensor<T> gradient = run_hooks(*leaf, TensorAccess::wrap<T>(std::move(extras.pending)));
+    extras.pending.reset();
+    add_gradient(leaf->grad, true, std::move(gradient), sweep, 0);
+  }
+  sweep.hooked_leaves.clear();
+}
+
+void forget_hooked_leaves(Sweep& sweep) {
+  for (NodeBase* leaf : sweep.hooked_leaves) {
+    leaf->extras->in_sweep = false;
+    leaf->extras->pending.reset();
+  }
+  sweep.hooked_leaves.clear();
+}
+
+}  // namespace
+
 template <class T>
 void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
                          std::size_t input_position) {
@@ -97,43 +204,18 @@ void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
                     where(sweep) + " " + gone_tape_reason(target.tape_serial) +
                     ", or detach() the value to use it as a constant");
   }
-  if (!target.grad) {
-    auto node = TensorAccess::take(std::move(gradient));
-    if (target.is_leaf() && !sweep.create_graph && node.use_count() > 1) {
-      // Someone else holds this buffer (another input's gradient, the caller's seed): a
-      // leaf's gradient must be its own, since mutable_grad() and clipping change it in place.
-      const auto& shared = static_cast<const Node<T>&>(*node).value;
-      auto own = new_node_of_shape<T>(shared.shape());
-      std::copy(shared.data(), shared.data() + shared.size(), own->value.data());
-      node = std::move(own);
+  if (target.is_leaf() && target.extras && target.extras->has_hooks()) {
+    // Summed apart, so that the hooks see this sweep's gradient once, whole, at its end.
+    NodeExtras& extras = *target.extras;
+    if (!extras.in_sweep) {
+      extras.in_sweep = true;
+      sweep.hooked_leaves.push_back(&target);
     }
-    target.grad = std::move(node);
-    if (!target.is_leaf()) ++sweep.pending;
+    add_gradient(extras.pending, false, std::move(gradient), sweep, input_position);
     return;
   }
-  Tensor<T> old = TensorAccess::wrap<T>(target.grad);
-  if (old.shape() != gradient.shape()) {
-    throw ShapeError("backward of " + where(sweep) + ": input " + std::to_string(input_position) +
-                     " holds a gradient of shape " + shape_to_string(old.shape()) +
-                     " from before its value was resized to " +
-                     shape_to_string(gradient.shape()) + "; call zero_grad() first");
-  }
-  if (sweep.create_graph) {
-    target.grad = add(old, gradient).node();
-  } else if (target.grad.use_count() == 2 && !old.requires_grad()) {
-    // Only the target and `old` hold this buffer: add in place (a plain loop: xtensor's
-    // `+=` evaluates into a temporary array first).
-    T* into = static_cast<Node<T>&>(*target.grad).value.data();
-    const T* from = gradient.value().data();
-    for (std::size_t i = 0, n = gradient.size(); i < n; ++i) into[i] += from[i];
-  } else {
-    auto sum = new_node_of_shape<T>(old.shape());
-    const T* a = old.value().data();
-    const T* b = gradient.value().data();
-    T* out = sum->value.data();
-    for (std::size_t i = 0; i < old.size(); ++i) out[i] = a[i] + b[i];
-    target.grad = std::move(sum);
-  }
+  const bool fresh = add_gradient(target.grad, target.is_leaf(), std::move(gradient), sweep, input_position);
+  if (fresh && !target.is_leaf()) ++sweep.pending;
 }
 
 template void accumulate_gradient<float>(NodeBase&, Tensor<float>&&, Sweep&, std::size_t);
@@ -178,7 +260,13 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mod
   GradModeGuard recording(create_graph);
   if (node.is_leaf()) {
     sweep.current_op = "(leaf)";
-    accumulate_gradient(node, Tensor<T>(seed), sweep, 0);
+    try {
+      accumulate_gradient(node, Tensor<T>(seed), sweep, 0);
+      finish_hooked_leaves<T>(sweep);
+    } catch (...) {
+      forget_hooked_leaves(sweep);
+      throw;
+    }
     return;
   }
   auto& stack = tape_stack();
@@ -199,7 +287,13 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mod
       TapeImpl& tape = *stack[t];
       std::size_t i = t == innermost ? node.record_index + 1 : tape.records.size();
       while (i-- > 0 && sweep.pending > 0) {
-        if (!tape.records[i].output->grad) continue;
+        NodeBase& output = *tape.records[i].output;
+        if (!output.grad) continue;
+        if (output.extras) {
+          sweep.current_op = tape.records[i].op;
+          sweep.current_index = i;
+          intercept_result<T>(output, sweep);
+        }
         if (create_graph) {
           // The rule borrows the record's references while it runs and appends records to
           // the active tape, which may be this one: work on a copy, so that a walk of this
@@ -212,8 +306,10 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mod
         }
       }
     }
+    finish_hooked_leaves<T>(sweep);
   } catch (...) {
     drop_partial_gradients(stack, innermost);
+    forget_hooked_leaves(sweep);
     throw;
   }
 }

@@ -24,6 +24,9 @@ struct Sweep {
   const char* current_op = "";
   std::string current_shapes;  // the current record's input shapes, kept in anomaly mode
   std::size_t current_index = 0;
+  /// Leaves with hooks that this sweep has sent a gradient (held in their extras' `pending`
+  /// until the end of the sweep).
+  std::vector<NodeBase*> hooked_leaves;
 };
 
 /// backward() from `root` with `seed`, adding gradients only to `leaves` and sweeping only

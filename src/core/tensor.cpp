@@ -1,5 +1,6 @@
 #include "tapegrad/tensor.hpp"
 
+#include "core/hooks.hpp"
 #include "core/tape_impl.hpp"
 
 #include "core/node_pool.hpp"
@@ -11,6 +12,7 @@
 #include <atomic>
 #include <ostream>
 #include <sstream>
+#include <string>
 
 #include <xtensor/xio.hpp>
 
@@ -106,28 +108,83 @@ Tensor<T>& Tensor<T>::set_requires_grad(bool on) {
 }
 
 template <class T>
+const std::shared_ptr<detail::NodeBase>& Tensor<T>::gradient_slot() const {
+  if (!node_->is_leaf() && node_->extras && node_->extras->retain) return node_->extras->retained;
+  return node_->grad;
+}
+
+template <class T>
+bool Tensor<T>::has_grad() const {
+  return gradient_slot() != nullptr;
+}
+
+template <class T>
 const typename Tensor<T>::Array& Tensor<T>::grad() const {
-  if (!node_->grad) {
-    throw TapeError("grad: this tensor of shape " + shape_to_string(shape()) +
-                    " has no gradient: " +
-                    (requires_grad() ? "call backward() on a result computed from it first"
-                                     : "it does not require grad (set requires_grad)"));
+  const auto& slot = gradient_slot();
+  if (!slot) {
+    std::string why;
+    if (!requires_grad()) {
+      why = "it does not require grad (set requires_grad)";
+    } else if (!is_leaf() && !retains_grad()) {
+      why = "it is the result of a recorded op, whose gradient backward() passes on to the op's inputs "
+            "without keeping it; call retain_grad() on it before backward() to keep it (as in PyTorch)";
+    } else {
+      why = "call backward() on a result computed from it first (or it takes no part in the "
+            "differentiated result)";
+    }
+    throw TapeError("grad: this tensor of shape " + shape_to_string(shape()) + " has no gradient: " + why);
   }
-  return static_cast<const detail::Node<T>&>(*node_->grad).value;
+  return static_cast<const detail::Node<T>&>(*slot).value;
 }
 
 template <class T>
 typename Tensor<T>::Array& Tensor<T>::mutable_grad() {
   grad();  // throws the same clear error when there is none
-  auto& node = static_cast<detail::Node<T>&>(*node_->grad);
+  auto& node = static_cast<detail::Node<T>&>(*gradient_slot());
   ++node.version;
   return node.value;
 }
 
 template <class T>
+void Tensor<T>::zero_grad() {
+  node_->grad.reset();
+  if (node_->extras) node_->extras->retained.reset();
+}
+
+template <class T>
+Tensor<T>& Tensor<T>::retain_grad() {
+  if (!is_leaf()) detail::extras_of<T>(*node_).retain = true;
+  return *this;
+}
+
+template <class T>
+bool Tensor<T>::retains_grad() const {
+  return is_leaf() ? requires_grad() : node_->extras && node_->extras->retain;
+}
+
+template <class T>
+std::size_t Tensor<T>::add_hook(std::function<Tensor(const Tensor&)> hook) {
+  if (!requires_grad()) {
+    throw TapeError("register_hook: this tensor of shape " + shape_to_string(shape()) +
+                    " does not require grad, so no gradient will reach the hook");
+  }
+  auto& extras = detail::extras_of<T>(*node_);
+  const std::size_t id = extras.next_id++;
+  extras.hooks.emplace_back(id, std::move(hook));
+  return id;
+}
+
+template <class T>
+void Tensor<T>::remove_hook(std::size_t id) {
+  if (!node_->extras) return;
+  auto& hooks = static_cast<detail::TypedExtras<T>&>(*node_->extras).hooks;
+  hooks.erase(std::remove_if(hooks.begin(), hooks.end(), [id](const auto& h) { return h.first == id; }), hooks.end());
+}
+
+template <class T>
 Tensor<T> Tensor<T>::grad_tensor() const {
   grad();  // throws the same clear error when there is none
-  return Tensor(node_->grad);
+  return Tensor(gradient_slot());
 }
 
 template <class T>
