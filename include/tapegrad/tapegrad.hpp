@@ -9,6 +9,7 @@
 #include "tapegrad/data/fashion_mnist.hpp"
 #include "tapegrad/data/generators.hpp"
 #include "tapegrad/error.hpp"
+#include "tapegrad/factories.hpp"
 #include "tapegrad/functional.hpp"
 #include "tapegrad/io/atomic_file.hpp"
 #include "tapegrad/io/csv.hpp"
@@ -44,6 +45,7 @@
 /// gradcheck and check_hand_gradient (check.hpp) test gradients against finite differences,
 /// CustomOp (custom_op.hpp) adds ops with a backward of one's own, and graph_dot (trace.hpp)
 /// draws the recorded graph, and set_blas_threads (blas.hpp) sizes OpenBLAS's thread pool.
+/// Factories (factories.hpp) make tensors of zeros, ones, ranges and random draws.
 /// Element types are float and double.
 ///
 /// Errors are exceptions derived from Error: ShapeError, TapeError and ValueError (error.hpp),

@@ -162,6 +162,14 @@ class Tensor {
   /// A column of shape (n, 1). (Writing it as `{{1}, {2}}` is ambiguous in C++: each `{1}`
   /// could be a braced scalar.)
   static Tensor column(std::initializer_list<T> values, RequiresGrad rg = RequiresGrad{false});
+  /// A tensor of `shape` holding `values` in row-major order (the last axis varies fastest),
+  /// as torch.tensor(values).reshape(shape): `Tensor<double>::from({1, 2, 3, 4, 5, 6}, {2, 3})`
+  /// has rows {1, 2, 3} and {4, 5, 6}. Any shape, () (one value) and extents of 0 (no values)
+  /// included. Throws ShapeError, naming `Tensor::from`, the number of values and the shape,
+  /// if the shape's number of elements is not values.size(), or if the shape has more
+  /// elements than fit in memory (see checked_size).
+  static Tensor from(const std::vector<T>& values, const Shape& shape,
+                     RequiresGrad rg = RequiresGrad{false});
 
   /// The value, read only.
   const Array& value() const { return typed().value; }

@@ -22,7 +22,7 @@ std::string shape_to_string(const Shape& shape) {
 }
 
 std::size_t checked_size(const char* op, const Shape& shape) {
-  constexpr std::size_t limit = static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(double);
+  constexpr std::size_t limit = detail::kMaxElements;
   std::size_t size = 1;
   bool too_large = false;
   for (const std::size_t extent : shape) {

@@ -4,11 +4,16 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "tapegrad/error.hpp"
 
 namespace tapegrad::detail {
+
+/// The most elements an array may have: checked_size refuses more (PTRDIFF_MAX bytes of
+/// doubles, whatever T).
+inline constexpr std::size_t kMaxElements = static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(double);
 
 /// The product of the extents of shape[from, to) (1 for an empty range). Unchecked: for
 /// shapes of arrays that exist, or after checked_size.

@@ -74,6 +74,19 @@ Tensor<T> Tensor<T>::column(std::initializer_list<T> values, RequiresGrad rg) {
 }
 
 template <class T>
+Tensor<T> Tensor<T>::from(const std::vector<T>& values, const Shape& shape, RequiresGrad rg) {
+  // Checked first: a product that wraps around (2^32 x 2^32 is 0 modulo 2^64) could match.
+  const std::size_t size = checked_size("Tensor::from", shape);
+  if (values.size() != size) {
+    throw ShapeError("Tensor::from: got " + std::to_string(values.size()) + " values for shape " +
+                     shape_to_string(shape) + ", which holds " + std::to_string(size));
+  }
+  Array a = detail::array_of_shape<T>(shape);
+  std::copy_n(values.data(), size, a.data());
+  return Tensor(std::move(a), rg);
+}
+
+template <class T>
 typename Tensor<T>::Array& Tensor<T>::mutable_value() {
   ++node_->version;
   return typed().value;

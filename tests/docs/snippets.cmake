@@ -3,7 +3,11 @@
 # -DLIBS="..." (the libraries in link order, then the system ones)
 file(READ ${MARKDOWN} text)
 # Code is full of ';', CMake's list separator: hide them while the blocks travel as a list.
+# Square brackets too: after an unbalanced '[' (a "[0, 1)" in a string) CMake stops
+# splitting the list at ';', and two blocks would run together.
 string(REPLACE ";" "@SEMICOLON@" text "${text}")
+string(REPLACE "[" "@LBRACKET@" text "${text}")
+string(REPLACE "]" "@RBRACKET@" text "${text}")
 string(REGEX MATCHALL "```cpp\n[^`]*```" blocks "${text}")
 list(LENGTH blocks count)
 if(count EQUAL 0)
@@ -18,6 +22,8 @@ foreach(block IN LISTS blocks)
   string(REGEX REPLACE "^```cpp\n" "" code "${block}")
   string(REGEX REPLACE "```$" "" code "${code}")
   string(REPLACE "@SEMICOLON@" ";" code "${code}")
+  string(REPLACE "@LBRACKET@" "[" code "${code}")
+  string(REPLACE "@RBRACKET@" "]" code "${code}")
   set(source ${WORK_DIR}/snippet_${index}.cpp)
   file(WRITE ${source} "${code}")
   execute_process(COMMAND ${CXX} -std=c++17 -O1 -I${INCLUDE_DIR} ${source} ${libraries} ${libs}
