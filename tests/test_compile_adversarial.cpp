@@ -685,3 +685,34 @@ TEST_CASE_TEMPLATE("anomaly mode names a raw step (sum, sum_to, matmul) that ove
     CHECK(std::isnan(step.run()));
   }
 }
+
+TEST_CASE_TEMPLATE("anomaly mode: compile_sgd_step names a gradient product that overflows, as backward() does", T, float,
+                   double) {
+  // The forward product is finite (huge times tiny); the gradient's, x^T (4 ones), is not.
+  const T huge = std::numeric_limits<T>::max() / 2;
+  const T tiny = T(1) / huge;
+  Tensor<T> x(xt::xarray<T>{{huge, huge}});
+  const auto f = [&](const Tensor<T>& w) { return sum(matmul(x, w)) * T(4); };
+  const xt::xarray<T> column = xt::xarray<T>(xt::ones<T>({2, 1})) * tiny;
+  {
+    Tensor<T> w(column, requires_grad);
+    AnomalyModeGuard anomaly;
+    Tape tape;
+    CHECK_THROWS_WITH_AS(f(w).backward(), doctest::Contains("matmul"), TapeError);
+  }
+  // v's product is finite and comes first: no parameter is written all the same.
+  Tensor<T> v(xt::xarray<T>(xt::ones<T>({2, 1})), requires_grad);
+  Tensor<T> w(column, requires_grad);
+  const Tensor<T> z(xt::xarray<T>(xt::ones<T>({3, 2})));
+  auto step = compile_sgd_step<T>({v, w}, 0.5, [&] { return sum(matmul(z, v)) + f(w); });
+  REQUIRE(count_op(step.ops(), "sgd update (folded into matmul)") == 2);
+  AnomalyModeGuard anomaly;
+  CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("op 'matmul' (the product folded into parameter 1's update) made NaN or Inf"),
+                       TapeError);
+  CHECK(w.value() == column);  // as after backward() threw: no parameter written
+  CHECK(v.value() == xt::xarray<T>(xt::ones<T>({2, 1})));
+  // A NaN read is not a NaN made: the run completes.
+  x.set_value(xt::xarray<T>{{std::numeric_limits<T>::quiet_NaN(), 1}});
+  step.run();
+  CHECK(std::isnan(w.value()(0, 0)));
+}
