@@ -716,3 +716,52 @@ TEST_CASE_TEMPLATE("anomaly mode: compile_sgd_step names a gradient product that
   step.run();
   CHECK(std::isnan(w.value()(0, 0)));
 }
+
+TEST_CASE("tensors read only by raw steps, resized between runs: ShapeError, and no parameter written") {
+  Tensor<double> w(test::random_array({3, 2}, 1), requires_grad);
+  Tensor<double> b(test::random_array({2}, 2), requires_grad);
+  Tensor<double> x(test::random_array({4, 3}, 3));
+  Tensor<double> c(test::random_array({2}, 4));
+  const auto f = [&] { return sum(square(matmul(x, w) + broadcast_to(c, Shape{4, 2}) * b)); };
+  auto step = compile(V{w, b}, f);
+  auto sgd_step = compile_sgd_step(V{w, b}, 0.1, f);
+  step.run();
+  sgd_step.run();
+  const xt::xarray<double> w0 = w.value(), b0 = b.value();
+  SUBCASE("the product's operand, same elements in another shape") {
+    x.set_value(test::random_array({3, 4}, 5));
+    CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("read by op 'matmul' (op 2 of the step) now has shape (3, 4) but had shape (4, 3)"),
+                         ShapeError);
+    CHECK_THROWS_AS(sgd_step.run(), ShapeError);
+  }
+  SUBCASE("the product's operand, more rows") {
+    x.set_value(test::random_array({40, 3}, 5));
+    CHECK_THROWS_AS(step.run(), ShapeError);
+    CHECK_THROWS_AS(sgd_step.run(), ShapeError);
+  }
+  SUBCASE("the broadcast row, longer") {
+    c.set_value(test::random_array({5}, 5));
+    CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("op 'broadcast_to'"), ShapeError);
+    CHECK_THROWS_AS(sgd_step.run(), ShapeError);
+  }
+  CHECK(w.value() == w0);
+  CHECK(b.value() == b0);
+}
+
+TEST_CASE("a gradient made by a raw product and handed to its parameter: kept by the caller, it is not overwritten") {
+  Tensor<double> w(test::random_array({3, 2}, 1), requires_grad);
+  Tensor<double> x(test::random_array({4, 3}, 2));
+  const auto f = [&] { return sum(square(matmul(x, w))); };
+  auto step = compile(V{w}, f);
+  step.run();
+  const Tensor<double> kept = w.grad_tensor();
+  const xt::xarray<double> first = kept.value();
+  w.zero_grad();
+  x.set_value(test::random_array({4, 3}, 3));
+  step.run();
+  CHECK(kept.value() == first);
+  const xt::xarray<double> second = w.grad();
+  CHECK(eager_grads(V{w}, f)[0] == second);
+  step.run();  // no zero_grad: this run adds to the gradient w holds
+  CHECK(test::all_close<double>(w.grad(), xt::xarray<double>(2.0 * second), 1e-15, 0));
+}
