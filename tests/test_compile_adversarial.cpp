@@ -765,3 +765,32 @@ TEST_CASE("a gradient made by a raw product and handed to its parameter: kept by
   step.run();  // no zero_grad: this run adds to the gradient w holds
   CHECK(test::all_close<double>(w.grad(), xt::xarray<double>(2.0 * second), 1e-15, 0));
 }
+
+TEST_CASE_TEMPLATE("compile_sgd_step on nets whose values all have one size: folded products' inputs are places other values would take",
+                   T, float, double) {
+  // Batch = width = 3: every activation, pre-activation and their gradients have 9 elements,
+  // so arena places are reused as soon as they are free; biases go through raw row sums.
+  const Tensor<T> x(xt::xarray<T>(xt::cast<T>(test::random_array({3, 3}, 40))));
+  auto [w1, v1] = twin<T>({3, 3}, 41);
+  auto [w2, v2] = twin<T>({3, 3}, 42);
+  auto [w3, v3] = twin<T>({3, 3}, 43);
+  auto [b1, c1] = twin<T>({3}, 44);
+  auto [b2, c2] = twin<T>({1, 3}, 45);
+  SUBCASE("three layers with biases, and the hidden values read again after the products") {
+    const auto f = [&](const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& c, const Tensor<T>& d, const Tensor<T>& e) {
+      const auto h1 = tanh(matmul(x, a) + d);
+      const auto h2 = sigmoid(matmul(h1, b) + e);
+      return sum(square(matmul(h2, c))) + sum(h1 * h2) + sum(square(h2 - h1));
+    };
+    sgd_same<T>({w1, w2, w3, b1, b2}, {v1, v2, v3, c1, c2}, [&] { return f(w1, w2, w3, b1, b2); },
+                [&] { return f(v1, v2, v3, c1, c2); }, 3);
+  }
+  SUBCASE("layers through transposed weights") {
+    const auto f = [&](const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& c) {
+      const auto h1 = tanh(matmul(transpose(x), a));
+      const auto h2 = tanh(matmul(h1, transpose(b)));
+      return sum(square(matmul(transpose(h2), c) - h1));
+    };
+    sgd_same<T>({w1, w2, w3}, {v1, v2, v3}, [&] { return f(w1, w2, w3); }, [&] { return f(v1, v2, v3); });
+  }
+}
