@@ -433,7 +433,6 @@ TEST_CASE("anomaly mode names an elementwise step of the flat plan that makes Na
   CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("sqrt"), TapeError);
 }
 
-
 // ---- raw steps: products, sums and broadcasts on the plan's buffers ----
 
 namespace {
@@ -464,7 +463,8 @@ std::vector<std::string> same_bits_as_eager(const Ts<T>& parameters, const Ts<T>
     for (auto p : parameters) p.zero_grad();
     const T got = step.run();
     std::vector<xt::xarray<T>> grads;
-    for (auto p : parameters) grads.push_back(p.has_grad() ? p.grad() : xt::xarray<T>(xt::zeros<T>(p.shape())));
+    for (auto p : parameters)
+      grads.push_back(p.has_grad() ? p.grad() : xt::xarray<T>(xt::zeros<T>(p.shape())));
     for (auto p : parameters) p.zero_grad();
     T expected = 0;
     {
@@ -477,8 +477,9 @@ std::vector<std::string> same_bits_as_eager(const Ts<T>& parameters, const Ts<T>
     CHECK(got == expected);
     for (std::size_t i = 0; i < parameters.size(); ++i) {
       INFO("parameter ", i);
-      CHECK(same_bits<T>(grads[i], parameters[i].has_grad() ? parameters[i].grad()
-                                                           : xt::xarray<T>(xt::zeros<T>(parameters[i].shape()))));
+      CHECK(same_bits<T>(grads[i], parameters[i].has_grad()
+                                       ? parameters[i].grad()
+                                       : xt::xarray<T>(xt::zeros<T>(parameters[i].shape()))));
     }
   }
   return step.ops();
@@ -489,7 +490,8 @@ std::size_t count_op(const std::vector<std::string>& ops, const std::string& nam
 }
 }  // namespace
 
-TEST_CASE_TEMPLATE("raw sums and broadcasts: shapes that are rows and shapes that are not", T, float, double) {
+TEST_CASE_TEMPLATE("raw sums and broadcasts: shapes that are rows and shapes that are not", T,
+                   float, double) {
   SUBCASE("(2,1,3) -> (1,1,3): an extent-1 axis in the middle is a row") {
     Tensor<T> x(random_of<T>({2, 1, 3}, 1), requires_grad);
     Tensor<T> b(random_of<T>({1, 1, 3}, 2), requires_grad);
@@ -513,14 +515,16 @@ TEST_CASE_TEMPLATE("raw sums and broadcasts: shapes that are rows and shapes tha
     Tensor<T> y(random_of<T>({3, 2, 4}, 2), requires_grad);
     same_bits_as_eager<T>({x, y}, {}, [&] {
       return sum(square(sum_to(x * x, Shape{1, 3, 1}))) + sum(square(sum(y * y, {0}))) +
-             sum(square(sum(y, {1}, true))) + sum(square(sum(y * y, {0, 1}))) + sum(square(sum(y, {2})));
+             sum(square(sum(y, {1}, true))) + sum(square(sum(y * y, {0, 1}))) +
+             sum(square(sum(y, {2})));
     });
   }
   SUBCASE("0-d to 0-d, and 0-d to every shape") {
     Tensor<T> s(random_of<T>({}, 1), requires_grad);
     Tensor<T> x(random_of<T>({2, 3}, 2), requires_grad);
     same_bits_as_eager<T>({s, x}, {}, [&] {
-      return sum_to(s * s, Shape{}) + sum(broadcast_to(s, Shape{2, 3}) * x) + sum(broadcast_to(s * x, Shape{4, 2, 3}));
+      return sum_to(s * s, Shape{}) + sum(broadcast_to(s, Shape{2, 3}) * x) +
+             sum(broadcast_to(s * x, Shape{4, 2, 3}));
     });
   }
   SUBCASE("zero extents: (0,3) -> (3), (3,0) -> (0), (2,0) -> (1,0), (0,) -> ()") {
@@ -549,7 +553,8 @@ xt::xarray<T> loop_product(const xt::xarray<T>& a, const xt::xarray<T>& b, bool 
     for (std::size_t j = 0; j < n; ++j) {
       double s = 0;
       for (std::size_t l = 0; l < k; ++l) {
-        s += static_cast<double>(ta ? a(l, i) : a(i, l)) * static_cast<double>(tb ? b(j, l) : b(l, j));
+        s += static_cast<double>(ta ? a(l, i) : a(i, l)) *
+             static_cast<double>(tb ? b(j, l) : b(l, j));
       }
       out(i, j) = static_cast<T>(s);
     }
@@ -561,8 +566,9 @@ template <class T>
 constexpr double loose = std::is_same_v<T, float> ? 1e-4 : 1e-12;
 }  // namespace
 
-TEST_CASE_TEMPLATE("raw products of every small shape: eager's bits and the loops' numbers, plain and transposed", T, float,
-                   double) {
+TEST_CASE_TEMPLATE(
+    "raw products of every small shape: eager's bits and the loops' numbers, plain and transposed",
+    T, float, double) {
   for (const std::size_t m : {0, 1, 2, 5}) {
     for (const std::size_t k : {0, 1, 3}) {
       for (const std::size_t n : {0, 1, 4}) {
@@ -576,18 +582,23 @@ TEST_CASE_TEMPLATE("raw products of every small shape: eager's bits and the loop
         // extent is 1, the outer product when the inner one is).
         const auto ops = same_bits_as_eager<T>({a, b}, {c}, [&] { return sum(matmul(a, b) * c); });
         CHECK(count_op(ops, "matmul*") == 3);
-        CHECK(test::all_close<T>(a.grad(), loop_product<T>(c.value(), b.value(), false, true), loose<T>, loose<T>));
-        CHECK(test::all_close<T>(b.grad(), loop_product<T>(a.value(), c.value(), true, false), loose<T>, loose<T>));
+        CHECK(test::all_close<T>(a.grad(), loop_product<T>(c.value(), b.value(), false, true),
+                                 loose<T>, loose<T>));
+        CHECK(test::all_close<T>(b.grad(), loop_product<T>(a.value(), c.value(), true, false),
+                                 loose<T>, loose<T>));
         same_bits_as_eager<T>({a, bt}, {c}, [&] { return sum(matmul(a, transpose(bt)) * c); });
-        CHECK(test::all_close<T>(bt.grad(), loop_product<T>(c.value(), a.value(), true, false), loose<T>, loose<T>));
+        CHECK(test::all_close<T>(bt.grad(), loop_product<T>(c.value(), a.value(), true, false),
+                                 loose<T>, loose<T>));
         same_bits_as_eager<T>({at, b}, {c}, [&] { return sum(matmul(transpose(at), b) * c); });
-        CHECK(test::all_close<T>(at.grad(), loop_product<T>(b.value(), c.value(), false, true), loose<T>, loose<T>));
+        CHECK(test::all_close<T>(at.grad(), loop_product<T>(b.value(), c.value(), false, true),
+                                 loose<T>, loose<T>));
       }
     }
   }
 }
 
-TEST_CASE_TEMPLATE("compile_sgd_step's folded products of every small shape: the loops' update", T, float, double) {
+TEST_CASE_TEMPLATE("compile_sgd_step's folded products of every small shape: the loops' update", T,
+                   float, double) {
   const double lr = 0.25;
   for (const std::size_t m : {0, 1, 2, 5}) {
     for (const std::size_t k : {0, 1, 3}) {
@@ -612,29 +623,38 @@ TEST_CASE_TEMPLATE("compile_sgd_step's folded products of every small shape: the
           right.run();
           const xt::xarray<T> da = loop_product<T>(c.value(), y.value(), false, true);
           const xt::xarray<T> db = loop_product<T>(x.value(), c.value(), true, false);
-          CHECK(test::all_close<T>(a.value(), xt::xarray<T>(a0 - static_cast<T>(lr) * da), loose<T>, loose<T>));
-          CHECK(test::all_close<T>(b.value(), xt::xarray<T>(b0 - static_cast<T>(lr) * db), loose<T>, loose<T>));
+          CHECK(test::all_close<T>(a.value(), xt::xarray<T>(a0 - static_cast<T>(lr) * da), loose<T>,
+                                   loose<T>));
+          CHECK(test::all_close<T>(b.value(), xt::xarray<T>(b0 - static_cast<T>(lr) * db), loose<T>,
+                                   loose<T>));
         }
       }
     }
   }
 }
 
-TEST_CASE_TEMPLATE("raw products reading one parameter twice, and a parameter's square through its transpose", T, float,
-                   double) {
+TEST_CASE_TEMPLATE(
+    "raw products reading one parameter twice, and a parameter's square through its transpose", T,
+    float, double) {
   for (const std::size_t n : {1, 2, 5}) {
     INFO("n = ", n);
     Tensor<T> w(random_of<T>({n, n}, 1), requires_grad);
     Tensor<T> x(random_of<T>({3, n}, 2));
-    same_bits_as_eager<T>({w}, {x}, [&] { return sum(square(matmul(w, w))) + sum(matmul(x, matmul(w, transpose(w)))); });
+    same_bits_as_eager<T>({w}, {x}, [&] {
+      return sum(square(matmul(w, w))) + sum(matmul(x, matmul(w, transpose(w))));
+    });
     auto [w1, w2] = twin<T>({n, n}, 3);
-    const auto f = [&](const Tensor<T>& v) { return sum(square(matmul(matmul(x, v), v))) + sum(matmul(transpose(v), v)); };
-    sgd_same<T>({w1}, {w2}, [&] { return f(w1); }, [&] { return f(w2); }, 0);
+    const auto f = [&](const Tensor<T>& v) {
+      return sum(square(matmul(matmul(x, v), v))) + sum(matmul(transpose(v), v));
+    };
+    sgd_same<T>(
+        {w1}, {w2}, [&] { return f(w1); }, [&] { return f(w2); }, 0);
   }
 }
 
-TEST_CASE_TEMPLATE("a gradient penalty: products with both operands transposed (the backward of the backward)", T, float,
-                   double) {
+TEST_CASE_TEMPLATE(
+    "a gradient penalty: products with both operands transposed (the backward of the backward)", T,
+    float, double) {
   for (const std::size_t batch : {1, 4}) {
     for (const std::size_t out : {1, 3}) {
       INFO("batch ", batch, ", out ", out);
@@ -654,8 +674,9 @@ TEST_CASE_TEMPLATE("a gradient penalty: products with both operands transposed (
   }
 }
 
-TEST_CASE_TEMPLATE("anomaly mode names a raw step (sum, sum_to, matmul) that overflows from finite inputs", T, float,
-                   double) {
+TEST_CASE_TEMPLATE(
+    "anomaly mode names a raw step (sum, sum_to, matmul) that overflows from finite inputs", T,
+    float, double) {
   const T big = std::numeric_limits<T>::max() / 4 * 3;  // two of them make Inf
   Tensor<T> w(xt::xarray<T>{{1, 2}, {3, 4}}, requires_grad);
   Tensor<T> x(xt::xarray<T>{{1, 1}, {1, 1}});
@@ -664,19 +685,22 @@ TEST_CASE_TEMPLATE("anomaly mode names a raw step (sum, sum_to, matmul) that ove
     x.set_value(xt::xarray<T>{{big, big}, {big, big}});
     step.run();  // Inf, unchecked
     AnomalyModeGuard anomaly;
-    CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("op 'sum' (op 1 of the step) made NaN or Inf"), TapeError);
+    CHECK_THROWS_WITH_AS(
+        step.run(), doctest::Contains("op 'sum' (op 1 of the step) made NaN or Inf"), TapeError);
   }
   SUBCASE("sum_to") {
     auto step = compile<T>({w}, [&] { return sum(sum_to(w + x, Shape{2})); });
     x.set_value(xt::xarray<T>{{big, big}, {big, big}});
     AnomalyModeGuard anomaly;
-    CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("op 'sum_to' (op 1 of the step) made NaN or Inf"), TapeError);
+    CHECK_THROWS_WITH_AS(
+        step.run(), doctest::Contains("op 'sum_to' (op 1 of the step) made NaN or Inf"), TapeError);
   }
   SUBCASE("matmul") {
     auto step = compile<T>({w}, [&] { return sum(matmul(x, w)); });
     x.set_value(xt::xarray<T>{{big, big}, {big, big}});
     AnomalyModeGuard anomaly;
-    CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("op 'matmul' (op 0 of the step) made NaN or Inf"), TapeError);
+    CHECK_THROWS_WITH_AS(
+        step.run(), doctest::Contains("op 'matmul' (op 0 of the step) made NaN or Inf"), TapeError);
   }
   SUBCASE("a NaN read is not a NaN made") {
     auto step = compile<T>({w}, [&] { return sum(matmul(x, w)); });
@@ -686,8 +710,9 @@ TEST_CASE_TEMPLATE("anomaly mode names a raw step (sum, sum_to, matmul) that ove
   }
 }
 
-TEST_CASE_TEMPLATE("anomaly mode: compile_sgd_step names a gradient product that overflows, as backward() does", T, float,
-                   double) {
+TEST_CASE_TEMPLATE(
+    "anomaly mode: compile_sgd_step names a gradient product that overflows, as backward() does", T,
+    float, double) {
   // The forward product is finite (huge times tiny); the gradient's, x^T (4 ones), is not.
   const T huge = std::numeric_limits<T>::max() / 2;
   const T tiny = T(1) / huge;
@@ -707,8 +732,11 @@ TEST_CASE_TEMPLATE("anomaly mode: compile_sgd_step names a gradient product that
   auto step = compile_sgd_step<T>({v, w}, 0.5, [&] { return sum(matmul(z, v)) + f(w); });
   REQUIRE(count_op(step.ops(), "sgd update (folded into matmul)") == 2);
   AnomalyModeGuard anomaly;
-  CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("op 'matmul' (the product folded into parameter 1's update) made NaN or Inf"),
-                       TapeError);
+  CHECK_THROWS_WITH_AS(
+      step.run(),
+      doctest::Contains(
+          "op 'matmul' (the product folded into parameter 1's update) made NaN or Inf"),
+      TapeError);
   CHECK(w.value() == column);  // as after backward() threw: no parameter written
   CHECK(v.value() == xt::xarray<T>(xt::ones<T>({2, 1})));
   // A NaN read is not a NaN made: the run completes.
@@ -717,7 +745,8 @@ TEST_CASE_TEMPLATE("anomaly mode: compile_sgd_step names a gradient product that
   CHECK(std::isnan(w.value()(0, 0)));
 }
 
-TEST_CASE("tensors read only by raw steps, resized between runs: ShapeError, and no parameter written") {
+TEST_CASE(
+    "tensors read only by raw steps, resized between runs: ShapeError, and no parameter written") {
   Tensor<double> w(test::random_array({3, 2}, 1), requires_grad);
   Tensor<double> b(test::random_array({2}, 2), requires_grad);
   Tensor<double> x(test::random_array({4, 3}, 3));
@@ -730,8 +759,11 @@ TEST_CASE("tensors read only by raw steps, resized between runs: ShapeError, and
   const xt::xarray<double> w0 = w.value(), b0 = b.value();
   SUBCASE("the product's operand, same elements in another shape") {
     x.set_value(test::random_array({3, 4}, 5));
-    CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("read by op 'matmul' (op 2 of the step) now has shape (3, 4) but had shape (4, 3)"),
-                         ShapeError);
+    CHECK_THROWS_WITH_AS(
+        step.run(),
+        doctest::Contains(
+            "read by op 'matmul' (op 2 of the step) now has shape (3, 4) but had shape (4, 3)"),
+        ShapeError);
     CHECK_THROWS_AS(sgd_step.run(), ShapeError);
   }
   SUBCASE("the product's operand, more rows") {
@@ -748,7 +780,9 @@ TEST_CASE("tensors read only by raw steps, resized between runs: ShapeError, and
   CHECK(b.value() == b0);
 }
 
-TEST_CASE("a gradient made by a raw product and handed to its parameter: kept by the caller, it is not overwritten") {
+TEST_CASE(
+    "a gradient made by a raw product and handed to its parameter: kept by the caller, it is not "
+    "overwritten") {
   Tensor<double> w(test::random_array({3, 2}, 1), requires_grad);
   Tensor<double> x(test::random_array({4, 3}, 2));
   const auto f = [&] { return sum(square(matmul(x, w))); };
@@ -766,8 +800,10 @@ TEST_CASE("a gradient made by a raw product and handed to its parameter: kept by
   CHECK(test::all_close<double>(w.grad(), xt::xarray<double>(2.0 * second), 1e-15, 0));
 }
 
-TEST_CASE_TEMPLATE("compile_sgd_step on nets whose values all have one size: folded products' inputs are places other values would take",
-                   T, float, double) {
+TEST_CASE_TEMPLATE(
+    "compile_sgd_step on nets whose values all have one size: folded products' inputs are places "
+    "other values would take",
+    T, float, double) {
   // Batch = width = 3: every activation, pre-activation and their gradients have 9 elements,
   // so arena places are reused as soon as they are free; biases go through raw row sums.
   const Tensor<T> x(xt::xarray<T>(xt::cast<T>(test::random_array({3, 3}, 40))));
@@ -777,13 +813,15 @@ TEST_CASE_TEMPLATE("compile_sgd_step on nets whose values all have one size: fol
   auto [b1, c1] = twin<T>({3}, 44);
   auto [b2, c2] = twin<T>({1, 3}, 45);
   SUBCASE("three layers with biases, and the hidden values read again after the products") {
-    const auto f = [&](const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& c, const Tensor<T>& d, const Tensor<T>& e) {
+    const auto f = [&](const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& c,
+                       const Tensor<T>& d, const Tensor<T>& e) {
       const auto h1 = tanh(matmul(x, a) + d);
       const auto h2 = sigmoid(matmul(h1, b) + e);
       return sum(square(matmul(h2, c))) + sum(h1 * h2) + sum(square(h2 - h1));
     };
-    sgd_same<T>({w1, w2, w3, b1, b2}, {v1, v2, v3, c1, c2}, [&] { return f(w1, w2, w3, b1, b2); },
-                [&] { return f(v1, v2, v3, c1, c2); }, 3);
+    sgd_same<T>(
+        {w1, w2, w3, b1, b2}, {v1, v2, v3, c1, c2}, [&] { return f(w1, w2, w3, b1, b2); },
+        [&] { return f(v1, v2, v3, c1, c2); }, 3);
   }
   SUBCASE("layers through transposed weights") {
     const auto f = [&](const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& c) {
@@ -791,6 +829,7 @@ TEST_CASE_TEMPLATE("compile_sgd_step on nets whose values all have one size: fol
       const auto h2 = tanh(matmul(h1, transpose(b)));
       return sum(square(matmul(transpose(h2), c) - h1));
     };
-    sgd_same<T>({w1, w2, w3}, {v1, v2, v3}, [&] { return f(w1, w2, w3); }, [&] { return f(v1, v2, v3); });
+    sgd_same<T>(
+        {w1, w2, w3}, {v1, v2, v3}, [&] { return f(w1, w2, w3); }, [&] { return f(v1, v2, v3); });
   }
 }
