@@ -119,7 +119,8 @@ template <class T>
 class SgdStep {
  public:
   /// Computes f and its gradient on the current values and updates the parameters; returns
-  /// f's value (before the update). Throws as Compiled::run() does.
+  /// f's value (before the update). Throws as Compiled::run() does; in anomaly mode a product
+  /// folded into an update is checked too, before any parameter is written.
   T run() { return step_.run(); }
   /// The learning rate the next run() uses.
   double learning_rate() const;

@@ -124,6 +124,10 @@ struct Compiled<T>::Plan {
   };
   std::unique_ptr<Sgd> sgd;
   void make_sgd(double learning_rate);
+  /// In anomaly mode, the products folded into updates (not among the steps), each run into
+  /// its gradient's node and checked as run_checked() checks a step, before update() writes
+  /// any parameter.
+  void check_folded();
   void update();
 
   bool running = false;  // run() is under way (a custom op's forward must not run it again)
@@ -551,14 +555,18 @@ void Compiled<T>::Plan::lay_out(std::vector<detail::Record>&& kept) {
   kept.shrink_to_fit();
 }
 
+namespace {
+template <class T>
+bool finite(const T* data, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!(data[i] - data[i] == T(0))) return false;  // NaN and Inf give NaN here
+  }
+  return true;
+}
+}  // namespace
+
 template <class T>
 void Compiled<T>::Plan::run_checked() {
-  const auto finite = [](const T* data, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-      if (!(data[i] - data[i] == T(0))) return false;  // NaN and Inf give NaN here
-    }
-    return true;
-  };
   for (std::size_t i = 0; i < steps.size(); ++i) {
     const Step& step = steps[i];
     bool made_finite = true;
@@ -648,6 +656,23 @@ void Compiled<T>::Plan::make_sgd(double learning_rate) {
 }
 
 template <class T>
+void Compiled<T>::Plan::check_folded() {
+  // backward() would have thrown before the optimizer's step: no parameter is written here.
+  for (const auto& u : sgd->updates) {
+    if (u.raw_add == nullptr || !parameters[u.parameter].node->requires_grad) continue;
+    const Step& step = u.product;
+    const RawStep& raw = raw_steps[step.n];
+    step.kernel(where[step.a], where[step.b], where[step.y], step.n, step.row, step.spread_a, step.spread_b,
+                step.attrs);
+    if (!finite(where[step.y], raw.made) && finite(where[step.a], raw.read_a) && finite(where[step.b], raw.read_b)) {
+      throw TapeError("anomaly mode: compiled step: op '" + std::string(u.product_op) +
+                      "' (the product folded into parameter " + std::to_string(u.parameter) +
+                      "'s update) made NaN or Inf from finite inputs");
+    }
+  }
+}
+
+template <class T>
 void Compiled<T>::Plan::update() {
   // The separate update is optim::SGD's plain step, to the bit.
   const T lr = static_cast<T>(sgd->learning_rate);
@@ -734,6 +759,7 @@ T Compiled<T>::run() {
   }
   if (plan.sgd) {
     const T value = value_of<T>(plan.loss).data()[0];  // before the update: f may return a parameter
+    if (detail::anomaly_checks) plan.check_folded();
     plan.update();
     return value;
   }
