@@ -255,7 +255,9 @@ class Tensor {
   /// recorded too, so second derivatives go through the hook.
   ///
   /// A hook that throws stops the backward() as any error there does. A hook that returns a
-  /// tensor of another shape makes backward() throw ShapeError. A compiled step
+  /// tensor of another shape makes backward() throw ShapeError. The tensor keeps its hooks,
+  /// so a hook must not hold a copy of the tensor it is registered on (that copy would keep
+  /// the tensor alive for ever): capture it by reference, or remove the hook. A compiled step
   /// (compile.hpp) cannot run hooks: compile() refuses a function that reaches a tensor
   /// with a hook or retain_grad().
   template <class F>
