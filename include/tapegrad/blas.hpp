@@ -3,6 +3,9 @@
 
 namespace tapegrad {
 
+/// @addtogroup linalg
+/// @{
+
 /// Sets how many threads OpenBLAS, the BLAS behind matmul and xt::linalg, uses for one call
 /// (`openblas_set_num_threads(n)`). The setting is process-wide, not per thread.
 ///
@@ -22,5 +25,7 @@ void set_blas_threads(int n);
 /// The number of threads OpenBLAS uses for one call (`openblas_get_num_threads()`): the last
 /// set_blas_threads(), else `OPENBLAS_NUM_THREADS` if set, else the number of cores.
 int blas_threads();
+
+/// @}
 
 }  // namespace tapegrad

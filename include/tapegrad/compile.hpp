@@ -13,6 +13,9 @@
 
 namespace tapegrad {
 
+/// @addtogroup autograd
+/// @{
+
 template <class T>
 class SgdStep;
 
@@ -203,5 +206,7 @@ extern template class SgdStep<float>;
 extern template class SgdStep<double>;
 extern template class functional::CompiledValueAndGrad<float>;
 extern template class functional::CompiledValueAndGrad<double>;
+
+/// @}
 
 }  // namespace tapegrad

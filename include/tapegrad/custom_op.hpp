@@ -12,6 +12,9 @@
 
 namespace tapegrad {
 
+/// @addtogroup autograd
+/// @{
+
 /// What a custom op's backward sees.
 template <class T>
 class CustomBackwardContext {
@@ -117,5 +120,7 @@ extern template class CustomBackwardContext<float>;
 extern template class CustomBackwardContext<double>;
 extern template class CustomOp<float>;
 extern template class CustomOp<double>;
+
+/// @}
 
 }  // namespace tapegrad

@@ -10,6 +10,9 @@
 
 namespace tapegrad {
 
+/// @addtogroup tensors
+/// @{
+
 /// The shape of a tensor: one extent per axis, as in xt::xarray (inline for up to 4 axes).
 using Shape = xt::svector<std::size_t, 4>;
 
@@ -60,5 +63,7 @@ class ValueError : public Error {
  public:
   using Error::Error;
 };
+
+/// @}
 
 }  // namespace tapegrad

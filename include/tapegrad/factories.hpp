@@ -29,6 +29,9 @@
 
 namespace tapegrad {
 
+/// @addtogroup tensors
+/// @{
+
 namespace detail {
 /// `T` in a parameter that must not take part in deducing T (C++20's std::type_identity_t):
 /// `full({2}, 3)` is then a double tensor filled with 3, not an attempt at Tensor<int>.
@@ -150,5 +153,7 @@ Tensor<T> uniform(const Shape& shape, detail::NoDeduce<T> lo, detail::NoDeduce<T
 template <class T = double>
 Tensor<T> uniform(const Shape& shape, detail::NoDeduce<T> lo, detail::NoDeduce<T> hi,
                   RequiresGrad rg);
+
+/// @}
 
 }  // namespace tapegrad

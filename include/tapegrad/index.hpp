@@ -9,6 +9,9 @@
 
 namespace tapegrad {
 
+/// @addtogroup shape
+/// @{
+
 /// Python's start:stop:step along one axis. An absent start or stop (`{}`) means the start or
 /// the end of the axis; negative ones count from the end; bounds beyond the axis are clamped,
 /// as in Python and PyTorch. The step is at least 1 (PyTorch has no negative steps either).
@@ -56,5 +59,7 @@ class Index {
   Slice range_;
   bool is_position_;
 };
+
+/// @}
 
 }  // namespace tapegrad

@@ -5,6 +5,9 @@
 
 namespace tapegrad {
 
+/// @addtogroup tensors
+/// @{
+
 /// Bytes of array storage that the calling thread's cache holds now, waiting for reuse.
 ///
 /// Every thread keeps the storage of the arrays its tensors free (values of recorded
@@ -29,5 +32,7 @@ void set_array_cache_limit(std::size_t bytes);
 /// Gives every array the calling thread's cache holds back to malloc (as
 /// `torch.cuda.empty_cache()` does for PyTorch's GPU cache). The limit stays.
 void release_cached_arrays();
+
+/// @}
 
 }  // namespace tapegrad

@@ -19,10 +19,17 @@
 
 namespace tapegrad {
 
+/// @addtogroup reductions
+/// @{
+
 /// Axes of a reduction; negative values count from the end, as in NumPy.
 using Axes = std::vector<std::ptrdiff_t>;
+/// @}
 
 // ---- elementwise, two operands (broadcasting) ----
+
+/// @addtogroup elementwise
+/// @{
 
 /// y = a + b elementwise, a and b broadcast to y's shape (NumPy rules).  da = g, db = g (each
 /// summed to its input's shape). Also written `a + b`. Throws ShapeError if the shapes do not
@@ -103,7 +110,12 @@ template <class T> Tensor<T> softplus(const Tensor<T>& x);
 /// ValueError unless lo <= hi (so also for a NaN bound).
 template <class T> Tensor<T> clamp(const Tensor<T>& x, double lo, double hi);
 
+/// @}
+
 // ---- reductions ----
+
+/// @addtogroup reductions
+/// @{
 
 /// y = the sum of all elements of x (any shape; 0 for an empty x); y has shape `()`.
 /// dx = g broadcast to x's shape.
@@ -146,7 +158,12 @@ template <class T> Tensor<T> softmax(const Tensor<T>& x, std::ptrdiff_t axis = -
 /// Throws ValueError if the axis is out of range.
 template <class T> Tensor<T> log_softmax(const Tensor<T>& x, std::ptrdiff_t axis = -1);
 
+/// @}
+
 // ---- linear algebra ----
+
+/// @addtogroup linalg
+/// @{
 
 /// Matrix product, y[i, j] = sum over k of a[i, k] b[k, j], through OpenBLAS's GEMM
 /// (xt::blas::gemm). (m,k) x (k,n) -> (m,n); (k,) x (k,n) -> (n,); (m,k) x (k,) -> (m,);
@@ -156,7 +173,12 @@ template <class T> Tensor<T> log_softmax(const Tensor<T>& x, std::ptrdiff_t axis
 /// is not 1-d or 2-d, or if a's last extent differs from b's first.
 template <class T> Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b);
 
+/// @}
+
 // ---- shape ----
+
+/// @addtogroup shape
+/// @{
 
 /// Reverses the axes: y's shape is x's reversed (the matrix transpose for 2-d; for 0-d and
 /// 1-d, y equals x).  dx = transpose(g).
@@ -224,7 +246,12 @@ Tensor<T> index_select(const Tensor<T>& x, const std::vector<std::size_t>& indic
 template <class T>
 Tensor<T> index_add(const Tensor<T>& x, const std::vector<std::size_t>& indices, std::size_t rows);
 
+/// @}
+
 // ---- operators; a scalar operand folds into affine(), so it makes no tensor ----
+
+/// @addtogroup elementwise
+/// @{
 
 /// -x, the same as neg(x).
 template <class T> Tensor<T> operator-(const Tensor<T>& x) { return neg(x); }
@@ -233,6 +260,7 @@ template <class T> Tensor<T> operator-(const Tensor<T>& x) { return neg(x); }
 // Tensor<float> and Tensor<double> in one of them is a compile error (the static_assert).
 // (The Doxyfile defines this macro away, so these operators appear in the reference only
 // through the functions' docs.)
+/// @cond
 #define TAPEGRAD_BINARY_OPERATOR(symbol, function)                                        \
   template <class T>                                                                      \
   Tensor<T> operator symbol(const Tensor<T>& a, const Tensor<T>& b) {                     \
@@ -250,6 +278,7 @@ TAPEGRAD_BINARY_OPERATOR(+, add)
 TAPEGRAD_BINARY_OPERATOR(-, sub)
 TAPEGRAD_BINARY_OPERATOR(*, mul)
 TAPEGRAD_BINARY_OPERATOR(/, div)
+/// @endcond
 
 /// Enables an overload only for an arithmetic type S (the scalar operators below).
 template <class S>
@@ -280,6 +309,8 @@ Tensor<T> operator/(const Tensor<T>& x, S s) { return div(x, static_cast<double>
 /// s / x: the number s divided by every element, as div(s, x).  dx = -s g / x^2.
 template <class T, class S, class = EnableIfScalar<S>>
 Tensor<T> operator/(S s, const Tensor<T>& x) { return div(static_cast<double>(s), x); }
+
+/// @}
 
 #undef TAPEGRAD_BINARY_OPERATOR
 

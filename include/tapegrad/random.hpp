@@ -8,6 +8,9 @@
 
 namespace tapegrad {
 
+/// @addtogroup tensors
+/// @{
+
 /// splitmix64: small, fast and well mixed. Unlike std::uniform_real_distribution, its
 /// stream does not depend on the standard library, so a seed means the same weights
 /// everywhere.
@@ -45,5 +48,7 @@ class Generator {
 Generator& default_generator();
 /// Restarts the calling thread's default generator from `seed`, for reproducible models.
 void manual_seed(std::uint64_t seed);
+
+/// @}
 
 }  // namespace tapegrad

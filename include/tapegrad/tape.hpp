@@ -7,6 +7,9 @@
 
 namespace tapegrad {
 
+/// @addtogroup autograd
+/// @{
+
 namespace detail {
 struct TapeImpl;
 }
@@ -106,5 +109,7 @@ class AnomalyModeGuard {
  private:
   bool previous_;
 };
+
+/// @}
 
 }  // namespace tapegrad

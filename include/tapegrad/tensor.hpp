@@ -18,6 +18,9 @@
 
 namespace tapegrad {
 
+/// @addtogroup tensors
+/// @{
+
 namespace detail {
 
 struct NodeExtras;
@@ -361,5 +364,7 @@ std::ostream& operator<<(std::ostream& out, const Tensor<T>& tensor);
 
 extern template class Tensor<float>;
 extern template class Tensor<double>;
+
+/// @}
 
 }  // namespace tapegrad

@@ -9,6 +9,9 @@
 
 namespace tapegrad {
 
+/// @addtogroup autograd
+/// @{
+
 /// The part of the live tape that `result` depends on, as a Graphviz DOT digraph: one box
 /// per tensor and one arrow from each input of a record to its result. Render with
 /// `dot -Tpng graph.dot -o graph.png`.
@@ -27,5 +30,7 @@ template <class T>
 std::string graph_dot(const Tensor<T>& result,
                       const std::vector<std::pair<std::string, Tensor<T>>>& names = {},
                       std::size_t max_elements = 6);
+
+/// @}
 
 }  // namespace tapegrad

@@ -17,6 +17,9 @@
 /// and the Fashion-MNIST loader.
 namespace tapegrad::data {
 
+/// @addtogroup data
+/// @{
+
 /// Fisher-Yates shuffle of `values` in place: for i = n-1 down to 1, swap values[i] with
 /// values[j], j = random.next_u64() % (i + 1). The same generator state gives the same order
 /// on every platform.
@@ -211,5 +214,7 @@ extern template class DataLoader<float>;
 extern template class DataLoader<double>;
 extern template class Standardizer<float>;
 extern template class Standardizer<double>;
+
+/// @}
 
 }  // namespace tapegrad::data

@@ -10,6 +10,9 @@
 
 namespace tapegrad::data {
 
+/// @addtogroup data
+/// @{
+
 /// Where Debian's dataset-fashion-mnist package puts the IDX files.
 inline constexpr const char* kFashionMnistFolder = "/usr/share/datasets/fashion-mnist";
 
@@ -36,5 +39,7 @@ bool fashion_mnist_available(const std::string& folder = kFashionMnistFolder);
 /// 60000 (train) or 10000 (t10k) 28x28 images with one label in 0..9 each.
 template <class T>
 FashionMnist<T> load_fashion_mnist(const std::string& folder = kFashionMnistFolder);
+
+/// @}
 
 }  // namespace tapegrad::data

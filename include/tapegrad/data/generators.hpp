@@ -11,6 +11,9 @@
 
 namespace tapegrad::data {
 
+/// @addtogroup data
+/// @{
+
 /// Settings of make_classification, builder style:
 /// `ClassificationOptions().samples(500).features(5).seed(3)`.
 class ClassificationOptions {
@@ -105,5 +108,7 @@ Dataset<double> make_regression(std::size_t samples, std::size_t features, doubl
 /// features: (samples, 2); targets: (samples,) holding 0 or 1.
 /// Throws ValueError for fewer than 2 samples or a negative or non-finite noise.
 Dataset<double> make_moons(std::size_t samples, double noise, std::uint64_t seed);
+
+/// @}
 
 }  // namespace tapegrad::data

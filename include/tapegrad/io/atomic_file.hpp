@@ -6,6 +6,9 @@
 
 namespace tapegrad::io {
 
+/// @addtogroup io
+/// @{
+
 /// Writes `size` bytes from `data` to `path` so that a crash or a full disk at any moment
 /// leaves either the previous file or the new one, never a mix: the bytes go to a temporary
 /// file beside the file, which is flushed to disk (fsync) and then renamed over it.
@@ -40,5 +43,7 @@ namespace detail {
 /// at that moment does.
 extern void (*before_rename_hook)(const std::string& temporary_path);
 }  // namespace detail
+
+/// @}
 
 }  // namespace tapegrad::io

@@ -8,6 +8,9 @@
 
 namespace tapegrad::io {
 
+/// @addtogroup io
+/// @{
+
 /// A table read by read_csv().
 struct CsvTable {
   std::vector<std::string> header;  ///< the column names; empty when the file has none
@@ -36,5 +39,7 @@ CsvTable read_csv(const std::string& path, bool has_header = false, char delimit
 template <class T>
 void write_csv(const std::string& path, const xt::xarray<T>& values,
                const std::vector<std::string>& header = {}, char delimiter = ',');
+
+/// @}
 
 }  // namespace tapegrad::io

@@ -7,6 +7,9 @@
 
 namespace tapegrad::io {
 
+/// @addtogroup io
+/// @{
+
 /// Reads an IDX file (magic 0 0 type dims, big-endian extents and elements; types ubyte,
 /// byte, short, int, float, double), gzip-compressed or not (told from the content). The
 /// result has the file's shape (one to eight axes), its elements converted to T with
@@ -31,5 +34,7 @@ namespace tapegrad::io {
 /// header claims.
 template <class T>
 xt::xarray<T> read_idx(const std::string& path);
+
+/// @}
 
 }  // namespace tapegrad::io

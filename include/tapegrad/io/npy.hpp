@@ -13,6 +13,9 @@
 /// naming the file on malformed input; every writer replaces its file atomically.
 namespace tapegrad::io {
 
+/// @addtogroup io
+/// @{
+
 /// A file that cannot be read or written as asked. The message starts with the file (or
 /// archive member) and says what was wrong: `weights.npy: truncated: 96 of 128 data bytes`.
 /// Names in messages (files, members, cells) show control bytes escaped: NUL as \\0, CR
@@ -107,5 +110,7 @@ template <class T>
 void save_npy(const std::string& path, const xt::xarray<T>& array) {
   write_npy(path, NpyArray::from(array));
 }
+
+/// @}
 
 }  // namespace tapegrad::io

@@ -9,6 +9,9 @@
 
 namespace tapegrad::io {
 
+/// @addtogroup io
+/// @{
+
 /// Named arrays in archive order. A member "w.npy" is named "w".
 using NpzArchive = std::vector<std::pair<std::string, NpyArray>>;
 
@@ -29,5 +32,7 @@ NpzArchive read_npz(const std::string& path);
 /// NUL byte (and as serialize_npy()), and IoError if building the archive or writing the
 /// file fails.
 void write_npz(const std::string& path, const NpzArchive& arrays, bool compress = true);
+
+/// @}
 
 }  // namespace tapegrad::io

@@ -10,6 +10,9 @@
 
 namespace tapegrad::nn {
 
+/// @addtogroup nn
+/// @{
+
 /// The costs the BP check knows: `mse` is nn::mse, the mean of (a_L - t)^2 over all
 /// elements; `half_sse` is the seeds' nn::half_sse, the sum of (t - a_L)^2 over 2N.
 enum class BPLoss { mse, half_sse };
@@ -76,5 +79,7 @@ struct BPCheckReport {
 BPCheckReport check_mlp_bp(const MLP<double>& mlp, const xt::xarray<double>& inputs,
                            const xt::xarray<double>& targets, BPLoss loss = BPLoss::half_sse,
                            double equations_tolerance = 1e-10, double numeric_tolerance = 1e-6);
+
+/// @}
 
 }  // namespace tapegrad::nn

@@ -7,6 +7,9 @@
 
 namespace tapegrad::nn {
 
+/// @addtogroup nn
+/// @{
+
 /// An initialization rule: a recipe that fill() applies to an array.
 ///
 /// Xavier and He read the fans from the shape: for a weight of shape (fan_in, fan_out)
@@ -46,5 +49,7 @@ class Init {
   Kind kind_;
   double a_, b_;
 };
+
+/// @}
 
 }  // namespace tapegrad::nn

@@ -11,6 +11,9 @@
 
 namespace tapegrad::nn {
 
+/// @addtogroup nn
+/// @{
+
 /// Mean squared error: mean((y - t)^2) over all elements, for output y and target t of
 /// equal shape; result of shape (). Throws ShapeError if the shapes differ and ValueError
 /// if they have no elements.
@@ -62,5 +65,7 @@ Tensor<T> cross_entropy_with_probabilities(const Tensor<T>& logits, const Tensor
 /// label is >= C.
 template <class T>
 Tensor<T> nll_loss(const Tensor<T>& log_probabilities, const std::vector<std::size_t>& labels);
+
+/// @}
 
 }  // namespace tapegrad::nn

@@ -5,6 +5,9 @@
 
 namespace tapegrad::optim {
 
+/// @addtogroup optim
+/// @{
+
 /// Settings of Adagrad, builder style: `AdagradOptions().lr_decay(1e-4)`.
 class AdagradOptions {
  public:
@@ -209,5 +212,7 @@ extern template class RMSprop<float>;
 extern template class RMSprop<double>;
 extern template class Adam<float>;
 extern template class Adam<double>;
+
+/// @}
 
 }  // namespace tapegrad::optim

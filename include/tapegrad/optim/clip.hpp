@@ -7,6 +7,9 @@
 
 namespace tapegrad::optim {
 
+/// @addtogroup optim
+/// @{
+
 /// Scales all gradients together so that their joint 2-norm is at most max_norm, as
 /// PyTorch's clip_grad_norm_ does. The norm is sqrt(sum of grad^2 over every element of
 /// every gradient), computed in double (finite gradients whose squares overflow are summed
@@ -38,4 +41,6 @@ double clip_grad_norm(const std::vector<Tensor<T>>& parameters, double max_norm,
 /// for a negative or NaN clip_value. T is float or double.
 template <class T>
 void clip_grad_value(const std::vector<Tensor<T>>& parameters, double clip_value);
+/// @}
+
 }  // namespace tapegrad::optim

@@ -7,6 +7,9 @@
 
 namespace tapegrad::optim {
 
+/// @addtogroup optim
+/// @{
+
 /// How L-BFGS chooses the step length along its direction d, from the initial length t.
 /// The sufficient-decrease (Armijo) condition is `f(x + t d) <= f(x) + 1e-4 t g'd`.
 enum class LineSearch {
@@ -116,5 +119,7 @@ class LBFGS : public Optimizer<T> {
 
 extern template class LBFGS<float>;
 extern template class LBFGS<double>;
+
+/// @}
 
 }  // namespace tapegrad::optim

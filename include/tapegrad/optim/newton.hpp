@@ -7,6 +7,9 @@
 
 namespace tapegrad::optim {
 
+/// @addtogroup optim
+/// @{
+
 /// Settings of Newton, builder style: `NewtonOptions().damping(1e-3)`.
 class NewtonOptions {
  public:
@@ -78,5 +81,7 @@ class Newton : public Optimizer<T> {
 
 extern template class Newton<float>;
 extern template class Newton<double>;
+
+/// @}
 
 }  // namespace tapegrad::optim

@@ -10,6 +10,9 @@
 /// Optimizers, learning-rate schedules and gradient clipping.
 namespace tapegrad::optim {
 
+/// @addtogroup optim
+/// @{
+
 /// What learning-rate schedules need of an optimizer, whatever its element type: the rate
 /// and a way to change it.
 class LearningRateHolder {
@@ -67,5 +70,7 @@ class Optimizer : public LearningRateHolder {
 
 extern template class Optimizer<float>;
 extern template class Optimizer<double>;
+
+/// @}
 
 }  // namespace tapegrad::optim

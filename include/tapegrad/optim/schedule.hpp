@@ -10,6 +10,9 @@
 
 namespace tapegrad::optim {
 
+/// @addtogroup optim
+/// @{
+
 /// Multiplies the rate by gamma every step_size epochs: after the n-th step() call,
 /// lr = base gamma^floor(n / step_size), with base the optimizer's rate when the schedule
 /// was made. It keeps a reference to the optimizer, which must outlive it.
@@ -135,5 +138,7 @@ class ReduceLROnPlateau {
   double best_;
   std::size_t bad_epochs_ = 0, cooldown_left_ = 0;
 };
+
+/// @}
 
 }  // namespace tapegrad::optim

@@ -5,6 +5,9 @@
 
 namespace tapegrad::optim {
 
+/// @addtogroup optim
+/// @{
+
 /// Settings of SGD, builder style: `SGDOptions().momentum(0.9).nesterov(true)`.
 class SGDOptions {
  public:
@@ -63,5 +66,7 @@ class SGD : public Optimizer<T> {
 
 extern template class SGD<float>;
 extern template class SGD<double>;
+
+/// @}
 
 }  // namespace tapegrad::optim
