@@ -1,5 +1,5 @@
 // The tape against the BP equations of the source documents, written here by hand (and only
-// here): Nielsen's column form per sample (seed 001), seed 000's row-major batch form, its
+// here): Nielsen's column form per sample (the BP-derivation article), the BP-network article's row-major batch form, its
 // threshold convention and its delta rule.
 #include <cmath>
 
@@ -139,7 +139,7 @@ TEST_CASE("the tape equals the BP equations on random MLPs, to 1e-10") {
   CHECK(networks == 4 * 3 * 2 * 2);
 }
 
-TEST_CASE("seed 000's row-major update equals -lr times the tape's gradient of E") {
+TEST_CASE("the BP-network article's row-major update equals -lr times the tape's gradient of E") {
   // E = sum((T - Y)^2) / (2N); the seed updates W2 += lr L1^T delta_L2 / N with
   // delta_L2 = (T - L2) L2 (1 - L2) and delta_L1 = delta_L2 W2^T L1 (1 - L1).
   nn::MLP<double> mlp({2, 10, 1}, nn::Activation::Sigmoid,
@@ -170,7 +170,7 @@ TEST_CASE("seed 000's row-major update equals -lr times the tape's gradient of E
   CHECK(xt::amax(xt::abs(delta_b1 + lr * mlp.linear_layers()[0]->bias().grad()))() < 1e-15);
 }
 
-TEST_CASE("seed 000's threshold neuron: y = f(sum w x - theta) is a bias of -theta") {
+TEST_CASE("the BP-network article's threshold neuron: y = f(sum w x - theta) is a bias of -theta") {
   const Array x = {{0.3, -1.2, 0.8}, {1.0, 0.5, -0.4}};
   Array w = {0.2, -0.7, 0.5};
   w.reshape({3, 1});
@@ -191,7 +191,7 @@ TEST_CASE("seed 000's threshold neuron: y = f(sum w x - theta) is a bias of -the
   CHECK(xt::amax(xt::abs(dw_threshold - weights.grad()))() < 1e-16);
 }
 
-TEST_CASE("seed 000's delta rule for one sigmoid neuron: dw_i = eta (t - y) f'(net) x_i") {
+TEST_CASE("the BP-network article's delta rule for one sigmoid neuron: dw_i = eta (t - y) f'(net) x_i") {
   const Array x = {0.5, -1.0, 2.0};
   const double target = 0.8, eta = 0.3;
   Tensor<double> w(Array{0.1, 0.4, -0.2}, requires_grad);

@@ -12,7 +12,7 @@ TEST_CASE("loss values match their formulas") {
   const double sq = 0.04 + 0.01 + 0.16 + 0.01;
   CHECK(nn::mse(y, t).item() == doctest::Approx(sq / 4));
   CHECK(nn::half_sse(y, t).item() == doctest::Approx(sq / (2 * 2)));
-  // One sample (1-d): E = 1/2 sum (t - o)^2, as in seed 003.
+  // One sample (1-d): E = 1/2 sum (t - o)^2, as in the worked-BP article.
   CHECK(nn::half_sse(Tensor<double>(Array{0.75, 0.77}), Tensor<double>(Array{0.01, 0.99})).item() ==
         doctest::Approx(0.5 * (0.74 * 0.74 + 0.22 * 0.22)));
   const double bce = -(std::log(0.8) + std::log(0.9) + std::log(0.6) + std::log(0.9)) / 4;

@@ -26,7 +26,7 @@ TEST_CASE("d2/dx2 of x^3 is 6x") {
 
 namespace {
 
-// Seed 002's two-dimensional function (spec D5).
+// The gradient-descent article's two-dimensional function (examples/minimize_2d).
 Tensor<double> bump(const Tensor<double>& x, const Tensor<double>& y) {
   return -0.5 * (exp(-square(x) - square(y)) - 2.0 * exp(-square(x - 1.0) - square(y - 1.0)));
 }
@@ -40,7 +40,7 @@ std::array<double, 2> tape_gradient(double x0, double y0) {
 
 }  // namespace
 
-TEST_CASE("the Hessian of seed 002's 2-d function matches finite differences of its gradient") {
+TEST_CASE("the Hessian of the gradient-descent article's 2-d function matches finite differences of its gradient") {
   for (auto [x0, y0] : {std::pair{0.3, -0.2}, std::pair{1.0, 1.0}, std::pair{-0.7, 0.9}}) {
     Tensor<double> x(x0, requires_grad), y(y0, requires_grad);
     Tape tape;

@@ -14,7 +14,7 @@ namespace tapegrad::nn {
 /// @{
 
 /// The costs the BP check knows: `mse` is nn::mse, the mean of (a_L - t)^2 over all
-/// elements; `half_sse` is the seeds' nn::half_sse, the sum of (t - a_L)^2 over 2N.
+/// elements; `half_sse` is nn::half_sse, the sum of (t - a_L)^2 over 2N.
 enum class BPLoss { mse, half_sse };
 
 /// One quantity of one layer, computed three ways; the three arrays have the quantity's
@@ -60,7 +60,7 @@ struct BPCheckReport {
 };
 
 /// Computes, for every Linear layer l of `mlp` (z_l = a_{l-1} W_l + b_l, a_l = f_l(z_l), in
-/// the row-major batch form of seed 000), the error delta_l = dC/dz_l, dC/db_l and dC/dW_l:
+/// the row-major batch form of the BP-network article), the error delta_l = dC/dz_l, dC/db_l and dC/dW_l:
 ///   - from the tape (delta through a zero probe added to z_l);
 ///   - from the four BP equations (Nielsen's BP1-BP4, written for rows):
 ///       BP1  delta_L = dC/da_L * f_L'(z_L)
