@@ -1,7 +1,6 @@
 // io/torch_state: a PyTorch state_dict in .npz, loaded and reproduced, round trips, and
 // every refusal with its message. The fixtures come from tests/fixtures/make_torch_sequential.py.
 #include <cmath>
-
 #include <xtensor/xmanipulation.hpp>
 
 #include "helpers.hpp"
@@ -90,8 +89,8 @@ TEST_CASE("save_torch_state writes (out, in) weights and loads back to the same 
   const auto archive = io::read_npz(folder.file("m.npz"));
   std::vector<std::string> names;
   for (const auto& entry : archive) names.push_back(entry.first);
-  CHECK(names == std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias", "4.weight",
-                                          "4.bias"});
+  CHECK(names ==
+        std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"});
   CHECK(archive[0].second.shape() == Shape{8, 4});  // (out, in)
   CHECK(archive[0].second.dtype() == io::DType::float64);
   CHECK(archive[4].second.shape() == Shape{3, 8});
@@ -105,7 +104,8 @@ TEST_CASE("save_torch_state writes (out, in) weights and loads back to the same 
   CHECK(values_of(*fresh) == values_of(*model));
 }
 
-TEST_CASE("save_torch_state: a root Linear's weight is transposed, a user module's parameter is not") {
+TEST_CASE(
+    "save_torch_state: a root Linear's weight is transposed, a user module's parameter is not") {
   test::ScratchFolder folder;
   nn::Linear<double> linear(2, 3);
   io::save_torch_state(linear, folder.file("linear.npz"));

@@ -3,7 +3,6 @@
 #include <map>
 #include <set>
 #include <type_traits>
-
 #include <xtensor/xmanipulation.hpp>
 
 #include "names.hpp"
@@ -19,7 +18,8 @@ template <class T>
 std::set<std::string> linear_weights(const nn::Module<T>& module) {
   std::set<std::string> names;
   for (const auto& [path, m] : module.named_modules()) {
-    if (dynamic_cast<const nn::Linear<T>*>(m)) names.insert(path.empty() ? "weight" : path + ".weight");
+    if (dynamic_cast<const nn::Linear<T>*>(m))
+      names.insert(path.empty() ? "weight" : path + ".weight");
   }
   return names;
 }
@@ -48,7 +48,7 @@ std::string dtype_advice() {
            "before saving)";
   } else {
     return "(a float model takes float32: convert in PyTorch with model.float() before saving, or "
-         "pass io::Narrowing::allow to round float64 to float32)";
+           "pass io::Narrowing::allow to round float64 to float32)";
   }
 }
 
@@ -59,8 +59,8 @@ void save_torch_state(const nn::Module<T>& module, const std::string& path) {
   const auto transpose = linear_weights(module);
   NpzArchive arrays;
   for (const auto& [name, tensor] : module.named_parameters()) {
-    arrays.emplace_back(name, NpyArray::from(transpose.count(name) ? transposed(tensor.value())
-                                                                   : tensor.value()));
+    arrays.emplace_back(
+        name, NpyArray::from(transpose.count(name) ? transposed(tensor.value()) : tensor.value()));
   }
   write_npz(path, arrays);
 }
@@ -103,8 +103,8 @@ void load_torch_state(nn::Module<T>& module, const std::string& path, Narrowing 
   if (dtype_differs) problems += " " + dtype_advice<T>();
   const std::string where = detail::printable(path);
   if (!problems.empty()) {
-    throw IoError(where + " does not match the model as a PyTorch state_dict (nothing was "
-                          "loaded): " + problems);
+    const std::string what = " does not match the model as a PyTorch state_dict";
+    throw IoError(where + what + " (nothing was loaded): " + problems);
   }
 
   // Every value converted before any is set, so a value too large for float32 changes nothing.
