@@ -41,7 +41,8 @@ void save_torch_state(const nn::Module<T>& module, const std::string& path);
 ///
 /// does, replacing each parameter's value (as Tensor::set_value() does). Every nn::Linear
 /// weight is expected as (out, in) and transposed to (in, out); other parameters are read as
-/// stored. Element types: the model's own; float32 into a double model (exact, so always
+/// stored. (Shapes cannot tell the layouts apart for a square weight: a file from save_state()
+/// would load such a weight transposed.) Element types: the model's own; float32 into a double model (exact, so always
 /// accepted: PyTorch's default dtype); float64 into a float model only with
 /// Narrowing::allow, which rounds to the nearest float32. The file must hold exactly the
 /// module's names (a state_dict with buffers, such as BatchNorm's running statistics, does
