@@ -159,6 +159,40 @@ TEST_CASE("nested modules: names, train/eval, zero_grad, bad registrations") {
   CHECK_THROWS_AS(bad.add(""), ValueError);
 }
 
+TEST_CASE("named_modules lists every module with its path, in named_parameters' order") {
+  nn::Sequential<double> seq;
+  seq.push_back(std::make_shared<nn::Linear<double>>(2, 3));
+  seq.push_back(std::make_shared<nn::Tanh<double>>());
+  auto wrapper = seq.push_back(std::make_shared<Wrapper>());
+  const auto& const_seq = seq;
+  const auto modules = const_seq.named_modules();
+  std::vector<std::string> paths;
+  for (const auto& entry : modules) paths.push_back(entry.first);
+  CHECK(paths == std::vector<std::string>{"", "0", "1", "2", "2.inner"});
+  CHECK(modules[0].second == &seq);
+  CHECK(modules[2].second == &seq[1]);
+  CHECK(modules[4].second == wrapper->inner.get());
+  CHECK(dynamic_cast<const nn::Linear<double>*>(modules[1].second) != nullptr);
+  // Each parameter's name is its module's path, a dot, and its own name, and the modules
+  // come in the order their parameters do.
+  std::vector<std::string> from_modules;
+  for (const auto& [path, module] : modules) {
+    for (const auto& entry : module->named_parameters()) {
+      if (entry.first.find('.') == std::string::npos) {  // its own, not a child's
+        from_modules.push_back(path.empty() ? entry.first : path + "." + entry.first);
+      }
+    }
+  }
+  std::vector<std::string> names;
+  for (const auto& entry : seq.named_parameters()) names.push_back(entry.first);
+  CHECK(from_modules == names);
+  // The non-const overload gives modules one can change.
+  for (auto& [path, module] : seq.named_modules()) module->eval();
+  CHECK_FALSE(wrapper->inner->is_training());
+  nn::Tanh<double> leaf;
+  CHECK(leaf.named_modules().size() == 1);
+}
+
 TEST_CASE("activation modules apply their function") {
   const Tensor<double> x(Array{-1.0, 0.0, 2.0});
   CHECK(nn::ReLU<double>()(x).value() == Array{0, 0, 2});

@@ -17,6 +17,7 @@
 #include "tapegrad/io/npy.hpp"
 #include "tapegrad/io/npz.hpp"
 #include "tapegrad/io/state.hpp"
+#include "tapegrad/io/torch_state.hpp"
 #include "tapegrad/nn/bp_check.hpp"
 #include "tapegrad/nn/init.hpp"
 #include "tapegrad/nn/layers.hpp"

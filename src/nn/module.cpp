@@ -1,6 +1,7 @@
 #include "tapegrad/nn/module.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace tapegrad::nn {
 
@@ -48,6 +49,34 @@ template <class T>
 std::vector<std::pair<std::string, Tensor<T>>> Module<T>::named_parameters() const {
   std::vector<std::pair<std::string, Tensor<T>>> out;
   collect("", out);
+  return out;
+}
+
+template <class T>
+std::vector<std::pair<std::string, const Module<T>*>> Module<T>::named_modules() const {
+  std::vector<std::pair<std::string, const Module*>> out;
+  // An explicit stack, children pushed last to first: preorder, as collect() walks.
+  std::vector<std::pair<std::string, const Module*>> pending{{"", this}};
+  while (!pending.empty()) {
+    auto [path, module] = std::move(pending.back());
+    pending.pop_back();
+    const std::string prefix = path.empty() ? "" : path + ".";
+    for (auto child = module->children_.rbegin(); child != module->children_.rend(); ++child) {
+      pending.emplace_back(prefix + child->first, child->second.get());
+    }
+    out.emplace_back(std::move(path), module);
+  }
+  return out;
+}
+
+template <class T>
+std::vector<std::pair<std::string, Module<T>*>> Module<T>::named_modules() {
+  // Children are held through non-const pointers and *this is non-const here, so casting
+  // the read-only walk's results back is sound.
+  std::vector<std::pair<std::string, Module*>> out;
+  for (auto& [path, module] : std::as_const(*this).named_modules()) {
+    out.emplace_back(std::move(path), const_cast<Module*>(module));
+  }
   return out;
 }
 

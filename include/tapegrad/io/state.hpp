@@ -9,8 +9,9 @@ namespace tapegrad::io {
 
 /// Saves every named parameter of `module` ("0.weight", ...) as a member of a compressed
 /// .npz file, atomically, with its shape and element type (float32 for float, float64 for
-/// double). NumPy reads it: `numpy.load(path)["0.weight"]`. Throws IoError if the file
-/// cannot be written (see write_npz()).
+/// double). NumPy reads it: `numpy.load(path)["0.weight"]`. The layout is tapegrad's (an
+/// nn::Linear weight is (in, out)); save_torch_state() writes PyTorch's. Throws IoError if
+/// the file cannot be written (see write_npz()).
 template <class T>
 void save_state(const nn::Module<T>& module, const std::string& path);
 

@@ -51,6 +51,16 @@ class Module {
   std::vector<Tensor<T>> parameters() const;
   /// The same, with dotted names: "weight", "0.weight", "encoder.1.bias", ...
   std::vector<std::pair<std::string, Tensor<T>>> named_parameters() const;
+  /// Every module with its dotted path: this one as "", then each child as "0", "encoder",
+  /// "encoder.1", ... depth first, in the order named_parameters() walks them (a parameter's
+  /// name is its module's path, a dot, and its own name). Pointers into this module, valid
+  /// while it lives. Find layers of a type with dynamic_cast:
+  ///
+  ///     for (auto& [path, m] : model.named_modules())
+  ///       if (auto* linear = dynamic_cast<tapegrad::nn::Linear<double>*>(m)) ...
+  std::vector<std::pair<std::string, Module*>> named_modules();
+  /// The same, read-only.
+  std::vector<std::pair<std::string, const Module*>> named_modules() const;
   /// The number of scalar parameters: the sum of the parameters' element counts.
   std::size_t parameter_count() const;
   /// Clears the gradient of every parameter, children's included (has_grad() becomes false).
