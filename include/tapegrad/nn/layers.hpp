@@ -1,6 +1,7 @@
 // The built-in layers: Linear, the activations, Sequential and the MLP helper.
 #pragma once
 
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,6 +67,10 @@ class Linear : public Module<T> {
   const Tensor<T>& bias() const;
   /// Whether the layer has a bias.
   bool has_bias() const { return has_bias_; }
+  /// "Linear".
+  std::string type_name() const override { return "Linear"; }
+  /// As PyTorch: "in_features=2, out_features=10, bias=True".
+  std::string extra_repr() const override;
 
  private:
   std::size_t in_, out_;
@@ -94,6 +99,11 @@ class ActivationModule : public Module<T> {
   Tensor<T> forward(const Tensor<T>& input) override { return activate(activation_, input); }
   /// The activation this module applies.
   Activation activation() const { return activation_; }
+  /// PyTorch's class name: "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softplus".
+  std::string type_name() const override;
+  /// "negative_slope=0.01" for LeakyReLU, as PyTorch; "" for the others (tapegrad's
+  /// softplus is exact everywhere, so it has no beta or threshold to show).
+  std::string extra_repr() const override;
 
  private:
   Activation activation_;
@@ -124,6 +134,16 @@ class Sequential : public Module<T> {
  public:
   /// An empty sequence: forward() returns its input.
   Sequential() = default;
+  /// The modules in order, each push_back()'ed, as PyTorch's `nn.Sequential(a, b, c)`:
+  ///
+  ///     Sequential<double> net({std::make_shared<Linear<double>>(2, 10),
+  ///                             std::make_shared<Tanh<double>>(),
+  ///                             std::make_shared<Linear<double>>(10, 1)});
+  ///
+  /// Throws ValueError naming the position if a module is null.
+  Sequential(std::initializer_list<std::shared_ptr<Module<T>>> modules);
+  /// The same from a vector of modules.
+  explicit Sequential(const std::vector<std::shared_ptr<Module<T>>>& modules);
   /// Appends a module as child "i", i its position (0, 1, ...), and returns it. Throws
   /// ValueError if `module` is null (or the name is taken); the Sequential is then unchanged.
   template <class M>
@@ -137,6 +157,8 @@ class Sequential : public Module<T> {
   Tensor<T> forward(const Tensor<T>& input) override;
   /// The number of modules.
   std::size_t size() const { return layers_.size(); }
+  /// "Sequential".
+  std::string type_name() const override { return "Sequential"; }
   /// Module `i`. Throws ValueError if i >= size().
   Module<T>& operator[](std::size_t i) const {
     if (i >= layers_.size()) {
@@ -186,6 +208,8 @@ class MLP : public Sequential<T> {
   const std::vector<std::shared_ptr<Linear<T>>>& linear_layers() const { return linears_; }
   /// The activation after each Linear layer, first to last.
   const std::vector<Activation>& activations() const { return activations_; }
+  /// "MLP" (printed as a Sequential of that name, as torchvision's MLP).
+  std::string type_name() const override { return "MLP"; }
 
  private:
   std::vector<std::shared_ptr<Linear<T>>> linears_;
@@ -194,6 +218,8 @@ class MLP : public Sequential<T> {
 
 extern template class Linear<float>;
 extern template class Linear<double>;
+extern template class ActivationModule<float>;
+extern template class ActivationModule<double>;
 extern template class Sequential<float>;
 extern template class Sequential<double>;
 extern template class MLP<float>;
