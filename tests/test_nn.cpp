@@ -196,10 +196,10 @@ struct Bilinear : nn::Module<double> {
 
 // A user module that names itself and shows a setting, with children.
 struct Encoder : nn::Module<double> {
-  std::shared_ptr<nn::Linear<double>> cell;
+  std::shared_ptr<nn::LSTMCell<double>> cell;
   std::shared_ptr<nn::Linear<double>> head;
   Encoder() {
-    cell = register_module("cell", std::make_shared<nn::Linear<double>>(3, 5));
+    cell = register_module("cell", std::make_shared<nn::LSTMCell<double>>(3, 5));
     head = register_module("head", std::make_shared<nn::Linear<double>>(5, 1));
   }
   std::string type_name() const override { return "MyEncoder"; }
@@ -271,6 +271,11 @@ TEST_CASE("modules print as PyTorch's repr") {
         "  (6): Identity()\n"
         ")");
   CHECK(nn::to_string(nn::Sequential<float>()) == "Sequential()");
+  CHECK(nn::to_string(nn::RNNCell<double>(3, 5)) == "RNNCell(3, 5)");
+  CHECK(nn::to_string(nn::RNNCell<float>(3, 5, nn::RNNCellOptions().bias(false).nonlinearity(nn::Nonlinearity::ReLU))) ==
+        "RNNCell(3, 5, bias=False, nonlinearity=relu)");
+  CHECK(nn::to_string(nn::LSTMCell<double>(3, 5)) == "LSTMCell(3, 5)");
+  CHECK(nn::to_string(nn::GRUCell<double>(3, 5)) == "GRUCell(3, 5)");
   CHECK(nn::to_string(nn::MLP<double>({2, 3, 1}, nn::Activation::Sigmoid)) ==
         "MLP(\n"
         "  (0): Linear(in_features=2, out_features=3, bias=True)\n"
@@ -286,7 +291,7 @@ TEST_CASE("modules print as PyTorch's repr") {
         "MyEncoder(\n"
         "  dropout=0\n"
         "  steps=7\n"
-        "  (cell): Linear(in_features=3, out_features=5, bias=True)\n"
+        "  (cell): LSTMCell(3, 5)\n"
         "  (head): Linear(in_features=5, out_features=1, bias=True)\n"
         ")");
 }
@@ -300,11 +305,13 @@ TEST_CASE("summary lists every parameter with its shape and count, and the total
         "2.bias     (1,)         1\n"
         "Total parameters: 41\n");
   CHECK(nn::summary(Encoder()) ==
-        "Parameter    Shape   Count\n"
-        "cell.weight  (3, 5)     15\n"
-        "cell.bias    (5,)        5\n"
-        "head.weight  (5, 1)      5\n"
-        "head.bias    (1,)        1\n"
-        "Total parameters: 26\n");
+        "Parameter       Shape    Count\n"
+        "cell.weight_ih  (20, 3)     60\n"
+        "cell.weight_hh  (20, 5)    100\n"
+        "cell.bias_ih    (20,)       20\n"
+        "cell.bias_hh    (20,)       20\n"
+        "head.weight     (5, 1)       5\n"
+        "head.bias       (1,)         1\n"
+        "Total parameters: 206\n");
   CHECK(nn::summary(nn::Tanh<float>()) == "Parameter  Shape  Count\nTotal parameters: 0\n");
 }
