@@ -1,5 +1,6 @@
 // nn: modules, parameter names, layers, the MLP helper, initializers, a custom module.
 #include <cmath>
+#include <sstream>
 
 #include "helpers.hpp"
 
@@ -214,4 +215,137 @@ TEST_CASE("Sequential: a refused module leaves it unchanged; a bad index is name
   const auto y = seq(Tensor<double>(Array{{1.0, -1.0}}));
   CHECK(y.shape() == Shape{1, 3});
   CHECK_THROWS_WITH_AS(seq[2], doctest::Contains("module 2 asked for, but it holds 2"), ValueError);
+}
+
+namespace {
+
+// A user module with two inputs: it defines forward(x, y) and leaves forward(x) alone.
+struct Bilinear : nn::Module<double> {
+  Tensor<double> w;
+  Bilinear() { w = register_parameter("w", Tensor<double>(2.0)); }
+  using Module::operator();
+  Tensor<double> forward(const Tensor<double>& x, const Tensor<double>& y) { return w * x * y; }
+  Tensor<double> operator()(const Tensor<double>& x, const Tensor<double>& y) { return forward(x, y); }
+};
+
+// A user module that names itself and shows a setting, with children.
+struct Encoder : nn::Module<double> {
+  std::shared_ptr<nn::LSTMCell<double>> cell;
+  std::shared_ptr<nn::Linear<double>> head;
+  Encoder() {
+    cell = register_module("cell", std::make_shared<nn::LSTMCell<double>>(3, 5));
+    head = register_module("head", std::make_shared<nn::Linear<double>>(5, 1));
+  }
+  std::string type_name() const override { return "MyEncoder"; }
+  std::string extra_repr() const override { return "dropout=0\nsteps=7"; }
+};
+
+}  // namespace
+
+TEST_CASE("a module with two inputs needs no one-input forward, which then names the module") {
+  Bilinear m;
+  Tape tape;
+  const Tensor<double> x(Array{1.0, 2.0}, requires_grad), y(Array{3.0, -1.0});
+  const auto z = m(x, y);
+  CHECK(z.value() == Array{6.0, -4.0});
+  sum(z).backward();
+  CHECK(m.w.grad()() == 1.0);  // 1 * 3 + 2 * (-1)
+  CHECK(x.grad() == Array{6.0, -2.0});
+  CHECK_THROWS_WITH_AS(m(x),
+                       "Bilinear: forward(input) is not defined: this module takes several inputs; "
+                       "call its own forward(...) overloads",
+                       ValueError);
+  nn::Module<double>& base = m;
+  CHECK_THROWS_AS(base.forward(x), ValueError);
+}
+
+TEST_CASE("Sequential from a list of modules") {
+  Generator random(4);
+  nn::Sequential<double> net({std::make_shared<nn::Linear<double>>(2, 10, nn::LinearOptions().generator(random)),
+                              std::make_shared<nn::Tanh<double>>(),
+                              std::make_shared<nn::Linear<double>>(10, 1, nn::LinearOptions().generator(random)),
+                              std::make_shared<nn::Sigmoid<double>>()});
+  CHECK(net.size() == 4);
+  const auto named = net.named_parameters();
+  REQUIRE(named.size() == 4);
+  CHECK(named[0].first == "0.weight");
+  CHECK(named[3].first == "2.bias");
+  // The same as the layers applied by hand.
+  const Tensor<double> x(test::random_array({3, 2}, 8));
+  const auto& first = dynamic_cast<nn::Linear<double>&>(net[0]);
+  const auto& second = dynamic_cast<nn::Linear<double>&>(net[2]);
+  const auto expected = sigmoid(matmul(tanh(matmul(x, first.weight()) + first.bias()), second.weight()) + second.bias());
+  CHECK(net(x).value() == expected.value());
+  const std::vector<std::shared_ptr<nn::Module<double>>> layers{std::make_shared<nn::ReLU<double>>()};
+  CHECK(nn::Sequential<double>(layers)(Tensor<double>(Array{-1.0, 2.0})).value() == Array{0.0, 2.0});
+  CHECK_THROWS_WITH_AS(nn::Sequential<double>({std::make_shared<nn::Tanh<double>>(), nullptr}),
+                       "Sequential: module 1 of 2 is null", ValueError);
+}
+
+TEST_CASE("modules print as PyTorch's repr") {
+  nn::Sequential<double> net({std::make_shared<nn::Linear<double>>(2, 10), std::make_shared<nn::Tanh<double>>(),
+                              std::make_shared<nn::Sequential<double>>(std::initializer_list<std::shared_ptr<nn::Module<double>>>{
+                                  std::make_shared<nn::Linear<double>>(10, 1, nn::LinearOptions().bias(false)),
+                                  std::make_shared<nn::Sigmoid<double>>()}),
+                              std::make_shared<nn::LeakyReLU<double>>(), std::make_shared<nn::Softplus<double>>(),
+                              std::make_shared<nn::ReLU<double>>(), std::make_shared<nn::Identity<double>>()});
+  // PyTorch 1.13 prints the same but "Softplus(beta=1, threshold=20)" (tapegrad's softplus
+  // has no threshold).
+  CHECK(nn::to_string(net) ==
+        "Sequential(\n"
+        "  (0): Linear(in_features=2, out_features=10, bias=True)\n"
+        "  (1): Tanh()\n"
+        "  (2): Sequential(\n"
+        "    (0): Linear(in_features=10, out_features=1, bias=False)\n"
+        "    (1): Sigmoid()\n"
+        "  )\n"
+        "  (3): LeakyReLU(negative_slope=0.01)\n"
+        "  (4): Softplus()\n"
+        "  (5): ReLU()\n"
+        "  (6): Identity()\n"
+        ")");
+  CHECK(nn::to_string(nn::Sequential<float>()) == "Sequential()");
+  CHECK(nn::to_string(nn::RNNCell<double>(3, 5)) == "RNNCell(3, 5)");
+  CHECK(nn::to_string(nn::RNNCell<float>(3, 5, nn::RNNCellOptions().bias(false).nonlinearity(nn::Nonlinearity::ReLU))) ==
+        "RNNCell(3, 5, bias=False, nonlinearity=relu)");
+  CHECK(nn::to_string(nn::LSTMCell<double>(3, 5)) == "LSTMCell(3, 5)");
+  CHECK(nn::to_string(nn::GRUCell<double>(3, 5)) == "GRUCell(3, 5)");
+  CHECK(nn::to_string(nn::MLP<double>({2, 3, 1}, nn::Activation::Sigmoid)) ==
+        "MLP(\n"
+        "  (0): Linear(in_features=2, out_features=3, bias=True)\n"
+        "  (1): Sigmoid()\n"
+        "  (2): Linear(in_features=3, out_features=1, bias=True)\n"
+        "  (3): Sigmoid()\n"
+        ")");
+  // A user module: its class name (namespaces dropped) by default, or the name it gives.
+  CHECK(nn::to_string(Bilinear()) == "Bilinear()");
+  std::ostringstream out;
+  out << Encoder();
+  CHECK(out.str() ==
+        "MyEncoder(\n"
+        "  dropout=0\n"
+        "  steps=7\n"
+        "  (cell): LSTMCell(3, 5)\n"
+        "  (head): Linear(in_features=5, out_features=1, bias=True)\n"
+        ")");
+}
+
+TEST_CASE("summary lists every parameter with its shape and count, and the total") {
+  CHECK(nn::summary(nn::MLP<double>({2, 10, 1}, nn::Activation::Sigmoid)) ==
+        "Parameter  Shape    Count\n"
+        "0.weight   (2, 10)     20\n"
+        "0.bias     (10,)       10\n"
+        "2.weight   (10, 1)     10\n"
+        "2.bias     (1,)         1\n"
+        "Total parameters: 41\n");
+  CHECK(nn::summary(Encoder()) ==
+        "Parameter       Shape    Count\n"
+        "cell.weight_ih  (20, 3)     60\n"
+        "cell.weight_hh  (20, 5)    100\n"
+        "cell.bias_ih    (20,)       20\n"
+        "cell.bias_hh    (20,)       20\n"
+        "head.weight     (5, 1)       5\n"
+        "head.bias       (1,)         1\n"
+        "Total parameters: 206\n");
+  CHECK(nn::summary(nn::Tanh<float>()) == "Parameter  Shape  Count\nTotal parameters: 0\n");
 }

@@ -23,6 +23,7 @@
 #include "tapegrad/nn/layers.hpp"
 #include "tapegrad/nn/loss.hpp"
 #include "tapegrad/nn/module.hpp"
+#include "tapegrad/nn/recurrent.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/optim/adaptive.hpp"
 #include "tapegrad/optim/clip.hpp"

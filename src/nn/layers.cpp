@@ -42,6 +42,30 @@ const Tensor<T>& Linear<T>::bias() const {
   return bias_;
 }
 
+template <class T>
+std::string Linear<T>::extra_repr() const {
+  return "in_features=" + std::to_string(in_) + ", out_features=" + std::to_string(out_) +
+         ", bias=" + (has_bias_ ? "True" : "False");
+}
+
+template <class T>
+std::string ActivationModule<T>::type_name() const {
+  switch (activation_) {
+    case Activation::Identity: return "Identity";
+    case Activation::Sigmoid: return "Sigmoid";
+    case Activation::Tanh: return "Tanh";
+    case Activation::ReLU: return "ReLU";
+    case Activation::LeakyReLU: return "LeakyReLU";
+    case Activation::Softplus: return "Softplus";
+  }
+  return "ActivationModule";
+}
+
+template <class T>
+std::string ActivationModule<T>::extra_repr() const {
+  return activation_ == Activation::LeakyReLU ? "negative_slope=0.01" : "";
+}
+
 const char* activation_name(Activation activation) {
   switch (activation) {
     case Activation::Identity: return "identity";
@@ -68,6 +92,21 @@ Tensor<T> activate(Activation activation, const Tensor<T>& x) {
 }
 
 template <class T>
+Sequential<T>::Sequential(std::initializer_list<std::shared_ptr<Module<T>>> modules)
+    : Sequential(std::vector<std::shared_ptr<Module<T>>>(modules)) {}
+
+template <class T>
+Sequential<T>::Sequential(const std::vector<std::shared_ptr<Module<T>>>& modules) {
+  for (std::size_t i = 0; i < modules.size(); ++i) {
+    if (!modules[i]) {
+      throw ValueError("Sequential: module " + std::to_string(i) + " of " +
+                       std::to_string(modules.size()) + " is null");
+    }
+    push_back(modules[i]);
+  }
+}
+
+template <class T>
 Tensor<T> Sequential<T>::forward(const Tensor<T>& input) {
   Tensor<T> x = input;
   for (auto& layer : layers_) x = layer->forward(x);
@@ -91,6 +130,8 @@ template Tensor<float> activate(Activation, const Tensor<float>&);
 template Tensor<double> activate(Activation, const Tensor<double>&);
 template class Linear<float>;
 template class Linear<double>;
+template class ActivationModule<float>;
+template class ActivationModule<double>;
 template class Sequential<float>;
 template class Sequential<double>;
 template class MLP<float>;

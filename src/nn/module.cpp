@@ -1,9 +1,51 @@
 #include "tapegrad/nn/module.hpp"
 
+#include <cxxabi.h>
+
 #include <algorithm>
 #include <utility>
+#include <cstdlib>
+#include <typeinfo>
 
 namespace tapegrad::nn {
+
+namespace {
+
+// "ns::Outer<double>::Inner<float>" -> "Inner", "(anonymous namespace)::Affine" -> "Affine",
+// "f()::Local" -> "Local": the last name outside brackets, without its template arguments.
+std::string short_class_name(const std::string& full) {
+  std::size_t start = 0;
+  int depth = 0;
+  for (std::size_t i = 0; i < full.size(); ++i) {
+    const char ch = full[i];
+    if (ch == '<' || ch == '(') ++depth;
+    if (ch == '>' || ch == ')') --depth;
+    if (depth == 0 && ch == ':' && i + 1 < full.size() && full[i + 1] == ':') start = i + 2;
+  }
+  std::string name = full.substr(start);
+  return name.substr(0, name.find('<'));
+}
+
+std::string demangled(const std::type_info& type) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> name(
+      abi::__cxa_demangle(type.name(), nullptr, nullptr, &status), std::free);
+  return status == 0 && name ? std::string(name.get()) : std::string(type.name());
+}
+
+}  // namespace
+
+template <class T>
+std::string Module<T>::type_name() const {
+  return short_class_name(demangled(typeid(*this)));
+}
+
+template <class T>
+Tensor<T> Module<T>::forward(const Tensor<T>&) {
+  throw ValueError(type_name() +
+                   ": forward(input) is not defined: this module takes several inputs; call its "
+                   "own forward(...) overloads");
+}
 
 template <class T>
 void Module<T>::check_new_name(const std::string& name) const {

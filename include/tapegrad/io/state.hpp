@@ -7,6 +7,9 @@
 
 namespace tapegrad::io {
 
+/// @addtogroup io
+/// @{
+
 /// Saves every named parameter of `module` ("0.weight", ...) as a member of a compressed
 /// .npz file, atomically, with its shape and element type (float32 for float, float64 for
 /// double). NumPy reads it: `numpy.load(path)["0.weight"]`. The layout is tapegrad's (an
@@ -22,5 +25,7 @@ void save_state(const nn::Module<T>& module, const std::string& path);
 /// file cannot be read or parsed (see read_npz()).
 template <class T>
 void load_state(nn::Module<T>& module, const std::string& path);
+
+/// @}
 
 }  // namespace tapegrad::io

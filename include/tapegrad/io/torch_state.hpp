@@ -7,6 +7,9 @@
 
 namespace tapegrad::io {
 
+/// @addtogroup io
+/// @{
+
 // Two functions of their own rather than a layout flag on save_state/load_state: the call
 // names the other side (`save_torch_state(model, "m.npz")`), a forgotten argument cannot
 // silently write the wrong layout, and the loading rules differ (PyTorch saves float32 by
@@ -59,5 +62,7 @@ void save_torch_state(const nn::Module<T>& module, const std::string& path);
 template <class T>
 void load_torch_state(nn::Module<T>& module, const std::string& path,
                       Narrowing narrowing = Narrowing::refuse);
+
+/// @}
 
 }  // namespace tapegrad::io

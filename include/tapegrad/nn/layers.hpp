@@ -1,6 +1,7 @@
 // The built-in layers: Linear, the activations, Sequential and the MLP helper.
 #pragma once
 
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,6 +13,9 @@
 
 namespace tapegrad::nn {
 
+/// @addtogroup nn
+/// @{
+
 /// Settings of a Linear layer, builder style: `LinearOptions().bias(false)`.
 class LinearOptions {
  public:
@@ -19,7 +23,7 @@ class LinearOptions {
   LinearOptions& bias(bool on) { bias_ = on; return *this; }
   /// How the weight starts (default Xavier/Glorot uniform).
   LinearOptions& weight_init(Init init) { weight_init_ = init; return *this; }
-  /// How the bias starts (default zeros, as in the seeds).
+  /// How the bias starts (default zeros, as in the source articles).
   LinearOptions& bias_init(Init init) { bias_init_ = init; return *this; }
   /// The generator to draw from (default: the thread's default_generator()). Not owned: it
   /// must outlive the options.
@@ -42,8 +46,8 @@ class LinearOptions {
 };
 
 /// A fully connected layer, y = x W + b: x of shape (N, in) or (in,), W of shape (in, out),
-/// b of shape (out,); y of shape (N, out) or (out,). (Row-major batch form, as seed 000
-/// writes Y = f(X W).) Parameters: "weight", and "bias" unless disabled.
+/// b of shape (out,); y of shape (N, out) or (out,). (Row-major batch form, as the BP-network
+/// article writes Y = f(X W); torch.nn.Linear stores the transpose, see io::save_torch_state.) Parameters: "weight", and "bias" unless disabled.
 template <class T = double>
 class Linear : public Module<T> {
  public:
@@ -66,6 +70,10 @@ class Linear : public Module<T> {
   const Tensor<T>& bias() const;
   /// Whether the layer has a bias.
   bool has_bias() const { return has_bias_; }
+  /// "Linear".
+  std::string type_name() const override { return "Linear"; }
+  /// As PyTorch: "in_features=2, out_features=10, bias=True".
+  std::string extra_repr() const override;
 
  private:
   std::size_t in_, out_;
@@ -94,6 +102,11 @@ class ActivationModule : public Module<T> {
   Tensor<T> forward(const Tensor<T>& input) override { return activate(activation_, input); }
   /// The activation this module applies.
   Activation activation() const { return activation_; }
+  /// PyTorch's class name: "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softplus".
+  std::string type_name() const override;
+  /// "negative_slope=0.01" for LeakyReLU, as PyTorch; "" for the others (tapegrad's
+  /// softplus is exact everywhere, so it has no beta or threshold to show).
+  std::string extra_repr() const override;
 
  private:
   Activation activation_;
@@ -124,6 +137,16 @@ class Sequential : public Module<T> {
  public:
   /// An empty sequence: forward() returns its input.
   Sequential() = default;
+  /// The modules in order, each push_back()'ed, as PyTorch's `nn.Sequential(a, b, c)`:
+  ///
+  ///     Sequential<double> net({std::make_shared<Linear<double>>(2, 10),
+  ///                             std::make_shared<Tanh<double>>(),
+  ///                             std::make_shared<Linear<double>>(10, 1)});
+  ///
+  /// Throws ValueError naming the position if a module is null.
+  Sequential(std::initializer_list<std::shared_ptr<Module<T>>> modules);
+  /// The same from a vector of modules.
+  explicit Sequential(const std::vector<std::shared_ptr<Module<T>>>& modules);
   /// Appends a module as child "i", i its position (0, 1, ...), and returns it. Throws
   /// ValueError if `module` is null (or the name is taken); the Sequential is then unchanged.
   template <class M>
@@ -137,6 +160,8 @@ class Sequential : public Module<T> {
   Tensor<T> forward(const Tensor<T>& input) override;
   /// The number of modules.
   std::size_t size() const { return layers_.size(); }
+  /// "Sequential".
+  std::string type_name() const override { return "Sequential"; }
   /// Module `i`. Throws ValueError if i >= size().
   Module<T>& operator[](std::size_t i) const {
     if (i >= layers_.size()) {
@@ -154,7 +179,7 @@ class Sequential : public Module<T> {
 class MLPOptions {
  public:
   /// The activation after the last layer; by default the same as the hidden layers' (the
-  /// seeds' networks put a sigmoid on every layer). Identity gives raw scores (logits).
+  /// source articles' networks put a sigmoid on every layer). Identity gives raw scores (logits).
   MLPOptions& output_activation(Activation a) { output_ = a; return *this; }
   /// The settings of every Linear layer (default LinearOptions()).
   MLPOptions& linear(const LinearOptions& options) { linear_ = options; return *this; }
@@ -171,7 +196,7 @@ class MLPOptions {
 
 /// A multilayer perceptron: Linear(sizes[0] -> sizes[1]), activation, Linear(sizes[1] ->
 /// sizes[2]), activation, ... For example `MLP<double>({2, 10, 1}, Activation::Sigmoid)` is
-/// seed 000's XOR network. The children alternate Linear and ActivationModule, so the
+/// the BP-network article's XOR network. The children alternate Linear and ActivationModule, so the
 /// parameters are "0.weight", "0.bias", "2.weight", ... Input of shape (N, sizes.front())
 /// or (sizes.front(),); output of shape (N, sizes.back()) or (sizes.back(),).
 template <class T = double>
@@ -186,6 +211,8 @@ class MLP : public Sequential<T> {
   const std::vector<std::shared_ptr<Linear<T>>>& linear_layers() const { return linears_; }
   /// The activation after each Linear layer, first to last.
   const std::vector<Activation>& activations() const { return activations_; }
+  /// "MLP" (printed as a Sequential of that name, as torchvision's MLP).
+  std::string type_name() const override { return "MLP"; }
 
  private:
   std::vector<std::shared_ptr<Linear<T>>> linears_;
@@ -194,9 +221,13 @@ class MLP : public Sequential<T> {
 
 extern template class Linear<float>;
 extern template class Linear<double>;
+extern template class ActivationModule<float>;
+extern template class ActivationModule<double>;
 extern template class Sequential<float>;
 extern template class Sequential<double>;
 extern template class MLP<float>;
 extern template class MLP<double>;
+
+/// @}
 
 }  // namespace tapegrad::nn

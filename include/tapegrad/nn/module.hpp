@@ -1,6 +1,7 @@
 // Module: the base of every layer and model, with its parameters and sub-modules.
 #pragma once
 
+#include <iosfwd>
 #include <memory>
 #include <string>
 #include <utility>
@@ -11,6 +12,9 @@
 /// Models built from ops: Module and its parameters, the layers (Linear, activations,
 /// Sequential, MLP), initializers and losses. Nothing here has a backward of its own.
 namespace tapegrad::nn {
+
+/// @addtogroup nn
+/// @{
 
 /// A model or a part of one: owns parameters and sub-modules, maps an input to an output.
 ///
@@ -31,6 +35,29 @@ namespace tapegrad::nn {
 /// Parameters are tensor handles: the module's member and the registry share one node, so
 /// an optimizer's in-place update is seen by both. (Assigning a new tensor to the member
 /// afterwards would split them: change values with mutable_value() or set_value().)
+///
+/// A module with several inputs or outputs defines its own forward() overloads and a
+/// matching operator(), and leaves the one-input forward() alone: called, it throws
+/// ValueError naming the module. `using` keeps the base's operator() visible beside the new
+/// one (C++ hides a base member of the same name otherwise):
+///
+///     struct Bilinear : tapegrad::nn::Module<double> {
+///       tapegrad::Tensor<double> w;
+///       Bilinear() { w = register_parameter("w", tapegrad::Tensor<double>(2.0)); }
+///       using Module::operator();
+///       tapegrad::Tensor<double> forward(const tapegrad::Tensor<double>& x,
+///                                        const tapegrad::Tensor<double>& y) {
+///         return w * x * y;
+///       }
+///       tapegrad::Tensor<double> operator()(const tapegrad::Tensor<double>& x,
+///                                           const tapegrad::Tensor<double>& y) {
+///         return forward(x, y);
+///       }
+///     };
+///
+/// Printing (`std::cout << module`, to_string()) shows the module as PyTorch's repr does:
+/// type_name(), then extra_repr() and the children. type_name() is the class's own name by
+/// default; override it, and extra_repr(), to print more.
 template <class T = double>
 class Module {
  public:
@@ -42,8 +69,11 @@ class Module {
   /// Not copyable.
   Module& operator=(const Module&) = delete;
 
-  /// The output for `input`; shapes and errors are the subclass's to document.
-  virtual Tensor<T> forward(const Tensor<T>& input) = 0;
+  /// The output for `input`; shapes and errors are the subclass's to document. A module
+  /// that does not override it (one taking several inputs) throws ValueError naming
+  /// type_name(): "Bilinear: forward(input) is not defined: this module takes several
+  /// inputs; call its own forward(...) overloads".
+  virtual Tensor<T> forward(const Tensor<T>& input);
   /// forward(input).
   Tensor<T> operator()(const Tensor<T>& input) { return forward(input); }
 
@@ -74,6 +104,15 @@ class Module {
   /// True in training mode (the default), false after eval() or train(false).
   bool is_training() const { return training_; }
 
+  /// The name printing shows, PyTorch's class name: by default the class's demangled name
+  /// without namespaces or template arguments (`my::Encoder<double>` prints "Encoder").
+  /// The built-in modules return PyTorch's names ("Linear", "Sigmoid", "LSTMCell", ...).
+  virtual std::string type_name() const;
+  /// What printing shows between the parentheses after type_name(), PyTorch's
+  /// extra_repr(): "" by default; Linear gives "in_features=2, out_features=10, bias=True".
+  /// Several lines (separated by '\n') are printed one per line, as in PyTorch.
+  virtual std::string extra_repr() const { return ""; }
+
  protected:
   /// Adds a parameter (it is made to require grad) and returns the shared handle.
   /// Throws ValueError for an empty name, a name with '.', a name used already (by a
@@ -96,9 +135,41 @@ class Module {
   std::vector<std::pair<std::string, Tensor<T>>> parameters_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+
+  template <class U>
+  friend std::string to_string(const Module<U>& module);
 };
+
+/// The module as PyTorch prints it: `type_name()(extra_repr())` on one line without
+/// children; otherwise one line per extra_repr() line and per child `(name): ...`, each
+/// indented by two spaces, with the children printed the same way (nested ones indented
+/// further), and `)` on a line of its own:
+///
+///     Sequential(
+///       (0): Linear(in_features=2, out_features=10, bias=True)
+///       (1): Tanh()
+///     )
+template <class T>
+std::string to_string(const Module<T>& module);
+/// Writes to_string(module) to `out`.
+template <class T>
+std::ostream& operator<<(std::ostream& out, const Module<T>& module);
+/// A table of the module's parameters, one row each in named_parameters() order: dotted
+/// name, shape and number of elements, and a last line "Total parameters: N" (N is
+/// parameter_count()). For an MLP({2, 10, 1}):
+///
+///     Parameter  Shape    Count
+///     0.weight   (2, 10)     20
+///     0.bias     (10,)       10
+///     2.weight   (10, 1)     10
+///     2.bias     (1,)         1
+///     Total parameters: 41
+template <class T>
+std::string summary(const Module<T>& module);
 
 extern template class Module<float>;
 extern template class Module<double>;
+
+/// @}
 
 }  // namespace tapegrad::nn
