@@ -94,9 +94,10 @@ using TensorFunction = std::function<Tensor<T>(const std::vector<Tensor<T>>&)>;
 /// A failure's message names the worst input elements (at most 5) with plain partial
 /// derivatives of f, the output element where tape and differences disagree most, e.g.
 ///
-///     gradcheck failed at input 0 element (0,): 1 of 2 input elements wrong; worst:
+///     gradcheck failed at input 0 element (0): 1 of 2 input elements wrong; worst:
 ///     d f[1]/d x[0]: tape 1.5, finite differences 3 (found with the weighted sum
-///     sum(w * f): tape -1.2, finite difference -2.4, error 1.2 > tolerance 2.4e-06)
+///     sum(w * f), random w: tape 0.4997094579, finite difference 1.262170658, error
+///     0.7624611999 > tolerance 1.362170658e-06)
 ///
 /// (one line in fact). Finding them costs, only on failure, one more recorded evaluation of
 /// f and one backward pass per element of f's result (up to
@@ -136,7 +137,7 @@ struct HandGradientReport {
   std::string message;
   /// What the disagreement looks like, when it has a recognisable form, for each argument it
   /// holds for (over all points): the hand gradient is a constant multiple c of the tape's
-  /// ("'input 0': your gradient is 24.000x the tape's at every element: a missing or extra
+  /// ("input 0: your gradient is 24.000x the tape's at every element: a missing or extra
   /// factor? (a missing 1/24, such as a mean's 1/N?)"; c = -1 says "sign-flipped"), or, for
   /// a square 2-d argument, the tape's transposed ("'W': the hand gradient equals the tape's
   /// transposed"). Empty when it passed or no such form fits.
