@@ -237,3 +237,20 @@ TEST_CASE("jvp and vjp name both shapes when v does not fit") {
                        doctest::Contains("vjp: v has shape () but f(x) has shape (2, 3)"),
                        ShapeError);
 }
+
+TEST_CASE("jvp through a once_differentiable custom op throws TapeError naming it; vjp works") {
+  const CustomOp<double> raw_square(
+      "raw_square",
+      [](const std::vector<Tensor<double>>& in) {
+        return xt::xarray<double>(in[0].value() * in[0].value());
+      },
+      [](const CustomBackwardContext<double>& c) {
+        return std::vector{
+            Tensor<double>(xt::xarray<double>(c.grad_output().value() * 2.0 * c.input(0).value()))};
+      },
+      once_differentiable);
+  const auto f = [&](const Tensor<double>& x) { return raw_square({x}); };
+  const Tensor<double> x(xt::xarray<double>{1.0, -2.0});
+  CHECK_THROWS_WITH_AS(functional::jvp(f, x, x), doctest::Contains("raw_square"), TapeError);
+  CHECK(functional::vjp(f, x, x).second.value() == xt::xarray<double>{2.0, 8.0});
+}
