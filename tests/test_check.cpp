@@ -248,6 +248,13 @@ TEST_CASE("check_hand_gradient diagnoses a missing 1/N and a flipped sign") {
   const auto sign = check_hand_gradient(mse, flipped, mse_points);
   INFO(sign.message);
   CHECK(sign.diagnosis.find("sign-flipped") != std::string::npos);
+
+  const HandGradient<double> zero = [](const std::vector<xt::xarray<double>>& p) {
+    return std::vector<xt::xarray<double>>{xt::zeros_like(p[0])};
+  };
+  const auto none = check_hand_gradient(mse, zero, mse_points);
+  INFO(none.message);
+  CHECK(none.diagnosis == "input 0: your gradient is zero at every element, the tape's is not");
 }
 
 TEST_CASE("check_hand_gradient diagnoses a transposed gradient") {

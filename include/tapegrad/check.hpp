@@ -138,9 +138,10 @@ struct HandGradientReport {
   /// What the disagreement looks like, when it has a recognisable form, for each argument it
   /// holds for (over all points): the hand gradient is a constant multiple c of the tape's
   /// ("input 0: your gradient is 24.000x the tape's at every element: a missing or extra
-  /// factor? (a missing 1/24, such as a mean's 1/N?)"; c = -1 says "sign-flipped"), or, for
-  /// a square 2-d argument, the tape's transposed ("'W': the hand gradient equals the tape's
-  /// transposed"). Empty when it passed or no such form fits.
+  /// factor? (a missing 1/24, such as a mean's 1/N?)"; c = -1 says "sign-flipped", c = 0
+  /// "your gradient is zero at every element"), or, for a square 2-d argument, the tape's
+  /// transposed ("'W': the hand gradient equals the tape's transposed"). Empty when it
+  /// passed or no such form fits.
   std::string diagnosis;
   /// Every element where |hand - tape| > atol + rtol |tape| (or either is NaN), in order.
   std::vector<GradientDisagreement> disagreements;

@@ -76,17 +76,22 @@ std::string position_text(const std::vector<std::size_t>& position) {
   return text + ")";
 }
 
-// "x[0, 1]": an element of input i as a partial derivative's denominator names it.
-std::string symbol(const GradcheckOptions& options, std::size_t i, std::size_t count,
-                   const std::vector<std::size_t>& position) {
-  std::string text = i < options.names.size() ? options.names[i]
-                     : count == 1             ? "x"
-                                              : "x" + std::to_string(i);
-  if (position.empty()) return text;
-  text += "[";
+// "[0, 1]", or "" for no indices.
+std::string index_text(const std::vector<std::size_t>& position) {
+  if (position.empty()) return "";
+  std::string text = "[";
   for (std::size_t k = 0; k < position.size(); ++k)
     text += (k ? ", " : "") + std::to_string(position[k]);
   return text + "]";
+}
+
+// "x[0, 1]": an element of input i as a partial derivative's denominator names it.
+std::string symbol(const GradcheckOptions& options, std::size_t i, std::size_t count,
+                   const std::vector<std::size_t>& position) {
+  const std::string name = i < options.names.size() ? options.names[i]
+                           : count == 1             ? "x"
+                                                    : "x" + std::to_string(i);
+  return name + index_text(position);
 }
 
 constexpr std::size_t max_reported = 5;
@@ -198,7 +203,9 @@ std::string diagnose(const ArgumentValues& v, double atol, double rtol) {
       fits = std::abs(v.hand[k] - c * v.tape[k]) <= atol + rtol * std::abs(c * v.tape[k]);
     }
     std::ostringstream text;
-    if (fits && std::abs(c + 1) <= rtol) {
+    if (fits && std::abs(c) <= rtol) {
+      text << "your gradient is zero at every element, the tape's is not";
+    } else if (fits && std::abs(c + 1) <= rtol) {
       text << "your gradient is sign-flipped: -1x the tape's at every element";
     } else if (fits) {
       text << std::fixed << std::setprecision(3) << "your gradient is " << c
@@ -337,10 +344,9 @@ GradcheckReport gradcheck(const TensorFunction<T>& f, const std::vector<Tensor<T
     std::ostringstream partials;  // 6 digits: what a reader compares at a glance
     for (std::size_t k = 0; k < report.worst.size(); ++k) {
       const auto& e = report.worst[k];
-      const std::string numerator = !e.per_output ? "sum(w * f)"
-                                    : y.size() == 1
-                                        ? "f"
-                                        : "f" + symbol({}, 0, 1, e.output_position).substr(1);
+      const std::string numerator = !e.per_output   ? "sum(w * f)"
+                                    : y.size() == 1 ? "f"
+                                                    : "f" + index_text(e.output_position);
       partials << (k ? "; " : "") << "d " << numerator << "/d "
                << symbol(options, e.input, leaves.size(), e.position) << ": tape " << e.tape
                << ", finite differences " << e.numeric;
