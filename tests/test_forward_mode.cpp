@@ -254,3 +254,38 @@ TEST_CASE("jvp through a once_differentiable custom op throws TapeError naming i
   CHECK_THROWS_WITH_AS(functional::jvp(f, x, x), doctest::Contains("raw_square"), TapeError);
   CHECK(functional::vjp(f, x, x).second.value() == xt::xarray<double>{2.0, 8.0});
 }
+
+TEST_CASE("jacobian's Auto mode tries forward for a tall function and falls back to reverse") {
+  // A once_differentiable op has no second derivative: forward mode throws, naming it.
+  const CustomOp<double> raw_exp(
+      "raw_exp",
+      [](const std::vector<Tensor<double>>& in) {
+        return xt::xarray<double>(xt::exp(in[0].value()));
+      },
+      [](const CustomBackwardContext<double>& c) {
+        return std::vector{
+            Tensor<double>(xt::xarray<double>(c.grad_output().value() * c.output().value()))};
+      },
+      once_differentiable);
+  int calls = 0;
+  const auto tall = [&](const Tensor<double>& x) {
+    ++calls;
+    return raw_exp({broadcast_to(x, {4, 2})});
+  };
+  const auto wide = [&](const Tensor<double>& x) {
+    ++calls;
+    return sum(raw_exp({x}));
+  };
+  const Tensor<double> x(xt::xarray<double>{0.5, -1.0});
+  CHECK_THROWS_WITH_AS(functional::jacobian(tall, x, functional::JacobianMode::Forward),
+                       doctest::Contains("raw_exp"), TapeError);
+  const auto reverse = functional::jacobian(tall, x, functional::JacobianMode::Reverse);
+  calls = 0;
+  const auto automatic = functional::jacobian(tall, x);
+  CHECK(calls == 2);  // forward tried first (2 inputs < 8 outputs), then reverse
+  CHECK(automatic.value() == reverse.value());
+  CHECK(reverse.value()(3, 1, 1) == doctest::Approx(std::exp(-1.0)));
+  calls = 0;
+  CHECK(functional::jacobian(wide, x).value() == xt::exp(x.value()));
+  CHECK(calls == 1);  // reverse straight away (2 inputs, 1 output)
+}

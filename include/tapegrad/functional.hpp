@@ -29,9 +29,12 @@ using Function = std::function<Tensor<T>(const std::vector<Tensor<T>>&)>;
 /// How jacobian computes the Jacobian (the result is the same, up to rounding, either way).
 enum class JacobianMode {
   /// Forward when f's arguments have fewer elements in all than f's result, else Reverse.
+  /// When Forward throws TapeError (an op whose backward cannot be differentiated, such as
+  /// a once_differentiable custom op), runs f again in Reverse mode.
   Auto,
   /// One Jacobian-vector product per input element (a column of J each), all sharing one
   /// evaluation of f and one backward(create_graph): cheap for few inputs, many outputs.
+  /// Needs every op's backward to be differentiable, as jvp does (TapeError otherwise).
   Forward,
   /// One backward pass per output element (a row of J each): cheap for few outputs.
   Reverse,
@@ -142,7 +145,8 @@ std::pair<Tensor<T>, Tensor<T>> jvp(F f, const Tensor<T>& x, const Tensor<T>& v)
 /// does not depend on the arguments. `mode` chooses how (see JacobianMode): Reverse takes
 /// one backward pass per output element; Forward one backward(create_graph) and then one
 /// pass over its records per input element; Auto (the default) takes Forward when the
-/// arguments have fewer elements in all than f's result. f runs once either way.
+/// arguments have fewer elements in all than f's result. f runs once (twice when Auto falls
+/// back from Forward to Reverse).
 template <class F, class T>
 std::vector<Tensor<T>> jacobian(F f, const std::vector<Tensor<T>>& xs,
                                 JacobianMode mode = JacobianMode::Auto) {

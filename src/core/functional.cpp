@@ -5,6 +5,7 @@
 
 #include "core/shape.hpp"
 #include "core/sweep.hpp"
+#include "tapegrad/error.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/tape.hpp"
 
@@ -191,11 +192,19 @@ std::vector<Tensor<T>> jacobian(const Function<T>& f, const std::vector<Tensor<T
         xt::zeros<T>(tapegrad::detail::concat_shapes("jacobian", y.shape(), x.shape())));
     inputs += x.size();
   }
-  if (mode == JacobianMode::Auto)
-    mode = inputs < y.size() ? JacobianMode::Forward : JacobianMode::Reverse;
+  const bool automatic = mode == JacobianMode::Auto;
+  if (automatic) mode = inputs < y.size() ? JacobianMode::Forward : JacobianMode::Reverse;
   if (y.requires_grad()) {
     if (mode == JacobianMode::Forward) {
-      jacobian_forward(y, leaves, jacobians);
+      try {
+        jacobian_forward(y, leaves, jacobians);
+      } catch (const TapeError&) {
+        if (!automatic) throw;
+        // An op whose backward cannot be differentiated (once_differentiable); reverse mode
+        // needs first derivatives only. Run afresh: the failed sweep may have left partial
+        // gradients behind.
+        return jacobian<T>(f, xs, JacobianMode::Reverse);
+      }
     } else {
       jacobian_reverse(y, leaves, jacobians);
     }
