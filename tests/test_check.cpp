@@ -1,4 +1,6 @@
 // gradcheck itself: it must pass right gradients and catch wrong ones, with a useful report.
+#include <xtensor-blas/xlinalg.hpp>
+
 #include "helpers.hpp"
 #include "tapegrad/bp_check.hpp"  // the old header of check_mlp_bp still forwards to nn/bp_check.hpp
 
@@ -74,8 +76,7 @@ namespace {
 // Seed 002's two-dimensional function (spec D5), of one tensor (x, y).
 Tensor<double> seed_002_f(const Tensor<double>& v) {
   const auto x = narrow(v, 0, 0, 1), y = narrow(v, 0, 1, 1);
-  return sum(-0.5 * (exp(-square(x) - square(y)) -
-                     2.0 * exp(-square(x - 1.0) - square(y - 1.0))));
+  return sum(-0.5 * (exp(-square(x) - square(y)) - 2.0 * exp(-square(x - 1.0) - square(y - 1.0))));
 }
 }  // namespace
 
@@ -96,8 +97,9 @@ TEST_CASE("the hand-gradient checker flags seed 002's hand gradient and accepts 
     return std::vector<xt::xarray<double>>{
         xt::xarray<double>{x * e1 - 2 * (x - 1) * e2, y * e1 - 2 * (y - 1) * e2}};
   };
-  const std::vector<std::vector<xt::xarray<double>>> points = {
-      {xt::xarray<double>{1.0, 1.0}}, {xt::xarray<double>{0.3, -0.4}}, {xt::xarray<double>{-1.2, 0.8}}};
+  const std::vector<std::vector<xt::xarray<double>>> points = {{xt::xarray<double>{1.0, 1.0}},
+                                                               {xt::xarray<double>{0.3, -0.4}},
+                                                               {xt::xarray<double>{-1.2, 0.8}}};
   GradcheckOptions options;
   options.names = {"(x, y)"};
 
@@ -157,4 +159,153 @@ TEST_CASE("the hand-gradient checker does not pass when there is nothing to chec
   CHECK(none.message.find("nothing to check") != std::string::npos);
   const auto right = check_hand_gradient(f, hand, {{xt::xarray<double>{1.0, 2.0}}});
   CHECK(right.passed);
+}
+
+namespace {
+// y = (x0 x1, x0^2 + x1, 3 x1): a custom op whose backward gets d y[1] / d x0 wrong (x0
+// instead of 2 x0) and is right everywhere else.
+const CustomOp<double> half_wrong(
+    "half_wrong",
+    [](const std::vector<Tensor<double>>& in) {
+      const auto& x = in[0].value();
+      return xt::xarray<double>{x(0) * x(1), x(0) * x(0) + x(1), 3 * x(1)};
+    },
+    [](const CustomBackwardContext<double>& c) {
+      const auto x0 = narrow(c.input(0), 0, 0, 1), x1 = narrow(c.input(0), 0, 1, 1);
+      const auto g0 = narrow(c.grad_output(), 0, 0, 1), g1 = narrow(c.grad_output(), 0, 1, 1),
+                 g2 = narrow(c.grad_output(), 0, 2, 1);
+      return std::vector{concat(std::vector{g0 * x1 + g1 * x0, g0 * x0 + g1 + g2 * 3.0},
+                                0)};  // g1 * x0: should be 2 x0
+    });
+}  // namespace
+
+TEST_CASE("gradcheck names the output and input element of a wrong derivative, unweighted") {
+  const TensorFunction<double> f = [](const std::vector<Tensor<double>>& x) {
+    return half_wrong({x[0]});
+  };
+  const auto report = gradcheck(f, {Tensor<double>(xt::xarray<double>{1.5, -0.5})});
+  INFO(report.message);
+  CHECK_FALSE(report.passed);
+  // Only input element 0 is wrong, and there only d y[1] / d x0: tape 1.5, true 3.
+  REQUIRE(report.worst.size() == 1);
+  const auto& entry = report.worst[0];
+  CHECK(entry.input == 0);
+  CHECK(entry.position == std::vector<std::size_t>{0});
+  CHECK(entry.output == 1);
+  CHECK(entry.output_position == std::vector<std::size_t>{1});
+  CHECK(entry.tape == doctest::Approx(1.5));
+  CHECK(entry.numeric == doctest::Approx(3.0).epsilon(1e-6));
+  CHECK(report.message.find("d f[1]/d x[0]: tape 1.5, finite differences 3") != std::string::npos);
+}
+
+TEST_CASE("gradcheck names the worst elements of a single-element f, at most five") {
+  // sum(x * x.detach()): the tape says x, the truth 2x, at every element of a (2, 4) input.
+  const TensorFunction<double> f = [](const std::vector<Tensor<double>>& x) {
+    return sum(x[0] * x[0].detach());
+  };
+  GradcheckOptions options;
+  options.names = {"w"};
+  const xt::xarray<double> w = {{0.5, -1.0, 2.0, 3.0}, {0.25, 1.5, -4.0, 0.75}};
+  const auto report = gradcheck(f, {Tensor<double>(w)}, options);
+  INFO(report.message);
+  CHECK_FALSE(report.passed);
+  REQUIRE(report.worst.size() == 5);
+  CHECK(report.worst[0].position == std::vector<std::size_t>{1, 2});  // the largest |x|
+  CHECK(report.worst[0].tape == doctest::Approx(-4.0));
+  CHECK(report.worst[0].numeric == doctest::Approx(-8.0));
+  CHECK(report.message.find("d f/d w[1, 2]: tape -4, finite differences -8") != std::string::npos);
+  CHECK(report.message.find("d f/d w[0, 1]") != std::string::npos);  // the fifth
+  CHECK(report.message.find("d f/d w[1, 0]") == std::string::npos);  // the smallest is left out
+}
+
+namespace {
+// MSE over an (8, 3) prediction: f = mean((p - t)^2), df/dp = 2 (p - t) / 24.
+const xt::xarray<double> mse_target = test::random_array({8, 3}, 31);
+const TensorFunction<double> mse = [](const std::vector<Tensor<double>>& p) {
+  return mean(square(p[0] - Tensor<double>(mse_target)));
+};
+const std::vector<std::vector<xt::xarray<double>>> mse_points = {{test::random_array({8, 3}, 32)},
+                                                                 {test::random_array({8, 3}, 33)}};
+}  // namespace
+
+TEST_CASE("check_hand_gradient diagnoses a missing 1/N and a flipped sign") {
+  const HandGradient<double> no_mean = [](const std::vector<xt::xarray<double>>& p) {
+    return std::vector<xt::xarray<double>>{2.0 * (p[0] - mse_target)};  // lacks 1/N
+  };
+  const auto report = check_hand_gradient(mse, no_mean, mse_points);
+  INFO(report.message);
+  CHECK_FALSE(report.passed);
+  CHECK(report.disagreements.size() == 48);
+  CHECK(report.diagnosis.find("24.000x the tape's at every element") != std::string::npos);
+  CHECK(report.diagnosis.find("1/24") != std::string::npos);
+  CHECK(report.message.find(report.diagnosis) != std::string::npos);
+  CHECK(report.message.find("worst") != std::string::npos);
+  CHECK(report.message.find("(43 more)") != std::string::npos);  // five listed, not all 48
+
+  const HandGradient<double> flipped = [](const std::vector<xt::xarray<double>>& p) {
+    return std::vector<xt::xarray<double>>{(mse_target - p[0]) / 12.0};
+  };
+  const auto sign = check_hand_gradient(mse, flipped, mse_points);
+  INFO(sign.message);
+  CHECK(sign.diagnosis.find("sign-flipped") != std::string::npos);
+
+  const HandGradient<double> zero = [](const std::vector<xt::xarray<double>>& p) {
+    return std::vector<xt::xarray<double>>{xt::zeros_like(p[0])};
+  };
+  const auto none = check_hand_gradient(mse, zero, mse_points);
+  INFO(none.message);
+  CHECK(none.diagnosis == "input 0: your gradient is zero at every element, the tape's is not");
+}
+
+TEST_CASE("check_hand_gradient diagnoses a transposed gradient") {
+  // f = sum(W x) x0 for a (3, 3) W: not symmetric in W.
+  const xt::xarray<double> x = {1.0, 2.0, -1.5};
+  const TensorFunction<double> f = [&](const std::vector<Tensor<double>>& w) {
+    return sum(square(matmul(w[0], Tensor<double>(x))));
+  };
+  // df/dW = 2 (W x) x^T; the transposed one is x (W x)^T.
+  const HandGradient<double> transposed = [&](const std::vector<xt::xarray<double>>& w) {
+    const xt::xarray<double> wx = xt::linalg::dot(w[0], x);
+    return std::vector<xt::xarray<double>>{2.0 * xt::linalg::outer(x, wx)};
+  };
+  GradcheckOptions options;
+  options.names = {"W"};
+  const auto report =
+      check_hand_gradient(f, transposed, {{test::random_array({3, 3}, 34)}}, options);
+  INFO(report.message);
+  CHECK_FALSE(report.passed);
+  CHECK(report.diagnosis.find("'W': the hand gradient equals the tape's transposed") !=
+        std::string::npos);
+
+  // A (2, 3) argument given a (3, 2) gradient: a ShapeError that says it is transposed.
+  const HandGradient<double> wrong_shape = [](const std::vector<xt::xarray<double>>& w) {
+    return std::vector<xt::xarray<double>>{xt::transpose(w[0])};
+  };
+  CHECK_THROWS_WITH_AS(
+      check_hand_gradient(TensorFunction<double>([](const auto& w) { return sum(w[0]); }),
+                          wrong_shape, {{test::random_array({2, 3}, 35)}}, options),
+      doctest::Contains(
+          "has shape (3, 2) but the argument has shape (2, 3) (the argument's shape transposed"),
+      ShapeError);
+}
+
+TEST_CASE(
+    "check_hand_gradient makes no diagnosis of a gradient wrong in a few elements, and lists the "
+    "worst") {
+  const HandGradient<double> few = [](const std::vector<xt::xarray<double>>& p) {
+    xt::xarray<double> g = 2.0 * (p[0] - mse_target) / 24.0;
+    g(2, 1) += 0.5;
+    g(5, 0) -= 0.125;
+    return std::vector<xt::xarray<double>>{g};
+  };
+  const auto report = check_hand_gradient(mse, few, {mse_points[0]});
+  INFO(report.message);
+  CHECK_FALSE(report.passed);
+  CHECK(report.diagnosis.empty());
+  CHECK(report.disagreements.size() == 2);
+  const auto worst = report.message.find("element (2, 1)"),
+             second = report.message.find("element (5, 0)");
+  CHECK(worst != std::string::npos);
+  CHECK(second != std::string::npos);
+  CHECK(worst < second);
 }

@@ -23,12 +23,35 @@ struct GradcheckOptions {
   /// gradcheck: a check where every gradient element, tape and numeric, is at most atol in
   /// magnitude proves nothing and fails, unless this is set.
   bool allow_zero_gradient = false;
-  /// Names of the inputs for the report; "input 0", "input 1", ... when absent.
+  /// Names of the inputs for the report; "input 0", "input 1", ... when absent (and x, or
+  /// x0, x1, ... in the partial derivatives of a failed gradcheck's message).
   std::vector<std::string> names;
+  /// gradcheck, on failure: the largest f result (in elements) for which the report finds the
+  /// output element of each worst partial derivative, with one backward pass per output
+  /// element. Beyond it GradcheckEntry::per_output is false.
+  std::size_t max_report_outputs = 4096;
+};
+
+/// One partial derivative of f in a failed gradcheck: d f[output] / d x_input[position], as
+/// the tape and as central differences give it (not weighted by the check's random weights).
+struct GradcheckEntry {
+  std::size_t input = 0;                     ///< Which input.
+  std::vector<std::size_t> position;         ///< The input element's indices.
+  std::size_t output = 0;                    ///< Row-major index of the element of f's result.
+  std::vector<std::size_t> output_position;  ///< The same as indices into f's result.
+  /// False when f's result had more than GradcheckOptions::max_report_outputs elements: then
+  /// output is 0 and the values are of the weighted sum sum(w * f) the check compared.
+  bool per_output = true;
+  double tape = 0;       ///< The tape's d f[output] / d x[position].
+  double numeric = 0;    ///< The central difference of f[output] for x[position].
+  double error = 0;      ///< |tape - numeric|.
+  double tolerance = 0;  ///< atol + rtol * |numeric|.
 };
 
 /// The outcome of gradcheck, with the worst element found: the one with the largest ratio
-/// error / tolerance. The numeric fields stay 0 when nothing was compared.
+/// error / tolerance in the weighted sum sum(w * f) the check compares (see gradcheck). The
+/// numeric fields stay 0 when nothing was compared. On failure, `worst` and the message give
+/// plain partial derivatives of f instead, which are what a wrong backward gets wrong.
 struct GradcheckReport {
   bool passed = false;  ///< True if every element passed.
   /// One line saying what passed or what failed, with the numbers.
@@ -37,10 +60,14 @@ struct GradcheckReport {
   /// Row-major position of the worst element within its input, and the same as indices.
   std::size_t worst_flat_index = 0;
   std::vector<std::size_t> worst_position;  ///< The worst element's indices, one per axis.
-  double tape_value = 0;     ///< The tape's gradient at the worst element.
-  double numeric_value = 0;  ///< The central difference at the worst element.
-  double error = 0;       ///< |tape - numeric| at the worst element.
-  double tolerance = 0;   ///< atol + rtol * |numeric| at the worst element.
+  double tape_value = 0;                    ///< The tape's gradient at the worst element.
+  double numeric_value = 0;                 ///< The central difference at the worst element.
+  double error = 0;                         ///< |tape - numeric| at the worst element.
+  double tolerance = 0;                     ///< atol + rtol * |numeric| at the worst element.
+  /// When the check failed: for each of the (at most 5) worst failing input elements, worst
+  /// first, the partial derivative d f[out] / d x[element] of the output element `out` where
+  /// tape and finite differences disagree most. Empty when the check passed.
+  std::vector<GradcheckEntry> worst;
   /// Same as `passed`.
   explicit operator bool() const { return passed; }
 };
@@ -63,6 +90,18 @@ using TensorFunction = std::function<Tensor<T>(const std::vector<Tensor<T>>&)>;
 /// check passes when every element does. It also fails, without comparing, when f's result
 /// does not depend on any input through tapegrad ops or when the inputs have no elements,
 /// and when all gradients are zero (see GradcheckOptions::allow_zero_gradient).
+///
+/// A failure's message names the worst input elements (at most 5) with plain partial
+/// derivatives of f, the output element where tape and differences disagree most, e.g.
+///
+///     gradcheck failed at input 0 element (0): 1 of 2 input elements wrong; worst:
+///     d f[1]/d x[0]: tape 1.5, finite differences 3 (found with the weighted sum
+///     sum(w * f), random w: tape 0.4997094579, finite difference 1.262170658, error
+///     0.7624611999 > tolerance 1.362170658e-06)
+///
+/// (one line in fact). Finding them costs, only on failure, one more recorded evaluation of
+/// f and one backward pass per element of f's result (up to
+/// GradcheckOptions::max_report_outputs), and two evaluations of f per reported element.
 /// Throws ShapeError if f returns a different shape on a later call; exceptions from f
 /// itself, or from backward(), pass through.
 template <class T>
@@ -72,13 +111,12 @@ GradcheckReport gradcheck(const TensorFunction<T>& f, const std::vector<Tensor<T
 /// A gradient derived by hand: given the arguments' values, one array per argument, each of
 /// that argument's shape.
 template <class T>
-using HandGradient =
-    std::function<std::vector<xt::xarray<T>>(const std::vector<xt::xarray<T>>&)>;
+using HandGradient = std::function<std::vector<xt::xarray<T>>(const std::vector<xt::xarray<T>>&)>;
 
 /// One element where a hand-derived gradient and the tape's disagree.
 struct GradientDisagreement {
-  std::size_t point = 0;  ///< Index into the points checked.
-  std::size_t input = 0;  ///< Which argument.
+  std::size_t point = 0;              ///< Index into the points checked.
+  std::size_t input = 0;              ///< Which argument.
   std::vector<std::size_t> position;  ///< The element's indices within that argument.
   /// The tape's value of that partial derivative.
   double tape = 0, hand = 0, numeric = 0;
@@ -94,8 +132,17 @@ struct HandGradientReport {
   /// True if the hand gradient agreed with the tape at every element; false when there was
   /// no element to check (no points, or arguments without elements).
   bool passed = false;
-  /// A verdict with numbers: where they first disagree, or the worst difference seen.
+  /// A verdict with numbers: the diagnosis if any, then the worst (at most 5) elements where
+  /// they disagree, or the largest difference seen.
   std::string message;
+  /// What the disagreement looks like, when it has a recognisable form, for each argument it
+  /// holds for (over all points): the hand gradient is a constant multiple c of the tape's
+  /// ("input 0: your gradient is 24.000x the tape's at every element: a missing or extra
+  /// factor? (a missing 1/24, such as a mean's 1/N?)"; c = -1 says "sign-flipped", c = 0
+  /// "your gradient is zero at every element"), or, for a square 2-d argument, the tape's
+  /// transposed ("'W': the hand gradient equals the tape's transposed"). Empty when it
+  /// passed or no such form fits.
+  std::string diagnosis;
   /// Every element where |hand - tape| > atol + rtol |tape| (or either is NaN), in order.
   std::vector<GradientDisagreement> disagreements;
   std::size_t elements_checked = 0;  ///< Elements compared, over all points and arguments.
@@ -114,7 +161,8 @@ struct HandGradientReport {
 /// `seed` and `allow_zero_gradient` are not used). An argument f does not depend on has a
 /// tape gradient of 0.
 /// Throws ShapeError if f does not return a single element, or `hand` returns the wrong
-/// number of arrays or an array of the wrong shape; exceptions from f and hand pass through.
+/// number of arrays or an array of the wrong shape (the message says so when it is the
+/// argument's shape transposed); exceptions from f and hand pass through.
 template <class T>
 HandGradientReport check_hand_gradient(const TensorFunction<T>& f, const HandGradient<T>& hand,
                                        const std::vector<std::vector<xt::xarray<T>>>& points,

@@ -1,4 +1,4 @@
-// Derivatives of functions of tensors: grad, value_and_grad, jacobian, hessian, hvp.
+// Derivatives of functions of tensors: grad, value_and_grad, vjp, jvp, jacobian, hessian, hvp.
 //
 // Each evaluates the function on fresh leaf copies of the arguments inside a tape of its
 // own, so the caller's tensors and their gradients are left untouched, and returns
@@ -12,8 +12,8 @@
 
 #include "tapegrad/tensor.hpp"
 
-/// Derivatives of functions of tensors: grad, value_and_grad, jacobian, hessian, hvp. Each
-/// evaluates f on fresh leaf copies of the arguments (all requiring grad) on a Tape of its own
+/// Derivatives of functions of tensors: grad, value_and_grad, vjp, jvp, jacobian, hessian, hvp.
+/// Each evaluates f on fresh leaf copies of the arguments (all requiring grad) on a Tape of its own
 /// and returns constant tensors; the caller's tensors and their gradients are not touched.
 /// f may read the caller's parameters and results of the caller's tape (as a closure): only
 /// f's arguments are differentiated, as with PyTorch's autograd.grad, so the parameters get
@@ -26,12 +26,34 @@ namespace tapegrad::functional {
 template <class T>
 using Function = std::function<Tensor<T>(const std::vector<Tensor<T>>&)>;
 
+/// How jacobian computes the Jacobian (the result is the same, up to rounding, either way).
+enum class JacobianMode {
+  /// Forward when f's arguments have fewer elements in all than f's result, else Reverse.
+  /// When Forward throws TapeError (an op whose backward cannot be differentiated, such as
+  /// a once_differentiable custom op), runs f again in Reverse mode.
+  Auto,
+  /// One Jacobian-vector product per input element (a column of J each), all sharing one
+  /// evaluation of f and one backward(create_graph): cheap for few inputs, many outputs.
+  /// Needs every op's backward to be differentiable, as jvp does (TapeError otherwise).
+  Forward,
+  /// One backward pass per output element (a row of J each): cheap for few outputs.
+  Reverse,
+};
+
 namespace detail {
 template <class T>
 std::pair<Tensor<T>, std::vector<Tensor<T>>> value_and_grad(const Function<T>& f,
                                                             const std::vector<Tensor<T>>& xs);
 template <class T>
-std::vector<Tensor<T>> jacobian(const Function<T>& f, const std::vector<Tensor<T>>& xs);
+std::pair<Tensor<T>, std::vector<Tensor<T>>> vjp(const Function<T>& f,
+                                                 const std::vector<Tensor<T>>& xs,
+                                                 const Tensor<T>& v);
+template <class T>
+std::pair<Tensor<T>, Tensor<T>> jvp(const Function<T>& f, const std::vector<Tensor<T>>& xs,
+                                    const std::vector<Tensor<T>>& vs, bool one_argument);
+template <class T>
+std::vector<Tensor<T>> jacobian(const Function<T>& f, const std::vector<Tensor<T>>& xs,
+                                JacobianMode mode);
 template <class T>
 Tensor<T> hessian(const Function<T>& f, const Tensor<T>& x);
 template <class T>
@@ -73,18 +95,69 @@ Tensor<T> grad(F f, const Tensor<T>& x) {
   return value_and_grad(f, x).second;
 }
 
-/// For each argument x_i, the Jacobian of f: shape f(xs).shape + x_i.shape, element
-/// [out..., in...] = d f[out...] / d x_i[in...]. f may return any shape. One backward pass
-/// per output element; all zeros when f does not depend on the arguments.
+/// f(xs) and the vector-Jacobian product v^T J for each argument (PyTorch's
+/// autograd.functional.vjp): v has f(xs)'s shape, and the product for x_i, of x_i's shape, is
+/// element [k...] = sum over out... of v[out...] d f[out...] / d x_i[k...] (zeros for an
+/// argument f does not depend on). One backward pass seeded with v. Throws ShapeError naming
+/// vjp and both shapes if v's shape differs from f(xs)'s.
 template <class F, class T>
-std::vector<Tensor<T>> jacobian(F f, const std::vector<Tensor<T>>& xs) {
-  return detail::jacobian<T>(Function<T>(f), xs);
+std::pair<Tensor<T>, std::vector<Tensor<T>>> vjp(F f, const std::vector<Tensor<T>>& xs,
+                                                 const Tensor<T>& v) {
+  return detail::vjp<T>(Function<T>(f), xs, v);
+}
+/// f(x) and v^T J for a function of one tensor: v has f(x)'s shape, the product x's shape.
+/// Throws ShapeError naming vjp and both shapes if v's shape differs from f(x)'s.
+template <class F, class T>
+std::pair<Tensor<T>, Tensor<T>> vjp(F f, const Tensor<T>& x, const Tensor<T>& v) {
+  auto [value, products] = detail::vjp<T>(detail::of_one<T>(f), {x}, v);
+  return {value, products[0]};
+}
+
+/// f(xs) and the Jacobian-vector product J v (PyTorch's autograd.functional.jvp): the
+/// directional derivative of f at xs along the tangents vs, one per argument and of that
+/// argument's shape; J v has f(xs)'s shape, element [out...] = sum over i, k... of
+/// d f[out...] / d x_i[k...] vs[i][k...].
+///
+/// Computed by reverse mode twice (the "double-vjp" trick): backward(create_graph) from f's
+/// result seeded with a leaf u gives g(u) = u^T J, recorded; g is linear in u, so
+/// d/du <g(u), v> = J v exactly. Cost: one evaluation of f, one reverse sweep recording the
+/// backward pass, and one reverse sweep over those records (a true forward mode would need
+/// one pass alongside f instead of the two sweeps). Every op f uses needs a backward that can be
+/// differentiated (as for hessian): a custom op declared once_differentiable, or one whose
+/// backward computes on raw values, throws TapeError naming it.
+/// Throws ShapeError naming jvp if vs has a different count than xs or a tangent's shape
+/// differs from its argument's.
+template <class F, class T>
+std::pair<Tensor<T>, Tensor<T>> jvp(F f, const std::vector<Tensor<T>>& xs,
+                                    const std::vector<Tensor<T>>& vs) {
+  return detail::jvp<T>(Function<T>(f), xs, vs, false);
+}
+/// f(x) and J v for a function of one tensor: v has x's shape, J v f(x)'s. Computed as the
+/// vector form (two reverse sweeps, one over the records of backward(create_graph)). Throws
+/// ShapeError naming jvp and both shapes if v's shape differs from x's.
+template <class F, class T>
+std::pair<Tensor<T>, Tensor<T>> jvp(F f, const Tensor<T>& x, const Tensor<T>& v) {
+  return detail::jvp<T>(detail::of_one<T>(f), {x}, {v}, true);
+}
+
+/// For each argument x_i, the Jacobian of f: shape f(xs).shape + x_i.shape, element
+/// [out..., in...] = d f[out...] / d x_i[in...]. f may return any shape; all zeros when f
+/// does not depend on the arguments. `mode` chooses how (see JacobianMode): Reverse takes
+/// one backward pass per output element; Forward one backward(create_graph) and then one
+/// pass over its records per input element; Auto (the default) takes Forward when the
+/// arguments have fewer elements in all than f's result. f runs once (twice when Auto falls
+/// back from Forward to Reverse).
+template <class F, class T>
+std::vector<Tensor<T>> jacobian(F f, const std::vector<Tensor<T>>& xs,
+                                JacobianMode mode = JacobianMode::Auto) {
+  return detail::jacobian<T>(Function<T>(f), xs, mode);
 }
 /// The Jacobian of f for a function of one tensor: shape f(x).shape + x.shape, element
-/// [out..., in...] = d f[out...] / d x[in...]. f may return any shape.
+/// [out..., in...] = d f[out...] / d x[in...]. f may return any shape. `mode` as for the
+/// form with several arguments.
 template <class F, class T>
-Tensor<T> jacobian(F f, const Tensor<T>& x) {
-  return detail::jacobian<T>(detail::of_one<T>(f), {x})[0];
+Tensor<T> jacobian(F f, const Tensor<T>& x, JacobianMode mode = JacobianMode::Auto) {
+  return detail::jacobian<T>(detail::of_one<T>(f), {x}, mode)[0];
 }
 
 /// The Hessian of a single-element f of one tensor: shape x.shape + x.shape, element
