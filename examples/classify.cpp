@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/output.hpp"
 #include "common/plot.hpp"
 #include "tapegrad/tapegrad.hpp"
 
@@ -61,7 +62,7 @@ int run(int argc, char** argv) {
   std::uint64_t seed = 1;
   std::size_t iterations = 200, first_width = 5, last_width = 100, width_step = 5;
   int gd_steps = 1000;
-  std::string plot = "classify_widths.png";
+  std::string plot = "classify_widths.png", out = ".";
   bool quick = false;
   app.add_option("--seed", seed, "seed of the data, the split and the weights")
       ->transform(examples::seed_number())
@@ -74,12 +75,15 @@ int run(int argc, char** argv) {
   app.add_option("--steps", gd_steps, "gradient-descent steps of the ReLU network")
       ->capture_default_str()->transform(examples::whole(0, 10000000));
   app.add_option("--plot", plot, "PNG of test accuracy against width ('' for none)")->capture_default_str();
+  examples::add_out_option(app, out, "--plot");
   app.add_flag("--quick", quick, "widths 5, 50, 100 only");
   CLI11_PARSE(app, argc, argv);
+  plot = examples::out_path(out, plot);
   if (last_width < first_width) {
     throw std::invalid_argument("--last-width " + std::to_string(last_width) + " is below --first-width " +
                                 std::to_string(first_width) + ": no width to try");
   }
+  if (!plot.empty()) examples::make_out_folder(out);
 
   const auto data = data::make_classification(data::ClassificationOptions().samples(1000).features(20)
                                                   .informative(2).redundant(2).seed(seed));

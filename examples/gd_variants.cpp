@@ -14,6 +14,7 @@
 #include <xtensor-blas/xlinalg.hpp>
 
 #include "common/cli.hpp"
+#include "common/output.hpp"
 #include "common/plot.hpp"
 #include "common/regression_gradient.hpp"
 #include "tapegrad/tapegrad.hpp"
@@ -75,7 +76,7 @@ int run(int argc, char** argv) {
   double epsilon = 1e-6;
   long budget = 5000;
   std::size_t samples = 500, features = 5, batch = 32;
-  std::string plot = "gd_variants.png";
+  std::string plot = "gd_variants.png", out = ".";
   bool quick = false;
   bool compiled = false;
   app.add_option("--seed", seed, "seed of the data and the sample order")
@@ -89,11 +90,14 @@ int run(int argc, char** argv) {
   app.add_option("--budget", budget, "at most this many iterations per method")
       ->capture_default_str()->transform(examples::whole(1, 100000000));
   app.add_option("--plot", plot, "PNG of cost against iterations ('' for none)")->capture_default_str();
+  examples::add_out_option(app, out, "--plot");
   app.add_flag("--quick", quick, "a budget of 1000 iterations");
   app.add_flag("--compiled", compiled,
                "the first-order methods replay a step recorded once per batch size "
                "(tapegrad::compile); the same numbers. L-BFGS and Newton stay eager");
   CLI11_PARSE(app, argc, argv);
+  plot = examples::out_path(out, plot);
+  if (!plot.empty()) examples::make_out_folder(out);
   if (quick) budget = std::min(budget, 1000L);
 
   const auto raw = data::make_regression(samples, features, 10.0, seed);

@@ -6,6 +6,7 @@
 #include <xtensor-blas/xlinalg.hpp>
 
 #include "common/cli.hpp"
+#include "common/output.hpp"
 #include "common/plot.hpp"
 #include "tapegrad/tapegrad.hpp"
 
@@ -19,7 +20,7 @@ int run(int argc, char** argv) {
   int epochs = 20, every = 2;
   double learning_rate = 0.01;
   std::uint64_t seed = 1;
-  std::string plot_prefix = "linear_regression";
+  std::string plot_prefix = "linear_regression", out = ".";
   bool quick = false;
   app.add_option("--epochs", epochs, "passes over the 100 points")->capture_default_str()->transform(examples::whole(1, 1000000));
   app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(examples::positive());
@@ -27,9 +28,13 @@ int run(int argc, char** argv) {
       ->transform(examples::seed_number())
       ->capture_default_str();
   app.add_option("--every", every, "print every this many epochs")->capture_default_str()->transform(examples::whole(1, 1000000));
-  app.add_option("--plot", plot_prefix, "prefix of the two PNGs ('' for none)")->capture_default_str();
+  app.add_option("--plot", plot_prefix, "prefix of the two PNGs, PREFIX_fit.png and PREFIX_loss.png ('' for none)")
+      ->capture_default_str();
+  examples::add_out_option(app, out, "--plot");
   app.add_flag("--quick", quick, "the same run (it is short)");
   CLI11_PARSE(app, argc, argv);
+  plot_prefix = examples::out_path(out, plot_prefix);
+  if (!plot_prefix.empty()) examples::make_out_folder(out);
 
   // The data: 100 points evenly spaced in [-1, 1], y = 2x + 0.3 N(0, 1).
   tapegrad::Generator random(seed);

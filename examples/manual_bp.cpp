@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/output.hpp"
 
 #include "tapegrad/tapegrad.hpp"
 
@@ -172,12 +173,15 @@ namespace {
 
 int run(int argc, char** argv) {
   CLI::App app{"D3: one BP step of a small sigmoid network, tape beside the BP equations."};
-  std::string file, dot = "manual_bp.dot";
+  std::string file, dot = "manual_bp.dot", out_folder = ".";
   bool quick = false;
   app.add_option("--network", file, "the exercise (see examples/manual_bp.txt); default: those numbers");
   app.add_option("--dot", dot, "write the recorded graph as Graphviz DOT here ('' for none)")->capture_default_str();
+  examples::add_out_option(app, out_folder, "--dot");
   app.add_flag("--quick", quick, "the same run (it is one step)");
   CLI11_PARSE(app, argc, argv);
+  dot = examples::out_path(out_folder, dot);
+  if (!dot.empty()) examples::make_out_folder(out_folder);
   const Exercise e = file.empty() ? Exercise{} : read_exercise(file);
   const std::size_t layers = e.sizes.size() - 1;
 
@@ -259,7 +263,8 @@ int run(int argc, char** argv) {
     out << graph_dot(error, names);
     out.close();
     if (!out) throw std::runtime_error("--dot: cannot write '" + dot + "'");
-    std::printf("graph of the tape: %s (render: dot -Tpng %s -o manual_bp.png)\n", dot.c_str(), dot.c_str());
+    const std::string png = std::filesystem::path(dot).replace_extension(".png").string();
+    std::printf("graph of the tape: %s (render: dot -Tpng %s -o %s)\n", dot.c_str(), dot.c_str(), png.c_str());
   }
   return agree ? 0 : 1;
 }

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/output.hpp"
 #include "common/format.hpp"
 #include "common/minimize_1d_function.hpp"
 #include "common/plot.hpp"
@@ -24,7 +25,7 @@ int run(int argc, char** argv) {
   CLI::App app{"D4: minimize y = (x + 1)^2 - 1 by gradient descent, the gradient from the tape."};
   double start = 13, learning_rate = 0.9, precision = 1e-4;
   long max_iterations = 10000;
-  std::string plot = "minimize_1d.png";
+  std::string plot = "minimize_1d.png", out = ".";
   bool quick = false;
   bool compiled = false;
   app.add_option("--start", start, "the first x")->capture_default_str()->check(examples::finite());
@@ -33,10 +34,13 @@ int run(int argc, char** argv) {
   app.add_option("--max-iterations", max_iterations, "at most this many updates")
       ->capture_default_str()->transform(examples::whole(0, 100000000));
   app.add_option("--plot", plot, "PNG of the path on the curve ('' for none)")->capture_default_str();
+  examples::add_out_option(app, out, "--plot");
   app.add_flag("--quick", quick, "the same run (it is short already)");
   app.add_flag("--compiled", compiled,
                "record the step once and replay it (tapegrad::compile): the same iterates");
   CLI11_PARSE(app, argc, argv);
+  plot = examples::out_path(out, plot);
+  if (!plot.empty()) examples::make_out_folder(out);
 
   Tensor<double> x(start, tapegrad::requires_grad);
   tapegrad::optim::SGD<double> descent({x}, learning_rate);

@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/output.hpp"
 #include "common/format.hpp"
 #include "common/minimize_2d_function.hpp"
 #include "common/plot.hpp"
@@ -49,7 +50,7 @@ int run(int argc, char** argv) {
   CLI::App app{"D5: check seed 002's hand gradient, then minimize its 2-d function with the tape."};
   double x0 = 1, y0 = 1, learning_rate = 0.001, precision = 0.001;
   long max_iterations = 1000000;
-  std::string plot = "minimize_2d.png";
+  std::string plot = "minimize_2d.png", out = ".";
   bool quick = false;
   bool compiled = false;
   app.add_option("--x", x0, "start x")->capture_default_str()->check(examples::finite());
@@ -60,11 +61,14 @@ int run(int argc, char** argv) {
   app.add_option("--max-iterations", max_iterations, "at most this many descent steps")
       ->capture_default_str()->transform(examples::whole(0, 100000000));
   app.add_option("--plot", plot, "PNG of the paths over the function's map ('' for none)")->capture_default_str();
+  examples::add_out_option(app, out, "--plot");
   app.add_flag("--quick", quick, "the same run (it takes well under a second)");
   app.add_flag("--compiled", compiled,
                "the descent's gradients replay a step recorded once (tapegrad::compile): the same "
                "numbers. Newton's steps and L-BFGS stay eager");
   CLI11_PARSE(app, argc, argv);
+  plot = examples::out_path(out, plot);
+  if (!plot.empty()) examples::make_out_folder(out);
 
   // 1. The seed's hand gradient against the tape, at the start and along the descent.
   Tensor<double> v(Array{x0, y0}, tapegrad::requires_grad);

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/output.hpp"
 #include "common/plot.hpp"
 #include "common/xor_network.hpp"
 
@@ -21,7 +22,7 @@ int run(int argc, char** argv) {
   long every = 5000;
   bool quick = false;
   bool compiled = false;
-  std::string plot = "xor_loss.png";
+  std::string plot = "xor_loss.png", out = ".";
   app.add_option("--epochs", epochs, "full-batch epochs")->capture_default_str()->transform(examples::whole(1, 1000000000));
   app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(examples::positive());
   app.add_option("--seed", seed, "seed of the initial weights")
@@ -33,7 +34,10 @@ int run(int argc, char** argv) {
                "record the training step once and replay it (tapegrad::compile) instead of "
                "recording every epoch; the same numbers, faster");
   app.add_option("--plot", plot, "PNG of the loss against epochs ('' for none)")->capture_default_str();
+  examples::add_out_option(app, out, "--plot");
   CLI11_PARSE(app, argc, argv);
+  plot = examples::out_path(out, plot);
+  if (!plot.empty()) examples::make_out_folder(out);
   if (quick) epochs = std::min(epochs, 20001L);
 
   std::printf("XOR, 2-10-1 sigmoid network: lr %g, %ld full-batch epochs, seed %llu\n",
