@@ -36,6 +36,12 @@ std::vector<Array> seed_hand_gradient(const std::vector<Array>& point) {
   return {Array{2 * x * e, 2 * y * e}};
 }
 
+std::string pair_short(double a, double b) {
+  char text[64];
+  std::snprintf(text, sizeof text, "(%g, %g)", a, b);
+  return text;
+}
+
 std::string pair(double a, double b) {
   char text[96];
   std::snprintf(text, sizeof text, "(%.6f, %.6f)", a, b);
@@ -157,6 +163,21 @@ int run(int argc, char** argv) {
               compiled ? "compiled step, replayed" : "eager: recorded every step");
 
   if (!plot.empty()) {
+    // L-BFGS's iterates for the picture: the same run again, one iteration per step() (the
+    // (s, y) pairs carry over between calls, so the iterates are the same), stopping at the
+    // printed run's last point. The printed run above is left as it is: a step() of its own
+    // costs one more evaluation.
+    std::vector<double> lx{x0}, ly{y0};
+    {
+      Tensor<double> r(Array{x0, y0}, tapegrad::requires_grad);
+      tapegrad::optim::LBFGS<double> replay(
+          {r}, tapegrad::optim::LBFGSOptions().max_iterations(1).max_evaluations(125).tolerance_grad(precision / 10));
+      for (int k = 0; k < 100 && (r.value()(0) != l.value()(0) || r.value()(1) != l.value()(1)); ++k) {
+        replay.step([&] { return f(r); });
+        lx.push_back(r.value()(0));
+        ly.push_back(r.value()(1));
+      }
+    }
     std::ostringstream grid;
     grid << "$grid << EOD\n";
     for (double gx = -2; gx <= 2.0001; gx += 0.05) {
@@ -164,17 +185,29 @@ int run(int argc, char** argv) {
       grid << '\n';
     }
     grid << "EOD\n";
+    // From a point with x = y the gradient keeps x = y (f is symmetric in x and y): the
+    // three paths then share the diagonal, and only their markers tell them apart.
+    const std::string diagonal_note =
+        x0 == y0 ? "(from a point with x = y every path stays on the diagonal x = y: f is symmetric)" : "";
     const std::string script =
         grid.str() + examples::data_block("gd", px, py) + examples::data_block("newton", nx, ny) +
-        "set terminal pngcairo size 900,800 enhanced font 'sans,11'\n"
+        examples::data_block("lbfgs", lx, ly) +
+        "set terminal pngcairo size 900,900 enhanced font 'sans,11'\n"
         "set output " + examples::gnuplot_quote(plot) + "\n"
-        "set title 'f(x,y) = -(e^{-(x^2+y^2)} - 2e^{-((x-1)^2+(y-1)^2)})/2: descent paths from (1, 1)'\n"
-        "set xlabel 'x'\nset ylabel 'y'\nset view map\nset size ratio -1\n"
-        "set contour base\nset cntrparam levels 15\nunset clabel\nset key top left opaque box\n"
+        "set title \"f(x, y) = -(e^{-(x^2+y^2)} - 2e^{-((x-1)^2+(y-1)^2)})/2: three minimizers from " +
+        pair_short(x0, y0) + (diagonal_note.empty() ? "" : "\\n" + diagonal_note) + "\"\n"
+        "set title offset 0, 1\nset xlabel 'x'\nset ylabel 'y'\nset cblabel 'f(x, y)'\nset view map\nset size ratio -1\n"
+        "set xrange [-2:2]\nset yrange [-2:2]\n"
+        "set contour base\nset cntrparam levels 15\nunset clabel\n"
+        "set key at screen 0.12, 0.095 left top vertical Left reverse box opaque fc rgb '#d0d0d0' samplen 4 width 2\n"
+        "set bmargin at screen 0.17\nset tmargin at screen 0.87\n"
         "set palette rgbformulae 33,13,10\n"
         "splot $grid using 1:2:3 with pm3d notitle, $grid using 1:2:3 with lines lc rgb '#404040' nosurface notitle, "
-        "$gd using 1:2:(0) with linespoints nocontours lw 3 pt 7 ps 0.6 lc rgb 'black' title 'gradient descent (every 50th step)', "
-        "$newton using 1:2:(0) with linespoints nocontours dt 2 lw 2 pt 5 ps 1.2 lc rgb '#ff00ff' title 'Newton'\n";
+        "$gd using 1:2:(0) with linespoints nocontours lw 7 pt 7 ps 0.5 lc rgb 'black' title 'gradient descent: " + std::to_string(iterations) + " steps (a dot every 50th)', "
+        "$lbfgs using 1:2:(0) with points nocontours pt 9 ps 3 lc rgb 'black' notitle, "
+        "$lbfgs using 1:2:(0) with linespoints nocontours lw 3 pt 9 ps 2 lc rgb 'white' title 'L-BFGS: " + std::to_string(lx.size() - 1) + " iterations (" +
+        std::to_string(lbfgs.evaluations()) + " evaluations of f)', "
+        "$newton using 1:2:(0) with linespoints nocontours dt 2 lw 2 pt 5 ps 1.3 lc rgb '#ff00ff' title 'Newton: " + std::to_string(newton_steps) + " steps'\n";
     if (examples::run_gnuplot(script)) std::printf("plot: %s\n", plot.c_str());
   }
   return 0;
