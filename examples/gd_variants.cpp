@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <memory>
 
 #include <CLI/CLI.hpp>
@@ -216,17 +217,42 @@ int run(int argc, char** argv) {
   }
 
   if (!plot.empty()) {
+    // J is a sum near J*: below about J* times the machine epsilon, J - J* is rounding
+    // noise (0 or negative for Newton, which lands on the minimum in one step), and a log
+    // axis cannot show it. Such values are drawn at that floor, and the picture says so.
+    const double floor = std::max(std::numeric_limits<double>::epsilon() * p.best_cost, 1e-30);
+    char floor_text[32];
+    std::snprintf(floor_text, sizeof floor_text, "%.1e", floor);
     examples::Plot chart;
-    chart.title("J - J* against iterations").labels("iteration (log)", "J - J* (log)").log_y().command("set logscale x").command("set key bottom left opaque box");
+    chart.title(std::string("J - J* against iterations. Below the floor J* × 2^{-52} (machine epsilon) = ") +
+                floor_text + ",\nJ - J* is rounding noise: drawn on the floor (J = J* to machine precision)")
+        .labels("iteration (log)", "J - J* (log)")
+        .size(1000, 700)
+        .log_y()
+        .command("set logscale x")
+        .command("set key below center horizontal maxrows 3 box")
+        .command("set bmargin 8")
+        .command("set format y '10^{%L}'")
+        .command(std::string("set yrange [") + floor_text + " / 20:*]");
     const char* colors[] = {"#1060d0", "#d01010", "#20a020", "#a020a0", "#e08000", "black", "#808080"};
+    std::size_t longest = 1;
     for (std::size_t k = 0; k < results.size(); ++k) {
       std::vector<double> it, gap;
+      long on_floor = 0;  // the first iteration at the floor, from 1; 0 if none
       for (std::size_t i = 0; i < results[k].curve.size(); ++i) {
         it.push_back(static_cast<double>(i + 1));
-        gap.push_back(std::max(results[k].curve[i] - p.best_cost, 1e-16));
+        const double above = results[k].curve[i] - p.best_cost;
+        if (above <= floor && on_floor == 0) on_floor = static_cast<long>(i + 1);
+        gap.push_back(std::max(above, floor));
       }
-      chart.add({results[k].name, it, gap, std::string("lines lw 2 lc rgb '") + colors[k % 7] + "'"});
+      longest = std::max(longest, it.size());
+      std::string title = results[k].name;
+      if (on_floor) title += " (on the floor from iteration " + std::to_string(on_floor) + ")";
+      // Few iterations: points too, so that a curve lying on the floor still shows.
+      const std::string style = it.size() <= 20 ? "linespoints pt 7 ps 1.3 lw 2" : "lines lw 2";
+      chart.add({title, it, gap, style + " lc rgb '" + colors[k % 7] + "'"});
     }
+    chart.add({"floor", {1.0, static_cast<double>(longest)}, {floor, floor}, "lines dt 2 lw 1 lc rgb '#404040'"});
     if (chart.save(plot)) std::printf("plot: %s\n", plot.c_str());
   }
   return 0;

@@ -106,12 +106,27 @@ int run(int argc, char** argv) {
       for (std::size_t k = i - 10; k < i; ++k) s += step_loss[k];
       average.push_back(s / 10);
     }
-    const bool loss = examples::Plot()
-                          .title("per-sample loss, moving average of 10")
-                          .labels("update", "loss")
-                          .log_y()
-                          .add({"loss (moving average)", step_index, average, "lines lc rgb '#1060d0'"})
-                          .save(plot_prefix + "_loss.png");
+    // The mean of each epoch's per-sample losses, at the epoch's middle: the trend under the
+    // sawtooth.
+    std::vector<double> epoch_middle, epoch_mean;
+    for (std::size_t start = 0; start + n <= step_loss.size(); start += n) {
+      double s = 0;
+      for (std::size_t k = start; k < start + n; ++k) s += step_loss[k];
+      epoch_middle.push_back(static_cast<double>(start) + static_cast<double>(n) / 2);
+      epoch_mean.push_back(s / static_cast<double>(n));
+    }
+    const bool loss =
+        examples::Plot()
+            .title("Per-sample loss (Y - z)^{2} of each update. The sawtooth repeats every epoch: the " +
+                   std::to_string(n) + " samples are\nvisited in the same fixed order (x from -1 to 1), " +
+                   "so each epoch meets the same large and small errors in turn")
+            .labels("update (one sample each; " + std::to_string(n) + " per epoch)", "loss")
+            .log_y()
+            .command("set key top right box opaque")
+            .command("set xtics " + std::to_string(2 * n) + "\nset mxtics 2\nset grid xtics mxtics ytics")  // a line per epoch
+            .add({"per-sample loss, moving average of 10 updates", step_index, average, "lines lc rgb '#80a8e0'"})
+            .add({"mean over each epoch", epoch_middle, epoch_mean, "linespoints lw 3 pt 7 ps 0.8 lc rgb '#c02000'"})
+            .save(plot_prefix + "_loss.png");
     if (fitted && loss) std::printf("plots: %s_fit.png %s_loss.png\n", plot_prefix.c_str(), plot_prefix.c_str());
   }
   return 0;

@@ -89,7 +89,7 @@ int run(int argc, char** argv) {
                       : "the network did NOT learn XOR (stuck, e.g. in a local minimum "
                         "for this seed; try another --seed or more --epochs)");
   if (!plot.empty() && examples::Plot()
-                           .title("XOR, 2-10-1 sigmoid network: loss E = sum((T-Y)^2)/(2N)")
+                           .title("XOR, 2-10-1 sigmoid network: loss E = sum((T - Y)^{2}) / 2N")
                            .labels("epoch", "loss")
                            .log_y()
                            .add({"loss", loss_epochs, losses, "linespoints pt 7 ps 0.6 lc rgb '#1060d0'"})
