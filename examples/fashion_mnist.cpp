@@ -1,4 +1,4 @@
-// D9: an MLP on Fashion-MNIST (Debian's dataset-fashion-mnist) with mini-batches and
+// An MLP on Fashion-MNIST (Debian's dataset-fashion-mnist) with mini-batches and
 // softmax cross-entropy; progress per epoch, test accuracy, a confusion matrix, and the
 // trained weights saved to .npz (NumPy reads them).
 #include <chrono>
@@ -38,7 +38,7 @@ std::vector<std::size_t> predictions(const xt::xarray<float>& scores) {
 namespace {
 
 int run(int argc, char** argv) {
-  CLI::App app{"D9: an MLP on Fashion-MNIST with mini-batches and softmax cross-entropy."};
+  CLI::App app{"An MLP on Fashion-MNIST with mini-batches and softmax cross-entropy."};
   std::string folder = data::kFashionMnistFolder, hidden_text = "100", weights = "fashion_mnist_weights.npz";
   std::string out = ".";
   std::string optimizer_name = "sgd";

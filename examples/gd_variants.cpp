@@ -1,9 +1,10 @@
-// D7: gradient-descent variants (seed 000) on one normalized linear-regression problem:
-// h(x) = theta_0 + theta^T x, J = 1/(2m) sum (h - y)^2, features standardized, theta from 0.
-// Batch, stochastic and mini-batch descent, momentum, Adam, L-BFGS and Newton: iterations,
-// time and final cost, and one plot of cost against iterations. Then seed 000's delta rule
-// for one sigmoid neuron, from the tape. With --compiled, the five first-order methods replay a
-// step recorded once per batch size instead of recording every gradient (the same numbers).
+// Gradient-descent variants (the BP-network article's batch, stochastic and mini-batch descent, and
+// more) on one normalized linear-regression problem: h(x) = theta_0 + theta^T x,
+// J = 1/(2m) sum (h - y)^2, features standardized, theta from 0. Batch, stochastic and mini-batch descent, momentum,
+// Adam, L-BFGS and Newton: iterations, time and final cost, and one plot of cost against
+// iterations. Then the BP-network article's delta rule for one sigmoid neuron, from the tape. With
+// --compiled, the five first-order methods replay a step recorded once per batch size instead of
+// recording every gradient (the same numbers).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -72,7 +73,7 @@ Result run(const std::string& name, const Problem& p, long budget, double epsilo
 namespace {
 
 int run(int argc, char** argv) {
-  CLI::App app{"D7: batch, stochastic and mini-batch descent, momentum, Adam, L-BFGS and Newton."};
+  CLI::App app{"Batch, stochastic and mini-batch descent, momentum, Adam, L-BFGS and Newton."};
   std::uint64_t seed = 1;
   double epsilon = 1e-6;
   long budget = 5000;
@@ -197,7 +198,7 @@ int run(int argc, char** argv) {
               descent_seconds, descent_steps,
               compiled ? "compiled steps, one per batch size, replayed" : "eager: recorded every step");
 
-  // Seed 000's delta rule for one sigmoid neuron: dw_i = eta (t - y) f'(net) x_i.
+  // The BP-network article's delta rule for one sigmoid neuron: dw_i = eta (t - y) f'(net) x_i.
   {
     const Array x = {0.5, -1.2, 0.8};
     const double target = 1.0, eta = 0.5;

@@ -1,5 +1,6 @@
-// D6: linear regression y = 2x + noise learned by per-sample gradient descent (seed 002's
-// TensorFlow example), the gradient from the tape, beside the exact least-squares solution.
+// Linear regression y = 2x + noise learned by per-sample gradient descent (the TensorFlow example
+// of the gradient-descent article, "BP神经网络反向传播之计算过程分解"), the gradient from the tape, beside the
+// exact least-squares solution.
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
@@ -16,7 +17,7 @@ using Array = xt::xarray<double>;
 namespace {
 
 int run(int argc, char** argv) {
-  CLI::App app{"D6: fit y = W x + b to y = 2x + 0.3 N(0, 1) by per-sample gradient descent."};
+  CLI::App app{"Fit y = W x + b to y = 2x + 0.3 N(0, 1) by per-sample gradient descent."};
   int epochs = 20, every = 2;
   double learning_rate = 0.01;
   std::uint64_t seed = 1;
@@ -95,7 +96,7 @@ int run(int argc, char** argv) {
                             .add({"gradient descent", xs, fit, "lines lw 2 lc rgb '#1060d0'"})
                             .add({"least squares", xs, exact_fit, "lines dt 2 lw 2 lc rgb 'black'"})
                             .save(plot_prefix + "_fit.png");
-    // Moving average of the per-sample loss, window 10, as the seed smooths its curve.
+    // Moving average of the per-sample loss, window 10, as the article smooths its curve.
     std::vector<double> average;
     for (std::size_t i = 0; i < step_loss.size(); ++i) {
       if (i < 10) {

@@ -1,7 +1,8 @@
-// D3: one back-propagation step of a small sigmoid network, printed like a worked exercise
-// (seed 003): every number from the tape beside the same number from the four BP equations
-// (tapegrad's nn::check_mlp_bp), then the updated weights. The network comes from a text file
-// (manual_bp.txt beside this program shows the format and the default numbers).
+// One back-propagation step of a small sigmoid network, printed like a worked exercise (as in the
+// worked-BP article, "【机器学习】神经网络(BP算法)含具体计算过程"): every number from the tape beside the same number
+// from the four BP equations (tapegrad's nn::check_mlp_bp), then the updated weights. The network
+// comes from a text file (manual_bp.txt beside this program shows the format and the default
+// numbers).
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -172,7 +173,7 @@ double largest_gap(const Array& a, const Array& b) {
 namespace {
 
 int run(int argc, char** argv) {
-  CLI::App app{"D3: one BP step of a small sigmoid network, tape beside the BP equations."};
+  CLI::App app{"One BP step of a small sigmoid network, tape beside the BP equations."};
   std::string file, dot = "manual_bp.dot", out_folder = ".";
   bool quick = false;
   app.add_option("--network", file, "the exercise (see examples/manual_bp.txt); default: those numbers");

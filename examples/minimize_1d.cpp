@@ -1,5 +1,6 @@
-// D4: gradient descent on y = (x + 1)^2 - 1 from x = 13 with lr 0.9 (seed 002), the gradient
-// from the tape. It reproduces the seed's 57 iterates digit for digit.
+// Gradient descent on y = (x + 1)^2 - 1 from x = 13 with lr 0.9 (the gradient-descent article's
+// 1-d example), the gradient from the tape. It reproduces the article's 57 iterates digit for
+// digit.
 #include <cmath>
 #include <cstdio>
 #include <optional>
@@ -22,7 +23,7 @@ Tensor<double> objective(const Tensor<double>& x) { return examples::minimize_1d
 namespace {
 
 int run(int argc, char** argv) {
-  CLI::App app{"D4: minimize y = (x + 1)^2 - 1 by gradient descent, the gradient from the tape."};
+  CLI::App app{"Minimize y = (x + 1)^2 - 1 by gradient descent, the gradient from the tape."};
   double start = 13, learning_rate = 0.9, precision = 1e-4;
   long max_iterations = 10000;
   std::string plot = "minimize_1d.png", out = ".";

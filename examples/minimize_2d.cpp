@@ -1,9 +1,9 @@
-// D5: seed 002's two-dimensional function, f(x, y) = -(e^-(x^2+y^2) - 2 e^-((x-1)^2+(y-1)^2)) / 2.
-// First the seed's hand-derived gradient is checked against the tape (it is wrong); then
-// gradient descent from (1, 1) with lr 0.001 runs on the tape's gradient until
-// |grad| < 0.001; Newton's method and L-BFGS start from the same point for comparison.
-// With --compiled, the descent's gradients (and Newton's convergence test) replay a step
-// recorded once; Newton's steps and L-BFGS stay eager. The same numbers either way.
+// The gradient-descent article's two-dimensional function ("BP神经网络反向传播之计算过程分解"), f(x, y) =
+// -(e^-(x^2+y^2) - 2 e^-((x-1)^2+(y-1)^2)) / 2. First the article's hand-derived gradient is
+// checked against the tape (it is wrong); then gradient descent from (1, 1) with lr 0.001 runs on
+// the tape's gradient until |grad| < 0.001; Newton's method and L-BFGS start from the same point
+// for comparison. With --compiled, the descent's gradients (and Newton's convergence test) replay a
+// step recorded once; Newton's steps and L-BFGS stay eager. The same numbers either way.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -30,7 +30,7 @@ double f_value(double x, double y) {
   return -0.5 * (std::exp(-x * x - y * y) - 2 * std::exp(-(x - 1) * (x - 1) - (y - 1) * (y - 1)));
 }
 
-// The seed's derivation, checked here (never used to descend): (2x, 2y) e^-(x^2+y^2).
+// The article's derivation, checked here (never used to descend): (2x, 2y) e^-(x^2+y^2).
 std::vector<Array> seed_hand_gradient(const std::vector<Array>& point) {
   const double x = point[0](0), y = point[0](1), e = std::exp(-(x * x + y * y));
   return {Array{2 * x * e, 2 * y * e}};
@@ -53,7 +53,8 @@ std::string pair(double a, double b) {
 namespace {
 
 int run(int argc, char** argv) {
-  CLI::App app{"D5: check seed 002's hand gradient, then minimize its 2-d function with the tape."};
+  CLI::App app{"Check the gradient-descent article's hand gradient, then minimize its 2-d function "
+               "with the tape."};
   double x0 = 1, y0 = 1, learning_rate = 0.001, precision = 0.001;
   long max_iterations = 1000000;
   std::string plot = "minimize_2d.png", out = ".";
@@ -76,7 +77,7 @@ int run(int argc, char** argv) {
   plot = examples::out_path(out, plot);
   if (!plot.empty()) examples::make_out_folder(out);
 
-  // 1. The seed's hand gradient against the tape, at the start and along the descent.
+  // 1. The article's hand gradient against the tape, at the start and along the descent.
   Tensor<double> v(Array{x0, y0}, tapegrad::requires_grad);
   tapegrad::optim::SGD<double> descent({v}, learning_rate);
   std::vector<double> px{x0}, py{y0};
@@ -112,7 +113,7 @@ int run(int argc, char** argv) {
   names.names = {"(x, y)"};
   const auto report = tapegrad::check_hand_gradient<double>(
       [](const std::vector<Tensor<double>>& p) { return f(p[0]); }, seed_hand_gradient, checkpoints, names);
-  std::printf("1. The seed's hand gradient (2x e^-(x^2+y^2), 2y e^-(x^2+y^2)) against the tape, at %zu points:\n",
+  std::printf("1. The gradient-descent article's hand gradient (2x e^-(x^2+y^2), 2y e^-(x^2+y^2)) against the tape, at %zu points:\n",
               checkpoints.size());
   std::printf("   verdict: %s\n", report.passed ? "right" : "wrong");
   std::printf("   %s\n", report.message.c_str());

@@ -1,4 +1,5 @@
-// D1: XOR learned by a 2-10-1 sigmoid network with full-batch gradient descent (seed 000).
+// XOR learned by a 2-10-1 sigmoid network with full-batch gradient descent, as in the
+// BP-network article ("BP神经网络").
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -59,7 +60,7 @@ int run(int argc, char** argv) {
       net.train_epoch();
     }
     training_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (epoch % every == 0) {  // the loss after this epoch's update, as the seed prints it
+    if (epoch % every == 0) {  // the loss after this epoch's update, as the article prints it
       tapegrad::NoGradGuard no_grad;
       const double loss = net.loss(net.forward()).item();
       std::printf("epochs: %6ld loss: %.10g\n", epoch, loss);
@@ -78,7 +79,7 @@ int run(int argc, char** argv) {
   bool learned = true;
   for (std::size_t i = 0; i < 4; ++i) {
     const double y = outputs.value()(i, 0);
-    const int predicted = y >= 0.5 ? 1 : 0;  // the seed's threshold
+    const int predicted = y >= 0.5 ? 1 : 0;  // the article's threshold
     learned = learned && predicted == static_cast<int>(net.targets.value()(i, 0));
     predictions += " " + std::to_string(predicted);
     std::printf("  %g xor %g -> %.8f\n", net.inputs.value()(i, 0), net.inputs.value()(i, 1), y);
