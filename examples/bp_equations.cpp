@@ -1,5 +1,6 @@
-// D2: a small network's gradients, layer by layer, from the tape beside the four BP
-// equations (seeds 000 and 001) and finite differences.
+// A small network's gradients, layer by layer, from the tape beside the four BP equations
+// (the BP-network article's delta rule, the BP-derivation article's BP1-BP4) and finite
+// differences.
 #include <cstdio>
 #include <sstream>
 
@@ -31,7 +32,7 @@ void print_quantity(const nn::BPQuantity& q, bool all) {
 namespace {
 
 int run(int argc, char** argv) {
-  CLI::App app{"D2: the tape's gradients beside the four BP equations, layer by layer."};
+  CLI::App app{"The tape's gradients beside the four BP equations, layer by layer."};
   std::string sizes_text = "2,3,2", activation_text = "sigmoid", loss_text = "half_sse";
   std::size_t batch = 3;
   std::uint64_t seed = 1;
@@ -39,7 +40,9 @@ int run(int argc, char** argv) {
   app.add_option("--sizes", sizes_text, "layer sizes, input first")->capture_default_str();
   app.add_option("--activation", activation_text, "sigmoid, tanh or relu")
       ->capture_default_str()->check(CLI::IsMember({"sigmoid", "tanh", "relu"}));
-  app.add_option("--loss", loss_text, "half_sse (the seeds' E) or mse")
+  app.add_option("--loss", loss_text,
+                 "half_sse (half the mean squared error, E = sum((t - y)^2) / 2N) or mse (the mean "
+                 "squared error)")
       ->capture_default_str()->check(CLI::IsMember({"half_sse", "mse"}));
   app.add_option("--batch", batch, "samples in the batch")->capture_default_str()->transform(examples::whole(1, 1000));
   app.add_option("--seed", seed, "seed of weights and data")

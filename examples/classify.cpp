@@ -1,8 +1,9 @@
-// D8: seed 004's experiment. Generated data (make_classification: 1000 samples, 20 features,
-// 2 informative, 2 redundant), a 75/25 split; logistic regression from graph ops as the
-// linear baseline; the width sweep of a two-hidden-layer logistic MLP trained with L-BFGS
-// (as sklearn's MLPClassifier with solver lbfgs, alpha 1e-5); then the 20-10-10-1 ReLU
-// network with MSE and gradient descent, lr 0.1, test loss every 100 steps.
+// The sklearn article's experiment ("Python机器学习——BP(反向传播)神经网络算法"). Generated
+// data (make_classification: 1000 samples, 20 features, 2 informative, 2 redundant), a 75/25
+// split; logistic regression from graph ops as the linear baseline; the width sweep of a
+// two-hidden-layer logistic MLP trained with L-BFGS (as sklearn's MLPClassifier with solver
+// lbfgs, alpha 1e-5); then the 20-10-10-1 ReLU network with MSE and gradient descent, lr 0.1,
+// test loss every 100 steps.
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -10,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/output.hpp"
 #include "common/plot.hpp"
 #include "tapegrad/tapegrad.hpp"
 
@@ -57,11 +59,12 @@ double train_lbfgs(nn::Module<double>& model, const Tensor<double>& x, const Ten
 namespace {
 
 int run(int argc, char** argv) {
-  CLI::App app{"D8: seed 004's classification experiment, every gradient from the tape."};
+  CLI::App app{"The sklearn article's classification experiment (make_classification, a logistic "
+               "baseline, MLPs of growing width), every gradient from the tape."};
   std::uint64_t seed = 1;
   std::size_t iterations = 200, first_width = 5, last_width = 100, width_step = 5;
   int gd_steps = 1000;
-  std::string plot = "classify_widths.png";
+  std::string plot = "classify_widths.png", out = ".";
   bool quick = false;
   app.add_option("--seed", seed, "seed of the data, the split and the weights")
       ->transform(examples::seed_number())
@@ -74,12 +77,15 @@ int run(int argc, char** argv) {
   app.add_option("--steps", gd_steps, "gradient-descent steps of the ReLU network")
       ->capture_default_str()->transform(examples::whole(0, 10000000));
   app.add_option("--plot", plot, "PNG of test accuracy against width ('' for none)")->capture_default_str();
+  examples::add_out_option(app, out, "--plot");
   app.add_flag("--quick", quick, "widths 5, 50, 100 only");
   CLI11_PARSE(app, argc, argv);
+  plot = examples::out_path(out, plot);
   if (last_width < first_width) {
     throw std::invalid_argument("--last-width " + std::to_string(last_width) + " is below --first-width " +
                                 std::to_string(first_width) + ": no width to try");
   }
+  if (!plot.empty()) examples::make_out_folder(out);
 
   const auto data = data::make_classification(data::ClassificationOptions().samples(1000).features(20)
                                                   .informative(2).redundant(2).seed(seed));
@@ -123,7 +129,7 @@ int run(int argc, char** argv) {
   std::printf("best MLP: i = %zu, test accuracy %.4f (chance 0.5, logistic regression %.4f)\n", best_width, best,
               baseline);
 
-  // The TensorFlow part of the seed: 20-10-10-1 ReLU, MSE on the 0/1 labels, GD lr 0.1.
+  // The TensorFlow part of the sklearn article: 20-10-10-1 ReLU, MSE on the 0/1 labels, GD lr 0.1.
   nn::MLP<double> relu_net({20, 10, 10, 1}, nn::Activation::ReLU,
                            nn::MLPOptions().output_activation(nn::Activation::Identity)
                                .linear(nn::LinearOptions().weight_init(nn::Init::he_uniform()).generator(random)));

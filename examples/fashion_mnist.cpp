@@ -1,4 +1,4 @@
-// D9: an MLP on Fashion-MNIST (Debian's dataset-fashion-mnist) with mini-batches and
+// An MLP on Fashion-MNIST (Debian's dataset-fashion-mnist) with mini-batches and
 // softmax cross-entropy; progress per epoch, test accuracy, a confusion matrix, and the
 // trained weights saved to .npz (NumPy reads them).
 #include <chrono>
@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/output.hpp"
 
 #include "tapegrad/tapegrad.hpp"
 
@@ -37,8 +38,9 @@ std::vector<std::size_t> predictions(const xt::xarray<float>& scores) {
 namespace {
 
 int run(int argc, char** argv) {
-  CLI::App app{"D9: an MLP on Fashion-MNIST with mini-batches and softmax cross-entropy."};
+  CLI::App app{"An MLP on Fashion-MNIST with mini-batches and softmax cross-entropy."};
   std::string folder = data::kFashionMnistFolder, hidden_text = "100", weights = "fashion_mnist_weights.npz";
+  std::string out = ".";
   std::string optimizer_name = "sgd";
   int epochs = 10;
   std::size_t batch_size = 64, train_limit = 60000;
@@ -59,11 +61,13 @@ int run(int argc, char** argv) {
       ->transform(examples::seed_number())
       ->capture_default_str();
   app.add_option("--weights", weights, ".npz file for the trained weights ('' for none)")->capture_default_str();
+  examples::add_out_option(app, out, "--weights");
   app.add_flag("--quick", quick, "one epoch (a few seconds with the data loading)");
   app.add_flag("--compiled", compiled,
                "record the training step once per batch size and replay it (tapegrad::compile); "
                "the same numbers");
   CLI11_PARSE(app, argc, argv);
+  weights = examples::out_path(out, weights);
   if (quick) epochs = 1;
   // The hidden sizes are checked before the data is read (no hidden layer: softmax regression).
   const auto hidden = examples::parse_sizes(hidden_text, "--hidden", 100000, 0);
@@ -75,6 +79,7 @@ int run(int argc, char** argv) {
                  folder.c_str());
     return 3;
   }
+  if (!weights.empty()) examples::make_out_folder(out);
   const auto fashion = data::load_fashion_mnist<float>(folder);
   const std::size_t n_train = std::min(train_limit, fashion.train_labels.size());
   xt::xarray<float> train_labels = xt::xarray<float>::from_shape({n_train});

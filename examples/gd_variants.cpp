@@ -1,19 +1,22 @@
-// D7: gradient-descent variants (seed 000) on one normalized linear-regression problem:
-// h(x) = theta_0 + theta^T x, J = 1/(2m) sum (h - y)^2, features standardized, theta from 0.
-// Batch, stochastic and mini-batch descent, momentum, Adam, L-BFGS and Newton: iterations,
-// time and final cost, and one plot of cost against iterations. Then seed 000's delta rule
-// for one sigmoid neuron, from the tape. With --compiled, the five first-order methods replay a
-// step recorded once per batch size instead of recording every gradient (the same numbers).
+// Gradient-descent variants (the BP-network article's batch, stochastic and mini-batch descent, and
+// more) on one normalized linear-regression problem: h(x) = theta_0 + theta^T x,
+// J = 1/(2m) sum (h - y)^2, features standardized, theta from 0. Batch, stochastic and mini-batch descent, momentum,
+// Adam, L-BFGS and Newton: iterations, time and final cost, and one plot of cost against
+// iterations. Then the BP-network article's delta rule for one sigmoid neuron, from the tape. With
+// --compiled, the five first-order methods replay a step recorded once per batch size instead of
+// recording every gradient (the same numbers).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <memory>
 
 #include <CLI/CLI.hpp>
 #include <xtensor-blas/xlinalg.hpp>
 
 #include "common/cli.hpp"
+#include "common/output.hpp"
 #include "common/plot.hpp"
 #include "common/regression_gradient.hpp"
 #include "tapegrad/tapegrad.hpp"
@@ -70,12 +73,12 @@ Result run(const std::string& name, const Problem& p, long budget, double epsilo
 namespace {
 
 int run(int argc, char** argv) {
-  CLI::App app{"D7: batch, stochastic and mini-batch descent, momentum, Adam, L-BFGS and Newton."};
+  CLI::App app{"Batch, stochastic and mini-batch descent, momentum, Adam, L-BFGS and Newton."};
   std::uint64_t seed = 1;
   double epsilon = 1e-6;
   long budget = 5000;
   std::size_t samples = 500, features = 5, batch = 32;
-  std::string plot = "gd_variants.png";
+  std::string plot = "gd_variants.png", out = ".";
   bool quick = false;
   bool compiled = false;
   app.add_option("--seed", seed, "seed of the data and the sample order")
@@ -89,11 +92,14 @@ int run(int argc, char** argv) {
   app.add_option("--budget", budget, "at most this many iterations per method")
       ->capture_default_str()->transform(examples::whole(1, 100000000));
   app.add_option("--plot", plot, "PNG of cost against iterations ('' for none)")->capture_default_str();
+  examples::add_out_option(app, out, "--plot");
   app.add_flag("--quick", quick, "a budget of 1000 iterations");
   app.add_flag("--compiled", compiled,
                "the first-order methods replay a step recorded once per batch size "
                "(tapegrad::compile); the same numbers. L-BFGS and Newton stay eager");
   CLI11_PARSE(app, argc, argv);
+  plot = examples::out_path(out, plot);
+  if (!plot.empty()) examples::make_out_folder(out);
   if (quick) budget = std::min(budget, 1000L);
 
   const auto raw = data::make_regression(samples, features, 10.0, seed);
@@ -192,7 +198,7 @@ int run(int argc, char** argv) {
               descent_seconds, descent_steps,
               compiled ? "compiled steps, one per batch size, replayed" : "eager: recorded every step");
 
-  // Seed 000's delta rule for one sigmoid neuron: dw_i = eta (t - y) f'(net) x_i.
+  // The BP-network article's delta rule for one sigmoid neuron: dw_i = eta (t - y) f'(net) x_i.
   {
     const Array x = {0.5, -1.2, 0.8};
     const double target = 1.0, eta = 0.5;
@@ -212,17 +218,42 @@ int run(int argc, char** argv) {
   }
 
   if (!plot.empty()) {
+    // J is a sum near J*: below about J* times the machine epsilon, J - J* is rounding
+    // noise (0 or negative for Newton, which lands on the minimum in one step), and a log
+    // axis cannot show it. Such values are drawn at that floor, and the picture says so.
+    const double floor = std::max(std::numeric_limits<double>::epsilon() * p.best_cost, 1e-30);
+    char floor_text[32];
+    std::snprintf(floor_text, sizeof floor_text, "%.1e", floor);
     examples::Plot chart;
-    chart.title("J - J* against iterations").labels("iteration (log)", "J - J* (log)").log_y().command("set logscale x").command("set key bottom left opaque box");
+    chart.title(std::string("J - J* against iterations. Below the floor J* × 2^{-52} (machine epsilon) = ") +
+                floor_text + ",\nJ - J* is rounding noise: drawn on the floor (J = J* to machine precision)")
+        .labels("iteration (log)", "J - J* (log)")
+        .size(1000, 700)
+        .log_y()
+        .command("set logscale x")
+        .command("set key below center horizontal maxrows 3 box")
+        .command("set bmargin 8")
+        .command("set format y '10^{%L}'")
+        .command(std::string("set yrange [") + floor_text + " / 20:*]");
     const char* colors[] = {"#1060d0", "#d01010", "#20a020", "#a020a0", "#e08000", "black", "#808080"};
+    std::size_t longest = 1;
     for (std::size_t k = 0; k < results.size(); ++k) {
       std::vector<double> it, gap;
+      long on_floor = 0;  // the first iteration at the floor, from 1; 0 if none
       for (std::size_t i = 0; i < results[k].curve.size(); ++i) {
         it.push_back(static_cast<double>(i + 1));
-        gap.push_back(std::max(results[k].curve[i] - p.best_cost, 1e-16));
+        const double above = results[k].curve[i] - p.best_cost;
+        if (above <= floor && on_floor == 0) on_floor = static_cast<long>(i + 1);
+        gap.push_back(std::max(above, floor));
       }
-      chart.add({results[k].name, it, gap, std::string("lines lw 2 lc rgb '") + colors[k % 7] + "'"});
+      longest = std::max(longest, it.size());
+      std::string title = results[k].name;
+      if (on_floor) title += " (on the floor from iteration " + std::to_string(on_floor) + ")";
+      // Few iterations: points too, so that a curve lying on the floor still shows.
+      const std::string style = it.size() <= 20 ? "linespoints pt 7 ps 1.3 lw 2" : "lines lw 2";
+      chart.add({title, it, gap, style + " lc rgb '" + colors[k % 7] + "'"});
     }
+    chart.add({"floor", {1.0, static_cast<double>(longest)}, {floor, floor}, "lines dt 2 lw 1 lc rgb '#404040'"});
     if (chart.save(plot)) std::printf("plot: %s\n", plot.c_str());
   }
   return 0;

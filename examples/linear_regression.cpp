@@ -1,11 +1,13 @@
-// D6: linear regression y = 2x + noise learned by per-sample gradient descent (seed 002's
-// TensorFlow example), the gradient from the tape, beside the exact least-squares solution.
+// Linear regression y = 2x + noise learned by per-sample gradient descent (the TensorFlow example
+// of the gradient-descent article, "BP神经网络反向传播之计算过程分解"), the gradient from the tape, beside the
+// exact least-squares solution.
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
 #include <xtensor-blas/xlinalg.hpp>
 
 #include "common/cli.hpp"
+#include "common/output.hpp"
 #include "common/plot.hpp"
 #include "tapegrad/tapegrad.hpp"
 
@@ -15,11 +17,11 @@ using Array = xt::xarray<double>;
 namespace {
 
 int run(int argc, char** argv) {
-  CLI::App app{"D6: fit y = W x + b to y = 2x + 0.3 N(0, 1) by per-sample gradient descent."};
+  CLI::App app{"Fit y = W x + b to y = 2x + 0.3 N(0, 1) by per-sample gradient descent."};
   int epochs = 20, every = 2;
   double learning_rate = 0.01;
   std::uint64_t seed = 1;
-  std::string plot_prefix = "linear_regression";
+  std::string plot_prefix = "linear_regression", out = ".";
   bool quick = false;
   app.add_option("--epochs", epochs, "passes over the 100 points")->capture_default_str()->transform(examples::whole(1, 1000000));
   app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(examples::positive());
@@ -27,9 +29,13 @@ int run(int argc, char** argv) {
       ->transform(examples::seed_number())
       ->capture_default_str();
   app.add_option("--every", every, "print every this many epochs")->capture_default_str()->transform(examples::whole(1, 1000000));
-  app.add_option("--plot", plot_prefix, "prefix of the two PNGs ('' for none)")->capture_default_str();
+  app.add_option("--plot", plot_prefix, "prefix of the two PNGs, PREFIX_fit.png and PREFIX_loss.png ('' for none)")
+      ->capture_default_str();
+  examples::add_out_option(app, out, "--plot");
   app.add_flag("--quick", quick, "the same run (it is short)");
   CLI11_PARSE(app, argc, argv);
+  plot_prefix = examples::out_path(out, plot_prefix);
+  if (!plot_prefix.empty()) examples::make_out_folder(out);
 
   // The data: 100 points evenly spaced in [-1, 1], y = 2x + 0.3 N(0, 1).
   tapegrad::Generator random(seed);
@@ -90,7 +96,7 @@ int run(int argc, char** argv) {
                             .add({"gradient descent", xs, fit, "lines lw 2 lc rgb '#1060d0'"})
                             .add({"least squares", xs, exact_fit, "lines dt 2 lw 2 lc rgb 'black'"})
                             .save(plot_prefix + "_fit.png");
-    // Moving average of the per-sample loss, window 10, as the seed smooths its curve.
+    // Moving average of the per-sample loss, window 10, as the article smooths its curve.
     std::vector<double> average;
     for (std::size_t i = 0; i < step_loss.size(); ++i) {
       if (i < 10) {
@@ -101,12 +107,27 @@ int run(int argc, char** argv) {
       for (std::size_t k = i - 10; k < i; ++k) s += step_loss[k];
       average.push_back(s / 10);
     }
-    const bool loss = examples::Plot()
-                          .title("per-sample loss, moving average of 10")
-                          .labels("update", "loss")
-                          .log_y()
-                          .add({"loss (moving average)", step_index, average, "lines lc rgb '#1060d0'"})
-                          .save(plot_prefix + "_loss.png");
+    // The mean of each epoch's per-sample losses, at the epoch's middle: the trend under the
+    // sawtooth.
+    std::vector<double> epoch_middle, epoch_mean;
+    for (std::size_t start = 0; start + n <= step_loss.size(); start += n) {
+      double s = 0;
+      for (std::size_t k = start; k < start + n; ++k) s += step_loss[k];
+      epoch_middle.push_back(static_cast<double>(start) + static_cast<double>(n) / 2);
+      epoch_mean.push_back(s / static_cast<double>(n));
+    }
+    const bool loss =
+        examples::Plot()
+            .title("Per-sample loss (Y - z)^{2} of each update. The sawtooth repeats every epoch: the " +
+                   std::to_string(n) + " samples are\nvisited in the same fixed order (x from -1 to 1), " +
+                   "so each epoch meets the same large and small errors in turn")
+            .labels("update (one sample each; " + std::to_string(n) + " per epoch)", "loss")
+            .log_y()
+            .command("set key top right box opaque")
+            .command("set xtics " + std::to_string(2 * n) + "\nset mxtics 2\nset grid xtics mxtics ytics")  // a line per epoch
+            .add({"per-sample loss, moving average of 10 updates", step_index, average, "lines lc rgb '#80a8e0'"})
+            .add({"mean over each epoch", epoch_middle, epoch_mean, "linespoints lw 3 pt 7 ps 0.8 lc rgb '#c02000'"})
+            .save(plot_prefix + "_loss.png");
     if (fitted && loss) std::printf("plots: %s_fit.png %s_loss.png\n", plot_prefix.c_str(), plot_prefix.c_str());
   }
   return 0;

@@ -1,7 +1,8 @@
-// D3: one back-propagation step of a small sigmoid network, printed like a worked exercise
-// (seed 003): every number from the tape beside the same number from the four BP equations
-// (tapegrad's nn::check_mlp_bp), then the updated weights. The network comes from a text file
-// (manual_bp.txt beside this program shows the format and the default numbers).
+// One back-propagation step of a small sigmoid network, printed like a worked exercise (as in the
+// worked-BP article, "【机器学习】神经网络(BP算法)含具体计算过程"): every number from the tape beside the same number
+// from the four BP equations (tapegrad's nn::check_mlp_bp), then the updated weights. The network
+// comes from a text file (manual_bp.txt beside this program shows the format and the default
+// numbers).
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/output.hpp"
 
 #include "tapegrad/tapegrad.hpp"
 
@@ -171,13 +173,16 @@ double largest_gap(const Array& a, const Array& b) {
 namespace {
 
 int run(int argc, char** argv) {
-  CLI::App app{"D3: one BP step of a small sigmoid network, tape beside the BP equations."};
-  std::string file, dot = "manual_bp.dot";
+  CLI::App app{"One BP step of a small sigmoid network, tape beside the BP equations."};
+  std::string file, dot = "manual_bp.dot", out_folder = ".";
   bool quick = false;
   app.add_option("--network", file, "the exercise (see examples/manual_bp.txt); default: those numbers");
   app.add_option("--dot", dot, "write the recorded graph as Graphviz DOT here ('' for none)")->capture_default_str();
+  examples::add_out_option(app, out_folder, "--dot");
   app.add_flag("--quick", quick, "the same run (it is one step)");
   CLI11_PARSE(app, argc, argv);
+  dot = examples::out_path(out_folder, dot);
+  if (!dot.empty()) examples::make_out_folder(out_folder);
   const Exercise e = file.empty() ? Exercise{} : read_exercise(file);
   const std::size_t layers = e.sizes.size() - 1;
 
@@ -259,7 +264,8 @@ int run(int argc, char** argv) {
     out << graph_dot(error, names);
     out.close();
     if (!out) throw std::runtime_error("--dot: cannot write '" + dot + "'");
-    std::printf("graph of the tape: %s (render: dot -Tpng %s -o manual_bp.png)\n", dot.c_str(), dot.c_str());
+    const std::string png = std::filesystem::path(dot).replace_extension(".png").string();
+    std::printf("graph of the tape: %s (render: dot -Tpng %s -o %s)\n", dot.c_str(), dot.c_str(), png.c_str());
   }
   return agree ? 0 : 1;
 }

@@ -1,5 +1,6 @@
-// D4: gradient descent on y = (x + 1)^2 - 1 from x = 13 with lr 0.9 (seed 002), the gradient
-// from the tape. It reproduces the seed's 57 iterates digit for digit.
+// Gradient descent on y = (x + 1)^2 - 1 from x = 13 with lr 0.9 (the gradient-descent article's
+// 1-d example), the gradient from the tape. It reproduces the article's 57 iterates digit for
+// digit.
 #include <cmath>
 #include <cstdio>
 #include <optional>
@@ -7,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/output.hpp"
 #include "common/format.hpp"
 #include "common/minimize_1d_function.hpp"
 #include "common/plot.hpp"
@@ -21,10 +23,10 @@ Tensor<double> objective(const Tensor<double>& x) { return examples::minimize_1d
 namespace {
 
 int run(int argc, char** argv) {
-  CLI::App app{"D4: minimize y = (x + 1)^2 - 1 by gradient descent, the gradient from the tape."};
+  CLI::App app{"Minimize y = (x + 1)^2 - 1 by gradient descent, the gradient from the tape."};
   double start = 13, learning_rate = 0.9, precision = 1e-4;
   long max_iterations = 10000;
-  std::string plot = "minimize_1d.png";
+  std::string plot = "minimize_1d.png", out = ".";
   bool quick = false;
   bool compiled = false;
   app.add_option("--start", start, "the first x")->capture_default_str()->check(examples::finite());
@@ -33,10 +35,13 @@ int run(int argc, char** argv) {
   app.add_option("--max-iterations", max_iterations, "at most this many updates")
       ->capture_default_str()->transform(examples::whole(0, 100000000));
   app.add_option("--plot", plot, "PNG of the path on the curve ('' for none)")->capture_default_str();
+  examples::add_out_option(app, out, "--plot");
   app.add_flag("--quick", quick, "the same run (it is short already)");
   app.add_flag("--compiled", compiled,
                "record the step once and replay it (tapegrad::compile): the same iterates");
   CLI11_PARSE(app, argc, argv);
+  plot = examples::out_path(out, plot);
+  if (!plot.empty()) examples::make_out_folder(out);
 
   Tensor<double> x(start, tapegrad::requires_grad);
   tapegrad::optim::SGD<double> descent({x}, learning_rate);

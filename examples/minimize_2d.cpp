@@ -1,9 +1,9 @@
-// D5: seed 002's two-dimensional function, f(x, y) = -(e^-(x^2+y^2) - 2 e^-((x-1)^2+(y-1)^2)) / 2.
-// First the seed's hand-derived gradient is checked against the tape (it is wrong); then
-// gradient descent from (1, 1) with lr 0.001 runs on the tape's gradient until
-// |grad| < 0.001; Newton's method and L-BFGS start from the same point for comparison.
-// With --compiled, the descent's gradients (and Newton's convergence test) replay a step
-// recorded once; Newton's steps and L-BFGS stay eager. The same numbers either way.
+// The gradient-descent article's two-dimensional function ("BP神经网络反向传播之计算过程分解"), f(x, y) =
+// -(e^-(x^2+y^2) - 2 e^-((x-1)^2+(y-1)^2)) / 2. First the article's hand-derived gradient is
+// checked against the tape (it is wrong); then gradient descent from (1, 1) with lr 0.001 runs on
+// the tape's gradient until |grad| < 0.001; Newton's method and L-BFGS start from the same point
+// for comparison. With --compiled, the descent's gradients (and Newton's convergence test) replay a
+// step recorded once; Newton's steps and L-BFGS stay eager. The same numbers either way.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/output.hpp"
 #include "common/format.hpp"
 #include "common/minimize_2d_function.hpp"
 #include "common/plot.hpp"
@@ -29,10 +30,16 @@ double f_value(double x, double y) {
   return -0.5 * (std::exp(-x * x - y * y) - 2 * std::exp(-(x - 1) * (x - 1) - (y - 1) * (y - 1)));
 }
 
-// The seed's derivation, checked here (never used to descend): (2x, 2y) e^-(x^2+y^2).
+// The article's derivation, checked here (never used to descend): (2x, 2y) e^-(x^2+y^2).
 std::vector<Array> seed_hand_gradient(const std::vector<Array>& point) {
   const double x = point[0](0), y = point[0](1), e = std::exp(-(x * x + y * y));
   return {Array{2 * x * e, 2 * y * e}};
+}
+
+std::string pair_short(double a, double b) {
+  char text[64];
+  std::snprintf(text, sizeof text, "(%g, %g)", a, b);
+  return text;
 }
 
 std::string pair(double a, double b) {
@@ -46,10 +53,11 @@ std::string pair(double a, double b) {
 namespace {
 
 int run(int argc, char** argv) {
-  CLI::App app{"D5: check seed 002's hand gradient, then minimize its 2-d function with the tape."};
+  CLI::App app{"Check the gradient-descent article's hand gradient, then minimize its 2-d function "
+               "with the tape."};
   double x0 = 1, y0 = 1, learning_rate = 0.001, precision = 0.001;
   long max_iterations = 1000000;
-  std::string plot = "minimize_2d.png";
+  std::string plot = "minimize_2d.png", out = ".";
   bool quick = false;
   bool compiled = false;
   app.add_option("--x", x0, "start x")->capture_default_str()->check(examples::finite());
@@ -60,13 +68,16 @@ int run(int argc, char** argv) {
   app.add_option("--max-iterations", max_iterations, "at most this many descent steps")
       ->capture_default_str()->transform(examples::whole(0, 100000000));
   app.add_option("--plot", plot, "PNG of the paths over the function's map ('' for none)")->capture_default_str();
+  examples::add_out_option(app, out, "--plot");
   app.add_flag("--quick", quick, "the same run (it takes well under a second)");
   app.add_flag("--compiled", compiled,
                "the descent's gradients replay a step recorded once (tapegrad::compile): the same "
                "numbers. Newton's steps and L-BFGS stay eager");
   CLI11_PARSE(app, argc, argv);
+  plot = examples::out_path(out, plot);
+  if (!plot.empty()) examples::make_out_folder(out);
 
-  // 1. The seed's hand gradient against the tape, at the start and along the descent.
+  // 1. The article's hand gradient against the tape, at the start and along the descent.
   Tensor<double> v(Array{x0, y0}, tapegrad::requires_grad);
   tapegrad::optim::SGD<double> descent({v}, learning_rate);
   std::vector<double> px{x0}, py{y0};
@@ -102,7 +113,7 @@ int run(int argc, char** argv) {
   names.names = {"(x, y)"};
   const auto report = tapegrad::check_hand_gradient<double>(
       [](const std::vector<Tensor<double>>& p) { return f(p[0]); }, seed_hand_gradient, checkpoints, names);
-  std::printf("1. The seed's hand gradient (2x e^-(x^2+y^2), 2y e^-(x^2+y^2)) against the tape, at %zu points:\n",
+  std::printf("1. The gradient-descent article's hand gradient (2x e^-(x^2+y^2), 2y e^-(x^2+y^2)) against the tape, at %zu points:\n",
               checkpoints.size());
   std::printf("   verdict: %s\n", report.passed ? "right" : "wrong");
   std::printf("   %s\n", report.message.c_str());
@@ -153,6 +164,21 @@ int run(int argc, char** argv) {
               compiled ? "compiled step, replayed" : "eager: recorded every step");
 
   if (!plot.empty()) {
+    // L-BFGS's iterates for the picture: the same run again, one iteration per step() (the
+    // (s, y) pairs carry over between calls, so the iterates are the same), stopping at the
+    // printed run's last point. The printed run above is left as it is: a step() of its own
+    // costs one more evaluation.
+    std::vector<double> lx{x0}, ly{y0};
+    {
+      Tensor<double> r(Array{x0, y0}, tapegrad::requires_grad);
+      tapegrad::optim::LBFGS<double> replay(
+          {r}, tapegrad::optim::LBFGSOptions().max_iterations(1).max_evaluations(125).tolerance_grad(precision / 10));
+      for (int k = 0; k < 100 && (r.value()(0) != l.value()(0) || r.value()(1) != l.value()(1)); ++k) {
+        replay.step([&] { return f(r); });
+        lx.push_back(r.value()(0));
+        ly.push_back(r.value()(1));
+      }
+    }
     std::ostringstream grid;
     grid << "$grid << EOD\n";
     for (double gx = -2; gx <= 2.0001; gx += 0.05) {
@@ -160,17 +186,29 @@ int run(int argc, char** argv) {
       grid << '\n';
     }
     grid << "EOD\n";
+    // From a point with x = y the gradient keeps x = y (f is symmetric in x and y): the
+    // three paths then share the diagonal, and only their markers tell them apart.
+    const std::string diagonal_note =
+        x0 == y0 ? "(from a point with x = y every path stays on the diagonal x = y: f is symmetric)" : "";
     const std::string script =
         grid.str() + examples::data_block("gd", px, py) + examples::data_block("newton", nx, ny) +
-        "set terminal pngcairo size 900,800 enhanced font 'sans,11'\n"
+        examples::data_block("lbfgs", lx, ly) +
+        "set terminal pngcairo size 900,900 enhanced font 'sans,11'\n"
         "set output " + examples::gnuplot_quote(plot) + "\n"
-        "set title 'f(x,y) = -(e^{-(x^2+y^2)} - 2e^{-((x-1)^2+(y-1)^2)})/2: descent paths from (1, 1)'\n"
-        "set xlabel 'x'\nset ylabel 'y'\nset view map\nset size ratio -1\n"
-        "set contour base\nset cntrparam levels 15\nunset clabel\nset key top left opaque box\n"
+        "set title \"f(x, y) = -(e^{-(x^2+y^2)} - 2e^{-((x-1)^2+(y-1)^2)})/2: three minimizers from " +
+        pair_short(x0, y0) + (diagonal_note.empty() ? "" : "\\n" + diagonal_note) + "\"\n"
+        "set title offset 0, 1\nset xlabel 'x'\nset ylabel 'y'\nset cblabel 'f(x, y)'\nset view map\nset size ratio -1\n"
+        "set xrange [-2:2]\nset yrange [-2:2]\n"
+        "set contour base\nset cntrparam levels 15\nunset clabel\n"
+        "set key at screen 0.12, 0.095 left top vertical Left reverse box opaque fc rgb '#d0d0d0' samplen 4 width 2\n"
+        "set bmargin at screen 0.17\nset tmargin at screen 0.87\n"
         "set palette rgbformulae 33,13,10\n"
         "splot $grid using 1:2:3 with pm3d notitle, $grid using 1:2:3 with lines lc rgb '#404040' nosurface notitle, "
-        "$gd using 1:2:(0) with linespoints nocontours lw 3 pt 7 ps 0.6 lc rgb 'black' title 'gradient descent (every 50th step)', "
-        "$newton using 1:2:(0) with linespoints nocontours dt 2 lw 2 pt 5 ps 1.2 lc rgb '#ff00ff' title 'Newton'\n";
+        "$gd using 1:2:(0) with linespoints nocontours lw 7 pt 7 ps 0.5 lc rgb 'black' title 'gradient descent: " + std::to_string(iterations) + " steps (a dot every 50th)', "
+        "$lbfgs using 1:2:(0) with points nocontours pt 9 ps 3 lc rgb 'black' notitle, "
+        "$lbfgs using 1:2:(0) with linespoints nocontours lw 3 pt 9 ps 2 lc rgb 'white' title 'L-BFGS: " + std::to_string(lx.size() - 1) + " iterations (" +
+        std::to_string(lbfgs.evaluations()) + " evaluations of f)', "
+        "$newton using 1:2:(0) with linespoints nocontours dt 2 lw 2 pt 5 ps 1.3 lc rgb '#ff00ff' title 'Newton: " + std::to_string(newton_steps) + " steps'\n";
     if (examples::run_gnuplot(script)) std::printf("plot: %s\n", plot.c_str());
   }
   return 0;

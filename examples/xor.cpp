@@ -1,4 +1,5 @@
-// D1: XOR learned by a 2-10-1 sigmoid network with full-batch gradient descent (seed 000).
+// XOR learned by a 2-10-1 sigmoid network with full-batch gradient descent, as in the
+// BP-network article ("BP神经网络").
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/output.hpp"
 #include "common/plot.hpp"
 #include "common/xor_network.hpp"
 
@@ -21,7 +23,7 @@ int run(int argc, char** argv) {
   long every = 5000;
   bool quick = false;
   bool compiled = false;
-  std::string plot = "xor_loss.png";
+  std::string plot = "xor_loss.png", out = ".";
   app.add_option("--epochs", epochs, "full-batch epochs")->capture_default_str()->transform(examples::whole(1, 1000000000));
   app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(examples::positive());
   app.add_option("--seed", seed, "seed of the initial weights")
@@ -33,7 +35,10 @@ int run(int argc, char** argv) {
                "record the training step once and replay it (tapegrad::compile) instead of "
                "recording every epoch; the same numbers, faster");
   app.add_option("--plot", plot, "PNG of the loss against epochs ('' for none)")->capture_default_str();
+  examples::add_out_option(app, out, "--plot");
   CLI11_PARSE(app, argc, argv);
+  plot = examples::out_path(out, plot);
+  if (!plot.empty()) examples::make_out_folder(out);
   if (quick) epochs = std::min(epochs, 20001L);
 
   std::printf("XOR, 2-10-1 sigmoid network: lr %g, %ld full-batch epochs, seed %llu\n",
@@ -55,7 +60,7 @@ int run(int argc, char** argv) {
       net.train_epoch();
     }
     training_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (epoch % every == 0) {  // the loss after this epoch's update, as the seed prints it
+    if (epoch % every == 0) {  // the loss after this epoch's update, as the article prints it
       tapegrad::NoGradGuard no_grad;
       const double loss = net.loss(net.forward()).item();
       std::printf("epochs: %6ld loss: %.10g\n", epoch, loss);
@@ -74,7 +79,7 @@ int run(int argc, char** argv) {
   bool learned = true;
   for (std::size_t i = 0; i < 4; ++i) {
     const double y = outputs.value()(i, 0);
-    const int predicted = y >= 0.5 ? 1 : 0;  // the seed's threshold
+    const int predicted = y >= 0.5 ? 1 : 0;  // the article's threshold
     learned = learned && predicted == static_cast<int>(net.targets.value()(i, 0));
     predictions += " " + std::to_string(predicted);
     std::printf("  %g xor %g -> %.8f\n", net.inputs.value()(i, 0), net.inputs.value()(i, 1), y);
@@ -85,7 +90,7 @@ int run(int argc, char** argv) {
                       : "the network did NOT learn XOR (stuck, e.g. in a local minimum "
                         "for this seed; try another --seed or more --epochs)");
   if (!plot.empty() && examples::Plot()
-                           .title("XOR, 2-10-1 sigmoid network: loss E = sum((T-Y)^2)/(2N)")
+                           .title("XOR, 2-10-1 sigmoid network: loss E = sum((T - Y)^{2}) / 2N")
                            .labels("epoch", "loss")
                            .log_y()
                            .add({"loss", loss_epochs, losses, "linespoints pt 7 ps 0.6 lc rgb '#1060d0'"})

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every demo with its default settings, prints one line of result for each, and says
 # where the pictures and the full outputs went. Usage: tour.sh BUILD_DIR [OUTPUT_DIR]
+# (default BUILD_DIR/tour). Every demo that writes files (pictures, .dot, .npz) is given
+# --out OUTPUT_DIR, so the tour writes nothing anywhere else.
 set -euo pipefail
 build_dir="$(cd "$1" && pwd)"
 out="${2:-$build_dir/tour}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
-cd "$out"  # the demos draw their pictures here
+writes_files=" xor manual_bp minimize_1d minimize_2d linear_regression gd_variants classify fashion_mnist "
 
 # name | program and arguments | the lines of its output that sum it up (grep patterns)
 demos=(
@@ -33,7 +35,9 @@ for entry in "${demos[@]}"; do
   program="${words[0]}"
   log="$out/$program.txt"
   [ "${#words[@]}" -gt 1 ] && log="$out/$program-${words[1]#--}.txt"
-  if "$build_dir/examples/$program" "${words[@]:1}" > "$log" 2>&1; then
+  arguments=("${words[@]:1}")
+  [[ "$writes_files" == *" $program "* ]] && arguments+=(--out "$out")
+  if "$build_dir/examples/$program" "${arguments[@]}" > "$log" 2>&1; then
     summary=$(grep -E "$pattern1${pattern2:+|$pattern2}" "$log" | sed 's/^ *//; s/^[0-9]\. //' |
               paste -sd '\t' - | sed 's/\t/; /g; s/ *$//')
     printf '%-62s %s\n' "$title" "$summary"

@@ -1,5 +1,5 @@
-// Seed 002's two-dimensional function, shared by the minimize_2d demo and the test that
-// checks its compiled descent against the eager one.
+// The gradient-descent article's two-dimensional function, shared by the minimize_2d demo and the
+// test that checks its compiled descent against the eager one.
 #pragma once
 
 #include "tapegrad/tapegrad.hpp"

@@ -21,6 +21,10 @@ bool gnuplot_available() {
 std::string gnuplot_quote(const std::string& text) {
   std::string quoted = "\"";
   for (char c : text) {
+    if (c == '\n') {
+      quoted += "\\n";  // a line break in a title or label
+      continue;
+    }
     if (c == '"' || c == '\\') quoted += '\\';
     quoted += c;
   }
@@ -50,12 +54,14 @@ bool Plot::save(const std::string& png_path) const {
   for (std::size_t i = 0; i < series_.size(); ++i) {
     script << data_block("s" + std::to_string(i), series_[i].x, series_[i].y);
   }
-  script << "set terminal pngcairo size 900,600 enhanced font 'sans,11'\n"
+  script << "set terminal pngcairo size " << width_ << "," << height_ << " enhanced font 'sans,11'\n"
          << "set output " << gnuplot_quote(png_path) << "\n"
          << "set title " << gnuplot_quote(title_) << "\n"
          << "set xlabel " << gnuplot_quote(x_label_) << "\n"
          << "set ylabel " << gnuplot_quote(y_label_) << "\n"
-         << "set grid\n";
+         << "set grid\n"
+         // Room on the right for half of the last x tick label ("100000" was cut in two).
+         << "set rmargin 6\n";
   if (log_y_) script << "set logscale y\n";
   for (const auto& line : commands_) script << line << "\n";
   script << "plot ";

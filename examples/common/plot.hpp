@@ -25,6 +25,8 @@ class Plot {
   Plot& title(std::string text) { title_ = std::move(text); return *this; }
   Plot& labels(std::string x, std::string y) { x_label_ = std::move(x); y_label_ = std::move(y); return *this; }
   Plot& log_y(bool on = true) { log_y_ = on; return *this; }
+  /// The picture's size in pixels (default 900 x 600).
+  Plot& size(int width, int height) { width_ = width; height_ = height; return *this; }
   Plot& add(Series series) { series_.push_back(std::move(series)); return *this; }
   /// Any gnuplot command, run before the plot command (ranges, keys, ...).
   Plot& command(std::string line) { commands_.push_back(std::move(line)); return *this; }
@@ -34,6 +36,7 @@ class Plot {
  private:
   std::string title_, x_label_, y_label_;
   bool log_y_ = false;
+  int width_ = 900, height_ = 600;
   std::vector<Series> series_;
   std::vector<std::string> commands_;
 };
@@ -41,7 +44,7 @@ class Plot {
 /// Runs a complete gnuplot script (for plots Plot does not cover); false on failure.
 bool run_gnuplot(const std::string& script);
 
-/// Quotes a string for gnuplot.
+/// Quotes a string for gnuplot; a newline in it becomes a line break.
 std::string gnuplot_quote(const std::string& text);
 
 /// A data block named `name` with one "x y" line per point.

@@ -1,5 +1,5 @@
-// The XOR network of seed 000 (spec D1), built from tapegrad's nn and optim: shared by the
-// xor demo and the benchmark, so the benchmark times exactly what the demo runs.
+// The XOR network of the BP-network article ("BP神经网络"), built from tapegrad's nn and optim: shared
+// by the xor demo and the benchmark, so the benchmark times exactly what the demo runs.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +31,7 @@ struct XorNetwork {
         optimizer(model.parameters(), learning_rate) {}
 
   Tensor forward() { return model(inputs); }
-  /// E = sum((T - Y)^2) / (2N), the seed's cost.
+  /// E = sum((T - Y)^2) / (2N), the article's cost: half the mean squared error.
   Tensor loss(const Tensor& outputs) const { return tapegrad::nn::half_sse(outputs, targets); }
 
   /// One full-batch gradient-descent step; the gradients come from backward() alone.
