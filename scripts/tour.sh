@@ -12,19 +12,19 @@ writes_files=" xor manual_bp minimize_1d minimize_2d linear_regression gd_varian
 
 # name | program and arguments | the lines of its output that sum it up (grep patterns)
 demos=(
-  "D1 XOR (seed 000)|xor|^final loss|^training time"
-  "D1 XOR again, the step compiled once and replayed|xor --compiled --plot xor_loss_compiled.png|^final loss|^training time"
-  "D2 BP equations (seeds 000, 001)|bp_equations|^agree|^DISAGREE"
-  "D3 one BP step worked by hand (seed 003)|manual_bp|^agree|^DISAGREE"
-  "D4 minimize (x+1)^2-1 (seed 002)|minimize_1d|^minimum"
-  "D5 check a hand gradient, minimize a 2-d function (seed 002)|minimize_2d|verdict:|^2\\. Gradient descent"
-  "D5 again, the descent's gradients compiled once and replayed|minimize_2d --compiled --plot minimize_2d_compiled.png|^2\\. Gradient descent|^descent time"
-  "D6 linear regression (seed 002)|linear_regression|^least squares"
-  "D7 gradient-descent variants (seed 000)|gd_variants|^summary"
-  "D7 again, one compiled step per batch size|gd_variants --compiled --plot gd_variants_compiled.png|^summary|^descent time"
-  "D8 classification against a linear baseline (seed 004)|classify|^best MLP"
-  "D9 Fashion-MNIST, MLP 784-100-10, 10 epochs|fashion_mnist|^test accuracy"
-  "D9 again, one compiled step per batch size|fashion_mnist --compiled --weights fashion_mnist_compiled.npz|^test accuracy"
+  "XOR (BP-network article)|xor|^final loss|^training time"
+  "XOR again, the step compiled once and replayed|xor --compiled --plot xor_loss_compiled.png|^final loss|^training time"
+  "BP equations (BP-network and BP-derivation articles)|bp_equations|^agree|^DISAGREE"
+  "one BP step worked by hand (worked-BP article)|manual_bp|^agree|^DISAGREE"
+  "minimize (x+1)^2-1 (gradient-descent article)|minimize_1d|^minimum"
+  "check a hand gradient, minimize a 2-d function (gradient-descent article)|minimize_2d|verdict:|^2\\. Gradient descent"
+  "minimize_2d again, the descent's gradients compiled once and replayed|minimize_2d --compiled --plot minimize_2d_compiled.png|^2\\. Gradient descent|^descent time"
+  "linear regression (gradient-descent article)|linear_regression|^least squares"
+  "gradient-descent variants (BP-network article)|gd_variants|^summary"
+  "gd_variants again, one compiled step per batch size|gd_variants --compiled --plot gd_variants_compiled.png|^summary|^descent time"
+  "classification against a linear baseline (sklearn article)|classify|^best MLP"
+  "Fashion-MNIST, MLP 784-100-10, 10 epochs|fashion_mnist|^test accuracy"
+  "Fashion-MNIST again, one compiled step per batch size|fashion_mnist --compiled --weights fashion_mnist_compiled.npz|^test accuracy"
 )
 
 echo "tapegrad demo tour: every gradient comes from the tape"

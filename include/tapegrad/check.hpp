@@ -10,6 +10,9 @@
 
 namespace tapegrad {
 
+/// @addtogroup autograd
+/// @{
+
 /// Settings of gradcheck and check_hand_gradient. A step or tolerance that is not positive
 /// (the default 0) means "the default for the element type":
 /// float64: step 1e-6, atol 1e-7, rtol 1e-6;  float32: step 1e-2, atol 1e-3, rtol 1e-2.
@@ -167,5 +170,7 @@ template <class T>
 HandGradientReport check_hand_gradient(const TensorFunction<T>& f, const HandGradient<T>& hand,
                                        const std::vector<std::vector<xt::xarray<T>>>& points,
                                        const GradcheckOptions& options = {});
+
+/// @}
 
 }  // namespace tapegrad

@@ -22,6 +22,9 @@
 /// `const std::vector<Tensor<T>>&` (several). Exceptions from f pass through.
 namespace tapegrad::functional {
 
+/// @addtogroup functional
+/// @{
+
 /// A function of several tensors, the form every function here is reduced to.
 template <class T>
 using Function = std::function<Tensor<T>(const std::vector<Tensor<T>>&)>;
@@ -177,5 +180,7 @@ template <class F, class T>
 Tensor<T> hvp(F f, const Tensor<T>& x, const Tensor<T>& v) {
   return detail::hvp<T>(detail::of_one<T>(f), x, v);
 }
+
+/// @}
 
 }  // namespace tapegrad::functional
