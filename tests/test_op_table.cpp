@@ -23,7 +23,7 @@ namespace {
 // The names of the op blocks in src/ (each says `static constexpr const char* name = "...";`).
 std::set<std::string> op_blocks_in_sources() {
   std::set<std::string> names;
-  const std::regex block_name("static constexpr const char\\* name = \"([a-z_]+)\";");
+  const std::regex block_name("static constexpr const char\\* name = \"([a-z][a-z0-9_]*)\";");
   for (const auto& entry : std::filesystem::recursive_directory_iterator(TAPEGRAD_SOURCE_DIR)) {
     if (entry.path().extension() != ".cpp") continue;
     std::ifstream in(entry.path());

@@ -184,7 +184,7 @@ std::set<std::string> recorded_ops(const test::OpCase& c) {
     if (x.has_grad() && x.grad_tensor().requires_grad() && !x.grad_tensor().is_leaf()) ends.push_back(x.grad_tensor());
   }
   std::set<std::string> recorded;
-  const std::regex op_label("label=\"([a-z_]+)\\\\n");
+  const std::regex op_label("label=\"([a-z][a-z0-9_]*)\\\\n");
   for (const auto& end_point : ends) {
     const std::string dot = graph_dot(end_point);
     for (std::sregex_iterator m(dot.begin(), dot.end(), op_label), end; m != end; ++m) {
