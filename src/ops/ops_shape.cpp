@@ -41,7 +41,16 @@ struct Transpose {
   }
   template <class T>
   static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
-    xt::noalias(out) = xt::transpose(in[0], a.perm);
+    // y's elements in order, each read from x through x's strides permuted; a permutation
+    // that keeps the last axis (a convolution's (O, N, L) -> (N, O, L)) copies whole rows.
+    // (A plain walk: xtensor's strided assignment took several times as long.)
+    const Shape x_strides = detail::broadcast_strides(in[0].shape(), in[0].shape());
+    Shape read(a.perm.size());
+    for (std::size_t i = 0; i < read.size(); ++i) read[i] = x_strides[a.perm[i]];
+    const T* x = in[0].data();
+    T* y = out.data();
+    detail::walk(out.shape(), read, Shape(read.size(), 0),
+                 [x, y](std::size_t k, std::size_t i, std::size_t) { y[k] = x[i]; });
   }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
