@@ -135,6 +135,8 @@ inline std::vector<OpCase> all_cases() {
          {rnd({2, 2, 3, 4}, 82), rnd({2, 2, 2, 2}, 83), rnd({2}, 84)}),
       op("max_pool2d", [](const auto& x) { return max_pool2d(x[0], Pool2dOptions(3).stride(2).padding(1)); },
          {rnd({1, 2, 5, 4}, 85)}),
+      op("transpose keeping the last axes (a block copy)", [](const auto& x) { return transpose(x[0], {2, 0, 1, 3}); },
+         {rnd({2, 3, 2, 2}, 87)}),
       op("avg_pool2d", [](const auto& x) { return avg_pool2d(x[0], Pool2dOptions({2, 3}).stride(1).padding({1, 1})); },
          {rnd({1, 2, 3, 4}, 86)}),
   };
