@@ -271,7 +271,7 @@ Tensor<T> im2col(const Tensor<T>& x, Size2 kernel, const Conv2dOptions& options 
                  double padding_value = 0);
 /// The adjoint of im2col (PyTorch's F.fold): columns of shape (C kh kw, N Ho Wo), laid out
 /// as im2col makes them, summed into an array of `input_shape` (N, C, H, W); entries that
-/// fall in the padding are dropped. <col2im(g), x> = <g, im2col(x)> for padding value 0.
+/// fall in the padding are dropped. sum(col2im(g) x) = sum(g im2col(x)) for padding value 0.
 /// dx = im2col(g) (padding value 0). Throws ValueError as im2col does for `input_shape`,
 /// and ShapeError if the columns' shape is not the one im2col gives for it.
 template <class T>

@@ -63,6 +63,7 @@ struct Im2col {
   using Attrs = Window;
   template <class T>
   static void forward(const Inputs<T>& in, const Attrs& k, xt::xarray<T>& out) {
+    if (out.size() == 0) return;  // N = 0 or C = 0 (and an empty array's data may be null)
     const Extents e = extents_of(in[0].shape(), k);
     const T pad = static_cast<T>(k.padding_value);
     const T* x = in[0].data();
@@ -113,6 +114,7 @@ struct Col2im {
   using Attrs = Window;
   template <class T>
   static void forward(const Inputs<T>& in, const Attrs& k, xt::xarray<T>& out) {
+    if (out.size() == 0) return;  // N = 0 or C = 0, and then the columns are empty too
     const Extents e = extents_of(out.shape(), k);
     const T* y = in[0].data();
     T* x = out.data();
