@@ -122,6 +122,23 @@ inline std::vector<OpCase> all_cases() {
            return mean(log_softmax(h * h - sigmoid(h), -1)) + sum(softplus(x[2]));
          },
          {rnd({2, 3}, 64), rnd({3, 4}, 65), rnd({4}, 66)}),
+      // convolution and pooling (ops_conv.cpp): im2col and col2im, and the composites on them
+      op("im2col", [](const auto& x) {
+           return im2col(x[0], Size2(2, 3), Conv2dOptions().stride({2, 1}).padding(1).dilation({1, 2}));
+         },
+         {rnd({1, 2, 4, 5}, 80)}),
+      op("col2im", [](const auto& x) {
+           return col2im(x[0], Shape{1, 2, 4, 5}, Size2(2, 3), Conv2dOptions().stride({2, 1}).padding(1).dilation({1, 2}));
+         },
+         {rnd({12, 9}, 81)}),
+      op("conv2d", [](const auto& x) { return conv2d(x[0], x[1], x[2], Conv2dOptions().stride(2).padding(1)); },
+         {rnd({2, 2, 3, 4}, 82), rnd({2, 2, 2, 2}, 83), rnd({2}, 84)}),
+      op("max_pool2d", [](const auto& x) { return max_pool2d(x[0], Pool2dOptions(3).stride(2).padding(1)); },
+         {rnd({1, 2, 5, 4}, 85)}),
+      op("transpose keeping the last axes (a block copy)", [](const auto& x) { return transpose(x[0], {2, 0, 1, 3}); },
+         {rnd({2, 3, 2, 2}, 87)}),
+      op("avg_pool2d", [](const auto& x) { return avg_pool2d(x[0], Pool2dOptions({2, 3}).stride(1).padding({1, 1})); },
+         {rnd({1, 2, 3, 4}, 86)}),
   };
 }
 

@@ -138,6 +138,18 @@ std::vector<EmptyCase> empty_cases() {
        {e(rows0)}, none(rows0)},
       {"index_add of no rows", [](const Inputs& x) { return index_add(x[0], {}, 4); },
        {e({0, 2})}, none({4, 2})},
+      // convolution and pooling (ops_conv.cpp)
+      {"im2col of an empty batch", [](const Inputs& x) { return im2col(x[0], 2, Conv2dOptions().padding(1)); },
+       {e({0, 2, 3, 3})}, none({8, 0})},
+      {"im2col of no channels", [](const Inputs& x) { return im2col(x[0], 2); }, {e({2, 0, 3, 3})}, none({0, 8})},
+      {"col2im of an empty batch", [](const Inputs& x) { return col2im(x[0], Shape{0, 2, 3, 3}, 2); },
+       {e({8, 0})}, none({0, 2, 3, 3})},
+      {"col2im of no channels", [](const Inputs& x) { return col2im(x[0], Shape{2, 0, 3, 3}, 2); },
+       {e({0, 8})}, none({2, 0, 3, 3})},
+      {"conv2d of an empty batch", [](const Inputs& x) { return conv2d(x[0], x[1], x[2]); },
+       {e({0, 2, 3, 3}), e({4, 2, 2, 2}), e({4})}, none({0, 4, 2, 2})},
+      {"max_pool2d of no channels", [](const Inputs& x) { return max_pool2d(x[0], Pool2dOptions(2)); },
+       {e({2, 0, 4, 4})}, none({2, 0, 2, 2})},
   };
   return cases;
 }

@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "tapegrad/conv_options.hpp"
 #include "tapegrad/tensor.hpp"
 
 namespace tapegrad {
@@ -245,6 +246,83 @@ Tensor<T> index_select(const Tensor<T>& x, const std::vector<std::size_t>& indic
 /// ValueError if an index is not below `rows`.
 template <class T>
 Tensor<T> index_add(const Tensor<T>& x, const std::vector<std::size_t>& indices, std::size_t rows);
+
+/// @}
+
+// ---- convolution and pooling (NCHW) ----
+
+/// @addtogroup conv
+/// @{
+
+/// The sliding windows of x as columns (PyTorch's F.unfold, with the whole batch in one
+/// matrix): x of shape (N, C, H, W) gives y of shape (C kh kw, N Ho Wo) with
+///
+///     y[(c, i, j), (n, p, q)] = x[n, c, p sh - ph + i dh, q sw - pw + j dw]
+///
+/// (rows ordered c, i, j and columns n, p, q, row-major), and `padding_value` where that
+/// position lies in the padding. Ho = floor((H + 2 ph - dh (kh - 1) - 1) / sh) + 1 and Wo
+/// likewise, as PyTorch. A convolution is then one GEMM, weight (O, C kh kw) x y.
+/// dx = col2im(g): each column's gradient summed back to the positions it was read from
+/// (the padding's share dropped, whatever its value). Throws ValueError if x is not 4-d, a
+/// kernel size, stride or dilation is below 1 or a padding below 0, or the (dilated) kernel
+/// is larger than the padded input.
+template <class T>
+Tensor<T> im2col(const Tensor<T>& x, Size2 kernel, const Conv2dOptions& options = Conv2dOptions(),
+                 double padding_value = 0);
+/// The adjoint of im2col (PyTorch's F.fold): columns of shape (C kh kw, N Ho Wo), laid out
+/// as im2col makes them, summed into an array of `input_shape` (N, C, H, W); entries that
+/// fall in the padding are dropped. sum(col2im(g) x) = sum(g im2col(x)) for padding value 0.
+/// dx = im2col(g) (padding value 0). Throws ValueError as im2col does for `input_shape`,
+/// and ShapeError if the columns' shape is not the one im2col gives for it.
+template <class T>
+Tensor<T> col2im(const Tensor<T>& columns, const Shape& input_shape, Size2 kernel,
+                 const Conv2dOptions& options = Conv2dOptions());
+/// 2-d convolution (cross-correlation, as PyTorch's F.conv2d): x of shape (N, C, H, W) or
+/// unbatched (C, H, W), weight of shape (O, C, kh, kw), bias of shape (O,); y of shape
+/// (N, O, Ho, Wo) (or (O, Ho, Wo)) with Ho, Wo as for im2col and
+///
+///     y[n, o, p, q] = b[o] + sum over c, i, j of w[o, c, i, j] x[n, c, p sh - ph + i dh, q sw - pw + j dw]
+///
+/// (zero padding). Composed as im2col(x) -> matmul(weight as (O, C kh kw), columns) ->
+/// reshape and transpose to NCHW -> + bias, so dweight = g2 columns^T (one GEMM over the
+/// whole batch), dx = col2im(weight2^T g2), dbias = g summed over n, p, q. No groups (every
+/// output channel sees every input channel). Throws ShapeError if x is not 3-d or 4-d,
+/// weight not 4-d, bias not (O,), or x's channels differ from weight's; ValueError as
+/// im2col does for the geometry.
+template <class T>
+Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
+                 const Conv2dOptions& options = Conv2dOptions());
+/// conv2d without a bias.
+template <class T>
+Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Conv2dOptions& options = Conv2dOptions());
+/// 2-d max pooling (PyTorch's F.max_pool2d with ceil_mode=False): x of shape (N, C, H, W)
+/// or (C, H, W); y[n, c, p, q] the largest element of the window of (n, c) at (p, q), the
+/// padding counting as -inf; sizes as for im2col. Composed as im2col of x viewed as
+/// (N C, 1, H, W) with padding -inf, then max along axis 0, so dx = g at the FIRST maximum of
+/// each window (in row-major window order), as PyTorch's CPU kernel. Throws ShapeError if x
+/// is not 3-d or 4-d; ValueError for a kernel size, stride or dilation below 1, a padding
+/// below 0 or above half the kernel size, or a window larger than the padded input. No
+/// ceil_mode and no returned indices.
+template <class T>
+Tensor<T> max_pool2d(const Tensor<T>& x, const Pool2dOptions& options);
+/// 2-d average pooling (PyTorch's F.avg_pool2d with its defaults count_include_pad=True,
+/// ceil_mode=False): the mean of each window, the zero padding counted, so every window
+/// divides by kh kw. Composed as im2col (zero padding) then mean along axis 0;
+/// dx = col2im(g / (kh kw)). Throws as max_pool2d does, and ValueError for a dilation other
+/// than 1 (PyTorch's avg_pool2d has none).
+template <class T>
+Tensor<T> avg_pool2d(const Tensor<T>& x, const Pool2dOptions& options);
+/// Adaptive average pooling to a 1x1 output (the global average pool before a classifier):
+/// the mean over H and W with the axes kept, (N, C, H, W) -> (N, C, 1, 1) or (C, H, W) ->
+/// (C, 1, 1).  dx = g / (H W) broadcast back. Throws ValueError for an output size other
+/// than 1x1 (only that one is supported) or an empty H W; ShapeError if x is not 3-d or 4-d.
+template <class T>
+Tensor<T> adaptive_avg_pool2d(const Tensor<T>& x, Size2 output_size);
+/// torch.flatten: the axes start_dim..end_dim (negative count from the end, both included)
+/// merged into one, as a reshape; a 0-d x gives shape (1,).  dx = reshape(g, x's shape).
+/// Throws ValueError if an axis is out of range or start_dim comes after end_dim.
+template <class T>
+Tensor<T> flatten(const Tensor<T>& x, std::ptrdiff_t start_dim = 1, std::ptrdiff_t end_dim = -1);
 
 /// @}
 

@@ -19,6 +19,7 @@
 #include "tapegrad/io/state.hpp"
 #include "tapegrad/io/torch_state.hpp"
 #include "tapegrad/nn/bp_check.hpp"
+#include "tapegrad/nn/conv.hpp"
 #include "tapegrad/nn/init.hpp"
 #include "tapegrad/nn/layers.hpp"
 #include "tapegrad/nn/loss.hpp"

@@ -41,16 +41,42 @@ struct Transpose {
   }
   template <class T>
   static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
-    // y's elements in order, each read from x through x's strides permuted; a permutation
-    // that keeps the last axis (a convolution's (O, N, L) -> (N, O, L)) copies whole rows.
-    // (A plain walk: xtensor's strided assignment took several times as long.)
+    const std::size_t d = a.perm.size();
+    if (d >= 2 && a.perm[d - 1] == d - 1 && out.size() != 0) {
+      copy_blocks(in[0], a.perm, out);
+      return;
+    }
+    // Otherwise y's elements in order, each read from x through x's strides permuted (a
+    // plain walk: xtensor's strided assignment took several times as long).
     const Shape x_strides = detail::broadcast_strides(in[0].shape(), in[0].shape());
-    Shape read(a.perm.size());
-    for (std::size_t i = 0; i < read.size(); ++i) read[i] = x_strides[a.perm[i]];
+    Shape read(d);
+    for (std::size_t i = 0; i < d; ++i) read[i] = x_strides[a.perm[i]];
     const T* x = in[0].data();
     T* y = out.data();
-    detail::walk(out.shape(), read, Shape(read.size(), 0),
+    detail::walk(out.shape(), read, Shape(d, 0),
                  [x, y](std::size_t k, std::size_t i, std::size_t) { y[k] = x[i]; });
+  }
+  // The last axes stay in place (conv2d's (O, N, Ho, Wo) -> (N, O, Ho, Wo)): y is contiguous
+  // blocks of x, copied whole, x's offset walked with a counter over y's leading axes.
+  template <class T>
+  static void copy_blocks(const xt::xarray<T>& x, const std::vector<std::size_t>& perm, xt::xarray<T>& out) {
+    const Shape& xs = x.shape();
+    const Shape& ys = out.shape();
+    std::size_t kept = perm.size();  // axes [kept, d) stay in place
+    while (kept > 0 && perm[kept - 1] == kept - 1) --kept;
+    const std::size_t block = extent_product(xs, kept, xs.size());
+    std::vector<std::size_t> step(kept), index(kept, 0);  // x's stride along y's axis i
+    for (std::size_t i = 0; i < kept; ++i) step[i] = extent_product(xs, perm[i] + 1, xs.size());
+    std::size_t from = 0;
+    for (std::size_t at = 0; at < out.size(); at += block) {
+      std::copy_n(x.data() + from, block, out.data() + at);
+      for (std::size_t i = kept; i-- > 0;) {
+        from += step[i];
+        if (++index[i] < ys[i]) break;
+        from -= step[i] * ys[i];
+        index[i] = 0;
+      }
+    }
   }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {

@@ -1,0 +1,387 @@
+// Convolution and pooling, NCHW: one pair of op blocks (see ops/op.hpp), im2col and its
+// adjoint col2im, each the other's backward; conv2d and the pools are composed from them and
+// the existing ops (matmul, max, mean, reshape, transpose), so they need no rule of their own.
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "ops/op.hpp"
+#include "tapegrad/ops.hpp"
+
+namespace tapegrad {
+
+using detail::BackwardContext;
+using detail::Gradients;
+using detail::Inputs;
+
+namespace {
+
+// The window of im2col / col2im (all extents checked: kernel, stride, dilation >= 1), and
+// what im2col writes where a tap falls in the padding.
+struct Window {
+  std::size_t kh, kw, sh, sw, ph, pw, dh, dw;
+  double padding_value;
+};
+
+// The output extent along one axis, as PyTorch: floor((in + 2p - d (k - 1) - 1) / s) + 1.
+// The caller has checked that the dilated kernel fits the padded input.
+std::size_t out_extent(std::size_t in, std::size_t k, std::size_t s, std::size_t p, std::size_t d) {
+  return (in + 2 * p - d * (k - 1) - 1) / s + 1;
+}
+
+// The output positions q in [0, out) whose tap q s - p + offset lies inside [0, in): a range
+// [first, last), so that the loops below test no bounds inside a row.
+struct Span {
+  std::size_t first, last;
+};
+Span inside(std::size_t out, std::size_t in, std::size_t s, std::size_t p, std::size_t offset) {
+  // q s + offset >= p  and  q s + offset < in + p.
+  const std::size_t first = offset >= p ? 0 : (p - offset + s - 1) / s;
+  const std::size_t last = in + p > offset ? (in + p - offset - 1) / s + 1 : 0;
+  const std::size_t a = std::min(first, out), b = std::min(last, out);
+  return {a, std::max(a, b)};
+}
+
+// The extents both kernels walk: x's (N, C, H, W) and the output's (Ho, Wo).
+struct Extents {
+  std::size_t n, c, h, w, ho, wo;
+};
+Extents extents_of(const Shape& x, const Window& k) {
+  return {x[0], x[1], x[2], x[3], out_extent(x[2], k.kh, k.sh, k.ph, k.dh), out_extent(x[3], k.kw, k.sw, k.pw, k.dw)};
+}
+
+template <class T>
+Tensor<T> im2col_of(const Tensor<T>& x, const Window& k, const Shape& out_shape);
+template <class T>
+Tensor<T> col2im_of(const Tensor<T>& columns, const Window& k, const Shape& out_shape);
+
+// y[(c, i, j), (n, p, q)] = x[n, c, p sh - ph + i dh, q sw - pw + j dw], or the padding value.
+// dx = col2im(g) (the padding's share dropped).
+struct Im2col {
+  static constexpr const char* name = "im2col";
+  using Attrs = Window;
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs& k, xt::xarray<T>& out) {
+    if (out.size() == 0) return;  // N = 0 or C = 0 (and an empty array's data may be null)
+    const Extents e = extents_of(in[0].shape(), k);
+    const T pad = static_cast<T>(k.padding_value);
+    const T* x = in[0].data();
+    T* y = out.data();
+    const std::size_t columns = e.n * e.ho * e.wo;
+    // One row (c, i, j) at a time, written in order: for each (n, p), a strided read of one
+    // row of x, padding on either side.
+    for (std::size_t c = 0; c < e.c; ++c) {
+      for (std::size_t i = 0; i < k.kh; ++i) {
+        const Span rows = inside(e.ho, e.h, k.sh, k.ph, i * k.dh);
+        for (std::size_t j = 0; j < k.kw; ++j) {
+          const Span cols = inside(e.wo, e.w, k.sw, k.pw, j * k.dw);
+          T* row = y + ((c * k.kh + i) * k.kw + j) * columns;
+          for (std::size_t n = 0; n < e.n; ++n) {
+            for (std::size_t p = 0; p < e.ho; ++p) {
+              T* to = row + (n * e.ho + p) * e.wo;
+              if (p < rows.first || p >= rows.last || cols.first == cols.last) {
+                std::fill(to, to + e.wo, pad);
+                continue;
+              }
+              const std::size_t r = p * k.sh + i * k.dh - k.ph;  // >= 0: p is in rows
+              const T* from = x + ((n * e.c + c) * e.h + r) * e.w;
+              // x[n, c, r, q sw - pw + j dw] for the first q inside (>= 0 there).
+              const std::size_t at = cols.first * k.sw + j * k.dw - k.pw;
+              std::fill(to, to + cols.first, pad);
+              if (k.sw == 1) {
+                std::copy_n(from + at, cols.last - cols.first, to + cols.first);
+              } else {
+                for (std::size_t q = cols.first, a = at; q < cols.last; ++q, a += k.sw) to[q] = from[a];
+              }
+              std::fill(to + cols.last, to + e.wo, pad);
+            }
+          }
+        }
+      }
+    }
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& k) {
+    return col2im_of(c.grad(), k, c.input(0).shape());
+  }
+};
+
+// y = zeros of shape (N, C, H, W), with each column entry added at the position im2col reads
+// it from (entries in the padding dropped): the adjoint of im2col.  dx = im2col(g), padding 0.
+struct Col2im {
+  static constexpr const char* name = "col2im";
+  using Attrs = Window;
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs& k, xt::xarray<T>& out) {
+    if (out.size() == 0) return;  // N = 0 or C = 0, and then the columns are empty too
+    const Extents e = extents_of(out.shape(), k);
+    const T* y = in[0].data();
+    T* x = out.data();
+    std::fill(x, x + out.size(), T(0));
+    const std::size_t columns = e.n * e.ho * e.wo;
+    for (std::size_t c = 0; c < e.c; ++c) {
+      for (std::size_t i = 0; i < k.kh; ++i) {
+        const Span rows = inside(e.ho, e.h, k.sh, k.ph, i * k.dh);
+        for (std::size_t j = 0; j < k.kw; ++j) {
+          const Span cols = inside(e.wo, e.w, k.sw, k.pw, j * k.dw);
+          const T* row = y + ((c * k.kh + i) * k.kw + j) * columns;
+          for (std::size_t n = 0; n < e.n; ++n) {
+            for (std::size_t p = rows.first; p < rows.last; ++p) {
+              const T* from = row + (n * e.ho + p) * e.wo;
+              const std::size_t r = p * k.sh + i * k.dh - k.ph;  // >= 0: p is in rows
+              T* to = x + ((n * e.c + c) * e.h + r) * e.w;
+              const std::size_t at = cols.first * k.sw + j * k.dw - k.pw;
+              for (std::size_t q = cols.first, a = at; q < cols.last; ++q, a += k.sw) to[a] += from[q];
+            }
+          }
+        }
+      }
+    }
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& k) {
+    Window zero_padded = k;
+    zero_padded.padding_value = 0;
+    return im2col_of(c.grad(), zero_padded, c.input(0).shape());
+  }
+};
+
+template <class T>
+Tensor<T> im2col_of(const Tensor<T>& x, const Window& k, const Shape& out_shape) {
+  return detail::apply_shaped<Im2col>(out_shape, k, x);
+}
+
+template <class T>
+Tensor<T> col2im_of(const Tensor<T>& columns, const Window& k, const Shape& out_shape) {
+  return detail::apply_shaped<Col2im>(out_shape, k, columns);
+}
+
+// ---- checks ----
+
+// The largest size or padding taken: far beyond any array, small enough that H + 2p and
+// d (k - 1) cannot overflow.
+constexpr std::int64_t kLargest = std::int64_t{1} << 31;
+
+std::string pair_string(const Size2& s) { return s.to_pair_string(); }
+
+// Checks one of the geometry's sizes: both values in [least, kLargest].
+void check_size(const char* op, const char* what, const Size2& s, std::int64_t least) {
+  for (const std::int64_t v : {s.h(), s.w()}) {
+    if (v < least) {
+      throw ValueError(std::string(op) + ": " + what + " must be at least " + std::to_string(least) + ", got " +
+                       pair_string(s));
+    }
+    if (v > kLargest) {
+      throw ValueError(std::string(op) + ": " + what + " " + pair_string(s) + " is too large (at most " +
+                       std::to_string(kLargest) + ")");
+    }
+  }
+}
+
+// The window of `kernel` and `options` on an input of shape (N, C, H, W), checked, and the
+// shape of im2col's result. Errors name `op`.
+struct CheckedWindow {
+  Window window;
+  Shape columns;  // (C kh kw, N Ho Wo)
+  std::size_t ho, wo;
+};
+CheckedWindow checked_window(const char* op, const Shape& x, const Size2& kernel, const Conv2dOptions& options,
+                             double padding_value, const Shape& shown) {
+  check_size(op, "the kernel size", kernel, 1);
+  check_size(op, "the stride", options.stride(), 1);
+  check_size(op, "the padding", options.padding(), 0);
+  check_size(op, "the dilation", options.dilation(), 1);
+  const auto u = [](std::int64_t v) { return static_cast<std::size_t>(v); };
+  const Window k{u(kernel.h()),           u(kernel.w()),           u(options.stride().h()), u(options.stride().w()),
+                 u(options.padding().h()), u(options.padding().w()), u(options.dilation().h()),
+                 u(options.dilation().w()), padding_value};
+  const std::size_t span_h = k.dh * (k.kh - 1) + 1, span_w = k.dw * (k.kw - 1) + 1;
+  const std::size_t padded_h = x[2] + 2 * k.ph, padded_w = x[3] + 2 * k.pw;
+  if (span_h > padded_h || span_w > padded_w) {
+    throw ValueError(std::string(op) + ": the kernel " + pair_string(kernel) + " with dilation " +
+                     pair_string(options.dilation()) + " spans (" + std::to_string(span_h) + ", " +
+                     std::to_string(span_w) + "), larger than the padded input (" + std::to_string(padded_h) + ", " +
+                     std::to_string(padded_w) + ") of " + shape_to_string(shown) + " with padding " +
+                     pair_string(options.padding()));
+  }
+  const Extents e = extents_of(x, k);
+  Shape columns{e.c * k.kh * k.kw, e.n * e.ho * e.wo};
+  checked_size(op, {e.c, k.kh * k.kw, e.n, e.ho * e.wo});
+  return {k, columns, e.ho, e.wo};
+}
+
+template <class T>
+void require_4d(const char* op, const Tensor<T>& x) {
+  if (x.dim() != 4) {
+    throw ValueError(std::string(op) + ": the input must be 4-d (N, C, H, W), got " + shape_to_string(x.shape()));
+  }
+}
+
+// x as 4-d: (C, H, W) gets a batch axis of 1, as PyTorch takes unbatched input.
+template <class T>
+Tensor<T> batched(const char* op, const Tensor<T>& x) {
+  if (x.dim() == 4) return x;
+  if (x.dim() == 3) return reshape(x, Shape{1, x.shape()[0], x.shape()[1], x.shape()[2]});
+  throw ShapeError(std::string(op) + ": the input must be 3-d (C, H, W) or 4-d (N, C, H, W), got " +
+                   shape_to_string(x.shape()));
+}
+
+// y (N, ...) back to x's batchedness: (...) for an unbatched x.
+template <class T>
+Tensor<T> as_input(const Tensor<T>& x, const Tensor<T>& y) {
+  if (x.dim() == 4) return y;
+  return reshape(y, Shape(y.shape().begin() + 1, y.shape().end()));
+}
+
+template <class T>
+Tensor<T> conv2d_of(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>* bias, const Conv2dOptions& options) {
+  const Tensor<T> x4 = batched("conv2d", x);
+  if (weight.dim() != 4) {
+    throw ShapeError("conv2d: the weight must be 4-d (O, C, kh, kw), got " + shape_to_string(weight.shape()));
+  }
+  const Shape& w = weight.shape();
+  const std::size_t channels = x4.shape()[1], out_channels = w[0];
+  if (w[1] != channels) {
+    throw ShapeError("conv2d: input " + shape_to_string(x.shape()) + " has " + std::to_string(channels) +
+                     " channels, weight " + shape_to_string(w) + " expects " + std::to_string(w[1]));
+  }
+  if (bias != nullptr && bias->shape() != Shape{out_channels}) {
+    throw ShapeError("conv2d: the bias must have shape (" + std::to_string(out_channels) + ",) for weight " +
+                     shape_to_string(w) + ", got " + shape_to_string(bias->shape()));
+  }
+  const auto window = checked_window("conv2d", x4.shape(), Size2(w[2], w[3]), options, 0.0, x.shape());
+  const std::size_t n = x4.shape()[0];
+  const Tensor<T> columns = im2col_of(x4, window.window, window.columns);
+  const Tensor<T> product = matmul(reshape(weight, Shape{out_channels, window.columns[0]}), columns);
+  // (O, N Ho Wo) to (N, O, Ho, Wo): a transpose, except for one image.
+  Tensor<T> y = reshape(product, Shape{out_channels, n, window.ho, window.wo});
+  y = n == 1 ? reshape(y, Shape{1, out_channels, window.ho, window.wo}) : transpose(y, {1, 0, 2, 3});
+  if (bias != nullptr) y = y + reshape(*bias, Shape{out_channels, 1, 1});
+  return as_input(x, y);
+}
+
+// The pools' shared part: x (N, C, H, W) viewed as (N C, 1, H, W) and unfolded, so that
+// each window is one column of kh kw taps.
+template <class T>
+struct PoolColumns {
+  Tensor<T> columns;
+  Shape result;  // (N, C, Ho, Wo), or (C, Ho, Wo) for an unbatched x
+};
+template <class T>
+PoolColumns<T> pool_columns(const char* op, const Tensor<T>& x, const Pool2dOptions& options, double padding_value) {
+  const Tensor<T> x4 = batched(op, x);
+  check_size(op, "the kernel size", options.kernel(), 1);
+  check_size(op, "the padding", options.padding(), 0);
+  const Size2& k = options.kernel();
+  const Size2& p = options.padding();
+  if (p.h() > k.h() / 2 || p.w() > k.w() / 2) {
+    throw ValueError(std::string(op) + ": the padding " + pair_string(p) +
+                     " must be at most half the kernel size " + pair_string(k) + " (as PyTorch)");
+  }
+  const Shape& s = x4.shape();
+  const Shape planes{s[0] * s[1], 1, s[2], s[3]};
+  const auto window = checked_window(op, planes, k, options.window(), padding_value, x.shape());
+  Shape result{s[0], s[1], window.ho, window.wo};
+  if (x.dim() == 3) result.erase(result.begin());
+  return {im2col_of(reshape(x4, planes), window.window, window.columns), std::move(result)};
+}
+
+}  // namespace
+TAPEGRAD_REGISTER_OP(Im2col)
+TAPEGRAD_REGISTER_OP(Col2im)
+
+template <class T>
+Tensor<T> im2col(const Tensor<T>& x, Size2 kernel, const Conv2dOptions& options, double padding_value) {
+  require_4d("im2col", x);
+  const auto window = checked_window("im2col", x.shape(), kernel, options, padding_value, x.shape());
+  return im2col_of(x, window.window, window.columns);
+}
+
+template <class T>
+Tensor<T> col2im(const Tensor<T>& columns, const Shape& input_shape, Size2 kernel, const Conv2dOptions& options) {
+  if (input_shape.size() != 4) {
+    throw ValueError("col2im: the input shape must be 4-d (N, C, H, W), got " + shape_to_string(input_shape));
+  }
+  const auto window = checked_window("col2im", input_shape, kernel, options, 0.0, input_shape);
+  if (columns.shape() != window.columns) {
+    throw ShapeError("col2im: columns " + shape_to_string(columns.shape()) + " for input shape " +
+                     shape_to_string(input_shape) + " and kernel " + pair_string(kernel) + "; expected " +
+                     shape_to_string(window.columns));
+  }
+  return col2im_of(columns, window.window, input_shape);
+}
+
+template <class T>
+Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias, const Conv2dOptions& options) {
+  return conv2d_of(x, weight, &bias, options);
+}
+
+template <class T>
+Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Conv2dOptions& options) {
+  return conv2d_of(x, weight, static_cast<const Tensor<T>*>(nullptr), options);
+}
+
+template <class T>
+Tensor<T> max_pool2d(const Tensor<T>& x, const Pool2dOptions& options) {
+  const auto pool = pool_columns("max_pool2d", x, options, -std::numeric_limits<double>::infinity());
+  return reshape(max(pool.columns, 0), pool.result);
+}
+
+template <class T>
+Tensor<T> avg_pool2d(const Tensor<T>& x, const Pool2dOptions& options) {
+  const Size2& d = options.dilation();
+  if (d.h() != 1 || d.w() != 1) {
+    throw ValueError("avg_pool2d: no dilation (PyTorch's avg_pool2d has none), got " + pair_string(d));
+  }
+  const auto pool = pool_columns("avg_pool2d", x, options, 0.0);
+  return reshape(mean(pool.columns, Axes{0}), pool.result);
+}
+
+template <class T>
+Tensor<T> adaptive_avg_pool2d(const Tensor<T>& x, Size2 output_size) {
+  if (output_size.h() != 1 || output_size.w() != 1) {
+    throw ValueError("adaptive_avg_pool2d: only the output size 1x1 is supported, got " + output_size.to_pair_string());
+  }
+  const Tensor<T> x4 = batched("adaptive_avg_pool2d", x);
+  if (x4.shape()[2] * x4.shape()[3] == 0) {
+    throw ValueError("adaptive_avg_pool2d: the input " + shape_to_string(x.shape()) + " has no spatial elements");
+  }
+  return mean(x, Axes{-2, -1}, true);
+}
+
+template <class T>
+Tensor<T> flatten(const Tensor<T>& x, std::ptrdiff_t start_dim, std::ptrdiff_t end_dim) {
+  if (x.dim() == 0) {
+    // torch.flatten of a 0-d tensor: shape (1,), for start and end in {0, -1}.
+    detail::normalize_axis("flatten", start_dim, 1);
+    detail::normalize_axis("flatten", end_dim, 1);
+    return reshape(x, Shape{1});
+  }
+  const std::size_t first = detail::normalize_axis("flatten", start_dim, x.dim());
+  const std::size_t last = detail::normalize_axis("flatten", end_dim, x.dim());
+  if (first > last) {
+    throw ValueError("flatten: start_dim " + std::to_string(start_dim) + " comes after end_dim " +
+                     std::to_string(end_dim) + " for shape " + shape_to_string(x.shape()));
+  }
+  const Shape& s = x.shape();
+  Shape merged(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(first));
+  merged.push_back(detail::extent_product(s, first, last + 1));
+  merged.insert(merged.end(), s.begin() + static_cast<std::ptrdiff_t>(last) + 1, s.end());
+  return reshape(x, merged);
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                                                          \
+  template Tensor<T> im2col(const Tensor<T>&, Size2, const Conv2dOptions&, double);                      \
+  template Tensor<T> col2im(const Tensor<T>&, const Shape&, Size2, const Conv2dOptions&);                \
+  template Tensor<T> conv2d(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&, const Conv2dOptions&); \
+  template Tensor<T> conv2d(const Tensor<T>&, const Tensor<T>&, const Conv2dOptions&);                   \
+  template Tensor<T> max_pool2d(const Tensor<T>&, const Pool2dOptions&);                                 \
+  template Tensor<T> avg_pool2d(const Tensor<T>&, const Pool2dOptions&);                                 \
+  template Tensor<T> adaptive_avg_pool2d(const Tensor<T>&, Size2);                                       \
+  template Tensor<T> flatten(const Tensor<T>&, std::ptrdiff_t, std::ptrdiff_t);
+
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+
+}  // namespace tapegrad

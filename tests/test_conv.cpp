@@ -1,0 +1,405 @@
+// Convolution and pooling (ops.hpp's "Convolution and pooling", nn/conv.hpp): values and
+// gradients against PyTorch (tests/fixtures/conv_pool.npz, made by
+// tests/fixtures/make_conv_pool.py), gradcheck, the im2col / col2im adjointness, float32
+// against float64, errors, zero extents and the modules.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "helpers.hpp"
+
+using namespace tapegrad;
+using Array = xt::xarray<double>;
+
+namespace {
+
+const std::map<std::string, Array>& fixture() {
+  static const std::map<std::string, Array> arrays = [] {
+    std::map<std::string, Array> out;
+    for (const auto& [name, array] : io::read_npz(TAPEGRAD_FIXTURE_DIR "/conv_pool.npz")) {
+      out.emplace(name, array.to<double>());
+    }
+    return out;
+  }();
+  return arrays;
+}
+
+const Array& get(const std::string& name) {
+  const auto found = fixture().find(name);
+  INFO("conv_pool.npz has no array " << name);
+  REQUIRE(found != fixture().end());
+  return found->second;
+}
+
+bool has(const std::string& name) { return fixture().count(name) != 0; }
+
+// The case names of one op in the fixture ("conv2d.basic", ...).
+std::vector<std::string> cases_of(const std::string& op) {
+  std::vector<std::string> names;
+  for (const auto& entry : fixture()) {
+    const std::string& key = entry.first;
+    const std::string suffix = ".geometry";
+    if (key.rfind(op + ".", 0) == 0 && key.size() > suffix.size() &&
+        key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      names.push_back(key.substr(0, key.size() - suffix.size()));
+    }
+  }
+  return names;
+}
+
+double max_difference(const Array& a, const Array& b) {
+  REQUIRE(a.shape() == b.shape());
+  double worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a.data()[i] - b.data()[i]));
+  return worst;
+}
+
+// The geometry of a case: kh, kw, sh, sw, ph, pw, dh, dw.
+struct Geometry {
+  Size2 kernel{1}, stride{1}, padding{0}, dilation{1};
+};
+Geometry geometry(const std::string& c) {
+  const Array& g = get(c + ".geometry");
+  const auto v = [&](std::size_t i) { return static_cast<int>(g(i)); };
+  return {Size2(v(0), v(1)), Size2(v(2), v(3)), Size2(v(4), v(5)), Size2(v(6), v(7))};
+}
+Conv2dOptions conv_options(const Geometry& g) {
+  return Conv2dOptions().stride(g.stride).padding(g.padding).dilation(g.dilation);
+}
+Pool2dOptions pool_options(const Geometry& g) {
+  return Pool2dOptions(g.kernel).stride(g.stride).padding(g.padding).dilation(g.dilation);
+}
+
+double worst_seen = 0;  // the largest difference to PyTorch over all cases, for the report
+
+void check_close(const std::string& what, const Array& ours, const Array& torch) {
+  const double d = max_difference(ours, torch);
+  worst_seen = std::max(worst_seen, d);
+  INFO(what, ": max |tapegrad - torch| = ", d);
+  CHECK(d <= 1e-10);
+}
+
+Tensor<double> leaf(const Array& a) { return Tensor<double>(a, requires_grad); }
+
+}  // namespace
+
+TEST_CASE("conv2d matches PyTorch: values and gradients of x, weight and bias") {
+  const auto names = cases_of("conv2d");
+  REQUIRE(names.size() == 10);
+  for (const auto& c : names) {
+    INFO(c);
+    auto x = leaf(get(c + ".x")), w = leaf(get(c + ".w"));
+    if (c == names.front()) worst_seen = 0;
+    const bool with_bias = has(c + ".b");
+    Tensor<double> b = with_bias ? leaf(get(c + ".b")) : Tensor<double>();
+    Tape tape;
+    const auto options = conv_options(geometry(c));
+    const auto y = with_bias ? conv2d(x, w, b, options) : conv2d(x, w, options);
+    check_close(c + ".y", y.value(), get(c + ".y"));
+    y.backward(Tensor<double>(get(c + ".g")));
+    check_close(c + ".dx", x.grad(), get(c + ".dx"));
+    check_close(c + ".dw", w.grad(), get(c + ".dw"));
+    if (with_bias) check_close(c + ".db", b.grad(), get(c + ".db"));
+  }
+  MESSAGE("conv2d: largest difference to PyTorch ", worst_seen);
+}
+
+TEST_CASE("max_pool2d and avg_pool2d match PyTorch, ties included (the first maximum gets the gradient)") {
+  std::size_t count = 0;
+  for (const std::string op : {"max_pool2d", "avg_pool2d"}) {
+    worst_seen = 0;
+    for (const auto& c : cases_of(op)) {
+      INFO(c);
+      ++count;
+      auto x = leaf(get(c + ".x"));
+      Tape tape;
+      const auto options = pool_options(geometry(c));
+      const auto y = op == "max_pool2d" ? max_pool2d(x, options) : avg_pool2d(x, options);
+      check_close(c + ".y", y.value(), get(c + ".y"));
+      y.backward(Tensor<double>(get(c + ".g")));
+      check_close(c + ".dx", x.grad(), get(c + ".dx"));
+    }
+    MESSAGE(op, ": largest difference to PyTorch ", worst_seen);
+  }
+  CHECK(count == 10);
+  // The tie cases have ties indeed: some window holds its maximum twice.
+  const Array& tied = get("max_pool2d.ties.x");
+  std::size_t repeated = 0;
+  for (std::size_t i = 0; i + 1 < tied.size(); i += 2) repeated += tied.data()[i] == tied.data()[i + 1];
+  CHECK(repeated > 0);
+}
+
+TEST_CASE("conv2d passes a float64 gradcheck: stride, padding, dilation, odd sizes, batch 1, no bias") {
+  using Xs = std::vector<Tensor<double>>;
+  const auto rnd = [](const Shape& s, std::uint64_t seed) { return test::random_array(s, seed); };
+  // 5x7 input, 3x2 kernel, stride (2, 1), padding (1, 2), dilation (1, 2).
+  test::require_gradcheck<double>(
+      [](const Xs& x) {
+        return conv2d(x[0], x[1], x[2], Conv2dOptions().stride({2, 1}).padding({1, 2}).dilation({1, 2}));
+      },
+      {rnd({2, 2, 5, 7}, 1), rnd({3, 2, 3, 2}, 2), rnd({3}, 3)});
+  // Batch 1, no bias, stride 2, dilation 2, padding 1.
+  test::require_gradcheck<double>(
+      [](const Xs& x) { return conv2d(x[0], x[1], Conv2dOptions().stride(2).padding(1).dilation(2)); },
+      {rnd({1, 2, 6, 5}, 4), rnd({2, 2, 2, 3}, 5)});
+  // Unbatched (C, H, W), stride 3.
+  test::require_gradcheck<double>([](const Xs& x) { return conv2d(x[0], x[1], x[2], Conv2dOptions().stride(3)); },
+                                  {rnd({2, 7, 7}, 6), rnd({2, 2, 3, 3}, 7), rnd({2}, 8)});
+}
+
+TEST_CASE("the pools pass a float64 gradcheck") {
+  using Xs = std::vector<Tensor<double>>;
+  const auto rnd = [](const Shape& s, std::uint64_t seed) { return test::random_array(s, seed); };
+  test::require_gradcheck<double>([](const Xs& x) { return max_pool2d(x[0], Pool2dOptions(2)); },
+                                  {rnd({2, 2, 4, 6}, 11)});
+  test::require_gradcheck<double>(
+      [](const Xs& x) { return max_pool2d(x[0], Pool2dOptions({3, 2}).stride({2, 1}).padding(1).dilation({1, 2})); },
+      {rnd({1, 2, 5, 7}, 12)});
+  test::require_gradcheck<double>(
+      [](const Xs& x) { return avg_pool2d(x[0], Pool2dOptions(3).stride(2).padding(1)); }, {rnd({2, 2, 5, 6}, 13)});
+  test::require_gradcheck<double>([](const Xs& x) { return avg_pool2d(x[0], Pool2dOptions({2, 3})); },
+                                  {rnd({3, 4, 7}, 14)});
+  test::require_gradcheck<double>([](const Xs& x) { return adaptive_avg_pool2d(x[0], {1, 1}); },
+                                  {rnd({2, 3, 3, 4}, 15)});
+  test::require_gradcheck<double>([](const Xs& x) { return flatten(x[0]); }, {rnd({2, 3, 2, 2}, 16)});
+}
+
+TEST_CASE("im2col and col2im are each other's adjoint: <col2im(g), x> = <g, im2col(x)>") {
+  struct Case {
+    Shape x;
+    Size2 kernel;
+    Conv2dOptions options;
+  };
+  const std::vector<Case> cases = {
+      {{2, 3, 5, 7}, Size2(3, 2), Conv2dOptions()},
+      {{1, 2, 6, 5}, Size2(3, 3), Conv2dOptions().stride(2).padding(1)},
+      {{2, 1, 7, 8}, Size2(2, 3), Conv2dOptions().stride({3, 2}).padding({2, 1}).dilation({2, 3})},
+  };
+  std::uint64_t seed = 30;
+  for (const auto& c : cases) {
+    const Tensor<double> x(test::random_array(c.x, ++seed));
+    const auto columns = im2col(x, c.kernel, c.options);
+    const Tensor<double> g(test::random_array(columns.shape(), ++seed));
+    const auto folded = col2im(g, c.x, c.kernel, c.options);
+    REQUIRE(folded.shape() == c.x);
+    const double left = sum(folded * x).item(), right = sum(g * columns).item();
+    INFO("x ", shape_to_string(c.x), ": ", left, " vs ", right);
+    CHECK(left == doctest::Approx(right).epsilon(1e-12));
+    CHECK(std::abs(left) > 1e-3);
+  }
+  // A value by hand: a 1x1x3x3 image, 2x2 kernel, padding 1 with value -1.
+  const Tensor<double> x(Array{{{{1, 2, 3}, {4, 5, 6}, {7, 8, 9}}}});
+  const auto columns = im2col(x, 2, Conv2dOptions().stride(2).padding(1), -1.0);
+  // Windows at (-1, -1), (-1, 1), (1, -1), (1, 1); rows are the taps (0, 0), (0, 1), (1, 0), (1, 1).
+  const Array expected{{-1, -1, -1, 5}, {-1, -1, 4, 6}, {-1, 2, -1, 8}, {1, 3, 7, 9}};
+  CHECK(columns.value() == expected);
+}
+
+TEST_CASE("conv2d and the pools agree in float32 and float64") {
+  const Array x = test::random_array({2, 3, 9, 8}, 40), w = test::random_array({4, 3, 3, 3}, 41),
+              b = test::random_array({4}, 42);
+  const auto run = [&](auto zero) {
+    using T = decltype(zero);
+    Tensor<T> xt_(xt::xarray<T>(xt::cast<T>(x)), requires_grad), wt(xt::xarray<T>(xt::cast<T>(w)), requires_grad),
+        bt(xt::xarray<T>(xt::cast<T>(b)), requires_grad);
+    Tape tape;
+    const auto h = relu(conv2d(xt_, wt, bt, Conv2dOptions().padding(1).stride({1, 2})));
+    const auto y = avg_pool2d(max_pool2d(h, Pool2dOptions(2).padding(1)), Pool2dOptions(2));
+    const Tensor<T> weights(xt::xarray<T>(xt::cast<T>(test::random_array(y.shape(), 43, 0.5, 1.5))));
+    sum(y * weights).backward();
+    return std::vector<Array>{Array(xt::cast<double>(y.value())), Array(xt::cast<double>(xt_.grad())),
+                              Array(xt::cast<double>(wt.grad())), Array(xt::cast<double>(bt.grad()))};
+  };
+  const auto f64 = run(0.0);
+  const auto f32 = run(0.0f);
+  for (std::size_t i = 0; i < f64.size(); ++i) {
+    INFO("result ", i);
+    CHECK(test::all_close(f32[i], f64[i], 1e-4, 1e-4));
+  }
+}
+
+TEST_CASE("conv2d and the pools: errors name the op and the values") {
+  const Tensor<double> x(xt::zeros<double>({2, 3, 5, 5})), w(xt::zeros<double>({4, 3, 3, 3}));
+  CHECK_THROWS_WITH_AS(conv2d(x, Tensor<double>(xt::zeros<double>({4, 2, 3, 3}))),
+                       "conv2d: input (2, 3, 5, 5) has 3 channels, weight (4, 2, 3, 3) expects 2", ShapeError);
+  CHECK_THROWS_WITH_AS(conv2d(Tensor<double>(xt::zeros<double>({3, 5})), w),
+                       "conv2d: the input must be 3-d (C, H, W) or 4-d (N, C, H, W), got (3, 5)", ShapeError);
+  CHECK_THROWS_WITH_AS(conv2d(x, Tensor<double>(xt::zeros<double>({4, 3, 3}))),
+                       "conv2d: the weight must be 4-d (O, C, kh, kw), got (4, 3, 3)", ShapeError);
+  CHECK_THROWS_WITH_AS(conv2d(x, w, Tensor<double>(xt::zeros<double>({3}))),
+                       "conv2d: the bias must have shape (4,) for weight (4, 3, 3, 3), got (3,)", ShapeError);
+  CHECK_THROWS_WITH_AS(conv2d(x, w, Conv2dOptions().stride({1, 0})), "conv2d: the stride must be at least 1, got (1, 0)",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(conv2d(x, w, Conv2dOptions().padding(-1)), "conv2d: the padding must be at least 0, got (-1, -1)",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(conv2d(x, w, Conv2dOptions().dilation(0)), "conv2d: the dilation must be at least 1, got (0, 0)",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(conv2d(x, w, Conv2dOptions().dilation(3)),
+                       "conv2d: the kernel (3, 3) with dilation (3, 3) spans (7, 7), larger than the padded input "
+                       "(5, 5) of (2, 3, 5, 5) with padding (0, 0)",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(max_pool2d(x, Pool2dOptions(3).padding(2)),
+                       "max_pool2d: the padding (2, 2) must be at most half the kernel size (3, 3) (as PyTorch)",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(max_pool2d(x, Pool2dOptions(0)), "max_pool2d: the kernel size must be at least 1, got (0, 0)",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(max_pool2d(x, Pool2dOptions(6)),
+                       "max_pool2d: the kernel (6, 6) with dilation (1, 1) spans (6, 6), larger than the padded input "
+                       "(5, 5) of (2, 3, 5, 5) with padding (0, 0)",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(avg_pool2d(x, Pool2dOptions(2).dilation(2)),
+                       "avg_pool2d: no dilation (PyTorch's avg_pool2d has none), got (2, 2)", ValueError);
+  CHECK_THROWS_WITH_AS(avg_pool2d(Tensor<double>(xt::zeros<double>({5, 5})), Pool2dOptions(2)),
+                       "avg_pool2d: the input must be 3-d (C, H, W) or 4-d (N, C, H, W), got (5, 5)", ShapeError);
+  CHECK_THROWS_WITH_AS(adaptive_avg_pool2d(x, {2, 2}),
+                       "adaptive_avg_pool2d: only the output size 1x1 is supported, got (2, 2)", ValueError);
+  CHECK_THROWS_WITH_AS(flatten(x, 2, 1), "flatten: start_dim 2 comes after end_dim 1 for shape (2, 3, 5, 5)",
+                       ValueError);
+  CHECK_THROWS_AS(flatten(x, 4), ValueError);
+  CHECK_THROWS_WITH_AS(im2col(Tensor<double>(xt::zeros<double>({3, 5, 5})), 2),
+                       "im2col: the input must be 4-d (N, C, H, W), got (3, 5, 5)", ValueError);
+  CHECK_THROWS_WITH_AS(col2im(Tensor<double>(xt::zeros<double>({12, 30})), Shape{2, 3, 5, 5}, 2),
+                       "col2im: columns (12, 30) for input shape (2, 3, 5, 5) and kernel (2, 2); expected (12, 32)",
+                       ShapeError);
+}
+
+TEST_CASE("conv2d and the pools on zero extents: a result with the zero extent, gradients of the right shape") {
+  struct Case {
+    std::string name;
+    std::function<Tensor<double>(const std::vector<Tensor<double>>&)> f;
+    std::vector<Shape> inputs;
+    Shape expected;
+  };
+  const std::vector<Case> cases = {
+      {"conv2d, N = 0", [](const auto& x) { return conv2d(x[0], x[1], x[2], Conv2dOptions().padding(1)); },
+       {{0, 3, 5, 5}, {4, 3, 3, 3}, {4}}, {0, 4, 5, 5}},
+      {"conv2d, C = 0", [](const auto& x) { return conv2d(x[0], x[1], x[2]); }, {{2, 0, 5, 5}, {4, 0, 3, 3}, {4}},
+       {2, 4, 3, 3}},
+      {"conv2d, O = 0", [](const auto& x) { return conv2d(x[0], x[1]); }, {{2, 3, 5, 5}, {0, 3, 3, 3}}, {2, 0, 3, 3}},
+      {"max_pool2d, N = 0", [](const auto& x) { return max_pool2d(x[0], Pool2dOptions(2)); }, {{0, 3, 4, 4}},
+       {0, 3, 2, 2}},
+      {"max_pool2d, C = 0", [](const auto& x) { return max_pool2d(x[0], Pool2dOptions(2)); }, {{2, 0, 4, 4}},
+       {2, 0, 2, 2}},
+      {"avg_pool2d, C = 0", [](const auto& x) { return avg_pool2d(x[0], Pool2dOptions(2).padding(1)); },
+       {{2, 0, 4, 4}}, {2, 0, 3, 3}},
+      {"adaptive_avg_pool2d, N = 0", [](const auto& x) { return adaptive_avg_pool2d(x[0], 1); }, {{0, 3, 4, 4}},
+       {0, 3, 1, 1}},
+      {"flatten, N = 0", [](const auto& x) { return flatten(x[0]); }, {{0, 3, 4, 4}}, {0, 48}},
+  };
+  for (const auto& c : cases) {
+    INFO(c.name);
+    std::vector<Tensor<double>> xs;
+    for (const auto& s : c.inputs) xs.emplace_back(Array(xt::ones<double>(s)), requires_grad);
+    Tape tape;
+    const auto y = c.f(xs);
+    REQUIRE(y.shape() == c.expected);
+    for (std::size_t k = 0; k < y.size(); ++k) CHECK(y.value().data()[k] == (c.name == "conv2d, C = 0" ? 1.0 : 0.0));
+    y.backward(Tensor<double>(Array(xt::ones<double>(y.shape()))));
+    for (const auto& x : xs) {
+      if (!x.has_grad()) continue;
+      CHECK(x.grad().shape() == x.shape());
+    }
+  }
+}
+
+TEST_CASE("flatten merges axes as torch.flatten") {
+  const Tensor<double> x(test::random_array({2, 3, 4, 5}, 50));
+  CHECK(flatten(x).shape() == Shape{2, 60});
+  CHECK(flatten(x, 0).shape() == Shape{120});
+  CHECK(flatten(x, 1, 2).shape() == Shape{2, 12, 5});
+  CHECK(flatten(x, -2, -1).shape() == Shape{2, 3, 20});
+  CHECK(flatten(x, 2, 2).shape() == Shape{2, 3, 4, 5});
+  CHECK(flatten(Tensor<double>(3.0), 0).shape() == Shape{1});
+}
+
+TEST_CASE("nn::Conv2d: parameters, PyTorch's initialisation bounds, printing, and a CNN in Sequential") {
+  Generator random(7);
+  nn::Conv2d<double> conv(3, 8, 3, Conv2dOptions().padding(1), nn::Conv2dLayerOptions().generator(random));
+  CHECK(conv.weight().shape() == Shape{8, 3, 3, 3});
+  CHECK(conv.bias().shape() == Shape{8});
+  const auto params = conv.named_parameters();
+  REQUIRE(params.size() == 2);
+  CHECK(params[0].first == "weight");
+  CHECK(params[1].first == "bias");
+  const double bound = 1 / std::sqrt(27.0);
+  double largest = 0;
+  for (const double v : conv.weight().value()) largest = std::max(largest, std::abs(v));
+  CHECK(largest <= bound);
+  CHECK(largest > 0.8 * bound);  // 216 draws fill the range
+  for (const double v : conv.bias().value()) CHECK(std::abs(v) <= bound);
+  // The same generator state gives the same parameters.
+  Generator again(7);
+  nn::Conv2d<double> twin(3, 8, 3, Conv2dOptions().padding(1), nn::Conv2dLayerOptions().generator(again));
+  CHECK(twin.weight().value() == conv.weight().value());
+
+  CHECK(nn::to_string(nn::Conv2d<float>(1, 32, 3, Conv2dOptions().padding(1))) ==
+        "Conv2d(1, 32, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))");
+  CHECK(nn::to_string(nn::Conv2d<float>(2, 4, {3, 2}, Conv2dOptions().stride(2).dilation({1, 2}),
+                                        nn::Conv2dLayerOptions().bias(false))) ==
+        "Conv2d(2, 4, kernel_size=(3, 2), stride=(2, 2), dilation=(1, 2), bias=False)");
+  CHECK(nn::to_string(nn::MaxPool2d<float>(Pool2dOptions(2))) ==
+        "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)");
+  CHECK(nn::to_string(nn::MaxPool2d<float>(Pool2dOptions({3, 2}).stride(1).padding({1, 0}))) ==
+        "MaxPool2d(kernel_size=(3, 2), stride=1, padding=(1, 0), dilation=1, ceil_mode=False)");
+  CHECK(nn::to_string(nn::AvgPool2d<float>(Pool2dOptions(3).stride(2).padding(1))) ==
+        "AvgPool2d(kernel_size=3, stride=2, padding=1)");
+  CHECK(nn::to_string(nn::AdaptiveAvgPool2d<float>({1, 1})) == "AdaptiveAvgPool2d(output_size=(1, 1))");
+  CHECK(nn::to_string(nn::Flatten<float>()) == "Flatten(start_dim=1, end_dim=-1)");
+
+  CHECK_THROWS_WITH_AS(nn::Conv2d<double>(0, 4, 3), "Conv2d: channel counts must be positive, got 0 -> 4", ValueError);
+  CHECK_THROWS_WITH_AS(nn::MaxPool2d<double>(Pool2dOptions(2).padding(2)),
+                       "MaxPool2d: the padding (2, 2) must be at most half the kernel size (2, 2) (as PyTorch)",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(nn::AdaptiveAvgPool2d<double>(2),
+                       "AdaptiveAvgPool2d: only the output size 1x1 is supported, got (2, 2)", ValueError);
+  CHECK_THROWS_WITH_AS(conv(Tensor<double>(xt::zeros<double>({2, 4, 5, 5}))),
+                       "Conv2d(3, 8): the input has shape (2, 4, 5, 5); expected (N, 3, H, W) or (3, H, W)",
+                       ShapeError);
+
+  // The CNN, small: conv -> ReLU -> pool -> conv -> ReLU -> pool -> flatten -> linear.
+  Generator net_random(8);
+  nn::Sequential<double> net(
+      {std::make_shared<nn::Conv2d<double>>(1, 2, 3, Conv2dOptions().padding(1),
+                                            nn::Conv2dLayerOptions().generator(net_random)),
+       std::make_shared<nn::ReLU<double>>(), std::make_shared<nn::MaxPool2d<double>>(Pool2dOptions(2)),
+       std::make_shared<nn::Conv2d<double>>(2, 3, 3, Conv2dOptions().padding(1),
+                                            nn::Conv2dLayerOptions().generator(net_random)),
+       std::make_shared<nn::ReLU<double>>(), std::make_shared<nn::MaxPool2d<double>>(Pool2dOptions(2)),
+       std::make_shared<nn::Flatten<double>>(),
+       std::make_shared<nn::Linear<double>>(6, 5, nn::LinearOptions().generator(net_random))});
+  CHECK(nn::to_string(net).find("(0): Conv2d(1, 2, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))") !=
+        std::string::npos);
+  const Array images = test::random_array({2, 1, 8, 6}, 60);
+  const auto parameters = net.parameters();
+  REQUIRE(parameters.size() == 6);
+  CHECK(net(Tensor<double>(images)).shape() == Shape{2, 5});
+  // gradcheck of the network's output with respect to the images.
+  test::require_gradcheck<double>([&](const std::vector<Tensor<double>>& x) { return net(x[0]); }, {images});
+}
+
+TEST_CASE("io::save_torch_state writes a Conv2d weight as it is: (O, C, kh, kw), PyTorch's layout") {
+  Generator random(9);
+  nn::Sequential<double> net({std::make_shared<nn::Conv2d<double>>(2, 3, Size2(3, 2), Conv2dOptions(),
+                                                                    nn::Conv2dLayerOptions().generator(random)),
+                              std::make_shared<nn::Flatten<double>>(),
+                              std::make_shared<nn::Linear<double>>(4, 2, nn::LinearOptions().generator(random))});
+  const auto path = std::filesystem::temp_directory_path() / "tapegrad_conv_state.npz";
+  io::save_torch_state(net, path.string());
+  const auto arrays = io::read_npz(path.string());
+  std::map<std::string, Array> saved;
+  for (const auto& [name, array] : arrays) saved.emplace(name, array.to<double>());
+  const auto& conv = static_cast<const nn::Conv2d<double>&>(net[0]);
+  REQUIRE(saved.count("0.weight") == 1);
+  CHECK(saved["0.weight"] == conv.weight().value());
+  CHECK(saved["0.bias"] == conv.bias().value());
+  CHECK(saved["2.weight"].shape() == Shape{2, 4});  // the Linear's, transposed
+  // And back.
+  nn::Sequential<double> copy({std::make_shared<nn::Conv2d<double>>(2, 3, Size2(3, 2)),
+                               std::make_shared<nn::Flatten<double>>(),
+                               std::make_shared<nn::Linear<double>>(4, 2)});
+  io::load_torch_state(copy, path.string());
+  CHECK(static_cast<const nn::Conv2d<double>&>(copy[0]).weight().value() == conv.weight().value());
+  std::filesystem::remove(path);
+}
