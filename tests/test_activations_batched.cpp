@@ -205,6 +205,43 @@ TEST_CASE("the tails: gelu keeps x Phi(x) for large negative x, elu tends to -al
   CHECK(std::abs(silu(x).value()(0)) < 1e-11);
 }
 
+TEST_CASE("second derivatives stay finite at huge |x|, float and double") {
+  const auto check = [](auto x) {
+    Tape tape;
+    for (const std::string op : kActivations) {
+      INFO(op);
+      x.zero_grad();
+      const auto y = activation(op, x);
+      sum(y).backward(create_graph);
+      const auto dx = x.grad_tensor();
+      x.zero_grad();
+      sum(dx * dx).backward();
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        CHECK(std::isfinite(dx.value()(i)));
+        CHECK(std::isfinite(x.grad()(i)));
+      }
+    }
+  };
+  check(Tensor<double>(Array{-1e200, -1e160, -40.5, 0.0, 40.5, 1e160, 1e200}, requires_grad));
+  check(Tensor<float>(xt::xarray<float>{-1e30f, -1e20f, -40.5f, 0.0f, 40.5f, 1e20f, 1e30f}, requires_grad));
+}
+
+TEST_CASE("a batch times a matrix of batch extents 1 is one product over the stacked rows, gradients included") {
+  // (2, 3, 4) x (1, 1, 4, 2) -> (1, 2, 3, 2): b's extra axes of 1 lead y's shape.
+  test::require_gradcheck<double>([](const auto& v) { return matmul(v[0], v[1]); },
+                                  {test::random_array({2, 3, 4}, 580), test::random_array({1, 1, 4, 2}, 581)});
+  const Array a = test::random_array({2, 3, 4}, 582), b = test::random_array({1, 4, 2}, 583);
+  const auto y = matmul(Tensor<double>(a), Tensor<double>(b));
+  REQUIRE(y.shape() == Shape{2, 3, 2});
+  for (std::size_t i = 0; i < 2; ++i) {
+    const Array ai = xt::view(a, i), b0 = xt::view(b, 0);
+    const Array got = xt::view(y.value(), i);
+    CHECK(max_difference(got, matmul(Tensor<double>(ai), Tensor<double>(b0)).value()) <= 1e-13);
+  }
+  CHECK(matmul(Tensor<double>(xt::zeros<double>({3, 4})), Tensor<double>(xt::zeros<double>({1, 1, 4, 2}))).shape() ==
+        Shape{1, 1, 3, 2});
+}
+
 TEST_CASE("matmul errors name the op and both shapes") {
   const Tensor<double> a3(xt::zeros<double>({2, 3, 5, 4})), b3(xt::zeros<double>({4, 3, 4, 2}));
   CHECK_THROWS_WITH_AS(matmul(a3, b3),

@@ -376,7 +376,9 @@ Tensor<T> leaky_relu_backward(const Tensor<T>& g, const Tensor<T>& x, double slo
 
 namespace {
 // y = g (Phi(x) + x phi(x)), the backward of gelu (Phi, phi: the standard normal CDF and
-// density). dg = gelu_backward(g', x); dx = g' g phi(x) (2 - x^2), in tensor ops.
+// density). dg = gelu_backward(g', x); dx = g' g phi(x) (2 - x^2), in tensor ops, with x
+// clamped to [-40, 40] there: phi is already 0 beyond (e^-800 underflows), and x^2 of a
+// huge x would be Inf, making 0 Inf = NaN.
 struct GeluBackward : Binary<GeluBackward> {
   static constexpr const char* name = "gelu_backward";
   template <class T>
@@ -392,7 +394,7 @@ struct GeluBackward : Binary<GeluBackward> {
     Gradients<T> d;
     if (c.needs(0)) d[0] = gelu_backward(c.grad(), x);
     if (c.needs(1)) {
-      const auto x2 = square(x);
+      const auto x2 = square(clamp(x, -40, 40));
       const auto density = affine(exp(affine(x2, -0.5)), 0.39894228040143267794);
       d[1] = mul(mul(c.grad(), g), mul(density, affine(x2, -1, 2)));
     }

@@ -236,14 +236,19 @@ template <class T>
 Tensor<T> matmul_batched(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb) {
   if (a.dim() == 2 && b.dim() == 2) return matmul_2d(a, b, ta, tb);
   const Shape& as = a.shape();
+  const Shape& bs = b.shape();
   const std::size_t k = as.back();
   const std::size_t rows = detail::extent_product(as, 0, as.size() - 1);
-  if (b.dim() == 2 && !ta && rows <= INT_MAX) {
-    // A batch of matrices times one matrix: a's stacked rows are one (rows, k) matrix, so one
-    // GEMM, and the backward's db = a^T g is one GEMM over all the batch too (no sum_to).
-    Shape y(as.begin(), as.end() - 1);
-    y.push_back(tb ? b.shape()[0] : b.shape()[1]);
-    return reshape(matmul_2d(reshape(a, Shape{rows, k}), b, false, tb), y);
+  const bool one_b = detail::extent_product(bs, 0, bs.size() - 2) == 1 && bs.size() > 1;
+  if (one_b && !ta && rows <= INT_MAX) {
+    // A batch of matrices times one matrix (b 2-d, or of batch extents 1): a's stacked rows
+    // are one (rows, k) matrix, so one GEMM, and the backward's db = a^T g is one GEMM over
+    // all the batch too (no sum_to). y's batch axes are a's, after any more of b's (of 1).
+    Shape y(std::max(as.size(), bs.size()) - as.size(), 1);
+    y.insert(y.end(), as.begin(), as.end() - 1);
+    y.push_back(tb ? bs[bs.size() - 2] : bs.back());
+    const auto matrix = reshape(b, Shape{bs[bs.size() - 2], bs.back()});
+    return reshape(matmul_2d(reshape(a, Shape{rows, k}), matrix, false, tb), y);
   }
   return detail::apply<BatchedMatMul>({ta, tb}, a, b);
 }
