@@ -139,6 +139,22 @@ inline std::vector<OpCase> all_cases() {
          {rnd({2, 3, 2, 2}, 87)}),
       op("avg_pool2d", [](const auto& x) { return avg_pool2d(x[0], Pool2dOptions({2, 3}).stride(1).padding({1, 1})); },
          {rnd({1, 2, 3, 4}, 86)}),
+      // activations and batched matmul (issue 16): elu's inputs kept away from its kink at 0
+      op("erf", [](const auto& x) { return erf(x[0]); }, {rnd(m, 80)}),
+      op("gelu", [](const auto& x) { return gelu(x[0]); }, {rnd(m, 81, -3, 3)}),
+      op("silu", [](const auto& x) { return silu(x[0]); }, {rnd(m, 82, -4, 4)}),
+      op("elu", [](const auto& x) { return elu(x[0], 0.7); },
+         {xt::xarray<double>{{-1.3, -0.2, 0.1, 0.9}, {1.7, -0.8, 0.45, -0.35}, {0.3, 2.0, -1.9, 0.6}}}),
+      op("matmul batched 3-d x 3-d", [](const auto& x) { return matmul(x[0], x[1]); },
+         {rnd({2, 2, 3}, 83), rnd({2, 3, 2}, 84)}),
+      op("matmul batched 2-d x 3-d, broadcast", [](const auto& x) { return matmul(x[0], x[1]); },
+         {rnd({2, 3}, 85), rnd({2, 3, 2}, 86)}),
+      op("matmul batched 3-d x 2-d, stacked rows", [](const auto& x) { return matmul(x[0], x[1]); },
+         {rnd({2, 2, 3}, 87), rnd({3, 2}, 88)}),
+      op("matmul batched (1, 2, 3) x (2, 1, 3, 2)", [](const auto& x) { return matmul(x[0], x[1]); },
+         {rnd({1, 2, 3}, 89), rnd({2, 1, 3, 2}, 90)}),
+      op("matmul batched 1-d x 3-d", [](const auto& x) { return matmul(x[0], x[1]); },
+         {rnd({3}, 91), rnd({2, 3, 2}, 92)}),
   };
 }
 

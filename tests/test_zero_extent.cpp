@@ -150,6 +150,19 @@ std::vector<EmptyCase> empty_cases() {
        {e({0, 2, 3, 3}), e({4, 2, 2, 2}), e({4})}, none({0, 4, 2, 2})},
       {"max_pool2d of no channels", [](const Inputs& x) { return max_pool2d(x[0], Pool2dOptions(2)); },
        {e({2, 0, 4, 4})}, none({2, 0, 2, 2})},
+      // activations and batched matmul (issue 16)
+      {"erf", [](const Inputs& x) { return erf(x[0]); }, {e(rows0)}, none(rows0)},
+      {"gelu", [](const Inputs& x) { return gelu(x[0]); }, {e(rows0)}, none(rows0)},
+      {"silu", [](const Inputs& x) { return silu(x[0]); }, {e(rows0)}, none(rows0)},
+      {"elu", [](const Inputs& x) { return elu(x[0]); }, {e(rows0)}, none(rows0)},
+      {"matmul (0, 2, 3) x (0, 3, 4)", [](const Inputs& x) { return matmul(x[0], x[1]); },
+       {e({0, 2, 3}), e({0, 3, 4})}, none({0, 2, 4})},
+      {"matmul (2, 3) x (2, 0, 3, 4)", [](const Inputs& x) { return matmul(x[0], x[1]); },
+       {e({2, 3}), e({2, 0, 3, 4})}, none({2, 0, 2, 4})},
+      {"matmul (2, 3, 0) x (2, 0, 4)", [](const Inputs& x) { return matmul(x[0], x[1]); },
+       {e({2, 3, 0}), e({2, 0, 4})}, none({2, 3, 4})},
+      {"matmul (0,) x (2, 0, 3)", [](const Inputs& x) { return matmul(x[0], x[1]); },
+       {e({0}), e({2, 0, 3})}, none({2, 3})},
   };
   return cases;
 }

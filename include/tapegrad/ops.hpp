@@ -106,6 +106,22 @@ template <class T> Tensor<T> leaky_relu(const Tensor<T>& x, double slope = 0.01)
 /// y = ln(1 + e^x) elementwise, computed as max(x, 0) + ln(1 + e^-|x|) so that nothing
 /// overflows; y has x's shape.  dx = g sigmoid(x).
 template <class T> Tensor<T> softplus(const Tensor<T>& x);
+/// y = erf(x) = 2/sqrt(pi) times the integral of e^{-t^2} from 0 to x, elementwise; y has
+/// x's shape.  dx = g 2/sqrt(pi) e^{-x^2} (written in tensor ops, so it differentiates again).
+template <class T> Tensor<T> erf(const Tensor<T>& x);
+/// y = x Phi(x) elementwise, Phi the standard normal CDF, computed as x erfc(-x/sqrt(2)) / 2
+/// (exact GELU, torch.nn.functional.gelu's default, approximate='none'; erfc keeps the tiny
+/// values of large negative x and nothing overflows); y has x's shape.
+/// dx = g (Phi(x) + x phi(x)), phi(x) = e^{-x^2/2} / sqrt(2 pi), one op (gelu_backward) whose
+/// own rule, dx = g' g phi(x) (2 - x^2), is in tensor ops.
+template <class T> Tensor<T> gelu(const Tensor<T>& x);
+/// y = x sigmoid(x) elementwise (SiLU, also called swish), with sigmoid's overflow-free
+/// form; y has x's shape.  dx = g (s + x s (1 - s)), s = sigmoid(x).
+template <class T> Tensor<T> silu(const Tensor<T>& x);
+/// y = x for x > 0, alpha (e^x - 1) otherwise (computed with expm1), elementwise; y has x's
+/// shape (ELU, as torch.nn.functional.elu).  dx = g for x > 0, g alpha e^x otherwise (so
+/// g alpha at x = 0, as PyTorch), one op (elu_backward) that also makes the mask.
+template <class T> Tensor<T> elu(const Tensor<T>& x, double alpha = 1.0);
 /// y = min(max(x, lo), hi) elementwise; y has x's shape.  dx = g where lo <= x <= hi (bounds
 /// included), else 0 (exactly 0 even where g is infinite or NaN, as in PyTorch). Throws
 /// ValueError unless lo <= hi (so also for a NaN bound).
@@ -166,12 +182,17 @@ template <class T> Tensor<T> log_softmax(const Tensor<T>& x, std::ptrdiff_t axis
 /// @addtogroup linalg
 /// @{
 
-/// Matrix product, y[i, j] = sum over k of a[i, k] b[k, j], through OpenBLAS's GEMM
-/// (xt::blas::gemm). (m,k) x (k,n) -> (m,n); (k,) x (k,n) -> (n,); (m,k) x (k,) -> (m,);
-/// (k,) x (k,) -> ().
-/// For 2-d operands: da = g b^T, db = a^T g. The 1-d cases reshape around that: a 1-d a to a
-/// row (1,k), a 1-d b to a column (k,1), and the result back. Throws ShapeError if an operand
-/// is not 1-d or 2-d, or if a's last extent differs from b's first.
+/// Matrix product as torch.matmul, through OpenBLAS's GEMM. 2-d: y[i, j] = sum over k of
+/// a[i, k] b[k, j], (m,k) x (k,n) -> (m,n); da = g b^T, db = a^T g. 1-d: (k,) x (k,n) ->
+/// (n,); (m,k) x (k,) -> (m,); (k,) x (k,) -> () (a 1-d a is read as a row (1,k), a 1-d b as
+/// a column (k,1), and that axis removed from the result).
+/// 3-d and more (batched): the last two axes are the matrices and the leading ones, the batch
+/// axes, broadcast as NumPy: (2,1,m,k) x (3,k,n) -> (2,3,m,n); a 1-d operand is promoted as
+/// above, and a 2-d one is one matrix for the whole batch. Each gradient is the batched
+/// product above summed over the batch axes its operand was broadcast along (a batched a
+/// times a 2-d b is one GEMM over all the batch's rows). Throws ShapeError if an operand is
+/// 0-d, if a's last extent differs from b's second-to-last (its only, for 1-d b), or if the
+/// batch axes do not broadcast.
 template <class T> Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b);
 
 /// @}

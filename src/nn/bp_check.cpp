@@ -30,6 +30,15 @@ Array derivative(nn::Activation activation, const Array& z) {
     case nn::Activation::ReLU: return xt::cast<double>(z > 0.0);
     case nn::Activation::LeakyReLU: return xt::where(z > 0.0, 1.0, 0.01);
     case nn::Activation::Softplus: return 1.0 / (1.0 + xt::exp(-z));
+    case nn::Activation::GELU: {
+      const Array phi = xt::exp(-0.5 * xt::square(z)) * 0.3989422804014327;  // 1 / sqrt(2 pi)
+      return 0.5 * xt::erfc(-z / std::sqrt(2.0)) + z * phi;
+    }
+    case nn::Activation::SiLU: {
+      const Array s = 1.0 / (1.0 + xt::exp(-z));
+      return s * (1.0 + z * (1.0 - s));
+    }
+    case nn::Activation::ELU: return xt::where(z > 0.0, 1.0, xt::exp(z));
   }
   return Array();
 }

@@ -57,13 +57,21 @@ std::string ActivationModule<T>::type_name() const {
     case Activation::ReLU: return "ReLU";
     case Activation::LeakyReLU: return "LeakyReLU";
     case Activation::Softplus: return "Softplus";
+    case Activation::GELU: return "GELU";
+    case Activation::SiLU: return "SiLU";
+    case Activation::ELU: return "ELU";
   }
   return "ActivationModule";
 }
 
 template <class T>
 std::string ActivationModule<T>::extra_repr() const {
-  return activation_ == Activation::LeakyReLU ? "negative_slope=0.01" : "";
+  switch (activation_) {
+    case Activation::LeakyReLU: return "negative_slope=0.01";
+    case Activation::GELU: return "approximate='none'";
+    case Activation::ELU: return "alpha=1.0";
+    default: return "";
+  }
 }
 
 const char* activation_name(Activation activation) {
@@ -74,6 +82,9 @@ const char* activation_name(Activation activation) {
     case Activation::ReLU: return "relu";
     case Activation::LeakyReLU: return "leaky_relu";
     case Activation::Softplus: return "softplus";
+    case Activation::GELU: return "gelu";
+    case Activation::SiLU: return "silu";
+    case Activation::ELU: return "elu";
   }
   return "?";
 }
@@ -87,6 +98,9 @@ Tensor<T> activate(Activation activation, const Tensor<T>& x) {
     case Activation::ReLU: return relu(x);
     case Activation::LeakyReLU: return leaky_relu(x, 0.01);
     case Activation::Softplus: return softplus(x);
+    case Activation::GELU: return gelu(x);
+    case Activation::SiLU: return silu(x);
+    case Activation::ELU: return elu(x, 1.0);
   }
   throw ValueError("activate: unknown activation");
 }

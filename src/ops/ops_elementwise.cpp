@@ -25,6 +25,8 @@ template <class T> Tensor<T> sigmoid_backward(const Tensor<T>& g, const Tensor<T
 template <class T> Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& x);
 template <class T> Tensor<T> leaky_relu_backward(const Tensor<T>& g, const Tensor<T>& x, double slope);
 template <class T> Tensor<T> clamp_backward(const Tensor<T>& g, const Tensor<T>& x, double lo, double hi);
+template <class T> Tensor<T> gelu_backward(const Tensor<T>& g, const Tensor<T>& x);
+template <class T> Tensor<T> elu_backward(const Tensor<T>& g, const Tensor<T>& x, double alpha);
 template <class T> Tensor<T> sign(const Tensor<T>& x);
 template <class T> Tensor<T> max_share(const Tensor<T>& a, const Tensor<T>& b);
 template <class T> Tensor<T> min_share(const Tensor<T>& a, const Tensor<T>& b);
@@ -260,6 +262,27 @@ Tensor<T> leaky_relu(const Tensor<T>& x, double slope) {
   return detail::apply<LeakyRelu>({slope}, x);
 }
 
+namespace {
+// y = x for x > 0, else alpha (e^x - 1) (expm1: exact near 0, -alpha for large negative x).
+// dx = g for x > 0, g alpha e^x elsewhere.
+struct Elu : Unary<Elu> {
+  static constexpr const char* name = "elu";
+  struct Attrs { double alpha; };
+  template <class T>
+  static T f(T x, const Attrs& a) { return x > T(0) ? x : static_cast<T>(a.alpha) * std::expm1(x); }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
+    return detail::elu_backward(c.grad(), c.input(0), a.alpha);
+  }
+};
+}  // namespace
+TAPEGRAD_REGISTER_OP(Elu)
+
+template <class T>
+Tensor<T> elu(const Tensor<T>& x, double alpha) {
+  return detail::apply<Elu>({alpha}, x);
+}
+
 // ---- backward ops: the backward of an activation as one op, so that a first-order sweep
 // makes one array instead of three or four. Each is its own backward in g. ----
 
@@ -349,6 +372,64 @@ TAPEGRAD_REGISTER_OP(LeakyReluBackward)
 template <class T>
 Tensor<T> leaky_relu_backward(const Tensor<T>& g, const Tensor<T>& x, double slope) {
   return apply<LeakyReluBackward>({slope}, g, x);
+}
+
+namespace {
+// y = g (Phi(x) + x phi(x)), the backward of gelu (Phi, phi: the standard normal CDF and
+// density). dg = gelu_backward(g', x); dx = g' g phi(x) (2 - x^2), in tensor ops, with x
+// clamped to [-40, 40] there: phi is already 0 beyond (e^-800 underflows), and x^2 of a
+// huge x would be Inf, making 0 Inf = NaN.
+struct GeluBackward : Binary<GeluBackward> {
+  static constexpr const char* name = "gelu_backward";
+  template <class T>
+  static T f(T g, T x) {
+    const T cdf = T(0.5) * std::erfc(-x * T(0.70710678118654752440));    // 1 / sqrt(2)
+    const T density = std::exp(T(-0.5) * x * x) * T(0.39894228040143267794);  // 1 / sqrt(2 pi)
+    return g * (cdf + x * density);
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    const auto g = c.input(0);
+    const auto x = c.input(1);
+    Gradients<T> d;
+    if (c.needs(0)) d[0] = gelu_backward(c.grad(), x);
+    if (c.needs(1)) {
+      const auto x2 = square(clamp(x, -40, 40));
+      const auto density = affine(exp(affine(x2, -0.5)), 0.39894228040143267794);
+      d[1] = mul(mul(c.grad(), g), mul(density, affine(x2, -1, 2)));
+    }
+    return d;
+  }
+};
+}  // namespace
+TAPEGRAD_BINARY_OP(gelu_backward, GeluBackward)
+
+namespace {
+// y = g where x > 0, g alpha e^x elsewhere: the backward of elu. dg = the same op on g';
+// dx = g' g alpha e^x where x < 0 and 0 elsewhere (at x = 0 too, as PyTorch), which is this
+// op on g' g masked to x < 0 by relu_backward(g' g, -x).
+struct EluBackward : Binary<EluBackward> {
+  static constexpr const char* name = "elu_backward";
+  struct Attrs { double alpha; };
+  template <class T>
+  static T f(T g, T x, const Attrs& a) { return x > T(0) ? g : g * (static_cast<T>(a.alpha) * std::exp(x)); }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
+    const auto x = c.input(1);
+    Gradients<T> d;
+    if (c.needs(0)) d[0] = elu_backward(c.grad(), x, a.alpha);
+    if (c.needs(1)) {
+      d[1] = elu_backward(relu_backward(mul(c.grad(), c.input(0)), neg(x)), x, a.alpha);
+    }
+    return d;
+  }
+};
+}  // namespace
+TAPEGRAD_REGISTER_OP(EluBackward)
+
+template <class T>
+Tensor<T> elu_backward(const Tensor<T>& g, const Tensor<T>& x, double alpha) {
+  return apply<EluBackward>({alpha}, g, x);
 }
 
 // ---- masks: flat functions of their inputs (no gradient), the factors of piecewise rules.
@@ -552,13 +633,56 @@ struct Softplus : Unary<Softplus> {
 }  // namespace
 TAPEGRAD_UNARY_OP(softplus, Softplus)
 
+namespace {
+// y = erf(x).  dx = g 2/sqrt(pi) e^{-x^2}.
+struct Erf : Unary<Erf> {
+  static constexpr const char* name = "erf";
+  template <class T> static T f(T x) { return std::erf(x); }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    return mul(c.grad(), affine(exp(neg(square(c.input(0)))), 1.12837916709551257390));  // 2 / sqrt(pi)
+  }
+};
+}  // namespace
+TAPEGRAD_UNARY_OP(erf, Erf)
+
+namespace {
+// y = x Phi(x), Phi(x) = erfc(-x / sqrt(2)) / 2: erfc rather than 1 + erf(x / sqrt(2)), which
+// cancels to 0 for x below about -8 (and gelu's tail, x Phi(x), is tiny there, not 0).
+// dx = gelu_backward(g, x) = g (Phi(x) + x phi(x)).
+struct Gelu : Unary<Gelu> {
+  static constexpr const char* name = "gelu";
+  template <class T> static T f(T x) { return x * (T(0.5) * std::erfc(-x * T(0.70710678118654752440))); }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) { return detail::gelu_backward(c.grad(), c.input(0)); }
+};
+}  // namespace
+TAPEGRAD_UNARY_OP(gelu, Gelu)
+
+namespace {
+// y = x sigmoid(x) (sigmoid's overflow-free form).  dx = g (s + x s (1 - s)), s = sigmoid(x),
+// where x s (1 - s) is sigmoid_backward(x, s): the op that makes g s (1 - s), x in g's place.
+struct Silu : Unary<Silu> {
+  static constexpr const char* name = "silu";
+  template <class T> static T f(T x) { return x * Sigmoid::f(x); }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    const auto x = c.input(0);
+    const auto s = sigmoid(x);
+    return mul(c.grad(), add(s, detail::sigmoid_backward(x, s)));
+  }
+};
+}  // namespace
+TAPEGRAD_UNARY_OP(silu, Silu)
+
 #define TAPEGRAD_INSTANTIATE(T)                                  \
   template Tensor<T> div(const Tensor<T>&, double);              \
   template Tensor<T> div(double, const Tensor<T>&);              \
   template Tensor<T> affine(const Tensor<T>&, double, double);   \
   template Tensor<T> pow(const Tensor<T>&, double);              \
   template Tensor<T> clamp(const Tensor<T>&, double, double);    \
-  template Tensor<T> leaky_relu(const Tensor<T>&, double);
+  template Tensor<T> leaky_relu(const Tensor<T>&, double);       \
+  template Tensor<T> elu(const Tensor<T>&, double);
 
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

@@ -1,5 +1,7 @@
 // matmul: one 2-d primitive on OpenBLAS (the GEMM that xt::linalg::dot calls, with its
-// transpose flags); the 1-d cases reshape around it.
+// transpose flags); the 1-d cases reshape around it. Batched products (3-d and more) are a
+// second primitive, a loop of those GEMMs over the broadcast batch axes, except a batch of
+// matrices times one matrix, which is one 2-d product over all the batch's rows.
 #include <algorithm>
 #include <climits>
 #include <cstdint>
@@ -156,32 +158,145 @@ Tensor<T> matmul_2d(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb) {
   return detail::apply<MatMul>({ta, tb}, a, b);
 }
 
+template <class T>
+Tensor<T> matmul_batched(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb);
+
+namespace {
+// The leading (batch) axes of a shape of at least 2 axes.
+Shape batch_axes(const Shape& s) { return Shape(s.begin(), s.end() - 2); }
+
+// The extents of op(a) op(b) for the matrices in the last two axes of a and b.
+Product last_two_product(const Shape& a, const Shape& b, bool ta, bool tb) {
+  const std::size_t ra = a[a.size() - 2], ca = a.back(), rb = b[b.size() - 2], cb = b.back();
+  return {static_cast<std::uint32_t>(ta ? ca : ra), static_cast<std::uint32_t>(tb ? rb : cb),
+          static_cast<std::uint32_t>(ta ? ra : ca), ta, tb};
+}
+
+// y[i] = op_a(a[i]) op_b(b[i]) for every index i of the batch axes, a and b of 2 or more axes
+// whose batch axes (all but the last two) broadcast to y's. The rule is MatMul's for each i,
+// each gradient then summed over the batch axes its input was broadcast along:
+//   da = sum_to(g B^T)  (ta = 0)  or  sum_to(B g^T)  (ta = 1)
+//   db = sum_to(A^T g)  (tb = 0)  or  sum_to(g^T A)  (tb = 1)
+struct BatchedMatMul {
+  static constexpr const char* name = "batched_matmul";
+  struct Attrs { bool ta, tb; };
+  template <class T>
+  static const Shape& shape(const Inputs<T>& in, const Attrs& at, Shape& out) {
+    const auto& a = in[0].shape();
+    const auto& b = in[1].shape();
+    const std::size_t ra = a[a.size() - 2], ca = a.back(), rb = b[b.size() - 2], cb = b.back();
+    out = detail::broadcast_shapes("matmul", batch_axes(a), batch_axes(b));
+    out.push_back(at.ta ? ca : ra);
+    out.push_back(at.tb ? rb : cb);
+    checked_size("matmul", out);
+    if (std::max({ra, ca, rb, cb}) > INT_MAX) {
+      throw ShapeError("matmul: an extent of " + shape_to_string(a) + " x " + shape_to_string(b) +
+                       " exceeds 2^31 - 1, the largest BLAS takes");
+    }
+    return out;
+  }
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs& at, xt::xarray<T>& out) {
+    const auto& as = in[0].shape();
+    const auto& bs = in[1].shape();
+    const Product p = last_two_product(as, bs, at.ta, at.tb);
+    const Shape batch = batch_axes(out.shape());
+    // Matrix strides (0 along a broadcast axis): the batch axes read as arrays of matrices.
+    const std::size_t size_a = as[as.size() - 2] * as.back(), size_b = bs[bs.size() - 2] * bs.back();
+    const std::size_t size_y = std::size_t{p.m} * p.n;
+    const T* a = in[0].data();
+    const T* b = in[1].data();
+    T* y = out.data();
+    detail::walk(batch, detail::broadcast_strides(batch_axes(as), batch),
+                 detail::broadcast_strides(batch_axes(bs), batch),
+                 [&](std::size_t i, std::size_t ia, std::size_t ib) {
+                   gemm(a + ia * size_a, b + ib * size_b, p, y + i * size_y);
+                 });
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& at) {
+    const auto g = c.grad();
+    const auto a = c.input(0);
+    const auto b = c.input(1);
+    Gradients<T> d;
+    if (c.needs(0)) {
+      d[0] = sum_to(at.ta ? matmul_batched(b, g, at.tb, true) : matmul_batched(g, b, false, !at.tb), a.shape());
+    }
+    if (c.needs(1)) {
+      d[1] = sum_to(at.tb ? matmul_batched(g, a, true, at.ta) : matmul_batched(a, g, !at.ta, false), b.shape());
+    }
+    return d;
+  }
+};
+}  // namespace
+
+// op_a(a) op_b(b) for a and b of 2 or more axes whose batch axes broadcast (unchecked: the
+// callers have checked, or are rules whose shapes fit by construction).
+template <class T>
+Tensor<T> matmul_batched(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb) {
+  if (a.dim() == 2 && b.dim() == 2) return matmul_2d(a, b, ta, tb);
+  const Shape& as = a.shape();
+  const Shape& bs = b.shape();
+  const std::size_t k = as.back();
+  const std::size_t rows = detail::extent_product(as, 0, as.size() - 1);
+  const bool one_b = detail::extent_product(bs, 0, bs.size() - 2) == 1 && bs.size() > 1;
+  if (one_b && !ta && rows <= INT_MAX) {
+    // A batch of matrices times one matrix (b 2-d, or of batch extents 1): a's stacked rows
+    // are one (rows, k) matrix, so one GEMM, and the backward's db = a^T g is one GEMM over
+    // all the batch too (no sum_to). y's batch axes are a's, after any more of b's (of 1).
+    Shape y(std::max(as.size(), bs.size()) - as.size(), 1);
+    y.insert(y.end(), as.begin(), as.end() - 1);
+    y.push_back(tb ? bs[bs.size() - 2] : bs.back());
+    const auto matrix = reshape(b, Shape{bs[bs.size() - 2], bs.back()});
+    return reshape(matmul_2d(reshape(a, Shape{rows, k}), matrix, false, tb), y);
+  }
+  return detail::apply<BatchedMatMul>({ta, tb}, a, b);
+}
+
 }  // namespace
 
 template <class T>
 Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
   const auto da = a.dim();
   const auto db = b.dim();
-  if (da < 1 || da > 2 || db < 1 || db > 2) {
-    throw ShapeError("matmul: operands must be 1-d or 2-d, got " + shape_to_string(a.shape()) +
+  if (da < 1 || db < 1) {
+    throw ShapeError("matmul: operands must be at least 1-d, got " + shape_to_string(a.shape()) +
                      " x " + shape_to_string(b.shape()));
   }
   const std::size_t inner_a = a.shape()[da - 1];
-  const std::size_t inner_b = b.shape()[0];
+  const std::size_t inner_b = b.shape()[db == 1 ? 0 : db - 2];
   if (inner_a != inner_b) {
     throw ShapeError("matmul: inner dimensions differ: " + shape_to_string(a.shape()) + " x " +
                      shape_to_string(b.shape()));
   }
   if (da == 2 && db == 2) return matmul_2d(a, b, false, false);
-  const Tensor<T> a2 = da == 2 ? a : reshape(a, Shape{1, inner_a});
-  const Tensor<T> b2 = db == 2 ? b : reshape(b, Shape{inner_b, 1});
-  Shape result;
-  if (da == 2) result.push_back(a.shape()[0]);
-  if (db == 2) result.push_back(b.shape()[1]);
-  return reshape(matmul_2d(a2, b2, false, false), result);
+  // A 1-d a is a row (1, k), a 1-d b a column (k, 1); that axis is removed from the result.
+  const Tensor<T> a2 = da == 1 ? reshape(a, Shape{1, inner_a}) : a;
+  const Tensor<T> b2 = db == 1 ? reshape(b, Shape{inner_b, 1}) : b;
+  if (da <= 2 && db <= 2) {
+    Shape result;
+    if (da == 2) result.push_back(a.shape()[0]);
+    if (db == 2) result.push_back(b.shape()[1]);
+    return reshape(matmul_2d(a2, b2, false, false), result);
+  }
+  const Shape batch_a = batch_axes(a2.shape()), batch_b = batch_axes(b2.shape());
+  for (std::size_t i = 1; i <= std::min(batch_a.size(), batch_b.size()); ++i) {
+    const std::size_t ea = batch_a[batch_a.size() - i], eb = batch_b[batch_b.size() - i];
+    if (ea != eb && ea != 1 && eb != 1) {
+      throw ShapeError("matmul: batch dimensions " + shape_to_string(batch_a) + " and " +
+                       shape_to_string(batch_b) + " do not broadcast: " + shape_to_string(a.shape()) +
+                       " x " + shape_to_string(b.shape()));
+    }
+  }
+  const auto y = matmul_batched(a2, b2, false, false);
+  Shape result = y.shape();
+  if (db == 1) result.pop_back();
+  if (da == 1) result.erase(result.end() - (db == 1 ? 1 : 2));
+  return reshape(y, result);
 }
 
 TAPEGRAD_REGISTER_OP(MatMul)
+TAPEGRAD_REGISTER_OP(BatchedMatMul)
 
 template Tensor<float> matmul(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> matmul(const Tensor<double>&, const Tensor<double>&);

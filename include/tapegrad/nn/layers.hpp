@@ -82,13 +82,13 @@ class Linear : public Module<T> {
 };
 
 /// The activations the built-in modules and MLP know.
-enum class Activation { Identity, Sigmoid, Tanh, ReLU, LeakyReLU, Softplus };
+enum class Activation { Identity, Sigmoid, Tanh, ReLU, LeakyReLU, Softplus, GELU, SiLU, ELU };
 
 /// The name of an activation: "identity", "sigmoid", "tanh", "relu", "leaky_relu",
-/// "softplus" ("?" for a value outside the enum).
+/// "softplus", "gelu", "silu", "elu" ("?" for a value outside the enum).
 const char* activation_name(Activation activation);
 /// Applies an activation elementwise; the result has x's shape (Identity returns x itself).
-/// LeakyReLU uses slope 0.01. Throws ValueError for a value outside the enum.
+/// LeakyReLU uses slope 0.01, GELU the exact (erf) form, ELU alpha 1. Throws ValueError for a value outside the enum.
 template <class T>
 Tensor<T> activate(Activation activation, const Tensor<T>& x);
 
@@ -102,10 +102,12 @@ class ActivationModule : public Module<T> {
   Tensor<T> forward(const Tensor<T>& input) override { return activate(activation_, input); }
   /// The activation this module applies.
   Activation activation() const { return activation_; }
-  /// PyTorch's class name: "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softplus".
+  /// PyTorch's class name: "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softplus",
+  /// "GELU", "SiLU", "ELU".
   std::string type_name() const override;
-  /// "negative_slope=0.01" for LeakyReLU, as PyTorch; "" for the others (tapegrad's
-  /// softplus is exact everywhere, so it has no beta or threshold to show).
+  /// As PyTorch: "negative_slope=0.01" for LeakyReLU, "approximate='none'" for GELU,
+  /// "alpha=1.0" for ELU; "" for the others (tapegrad's softplus is exact everywhere, so it
+  /// has no beta or threshold to show).
   std::string extra_repr() const override;
 
  private:
@@ -130,6 +132,15 @@ struct LeakyReLU : ActivationModule<T> { LeakyReLU() : ActivationModule<T>(Activ
 /// y = ln(1 + e^x).
 template <class T = double>
 struct Softplus : ActivationModule<T> { Softplus() : ActivationModule<T>(Activation::Softplus) {} };
+/// y = x Phi(x), Phi the standard normal CDF (the exact form; see tapegrad::gelu).
+template <class T = double>
+struct GELU : ActivationModule<T> { GELU() : ActivationModule<T>(Activation::GELU) {} };
+/// y = x sigmoid(x).
+template <class T = double>
+struct SiLU : ActivationModule<T> { SiLU() : ActivationModule<T>(Activation::SiLU) {} };
+/// y = x for x > 0, e^x - 1 otherwise (alpha = 1).
+template <class T = double>
+struct ELU : ActivationModule<T> { ELU() : ActivationModule<T>(Activation::ELU) {} };
 
 /// Modules applied one after the other; children are named "0", "1", ...
 template <class T = double>
