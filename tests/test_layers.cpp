@@ -164,7 +164,7 @@ std::map<std::string, xt::xarray<T>> state_of(const nn::Module<T>& m) {
 }  // namespace
 
 TEST_CASE("batch_norm against PyTorch: training (2-d, 3-d, 4-d) and evaluation, values, gradients, running statistics") {
-  REQUIRE(fixture().size() == 95);
+  REQUIRE(fixture().size() == 97);
   for (const char* c : {"train2", "train3", "train4"}) {
     check_batch_norm_case<double>(c, true);
     check_batch_norm_case<float>(c, true);
@@ -422,6 +422,37 @@ TEST_CASE("buffers are saved and loaded: save_state and save_torch_state round t
   auto f2 = small_net<float>();
   io::load_state(*f2, folder.file("f.npz"));
   CHECK(state_of(*f2) == state_of(*f));
+}
+
+TEST_CASE("a PyTorch state_dict with BatchNorm1d buffers (int64 num_batches_tracked) loads and gives torch's outputs") {
+  const std::string file = TAPEGRAD_FIXTURE_DIR "/layers_state_dict.npz";
+  auto net = small_net<double>();
+  io::load_torch_state(*net, file);
+  auto& bn = dynamic_cast<nn::BatchNorm1d<double>&>((*net)[1]);
+  CHECK(bn.num_batches_tracked().item() == 2);
+  net->eval();
+  const auto y = (*net)(tensor<double>(get("torch_state.bn_net.x")));
+  const double d = max_diff(y.value(), get("torch_state.bn_net.y"));
+  CHECK(d <= 1e-10);
+  note("BatchNorm1d net from a state_dict", d);
+  auto net32 = small_net<float>();
+  io::load_torch_state(*net32, file, io::Narrowing::allow);
+  net32->eval();
+  CHECK(max_diff((*net32)(tensor<float>(get("torch_state.bn_net.x"))).value(), get("torch_state.bn_net.y")) <= 1e-5);
+  // And back: the same members, dtypes and shapes as PyTorch's file.
+  test::ScratchFolder folder;
+  io::save_torch_state(*net, folder.file("again.npz"));
+  std::map<std::string, io::NpyArray> ours;
+  for (auto& [name, array] : io::read_npz(folder.file("again.npz"))) ours.emplace(name, array);
+  const auto theirs = io::read_npz(file);
+  CHECK(ours.size() == theirs.size());
+  for (const auto& [name, array] : theirs) {
+    INFO(name);
+    REQUIRE(ours.count(name) == 1);
+    CHECK(ours.at(name).dtype() == array.dtype());
+    CHECK(ours.at(name).shape() == array.shape());
+    CHECK(ours.at(name).bytes() == array.bytes());
+  }
 }
 
 TEST_CASE("loading buffers into another architecture is refused, naming every difference, and changes nothing") {
