@@ -43,6 +43,9 @@ class SgdStep;
 /// - Every built-in op replays, the masks of piecewise ops (relu, abs, max, clamp...)
 ///   included. A CustomOp replays its forward; its backward must be written with tensor ops
 ///   (a once_differentiable op cannot be compiled: compile() throws TapeError).
+/// - nn::dropout in training (a mask drawn from a generator) and nn::batch_norm in training
+///   (running statistics updated outside the tape) would be frozen by a replay: compile()
+///   throws TapeError naming them. In evaluation mode both compile.
 template <class T>
 class Compiled {
  public:

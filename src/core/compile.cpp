@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "core/anomaly.hpp"
+#include "core/compiling.hpp"
 #include "core/hooks.hpp"
 #include "core/node_pool.hpp"
 #include "core/record.hpp"
@@ -155,6 +156,8 @@ const std::shared_ptr<P>& plan_of(const std::shared_ptr<P>& plan, const char* wh
 }
 
 }  // namespace
+
+bool detail::compiling() { return detail::recording_everything; }
 
 template <class T>
 Compiled<T> compile(const std::vector<Tensor<T>>& parameters,

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "names.hpp"
+#include "state_entries.hpp"
 #include "tapegrad/io/npz.hpp"
 
 namespace tapegrad::io {
@@ -10,8 +11,9 @@ namespace tapegrad::io {
 template <class T>
 void save_state(const nn::Module<T>& module, const std::string& path) {
   NpzArchive arrays;
-  for (const auto& [name, tensor] : module.named_parameters()) {
-    arrays.emplace_back(name, NpyArray::from(tensor.value()));
+  for (const auto& entry : detail::state_entries(module)) {
+    arrays.emplace_back(entry.name, entry.is_count ? detail::count_array(entry.tensor.value())
+                                                   : NpyArray::from(entry.tensor.value()));
   }
   write_npz(path, arrays);
 }
@@ -24,8 +26,8 @@ void load_state(nn::Module<T>& module, const std::string& path) {
 
   std::string problems;
   auto note = [&](const std::string& what) { problems += (problems.empty() ? "" : "; ") + what; };
-  auto parameters = module.named_parameters();
-  for (const auto& [name, tensor] : parameters) {
+  auto entries = detail::state_entries(module);
+  for (const auto& [name, tensor, is_count] : entries) {
     const auto found = in_file.find(name);
     if (found == in_file.end()) {
       note("missing " + detail::printable(name));
@@ -36,9 +38,10 @@ void load_state(nn::Module<T>& module, const std::string& path) {
       note(detail::printable(name) + " has shape " + shape_to_string(array.shape()) +
            " in the file but " + shape_to_string(tensor.shape()) + " in the model");
     }
-    if (array.dtype() != dtype_of<T>()) {
+    const DType expected = is_count ? DType::int64 : dtype_of<T>();
+    if (array.dtype() != expected) {
       note(detail::printable(name) + " is " + dtype_name(array.dtype()) + " in the file but " +
-           dtype_name(dtype_of<T>()) + " in the model");
+           dtype_name(expected) + " in the model");
     }
     in_file.erase(found);
   }
@@ -49,7 +52,7 @@ void load_state(nn::Module<T>& module, const std::string& path) {
   }
   std::map<std::string, const NpyArray*> by_name;
   for (const auto& [name, array] : arrays) by_name[name] = &array;
-  for (auto& [name, tensor] : parameters) tensor.set_value(by_name.at(name)->template to<T>());
+  for (auto& entry : entries) entry.tensor.set_value(by_name.at(entry.name)->template to<T>());
 }
 
 template void save_state(const nn::Module<float>&, const std::string&);

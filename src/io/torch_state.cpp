@@ -6,6 +6,7 @@
 #include <xtensor/xmanipulation.hpp>
 
 #include "names.hpp"
+#include "state_entries.hpp"
 #include "tapegrad/io/npz.hpp"
 #include "tapegrad/nn/layers.hpp"
 
@@ -58,9 +59,13 @@ template <class T>
 void save_torch_state(const nn::Module<T>& module, const std::string& path) {
   const auto transpose = linear_weights(module);
   NpzArchive arrays;
-  for (const auto& [name, tensor] : module.named_parameters()) {
-    arrays.emplace_back(
-        name, NpyArray::from(transpose.count(name) ? transposed(tensor.value()) : tensor.value()));
+  for (const auto& [name, tensor, is_count] : detail::state_entries(module)) {
+    if (is_count) {
+      arrays.emplace_back(name, detail::count_array(tensor.value()));
+    } else {
+      arrays.emplace_back(
+          name, NpyArray::from(transpose.count(name) ? transposed(tensor.value()) : tensor.value()));
+    }
   }
   write_npz(path, arrays);
 }
@@ -75,9 +80,9 @@ void load_torch_state(nn::Module<T>& module, const std::string& path, Narrowing 
   std::string problems;
   bool dtype_differs = false;
   auto note = [&](const std::string& what) { problems += (problems.empty() ? "" : "; ") + what; };
-  auto parameters = module.named_parameters();
+  auto parameters = detail::state_entries(module);
   std::vector<const NpyArray*> sources;
-  for (const auto& [name, tensor] : parameters) {
+  for (const auto& [name, tensor, is_count] : parameters) {
     const auto found = unmatched.find(name);
     if (found == unmatched.end()) {
       note("missing " + detail::printable(name));
@@ -91,7 +96,12 @@ void load_torch_state(nn::Module<T>& module, const std::string& path, Narrowing 
       note(detail::printable(name) + ": file has " + shape_to_string(array.shape()) +
            ", expected " + shape_to_string(expected) + (is_linear_weight ? " = (out, in)" : ""));
     }
-    if (!dtype_accepted<T>(array.dtype(), narrowing)) {
+    if (is_count) {
+      if (array.dtype() != DType::int64) {
+        note(detail::printable(name) + " is " + dtype_name(array.dtype()) +
+             " in the file but int64 in the model (a count, as PyTorch's num_batches_tracked)");
+      }
+    } else if (!dtype_accepted<T>(array.dtype(), narrowing)) {
       note(detail::printable(name) + " is " + dtype_name(array.dtype()) + " in the file but " +
            dtype_name(dtype_of<T>()) + " in the model");
       dtype_differs = true;
@@ -110,7 +120,7 @@ void load_torch_state(nn::Module<T>& module, const std::string& path, Narrowing 
   // Every value converted before any is set, so a value too large for float32 changes nothing.
   std::vector<xt::xarray<T>> values;
   for (std::size_t i = 0; i < parameters.size(); ++i) {
-    const std::string& name = parameters[i].first;
+    const std::string& name = parameters[i].name;
     try {
       values.push_back(sources[i]->template to<T>());
     } catch (const ValueError& e) {
@@ -120,7 +130,7 @@ void load_torch_state(nn::Module<T>& module, const std::string& path, Narrowing 
     if (transpose.count(name)) values.back() = transposed(values.back());
   }
   for (std::size_t i = 0; i < parameters.size(); ++i) {
-    parameters[i].second.set_value(std::move(values[i]));
+    parameters[i].tensor.set_value(std::move(values[i]));
   }
 }
 

@@ -56,7 +56,9 @@ void Module<T>::check_new_name(const std::string& name) const {
     return std::any_of(entries.begin(), entries.end(),
                        [&](const auto& entry) { return entry.first == name; });
   };
-  if (taken(parameters_) || taken(children_)) {
+  const bool buffer_taken = std::any_of(buffers_.begin(), buffers_.end(),
+                                        [&](const Buffer& buffer) { return buffer.name == name; });
+  if (taken(parameters_) || taken(children_) || buffer_taken) {
     throw ValueError("Module: the name '" + name + "' is registered already");
   }
 }
@@ -71,6 +73,50 @@ Tensor<T> Module<T>::register_parameter(const std::string& name, Tensor<T> value
   value.set_requires_grad(true);
   parameters_.emplace_back(name, value);
   return value;
+}
+
+template <class T>
+Tensor<T> Module<T>::register_buffer(const std::string& name, Tensor<T> value, BufferKind kind) {
+  check_new_name(name);
+  if (!value.is_leaf() || value.requires_grad()) {
+    throw ValueError("Module: buffer '" + name +
+                     "' must be a leaf tensor that does not require grad (detach() it)");
+  }
+  buffers_.push_back({name, value, kind});
+  return value;
+}
+
+template <class T>
+void Module<T>::collect_buffers(const std::string& prefix,
+                                std::vector<std::pair<std::string, Buffer>>& out) const {
+  for (const auto& buffer : buffers_) out.emplace_back(prefix + buffer.name, buffer);
+  for (const auto& [name, child] : children_) child->collect_buffers(prefix + name + ".", out);
+}
+
+template <class T>
+std::vector<std::pair<std::string, Tensor<T>>> Module<T>::named_buffers() const {
+  std::vector<std::pair<std::string, Buffer>> all;
+  collect_buffers("", all);
+  std::vector<std::pair<std::string, Tensor<T>>> out;
+  for (auto& [name, buffer] : all) out.emplace_back(std::move(name), buffer.value);
+  return out;
+}
+
+template <class T>
+std::vector<Tensor<T>> Module<T>::buffers() const {
+  std::vector<Tensor<T>> out;
+  for (auto& entry : named_buffers()) out.push_back(std::move(entry.second));
+  return out;
+}
+
+template <class T>
+BufferKind Module<T>::buffer_kind(const std::string& dotted_name) const {
+  std::vector<std::pair<std::string, Buffer>> all;
+  collect_buffers("", all);
+  for (const auto& [name, buffer] : all) {
+    if (name == dotted_name) return buffer.kind;
+  }
+  throw ValueError("Module: no buffer named '" + dotted_name + "'");
 }
 
 template <class T>

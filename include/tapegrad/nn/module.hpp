@@ -16,6 +16,16 @@ namespace tapegrad::nn {
 /// @addtogroup nn
 /// @{
 
+/// What a buffer (Module::register_buffer) holds, which decides how it is saved.
+enum class BufferKind {
+  /// Numbers of the module's element type (BatchNorm's running_mean, running_var), saved as
+  /// float32 or float64 like the parameters.
+  values,
+  /// A count kept in T as a whole number (BatchNorm's num_batches_tracked), saved as an int64
+  /// as PyTorch's state_dict holds it. Exact up to 2^24 for float, 2^53 for double.
+  count
+};
+
 /// A model or a part of one: owns parameters and sub-modules, maps an input to an output.
 ///
 /// A subclass registers its parameters and children in its constructor and defines
@@ -35,6 +45,11 @@ namespace tapegrad::nn {
 /// Parameters are tensor handles: the module's member and the registry share one node, so
 /// an optimizer's in-place update is seen by both. (Assigning a new tensor to the member
 /// afterwards would split them: change values with mutable_value() or set_value().)
+///
+/// Buffers are state that is not a parameter (BatchNorm's running statistics): a subclass
+/// registers them with register_buffer() and keeps the handle; they need no gradient, are
+/// not in parameters() (so optimizers never see them) and are saved and loaded with the
+/// parameters (io::save_state, io::save_torch_state).
 ///
 /// A module with several inputs or outputs defines its own forward() overloads and a
 /// matching operator(), and leaves the one-input forward() alone: called, it throws
@@ -93,11 +108,27 @@ class Module {
   std::vector<std::pair<std::string, const Module*>> named_modules() const;
   /// The number of scalar parameters: the sum of the parameters' element counts.
   std::size_t parameter_count() const;
+  /// Every buffer, this module's first, then each child's in registration order (the order
+  /// of named_parameters()).
+  std::vector<Tensor<T>> buffers() const;
+  /// The same, with dotted names as named_parameters(): "running_mean", "1.running_var",
+  /// "encoder.0.num_batches_tracked", ...
+  std::vector<std::pair<std::string, Tensor<T>>> named_buffers() const;
+  /// The kind the buffer with this dotted name (as named_buffers() gives it) was registered
+  /// with. Throws ValueError if there is no such buffer.
+  BufferKind buffer_kind(const std::string& dotted_name) const;
   /// Clears the gradient of every parameter, children's included (has_grad() becomes false).
   void zero_grad();
 
-  /// Sets training (true) or evaluation mode here and in every child. The built-in layers
-  /// behave the same in both; a subclass may read is_training().
+  /// Sets training (true) or evaluation mode here and in every child; a subclass may read
+  /// is_training(). Of the built-in layers, these behave differently in the two modes (as
+  /// in PyTorch); all others behave the same:
+  /// - Dropout (nn/dropout.hpp) zeroes elements in training mode only; in evaluation mode it
+  ///   is the identity.
+  /// - BatchNorm1d and BatchNorm2d (nn/norm.hpp) normalise by the batch's statistics and
+  ///   update their running statistics (and num_batches_tracked) in training mode; in
+  ///   evaluation mode they normalise by the running statistics and change nothing.
+  /// (LayerNorm and Embedding behave the same in both.)
   void train(bool on = true);
   /// train(false): evaluation mode here and in every child.
   void eval() { train(false); }
@@ -118,6 +149,16 @@ class Module {
   /// Throws ValueError for an empty name, a name with '.', a name used already (by a
   /// parameter or a child), or a value that is not a leaf (detach() a computed one).
   Tensor<T> register_parameter(const std::string& name, Tensor<T> value);
+  /// Adds a buffer: state that is saved and loaded with the parameters but is not one (no
+  /// gradient, not in parameters(), not seen by optimizers). Returns the shared handle; the
+  /// module changes the buffer's value in place through it, outside the tape, with
+  /// `handle.mutable_value()` or `handle.set_value(...)` (as an optimizer changes a
+  /// parameter; a backward() through an op that read the old value then throws TapeError
+  /// rather than use the new one). Throws ValueError for an empty name, a name with '.', a
+  /// name used already (by a parameter, buffer or child), a value that is not a leaf or
+  /// one that requires grad.
+  Tensor<T> register_buffer(const std::string& name, Tensor<T> value,
+                            BufferKind kind = BufferKind::values);
   /// Adds a child module whose parameters are listed under "name." and returns it. Throws
   /// ValueError for an empty name, a name with '.', a name used already, or a null module.
   template <class M>
@@ -132,7 +173,15 @@ class Module {
   void collect(const std::string& prefix,
                std::vector<std::pair<std::string, Tensor<T>>>& out) const;
 
+  struct Buffer {
+    std::string name;
+    Tensor<T> value;
+    BufferKind kind;
+  };
+  void collect_buffers(const std::string& prefix, std::vector<std::pair<std::string, Buffer>>& out) const;
+
   std::vector<std::pair<std::string, Tensor<T>>> parameters_;
+  std::vector<Buffer> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
 
