@@ -72,9 +72,24 @@ void reduce_into(const xt::xarray<T>& x, const Shape& shape, T* out) {
     }
     return;
   }
+  const Shape into = broadcast_strides(shape, x.shape());
+  // Trailing axes summed whole (a convolution's bias gradient: (N, O, H, W) to (O, 1, 1)):
+  // each contiguous block of x adds up in a register, then into its one output element.
+  std::size_t kept = x.dimension(), block = 1;
+  while (kept > 0 && into[kept - 1] == 0) block *= x.shape()[--kept];
+  if (block >= 8) {
+    const Shape outer(x.shape().begin(), x.shape().begin() + static_cast<std::ptrdiff_t>(kept));
+    const Shape outer_into(into.begin(), into.begin() + static_cast<std::ptrdiff_t>(kept));
+    walk(outer, outer_into, Shape(kept, 0), [&](std::size_t k, std::size_t o, std::size_t) {
+      const T* run = in + k * block;
+      T total = 0;
+      for (std::size_t j = 0; j < block; ++j) total += run[j];
+      out[o] += total;
+    });
+    return;
+  }
   const Shape none(x.dimension(), 0);
-  walk(x.shape(), broadcast_strides(shape, x.shape()), none,
-       [&](std::size_t k, std::size_t o, std::size_t) { out[o] += in[k]; });
+  walk(x.shape(), into, none, [&](std::size_t k, std::size_t o, std::size_t) { out[o] += in[k]; });
 }
 
 /// An array seen as rows: `n` elements in rows of `row`.
