@@ -1,10 +1,13 @@
-// Convolution and pooling, NCHW: one pair of op blocks (see ops/op.hpp), im2col and its
-// adjoint col2im, each the other's backward; conv2d and the pools are composed from them and
-// the existing ops (matmul, max, mean, reshape, transpose), so they need no rule of their own.
+// Convolution and pooling, NCHW: two pairs of op blocks (see ops/op.hpp), each pair the
+// other's backward: im2col and its adjoint col2im, from which conv2d and avg_pool2d are
+// composed with the existing ops (matmul, mean, reshape, transpose); and max pooling's
+// select and scatter, which read each window of x where it lies (unfolding x first and
+// taking max along the columns cost more than the convolutions' products).
 #include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "ops/op.hpp"
 #include "tapegrad/ops.hpp"
@@ -268,8 +271,10 @@ struct PoolColumns {
   Tensor<T> columns;
   Shape result;  // (N, C, Ho, Wo), or (C, Ho, Wo) for an unbatched x
 };
+// The pools' window on x (N, C, H, W) or (C, H, W), checked (the padding at most half the
+// kernel, as PyTorch), on x viewed as planes (N C, 1, H, W).
 template <class T>
-PoolColumns<T> pool_columns(const char* op, const Tensor<T>& x, const Pool2dOptions& options, double padding_value) {
+CheckedWindow pool_window(const char* op, const Tensor<T>& x, const Pool2dOptions& options, double padding_value = 0) {
   const Tensor<T> x4 = batched(op, x);
   check_size(op, "the kernel size", options.kernel(), 1);
   check_size(op, "the padding", options.padding(), 0);
@@ -280,16 +285,147 @@ PoolColumns<T> pool_columns(const char* op, const Tensor<T>& x, const Pool2dOpti
                      " must be at most half the kernel size " + pair_string(k) + " (as PyTorch)");
   }
   const Shape& s = x4.shape();
+  return checked_window(op, Shape{s[0] * s[1], 1, s[2], s[3]}, k, options.window(), padding_value, x.shape());
+}
+
+template <class T>
+PoolColumns<T> pool_columns(const char* op, const Tensor<T>& x, const Pool2dOptions& options, double padding_value) {
+  const auto window = pool_window(op, x, options, padding_value);
+  const Tensor<T> x4 = batched(op, x);
+  const Shape& s = x4.shape();
   const Shape planes{s[0] * s[1], 1, s[2], s[3]};
-  const auto window = checked_window(op, planes, k, options.window(), padding_value, x.shape());
   Shape result{s[0], s[1], window.ho, window.wo};
   if (x.dim() == 3) result.erase(result.begin());
   return {im2col_of(reshape(x4, planes), window.window, window.columns), std::move(result)};
 }
 
+
+// Max pooling reads x where it lies, without unfolding it: for every window of x (viewed as
+// planes (N C, H, W)), f(output index, offset in x of the window's maximum). The maximum is
+// PyTorch's CPU rule: the first tap inside the input to exceed all before it, or a NaN (the
+// last NaN wins); a window whose taps are all -inf keeps its first tap inside. Taps in the
+// padding never win; a window with none inside gets the offset kNoTap.
+constexpr std::size_t kNoTap = static_cast<std::size_t>(-1);
+
+// The taps t in [0, taps) whose position start + t step lies inside [0, extent).
+Span taps_inside(std::ptrdiff_t start, std::size_t taps, std::size_t step, std::size_t extent) {
+  const auto s = static_cast<std::ptrdiff_t>(step), e = static_cast<std::ptrdiff_t>(extent);
+  const std::ptrdiff_t first = start >= 0 ? 0 : (-start + s - 1) / s;
+  const std::ptrdiff_t last = start >= e ? 0 : (e - 1 - start) / s + 1;
+  const auto a = static_cast<std::size_t>(std::min<std::ptrdiff_t>(first, static_cast<std::ptrdiff_t>(taps)));
+  const auto b = static_cast<std::size_t>(std::min<std::ptrdiff_t>(last, static_cast<std::ptrdiff_t>(taps)));
+  return {a, std::max(a, b)};
+}
+
+template <class T, class F>
+void for_each_window_max(const T* x, const Extents& e, const Window& k, F f) {
+  // Each output row's and column's taps inside the input, found once (a division each).
+  std::vector<std::ptrdiff_t> tops(e.ho), lefts(e.wo);
+  std::vector<Span> rows(e.ho), cols(e.wo);
+  for (std::size_t p = 0; p < e.ho; ++p) {
+    tops[p] = static_cast<std::ptrdiff_t>(p * k.sh) - static_cast<std::ptrdiff_t>(k.ph);
+    rows[p] = taps_inside(tops[p], k.kh, k.dh, e.h);
+  }
+  for (std::size_t q = 0; q < e.wo; ++q) {
+    lefts[q] = static_cast<std::ptrdiff_t>(q * k.sw) - static_cast<std::ptrdiff_t>(k.pw);
+    cols[q] = taps_inside(lefts[q], k.kw, k.dw, e.w);
+  }
+  const auto w = static_cast<std::ptrdiff_t>(e.w);
+  std::size_t out = 0;
+  for (std::size_t plane = 0; plane < e.n * e.c; ++plane) {
+    const auto base = static_cast<std::ptrdiff_t>(plane * e.h * e.w);
+    for (std::size_t p = 0; p < e.ho; ++p) {
+      const Span r = rows[p];
+      for (std::size_t q = 0; q < e.wo; ++q, ++out) {
+        const Span c = cols[q];
+        if (r.first == r.last || c.first == c.last) {
+          f(out, kNoTap);
+          continue;
+        }
+        const auto corner = static_cast<std::size_t>(
+            base + (tops[p] + static_cast<std::ptrdiff_t>(r.first * k.dh)) * w + lefts[q] +
+            static_cast<std::ptrdiff_t>(c.first * k.dw));
+        std::size_t best = corner;
+        T largest = -std::numeric_limits<T>::infinity();
+        for (std::size_t i = 0; i < r.last - r.first; ++i) {
+          const std::size_t row = corner + i * k.dh * e.w;
+          for (std::size_t j = 0; j < c.last - c.first; ++j) {
+            const std::size_t at = row + j * k.dw;
+            const T v = x[at];
+            if (v > largest || v != v) {
+              best = at;
+              largest = v;
+            }
+          }
+        }
+        f(out, best);
+      }
+    }
+  }
+}
+
+template <class T>
+Tensor<T> max_pool2d_scatter(const Tensor<T>& g, const Tensor<T>& x, const Window& k);
+template <class T>
+Tensor<T> max_pool2d_select(const Tensor<T>& v, const Tensor<T>& x, const Window& k, const Shape& out_shape);
+
+// y = v at each window's maximum of x (N, C, H, W), shape (N, C, Ho, Wo): max_pool2d(x) is
+// select(x, x). x only chooses the positions.  dv = max_pool2d_scatter(g, x); no dx.
+struct MaxPoolSelect {
+  static constexpr const char* name = "max_pool2d_select";
+  using Attrs = Window;
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs& k, xt::xarray<T>& out) {
+    const T* v = in[0].data();
+    T* y = out.data();
+    for_each_window_max(in[1].data(), extents_of(in[1].shape(), k), k, [&](std::size_t o, std::size_t at) {
+      y[o] = at == kNoTap ? -std::numeric_limits<T>::infinity() : v[at];
+    });
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& k) {
+    Gradients<T> d;
+    if (c.needs(0)) d[0] = max_pool2d_scatter(c.grad(), c.input(1), k);
+    return d;
+  }
+};
+
+// y = zeros of x's shape (N, C, H, W), with g's value of each window added at the window's
+// maximum of x (overlapping windows add up): select's adjoint in v.
+// dg = max_pool2d_select(g', x); no dx.
+struct MaxPoolScatter {
+  static constexpr const char* name = "max_pool2d_scatter";
+  using Attrs = Window;
+  template <class T>
+  static void forward(const Inputs<T>& in, const Attrs& k, xt::xarray<T>& out) {
+    const T* g = in[0].data();
+    T* y = out.data();
+    std::fill(y, y + out.size(), T(0));
+    for_each_window_max(in[1].data(), extents_of(in[1].shape(), k), k, [&](std::size_t o, std::size_t at) {
+      if (at != kNoTap) y[at] += g[o];
+    });
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& k) {
+    Gradients<T> d;
+    if (c.needs(0)) d[0] = max_pool2d_select(c.grad(), c.input(1), k, c.input(0).shape());
+    return d;
+  }
+};
+
+template <class T>
+Tensor<T> max_pool2d_scatter(const Tensor<T>& g, const Tensor<T>& x, const Window& k) {
+  return detail::apply_shaped<MaxPoolScatter>(x.shape(), k, g, x);
+}
+template <class T>
+Tensor<T> max_pool2d_select(const Tensor<T>& v, const Tensor<T>& x, const Window& k, const Shape& out_shape) {
+  return detail::apply_shaped<MaxPoolSelect>(out_shape, k, v, x);
+}
 }  // namespace
 TAPEGRAD_REGISTER_OP(Im2col)
 TAPEGRAD_REGISTER_OP(Col2im)
+TAPEGRAD_REGISTER_OP(MaxPoolSelect)
+TAPEGRAD_REGISTER_OP(MaxPoolScatter)
 
 template <class T>
 Tensor<T> im2col(const Tensor<T>& x, Size2 kernel, const Conv2dOptions& options, double padding_value) {
@@ -324,8 +460,10 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Conv2dOption
 
 template <class T>
 Tensor<T> max_pool2d(const Tensor<T>& x, const Pool2dOptions& options) {
-  const auto pool = pool_columns("max_pool2d", x, options, -std::numeric_limits<double>::infinity());
-  return reshape(max(pool.columns, 0), pool.result);
+  const auto window = pool_window("max_pool2d", x, options);
+  const Tensor<T> x4 = batched("max_pool2d", x);
+  const Shape& s = x4.shape();
+  return as_input(x, max_pool2d_select(x4, x4, window.window, Shape{s[0], s[1], window.ho, window.wo}));
 }
 
 template <class T>
