@@ -8,7 +8,7 @@ build_dir="$(cd "$1" && pwd)"
 out="${2:-$build_dir/tour}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
-writes_files=" xor manual_bp minimize_1d minimize_2d linear_regression gd_variants classify fashion_mnist "
+writes_files=" xor manual_bp minimize_1d minimize_2d linear_regression gd_variants classify fashion_mnist fashion_cnn "
 
 # name | program and arguments | the lines of its output that sum it up (grep patterns)
 demos=(
@@ -25,6 +25,7 @@ demos=(
   "classification against a linear baseline (sklearn article)|classify|^best MLP"
   "Fashion-MNIST, MLP 784-100-10, 10 epochs|fashion_mnist|^test accuracy"
   "Fashion-MNIST again, one compiled step per batch size|fashion_mnist --compiled --weights fashion_mnist_compiled.npz|^test accuracy"
+  "Fashion-MNIST, a CNN, 5 epochs (about 5 minutes)|fashion_cnn|^test accuracy"
 )
 
 echo "tapegrad demo tour: every gradient comes from the tape"
