@@ -9,6 +9,7 @@
 
 #include <xtensor/xview.hpp>
 
+#include "fixture.hpp"
 #include "helpers.hpp"
 
 using namespace tapegrad;
@@ -16,23 +17,12 @@ using Array = xt::xarray<double>;
 
 namespace {
 
-const std::map<std::string, Array>& fixture() {
-  static const std::map<std::string, Array> arrays = [] {
-    std::map<std::string, Array> out;
-    for (const auto& [name, array] : io::read_npz(TAPEGRAD_FIXTURE_DIR "/activations_matmul.npz")) {
-      out.emplace(name, array.to<double>());
-    }
-    return out;
-  }();
-  return arrays;
+const test::NpzFixture& fixture() {
+  static const test::NpzFixture file("activations_matmul.npz");
+  return file;
 }
 
-const Array& get(const std::string& name) {
-  const auto found = fixture().find(name);
-  INFO("activations_matmul.npz has no array " << name);
-  REQUIRE(found != fixture().end());
-  return found->second;
-}
+const Array& get(const std::string& name) { return fixture().get(name); }
 
 // The largest absolute difference of two arrays of one shape (infinite if the shapes differ;
 // NaN anywhere counts as infinite).

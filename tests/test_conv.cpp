@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 
+#include "fixture.hpp"
 #include "helpers.hpp"
 
 using namespace tapegrad;
@@ -15,25 +16,14 @@ using Array = xt::xarray<double>;
 
 namespace {
 
-const std::map<std::string, Array>& fixture() {
-  static const std::map<std::string, Array> arrays = [] {
-    std::map<std::string, Array> out;
-    for (const auto& [name, array] : io::read_npz(TAPEGRAD_FIXTURE_DIR "/conv_pool.npz")) {
-      out.emplace(name, array.to<double>());
-    }
-    return out;
-  }();
-  return arrays;
+const test::NpzFixture& fixture() {
+  static const test::NpzFixture file("conv_pool.npz");
+  return file;
 }
 
-const Array& get(const std::string& name) {
-  const auto found = fixture().find(name);
-  INFO("conv_pool.npz has no array " << name);
-  REQUIRE(found != fixture().end());
-  return found->second;
-}
+const Array& get(const std::string& name) { return fixture().get(name); }
 
-bool has(const std::string& name) { return fixture().count(name) != 0; }
+bool has(const std::string& name) { return fixture().has(name); }
 
 // The case names of one op in the fixture ("conv2d.basic", ...).
 std::vector<std::string> cases_of(const std::string& op) {

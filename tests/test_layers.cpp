@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 
+#include "fixture.hpp"
 #include "helpers.hpp"
 #include "io_helpers.hpp"
 #include "tapegrad/io/npz.hpp"
@@ -17,23 +18,12 @@ using Array = xt::xarray<double>;
 
 namespace {
 
-const std::map<std::string, Array>& fixture() {
-  static const std::map<std::string, Array> arrays = [] {
-    std::map<std::string, Array> out;
-    for (const auto& [name, array] : io::read_npz(TAPEGRAD_FIXTURE_DIR "/layers.npz")) {
-      out.emplace(name, array.to<double>());
-    }
-    return out;
-  }();
-  return arrays;
+const test::NpzFixture& fixture() {
+  static const test::NpzFixture file("layers.npz");
+  return file;
 }
 
-const Array& get(const std::string& name) {
-  const auto found = fixture().find(name);
-  INFO("layers.npz has no array " << name);
-  REQUIRE(found != fixture().end());
-  return found->second;
-}
+const Array& get(const std::string& name) { return fixture().get(name); }
 
 template <class T>
 Tensor<T> tensor(const Array& a, bool grad = false) {

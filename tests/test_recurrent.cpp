@@ -8,6 +8,7 @@
 
 #include <xtensor/xview.hpp>
 
+#include "fixture.hpp"
 #include "helpers.hpp"
 
 using namespace tapegrad;
@@ -15,25 +16,14 @@ using Array = xt::xarray<double>;
 
 namespace {
 
-const std::map<std::string, Array>& fixture() {
-  static const std::map<std::string, Array> arrays = [] {
-    std::map<std::string, Array> out;
-    for (const auto& [name, array] : io::read_npz(TAPEGRAD_FIXTURE_DIR "/rnn_cells.npz")) {
-      out.emplace(name, array.to<double>());
-    }
-    return out;
-  }();
-  return arrays;
+const test::NpzFixture& fixture() {
+  static const test::NpzFixture file("rnn_cells.npz");
+  return file;
 }
 
-const Array& get(const std::string& name) {
-  const auto found = fixture().find(name);
-  INFO("rnn_cells.npz has no array " << name);
-  REQUIRE(found != fixture().end());
-  return found->second;
-}
+const Array& get(const std::string& name) { return fixture().get(name); }
 
-bool has(const std::string& name) { return fixture().count(name) != 0; }
+bool has(const std::string& name) { return fixture().has(name); }
 
 // Copies the fixture's weights of case `c` into the cell (the parameters keep their nodes).
 template <class T>
