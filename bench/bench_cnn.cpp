@@ -25,6 +25,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common.hpp"
+#include "common/fashion_cnn_network.hpp"
 #include "tapegrad/tapegrad.hpp"
 
 extern "C" void openblas_set_num_threads(int threads);
@@ -32,24 +33,6 @@ extern "C" void openblas_set_num_threads(int threads);
 namespace {
 
 using namespace tapegrad;
-
-// A field of /proc/self/status in KiB ("VmRSS", "VmHWM").
-long status_kib(const std::string& field) {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.compare(0, field.size() + 1, field + ":") == 0) return std::stol(line.substr(field.size() + 1));
-  }
-  return -1;
-}
-
-nn::LinearOptions torch_like_linear(std::size_t in_features, Generator& random) {
-  const double bound = 1 / std::sqrt(static_cast<double>(in_features));
-  return nn::LinearOptions()
-      .weight_init(nn::Init::uniform(-bound, bound))
-      .bias_init(nn::Init::uniform(-bound, bound))
-      .generator(random);
-}
 
 // tapegrad's side: the loop of examples/fashion_cnn.cpp without its test evaluation.
 int tapegrad_side(std::size_t count) {
@@ -66,24 +49,13 @@ int tapegrad_side(std::size_t count) {
   }();
   data::DataLoader<float> loader(train, 64, data::LoaderOptions().seed(1));
   Generator random(1);
-  using namespace nn;
-  Sequential<float> model{
-      std::make_shared<Conv2d<float>>(1, 32, 3, Conv2dOptions().padding(1), Conv2dLayerOptions().generator(random)),
-      std::make_shared<ReLU<float>>(),
-      std::make_shared<MaxPool2d<float>>(Pool2dOptions(2)),
-      std::make_shared<Conv2d<float>>(32, 64, 3, Conv2dOptions().padding(1), Conv2dLayerOptions().generator(random)),
-      std::make_shared<ReLU<float>>(),
-      std::make_shared<MaxPool2d<float>>(Pool2dOptions(2)),
-      std::make_shared<Flatten<float>>(),
-      std::make_shared<Dropout<float>>(0.25, random),
-      std::make_shared<Linear<float>>(3136, 128, torch_like_linear(3136, random)),
-      std::make_shared<ReLU<float>>(),
-      std::make_shared<Linear<float>>(128, 10, torch_like_linear(128, random)),
-  };
+  const auto network = examples::fashion_cnn_network(random);
+  auto& model = *network;
+
   optim::Adam<float> adam(model.parameters(), 1e-3);
   const auto batches = loader.epoch();
   std::ofstream("/proc/self/clear_refs") << "5";
-  const long base = status_kib("VmRSS");
+  const long base = bench::status_kib("VmRSS");
   const long faults = bench::minor_faults();
   const auto start = bench::Clock::now();
   for (const auto& batch : batches) {
@@ -97,7 +69,7 @@ int tapegrad_side(std::size_t count) {
     adam.zero_grad();
   }
   const double seconds = bench::seconds_since(start);
-  std::printf("%.3f %ld %ld %ld\n", seconds, base, status_kib("VmHWM"), bench::minor_faults() - faults);
+  std::printf("%.3f %ld %ld %ld\n", seconds, base, bench::status_kib("VmHWM"), bench::minor_faults() - faults);
   return 0;
 }
 

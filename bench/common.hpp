@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <string>
 #include <vector>
 
 namespace bench {
@@ -28,6 +30,18 @@ inline long minor_faults() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return usage.ru_minflt;
+}
+
+/// A field of /proc/self/status in KiB: "VmRSS" (resident now), "VmHWM" (the most resident
+/// since the start, or since the mark was reset by writing "5" to /proc/self/clear_refs);
+/// -1 if the field is missing.
+inline long status_kib(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.compare(0, field.size() + 1, field + ":") == 0) return std::stol(line.substr(field.size() + 1));
+  }
+  return -1;
 }
 
 }  // namespace bench

@@ -16,6 +16,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/fashion_cnn_network.hpp"
 #include "common/output.hpp"
 #include "common/plot.hpp"
 
@@ -32,36 +33,6 @@ xt::xarray<float> as_images(const xt::xarray<float>& rows, std::size_t count) {
   xt::xarray<float> images = xt::xarray<float>::from_shape({count, std::size_t{1}, kSide, kSide});
   std::copy_n(rows.data(), count * kSide * kSide, images.data());
   return images;
-}
-
-// torch.nn.Linear's default initialisation, U(-1/sqrt(in), 1/sqrt(in)) for the weight and
-// the bias, in place of tapegrad's Xavier weights and zero biases.
-nn::LinearOptions torch_like_linear(std::size_t in_features, Generator& random) {
-  const double bound = 1 / std::sqrt(static_cast<double>(in_features));
-  return nn::LinearOptions()
-      .weight_init(nn::Init::uniform(-bound, bound))
-      .bias_init(nn::Init::uniform(-bound, bound))
-      .generator(random);
-}
-
-// The network of the header comment, its weights drawn from `random` (PyTorch's default
-// initialisation for every layer).
-std::shared_ptr<nn::Sequential<float>> make_network(Generator& random) {
-  using namespace nn;
-  using Layers = std::initializer_list<std::shared_ptr<Module<float>>>;
-  return std::make_shared<Sequential<float>>(Layers{
-      std::make_shared<Conv2d<float>>(1, 32, 3, Conv2dOptions().padding(1), Conv2dLayerOptions().generator(random)),
-      std::make_shared<ReLU<float>>(),
-      std::make_shared<MaxPool2d<float>>(Pool2dOptions(2)),
-      std::make_shared<Conv2d<float>>(32, 64, 3, Conv2dOptions().padding(1), Conv2dLayerOptions().generator(random)),
-      std::make_shared<ReLU<float>>(),
-      std::make_shared<MaxPool2d<float>>(Pool2dOptions(2)),
-      std::make_shared<Flatten<float>>(),
-      std::make_shared<Dropout<float>>(0.25, random),
-      std::make_shared<Linear<float>>(3136, 128, torch_like_linear(3136, random)),
-      std::make_shared<ReLU<float>>(),
-      std::make_shared<Linear<float>>(128, kClasses, torch_like_linear(128, random)),
-  });
 }
 
 // The predicted class of every test image, in batches of 500 (the model in eval mode, no
@@ -188,7 +159,7 @@ int run(int argc, char** argv) {
   data::DataLoader<float> loader(train, batch_size, data::LoaderOptions().seed(seed));
 
   Generator random(seed);
-  const auto model = make_network(random);
+  const auto model = examples::fashion_cnn_network(random);
   optim::Adam<float> adam(model->parameters(), learning_rate);
   std::printf("Fashion-MNIST: %zu training and %zu test images, float32, Adam lr %g, batch %zu\n%s\n", n_train,
               n_test, learning_rate, batch_size, nn::to_string(*model).c_str());
@@ -251,6 +222,7 @@ int run(int argc, char** argv) {
         .labels("epoch", "test accuracy")
         .command("set xtics 1")
         .command("set grid")
+        .command("set key bottom right")
         .add({"CNN, Adam 1e-3, batch 64", epoch_axis, accuracies, "linespoints pt 7"});
     if (plot.save(accuracy_plot)) std::printf("accuracy curve: %s\n", accuracy_plot.c_str());
   }

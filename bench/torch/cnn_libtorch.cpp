@@ -1,7 +1,6 @@
 // The Fashion-MNIST CNN of examples/fashion_cnn.cpp in LibTorch, as bench/torch/cnn.py; the
 // images come through tapegrad's loader. Argument: the number of training images. Prints
 // "seconds base_kib peak_kib faults" for the training loop alone, one thread, as cnn.py.
-#include <sys/resource.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -10,25 +9,8 @@
 #include <fstream>
 #include <string>
 
+#include "../common.hpp"
 #include "tapegrad/data/fashion_mnist.hpp"
-
-namespace {
-long minor_faults() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_minflt;
-}
-
-// A field of /proc/self/status in KiB ("VmRSS", "VmHWM").
-long status_kib(const std::string& field) {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.compare(0, field.size() + 1, field + ":") == 0) return std::stol(line.substr(field.size() + 1));
-  }
-  return -1;
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   torch::set_num_threads(1);
@@ -45,8 +27,8 @@ int main(int argc, char** argv) {
   torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(1e-3));
   const auto order = torch::randperm(count);
   std::ofstream("/proc/self/clear_refs") << "5";  // the peak mark from here on
-  const long base = status_kib("VmRSS");
-  const long faults = minor_faults();
+  const long base = bench::status_kib("VmRSS");
+  const long faults = bench::minor_faults();
   const auto start = std::chrono::steady_clock::now();
   for (int64_t first = 0; first < count; first += 64) {
     const auto idx = order.slice(0, first, std::min<int64_t>(first + 64, count));
@@ -56,5 +38,5 @@ int main(int argc, char** argv) {
     adam.step();
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("%.3f %ld %ld %ld\n", seconds, base, status_kib("VmHWM"), minor_faults() - faults);
+  std::printf("%.3f %ld %ld %ld\n", seconds, base, bench::status_kib("VmHWM"), bench::minor_faults() - faults);
 }
