@@ -16,6 +16,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/confusion.hpp"
 #include "common/fashion_cnn_network.hpp"
 #include "common/output.hpp"
 #include "common/plot.hpp"
@@ -202,16 +203,7 @@ int run(int argc, char** argv) {
 
   model->eval();
   const auto predicted = predict(*model, test_images);
-  std::size_t confusion[kClasses][kClasses] = {};
-  for (std::size_t i = 0; i < predicted.size(); ++i) ++confusion[test_labels[i]][predicted[i]];
-  std::printf("confusion matrix (rows: true class, columns: predicted)\n%13s", "");
-  for (std::size_t c = 0; c < kClasses; ++c) std::printf("%6zu", c);
-  std::printf("\n");
-  for (std::size_t r = 0; r < kClasses; ++r) {
-    std::printf("%2zu %-10s", r, data::FashionMnist<float>::class_names[r]);
-    for (std::size_t c = 0; c < kClasses; ++c) std::printf("%6zu", confusion[r][c]);
-    std::printf("\n");
-  }
+  examples::print_confusion_matrix(test_labels, predicted);
   if (!filters_plot.empty() && examples::gnuplot_available()) {
     const auto& first = dynamic_cast<const nn::Conv2d<float>&>(*model->named_modules()[1].second);
     if (save_filters(first.weight().value(), filters_plot)) std::printf("filters: %s\n", filters_plot.c_str());

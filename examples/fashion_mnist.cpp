@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/confusion.hpp"
 #include "common/output.hpp"
 
 #include "tapegrad/tapegrad.hpp"
@@ -171,20 +172,9 @@ int run(int argc, char** argv) {
 
   NoGradGuard no_grad;
   const auto predicted = predictions(model(Tensor<float>(fashion.test_images)).value());
-  std::size_t confusion[10][10] = {};
   std::size_t correct = 0;
-  for (std::size_t i = 0; i < predicted.size(); ++i) {
-    ++confusion[fashion.test_labels[i]][predicted[i]];
-    correct += predicted[i] == fashion.test_labels[i];
-  }
-  std::printf("confusion matrix (rows: true class, columns: predicted)\n%13s", "");
-  for (std::size_t c = 0; c < 10; ++c) std::printf("%6zu", c);
-  std::printf("\n");
-  for (std::size_t r = 0; r < 10; ++r) {
-    std::printf("%2zu %-10s", r, data::FashionMnist<float>::class_names[r]);
-    for (std::size_t c = 0; c < 10; ++c) std::printf("%6zu", confusion[r][c]);
-    std::printf("\n");
-  }
+  for (std::size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == fashion.test_labels[i];
+  examples::print_confusion_matrix(fashion.test_labels, predicted);
   std::printf("test accuracy %.4f (%zu of %zu)\n", static_cast<double>(correct) / static_cast<double>(predicted.size()),
               correct, predicted.size());
   if (!weights.empty()) {
