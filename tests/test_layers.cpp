@@ -4,6 +4,7 @@
 // statistics, buffers saved and loaded, train/eval, zero extents, printing and compile().
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 
@@ -563,6 +564,19 @@ TEST_CASE("errors name the layer and the values") {
   CHECK_THROWS_WITH_AS(nn::BatchNorm1d<double>(0), "BatchNorm1d: num_features must be positive, got 0", ValueError);
   CHECK_THROWS_WITH_AS(nn::BatchNorm2d<double>(3, 1e-5, 1.5), "BatchNorm2d: momentum must be in [0, 1], got 1.5",
                        ValueError);
+  {
+    // The functions check their settings too: a NaN momentum or eps would give NaN unseen.
+    const Tensor<double> x(xt::xarray<double>(xt::ones<double>({4, 3})));
+    Tensor<double> mean(xt::xarray<double>(xt::zeros<double>({3}))), var(xt::xarray<double>(xt::ones<double>({3})));
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    CHECK_THROWS_WITH_AS(nn::batch_norm<double>(x, mean, var, std::nullopt, std::nullopt, true, nan),
+                         doctest::Contains("batch_norm: momentum must be in [0, 1], got"), ValueError);
+    CHECK_THROWS_WITH_AS(nn::batch_norm<double>(x, mean, var, std::nullopt, std::nullopt, true, 0.1, -1.0),
+                         doctest::Contains("batch_norm: eps must be finite and >= 0, got -1"), ValueError);
+    CHECK(mean.value()(0) == 0.0);  // nothing changed by a refused call
+    CHECK_THROWS_WITH_AS(nn::layer_norm<double>(x, {3}, std::nullopt, std::nullopt, nan),
+                         doctest::Contains("layer_norm: eps must be finite and >= 0, got"), ValueError);
+  }
   CHECK_THROWS_WITH_AS(nn::layer_norm(Tensor<double>(xt::xarray<double>(xt::zeros<double>({2, 3}))), {2}),
                        "layer_norm: normalized_shape (2,) is not the trailing shape of the input (2, 3) (it must "
                        "name at least one axis)",

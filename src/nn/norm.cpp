@@ -19,6 +19,12 @@ void check_eps(const char* who, double eps) {
   }
 }
 
+void check_momentum(const std::string& who, double momentum) {
+  if (!(momentum >= 0 && momentum <= 1)) {
+    throw ValueError(who + ": momentum must be in [0, 1], got " + detail::python_float(momentum));
+  }
+}
+
 // The running statistics, updated in place outside the tape from the batch's statistics
 // (each of shape (1, C, 1, ...): element c is channel c) over n values per channel.
 template <class T>
@@ -62,6 +68,9 @@ Tensor<T> batch_norm(const Tensor<T>& x, const std::optional<Tensor<T>>& running
   if (running_mean.has_value() != running_var.has_value()) {
     throw ValueError("batch_norm: running_mean and running_var go together: give both or neither");
   }
+  // A NaN momentum or eps would fill the running statistics or the result with NaN unseen.
+  check_eps("batch_norm", eps);
+  check_momentum("batch_norm", momentum);
   std::size_t n = 1;  // values per channel
   Axes axes;
   Shape per_channel(x.dim(), 1);  // (1, C, 1, ...): broadcasts against x
@@ -107,6 +116,7 @@ template <class T>
 Tensor<T> layer_norm(const Tensor<T>& x, const Shape& normalized_shape,
                      const std::optional<Tensor<T>>& weight, const std::optional<Tensor<T>>& bias,
                      double eps) {
+  check_eps("layer_norm", eps);
   const std::size_t k = normalized_shape.size();
   const bool trailing =
       k >= 1 && x.dim() >= k &&
@@ -148,9 +158,7 @@ BatchNormBase<T>::BatchNormBase(const char* name, std::size_t num_features, doub
   const std::string who = name;
   if (num_features == 0) throw ValueError(who + ": num_features must be positive, got 0");
   check_eps(who.c_str(), eps);
-  if (!(momentum >= 0 && momentum <= 1)) {
-    throw ValueError(who + ": momentum must be in [0, 1], got " + detail::python_float(momentum));
-  }
+  check_momentum(who, momentum);
   const Shape shape{num_features};
   if (affine_) {
     weight_ = this->register_parameter("weight", Tensor<T>(xt::xarray<T>(xt::ones<T>(shape))));

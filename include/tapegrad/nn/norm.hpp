@@ -29,6 +29,8 @@ namespace tapegrad::nn {
 /// one left out is 1 or 0. An input with no values per channel (N = 0, or an extent 0 among
 /// L, H, W) gives an empty result and leaves the running statistics unchanged, as PyTorch.
 ///
+/// Throws ValueError if eps is negative or not finite or momentum is outside [0, 1] (a NaN
+/// included: it would fill the running statistics with NaN unseen).
 /// Throws ShapeError unless x is 2-d, 3-d or 4-d and every given (C,) tensor has x's channel
 /// count; ValueError "batch_norm: Expected more than 1 value per channel when training, got
 /// input size (1, 3)" when training with n == 1 (a variance from one value), as PyTorch, and
@@ -50,7 +52,8 @@ Tensor<T> batch_norm(const Tensor<T>& x, const std::optional<Tensor<T>>& running
 ///
 /// weight and bias, of shape normalized_shape, are optional (1 and 0). The same in training
 /// and evaluation. Leading extents of 0 give an empty result; so does a normalized_shape
-/// with an extent 0 (y is then x times weight plus bias, all empty). Throws ShapeError if
+/// with an extent 0 (y is then x times weight plus bias, all empty). Throws ValueError if eps
+/// is negative or not finite. Throws ShapeError if
 /// normalized_shape is empty, is not x's trailing shape, or weight or bias has another shape.
 template <class T>
 Tensor<T> layer_norm(const Tensor<T>& x, const Shape& normalized_shape,
