@@ -156,6 +156,78 @@ TEST_CASE("the pools pass a float64 gradcheck") {
   test::require_gradcheck<double>([](const Xs& x) { return flatten(x[0]); }, {rnd({2, 3, 2, 2}, 16)});
 }
 
+// PyTorch's CPU rule for one max-pooling window, written out: the taps in row-major order,
+// the first to exceed all before it wins, and a NaN always wins (so the last NaN).
+struct WindowMax {
+  double value;
+  std::size_t at;  // offset in x
+};
+WindowMax window_max(const Array& x, std::size_t plane, std::size_t p, std::size_t q) {
+  const std::size_t w = x.shape()[3], h = x.shape()[2];
+  WindowMax best{-INFINITY, plane * h * w + 2 * p * w + 2 * q};
+  for (std::size_t i = 0; i < 2; ++i) {
+    for (std::size_t j = 0; j < 2; ++j) {
+      const std::size_t at = plane * h * w + (2 * p + i) * w + 2 * q + j;
+      const double v = x.data()[at];
+      if (v > best.value || std::isnan(v)) best = {v, at};
+    }
+  }
+  return best;
+}
+
+TEST_CASE("max_pool2d's 2x2, stride 2 path (vectorised) keeps the rule: NaN, -inf, ties, odd sizes, float and double") {
+  // 2 x 3 planes of 5 x 7: the last row and column are in no window. NaN, -inf and ties are
+  // put at chosen places; the rest is random.
+  Array x = test::random_array({2, 3, 5, 7}, 21);
+  const double nan = NAN, inf = INFINITY;
+  x(0, 0, 0, 0) = nan;                        // a NaN first in its window
+  x(0, 0, 1, 3) = nan;                        // a NaN last, the others finite
+  x(0, 1, 0, 0) = nan, x(0, 1, 1, 1) = nan;   // two NaNs: the last wins
+  for (std::size_t i = 0; i < 2; ++i) {
+    for (std::size_t j = 2; j < 4; ++j) x(0, 2, i, j) = -inf;  // all -inf: the first tap
+  }
+  x(1, 0, 2, 4) = 3.0, x(1, 0, 3, 5) = 3.0;   // a tie: the first wins
+  x(1, 1, 3, 6) = 100.0;                      // the largest value, in no window
+  x(1, 2, 0, 1) = inf;                        // +inf in the second tap
+  const Array g = test::random_array({2, 3, 2, 3}, 22);
+
+  Array expected_y = xt::zeros<double>({2, 3, 2, 3}), expected_dx = xt::zeros<double>({2, 3, 5, 7});
+  for (std::size_t plane = 0; plane < 6; ++plane) {
+    for (std::size_t p = 0; p < 2; ++p) {
+      for (std::size_t q = 0; q < 3; ++q) {
+        const WindowMax m = window_max(x, plane, p, q);
+        expected_y.data()[(plane * 2 + p) * 3 + q] = m.value;
+        expected_dx.data()[m.at] += g.data()[(plane * 2 + p) * 3 + q];
+      }
+    }
+  }
+  const auto same = [](const auto& found, const Array& expected) {
+    REQUIRE(found.size() == expected.size());
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      const double f = static_cast<double>(found.data()[i]), e = expected.data()[i];
+      INFO("element ", i, ": ", f, " expected ", e);
+      CHECK(((std::isnan(e) && std::isnan(f)) || f == e));
+    }
+  };
+  {
+    Tape tape;
+    auto xd = leaf(x);
+    const auto y = max_pool2d(xd, Pool2dOptions(2));
+    same(y.value(), expected_y);
+    y.backward(Tensor<double>(g));
+    same(xd.grad(), expected_dx);
+  }
+  {
+    Tape tape;
+    Tensor<float> xf(xt::xarray<float>(xt::cast<float>(x)), requires_grad);
+    const auto y = max_pool2d(xf, Pool2dOptions(2));
+    // In float, random doubles round, but the winners' places do not change (no near ties).
+    same(y.value(), Array(xt::cast<double>(xt::cast<float>(expected_y))));
+    y.backward(Tensor<float>(xt::xarray<float>(xt::cast<float>(g))));
+    same(xf.grad(), Array(xt::cast<double>(xt::cast<float>(expected_dx))));
+  }
+}
+
 TEST_CASE("im2col and col2im are each other's adjoint: <col2im(g), x> = <g, im2col(x)>") {
   struct Case {
     Shape x;

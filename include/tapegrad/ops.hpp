@@ -304,9 +304,11 @@ Tensor<T> col2im(const Tensor<T>& columns, const Shape& input_shape, Size2 kerne
 ///
 ///     y[n, o, p, q] = b[o] + sum over c, i, j of w[o, c, i, j] x[n, c, p sh - ph + i dh, q sw - pw + j dw]
 ///
-/// (zero padding). Composed as im2col(x) -> matmul(weight as (O, C kh kw), columns) ->
-/// reshape and transpose to NCHW -> + bias, so dweight = g2 columns^T (one GEMM over the
-/// whole batch), dx = col2im(weight2^T g2), dbias = g summed over n, p, q. No groups (every
+/// (zero padding). Computed one image at a time: the image's im2col columns, in a scratch
+/// buffer, times the weight read as (O, C kh kw), one GEMM written straight into y, the bias
+/// added. dweight = sum over n of g[n] columns[n]^T (the op conv2d_weight_grad), dx =
+/// col2im of weight^T g[n] for each n (the op conv_transpose2d), dbias = g summed over n, p,
+/// q; each of the three ops' rules is made of the other two. No groups (every
 /// output channel sees every input channel). Throws ShapeError if x is not 3-d or 4-d,
 /// weight not 4-d, bias not (O,), or x's channels differ from weight's; ValueError as
 /// im2col does for the geometry.
@@ -318,9 +320,9 @@ template <class T>
 Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Conv2dOptions& options = Conv2dOptions());
 /// 2-d max pooling (PyTorch's F.max_pool2d with ceil_mode=False): x of shape (N, C, H, W)
 /// or (C, H, W); y[n, c, p, q] the largest element of the window of (n, c) at (p, q), the
-/// padding counting as -inf; sizes as for im2col. Composed as im2col of x viewed as
-/// (N C, 1, H, W) with padding -inf, then max along axis 0, so dx = g at the FIRST maximum of
-/// each window (in row-major window order), as PyTorch's CPU kernel. Throws ShapeError if x
+/// padding counting as -inf; sizes as for im2col. Each window is read where it lies (the op
+/// max_pool2d_select); dx = g at the FIRST maximum of each window in row-major window order,
+/// a NaN counting as the maximum, as PyTorch's CPU kernel (the op max_pool2d_scatter). Throws ShapeError if x
 /// is not 3-d or 4-d; ValueError for a kernel size, stride or dilation below 1, a padding
 /// below 0 or above half the kernel size, or a window larger than the padded input. No
 /// ceil_mode and no returned indices.
