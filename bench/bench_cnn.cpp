@@ -122,6 +122,8 @@ int main(int argc, char** argv) {
   app.add_option("--rounds", rounds, "epochs per side, alternating sides; medians are printed")
       ->capture_default_str()->check(CLI::Range(1, 20));
   app.add_option("--side", side, "run one side only and print its raw line (tapegrad)");
+  bool without_pytorch = false;
+  app.add_flag("--without-pytorch", without_pytorch, "leave PyTorch's side out (it takes 4x tapegrad's time)");
   CLI11_PARSE(app, argc, argv);
   if (!data::fashion_mnist_available(data::kFashionMnistFolder)) {
     std::fprintf(stderr, "bench_cnn needs Fashion-MNIST: apt-get install dataset-fashion-mnist\n");
@@ -138,7 +140,7 @@ int main(int argc, char** argv) {
   const std::string libtorch = folder + "bench_cnn_libtorch";
   const std::string python = "/usr/bin/python3", script = std::string(TAPEGRAD_SOURCE_DIR) + "/bench/torch/cnn.py";
   const bool have_libtorch = executable(libtorch);
-  const bool have_pytorch = executable(python) && std::system((python + " -c 'import torch' 2>/dev/null").c_str()) == 0;
+  const bool have_pytorch = !without_pytorch && executable(python) && std::system((python + " -c 'import torch' 2>/dev/null").c_str()) == 0;
   const std::string count = std::to_string(images);
   struct Side {
     const char* name;
@@ -173,6 +175,7 @@ int main(int argc, char** argv) {
     if (!s.available) {
       std::printf("%-10s %10s   (%s)\n", s.name, "-",
                   s.name == std::string("LibTorch") ? "not built: apt-get install libtorch-dev, then reconfigure"
+                  : without_pytorch                 ? "left out: --without-pytorch"
                                                     : "apt-get install python3-torch");
       continue;
     }
