@@ -259,6 +259,47 @@ TEST_CASE("im2col and col2im are each other's adjoint: <col2im(g), x> = <g, im2c
   CHECK(columns.value() == expected);
 }
 
+TEST_CASE("im2col equals its definition, written out, with a padding value: the shifted-plane path (stride 1, Wo = W) and the general one") {
+  struct Case {
+    Shape x;
+    Size2 kernel;
+    Conv2dOptions options;
+  };
+  const std::vector<Case> cases = {
+      {{2, 2, 4, 5}, Size2(3, 3), Conv2dOptions().padding(1)},                    // shifted planes
+      {{1, 2, 5, 6}, Size2(3, 5), Conv2dOptions().padding({1, 2})},               // shifted planes
+      {{2, 1, 6, 6}, Size2(3, 3), Conv2dOptions().padding(2).dilation(2)},       // shifted planes
+      {{1, 1, 1, 3}, Size2(3, 3), Conv2dOptions().padding(1)},                    // one row: mostly padding
+      {{1, 2, 5, 7}, Size2(2, 2), Conv2dOptions()},                               // Wo < W: general
+      {{2, 1, 5, 5}, Size2(3, 3), Conv2dOptions().stride(2).padding(1)},          // stride 2: general
+  };
+  const double pad = -1.5;
+  std::uint64_t seed = 50;
+  for (const auto& c : cases) {
+    const Array x = test::random_array(c.x, ++seed);
+    const auto found = im2col(Tensor<double>(x), c.kernel, c.options, pad).value();
+    const auto kh = static_cast<std::ptrdiff_t>(c.kernel.h()), kw = static_cast<std::ptrdiff_t>(c.kernel.w());
+    const auto sh = c.options.stride().h(), sw = c.options.stride().w(), ph = c.options.padding().h(),
+               pw = c.options.padding().w(), dh = c.options.dilation().h(), dw = c.options.dilation().w();
+    const auto n = static_cast<std::ptrdiff_t>(c.x[0]), ch = static_cast<std::ptrdiff_t>(c.x[1]),
+               h = static_cast<std::ptrdiff_t>(c.x[2]), w = static_cast<std::ptrdiff_t>(c.x[3]);
+    const std::ptrdiff_t ho = (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1, wo = (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
+    Array expected = xt::zeros<double>({static_cast<std::size_t>(ch * kh * kw), static_cast<std::size_t>(n * ho * wo)});
+    for (std::ptrdiff_t cc = 0; cc < ch; ++cc)
+      for (std::ptrdiff_t i = 0; i < kh; ++i)
+        for (std::ptrdiff_t j = 0; j < kw; ++j)
+          for (std::ptrdiff_t b = 0; b < n; ++b)
+            for (std::ptrdiff_t p = 0; p < ho; ++p)
+              for (std::ptrdiff_t q = 0; q < wo; ++q) {
+                const std::ptrdiff_t r = p * sh - ph + i * dh, col = q * sw - pw + j * dw;
+                const bool inside = r >= 0 && r < h && col >= 0 && col < w;
+                expected((cc * kh + i) * kw + j, (b * ho + p) * wo + q) = inside ? x(b, cc, r, col) : pad;
+              }
+    INFO("x ", shape_to_string(c.x), ", kernel ", c.kernel.to_pair_string());
+    CHECK(found == expected);
+  }
+}
+
 TEST_CASE("conv2d and the pools agree in float32 and float64") {
   const Array x = test::random_array({2, 3, 9, 8}, 40), w = test::random_array({4, 3, 3, 3}, 41),
               b = test::random_array({4}, 42);

@@ -65,6 +65,39 @@ Tensor<T> im2col_of(const Tensor<T>& x, const Window& k, const Shape& out_shape)
 template <class T>
 Tensor<T> col2im_of(const Tensor<T>& columns, const Window& k, const Shape& out_shape);
 
+// One row (c, i, j) of the unfolding below, for the common "same" convolution: stride 1 and
+// rows of x as long as the output's (Wo = W). Then the row's block of image n, (Ho, Wo), is
+// x's plane (n, c) shifted by (i - ph) rows and (j - pw) columns, so it is copied in one
+// piece, and only the taps that fall in the padding (whole rows at the top and bottom, a
+// few columns at each row's ends, which the shifted copy filled from the neighbouring row)
+// are set to the padding value afterwards. Small copies row by row cost a call each.
+template <class T>
+void unfold_shifted_planes(const T* x, const Extents& e, const Window& k, std::size_t c, std::size_t down,
+                           std::size_t right, const Span& rows, const Span& cols, T* row) {
+  const T pad = static_cast<T>(k.padding_value);
+  const std::size_t plane = e.h * e.w;
+  for (std::size_t n = 0; n < e.n; ++n) {
+    T* to = row + n * e.ho * e.wo;
+    const T* from = x + (n * e.c + c) * plane;
+    std::fill(to, to + rows.first * e.wo, pad);
+    std::fill(to + rows.last * e.wo, to + e.ho * e.wo, pad);
+    if (rows.first == rows.last) continue;
+    // Output position t = p Wo + q (p in rows) reads the plane at t + shift, kept inside it.
+    const auto shift = static_cast<std::ptrdiff_t>(down * e.w + right) -
+                       static_cast<std::ptrdiff_t>(k.ph * e.w + k.pw);
+    const auto begin = static_cast<std::ptrdiff_t>(rows.first * e.wo);
+    const auto end = static_cast<std::ptrdiff_t>(rows.last * e.wo);
+    const std::ptrdiff_t first = std::max(begin, -shift);
+    const std::ptrdiff_t last = std::min(end, static_cast<std::ptrdiff_t>(plane) - shift);
+    if (first < last) std::copy(from + first + shift, from + last + shift, to + first);
+    for (std::size_t p = rows.first; p < rows.last; ++p) {
+      T* line = to + p * e.wo;
+      std::fill(line, line + cols.first, pad);
+      std::fill(line + cols.last, line + e.wo, pad);
+    }
+  }
+}
+
 // The unfolding itself: y[(c, i, j), (n, p, q)] = x[n, c, p sh - ph + i dh, q sw - pw + j dw],
 // or the padding value, for x of extents e (N, C, H, W) and y of (C kh kw, N Ho Wo).
 template <class T>
@@ -79,6 +112,10 @@ void unfold(const T* x, const Extents& e, const Window& k, T* y) {
       for (std::size_t j = 0; j < k.kw; ++j) {
         const Span cols = inside(e.wo, e.w, k.sw, k.pw, j * k.dw);
         T* row = y + ((c * k.kh + i) * k.kw + j) * columns;
+        if (k.sh == 1 && k.sw == 1 && e.wo == e.w) {
+          unfold_shifted_planes(x, e, k, c, i * k.dh, j * k.dw, rows, cols, row);
+          continue;
+        }
         for (std::size_t n = 0; n < e.n; ++n) {
           for (std::size_t p = 0; p < e.ho; ++p) {
             T* to = row + (n * e.ho + p) * e.wo;
