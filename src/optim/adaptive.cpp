@@ -120,23 +120,25 @@ void Adam<T>::step() {
     const auto t = static_cast<double>(++updates_[i]);
     const T correction1 = static_cast<T>(1 - std::pow(options_.beta1(), t));
     const T correction2 = static_cast<T>(1 - std::pow(options_.beta2(), t));
-    xt::xarray<T> g = p.grad();
-    if (decay != 0) {
-      if (decoupled_) {
-        xt::noalias(p.mutable_value()) *= T(1) - static_cast<T>(lr) * decay;
-      } else {
-        xt::noalias(g) += decay * p.value();
-      }
+    // One pass over the parameter, its gradient and its moments (the expressions of
+    // torch.optim.Adam, term for term): xtensor's expressions took a pass each and a copy of
+    // the gradient.
+    const T* g = p.grad().data();
+    T* value = p.mutable_value().data();
+    T* m = first_[i].data();
+    T* v = second_[i].data();
+    T* v_max = options_.amsgrad() ? second_max_[i].data() : nullptr;
+    const T rate = static_cast<T>(lr), shrink = T(1) - rate * decay;
+    const bool coupled_decay = decay != 0 && !decoupled_, decoupled_decay = decay != 0 && decoupled_;
+    for (std::size_t j = 0, n = p.value().size(); j < n; ++j) {
+      if (decoupled_decay) value[j] *= shrink;
+      const T gj = coupled_decay ? g[j] + decay * value[j] : g[j];
+      m[j] = b1 * m[j] + (T(1) - b1) * gj;
+      v[j] = b2 * v[j] + (T(1) - b2) * gj * gj;
+      T second = v[j];
+      if (v_max != nullptr) second = v_max[j] = std::max(v_max[j], v[j]);
+      value[j] -= rate * (m[j] / correction1) / (std::sqrt(second / correction2) + eps);
     }
-    xt::noalias(first_[i]) = b1 * first_[i] + (T(1) - b1) * g;
-    xt::noalias(second_[i]) = b2 * second_[i] + (T(1) - b2) * g * g;
-    const xt::xarray<T>* second = &second_[i];
-    if (options_.amsgrad()) {
-      xt::noalias(second_max_[i]) = xt::maximum(second_max_[i], second_[i]);
-      second = &second_max_[i];
-    }
-    xt::noalias(p.mutable_value()) -= static_cast<T>(lr) * (first_[i] / correction1) /
-                         (xt::sqrt(*second / correction2) + eps);
   }
 }
 
