@@ -3,6 +3,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <limits>
 #include <string>
 #include <type_traits>
 
@@ -114,6 +115,10 @@ DataParallel<T>::DataParallel(std::vector<Tensor<T>> parameters, const DataParal
     largest = std::max(largest, in_bucket);
   }
   // One more value: the first bucket carries the local sample count when weighting.
+  if (largest + 1 > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    throw DistError("dist::DataParallel: a parameter of " + std::to_string(largest) +
+                    " values exceeds MPI's int count; expected fewer than 2^31 - 1 values per tensor");
+  }
   buffer_.resize(largest + 1);
 }
 
