@@ -173,6 +173,18 @@ double train_both(const Setup& setup, const char* label) {
   return difference;
 }
 
+// Buffers travel too: BatchNorm's running statistics (and its count) become rank 0's.
+void broadcast_buffers() {
+  nn::BatchNorm1d<double> norm(3);
+  const double mine = 1.0 + dist::rank();
+  for (auto& buffer : norm.buffers()) buffer.mutable_value().fill(mine);
+  dist::broadcast_parameters(norm);
+  for (const auto& [name, buffer] : norm.named_buffers()) {
+    for (const double v : buffer.value()) check(v == 1.0, "broadcast_parameters: buffer " + name + " is rank 0's");
+  }
+  check(norm.buffers().size() == 3, "BatchNorm1d has 3 buffers");
+}
+
 void refusals() {
   // A model of another size on rank 1: refused on every rank, not a hang.
   auto model = toy_model<double>(1);
@@ -228,6 +240,7 @@ int run(int argc, char** argv) {
   Setup adam;
   adam.adam = true;
   check(train_both<double>(adam, "f64 Adam, weighted, 1 bucket") <= 1e-12, "f64 Adam within 1e-12");
+  broadcast_buffers();
   refusals();
 
   int total = 0;
