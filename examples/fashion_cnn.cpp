@@ -17,6 +17,7 @@
 
 #include "common/cli.hpp"
 #include "common/confusion.hpp"
+#include "common/distributed.hpp"
 #include "common/fashion_cnn_network.hpp"
 #include "common/output.hpp"
 #include "common/plot.hpp"
@@ -116,6 +117,7 @@ int run(int argc, char** argv) {
   double learning_rate = 1e-3;
   std::uint64_t seed = 1;
   bool quick = false;
+  bool distributed = false;
   app.add_option("--data", folder, "folder of the four IDX files")->capture_default_str();
   app.add_option("--epochs", epochs, "passes over the training images")->capture_default_str()->transform(examples::whole(1, 1000));
   app.add_option("--batch-size", batch_size, "images per step")->capture_default_str()->transform(examples::whole(1, 60000));
@@ -131,6 +133,10 @@ int run(int argc, char** argv) {
   app.add_option("--accuracy-plot", accuracy_plot, "PNG of the test accuracy per epoch ('' for none)")->capture_default_str();
   examples::add_out_option(app, out, "--weights, --filters-plot, --accuracy-plot");
   app.add_flag("--quick", quick, "one epoch on the first 20,000 training images (about 10 s)");
+  app.add_flag("--distributed", distributed,
+               "data-parallel over MPI: start with mpirun -np N; --batch-size is the global batch, "
+               "split evenly over the N ranks (the same steps as one process); rank 0 tests, prints "
+               "and writes the files");
   CLI11_PARSE(app, argc, argv);
   if (quick) {
     epochs = 1;
@@ -162,7 +168,11 @@ int run(int argc, char** argv) {
   Generator random(seed);
   const auto model = examples::fashion_cnn_network(random);
   optim::Adam<float> adam(model->parameters(), learning_rate);
-  std::printf("Fashion-MNIST: %zu training and %zu test images, float32, Adam lr %g, batch %zu\n%s\n", n_train,
+  examples::DataParallelRun<float> parallel(distributed, *model, batch_size);
+  // The dropout layer draws from `random`: other ranks get streams of their own, or every rank
+  // would drop the same units of its rows.
+  if (parallel.rank() > 0) random = Generator(seed + parallel.rank());
+  if (parallel.leader()) std::printf("Fashion-MNIST: %zu training and %zu test images, float32, Adam lr %g, batch %zu\n%s\n", n_train,
               n_test, learning_rate, batch_size, nn::to_string(*model).c_str());
 
   std::vector<double> epoch_axis, accuracies;
@@ -170,36 +180,40 @@ int run(int argc, char** argv) {
     model->train();
     const auto start = std::chrono::steady_clock::now();
     double loss_sum = 0;
-    std::size_t seen = 0, step = 0;
-    const auto batches = loader.epoch();
+    std::size_t seen = 0, step = 0, images = 0;  // images: all ranks'
+    const auto batches = parallel.epoch(loader);
     for (const auto& batch : batches) {
       std::vector<std::size_t> labels(batch.targets.size());
       for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::size_t>(batch.targets(i));
-      {
+      if (!labels.empty()) {  // --distributed: this rank's share of a short last batch can be empty
         Tape tape;
         const auto loss = nn::cross_entropy((*model)(Tensor<float>(batch.features)), labels);
         loss.backward();
         loss_sum += loss.item() * static_cast<double>(labels.size());
       }
+      parallel.average_gradients(labels.size());
       adam.step();
       adam.zero_grad();
       seen += labels.size();
-      if (++step % 20 == 0 || step == batches.size()) {
+      images = std::min(n_train, images + batch_size);
+      if ((++step % 20 == 0 || step == batches.size()) && parallel.leader()) {
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::fprintf(stderr, "\repoch %d %s %6zu/%zu  loss %.4f  %.0f images/s ", epoch,
-                     progress_bar(seen, n_train).c_str(), seen, n_train, loss_sum / static_cast<double>(seen),
-                     static_cast<double>(seen) / seconds);
+                     progress_bar(images, n_train).c_str(), images, n_train, loss_sum / static_cast<double>(seen),
+                     static_cast<double>(images) / seconds);
       }
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!parallel.leader()) continue;  // rank 0 tests and prints; the others go on training
     std::fprintf(stderr, "\n");
     model->eval();
     const double test_accuracy = accuracy(predict(*model, test_images), test_labels);
     epoch_axis.push_back(epoch);
     accuracies.push_back(test_accuracy);
     std::printf("epoch %d: train loss %.4f, %.1f s (%.0f images/s), test accuracy %.4f\n", epoch,
-                loss_sum / static_cast<double>(seen), seconds, static_cast<double>(seen) / seconds, test_accuracy);
+                loss_sum / static_cast<double>(seen), seconds, static_cast<double>(images) / seconds, test_accuracy);
   }
+  if (!parallel.leader()) return 0;
 
   model->eval();
   const auto predicted = predict(*model, test_images);
@@ -233,4 +247,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return examples::run_main(argc, argv, run); }
+int main(int argc, char** argv) { return examples::run_main_distributed(argc, argv, run); }

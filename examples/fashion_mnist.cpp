@@ -11,6 +11,7 @@
 
 #include "common/cli.hpp"
 #include "common/confusion.hpp"
+#include "common/distributed.hpp"
 #include "common/output.hpp"
 
 #include "tapegrad/tapegrad.hpp"
@@ -49,6 +50,7 @@ int run(int argc, char** argv) {
   std::uint64_t seed = 1;
   bool quick = false;
   bool compiled = false;
+  bool distributed = false;
   app.add_option("--data", folder, "folder of the four IDX files")->capture_default_str();
   app.add_option("--hidden", hidden_text, "hidden layer sizes, e.g. 256,128,100")->capture_default_str();
   app.add_option("--epochs", epochs, "passes over the training images")->capture_default_str()->transform(examples::whole(1, 1000));
@@ -67,6 +69,10 @@ int run(int argc, char** argv) {
   app.add_flag("--compiled", compiled,
                "record the training step once per batch size and replay it (tapegrad::compile); "
                "the same numbers");
+  app.add_flag("--distributed", distributed,
+               "data-parallel over MPI: start with mpirun -np N; --batch-size is the global batch, "
+               "split evenly over the N ranks (the same steps as one process); rank 0 prints and "
+               "writes the weights");
   CLI11_PARSE(app, argc, argv);
   weights = examples::out_path(out, weights);
   if (quick) epochs = 1;
@@ -105,10 +111,15 @@ int run(int argc, char** argv) {
         model.parameters(), learning_rate,
         optim::SGDOptions().momentum(optimizer_name == "momentum" ? 0.9 : 0.0));
   }
-  std::printf("Fashion-MNIST: %zu training and %zu test images; MLP", n_train, fashion.test_labels.size());
-  for (std::size_t s = 0; s < sizes.size(); ++s) std::printf("%s%zu", s ? "-" : " ", sizes[s]);
-  std::printf(" (ReLU), float32, softmax cross-entropy, %s lr %g, batch %zu\n", optimizer_name.c_str(),
-              learning_rate, batch_size);
+  examples::DataParallelRun<float> parallel(distributed, model, batch_size);
+  if (parallel.leader()) {
+    std::printf("Fashion-MNIST: %zu training and %zu test images; MLP", n_train, fashion.test_labels.size());
+    for (std::size_t s = 0; s < sizes.size(); ++s) std::printf("%s%zu", s ? "-" : " ", sizes[s]);
+    std::printf(" (ReLU), float32, softmax cross-entropy, %s lr %g, batch %zu", optimizer_name.c_str(),
+                learning_rate, batch_size);
+    if (parallel.on()) std::printf(" (%zu ranks x %zu)", parallel.world(), batch_size / parallel.world());
+    std::printf("\n");
+  }
 
   // With --compiled: one recorded step per batch size (the last batch of an epoch may be
   // smaller), each reading its own input tensors.
@@ -120,12 +131,15 @@ int run(int argc, char** argv) {
   for (int epoch = 1; epoch <= epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     double loss_sum = 0;
-    std::size_t seen = 0, step = 0;
-    const auto batches = loader.epoch();
+    const double communication_start = parallel.communication_seconds();
+    std::size_t seen = 0, step = 0, images = 0;  // images: all ranks'
+    const auto batches = parallel.epoch(loader);
     for (const auto& batch : batches) {
       std::vector<std::size_t> labels(batch.targets.size());
       for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::size_t>(batch.targets(i));
-      if (compiled) {
+      if (labels.empty()) {
+        // --distributed: this rank's share of a short last batch can be empty.
+      } else if (compiled) {
         // The batch goes into the step's own input tensors; the labels as a one-hot tensor,
         // which a compiled step reads anew (a label list would be a constant of the step).
         xt::xarray<float> one_hot = xt::zeros<float>({labels.size(), std::size_t{10}});
@@ -150,25 +164,33 @@ int run(int argc, char** argv) {
         loss.backward();
         loss_sum += loss.item() * static_cast<double>(labels.size());
       }
+      parallel.average_gradients(labels.size());
       optimizer->step();
       optimizer->zero_grad();
       seen += labels.size();
-      if (++step % 50 == 0 || step == batches.size()) {
+      images = std::min(n_train, images + batch_size);
+      if ((++step % 50 == 0 || step == batches.size()) && parallel.leader()) {
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::fprintf(stderr, "\repoch %d: %6zu/%zu images  loss %.4f  %.0f images/s ", epoch, seen, n_train,
-                     loss_sum / static_cast<double>(seen), static_cast<double>(seen) / seconds);
+        std::fprintf(stderr, "\repoch %d: %6zu/%zu images  loss %.4f  %.0f images/s ", epoch, images, n_train,
+                     loss_sum / static_cast<double>(seen), static_cast<double>(images) / seconds);
       }
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!parallel.leader()) continue;  // rank 0 tests and prints; the others go on training
     std::fprintf(stderr, "\n");
     NoGradGuard no_grad;
     const auto predicted = predictions(model(Tensor<float>(fashion.test_images)).value());
     std::size_t correct = 0;
     for (std::size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == fashion.test_labels[i];
     std::printf("epoch %d: train loss %.4f, %.1f s (%.0f images/s), test accuracy %.4f\n", epoch,
-                loss_sum / static_cast<double>(seen), seconds, static_cast<double>(seen) / seconds,
+                loss_sum / static_cast<double>(seen), seconds, static_cast<double>(images) / seconds,
                 static_cast<double>(correct) / static_cast<double>(predicted.size()));
+    if (parallel.on()) {
+      std::printf("  rank 0: %.2f s of the epoch's steps in MPI_Allreduce (train loss: rank 0's share)\n",
+                  parallel.communication_seconds() - communication_start);
+    }
   }
+  if (!parallel.leader()) return 0;
 
   NoGradGuard no_grad;
   const auto predicted = predictions(model(Tensor<float>(fashion.test_images)).value());
@@ -186,4 +208,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return examples::run_main(argc, argv, run); }
+int main(int argc, char** argv) { return examples::run_main_distributed(argc, argv, run); }

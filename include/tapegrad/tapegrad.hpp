@@ -6,6 +6,7 @@
 #include "tapegrad/compile.hpp"
 #include "tapegrad/custom_op.hpp"
 #include "tapegrad/data/dataset.hpp"
+#include "tapegrad/data/distributed_sampler.hpp"
 #include "tapegrad/data/fashion_mnist.hpp"
 #include "tapegrad/data/generators.hpp"
 #include "tapegrad/error.hpp"

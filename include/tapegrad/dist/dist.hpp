@@ -1,0 +1,7 @@
+// tapegrad::dist in one include: MPI's environment, broadcast_parameters, DataParallel.
+// (data::DistributedSampler is in the core: tapegrad/data/distributed_sampler.hpp.)
+#pragma once
+
+#include "tapegrad/data/distributed_sampler.hpp"
+#include "tapegrad/dist/data_parallel.hpp"
+#include "tapegrad/dist/environment.hpp"
