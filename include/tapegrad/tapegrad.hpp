@@ -41,6 +41,7 @@
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
 #include "tapegrad/trace.hpp"
+#include "tapegrad/train/checkpoint.hpp"
 
 /// @namespace tapegrad
 /// Reverse-mode automatic differentiation on xtensor.
