@@ -145,6 +145,14 @@ class Reader {
     return count;
   }
 
+  // Marks the groups "<kind>I/" for I from `first` to `count` - 1 as read: the group count's
+  // difference is noted once instead of each of their members.
+  void skip_groups(const std::string& kind, std::size_t first, std::size_t count) {
+    for (std::size_t i = first; i < count; ++i) {
+      for (const auto& name : names_under(kind + std::to_string(i) + "/")) skip(name);
+    }
+  }
+
   // Notes every member not taken as unexpected.
   void note_unread() {
     for (const auto& entry : unread_) note("unexpected member " + io::detail::printable(entry.first));
@@ -266,8 +274,10 @@ Checkpoint<T>& Checkpoint<T>::add_generator(const std::string& name, Generator& 
     throw ValueError("Checkpoint: generator name '" + io::detail::printable(name) +
                      "' must be non-empty, without '/' or a NUL byte");
   }
+  for (const auto& entry : generators_) {
+    if (entry.first == name) throw ValueError("Checkpoint: a generator named '" + name + "' was added before");
+  }
   for (const auto& [known, pointer] : generators_) {
-    if (known == name) throw ValueError("Checkpoint: a generator named '" + name + "' was added before");
     if (pointer == &generator) {
       throw ValueError("Checkpoint: generator '" + name + "' is the generator added as '" +
                        known + "'");
@@ -408,6 +418,7 @@ Position Checkpoint<T>::load(const std::string& path) {
 
   // Optimizers and schedules: read whole, then compared by the objects themselves.
   const std::size_t file_optimizers = reader.group_count("optimizer");
+  reader.skip_groups("optimizer", optimizers_.size(), file_optimizers);
   if (file_optimizers != optimizers_.size()) {
     reader.note("the file holds " + counted(file_optimizers, "optimizer") + ", this run " +
                 std::to_string(optimizers_.size()));
@@ -419,6 +430,7 @@ Position Checkpoint<T>::load(const std::string& path) {
              optimizers_[i]->state_differences(optimizer_states.back()));
   }
   const std::size_t file_schedulers = reader.group_count("scheduler");
+  reader.skip_groups("scheduler", schedulers_.size(), file_schedulers);
   if (file_schedulers != schedulers_.size()) {
     reader.note("the file holds " + counted(file_schedulers, "schedule") + ", this run " +
                 std::to_string(schedulers_.size()));
@@ -445,6 +457,7 @@ Position Checkpoint<T>::load(const std::string& path) {
   }
 
   const std::size_t file_loaders = reader.group_count("loader");
+  reader.skip_groups("loader", loaders_.size(), file_loaders);
   if (file_loaders != loaders_.size()) {
     reader.note("the file holds " + counted(file_loaders, "data loader") + ", this run " +
                 std::to_string(loaders_.size()));
