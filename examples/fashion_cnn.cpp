@@ -15,6 +15,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/checkpointing.hpp"
 #include "common/cli.hpp"
 #include "common/confusion.hpp"
 #include "common/fashion_cnn_network.hpp"
@@ -116,6 +117,7 @@ int run(int argc, char** argv) {
   double learning_rate = 1e-3;
   std::uint64_t seed = 1;
   bool quick = false;
+  examples::CheckpointSettings checkpointing;
   app.add_option("--data", folder, "folder of the four IDX files")->capture_default_str();
   app.add_option("--epochs", epochs, "passes over the training images")->capture_default_str()->transform(examples::whole(1, 1000));
   app.add_option("--batch-size", batch_size, "images per step")->capture_default_str()->transform(examples::whole(1, 60000));
@@ -129,7 +131,8 @@ int run(int argc, char** argv) {
   app.add_option("--weights", weights, ".npz file for the trained weights, PyTorch's names ('' for none)")->capture_default_str();
   app.add_option("--filters-plot", filters_plot, "PNG of the first layer's filters ('' for none)")->capture_default_str();
   app.add_option("--accuracy-plot", accuracy_plot, "PNG of the test accuracy per epoch ('' for none)")->capture_default_str();
-  examples::add_out_option(app, out, "--weights, --filters-plot, --accuracy-plot");
+  examples::add_checkpoint_options(app, checkpointing, "fashion_cnn_checkpoint.npz");
+  examples::add_out_option(app, out, "--weights, --filters-plot, --accuracy-plot, --checkpoint");
   app.add_flag("--quick", quick, "one epoch on the first 20,000 training images (about 10 s)");
   CLI11_PARSE(app, argc, argv);
   if (quick) {
@@ -139,6 +142,7 @@ int run(int argc, char** argv) {
   weights = examples::out_path(out, weights);
   filters_plot = examples::out_path(out, filters_plot);
   accuracy_plot = examples::out_path(out, accuracy_plot);
+  checkpointing.file = examples::out_path(out, checkpointing.file);
 
   if (!data::fashion_mnist_available(folder)) {
     std::fprintf(stderr,
@@ -147,7 +151,9 @@ int run(int argc, char** argv) {
                  folder.c_str());
     return 3;
   }
-  if (!weights.empty() || !filters_plot.empty() || !accuracy_plot.empty()) examples::make_out_folder(out);
+  if (!weights.empty() || !filters_plot.empty() || !accuracy_plot.empty() || checkpointing.every != 0) {
+    examples::make_out_folder(out);
+  }
   const auto fashion = data::load_fashion_mnist<float>(folder);
   const std::size_t n_train = std::min(train_limit, fashion.train_labels.size());
   xt::xarray<float> train_labels = xt::xarray<float>::from_shape({n_train});
@@ -166,13 +172,19 @@ int run(int argc, char** argv) {
               n_test, learning_rate, batch_size, nn::to_string(*model).c_str());
 
   std::vector<double> epoch_axis, accuracies;
-  for (int epoch = 1; epoch <= epochs; ++epoch) {
+  // --resume: the epoch in progress is drawn again (the same order) and its first steps skipped.
+  train::Checkpoint<float> checkpoint(*model);
+  checkpoint.add_optimizer(adam).add_generator("weights_and_dropout", random).add_loader(loader);
+  const train::Position resumed = examples::resume_if_asked(checkpoint, checkpointing);
+  for (int epoch = static_cast<int>(resumed.epoch) + 1; epoch <= epochs; ++epoch) {
     model->train();
     const auto start = std::chrono::steady_clock::now();
     double loss_sum = 0;
-    std::size_t seen = 0, step = 0;
+    std::size_t seen = 0;
     const auto batches = loader.epoch();
-    for (const auto& batch : batches) {
+    std::size_t step = epoch == static_cast<int>(resumed.epoch) + 1 ? resumed.step : 0;
+    while (step < batches.size()) {
+      const auto& batch = batches[step];
       std::vector<std::size_t> labels(batch.targets.size());
       for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::size_t>(batch.targets(i));
       {
@@ -184,7 +196,10 @@ int run(int argc, char** argv) {
       adam.step();
       adam.zero_grad();
       seen += labels.size();
-      if (++step % 20 == 0 || step == batches.size()) {
+      ++step;
+      examples::checkpoint_if_due(checkpoint, checkpointing, static_cast<std::size_t>(epoch - 1) * batches.size() + step,
+                                  {static_cast<std::size_t>(epoch - 1), step});
+      if (step % 20 == 0 || step == batches.size()) {
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::fprintf(stderr, "\repoch %d %s %6zu/%zu  loss %.4f  %.0f images/s ", epoch,
                      progress_bar(seen, n_train).c_str(), seen, n_train, loss_sum / static_cast<double>(seen),
@@ -197,6 +212,7 @@ int run(int argc, char** argv) {
     const double test_accuracy = accuracy(predict(*model, test_images), test_labels);
     epoch_axis.push_back(epoch);
     accuracies.push_back(test_accuracy);
+    seen = std::max<std::size_t>(seen, 1);  // (an epoch resumed after its last step)
     std::printf("epoch %d: train loss %.4f, %.1f s (%.0f images/s), test accuracy %.4f\n", epoch,
                 loss_sum / static_cast<double>(seen), seconds, static_cast<double>(seen) / seconds, test_accuracy);
   }
