@@ -151,7 +151,8 @@ int run(int argc, char** argv) {
                  folder.c_str());
     return 3;
   }
-  if (!weights.empty() || !filters_plot.empty() || !accuracy_plot.empty() || checkpointing.every != 0) {
+  if (!weights.empty() || !filters_plot.empty() || !accuracy_plot.empty() ||
+      checkpointing.every != 0) {
     examples::make_out_folder(out);
   }
   const auto fashion = data::load_fashion_mnist<float>(folder);
@@ -173,9 +174,9 @@ int run(int argc, char** argv) {
 
   std::vector<double> epoch_axis, accuracies;
   // --resume: the epoch in progress is drawn again (the same order) and its first steps skipped.
-  train::Checkpoint<float> checkpoint(*model);
+  io::Checkpoint<float> checkpoint(*model);
   checkpoint.add_optimizer(adam).add_generator("weights_and_dropout", random).add_loader(loader);
-  const train::Position resumed = examples::resume_if_asked(checkpoint, checkpointing);
+  const io::TrainingPosition resumed = examples::resume_if_asked(checkpoint, checkpointing);
   for (int epoch = static_cast<int>(resumed.epoch) + 1; epoch <= epochs; ++epoch) {
     model->train();
     const auto start = std::chrono::steady_clock::now();
@@ -197,7 +198,8 @@ int run(int argc, char** argv) {
       adam.zero_grad();
       seen += labels.size();
       ++step;
-      examples::checkpoint_if_due(checkpoint, checkpointing, static_cast<std::size_t>(epoch - 1) * batches.size() + step,
+      examples::checkpoint_if_due(checkpoint, checkpointing,
+                                  static_cast<std::size_t>(epoch - 1) * batches.size() + step,
                                   {static_cast<std::size_t>(epoch - 1), step});
       if (step % 20 == 0 || step == batches.size()) {
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -122,9 +122,9 @@ int run(int argc, char** argv) {
   };
   std::map<std::size_t, std::unique_ptr<CompiledStep>> compiled_steps;
   // --resume: the epoch in progress is drawn again (the same order) and its first steps skipped.
-  train::Checkpoint<float> checkpoint(model);
+  io::Checkpoint<float> checkpoint(model);
   checkpoint.add_optimizer(*optimizer).add_generator("init", random).add_loader(loader);
-  const train::Position resumed = examples::resume_if_asked(checkpoint, checkpointing);
+  const io::TrainingPosition resumed = examples::resume_if_asked(checkpoint, checkpointing);
   for (int epoch = static_cast<int>(resumed.epoch) + 1; epoch <= epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     double loss_sum = 0;
@@ -164,7 +164,8 @@ int run(int argc, char** argv) {
       optimizer->zero_grad();
       seen += labels.size();
       ++step;
-      examples::checkpoint_if_due(checkpoint, checkpointing, static_cast<std::size_t>(epoch - 1) * batches.size() + step,
+      examples::checkpoint_if_due(checkpoint, checkpointing,
+                                  static_cast<std::size_t>(epoch - 1) * batches.size() + step,
                                   {static_cast<std::size_t>(epoch - 1), step});
       if (step % 50 == 0 || step == batches.size()) {
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -65,7 +65,9 @@ class CheckpointRun {
   /// Restores the run from a checkpoint file; train() then continues from its position.
   void resume(const std::string& path) { start_ = checkpoint_.load(path); }
   /// The number of steps the run has done (after resume(): those the checkpoint had done).
-  std::size_t steps_done() const { return start_.epoch * loader_.batches_per_epoch() + start_.step; }
+  std::size_t steps_done() const {
+    return start_.epoch * loader_.batches_per_epoch() + start_.step;
+  }
 
   /// Trains until `steps` steps in all, saving a checkpoint to `path` after every `every`-th
   /// step (every 0: never). The schedule steps at the end of each whole epoch.
@@ -103,12 +105,13 @@ class CheckpointRun {
   /// The optimizer.
   tapegrad::optim::Optimizer<double>& optimizer() { return *optimizer_; }
   /// The checkpoint over all of the run's parts.
-  tapegrad::train::Checkpoint<double>& checkpoint() { return checkpoint_; }
+  tapegrad::io::Checkpoint<double>& checkpoint() { return checkpoint_; }
 
  private:
   void step_schedule() {
     if (auto* step = dynamic_cast<tapegrad::optim::StepLR*>(schedule_.get())) step->step();
-    if (auto* cosine = dynamic_cast<tapegrad::optim::CosineAnnealingLR*>(schedule_.get())) cosine->step();
+    if (auto* cosine = dynamic_cast<tapegrad::optim::CosineAnnealingLR*>(schedule_.get()))
+      cosine->step();
   }
 
   tapegrad::Generator init_random_, dropout_random_;
@@ -116,8 +119,8 @@ class CheckpointRun {
   tapegrad::nn::Sequential<double> model_;
   std::unique_ptr<tapegrad::optim::Optimizer<double>> optimizer_;
   std::unique_ptr<tapegrad::optim::LRScheduler> schedule_;
-  tapegrad::train::Checkpoint<double> checkpoint_;
-  tapegrad::train::Position start_;
+  tapegrad::io::Checkpoint<double> checkpoint_;
+  tapegrad::io::TrainingPosition start_;
 };
 
 }  // namespace test

@@ -41,7 +41,7 @@ class Generator {
 
   /// The whole state of the stream (splitmix64 keeps one 64-bit counter). A generator given
   /// it by set_state() draws the same numbers as this one from here on; checkpoints
-  /// (train::Checkpoint) save it.
+  /// (io::Checkpoint) save it.
   std::uint64_t state() const { return state_; }
   /// Continues the stream from a state() taken earlier (of this or another generator).
   void set_state(std::uint64_t state) { state_ = state; }

@@ -12,6 +12,7 @@
 #include "tapegrad/factories.hpp"
 #include "tapegrad/functional.hpp"
 #include "tapegrad/io/atomic_file.hpp"
+#include "tapegrad/io/checkpoint.hpp"
 #include "tapegrad/io/csv.hpp"
 #include "tapegrad/io/idx.hpp"
 #include "tapegrad/io/npy.hpp"
@@ -41,7 +42,6 @@
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
 #include "tapegrad/trace.hpp"
-#include "tapegrad/train/checkpoint.hpp"
 
 /// @namespace tapegrad
 /// Reverse-mode automatic differentiation on xtensor.

@@ -161,7 +161,8 @@ void Optimizer<T>::load_state(const OptimizerState<T>& state) {
   const auto differences = state_differences(state);
   if (!differences.empty()) {
     std::string message = this->name() + ": cannot load the state: ";
-    for (std::size_t i = 0; i < differences.size(); ++i) message += (i ? "; " : "") + differences[i];
+    for (std::size_t i = 0; i < differences.size(); ++i)
+      message += (i ? "; " : "") + differences[i];
     throw ValueError(message);
   }
   const StateSlots slots = state_slots();

@@ -94,7 +94,8 @@ void LRScheduler::load_state(const SchedulerState& state) {
   const StateSlots slots = state_slots();
   if (!differences.empty()) {
     std::string message = slots.type + ": cannot load the state: ";
-    for (std::size_t i = 0; i < differences.size(); ++i) message += (i ? "; " : "") + differences[i];
+    for (std::size_t i = 0; i < differences.size(); ++i)
+      message += (i ? "; " : "") + differences[i];
     throw ValueError(message);
   }
   for (const auto& [name, value] : slots.rates) *value = *find_value(state.values, name);

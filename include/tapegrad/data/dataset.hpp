@@ -145,7 +145,7 @@ class DataLoader {
   std::size_t epochs_drawn() const { return epochs_drawn_; }
 
   /// Where a loader stands in its sequence of epochs: enough to draw the same epochs again
-  /// (checkpoints save it, see train::Checkpoint).
+  /// (checkpoints save it, see io::Checkpoint).
   struct Position {
     std::size_t epochs_drawn = 0;    ///< epoch() calls made before this point
     std::uint64_t random_state = 0;  ///< the loader's Generator::state() at this point

@@ -36,7 +36,7 @@ class LearningRateHolder {
   std::string name_;
 };
 
-/// An optimizer's state as a checkpoint keeps it (see train::Checkpoint): which optimizer it
+/// An optimizer's state as a checkpoint keeps it (see io::Checkpoint): which optimizer it
 /// is, the settings a resumed run must share, and what it has accumulated so far.
 template <class T = double>
 struct OptimizerState {
@@ -100,8 +100,8 @@ class Optimizer : public LearningRateHolder {
   /// What state() copies and load_state() restores, by address: the settings (values) and
   /// the per-parameter counters and arrays (pointers into the optimizer).
   struct StateSlots {
-    std::vector<std::pair<std::string, double>> settings;  ///< name, value
-    std::vector<std::pair<std::string, std::vector<std::size_t>*>> counts;  ///< one per parameter
+    std::vector<std::pair<std::string, double>> settings;                     ///< name, value
+    std::vector<std::pair<std::string, std::vector<std::size_t>*>> counts;    ///< one per parameter
     std::vector<std::pair<std::string, std::vector<xt::xarray<T>>*>> arrays;  ///< one per parameter
   };
   /// The optimizer's slots. Optimizers with a state override it; this default throws

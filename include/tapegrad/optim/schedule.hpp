@@ -16,7 +16,7 @@ namespace tapegrad::optim {
 /// @addtogroup optim
 /// @{
 
-/// A schedule's state as a checkpoint keeps it (see train::Checkpoint).
+/// A schedule's state as a checkpoint keeps it (see io::Checkpoint).
 struct SchedulerState {
   /// "StepLR", "ExponentialLR", "CosineAnnealingLR" or "ReduceLROnPlateau".
   std::string type;
@@ -48,10 +48,10 @@ class LRScheduler {
  protected:
   /// What state() copies and load_state() restores, by address.
   struct StateSlots {
-    std::string type;                                         ///< the class's name
-    std::vector<std::pair<std::string, double>> settings;     ///< name, value
-    std::vector<std::pair<std::string, double*>> rates;       ///< finite and >= 0
-    std::vector<std::pair<std::string, double*>> reals;       ///< any double but NaN
+    std::string type;                                            ///< the class's name
+    std::vector<std::pair<std::string, double>> settings;        ///< name, value
+    std::vector<std::pair<std::string, double*>> rates;          ///< finite and >= 0
+    std::vector<std::pair<std::string, double*>> reals;          ///< any double but NaN
     std::vector<std::pair<std::string, std::size_t*>> counters;  ///< whole numbers
   };
   /// The schedule's slots.

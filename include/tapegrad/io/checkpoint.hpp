@@ -12,16 +12,15 @@
 #include "tapegrad/optim/schedule.hpp"
 #include "tapegrad/random.hpp"
 
-/// Training runs: checkpoints to stop and resume them.
-namespace tapegrad::train {
+namespace tapegrad::io {
 
-/// @addtogroup train
+/// @addtogroup io
 /// @{
 
 /// Where a run stands in its data order: the epoch in progress and how many of its batches
 /// have been trained on. A checkpoint saved after batch s (0-based) of epoch e holds
 /// {e, s + 1}; the resumed run draws epoch e again and starts at batch s + 1.
-struct Position {
+struct TrainingPosition {
   std::size_t epoch = 0;  ///< the epoch in progress, from 0
   std::size_t step = 0;   ///< batches of that epoch already trained on
 };
@@ -29,17 +28,17 @@ struct Position {
 /// Saves and restores a training run: the model's parameters and buffers, every optimizer's
 /// state (learning rate, moments, step counts), every learning-rate schedule's state, every
 /// random generator's state and every data loader's place in its sequence of epochs, with
-/// the run's Position and world size, in one .npz file written atomically (a crash during
-/// save() leaves the previous file whole; see io::write_file_atomically()).
+/// the run's TrainingPosition and world size, in one .npz file written atomically (a crash
+/// during save() leaves the previous file whole; see io::write_file_atomically()).
 ///
 /// The checkpoint refers to the objects it was given (it owns none: they must outlive it).
 /// Make the same objects in the resumed run, in the same order, and call load() before
 /// training:
 ///
-///     train::Checkpoint<double> checkpoint(model);
+///     io::Checkpoint<double> checkpoint(model);
 ///     checkpoint.add_optimizer(optimizer).add_scheduler(schedule)
 ///               .add_generator("dropout", dropout_random).add_loader(loader);
-///     train::Position start;
+///     io::TrainingPosition start;
 ///     if (resuming) start = checkpoint.load("run.ckpt.npz");
 ///     for (std::size_t epoch = start.epoch; epoch < epochs; ++epoch) {
 ///       const auto batches = loader.epoch();
@@ -99,10 +98,10 @@ class Checkpoint {
   /// the epoch is drawn; its position() is saved). Throws ValueError for a loader in
   /// another epoch, for a parameter or buffer that cannot be saved (a count buffer that is
   /// not a whole number), and IoError if the file cannot be written (see io::write_npz()).
-  void save(const std::string& path, const Position& position) const;
+  void save(const std::string& path, const TrainingPosition& position) const;
 
-  /// Restores everything added from the file at `path` and returns its Position. Changes
-  /// nothing and throws IoError `<path>: cannot resume from this checkpoint (nothing was
+  /// Restores everything added from the file at `path` and returns its TrainingPosition.
+  /// Changes nothing and throws IoError `<path>: cannot resume from this checkpoint (nothing was
   /// loaded): <differences>` listing every difference when the file does not match the
   /// run: another world size; a parameter or buffer missing, unexpected, or of another
   /// shape or element type (another architecture); another number of optimizers,
@@ -111,7 +110,7 @@ class Checkpoint {
   /// Also throws IoError when the file is not a tapegrad checkpoint (no checkpoint/format),
   /// of another format version, or malformed: a member of the wrong element type or shape,
   /// or unreadable (see io::read_npz()).
-  Position load(const std::string& path);
+  TrainingPosition load(const std::string& path);
 
  private:
   nn::Module<T>* model_;
@@ -127,4 +126,4 @@ extern template class Checkpoint<double>;
 
 /// @}
 
-}  // namespace tapegrad::train
+}  // namespace tapegrad::io

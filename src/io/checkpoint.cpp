@@ -1,4 +1,4 @@
-#include "tapegrad/train/checkpoint.hpp"
+#include "tapegrad/io/checkpoint.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -6,11 +6,11 @@
 #include <map>
 #include <optional>
 
-#include "io/names.hpp"
-#include "io/state_entries.hpp"
+#include "names.hpp"
+#include "state_entries.hpp"
 #include "tapegrad/io/npz.hpp"
 
-namespace tapegrad::train {
+namespace tapegrad::io {
 
 namespace {
 
@@ -34,7 +34,8 @@ NpyArray float64_array(double value) { return scalar_array(DType::float64, value
 // reader here does not).
 NpyArray bits_array(std::uint64_t value) { return scalar_array(DType::int64, value); }
 NpyArray text_array(const std::string& text) {
-  return NpyArray(DType::uint8, Shape{text.size()}, std::vector<unsigned char>(text.begin(), text.end()));
+  return NpyArray(DType::uint8, Shape{text.size()},
+                  std::vector<unsigned char>(text.begin(), text.end()));
 }
 NpyArray counts_array(const std::vector<std::size_t>& counts) {
   xt::xarray<std::int64_t> out = xt::xarray<std::int64_t>::from_shape({counts.size()});
@@ -139,7 +140,8 @@ class Reader {
       const std::size_t digits_end = name.find('/', kind.size());
       if (digits_end == std::string::npos || digits_end == kind.size()) continue;
       const std::string digits = name.substr(kind.size(), digits_end - kind.size());
-      if (digits.size() > 6 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+      if (digits.size() > 6 || digits.find_first_not_of("0123456789") != std::string::npos)
+        continue;
       count = std::max(count, static_cast<std::size_t>(std::stoul(digits)) + 1);
     }
     return count;
@@ -155,7 +157,8 @@ class Reader {
 
   // Notes every member not taken as unexpected.
   void note_unread() {
-    for (const auto& entry : unread_) note("unexpected member " + io::detail::printable(entry.first));
+    for (const auto& entry : unread_)
+      note("unexpected member " + io::detail::printable(entry.first));
   }
 
  private:
@@ -275,12 +278,13 @@ Checkpoint<T>& Checkpoint<T>::add_generator(const std::string& name, Generator& 
                      "' must be non-empty, without '/' or a NUL byte");
   }
   for (const auto& entry : generators_) {
-    if (entry.first == name) throw ValueError("Checkpoint: a generator named '" + name + "' was added before");
+    if (entry.first == name)
+      throw ValueError("Checkpoint: a generator named '" + name + "' was added before");
   }
   for (const auto& [known, pointer] : generators_) {
     if (pointer == &generator) {
-      throw ValueError("Checkpoint: generator '" + name + "' is the generator added as '" +
-                       known + "'");
+      throw ValueError("Checkpoint: generator '" + name + "' is the generator added as '" + known +
+                       "'");
     }
   }
   generators_.emplace_back(name, &generator);
@@ -304,7 +308,7 @@ Checkpoint<T>& Checkpoint<T>::set_world_size(std::size_t world_size) {
 }
 
 template <class T>
-void Checkpoint<T>::save(const std::string& path, const Position& position) const {
+void Checkpoint<T>::save(const std::string& path, const TrainingPosition& position) const {
   io::NpzArchive arrays;
   arrays.emplace_back("checkpoint/format", int64_array(kFormat));
   arrays.emplace_back("checkpoint/world_size", int64_array(static_cast<std::int64_t>(world_size_)));
@@ -328,7 +332,8 @@ void Checkpoint<T>::save(const std::string& path, const Position& position) cons
     }
     for (const auto& [name, values] : state.arrays) {
       for (std::size_t p = 0; p < values.size(); ++p) {
-        arrays.emplace_back(prefix + "array/" + name + "/" + std::to_string(p), NpyArray::from(values[p]));
+        arrays.emplace_back(prefix + "array/" + name + "/" + std::to_string(p),
+                            NpyArray::from(values[p]));
       }
     }
   }
@@ -364,7 +369,8 @@ void Checkpoint<T>::save(const std::string& path, const Position& position) cons
                        std::to_string(position.epoch) + " at step 0)");
     }
     const std::string prefix = "loader" + std::to_string(i) + "/";
-    arrays.emplace_back(prefix + "epochs_drawn", int64_array(static_cast<std::int64_t>(start.epochs_drawn)));
+    arrays.emplace_back(prefix + "epochs_drawn",
+                        int64_array(static_cast<std::int64_t>(start.epochs_drawn)));
     arrays.emplace_back(prefix + "random_state", bits_array(start.random_state));
   }
   // Uncompressed: parameters and moments hardly deflate, and a save should cost little.
@@ -372,19 +378,20 @@ void Checkpoint<T>::save(const std::string& path, const Position& position) cons
 }
 
 template <class T>
-Position Checkpoint<T>::load(const std::string& path) {
+TrainingPosition Checkpoint<T>::load(const std::string& path) {
   const io::NpzArchive arrays = io::read_npz(path);
   const std::string file = io::detail::printable(path);
   Reader reader(arrays);
 
   if (!reader.has("checkpoint/format")) {
-    throw IoError(file + ": not a tapegrad checkpoint (no checkpoint/format member; a model's "
+    throw IoError(file +
+                  ": not a tapegrad checkpoint (no checkpoint/format member; a model's "
                   "state saved by io::save_state() is read by io::load_state())");
   }
   const auto format = reader.int64_scalar("checkpoint/format");
   if (format && *format != kFormat) {
-    throw IoError(file + ": checkpoint format " + std::to_string(*format) + ", this tapegrad reads format " +
-                  std::to_string(kFormat));
+    throw IoError(file + ": checkpoint format " + std::to_string(*format) +
+                  ", this tapegrad reads format " + std::to_string(kFormat));
   }
   const auto world_size = reader.count("checkpoint/world_size");
   if (world_size && *world_size != world_size_) {
@@ -404,7 +411,8 @@ Position Checkpoint<T>::load(const std::string& path) {
     const DType dtype = entry.is_count ? DType::int64 : io::dtype_of<T>();
     const std::string name = "model/" + entry.name;
     if (!reader.has(name)) {
-      reader.note("the model's " + io::detail::printable(entry.name) + " is missing (another architecture?)");
+      reader.note("the model's " + io::detail::printable(entry.name) +
+                  " is missing (another architecture?)");
       model_values.push_back(nullptr);
       continue;
     }
@@ -448,11 +456,13 @@ Position Checkpoint<T>::load(const std::string& path) {
   }
   for (const auto& name : reader.names_under("generator/")) {
     reader.note("unexpected generator " + io::detail::printable(name.substr(10)) +
-                " (this run's generators: " + [&] {
+                " (this run's generators: " +
+                [&] {
                   std::string names;
                   for (const auto& g : generators_) names += (names.empty() ? "" : ", ") + g.first;
                   return names.empty() ? std::string("none") : names;
-                }() + ")");
+                }() +
+                ")");
     reader.skip(name);
   }
 
@@ -480,10 +490,14 @@ Position Checkpoint<T>::load(const std::string& path) {
   }
 
   // Everything matches: restore it all.
-  for (std::size_t i = 0; i < entries.size(); ++i) entries[i].tensor.set_value(model_values[i]->template to<T>());
-  for (std::size_t i = 0; i < optimizers_.size(); ++i) optimizers_[i]->load_state(optimizer_states[i]);
-  for (std::size_t i = 0; i < schedulers_.size(); ++i) schedulers_[i]->load_state(scheduler_states[i]);
-  for (std::size_t i = 0; i < generators_.size(); ++i) generators_[i].second->set_state(generator_states[i]);
+  for (std::size_t i = 0; i < entries.size(); ++i)
+    entries[i].tensor.set_value(model_values[i]->template to<T>());
+  for (std::size_t i = 0; i < optimizers_.size(); ++i)
+    optimizers_[i]->load_state(optimizer_states[i]);
+  for (std::size_t i = 0; i < schedulers_.size(); ++i)
+    schedulers_[i]->load_state(scheduler_states[i]);
+  for (std::size_t i = 0; i < generators_.size(); ++i)
+    generators_[i].second->set_state(generator_states[i]);
   for (std::size_t i = 0; i < loaders_.size(); ++i) loaders_[i]->set_position(loader_positions[i]);
   return {*epoch, *step};
 }
@@ -491,4 +505,4 @@ Position Checkpoint<T>::load(const std::string& path) {
 template class Checkpoint<float>;
 template class Checkpoint<double>;
 
-}  // namespace tapegrad::train
+}  // namespace tapegrad::io
