@@ -165,18 +165,18 @@ TEST_CASE("a run resumed from a checkpoint ends bit for bit where the uninterrup
     test::ScratchFolder folder;
     const std::string path = folder.file("run.ckpt");
     test::CheckpointRun uninterrupted(setup);
-    uninterrupted.train(200);
+    uninterrupted.train(100);
 
-    // Saves after steps 40, 80 and 120, then goes on to step 130: those 10 steps are lost.
+    // Saves after steps 30 and 60, then goes on to step 75: those 15 steps are lost.
     test::CheckpointRun interrupted(setup);
-    interrupted.train(130, 40, path);
+    interrupted.train(75, 30, path);
 
     test::CheckpointRun resumed(setup);
     const auto initial = resumed.model().parameters()[0].value();
     resumed.resume(path);
-    CHECK(resumed.steps_done() == 120);  // epoch 17, step 1 of 7: in the middle of an epoch
+    CHECK(resumed.steps_done() == 60);  // epoch 8, step 4 of 7: in the middle of an epoch
     CHECK(!(resumed.model().parameters()[0].value() == initial));
-    resumed.train(200);
+    resumed.train(100);
     check_same_model(resumed.model(), uninterrupted.model());
     CHECK(resumed.optimizer().learning_rate() == uninterrupted.optimizer().learning_rate());
   }
