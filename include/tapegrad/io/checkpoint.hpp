@@ -96,14 +96,14 @@ class Checkpoint {
   /// be in the epoch `position.epoch`: it has drawn position.epoch + 1 epochs (mid-epoch; its
   /// latest_epoch_start() is saved), or position.epoch epochs with position.step 0 (before
   /// the epoch is drawn; its position() is saved). Throws ValueError for a loader in
-  /// another epoch, for a parameter or buffer that cannot be saved (a count buffer that is
-  /// not a whole number), and IoError if the file cannot be written (see io::write_npz()).
+  /// another epoch (nothing is written then), and IoError if the file cannot be written (see
+  /// io::write_npz()): the previous file stays as it was.
   void save(const std::string& path, const TrainingPosition& position) const;
 
   /// Restores everything added from the file at `path` and returns its TrainingPosition.
-  /// Changes nothing and throws IoError `<path>: cannot resume from this checkpoint (nothing was
-  /// loaded): <differences>` listing every difference when the file does not match the
-  /// run: another world size; a parameter or buffer missing, unexpected, or of another
+  /// Changes nothing and throws IoError `<path>: cannot resume from this checkpoint
+  /// (nothing was loaded): <differences>` listing every difference when the file does not
+  /// match the run: another world size; a parameter or buffer missing, unexpected, or of another
   /// shape or element type (another architecture); another number of optimizers,
   /// schedules or loaders, another optimizer or schedule type, another setting
   /// (momentum, betas, ...) or number of parameters; a generator missing or unexpected.
