@@ -14,10 +14,6 @@ namespace tapegrad::io {
 
 namespace {
 
-using io::DType;
-using io::IoError;
-using io::NpyArray;
-
 constexpr std::int64_t kFormat = 1;
 
 // ---- writing members ----
@@ -49,7 +45,7 @@ NpyArray counts_array(const std::vector<std::size_t>& counts) {
 // that one message can list all of them; the members never taken are unexpected.
 class Reader {
  public:
-  explicit Reader(const io::NpzArchive& arrays) {
+  explicit Reader(const NpzArchive& arrays) {
     for (const auto& [name, array] : arrays) unread_[name] = &array;
   }
 
@@ -70,7 +66,7 @@ class Reader {
     unread_.erase(found);
     bool ok = true;
     if (array->dtype() != dtype) {
-      note(name + " is " + io::dtype_name(array->dtype()) + ", expected " + io::dtype_name(dtype));
+      note(name + " is " + dtype_name(array->dtype()) + ", expected " + dtype_name(dtype));
       ok = false;
     }
     if (shape && array->shape() != *shape) {
@@ -157,8 +153,7 @@ class Reader {
 
   // Notes every member not taken as unexpected.
   void note_unread() {
-    for (const auto& entry : unread_)
-      note("unexpected member " + io::detail::printable(entry.first));
+    for (const auto& entry : unread_) note("unexpected member " + detail::printable(entry.first));
   }
 
  private:
@@ -206,7 +201,7 @@ optim::OptimizerState<T> read_optimizer(Reader& reader, const std::string& prefi
         digits.find_first_not_of("0123456789") != std::string::npos) {
       continue;  // left unread: reported as unexpected
     }
-    const NpyArray* array = reader.take(name, io::dtype_of<T>());
+    const NpyArray* array = reader.take(name, dtype_of<T>());
     if (array) {
       arrays[name.substr(array_prefix.size(), slash - array_prefix.size())][std::stoul(digits)] =
           array->to<T>();
@@ -247,6 +242,62 @@ void note_all(Reader& reader, const std::string& who, const std::vector<std::str
   for (const auto& difference : differences) reader.note(who + ": " + difference);
 }
 
+// The model's values: every parameter and buffer by name, shape and element type, as
+// load_state() reads them (null for one missing or mismatched, with the problem noted).
+template <class T>
+std::vector<const NpyArray*> read_model(Reader& reader,
+                                        const std::vector<detail::StateEntry<T>>& entries) {
+  std::vector<const NpyArray*> values;
+  for (const auto& entry : entries) {
+    const Shape shape(entry.tensor.shape().begin(), entry.tensor.shape().end());
+    const DType dtype = entry.is_count ? DType::int64 : dtype_of<T>();
+    const std::string name = "model/" + entry.name;
+    if (!reader.has(name)) {
+      reader.note("the model's " + detail::printable(entry.name) +
+                  " is missing (another architecture?)");
+      values.push_back(nullptr);
+      continue;
+    }
+    values.push_back(reader.take(name, dtype, &shape));
+  }
+  for (const auto& name : reader.names_under("model/")) {
+    reader.note("unexpected " + detail::printable(name) + ": the model has no " +
+                detail::printable(name.substr(6)) + " (another architecture?)");
+    reader.skip(name);
+  }
+  return values;
+}
+
+// The number of groups "<kind>I/" in the file; a number other than `ours` is noted, and the
+// groups beyond ours are not read.
+std::size_t read_group_count(Reader& reader, const std::string& kind, std::size_t ours) {
+  const std::size_t in_file = reader.group_count(kind);
+  reader.skip_groups(kind, ours, in_file);
+  if (in_file != ours) {
+    reader.note("the file holds " + counted(in_file, kind == "loader" ? "data loader" : kind) +
+                ", this run " + std::to_string(ours));
+  }
+  return in_file;
+}
+
+// The generators' states, in the order of `generators` (0 for one missing, with the problem
+// noted); a generator the run does not have is noted too.
+std::vector<std::uint64_t> read_generators(
+    Reader& reader, const std::vector<std::pair<std::string, Generator*>>& generators) {
+  std::vector<std::uint64_t> states;
+  std::string names;
+  for (const auto& [name, generator] : generators) {
+    states.push_back(reader.bits("generator/" + name).value_or(0));
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  for (const auto& name : reader.names_under("generator/")) {
+    reader.note("unexpected generator " + detail::printable(name.substr(10)) +
+                " (this run's generators: " + (names.empty() ? "none" : names) + ")");
+    reader.skip(name);
+  }
+  return states;
+}
+
 }  // namespace
 
 template <class T>
@@ -274,7 +325,7 @@ Checkpoint<T>& Checkpoint<T>::add_scheduler(optim::LRScheduler& scheduler) {
 template <class T>
 Checkpoint<T>& Checkpoint<T>::add_generator(const std::string& name, Generator& generator) {
   if (name.empty() || name.find('/') != std::string::npos || name.find('\0') != std::string::npos) {
-    throw ValueError("Checkpoint: generator name '" + io::detail::printable(name) +
+    throw ValueError("Checkpoint: generator name '" + detail::printable(name) +
                      "' must be non-empty, without '/' or a NUL byte");
   }
   for (const auto& entry : generators_) {
@@ -309,14 +360,14 @@ Checkpoint<T>& Checkpoint<T>::set_world_size(std::size_t world_size) {
 
 template <class T>
 void Checkpoint<T>::save(const std::string& path, const TrainingPosition& position) const {
-  io::NpzArchive arrays;
+  NpzArchive arrays;
   arrays.emplace_back("checkpoint/format", int64_array(kFormat));
   arrays.emplace_back("checkpoint/world_size", int64_array(static_cast<std::int64_t>(world_size_)));
   arrays.emplace_back("checkpoint/epoch", int64_array(static_cast<std::int64_t>(position.epoch)));
   arrays.emplace_back("checkpoint/step", int64_array(static_cast<std::int64_t>(position.step)));
-  for (const auto& entry : io::detail::state_entries(*model_)) {
+  for (const auto& entry : detail::state_entries(*model_)) {
     arrays.emplace_back("model/" + entry.name, entry.is_count
-                                                   ? io::detail::count_array(entry.tensor.value())
+                                                   ? detail::count_array(entry.tensor.value())
                                                    : NpyArray::from(entry.tensor.value()));
   }
   for (std::size_t i = 0; i < optimizers_.size(); ++i) {
@@ -374,13 +425,13 @@ void Checkpoint<T>::save(const std::string& path, const TrainingPosition& positi
     arrays.emplace_back(prefix + "random_state", bits_array(start.random_state));
   }
   // Uncompressed: parameters and moments hardly deflate, and a save should cost little.
-  io::write_npz(path, arrays, false);
+  write_npz(path, arrays, false);
 }
 
 template <class T>
 TrainingPosition Checkpoint<T>::load(const std::string& path) {
-  const io::NpzArchive arrays = io::read_npz(path);
-  const std::string file = io::detail::printable(path);
+  const NpzArchive arrays = read_npz(path);
+  const std::string file = detail::printable(path);
   Reader reader(arrays);
 
   if (!reader.has("checkpoint/format")) {
@@ -403,46 +454,18 @@ TrainingPosition Checkpoint<T>::load(const std::string& path) {
   const auto epoch = reader.count("checkpoint/epoch");
   const auto step = reader.count("checkpoint/step");
 
-  // The model: every parameter and buffer by name, shape and element type, as load_state().
-  auto entries = io::detail::state_entries(*model_);
-  std::vector<const NpyArray*> model_values;
-  for (const auto& entry : entries) {
-    const Shape shape(entry.tensor.shape().begin(), entry.tensor.shape().end());
-    const DType dtype = entry.is_count ? DType::int64 : io::dtype_of<T>();
-    const std::string name = "model/" + entry.name;
-    if (!reader.has(name)) {
-      reader.note("the model's " + io::detail::printable(entry.name) +
-                  " is missing (another architecture?)");
-      model_values.push_back(nullptr);
-      continue;
-    }
-    model_values.push_back(reader.take(name, dtype, &shape));
-  }
-  for (const auto& name : reader.names_under("model/")) {
-    reader.note("unexpected " + io::detail::printable(name) + ": the model has no " +
-                io::detail::printable(name.substr(6)) + " (another architecture?)");
-    reader.skip(name);
-  }
+  auto entries = detail::state_entries(*model_);
+  const auto model_values = read_model(reader, entries);
 
   // Optimizers and schedules: read whole, then compared by the objects themselves.
-  const std::size_t file_optimizers = reader.group_count("optimizer");
-  reader.skip_groups("optimizer", optimizers_.size(), file_optimizers);
-  if (file_optimizers != optimizers_.size()) {
-    reader.note("the file holds " + counted(file_optimizers, "optimizer") + ", this run " +
-                std::to_string(optimizers_.size()));
-  }
+  const std::size_t file_optimizers = read_group_count(reader, "optimizer", optimizers_.size());
   std::vector<optim::OptimizerState<T>> optimizer_states;
   for (std::size_t i = 0; i < std::min(file_optimizers, optimizers_.size()); ++i) {
     optimizer_states.push_back(read_optimizer<T>(reader, "optimizer" + std::to_string(i) + "/"));
     note_all(reader, "optimizer " + std::to_string(i) + " (" + optimizers_[i]->name() + ")",
              optimizers_[i]->state_differences(optimizer_states.back()));
   }
-  const std::size_t file_schedulers = reader.group_count("scheduler");
-  reader.skip_groups("scheduler", schedulers_.size(), file_schedulers);
-  if (file_schedulers != schedulers_.size()) {
-    reader.note("the file holds " + counted(file_schedulers, "schedule") + ", this run " +
-                std::to_string(schedulers_.size()));
-  }
+  const std::size_t file_schedulers = read_group_count(reader, "scheduler", schedulers_.size());
   std::vector<optim::SchedulerState> scheduler_states;
   for (std::size_t i = 0; i < std::min(file_schedulers, schedulers_.size()); ++i) {
     scheduler_states.push_back(read_scheduler(reader, "scheduler" + std::to_string(i) + "/"));
@@ -450,28 +473,8 @@ TrainingPosition Checkpoint<T>::load(const std::string& path) {
              schedulers_[i]->state_differences(scheduler_states.back()));
   }
 
-  std::vector<std::uint64_t> generator_states;
-  for (const auto& [name, generator] : generators_) {
-    generator_states.push_back(reader.bits("generator/" + name).value_or(0));
-  }
-  for (const auto& name : reader.names_under("generator/")) {
-    reader.note("unexpected generator " + io::detail::printable(name.substr(10)) +
-                " (this run's generators: " +
-                [&] {
-                  std::string names;
-                  for (const auto& g : generators_) names += (names.empty() ? "" : ", ") + g.first;
-                  return names.empty() ? std::string("none") : names;
-                }() +
-                ")");
-    reader.skip(name);
-  }
-
-  const std::size_t file_loaders = reader.group_count("loader");
-  reader.skip_groups("loader", loaders_.size(), file_loaders);
-  if (file_loaders != loaders_.size()) {
-    reader.note("the file holds " + counted(file_loaders, "data loader") + ", this run " +
-                std::to_string(loaders_.size()));
-  }
+  const auto generator_states = read_generators(reader, generators_);
+  const std::size_t file_loaders = read_group_count(reader, "loader", loaders_.size());
   std::vector<typename data::DataLoader<T>::Position> loader_positions;
   for (std::size_t i = 0; i < std::min(file_loaders, loaders_.size()); ++i) {
     const std::string prefix = "loader" + std::to_string(i) + "/";
