@@ -10,11 +10,13 @@
 #include <cstdio>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "common/checkpointing.hpp"
 #include "common/cli.hpp"
 #include "common/confusion.hpp"
 #include "common/distributed.hpp"
@@ -118,6 +120,7 @@ int run(int argc, char** argv) {
   std::uint64_t seed = 1;
   bool quick = false;
   bool distributed = false;
+  examples::CheckpointSettings checkpointing;
   app.add_option("--data", folder, "folder of the four IDX files")->capture_default_str();
   app.add_option("--epochs", epochs, "passes over the training images")->capture_default_str()->transform(examples::whole(1, 1000));
   app.add_option("--batch-size", batch_size, "images per step")->capture_default_str()->transform(examples::whole(1, 60000));
@@ -131,13 +134,19 @@ int run(int argc, char** argv) {
   app.add_option("--weights", weights, ".npz file for the trained weights, PyTorch's names ('' for none)")->capture_default_str();
   app.add_option("--filters-plot", filters_plot, "PNG of the first layer's filters ('' for none)")->capture_default_str();
   app.add_option("--accuracy-plot", accuracy_plot, "PNG of the test accuracy per epoch ('' for none)")->capture_default_str();
-  examples::add_out_option(app, out, "--weights, --filters-plot, --accuracy-plot");
+  examples::add_checkpoint_options(app, checkpointing, "fashion_cnn_checkpoint.npz");
+  examples::add_out_option(app, out, "--weights, --filters-plot, --accuracy-plot, --checkpoint");
   app.add_flag("--quick", quick, "one epoch on the first 20,000 training images (about 10 s)");
   app.add_flag("--distributed", distributed,
                "data-parallel over MPI: start with mpirun -np N; --batch-size is the global batch, "
                "split evenly over the N ranks (the same steps as one process); rank 0 tests, prints "
                "and writes the files");
   CLI11_PARSE(app, argc, argv);
+  if (distributed && (checkpointing.every != 0 || !checkpointing.resume.empty())) {
+    throw std::invalid_argument(
+        "--distributed cannot be combined with --checkpoint-every or --resume yet: a checkpoint "
+        "does not hold the ranks' share of the batch order (data::DistributedSampler)");
+  }
   if (quick) {
     epochs = 1;
     train_limit = std::min<std::size_t>(train_limit, 20000);
@@ -145,6 +154,7 @@ int run(int argc, char** argv) {
   weights = examples::out_path(out, weights);
   filters_plot = examples::out_path(out, filters_plot);
   accuracy_plot = examples::out_path(out, accuracy_plot);
+  checkpointing.file = examples::out_path(out, checkpointing.file);
 
   if (!data::fashion_mnist_available(folder)) {
     std::fprintf(stderr,
@@ -153,7 +163,10 @@ int run(int argc, char** argv) {
                  folder.c_str());
     return 3;
   }
-  if (!weights.empty() || !filters_plot.empty() || !accuracy_plot.empty()) examples::make_out_folder(out);
+  if (!weights.empty() || !filters_plot.empty() || !accuracy_plot.empty() ||
+      checkpointing.every != 0) {
+    examples::make_out_folder(out);
+  }
   const auto fashion = data::load_fashion_mnist<float>(folder);
   const std::size_t n_train = std::min(train_limit, fashion.train_labels.size());
   xt::xarray<float> train_labels = xt::xarray<float>::from_shape({n_train});
@@ -176,13 +189,19 @@ int run(int argc, char** argv) {
               n_test, learning_rate, batch_size, nn::to_string(*model).c_str());
 
   std::vector<double> epoch_axis, accuracies;
-  for (int epoch = 1; epoch <= epochs; ++epoch) {
+  // --resume: the epoch in progress is drawn again (the same order) and its first steps skipped.
+  io::Checkpoint<float> checkpoint(*model);
+  checkpoint.add_optimizer(adam).add_generator("weights_and_dropout", random).add_loader(loader);
+  const io::TrainingPosition resumed = examples::resume_if_asked(checkpoint, checkpointing);
+  for (int epoch = static_cast<int>(resumed.epoch) + 1; epoch <= epochs; ++epoch) {
     model->train();
     const auto start = std::chrono::steady_clock::now();
     double loss_sum = 0;
-    std::size_t seen = 0, step = 0, images = 0;  // images: all ranks'
+    std::size_t seen = 0, images = 0;  // images: all ranks'
     const auto batches = parallel.epoch(loader);
-    for (const auto& batch : batches) {
+    std::size_t step = epoch == static_cast<int>(resumed.epoch) + 1 ? resumed.step : 0;
+    while (step < batches.size()) {
+      const auto& batch = batches[step];
       std::vector<std::size_t> labels(batch.targets.size());
       for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::size_t>(batch.targets(i));
       if (!labels.empty()) {  // --distributed: this rank's share of a short last batch can be empty
@@ -196,7 +215,11 @@ int run(int argc, char** argv) {
       adam.zero_grad();
       seen += labels.size();
       images = std::min(n_train, images + batch_size);
-      if ((++step % 20 == 0 || step == batches.size()) && parallel.leader()) {
+      ++step;
+      examples::checkpoint_if_due(checkpoint, checkpointing,
+                                  static_cast<std::size_t>(epoch - 1) * batches.size() + step,
+                                  {static_cast<std::size_t>(epoch - 1), step});
+      if ((step % 20 == 0 || step == batches.size()) && parallel.leader()) {
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::fprintf(stderr, "\repoch %d %s %6zu/%zu  loss %.4f  %.0f images/s ", epoch,
                      progress_bar(images, n_train).c_str(), images, n_train, loss_sum / static_cast<double>(seen),
@@ -210,6 +233,7 @@ int run(int argc, char** argv) {
     const double test_accuracy = accuracy(predict(*model, test_images), test_labels);
     epoch_axis.push_back(epoch);
     accuracies.push_back(test_accuracy);
+    seen = std::max<std::size_t>(seen, 1);  // (an epoch resumed after its last step)
     std::printf("epoch %d: train loss %.4f, %.1f s (%.0f images/s), test accuracy %.4f\n", epoch,
                 loss_sum / static_cast<double>(seen), seconds, static_cast<double>(images) / seconds, test_accuracy);
   }

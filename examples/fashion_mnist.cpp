@@ -6,9 +6,11 @@
 #include <memory>
 #include <cstdio>
 #include <sstream>
+#include <stdexcept>
 
 #include <CLI/CLI.hpp>
 
+#include "common/checkpointing.hpp"
 #include "common/cli.hpp"
 #include "common/confusion.hpp"
 #include "common/distributed.hpp"
@@ -51,6 +53,7 @@ int run(int argc, char** argv) {
   bool quick = false;
   bool compiled = false;
   bool distributed = false;
+  examples::CheckpointSettings checkpointing;
   app.add_option("--data", folder, "folder of the four IDX files")->capture_default_str();
   app.add_option("--hidden", hidden_text, "hidden layer sizes, e.g. 256,128,100")->capture_default_str();
   app.add_option("--epochs", epochs, "passes over the training images")->capture_default_str()->transform(examples::whole(1, 1000));
@@ -64,7 +67,8 @@ int run(int argc, char** argv) {
       ->transform(examples::seed_number())
       ->capture_default_str();
   app.add_option("--weights", weights, ".npz file for the trained weights ('' for none)")->capture_default_str();
-  examples::add_out_option(app, out, "--weights");
+  examples::add_checkpoint_options(app, checkpointing, "fashion_mnist_checkpoint.npz");
+  examples::add_out_option(app, out, "--weights, --checkpoint");
   app.add_flag("--quick", quick, "one epoch (a few seconds with the data loading)");
   app.add_flag("--compiled", compiled,
                "record the training step once per batch size and replay it (tapegrad::compile); "
@@ -74,7 +78,13 @@ int run(int argc, char** argv) {
                "split evenly over the N ranks (the same steps as one process); rank 0 prints and "
                "writes the weights");
   CLI11_PARSE(app, argc, argv);
+  if (distributed && (checkpointing.every != 0 || !checkpointing.resume.empty())) {
+    throw std::invalid_argument(
+        "--distributed cannot be combined with --checkpoint-every or --resume yet: a checkpoint "
+        "does not hold the ranks' share of the batch order (data::DistributedSampler)");
+  }
   weights = examples::out_path(out, weights);
+  checkpointing.file = examples::out_path(out, checkpointing.file);
   if (quick) epochs = 1;
   // The hidden sizes are checked before the data is read (no hidden layer: softmax regression).
   const auto hidden = examples::parse_sizes(hidden_text, "--hidden", 100000, 0);
@@ -86,7 +96,7 @@ int run(int argc, char** argv) {
                  folder.c_str());
     return 3;
   }
-  if (!weights.empty()) examples::make_out_folder(out);
+  if (!weights.empty() || checkpointing.every != 0) examples::make_out_folder(out);
   const auto fashion = data::load_fashion_mnist<float>(folder);
   const std::size_t n_train = std::min(train_limit, fashion.train_labels.size());
   xt::xarray<float> train_labels = xt::xarray<float>::from_shape({n_train});
@@ -128,13 +138,19 @@ int run(int argc, char** argv) {
     std::unique_ptr<Compiled<float>> run;
   };
   std::map<std::size_t, std::unique_ptr<CompiledStep>> compiled_steps;
-  for (int epoch = 1; epoch <= epochs; ++epoch) {
+  // --resume: the epoch in progress is drawn again (the same order) and its first steps skipped.
+  io::Checkpoint<float> checkpoint(model);
+  checkpoint.add_optimizer(*optimizer).add_generator("init", random).add_loader(loader);
+  const io::TrainingPosition resumed = examples::resume_if_asked(checkpoint, checkpointing);
+  for (int epoch = static_cast<int>(resumed.epoch) + 1; epoch <= epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     double loss_sum = 0;
     const double communication_start = parallel.communication_seconds();
-    std::size_t seen = 0, step = 0, images = 0;  // images: all ranks'
+    std::size_t seen = 0, images = 0;  // images: all ranks'
     const auto batches = parallel.epoch(loader);
-    for (const auto& batch : batches) {
+    std::size_t step = epoch == static_cast<int>(resumed.epoch) + 1 ? resumed.step : 0;
+    while (step < batches.size()) {
+      const auto& batch = batches[step];
       std::vector<std::size_t> labels(batch.targets.size());
       for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::size_t>(batch.targets(i));
       if (labels.empty()) {
@@ -169,7 +185,11 @@ int run(int argc, char** argv) {
       optimizer->zero_grad();
       seen += labels.size();
       images = std::min(n_train, images + batch_size);
-      if ((++step % 50 == 0 || step == batches.size()) && parallel.leader()) {
+      ++step;
+      examples::checkpoint_if_due(checkpoint, checkpointing,
+                                  static_cast<std::size_t>(epoch - 1) * batches.size() + step,
+                                  {static_cast<std::size_t>(epoch - 1), step});
+      if ((step % 50 == 0 || step == batches.size()) && parallel.leader()) {
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::fprintf(stderr, "\repoch %d: %6zu/%zu images  loss %.4f  %.0f images/s ", epoch, images, n_train,
                      loss_sum / static_cast<double>(seen), static_cast<double>(images) / seconds);
@@ -182,6 +202,7 @@ int run(int argc, char** argv) {
     const auto predicted = predictions(model(Tensor<float>(fashion.test_images)).value());
     std::size_t correct = 0;
     for (std::size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == fashion.test_labels[i];
+    seen = std::max<std::size_t>(seen, 1);  // (an epoch resumed after its last step)
     std::printf("epoch %d: train loss %.4f, %.1f s (%.0f images/s), test accuracy %.4f\n", epoch,
                 loss_sum / static_cast<double>(seen), seconds, static_cast<double>(images) / seconds,
                 static_cast<double>(correct) / static_cast<double>(predicted.size()));

@@ -39,6 +39,13 @@ class Generator {
   /// Normal with the given mean and standard deviation: mean + stddev normal(); not checked.
   double normal(double mean, double stddev) { return mean + stddev * normal(); }
 
+  /// The whole state of the stream (splitmix64 keeps one 64-bit counter). A generator given
+  /// it by set_state() draws the same numbers as this one from here on; checkpoints
+  /// (io::Checkpoint) save it.
+  std::uint64_t state() const { return state_; }
+  /// Continues the stream from a state() taken earlier (of this or another generator).
+  void set_state(std::uint64_t state) { state_ = state; }
+
  private:
   std::uint64_t state_;
 };

@@ -13,6 +13,7 @@
 #include "tapegrad/factories.hpp"
 #include "tapegrad/functional.hpp"
 #include "tapegrad/io/atomic_file.hpp"
+#include "tapegrad/io/checkpoint.hpp"
 #include "tapegrad/io/csv.hpp"
 #include "tapegrad/io/idx.hpp"
 #include "tapegrad/io/npy.hpp"

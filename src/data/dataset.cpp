@@ -131,7 +131,8 @@ DataLoader<T>::DataLoader(std::shared_ptr<const Dataset<T>> dataset, std::size_t
     : dataset_(std::move(dataset)),
       batch_size_(batch_size),
       options_(options),
-      random_(options.seed()) {
+      random_(options.seed()),
+      latest_epoch_start_{0, random_.state()} {
   if (!dataset_) throw ValueError("DataLoader: the dataset pointer is null; pass a dataset");
   check_rows(*dataset_, "DataLoader");
   const std::size_t n = dataset_->size();
@@ -163,6 +164,7 @@ template <class T>
 std::vector<typename DataLoader<T>::Batch> DataLoader<T>::epoch() {
   // A shared dataset can be changed by its owner after the loader was made.
   check_rows(*dataset_, "DataLoader::epoch");
+  latest_epoch_start_ = position();
   const std::size_t n = dataset_->size();
   std::vector<std::size_t> order(n);
   std::iota(order.begin(), order.end(), std::size_t{0});
@@ -183,6 +185,13 @@ std::vector<typename DataLoader<T>::Batch> DataLoader<T>::epoch() {
     batches.push_back(std::move(batch));
   }
   return batches;
+}
+
+template <class T>
+void DataLoader<T>::set_position(const Position& position) {
+  epochs_drawn_ = position.epochs_drawn;
+  random_.set_state(position.random_state);
+  latest_epoch_start_ = position;
 }
 
 // ---- train_test_split ----

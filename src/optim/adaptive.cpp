@@ -142,6 +142,46 @@ void Adam<T>::step() {
   }
 }
 
+template <class T>
+typename Optimizer<T>::StateSlots Adagrad<T>::state_slots() {
+  typename Optimizer<T>::StateSlots slots;
+  slots.settings = {{"lr_decay", options_.lr_decay()},
+                    {"weight_decay", options_.weight_decay()},
+                    {"initial_accumulator", options_.initial_accumulator()},
+                    {"eps", options_.eps()}};
+  slots.counts = {{"step", &updates_}};
+  slots.arrays = {{"sum", &sums_}};
+  return slots;
+}
+
+template <class T>
+typename Optimizer<T>::StateSlots RMSprop<T>::state_slots() {
+  typename Optimizer<T>::StateSlots slots;
+  slots.settings = {{"alpha", options_.alpha()},
+                    {"eps", options_.eps()},
+                    {"weight_decay", options_.weight_decay()},
+                    {"momentum", options_.momentum()},
+                    {"centered", options_.centered() ? 1.0 : 0.0}};
+  slots.arrays = {{"square_avg", &squares_}};
+  if (options_.centered()) slots.arrays.emplace_back("grad_avg", &means_);
+  if (options_.momentum() > 0) slots.arrays.emplace_back("momentum_buffer", &buffers_);
+  return slots;
+}
+
+template <class T>
+typename Optimizer<T>::StateSlots Adam<T>::state_slots() {
+  typename Optimizer<T>::StateSlots slots;
+  slots.settings = {{"beta1", options_.beta1()},
+                    {"beta2", options_.beta2()},
+                    {"eps", options_.eps()},
+                    {"weight_decay", options_.weight_decay()},
+                    {"amsgrad", options_.amsgrad() ? 1.0 : 0.0}};
+  slots.counts = {{"step", &updates_}};
+  slots.arrays = {{"exp_avg", &first_}, {"exp_avg_sq", &second_}};
+  if (options_.amsgrad()) slots.arrays.emplace_back("max_exp_avg_sq", &second_max_);
+  return slots;
+}
+
 template class Adagrad<float>;
 template class Adagrad<double>;
 template class RMSprop<float>;

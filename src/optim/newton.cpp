@@ -148,6 +148,14 @@ double Newton<T>::step(const LossFunction& loss_function) {
   return value;
 }
 
+template <class T>
+typename Optimizer<T>::StateSlots Newton<T>::state_slots() {
+  typename Optimizer<T>::StateSlots slots;
+  slots.settings = {{"damping", options_.damping()},
+                    {"max_parameters", static_cast<double>(options_.max_parameters())}};
+  return slots;
+}
+
 template class Newton<float>;
 template class Newton<double>;
 

@@ -23,7 +23,7 @@ SGD<T>::SGD(std::vector<Tensor<T>> parameters, double learning_rate, const SGDOp
                      detail::number_to_string(options.dampening()));
   }
   momentum_buffers_ = this->zeros_like_parameters();
-  buffer_started_.assign(this->parameters_.size(), false);
+  momentum_updates_.assign(this->parameters_.size(), 0);
 }
 
 template <class T>
@@ -56,9 +56,8 @@ void SGD<T>::step() {
     if (decay != 0) xt::noalias(g) += decay * p.value();
     if (mu != 0) {
       auto& b = momentum_buffers_[i];
-      if (!buffer_started_[i]) {  // the parameter's first update, which may come late
+      if (momentum_updates_[i]++ == 0) {  // the parameter's first update, which may come late
         b = g;
-        buffer_started_[i] = true;
       } else {
         xt::noalias(b) = mu * b + keep * g;
       }
@@ -70,6 +69,20 @@ void SGD<T>::step() {
     }
     xt::noalias(p.mutable_value()) -= lr * g;
   }
+}
+
+template <class T>
+typename Optimizer<T>::StateSlots SGD<T>::state_slots() {
+  typename Optimizer<T>::StateSlots slots;
+  slots.settings = {{"momentum", options_.momentum()},
+                    {"dampening", options_.dampening()},
+                    {"nesterov", options_.nesterov() ? 1.0 : 0.0},
+                    {"weight_decay", options_.weight_decay()}};
+  if (options_.momentum() != 0) {  // without momentum b is never used: not worth a file's room
+    slots.counts = {{"momentum_updates", &momentum_updates_}};
+    slots.arrays = {{"momentum_buffer", &momentum_buffers_}};
+  }
+  return slots;
 }
 
 template class SGD<float>;

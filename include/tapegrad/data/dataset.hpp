@@ -144,12 +144,30 @@ class DataLoader {
   /// How many times epoch() has been called.
   std::size_t epochs_drawn() const { return epochs_drawn_; }
 
+  /// Where a loader stands in its sequence of epochs: enough to draw the same epochs again
+  /// (checkpoints save it, see io::Checkpoint).
+  struct Position {
+    std::size_t epochs_drawn = 0;    ///< epoch() calls made before this point
+    std::uint64_t random_state = 0;  ///< the loader's Generator::state() at this point
+  };
+  /// The current position: the next epoch() continues from it.
+  Position position() const { return {epochs_drawn_, random_.state()}; }
+  /// The position just before the latest epoch() call (before any call: the current one).
+  /// A checkpoint taken in the middle of an epoch saves it, so that after set_position()
+  /// the next epoch() returns the interrupted epoch's batches again, in the same order.
+  Position latest_epoch_start() const { return latest_epoch_start_; }
+  /// Moves the loader to `position`, taken from a loader over the same dataset with the same
+  /// options (the position does not record them): the next epoch() draws what that loader
+  /// drew from there. latest_epoch_start() becomes `position` too.
+  void set_position(const Position& position);
+
  private:
   std::shared_ptr<const Dataset<T>> dataset_;
   std::size_t batch_size_;
   LoaderOptions options_;
   Generator random_;
   std::size_t epochs_drawn_ = 0;
+  Position latest_epoch_start_;
 };
 
 /// Splits a dataset into (train, test), two new datasets.

@@ -45,6 +45,7 @@ class AdagradOptions {
 ///
 /// s is a sum per parameter, of its shape, that starts at initial_accumulator. t counts
 /// the parameter's own updates (the step() calls at which it had a gradient), as in PyTorch.
+/// state() holds the four settings, the array "sum" (s) and the counter "step" (t).
 template <class T = double>
 class Adagrad : public Optimizer<T> {
  public:
@@ -55,6 +56,10 @@ class Adagrad : public Optimizer<T> {
           const AdagradOptions& options = AdagradOptions());
   /// One update by the rule above; parameters without a gradient are skipped.
   void step() override;
+
+ protected:
+  /// Its settings, counters and arrays for state() and load_state().
+  typename Optimizer<T>::StateSlots state_slots() override;
 
  private:
   AdagradOptions options_;
@@ -107,7 +112,9 @@ class RMSpropOptions {
 ///     momentum > 0:  b = momentum b + g / d;  p = p - lr b
 ///     momentum = 0:  p = p - lr g / d
 ///
-/// v, m and b are per parameter, of its shape, and start at zeros.
+/// v, m and b are per parameter, of its shape, and start at zeros. state() holds the five
+/// settings and the arrays "square_avg" (v), "grad_avg" (m, when centered) and
+/// "momentum_buffer" (b, with momentum).
 template <class T = double>
 class RMSprop : public Optimizer<T> {
  public:
@@ -118,6 +125,10 @@ class RMSprop : public Optimizer<T> {
           const RMSpropOptions& options = RMSpropOptions());
   /// One update by the rule above; parameters without a gradient are skipped.
   void step() override;
+
+ protected:
+  /// Its settings, counters and arrays for state() and load_state().
+  typename Optimizer<T>::StateSlots state_slots() override;
 
  private:
   RMSpropOptions options_;
@@ -167,6 +178,9 @@ class AdamOptions {
 ///
 /// m, v and vmax are per parameter, of its shape, and start at zeros. t counts the
 /// parameter's own updates (the step() calls at which it had a gradient), as in PyTorch.
+/// state() holds the settings beta1, beta2, eps, weight_decay and amsgrad, the arrays
+/// "exp_avg" (m), "exp_avg_sq" (v) and, with amsgrad, "max_exp_avg_sq" (vmax), and the
+/// counter "step" (t).
 template <class T = double>
 class Adam : public Optimizer<T> {
  public:
@@ -180,6 +194,8 @@ class Adam : public Optimizer<T> {
   void step() override;
 
  protected:
+  /// Its settings, counters and arrays for state() and load_state().
+  typename Optimizer<T>::StateSlots state_slots() override;
   /// For AdamW: with decoupled_weight_decay true, the decay scales p by
   /// 1 - lr weight_decay before the update instead of entering the gradient. Throws as the
   /// public constructor.

@@ -74,6 +74,11 @@ class Newton : public Optimizer<T> {
   /// not require grad leaves it).
   double last_damping() const { return last_damping_; }
 
+ protected:
+  /// Its settings damping and max_parameters for state() and load_state(); Newton carries
+  /// nothing else from step to step (last_damping() is not restored).
+  typename Optimizer<T>::StateSlots state_slots() override;
+
  private:
   NewtonOptions options_;
   double last_damping_ = 0;

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tapegrad/tensor.hpp"
@@ -35,6 +36,25 @@ class LearningRateHolder {
   std::string name_;
 };
 
+/// An optimizer's state as a checkpoint keeps it (see io::Checkpoint): which optimizer it
+/// is, the settings a resumed run must share, and what it has accumulated so far.
+template <class T = double>
+struct OptimizerState {
+  /// The optimizer's name(): "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Newton".
+  std::string type;
+  /// The current learning rate (a schedule may have changed it); restored by load_state().
+  double learning_rate = 0;
+  /// The settings that change the updates (momentum, betas, eps, weight_decay, ...; a flag
+  /// as 0 or 1), in the optimizer's order. load_state() requires them equal, not restored.
+  std::vector<std::pair<std::string, double>> settings;
+  /// Counters with one value per parameter, in parameter order (Adam's "step": the t of
+  /// each parameter).
+  std::vector<std::pair<std::string, std::vector<std::size_t>>> counts;
+  /// Arrays with one per parameter, of its shape, in parameter order (Adam's "exp_avg" and
+  /// "exp_avg_sq", SGD's "momentum_buffer", ...).
+  std::vector<std::pair<std::string, std::vector<xt::xarray<T>>>> arrays;
+};
+
 /// Base of the optimizers: holds the parameters and updates them from their gradients.
 ///
 /// The parameters are Tensor handles, so the optimizer changes the caller's tensors. step()
@@ -60,7 +80,34 @@ class Optimizer : public LearningRateHolder {
   /// The parameters, in the order given to the constructor.
   const std::vector<Tensor<T>>& parameters() const { return parameters_; }
 
+  /// A copy of the optimizer's state: its type, learning rate, settings, and the counters
+  /// and arrays its updates carry from step to step. SGD, Adagrad, RMSprop, Adam, AdamW and
+  /// Newton have one; L-BFGS throws ValueError `LBFGS: its state cannot be saved ...`.
+  OptimizerState<T> state() const;
+  /// Every reason `state` cannot be loaded into this optimizer, one sentence each, empty
+  /// when load_state() would succeed: another type, a setting missing, unexpected or of
+  /// another value, a learning rate that is negative or not finite, a counter or array
+  /// missing or unexpected, or one whose number of entries or shapes do not match the
+  /// parameters. Throws as state().
+  std::vector<std::string> state_differences(const OptimizerState<T>& state) const;
+  /// Restores a state() taken from an optimizer of the same type and settings over
+  /// parameters of the same shapes: the learning rate, counters and arrays. Throws
+  /// ValueError `<name>: cannot load the state: <differences>` listing every difference
+  /// (see state_differences()), and then changes nothing.
+  void load_state(const OptimizerState<T>& state);
+
  protected:
+  /// What state() copies and load_state() restores, by address: the settings (values) and
+  /// the per-parameter counters and arrays (pointers into the optimizer).
+  struct StateSlots {
+    std::vector<std::pair<std::string, double>> settings;                     ///< name, value
+    std::vector<std::pair<std::string, std::vector<std::size_t>*>> counts;    ///< one per parameter
+    std::vector<std::pair<std::string, std::vector<xt::xarray<T>>*>> arrays;  ///< one per parameter
+  };
+  /// The optimizer's slots. Optimizers with a state override it; this default throws
+  /// ValueError `<name>: its state cannot be saved ...`.
+  virtual StateSlots state_slots();
+
   /// One state array per parameter, zeros of its shape.
   std::vector<xt::xarray<T>> zeros_like_parameters() const;
 

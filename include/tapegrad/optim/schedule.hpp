@@ -5,6 +5,9 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "tapegrad/optim/optimizer.hpp"
 
@@ -13,10 +16,52 @@ namespace tapegrad::optim {
 /// @addtogroup optim
 /// @{
 
+/// A schedule's state as a checkpoint keeps it (see io::Checkpoint).
+struct SchedulerState {
+  /// "StepLR", "ExponentialLR", "CosineAnnealingLR" or "ReduceLROnPlateau".
+  std::string type;
+  /// The settings (step_size, gamma, ...), which load_state() requires equal.
+  std::vector<std::pair<std::string, double>> settings;
+  /// What the schedule has counted and learned ("epoch", "base_lr", "best", ...), which
+  /// load_state() restores; a counter is a whole number below 2^53.
+  std::vector<std::pair<std::string, double>> values;
+};
+
+/// The base of the learning-rate schedules, for checkpoints: their state, and restoring it.
+/// (Their step() functions differ: ReduceLROnPlateau's takes the metric.)
+class LRScheduler {
+ public:
+  virtual ~LRScheduler() = default;
+  /// A copy of the schedule's state.
+  SchedulerState state() const;
+  /// Every reason `state` cannot be loaded into this schedule, one sentence each, empty when
+  /// load_state() would succeed: another type, a setting missing, unexpected or of another
+  /// value, a value missing or unexpected, a counter that is not a whole number in
+  /// [0, 2^53), a base rate that is not a finite number >= 0, a NaN best metric.
+  std::vector<std::string> state_differences(const SchedulerState& state) const;
+  /// Restores a state() taken from a schedule of the same type and settings; the
+  /// optimizer's rate is not touched (the optimizer's own state holds it). Throws
+  /// ValueError `<type>: cannot load the state: <differences>` (see state_differences())
+  /// and then changes nothing.
+  void load_state(const SchedulerState& state);
+
+ protected:
+  /// What state() copies and load_state() restores, by address.
+  struct StateSlots {
+    std::string type;                                            ///< the class's name
+    std::vector<std::pair<std::string, double>> settings;        ///< name, value
+    std::vector<std::pair<std::string, double*>> rates;          ///< finite and >= 0
+    std::vector<std::pair<std::string, double*>> reals;          ///< any double but NaN
+    std::vector<std::pair<std::string, std::size_t*>> counters;  ///< whole numbers
+  };
+  /// The schedule's slots.
+  virtual StateSlots state_slots() = 0;
+};
+
 /// Multiplies the rate by gamma every step_size epochs: after the n-th step() call,
 /// lr = base gamma^floor(n / step_size), with base the optimizer's rate when the schedule
 /// was made. It keeps a reference to the optimizer, which must outlive it.
-class StepLR {
+class StepLR : public LRScheduler {
  public:
   /// Throws ValueError `StepLR: <setting> must be <range>, got <value>` if step_size is 0
   /// or gamma is negative or not finite (a gamma above 1 raises the rate, as PyTorch allows).
@@ -27,6 +72,10 @@ class StepLR {
   /// The number of step() calls so far.
   std::size_t epoch() const { return epoch_; }
 
+ protected:
+  /// Its settings and counters for state() and load_state().
+  StateSlots state_slots() override;
+
  private:
   LearningRateHolder& optimizer_;
   double base_, gamma_;
@@ -36,7 +85,7 @@ class StepLR {
 /// Multiplies the rate by gamma every epoch: after the n-th step() call, lr = base gamma^n,
 /// with base the optimizer's rate when the schedule was made. It keeps a reference to the
 /// optimizer, which must outlive it.
-class ExponentialLR {
+class ExponentialLR : public LRScheduler {
  public:
   /// Throws ValueError `ExponentialLR: gamma must be a finite number >= 0, got <value>` if
   /// gamma is negative or not finite (a gamma above 1 raises the rate, as PyTorch allows).
@@ -44,6 +93,10 @@ class ExponentialLR {
   /// Counts one epoch and sets the optimizer's rate by the formula (overriding any change
   /// made in between). Throws ValueError if the new rate is not finite.
   void step();
+
+ protected:
+  /// Its settings and counters for state() and load_state().
+  StateSlots state_slots() override;
 
  private:
   LearningRateHolder& optimizer_;
@@ -55,7 +108,7 @@ class ExponentialLR {
 /// n-th step() call, lr = eta_min + (base - eta_min) (1 + cos(pi min(n, t_max) / t_max)) / 2,
 /// with base the optimizer's rate when the schedule was made. There is no restart. It keeps
 /// a reference to the optimizer, which must outlive it.
-class CosineAnnealingLR {
+class CosineAnnealingLR : public LRScheduler {
  public:
   /// Throws ValueError `CosineAnnealingLR: <setting> must be <range>, got <value>` if t_max
   /// is 0 or eta_min is negative or not finite.
@@ -63,6 +116,10 @@ class CosineAnnealingLR {
   /// Counts one epoch and sets the optimizer's rate by the formula (overriding any change
   /// made in between). Throws ValueError if the new rate is not finite.
   void step();
+
+ protected:
+  /// Its settings and counters for state() and load_state().
+  StateSlots state_slots() override;
 
  private:
   LearningRateHolder& optimizer_;
@@ -122,7 +179,7 @@ class ReduceLROnPlateauOptions {
 ///
 /// bad and cooldown_left start at 0. A reduction never raises the rate: one already below
 /// min_lr stays where it is. It keeps a reference to the optimizer, which must outlive it.
-class ReduceLROnPlateau {
+class ReduceLROnPlateau : public LRScheduler {
  public:
   /// Throws ValueError `ReduceLROnPlateau: <setting> must be <range>, got <value>` unless
   /// 0 < factor < 1, 0 <= threshold < 1, and min_lr and eps are finite and not negative.
@@ -131,6 +188,10 @@ class ReduceLROnPlateau {
   /// Takes one epoch's metric and updates the rate as above. Returns true when this call
   /// lowered the rate.
   bool step(double metric);
+
+ protected:
+  /// Its settings and counters for state() and load_state().
+  StateSlots state_slots() override;
 
  private:
   LearningRateHolder& optimizer_;

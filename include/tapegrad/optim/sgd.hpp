@@ -46,7 +46,9 @@ class SGDOptions {
 ///               p = p - lr b                       without
 ///
 /// b is a buffer per parameter, of its shape. A parameter's first update is the first
-/// step() at which it has a gradient, as in PyTorch.
+/// step() at which it has a gradient, as in PyTorch. state() holds the settings momentum,
+/// dampening, nesterov and weight_decay and, with momentum, the arrays "momentum_buffer"
+/// (b) and the counter "momentum_updates" (0 until b starts).
 template <class T = double>
 class SGD : public Optimizer<T> {
  public:
@@ -58,10 +60,14 @@ class SGD : public Optimizer<T> {
   /// One update by the rule above; parameters without a gradient are skipped.
   void step() override;
 
+ protected:
+  /// Its settings, counters and arrays for state() and load_state().
+  typename Optimizer<T>::StateSlots state_slots() override;
+
  private:
   SGDOptions options_;
   std::vector<xt::xarray<T>> momentum_buffers_;
-  std::vector<bool> buffer_started_;
+  std::vector<std::size_t> momentum_updates_;  // 0: the buffer has not started
 };
 
 extern template class SGD<float>;

@@ -1,0 +1,61 @@
+// --checkpoint-every K, --checkpoint FILE and --resume FILE for the long demos: a checkpoint
+// (io::Checkpoint) every K steps, and a run that continues from one exactly where the
+// interrupted run stopped.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <string>
+
+#include "cli.hpp"
+#include "tapegrad/io/checkpoint.hpp"
+
+namespace examples {
+
+/// What the three options asked for.
+struct CheckpointSettings {
+  std::size_t every = 0;  ///< steps between checkpoints; 0: none
+  std::string file;       ///< where checkpoints go (inside --out when relative)
+  std::string resume;     ///< the checkpoint to continue from; "": a fresh run
+};
+
+/// Adds --checkpoint-every, --checkpoint (default `default_file`) and --resume to `app`.
+inline void add_checkpoint_options(CLI::App& app, CheckpointSettings& settings,
+                                   const std::string& default_file) {
+  settings.file = default_file;
+  app.add_option("--checkpoint-every", settings.every,
+                 "write a checkpoint every K steps (0: never)")
+      ->capture_default_str()
+      ->transform(whole(0, 1000000000));
+  app.add_option("--checkpoint", settings.file, "the checkpoint file --checkpoint-every writes")
+      ->capture_default_str();
+  app.add_option(
+         "--resume", settings.resume,
+         "continue the run saved in this checkpoint (same options, same --seed): the weights, "
+         "the optimizer's moments, the random generators and the place in the batch order")
+      ->check(CLI::ExistingFile);
+}
+
+/// Restores the run from settings.resume when one was given and says where it continues;
+/// returns the position to continue from ({0, 0} for a fresh run).
+template <class T>
+tapegrad::io::TrainingPosition resume_if_asked(tapegrad::io::Checkpoint<T>& checkpoint,
+                                               const CheckpointSettings& settings) {
+  if (settings.resume.empty()) return {};
+  const auto position = checkpoint.load(settings.resume);
+  std::printf("resumed from %s: epoch %zu, after its step %zu\n", settings.resume.c_str(),
+              position.epoch + 1, position.step);
+  return position;
+}
+
+/// Writes a checkpoint when `steps_done` (all epochs together) is a multiple of
+/// settings.every; `position` is the epoch (from 0) and the batches of it done.
+template <class T>
+void checkpoint_if_due(const tapegrad::io::Checkpoint<T>& checkpoint,
+                       const CheckpointSettings& settings, std::size_t steps_done,
+                       const tapegrad::io::TrainingPosition& position) {
+  if (settings.every != 0 && steps_done % settings.every == 0)
+    checkpoint.save(settings.file, position);
+}
+
+}  // namespace examples

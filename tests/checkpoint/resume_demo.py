@@ -1,0 +1,55 @@
+"""A demo's --checkpoint-every and --resume: a run of two epochs, against a run of one epoch
+that writes checkpoints every K steps followed by a run resumed from its last checkpoint (in
+the middle of epoch 1) to the end of epoch 2. The final weights must be equal bit for bit.
+
+    resume_demo.py PROGRAM WORK_DIR K ARGS...
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy
+
+
+def run(program, args):
+    done = subprocess.run([program] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=1200)
+    if done.returncode != 0:
+        print("FAIL: %s %s exited with %d:\n%s%s" % (program, " ".join(args), done.returncode,
+                                                     done.stdout, done.stderr))
+        sys.exit(1)
+    return done.stdout
+
+
+def main():
+    program, work, every, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    common = args + ["--out", work]
+    run(program, common + ["--epochs", "2", "--weights", "uninterrupted.npz"])
+    run(program, common + ["--epochs", "1", "--weights", "first_epoch.npz", "--checkpoint-every", every,
+                           "--checkpoint", "run.ckpt"])
+    output = run(program, common + ["--epochs", "2", "--weights", "resumed.npz",
+                                    "--resume", os.path.join(work, "run.ckpt")])
+    resumed_line = [line for line in output.splitlines() if line.startswith("resumed from")]
+    print(resumed_line[0] if resumed_line else "FAIL: no 'resumed from' line")
+    if not resumed_line or "epoch 1, after its step 0" in resumed_line[0]:
+        sys.exit(1)
+    with numpy.load(os.path.join(work, "uninterrupted.npz")) as a, \
+            numpy.load(os.path.join(work, "resumed.npz")) as b:
+        if sorted(a.files) != sorted(b.files):
+            print("FAIL: different members %s and %s" % (a.files, b.files))
+            sys.exit(1)
+        for name in a.files:
+            if a[name].tobytes() != b[name].tobytes():
+                print("FAIL: %s differs (largest difference %g)" %
+                      (name, numpy.max(numpy.abs(a[name] - b[name]))))
+                sys.exit(1)
+        print("the resumed run's %d weight arrays are bit-for-bit those of the uninterrupted run"
+              % len(a.files))
+    print("PASS")
+
+
+if __name__ == "__main__":
+    main()
