@@ -29,6 +29,7 @@
 #include "tapegrad/tapegrad.hpp"
 
 extern "C" void openblas_set_num_threads(int threads);
+extern "C" char* openblas_get_corename(void);
 
 namespace {
 
@@ -166,6 +167,12 @@ int main(int argc, char** argv) {
   }
   std::printf("Fashion-MNIST CNN, %zu images (batch 64, float32, one thread), median of %d round(s)\n", images,
               rounds);
+  // The kernels OpenBLAS chose for this CPU at load time (all three sides see the same
+  // environment): Debian 12's OpenBLAS 0.3.21 takes its Haswell kernels on AMD's AVX-512
+  // processors, where OPENBLAS_CORETYPE=SKYLAKEX selects the AVX-512 ones.
+  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
+  std::printf("OpenBLAS kernels: %s (OPENBLAS_CORETYPE %s)\n", openblas_get_corename(),
+              coretype != nullptr ? coretype : "not set");
   std::printf("%-10s %10s %12s %22s %14s %12s\n", "side", "seconds", "tapegrad/it", "peak MiB above data",
               "peak MiB all", "page faults");
   std::vector<double> tapegrad_times;
