@@ -216,9 +216,7 @@ int run(int argc, char** argv) {
       seen += labels.size();
       images = std::min(n_train, images + batch_size);
       ++step;
-      examples::checkpoint_if_due(checkpoint, checkpointing,
-                                  static_cast<std::size_t>(epoch - 1) * batches.size() + step,
-                                  {static_cast<std::size_t>(epoch - 1), step});
+      examples::checkpoint_if_due(checkpoint, checkpointing, epoch, step, batches.size());
       if ((step % 20 == 0 || step == batches.size()) && parallel.leader()) {
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::fprintf(stderr, "\repoch %d %s %6zu/%zu  loss %.4f  %.0f images/s ", epoch,

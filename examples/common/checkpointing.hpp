@@ -48,14 +48,14 @@ tapegrad::io::TrainingPosition resume_if_asked(tapegrad::io::Checkpoint<T>& chec
   return position;
 }
 
-/// Writes a checkpoint when `steps_done` (all epochs together) is a multiple of
-/// settings.every; `position` is the epoch (from 0) and the batches of it done.
+/// Writes a checkpoint when the steps done in all epochs together are a multiple of
+/// settings.every: `step` batches of epoch `epoch` (from 1) done, `steps_per_epoch` in each.
 template <class T>
-void checkpoint_if_due(const tapegrad::io::Checkpoint<T>& checkpoint,
-                       const CheckpointSettings& settings, std::size_t steps_done,
-                       const tapegrad::io::TrainingPosition& position) {
-  if (settings.every != 0 && steps_done % settings.every == 0)
-    checkpoint.save(settings.file, position);
+void checkpoint_if_due(const tapegrad::io::Checkpoint<T>& checkpoint, const CheckpointSettings& settings,
+                       int epoch, std::size_t step, std::size_t steps_per_epoch) {
+  const auto epochs_done = static_cast<std::size_t>(epoch - 1);
+  if (settings.every != 0 && (epochs_done * steps_per_epoch + step) % settings.every == 0)
+    checkpoint.save(settings.file, {epochs_done, step});
 }
 
 }  // namespace examples
