@@ -8,6 +8,9 @@
 #include <map>
 #include <string>
 
+#include <xtensor/xmanipulation.hpp>
+#include <xtensor/xmath.hpp>
+
 #include "fixture.hpp"
 #include "helpers.hpp"
 
@@ -298,6 +301,28 @@ TEST_CASE("im2col equals its definition, written out, with a padding value: the 
     INFO("x ", shape_to_string(c.x), ", kernel ", c.kernel.to_pair_string());
     CHECK(found == expected);
   }
+}
+
+TEST_CASE("conv2d of an image whose columns outgrow the kept scratch buffer (42 MB) equals im2col, matmul and col2im") {
+  // 64 channels, 3x3, 96 x 96 "same": one image's columns are 576 x 9216 doubles, beyond the
+  // 16 MiB a thread keeps, so the ops use a buffer of the call's own.
+  const Array x = test::random_array({1, 64, 96, 96}, 60), w = test::random_array({2, 64, 3, 3}, 61);
+  const Array g = test::random_array({1, 2, 96, 96}, 62);
+  const auto options = Conv2dOptions().padding(1);
+  Tensor<double> xd(x, requires_grad), wd(w, requires_grad);
+  Tape tape;
+  const auto y = conv2d(xd, wd, options);
+  y.backward(Tensor<double>(g));
+  // The same through the public im2col, matmul and col2im, the whole batch at once.
+  const auto columns = im2col(Tensor<double>(x), 3, options);
+  const Tensor<double> w2(Array(xt::reshape_view(w, {2, 576})));
+  const auto expected_y = matmul(w2, columns);
+  const auto g2 = Tensor<double>(Array(xt::reshape_view(g, {2, 9216})));
+  const auto expected_dx = col2im(matmul(transpose(w2, {1, 0}), g2), Shape{1, 64, 96, 96}, 3, options);
+  const auto expected_dw = matmul(g2, transpose(columns, {1, 0}));
+  CHECK(xt::allclose(Array(xt::reshape_view(y.value(), {2, 9216})), expected_y.value(), 1e-12, 1e-12));
+  CHECK(xt::allclose(xd.grad(), expected_dx.value(), 1e-12, 1e-12));
+  CHECK(xt::allclose(Array(xt::reshape_view(wd.grad(), {2, 576})), expected_dw.value(), 1e-12, 1e-12));
 }
 
 TEST_CASE("conv2d and the pools agree in float32 and float64") {

@@ -261,14 +261,32 @@ ConvExtents conv_extents(const Shape& x, std::size_t out_channels, const Window&
   return {e, image, out_channels, e.c * w.kh * w.kw, e.ho * e.wo};
 }
 
-// The calling thread's scratch columns of one image, kept from call to call (a fresh block
-// of this size each time would come from the kernel, page by page).
+// The columns of one image, for one op's forward. Up to kKeptScratchBytes they are the
+// calling thread's buffer, kept from call to call (a fresh block of this size each time
+// would come from the kernel, page by page); a larger image's columns are the call's own
+// and freed after it, so that one large convolution does not hold its memory for the
+// thread's lifetime.
+constexpr std::size_t kKeptScratchBytes = std::size_t{16} << 20;
+
 template <class T>
-T* scratch_columns(std::size_t size) {
-  thread_local std::vector<T> scratch;
-  if (scratch.size() < size) scratch.resize(size);
-  return scratch.data();
-}
+class ScratchColumns {
+ public:
+  explicit ScratchColumns(std::size_t size) {
+    if (size * sizeof(T) > kKeptScratchBytes) {
+      own_.resize(size);
+      data_ = own_.data();
+      return;
+    }
+    thread_local std::vector<T> kept;
+    if (kept.size() < size) kept.resize(size);
+    data_ = kept.data();
+  }
+  T* data() const { return data_; }
+
+ private:
+  std::vector<T> own_;
+  T* data_ = nullptr;
+};
 
 template <class T>
 Tensor<T> conv2d_weight_grad(const Tensor<T>& g, const Tensor<T>& x, const Window& k, const Shape& weight_shape);
@@ -287,7 +305,8 @@ struct Conv2d {
   static void forward(const Inputs<T>& in, const Attrs& k, xt::xarray<T>& out) {
     const ConvExtents e = conv_extents(in[0].shape(), out.shape()[1], k);
     const std::size_t image = e.x.c * e.x.h * e.x.w;
-    T* columns = scratch_columns<T>(e.k * e.l);
+    const ScratchColumns<T> scratch(e.k * e.l);
+    T* columns = scratch.data();
     for (std::size_t n = 0; n < e.x.n; ++n) {
       unfold(in[0].data() + n * image, e.image, k, columns);
       gemm_strided(false, false, e.o, e.l, e.k, in[1].data(), e.k, columns, e.l, T(0), out.data() + n * e.o * e.l,
@@ -322,7 +341,8 @@ struct Conv2dWeightGrad {
   static void forward(const Inputs<T>& in, const Attrs& k, xt::xarray<T>& out) {
     const ConvExtents e = conv_extents(in[1].shape(), in[0].shape()[1], k);
     const std::size_t image = e.x.c * e.x.h * e.x.w;
-    T* columns = scratch_columns<T>(e.k * e.l);
+    const ScratchColumns<T> scratch(e.k * e.l);
+    T* columns = scratch.data();
     std::fill(out.data(), out.data() + out.size(), T(0));
     for (std::size_t n = 0; n < e.x.n; ++n) {
       unfold(in[1].data() + n * image, e.image, k, columns);
@@ -349,7 +369,8 @@ struct ConvTranspose2d {
   static void forward(const Inputs<T>& in, const Attrs& k, xt::xarray<T>& out) {
     const ConvExtents e = conv_extents(out.shape(), in[0].shape()[0], k);
     const std::size_t image = e.x.c * e.x.h * e.x.w;
-    T* columns = scratch_columns<T>(e.k * e.l);
+    const ScratchColumns<T> scratch(e.k * e.l);
+    T* columns = scratch.data();
     std::fill(out.data(), out.data() + out.size(), T(0));
     for (std::size_t n = 0; n < e.x.n; ++n) {
       gemm_strided(true, false, e.k, e.l, e.o, in[0].data(), e.k, in[1].data() + n * e.o * e.l, e.l, T(0), columns,
