@@ -283,6 +283,7 @@ int main(int argc, char** argv) {
   bool quick = false;
   app.add_option("--runs", runs, "runs of each (medians)")->capture_default_str();
   app.add_option("--images", setup.images, "training images per epoch")->capture_default_str();
+  app.add_option("--batch", setup.batch, "images per step")->capture_default_str();
   app.add_flag("--quick", quick, "6400 images, one run");
   CLI11_PARSE(app, argc, argv);
   if (quick) {

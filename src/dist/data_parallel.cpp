@@ -50,6 +50,11 @@ void give_zero_grad(Tensor<T>& parameter) {
   (sum(parameter) * T(0)).backward();
 }
 
+[[noreturn]] void throw_no_samples() {
+  throw DistError("dist::DataParallel::average_gradients: the ranks' sample counts sum to 0; "
+                  "expected at least one sample in the step");
+}
+
 }  // namespace
 
 template <class T>
@@ -134,6 +139,18 @@ void DataParallel<T>::average_gradients(std::size_t local_samples) {
 
 template <class T>
 void DataParallel<T>::reduce(double weight, bool weighted) {
+  if (weighted && world_size() == 1 && weight == 0) throw_no_samples();
+  if (world_size() == 1) {
+    // One rank: the average is its own gradient. Copying it out, through MPI and back would
+    // cost three passes over the gradients (a third of a small MLP's step) and round it twice.
+    for (auto& p : parameters_) {
+      if (!p.has_grad()) give_zero_grad(p);
+    }
+    return;
+  }
+  // Plain loops on the arrays' storage: gradients are contiguous, and xtensor's iterators
+  // step through a shape index per element (slower than the all-reduce itself).
+  const T local_weight = static_cast<T>(weight);
   double divisor = weighted ? 0.0 : static_cast<double>(world_size());
   for (std::size_t b = 0; b < bucket_starts_.size(); ++b) {
     const std::size_t first = bucket_starts_[b];
@@ -141,21 +158,20 @@ void DataParallel<T>::reduce(double weight, bool weighted) {
     std::size_t n = 0;
     for (std::size_t i = first; i < last; ++i) {
       const auto& p = parameters_[i];
+      const std::size_t size = p.value().size();
       T* out = buffer_.data() + n;
-      if (p.has_grad()) {
+      if (!p.has_grad()) {
+        std::fill_n(out, size, T(0));
+      } else if (weighted) {
         // Rank r sends n_r g_r: the sum over ranks is then the global batch's gradient sum.
-        const auto& g = p.grad();
-        if (weighted) {
-          std::transform(g.begin(), g.end(), out, [weight](T v) { return static_cast<T>(v * weight); });
-        } else {
-          std::copy(g.begin(), g.end(), out);
-        }
+        const T* g = p.grad().data();
+        for (std::size_t k = 0; k < size; ++k) out[k] = g[k] * local_weight;
       } else {
-        std::fill_n(out, p.value().size(), T(0));
+        std::copy_n(p.grad().data(), size, out);
       }
-      n += p.value().size();
+      n += size;
     }
-    if (weighted && b == 0) buffer_[n++] = static_cast<T>(weight);
+    if (weighted && b == 0) buffer_[n++] = local_weight;
 
     const double start = MPI_Wtime();
     MPI_Allreduce(MPI_IN_PLACE, buffer_.data(), static_cast<int>(n), mpi_type<T>(), MPI_SUM, MPI_COMM_WORLD);
@@ -163,19 +179,16 @@ void DataParallel<T>::reduce(double weight, bool weighted) {
 
     if (weighted && b == 0) {
       divisor = static_cast<double>(buffer_[--n]);
-      if (divisor == 0) {
-        throw DistError("dist::DataParallel::average_gradients: the ranks' sample counts sum to 0; "
-                        "expected at least one sample in the step");
-      }
+      if (divisor == 0) throw_no_samples();
     }
-    std::size_t at = 0;
+    const T total = static_cast<T>(divisor);
+    const T* sums = buffer_.data();
     for (std::size_t i = first; i < last; ++i) {
       auto& p = parameters_[i];
       if (!p.has_grad()) give_zero_grad(p);
-      auto& g = p.mutable_grad();
-      std::transform(buffer_.data() + at, buffer_.data() + at + g.size(), g.begin(),
-                     [divisor](T v) { return static_cast<T>(v / divisor); });
-      at += g.size();
+      T* g = p.mutable_grad().data();
+      for (std::size_t k = 0, size = p.value().size(); k < size; ++k) g[k] = sums[k] / total;
+      sums += p.value().size();
     }
   }
 }

@@ -1,6 +1,7 @@
 // tapegrad::dist under `mpirun -np 2` (tests/mpi/mpirun.sh): data-parallel training equals
 // single-process training on the same global batches, broadcast_parameters makes the ranks'
-// models equal, mismatched models and a second Environment are refused. With
+// models equal, mismatched models and a second Environment are refused. Under -np 1, training
+// through DataParallel equals one process bit for bit. With
 // --throw-at-step S --throw-rank R, rank R throws at step S instead, to show that the job
 // then ends (run_or_abort) rather than hanging.
 //
@@ -210,6 +211,35 @@ void refusals() {
         "a second Environment is refused, got: '" + message + "'");
 }
 
+// Under mpirun -np 1 the average over one rank is its own gradient, untouched: training equals
+// the single-process run bit for bit (no copy through MPI, no multiply and divide by the count).
+void one_rank() {
+  Setup sgd;
+  check(train_both<double>(sgd, "one rank, f64 SGD momentum, weighted") == 0, "one rank, weighted: bit for bit");
+  Setup plain;
+  plain.weighted = false;
+  check(train_both<float>(plain, "one rank, f32 SGD momentum, unweighted") == 0, "one rank, unweighted: bit for bit");
+
+  // A parameter without a gradient gets zeros, as with several ranks; a step of no samples
+  // is refused.
+  auto model = toy_model<double>(1);
+  dist::DataParallel<double> parallel(*model);
+  parallel.average_gradients(3);
+  for (const auto& p : model->parameters()) {
+    check(p.has_grad() && xt::amax(xt::abs(p.grad()))() == 0, "one rank: an unused parameter gets a zero gradient");
+  }
+  std::string message;
+  try {
+    parallel.average_gradients(0);
+  } catch (const dist::DistError& error) {
+    message = error.what();
+  }
+  check(message.find("sample counts sum to 0") != std::string::npos,
+        "one rank: a step of no samples is refused, got: '" + message + "'");
+}
+
+void several_ranks();
+
 int run(int argc, char** argv) {
   Setup fault;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -222,7 +252,22 @@ int run(int argc, char** argv) {
     return 0;
   }
 
-  check(dist::world_size() >= 2, "run under mpirun -np 2 or more");
+  if (dist::world_size() == 1) {
+    one_rank();
+  } else {
+    several_ranks();
+  }
+
+  int total = 0;
+  MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  if (dist::rank() == 0) {
+    if (total == 0) std::printf("dist_checks: all checks passed on %d ranks\n", dist::world_size());
+    else std::printf("dist_checks: %d checks failed\n", total);
+  }
+  return total == 0 ? 0 : 1;
+}
+
+void several_ranks() {
   Setup sgd;
   check(train_both<double>(sgd, "f64 SGD momentum, weighted, 1 bucket") <= 1e-12, "f64 SGD within 1e-12");
   Setup small_buckets;
@@ -242,14 +287,6 @@ int run(int argc, char** argv) {
   check(train_both<double>(adam, "f64 Adam, weighted, 1 bucket") <= 1e-12, "f64 Adam within 1e-12");
   broadcast_buffers();
   refusals();
-
-  int total = 0;
-  MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-  if (dist::rank() == 0) {
-    if (total == 0) std::printf("dist_checks: all checks passed on %d ranks\n", dist::world_size());
-    else std::printf("dist_checks: %d checks failed\n", total);
-  }
-  return total == 0 ? 0 : 1;
 }
 
 }  // namespace
