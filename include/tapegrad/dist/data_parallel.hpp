@@ -60,8 +60,8 @@ class DataParallelOptions {
 /// clipping, so that all ranks clip the same gradient). What: the gradients of the
 /// parameters given at construction, nothing else; buffers (BatchNorm's running statistics)
 /// stay each rank's own. The all-reduce starts after the whole backward pass: overlapping it
-/// with the backward pass was not built (on one machine communication is a few percent of a
-/// step, see docs/distributed.md).
+/// with the backward pass was not built: with one rank per core, as on one machine, no core
+/// is idle to carry it (docs/distributed.md has the measured shares, 6-27 % of a step).
 ///
 /// With a mean loss over each rank's batch, average_gradients(local_samples) weights each
 /// rank's gradient by its batch size: the result is the gradient of the mean loss over the
