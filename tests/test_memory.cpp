@@ -164,3 +164,31 @@ TEST_CASE("each thread has its own array cache") {
   CHECK(cached_array_bytes() == 0);
 }
 #endif
+
+TEST_CASE("a convolution's scratch columns are counted, and release_cached_arrays gives them back") {
+  // conv2d unfolds one image at a time into the thread's scratch memory, kept from call to
+  // call (also where arrays are not cached: it is not an array).
+  release_cached_arrays();
+  REQUIRE(cached_array_bytes() == 0);
+  Tensor<double> x(test::random_array({2, 3, 10, 10}, 3), requires_grad);
+  const Tensor<double> w(test::random_array({4, 3, 3, 3}, 4), requires_grad);
+  Array first_value, first_dx;
+  {
+    Tape tape;
+    const auto y = conv2d(x, w);
+    sum(y * y).backward();
+    first_value = y.value();
+    first_dx = x.grad();
+  }
+  // One image's columns: C kh kw = 27 rows of Ho Wo = 64 values.
+  CHECK(cached_array_bytes() >= 27 * 64 * sizeof(double));
+  release_cached_arrays();
+  CHECK(cached_array_bytes() == 0);
+  // After the release the scratch is made anew: the same numbers.
+  x.zero_grad();
+  Tape tape;
+  const auto y = conv2d(x, w);
+  sum(y * y).backward();
+  CHECK(xt::amax(xt::abs(y.value() - first_value))() == 0);
+  CHECK(xt::amax(xt::abs(x.grad() - first_dx))() == 0);
+}

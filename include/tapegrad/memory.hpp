@@ -19,6 +19,10 @@ namespace tapegrad {
 /// malloc, which keeps small blocks itself. The cache keeps no more blocks of a size than
 /// the thread's ops have needed at once, so arrays that only a user makes (a copy of each
 /// input batch) go back to malloc.
+///
+/// The count includes the thread's scratch memory for convolutions (one image's unfolded
+/// columns, at most 16 MiB per element type), which is not an array and is not subject to
+/// the limit below.
 std::size_t cached_array_bytes();
 
 /// The most bytes the calling thread's cache holds (64 MiB unless changed); an array freed
@@ -29,8 +33,8 @@ std::size_t array_cache_limit();
 /// more than the new limit, it is emptied.
 void set_array_cache_limit(std::size_t bytes);
 
-/// Gives every array the calling thread's cache holds back to malloc (as
-/// `torch.cuda.empty_cache()` does for PyTorch's GPU cache). The limit stays.
+/// Gives every array the calling thread's cache holds, and its convolution scratch, back to
+/// malloc (as `torch.cuda.empty_cache()` does for PyTorch's GPU cache). The limit stays.
 void release_cached_arrays();
 
 /// @}

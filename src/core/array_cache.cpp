@@ -12,6 +12,7 @@
 
 #include <xtensor/xstrides.hpp>
 
+#include "core/scratch.hpp"
 #include "core/shape.hpp"
 #include "tapegrad/tensor.hpp"
 
@@ -55,6 +56,9 @@ struct ThreadCache {
   Buckets<double> doubles;
   std::size_t bytes = 0;
   std::size_t limit = kDefaultLimit;
+  // detail::thread_scratch(): outside `bytes` and the limit (its users cap it themselves).
+  std::vector<float> float_scratch;
+  std::vector<double> double_scratch;
 
   template <class T>
   Buckets<T>& of() {
@@ -64,10 +68,23 @@ struct ThreadCache {
       return doubles;
     }
   }
+  template <class T>
+  std::vector<T>& scratch() {
+    if constexpr (std::is_same_v<T, float>) {
+      return float_scratch;
+    } else {
+      return double_scratch;
+    }
+  }
+  std::size_t scratch_bytes() const {
+    return float_scratch.capacity() * sizeof(float) + double_scratch.capacity() * sizeof(double);
+  }
   void release() {
     floats.by_size.clear();
     doubles.by_size.clear();
     bytes = 0;
+    std::vector<float>().swap(float_scratch);
+    std::vector<double>().swap(double_scratch);
   }
 };
 
@@ -143,14 +160,32 @@ void recycle_array(xt::xarray<T>& array) noexcept {
   }
 }
 
+template <class T>
+T* thread_scratch(std::size_t size) noexcept {
+  ThreadCache* c = cache();
+  if (c == nullptr) return nullptr;
+  auto& scratch = c->scratch<T>();
+  if (scratch.size() < size) {
+    try {
+      std::vector<T>().swap(scratch);  // the old block first, so that both are never held
+      scratch.resize(size);
+    } catch (...) {
+      return nullptr;
+    }
+  }
+  return scratch.data();
+}
+
 template xt::xarray<float> array_of_shape<float>(const Shape&);
 template xt::xarray<double> array_of_shape<double>(const Shape&);
 template void recycle_array<float>(xt::xarray<float>&) noexcept;
 template void recycle_array<double>(xt::xarray<double>&) noexcept;
+template float* thread_scratch<float>(std::size_t) noexcept;
+template double* thread_scratch<double>(std::size_t) noexcept;
 
 }  // namespace detail
 
-std::size_t cached_array_bytes() { return cache_ != nullptr ? cache_->bytes : 0; }
+std::size_t cached_array_bytes() { return cache_ != nullptr ? cache_->bytes + cache_->scratch_bytes() : 0; }
 
 std::size_t array_cache_limit() { return cache_ != nullptr ? cache_->limit : kDefaultLimit; }
 

@@ -15,6 +15,7 @@
 // not included.
 #include <xtensor-blas/xblas.hpp>
 
+#include "core/scratch.hpp"
 #include "ops/op.hpp"
 #include "tapegrad/ops.hpp"
 
@@ -262,24 +263,21 @@ ConvExtents conv_extents(const Shape& x, std::size_t out_channels, const Window&
 }
 
 // The columns of one image, for one op's forward. Up to kKeptScratchBytes they are the
-// calling thread's buffer, kept from call to call (a fresh block of this size each time
-// would come from the kernel, page by page); a larger image's columns are the call's own
-// and freed after it, so that one large convolution does not hold its memory for the
-// thread's lifetime.
+// calling thread's scratch memory (detail::thread_scratch), kept from call to call (a fresh
+// block of this size each time would come from the kernel, page by page) until
+// release_cached_arrays(); a larger image's columns are the call's own and freed after it,
+// so that one large convolution does not hold its memory for the thread's lifetime.
 constexpr std::size_t kKeptScratchBytes = std::size_t{16} << 20;
 
 template <class T>
 class ScratchColumns {
  public:
   explicit ScratchColumns(std::size_t size) {
-    if (size * sizeof(T) > kKeptScratchBytes) {
+    if (size * sizeof(T) <= kKeptScratchBytes) data_ = detail::thread_scratch<T>(size);
+    if (data_ == nullptr) {
       own_.resize(size);
       data_ = own_.data();
-      return;
     }
-    thread_local std::vector<T> kept;
-    if (kept.size() < size) kept.resize(size);
-    data_ = kept.data();
   }
   T* data() const { return data_; }
 
