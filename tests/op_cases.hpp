@@ -140,6 +140,12 @@ inline std::vector<OpCase> all_cases() {
       op("conv2d unbatched, no bias, dilation 2, stride (1, 2)",
          [](const auto& x) { return conv2d(x[0], x[1], Conv2dOptions().stride({1, 2}).dilation(2).padding({0, 1})); },
          {rnd({2, 5, 6}, 92), rnd({3, 2, 2, 2}, 93)}),
+      op("conv_transpose2d, stride (2, 1), padding 1, output padding (1, 0), dilation (1, 2)",
+         [](const auto& x) {
+           return conv_transpose2d(
+               x[0], x[1], x[2], ConvTranspose2dOptions().stride({2, 1}).padding(1).output_padding({1, 0}).dilation({1, 2}));
+         },
+         {rnd({2, 2, 3, 3}, 94), rnd({2, 3, 2, 2}, 95), rnd({3}, 96)}),
       op("transpose keeping the last axes (a block copy)", [](const auto& x) { return transpose(x[0], {2, 0, 1, 3}); },
          {rnd({2, 3, 2, 2}, 87)}),
       op("avg_pool2d", [](const auto& x) { return avg_pool2d(x[0], Pool2dOptions({2, 3}).stride(1).padding({1, 1})); },

@@ -148,6 +148,8 @@ std::vector<EmptyCase> empty_cases() {
        {e({0, 8})}, none({2, 0, 3, 3})},
       {"conv2d of an empty batch", [](const Inputs& x) { return conv2d(x[0], x[1], x[2]); },
        {e({0, 2, 3, 3}), e({4, 2, 2, 2}), e({4})}, none({0, 4, 2, 2})},
+      {"conv_transpose2d of an empty batch", [](const Inputs& x) { return conv_transpose2d(x[0], x[1], x[2]); },
+       {e({0, 2, 3, 3}), e({2, 4, 2, 2}), e({4})}, none({0, 4, 4, 4})},
       {"max_pool2d of no channels", [](const Inputs& x) { return max_pool2d(x[0], Pool2dOptions(2)); },
        {e({2, 0, 4, 4})}, none({2, 0, 2, 2})},
       // activations and batched matmul (issue 16)

@@ -66,6 +66,38 @@ class Conv2dOptions {
   Size2 stride_{1}, padding_{0}, dilation_{1};
 };
 
+/// The geometry of conv_transpose2d, builder style:
+/// `ConvTranspose2dOptions().stride(2).padding(1).output_padding(1)`, each taking one number
+/// or a pair {h, w}. Defaults as PyTorch: stride 1, padding 0, output padding 0, dilation 1.
+/// The stride, padding and dilation are those of the convolution whose transpose this is:
+/// conv2d with them maps conv_transpose2d's output size back to its input size.
+class ConvTranspose2dOptions {
+ public:
+  /// The convolution's stride (each at least 1): the output grows by this much per input step.
+  ConvTranspose2dOptions& stride(Size2 s) { stride_ = s; return *this; }
+  /// The convolution's padding (each at least 0): cut from both sides of the output.
+  ConvTranspose2dOptions& padding(Size2 p) { padding_ = p; return *this; }
+  /// Rows and columns added at the bottom and right of the output (each at least 0 and
+  /// below the stride): the convolution maps several sizes to one, this picks among them.
+  ConvTranspose2dOptions& output_padding(Size2 p) { output_padding_ = p; return *this; }
+  /// The convolution's dilation (each at least 1).
+  ConvTranspose2dOptions& dilation(Size2 d) { dilation_ = d; return *this; }
+
+  /// The stride.
+  const Size2& stride() const { return stride_; }
+  /// The padding.
+  const Size2& padding() const { return padding_; }
+  /// The output padding.
+  const Size2& output_padding() const { return output_padding_; }
+  /// The dilation.
+  const Size2& dilation() const { return dilation_; }
+  /// The convolution's geometry, without the output padding.
+  Conv2dOptions convolution() const { return Conv2dOptions().stride(stride_).padding(padding_).dilation(dilation_); }
+
+ private:
+  Size2 stride_{1}, padding_{0}, output_padding_{0}, dilation_{1};
+};
+
 /// The window of max_pool2d and avg_pool2d, builder style:
 /// `Pool2dOptions(2)`, `Pool2dOptions({3, 2}).stride(1).padding(1)`. The stride defaults to
 /// the kernel size (as PyTorch), the padding to 0 and the dilation to 1. The padding may be

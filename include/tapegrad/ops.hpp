@@ -318,6 +318,31 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
 /// conv2d without a bias.
 template <class T>
 Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Conv2dOptions& options = Conv2dOptions());
+/// 2-d transposed convolution (PyTorch's F.conv_transpose2d, groups 1): the adjoint of
+/// conv2d with the same stride, padding and dilation, so that conv_transpose2d(g, w) is
+/// conv2d's gradient with respect to its input. x of shape (N, C_in, H, W) or unbatched
+/// (C_in, H, W), weight of shape (C_in, C_out, kh, kw) (PyTorch's layout: the input's
+/// channels first), bias of shape (C_out,); y of shape (N, C_out, Ho, Wo) with
+///
+///     Ho = (H - 1) sh - 2 ph + dh (kh - 1) + oph + 1   (Wo likewise)
+///
+///     y[n, o, p sh - ph + i dh, q sw - pw + j dw] += x[n, c, p, q] w[c, o, i, j]   (+ b[o])
+///
+/// Each image is one GEMM, weight^T x[n], whose columns are summed into y (col2im), the op
+/// conv_transpose2d; dx = conv2d(g, w) and dw = conv2d_weight_grad, the same op blocks as
+/// conv2d's rules; the bias is added by broadcasting. Throws ShapeError if x is not 3-d or
+/// 4-d, weight not 4-d, bias not (C_out,), or x's channels differ from weight's first
+/// extent; ValueError for a kernel size, stride or dilation below 1, a padding or output
+/// padding below 0, an output padding not below the stride (PyTorch also takes one below
+/// the dilation; tapegrad does not), a spatial extent of x of 0 (as PyTorch), or an
+/// output extent below 1.
+template <class T>
+Tensor<T> conv_transpose2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
+                           const ConvTranspose2dOptions& options = ConvTranspose2dOptions());
+/// conv_transpose2d without a bias.
+template <class T>
+Tensor<T> conv_transpose2d(const Tensor<T>& x, const Tensor<T>& weight,
+                           const ConvTranspose2dOptions& options = ConvTranspose2dOptions());
 /// 2-d max pooling (PyTorch's F.max_pool2d with ceil_mode=False): x of shape (N, C, H, W)
 /// or (C, H, W); y[n, c, p, q] the largest element of the window of (n, c) at (p, q), the
 /// padding counting as -inf; sizes as for im2col. Each window is read where it lies (the op

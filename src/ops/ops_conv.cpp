@@ -506,6 +506,79 @@ Tensor<T> conv2d_of(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>
   return as_input(x, detail::apply_shaped<Conv2d>(y, window.window, x4, weight, *bias));
 }
 
+// The public transposed convolution: y's size worked out from x's, then the op block
+// conv_transpose2d, which takes y's shape and the convolution's window.
+template <class T>
+Tensor<T> conv_transpose2d_checked(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>* bias,
+                                   const ConvTranspose2dOptions& options) {
+  const char* op = "conv_transpose2d";
+  const Tensor<T> x4 = batched(op, x);
+  if (weight.dim() != 4) {
+    throw ShapeError("conv_transpose2d: the weight must be 4-d (C_in, C_out, kh, kw), got " +
+                     shape_to_string(weight.shape()));
+  }
+  const Shape& w = weight.shape();
+  const std::size_t in_channels = x4.shape()[1], out_channels = w[1];
+  if (w[0] != in_channels) {
+    throw ShapeError("conv_transpose2d: input " + shape_to_string(x.shape()) + " has " + std::to_string(in_channels) +
+                     " channels, weight " + shape_to_string(w) + " expects " + std::to_string(w[0]));
+  }
+  if (bias != nullptr && bias->shape() != Shape{out_channels}) {
+    throw ShapeError("conv_transpose2d: the bias must have shape (" + std::to_string(out_channels) +
+                     ",) for weight " + shape_to_string(w) + ", got " + shape_to_string(bias->shape()));
+  }
+  const Size2 kernel(static_cast<std::int64_t>(w[2]), static_cast<std::int64_t>(w[3]));
+  check_size(op, "the kernel size", kernel, 1);
+  check_size(op, "the stride", options.stride(), 1);
+  check_size(op, "the padding", options.padding(), 0);
+  check_size(op, "the output padding", options.output_padding(), 0);
+  check_size(op, "the dilation", options.dilation(), 1);
+  const Size2& s = options.stride();
+  const Size2& out_pad = options.output_padding();
+  if (out_pad.h() >= s.h() || out_pad.w() >= s.w()) {
+    throw ValueError("conv_transpose2d: the output padding " + pair_string(out_pad) +
+                     " must be below the stride " + pair_string(s) +
+                     " (PyTorch also takes one below the dilation; tapegrad does not)");
+  }
+  const std::size_t h = x4.shape()[2], w_in = x4.shape()[3];
+  if (h == 0 || w_in == 0 || h > static_cast<std::size_t>(kLargest) || w_in > static_cast<std::size_t>(kLargest)) {
+    throw ValueError("conv_transpose2d: the input " + shape_to_string(x.shape()) +
+                     " must have spatial extents from 1 to " + std::to_string(kLargest) + " (as PyTorch: no 0)");
+  }
+  // All terms at most 2^31 (checked): the products and the sum fit in 64 bits.
+  const auto extent = [](std::size_t in, std::int64_t k, std::int64_t st, std::int64_t p, std::int64_t d,
+                         std::int64_t op_pad) {
+    return (static_cast<std::int64_t>(in) - 1) * st - 2 * p + d * (k - 1) + op_pad + 1;
+  };
+  const std::int64_t ho = extent(h, kernel.h(), s.h(), options.padding().h(), options.dilation().h(), out_pad.h());
+  const std::int64_t wo = extent(w_in, kernel.w(), s.w(), options.padding().w(), options.dilation().w(), out_pad.w());
+  if (ho < 1 || wo < 1) {
+    throw ValueError("conv_transpose2d: input " + shape_to_string(x.shape()) + " with the kernel " +
+                     pair_string(kernel) + ", stride " + pair_string(s) + ", padding " +
+                     pair_string(options.padding()) + ", output padding " + pair_string(out_pad) +
+                     " and dilation " + pair_string(options.dilation()) + " gives an output of (" +
+                     std::to_string(ho) + ", " + std::to_string(wo) + "), below 1");
+  }
+  const Shape y{x4.shape()[0], out_channels, static_cast<std::size_t>(ho), static_cast<std::size_t>(wo)};
+  // The convolution from y's size back to x's: its window, checked as conv2d checks it.
+  const auto window = checked_window(op, y, kernel, options.convolution(), 0.0, y);
+  if (window.ho != h || window.wo != w_in) {  // cannot happen with the output padding below the stride
+    throw ValueError("conv_transpose2d: internal: the convolution of " + shape_to_string(y) + " gives (" +
+                     std::to_string(window.ho) + ", " + std::to_string(window.wo) + "), not the input's (" +
+                     std::to_string(h) + ", " + std::to_string(w_in) + ")");
+  }
+  const std::size_t taps = window.columns[0], positions = h * w_in;
+  if (std::max({taps, positions, in_channels}) > INT_MAX) {
+    throw ShapeError("conv_transpose2d: input " + shape_to_string(x.shape()) + " with weight " + shape_to_string(w) +
+                     " makes an image's product of " + shape_to_string(Shape{taps, in_channels}) + " x " +
+                     shape_to_string(Shape{in_channels, positions}) +
+                     ", an extent beyond 2^31 - 1, the largest BLAS takes");
+  }
+  Tensor<T> result = conv_transpose2d_of(weight, x4, window.window, y);
+  if (bias != nullptr) result = result + reshape(*bias, Shape{out_channels, 1, 1});
+  return as_input(x, result);
+}
+
 // The pools' shared part: x (N, C, H, W) viewed as (N C, 1, H, W) and unfolded, so that
 // each window is one column of kh kw taps.
 template <class T>
@@ -779,6 +852,16 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Conv2dOption
 }
 
 template <class T>
+Tensor<T> conv_transpose2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
+                           const ConvTranspose2dOptions& options) {
+  return conv_transpose2d_checked(x, weight, &bias, options);
+}
+template <class T>
+Tensor<T> conv_transpose2d(const Tensor<T>& x, const Tensor<T>& weight, const ConvTranspose2dOptions& options) {
+  return conv_transpose2d_checked<T>(x, weight, nullptr, options);
+}
+
+template <class T>
 Tensor<T> max_pool2d(const Tensor<T>& x, const Pool2dOptions& options) {
   const auto window = pool_window("max_pool2d", x, options);
   const Tensor<T> x4 = batched("max_pool2d", x);
@@ -834,6 +917,9 @@ Tensor<T> flatten(const Tensor<T>& x, std::ptrdiff_t start_dim, std::ptrdiff_t e
   template Tensor<T> col2im(const Tensor<T>&, const Shape&, Size2, const Conv2dOptions&);                \
   template Tensor<T> conv2d(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&, const Conv2dOptions&); \
   template Tensor<T> conv2d(const Tensor<T>&, const Tensor<T>&, const Conv2dOptions&);                   \
+  template Tensor<T> conv_transpose2d(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&,              \
+                                      const ConvTranspose2dOptions&);                                    \
+  template Tensor<T> conv_transpose2d(const Tensor<T>&, const Tensor<T>&, const ConvTranspose2dOptions&); \
   template Tensor<T> max_pool2d(const Tensor<T>&, const Pool2dOptions&);                                 \
   template Tensor<T> avg_pool2d(const Tensor<T>&, const Pool2dOptions&);                                 \
   template Tensor<T> adaptive_avg_pool2d(const Tensor<T>&, Size2);                                       \
