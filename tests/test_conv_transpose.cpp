@@ -188,3 +188,45 @@ TEST_CASE("conv_transpose2d: errors name the op and the values") {
                        "conv_transpose2d: the stride (1099511627776, 1099511627776) is too large (at most 2147483648)",
                        ValueError);
 }
+
+TEST_CASE("nn::ConvTranspose2d: parameters, PyTorch's initialisation bounds and printing, the function's result") {
+  Generator random(9);
+  nn::ConvTranspose2d<double> up(3, 8, 3, ConvTranspose2dOptions().stride(2).padding(1).output_padding(1),
+                                 nn::Conv2dLayerOptions().generator(random));
+  CHECK(up.weight().shape() == Shape{3, 8, 3, 3});
+  CHECK(up.bias().shape() == Shape{8});
+  const auto params = up.named_parameters();
+  REQUIRE(params.size() == 2);
+  CHECK(params[0].first == "weight");
+  CHECK(params[1].first == "bias");
+  // PyTorch's fan_in of a (C_in, C_out, kh, kw) weight: C_out kh kw = 72.
+  const double bound = 1 / std::sqrt(72.0);
+  double largest = 0;
+  for (const double v : up.weight().value()) largest = std::max(largest, std::abs(v));
+  CHECK(largest <= bound);
+  CHECK(largest > 0.8 * bound);  // 216 draws fill the range
+  for (const double v : up.bias().value()) CHECK(std::abs(v) <= bound);
+
+  const Tensor<double> x(test::random_array({2, 3, 4, 5}, 31));
+  const auto y = up(x);
+  CHECK(y.shape() == Shape{2, 8, 8, 10});
+  const auto expected = conv_transpose2d(x, up.weight(), up.bias(), up.options());
+  CHECK(xt::amax(xt::abs(y.value() - expected.value()))() == 0);
+
+  CHECK(nn::to_string(nn::ConvTranspose2d<float>(
+            16, 8, 3, ConvTranspose2dOptions().stride(2).padding(1).output_padding(1).dilation({1, 2}))) ==
+        "ConvTranspose2d(16, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 2), "
+        "output_padding=(1, 1))");
+  CHECK(nn::to_string(nn::ConvTranspose2d<float>(2, 4, {3, 2}, ConvTranspose2dOptions(),
+                                                 nn::Conv2dLayerOptions().bias(false))) ==
+        "ConvTranspose2d(2, 4, kernel_size=(3, 2), stride=(1, 1), bias=False)");
+  CHECK_THROWS_WITH_AS(nn::ConvTranspose2d<double>(3, 0, 3),
+                       "ConvTranspose2d: channel counts must be positive, got 3 -> 0", ValueError);
+  CHECK_THROWS_WITH_AS(nn::ConvTranspose2d<double>(3, 4, 3, ConvTranspose2dOptions().output_padding(1)),
+                       "ConvTranspose2d: the output padding (1, 1) must be below the stride (1, 1) (PyTorch also "
+                       "takes one below the dilation; tapegrad does not)",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(up(Tensor<double>(xt::zeros<double>({2, 4, 5, 5}))),
+                       "ConvTranspose2d(3, 8): the input has shape (2, 4, 5, 5); expected (N, 3, H, W) or (3, H, W)",
+                       ShapeError);
+}

@@ -84,6 +84,56 @@ class Conv2d : public Module<T> {
   Tensor<T> weight_, bias_;
 };
 
+/// A 2-d transposed convolution layer, y = conv_transpose2d(x, weight, bias, options) (see
+/// conv_transpose2d): x of shape (N, C_in, H, W) or (C_in, H, W), weight of shape (C_in,
+/// C_out, kh, kw), bias of shape (C_out,). The same layout as torch.nn.ConvTranspose2d, so
+/// io::save_torch_state writes the weight as it is. Initialised as PyTorch's: weight and bias
+/// each drawn uniformly from [-1/sqrt(fan_in), 1/sqrt(fan_in)) with PyTorch's fan_in of this
+/// weight, C_out kh kw (its second extent times the kernel), weight first, from the options'
+/// generator. Parameters: "weight", and "bias" unless disabled. No groups.
+template <class T = double>
+class ConvTranspose2d : public Module<T> {
+ public:
+  /// Makes the weight (in_channels, out_channels, kh, kw) and the bias (out_channels,).
+  /// Throws ValueError if a channel count is 0 or a kernel size below 1, and as
+  /// conv_transpose2d for the geometry's values (stride and dilation at least 1, padding at
+  /// least 0, output padding at least 0 and below the stride).
+  ConvTranspose2d(std::size_t in_channels, std::size_t out_channels, Size2 kernel_size,
+                  const ConvTranspose2dOptions& options = ConvTranspose2dOptions(),
+                  const Conv2dLayerOptions& layer = Conv2dLayerOptions());
+  /// conv_transpose2d(input, weight, bias, options). Throws ShapeError naming the layer
+  /// unless the input is 3-d or 4-d with in_channels channels.
+  Tensor<T> forward(const Tensor<T>& input) override;
+
+  /// The number of input channels C_in.
+  std::size_t in_channels() const { return in_; }
+  /// The number of output channels C_out.
+  std::size_t out_channels() const { return out_; }
+  /// The kernel size (kh, kw).
+  const Size2& kernel_size() const { return kernel_; }
+  /// The geometry.
+  const ConvTranspose2dOptions& options() const { return options_; }
+  /// The weight, shape (C_in, C_out, kh, kw).
+  const Tensor<T>& weight() const { return weight_; }
+  /// The bias, shape (C_out,). Throws ValueError for a layer without one.
+  const Tensor<T>& bias() const;
+  /// Whether the layer has a bias.
+  bool has_bias() const { return has_bias_; }
+  /// "ConvTranspose2d".
+  std::string type_name() const override { return "ConvTranspose2d"; }
+  /// As PyTorch: "16, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1),
+  /// output_padding=(1, 1)" (padding, output padding and dilation shown only when not the
+  /// default, and ", bias=False" without a bias).
+  std::string extra_repr() const override;
+
+ private:
+  std::size_t in_, out_;
+  Size2 kernel_;
+  ConvTranspose2dOptions options_;
+  bool has_bias_;
+  Tensor<T> weight_, bias_;
+};
+
 /// max_pool2d(input, options) as a module (no parameters).
 template <class T = double>
 class MaxPool2d : public Module<T> {
@@ -167,6 +217,8 @@ class Flatten : public Module<T> {
 
 extern template class Conv2d<float>;
 extern template class Conv2d<double>;
+extern template class ConvTranspose2d<float>;
+extern template class ConvTranspose2d<double>;
 extern template class MaxPool2d<float>;
 extern template class MaxPool2d<double>;
 extern template class AvgPool2d<float>;
