@@ -3,6 +3,10 @@ that writes checkpoints every K steps followed by a run resumed from its last ch
 the middle of epoch 1) to the end of epoch 2. The final weights must be equal bit for bit.
 
     resume_demo.py PROGRAM WORK_DIR K ARGS...
+    resume_demo.py --mpirun MPIRUN_SH MPIEXEC NP PROGRAM WORK_DIR K ARGS...
+
+With --mpirun each run is a job of NP ranks (tests/mpi/mpirun.sh MPIEXEC NP PROGRAM ...), and
+ARGS holds --distributed: rank 0 writes the checkpoint and the weights, every rank resumes.
 """
 import os
 import shutil
@@ -13,17 +17,22 @@ import numpy
 
 
 def run(program, args):
-    done = subprocess.run([program] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    done = subprocess.run(program + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=1200)
     if done.returncode != 0:
-        print("FAIL: %s %s exited with %d:\n%s%s" % (program, " ".join(args), done.returncode,
+        print("FAIL: %s %s exited with %d:\n%s%s" % (" ".join(program), " ".join(args), done.returncode,
                                                      done.stdout, done.stderr))
         sys.exit(1)
     return done.stdout
 
 
 def main():
-    program, work, every, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+    arguments = sys.argv[1:]
+    launcher = []
+    if arguments[0] == "--mpirun":
+        launcher = ["sh"] + arguments[1:4]
+        arguments = arguments[4:]
+    program, work, every, args = launcher + [arguments[0]], arguments[1], arguments[2], arguments[3:]
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     common = args + ["--out", work]
@@ -32,6 +41,16 @@ def main():
                            "--checkpoint", "run.ckpt"])
     output = run(program, common + ["--epochs", "2", "--weights", "resumed.npz",
                                     "--resume", os.path.join(work, "run.ckpt")])
+    if launcher:
+        # One file for all ranks: the sampler's place and the world size in it.
+        with numpy.load(os.path.join(work, "run.ckpt")) as checkpoint:
+            ranks = int(launcher[3])
+            if int(checkpoint["checkpoint/world_size"]) != ranks or \
+                    "sampler0/epochs_drawn" not in checkpoint.files:
+                print("FAIL: the checkpoint is not of a %d-rank run: %s" % (ranks, checkpoint.files))
+                sys.exit(1)
+            print("the checkpoint holds world size %d, the sampler's place and %d per-rank members"
+                  % (ranks, len([name for name in checkpoint.files if name.startswith("rank")])))
     resumed_line = [line for line in output.splitlines() if line.startswith("resumed from")]
     print(resumed_line[0] if resumed_line else "FAIL: no 'resumed from' line")
     if not resumed_line or "epoch 1, after its step 0" in resumed_line[0]:
