@@ -57,15 +57,7 @@ void save_checkpoint(const io::Checkpoint<T>& checkpoint, const std::string& pat
 /// rank is not MPI's (as save_checkpoint()).
 template <class T>
 io::TrainingPosition load_checkpoint(io::Checkpoint<T>& checkpoint, const std::string& path);
-
-extern template void save_checkpoint<float>(const io::Checkpoint<float>&, const std::string&,
-                                            const io::TrainingPosition&);
-extern template void save_checkpoint<double>(const io::Checkpoint<double>&, const std::string&,
-                                             const io::TrainingPosition&);
-extern template io::TrainingPosition load_checkpoint<float>(io::Checkpoint<float>&,
-                                                            const std::string&);
-extern template io::TrainingPosition load_checkpoint<double>(io::Checkpoint<double>&,
-                                                             const std::string&);
+// (Both are defined in src/dist/checkpoint.cpp for T = float and double.)
 
 /// @}
 
