@@ -153,8 +153,8 @@ void checks(const std::string& work) {
   const std::string path = work + "/checks.ckpt";
   // A save, some more draws, a load: each rank has its own stream again.
   RankRun run;
-  run.train({}, 5, 0, -1, path);
-  dist::save_checkpoint(run.checkpoint, path, {0, 5});
+  run.train({}, 9, 0, -1, path);  // into epoch 1 (from 0): 7 steps per epoch
+  dist::save_checkpoint(run.checkpoint, path, {1, 2});
   const auto saved = run.dropout.state();
   std::uint64_t other = saved;
   MPI_Bcast(&other, 1, MPI_UINT64_T, 1, MPI_COMM_WORLD);
@@ -162,9 +162,11 @@ void checks(const std::string& work) {
   for (int i = 0; i < 3; ++i) run.dropout.uniform();
   RankRun fresh;
   const auto position = dist::load_checkpoint(fresh.checkpoint, path);
-  check(position.epoch == 0 && position.step == 5, "the position is epoch 0, step 5");
+  check(position.epoch == 1 && position.step == 2, "the position is epoch 1, step 2");
   check(fresh.dropout.state() == saved, "each rank gets its own dropout stream back");
-  check(fresh.sampler.epochs_drawn() == 0, "the sampler is at the start of epoch 0");
+  check(fresh.sampler.epochs_drawn() == 1 &&
+            fresh.sampler.position().random_state == run.sampler.latest_epoch_start().random_state,
+        "the sampler is at the start of epoch 1");
 
   // A file of world size 1 (rank 0 alone, as a one-process run writes it) is refused by 2.
   if (my_rank() == 0) {
@@ -183,14 +185,14 @@ void checks(const std::string& work) {
 
   // A checkpoint not told the world size: refused on every rank, nothing written.
   io::Checkpoint<double> untold(run.model);
-  message = message_of<dist::DistError>([&] { dist::save_checkpoint(untold, path, {0, 5}); });
+  message = message_of<dist::DistError>([&] { dist::save_checkpoint(untold, path, {1, 2}); });
   check(message == "dist::save_checkpoint: rank 0's checkpoint has world size 1 and rank 0, MPI 2 "
                    "and 0; call set_world_size(dist::world_size(), dist::rank()) on it",
         "a checkpoint of world size 1 is refused, got: '" + message + "'");
 
   // Rank 0 cannot write: every rank throws IoError.
   const std::string nowhere = work + "/no_such_folder/run.ckpt";
-  message = message_of<io::IoError>([&] { dist::save_checkpoint(run.checkpoint, nowhere, {0, 5}); });
+  message = message_of<io::IoError>([&] { dist::save_checkpoint(run.checkpoint, nowhere, {1, 2}); });
   if (my_rank() == 0) {
     check(message.find("no_such_folder") != std::string::npos, "rank 0's own error, got: '" + message + "'");
   } else {
