@@ -646,12 +646,15 @@ TEST_CASE("a data-parallel checkpoint file holds the sampler and every rank's ge
   rank1.run_to(0, 2);
   save_ranks({&rank0, &rank1}, folder.file("run.ckpt"), {0, 2});
   std::map<std::string, io::NpyArray> members;
-  for (const auto& [name, array] : io::read_npz(folder.file("run.ckpt"))) members.emplace(name, array);
+  for (const auto& [name, array] : io::read_npz(folder.file("run.ckpt")))
+    members.emplace(name, array);
   const auto int64 = [&](const std::string& name) {
     REQUIRE(members.count(name) == 1);
     return members.at(name).to<std::int64_t>()();
   };
-  const auto bits = [&](const std::string& name) { return static_cast<std::uint64_t>(int64(name)); };
+  const auto bits = [&](const std::string& name) {
+    return static_cast<std::uint64_t>(int64(name));
+  };
   CHECK(int64("checkpoint/world_size") == 2);
   CHECK(int64("sampler0/dataset_size") == 49);
   CHECK(int64("sampler0/local_batch_size") == 4);
@@ -691,10 +694,11 @@ TEST_CASE("a data-parallel checkpoint of another run is refused, naming every di
   SUBCASE("another world size") {
     RankRun alone(0);
     alone.checkpoint.set_world_size(1);
-    CHECK_THROWS_WITH_AS(alone.checkpoint.load(path),
-                         doctest::Contains("the file was written by a run of world size 2, this run "
-                                           "has world size 1"),
-                         IoError);
+    CHECK_THROWS_WITH_AS(
+        alone.checkpoint.load(path),
+        doctest::Contains("the file was written by a run of world size 2, this run "
+                          "has world size 1"),
+        IoError);
     CHECK(alone.sampler.epochs_drawn() == 0);
   }
   SUBCASE("no sampler, another per-rank generator") {
@@ -723,12 +727,12 @@ TEST_CASE("a data-parallel checkpoint is refused at save when it cannot be whole
                        "this process has only its own states; every rank calls "
                        "dist::save_checkpoint(), which gathers them",
                        ValueError);
-  CHECK_THROWS_WITH_AS(rank0.checkpoint.save(path, {0, 1}, {own}),
-                       "Checkpoint::save: generator states of 1 rank, expected one list per rank of 2",
-                       ValueError);
-  CHECK_THROWS_WITH_AS(rank0.checkpoint.save(path, {0, 1}, {own, {}}),
-                       "Checkpoint::save: rank 1 has 0 per-rank generator states, this checkpoint 1",
-                       ValueError);
+  CHECK_THROWS_WITH_AS(
+      rank0.checkpoint.save(path, {0, 1}, {own}),
+      "Checkpoint::save: generator states of 1 rank, expected one list per rank of 2", ValueError);
+  CHECK_THROWS_WITH_AS(
+      rank0.checkpoint.save(path, {0, 1}, {own, {}}),
+      "Checkpoint::save: rank 1 has 0 per-rank generator states, this checkpoint 1", ValueError);
   CHECK_THROWS_WITH_AS(rank0.checkpoint.save(path, {0, 1}, {{own[0] + 1}, own}),
                        "Checkpoint::save: the generator states given for rank 0 are not this "
                        "process's (rank 0) own",
@@ -745,11 +749,13 @@ TEST_CASE("a data-parallel checkpoint is refused at save when it cannot be whole
                        ValueError);
   CHECK(!std::ifstream(path).good());  // nothing was written
   CHECK_THROWS_WITH_AS(rank0.checkpoint.set_world_size(2, 2),
-                       "Checkpoint: rank 2 with world size 2; expected a rank from 0 to 1", ValueError);
+                       "Checkpoint: rank 2 with world size 2; expected a rank from 0 to 1",
+                       ValueError);
   CHECK_THROWS_WITH_AS(rank0.checkpoint.add_generator("dropout", rank0.init),
                        "Checkpoint: a generator named 'dropout' was added before", ValueError);
   CHECK_THROWS_WITH_AS(rank0.checkpoint.add_generator("init", rank0.dropout),
-                       "Checkpoint: generator 'init' is the generator added as 'dropout'", ValueError);
+                       "Checkpoint: generator 'init' is the generator added as 'dropout'",
+                       ValueError);
   CHECK_THROWS_WITH_AS(rank0.checkpoint.add_sampler(rank0.sampler),
                        "Checkpoint: this distributed sampler was added before", ValueError);
 

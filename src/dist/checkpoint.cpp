@@ -31,8 +31,8 @@ std::vector<std::vector<std::uint64_t>> gather_records(const std::vector<std::ui
 // numbers of per-rank generators (a collective call over them would mismatch).
 template <class T>
 void check_ranks_agree(const io::Checkpoint<T>& checkpoint, const char* function) {
-  const auto records = gather_records({checkpoint.world_size(), checkpoint.rank(),
-                                       checkpoint.rank_generator_states().size()});
+  const auto records = gather_records(
+      {checkpoint.world_size(), checkpoint.rank(), checkpoint.rank_generator_states().size()});
   const std::string where = std::string("dist::") + function + ": ";
   for (std::size_t r = 0; r < records.size(); ++r) {
     if (records[r][0] != records.size() || records[r][1] != r) {
@@ -44,7 +44,8 @@ void check_ranks_agree(const io::Checkpoint<T>& checkpoint, const char* function
     if (records[r][2] != records[0][2]) {
       throw DistError(where + "rank 0's checkpoint has " + std::to_string(records[0][2]) +
                       " per-rank generators, rank " + std::to_string(r) + "'s " +
-                      std::to_string(records[r][2]) + "; every rank must build the same checkpoint");
+                      std::to_string(records[r][2]) +
+                      "; every rank must build the same checkpoint");
     }
   }
 }
@@ -92,9 +93,12 @@ void save_checkpoint(const io::Checkpoint<T>& checkpoint, const std::string& pat
   if (failure) std::rethrow_exception(failure);
   message = "dist::save_checkpoint: rank 0 could not write " + path + ": " + message;
   switch (static_cast<Outcome>(header[0])) {
-    case Outcome::value_error: throw ValueError(message);
-    case Outcome::io_error: throw io::IoError(message);
-    default: throw DistError(message);
+    case Outcome::value_error:
+      throw ValueError(message);
+    case Outcome::io_error:
+      throw io::IoError(message);
+    default:
+      throw DistError(message);
   }
 }
 
@@ -113,7 +117,8 @@ io::TrainingPosition load_checkpoint(io::Checkpoint<T>& checkpoint, const std::s
   for (std::size_t r = 0; r < records.size(); ++r) {
     if (records[r][0] != 0) {
       throw io::IoError("dist::load_checkpoint: rank " + std::to_string(r) + " could not load " +
-                        path + " (its own error says why); this rank did, but the ranks must "
+                        path +
+                        " (its own error says why); this rank did, but the ranks must "
                         "resume together");
     }
   }

@@ -320,9 +320,9 @@ std::vector<std::uint64_t> read_rank_generators(
   }
   for (const auto& [name, generator] : generators) names += (names.empty() ? "" : ", ") + name;
   for (const auto& name : reader.names_under("rank")) {
-    reader.note("unexpected " + detail::printable(name) + " (this run's per-rank generators: " +
-                (names.empty() ? "none" : names) + ", ranks 0 to " +
-                std::to_string(world_size - 1) + ")");
+    reader.note("unexpected " + detail::printable(name) +
+                " (this run's per-rank generators: " + (names.empty() ? "none" : names) +
+                ", ranks 0 to " + std::to_string(world_size - 1) + ")");
     reader.skip(name);
   }
   return states;
@@ -355,12 +355,11 @@ template <class Source>
 auto epoch_start(const Source& source, const std::string& what, const TrainingPosition& position) {
   if (source.epochs_drawn() == position.epoch + 1) return source.latest_epoch_start();
   if (source.epochs_drawn() == position.epoch && position.step == 0) return source.position();
-  throw ValueError("Checkpoint::save: " + what + " has drawn " +
-                   counted(source.epochs_drawn(), "epoch") + ", but the position is epoch " +
-                   std::to_string(position.epoch) + " (from 0), step " +
-                   std::to_string(position.step) + ": expected " +
-                   std::to_string(position.epoch + 1) + " drawn (or " +
-                   std::to_string(position.epoch) + " at step 0)");
+  throw ValueError(
+      "Checkpoint::save: " + what + " has drawn " + counted(source.epochs_drawn(), "epoch") +
+      ", but the position is epoch " + std::to_string(position.epoch) + " (from 0), step " +
+      std::to_string(position.step) + ": expected " + std::to_string(position.epoch + 1) +
+      " drawn (or " + std::to_string(position.epoch) + " at step 0)");
 }
 
 // Refuses a generator name that cannot be a member name, or a name or generator added before
@@ -500,9 +499,8 @@ void Checkpoint<T>::save(const std::string& path, const TrainingPosition& positi
   for (std::size_t i = 0; i < samplers_.size(); ++i) {
     if (samplers_[i]->world_size() != world_size_) {
       throw ValueError("Checkpoint::save: sampler " + std::to_string(i) + " has world size " +
-                       std::to_string(samplers_[i]->world_size()) +
-                       ", the checkpoint world size " + std::to_string(world_size_) +
-                       " (set_world_size(world size, rank))");
+                       std::to_string(samplers_[i]->world_size()) + ", the checkpoint world size " +
+                       std::to_string(world_size_) + " (set_world_size(world size, rank))");
     }
   }
   NpzArchive arrays;
@@ -621,9 +619,8 @@ TrainingPosition Checkpoint<T>::load(const std::string& path) {
   }
 
   const auto generator_states = read_generators(reader, generators_);
-  const auto rank_generator_states =
-      read_rank_generators(reader, rank_generators_, !world_size || *world_size == world_size_,
-                           world_size_, rank_);
+  const auto rank_generator_states = read_rank_generators(
+      reader, rank_generators_, !world_size || *world_size == world_size_, world_size_, rank_);
   const std::size_t file_loaders = read_group_count(reader, "loader", loaders_.size());
   std::vector<typename data::DataLoader<T>::Position> loader_positions;
   for (std::size_t i = 0; i < std::min(file_loaders, loaders_.size()); ++i) {

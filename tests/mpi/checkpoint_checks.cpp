@@ -12,6 +12,8 @@
 //       state), which tests/mpi/checkpoint_resume.cmake compares between jobs, bit for bit.
 //
 // Exit status 0 when every check passed on every rank.
+#include <mpi.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -19,8 +21,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <mpi.h>
 
 #include "tapegrad/dist/dist.hpp"
 #include "tapegrad/tapegrad.hpp"
@@ -63,10 +63,12 @@ struct RankRun {
         sampler(data.size(), 4, my_rank(), static_cast<std::size_t>(dist::world_size()),
                 data::LoaderOptions().seed(11)),
         checkpoint(model) {
-    model.push_back(std::make_shared<nn::Linear<double>>(5, 8, nn::LinearOptions().generator(init)));
+    model.push_back(
+        std::make_shared<nn::Linear<double>>(5, 8, nn::LinearOptions().generator(init)));
     model.push_back(std::make_shared<nn::Tanh<double>>());
     model.push_back(std::make_shared<nn::Dropout<double>>(0.3, dropout));
-    model.push_back(std::make_shared<nn::Linear<double>>(8, 3, nn::LinearOptions().generator(init)));
+    model.push_back(
+        std::make_shared<nn::Linear<double>>(8, 3, nn::LinearOptions().generator(init)));
     dist::broadcast_parameters(model);
     parallel = std::make_unique<dist::DataParallel<double>>(model);
     adam = std::make_unique<optim::Adam<double>>(model.parameters(), 0.01);
@@ -81,7 +83,8 @@ struct RankRun {
 
   // Trains from `start` to step `steps` in all, saving to `path` every `every` steps;
   // returns early, as a stopped job, after step `stop_after`.
-  void train(io::TrainingPosition start, int steps, int every, int stop_after, const std::string& path) {
+  void train(io::TrainingPosition start, int steps, int every, int stop_after,
+             const std::string& path) {
     const std::size_t per_epoch = sampler.batches_per_epoch();
     int done = static_cast<int>(start.epoch * per_epoch + start.step);
     for (std::size_t epoch = start.epoch; done < steps; ++epoch) {
@@ -172,13 +175,15 @@ void checks(const std::string& work) {
   if (my_rank() == 0) {
     RankRun* alone = &run;
     io::Checkpoint<double> single(alone->model);
-    single.add_optimizer(*alone->adam).add_scheduler(*alone->schedule).add_generator("init", alone->init)
+    single.add_optimizer(*alone->adam)
+        .add_scheduler(*alone->schedule)
+        .add_generator("init", alone->init)
         .add_rank_generator("dropout", alone->dropout);
     single.save(work + "/single.ckpt", {0, 5});
   }
   MPI_Barrier(MPI_COMM_WORLD);
-  std::string message =
-      message_of<io::IoError>([&] { dist::load_checkpoint(fresh.checkpoint, work + "/single.ckpt"); });
+  std::string message = message_of<io::IoError>(
+      [&] { dist::load_checkpoint(fresh.checkpoint, work + "/single.ckpt"); });
   check(message.find("the file was written by a run of world size 1, this run has world size 2") !=
             std::string::npos,
         "a file of world size 1 is refused on every rank, got: '" + message + "'");
@@ -186,15 +191,19 @@ void checks(const std::string& work) {
   // A checkpoint not told the world size: refused on every rank, nothing written.
   io::Checkpoint<double> untold(run.model);
   message = message_of<dist::DistError>([&] { dist::save_checkpoint(untold, path, {1, 2}); });
-  check(message == "dist::save_checkpoint: rank 0's checkpoint has world size 1 and rank 0, MPI 2 "
-                   "and 0; call set_world_size(dist::world_size(), dist::rank()) on it",
+  check(message ==
+            "dist::save_checkpoint: rank 0's checkpoint has world size 1 and rank 0, MPI 2 "
+            "and 0; call set_world_size(dist::world_size(), dist::rank()) on it",
         "a checkpoint of world size 1 is refused, got: '" + message + "'");
 
   // Rank 0 cannot write: every rank throws IoError.
   const std::string nowhere = work + "/no_such_folder/run.ckpt";
-  message = message_of<io::IoError>([&] { dist::save_checkpoint(run.checkpoint, nowhere, {1, 2}); });
+  message = message_of<io::IoError>([&] {
+    dist::save_checkpoint(run.checkpoint, nowhere, {1, 2});
+  });
   if (my_rank() == 0) {
-    check(message.find("no_such_folder") != std::string::npos, "rank 0's own error, got: '" + message + "'");
+    check(message.find("no_such_folder") != std::string::npos,
+          "rank 0's own error, got: '" + message + "'");
   } else {
     check(message.find("dist::save_checkpoint: rank 0 could not write " + nowhere + ": ") == 0,
           "the other ranks learn rank 0's failure, got: '" + message + "'");
@@ -204,11 +213,13 @@ void checks(const std::string& work) {
   const std::string mine = my_rank() == 1 ? work + "/missing.ckpt" : path;
   message = message_of<io::IoError>([&] { dist::load_checkpoint(fresh.checkpoint, mine); });
   if (my_rank() == 0) {
-    check(message == "dist::load_checkpoint: rank 1 could not load " + path +
-                         " (its own error says why); this rank did, but the ranks must resume together",
+    check(message ==
+              "dist::load_checkpoint: rank 1 could not load " + path +
+                  " (its own error says why); this rank did, but the ranks must resume together",
           "rank 0 learns rank 1's failure, got: '" + message + "'");
   } else {
-    check(message.find("missing.ckpt") != std::string::npos, "rank 1's own error, got: '" + message + "'");
+    check(message.find("missing.ckpt") != std::string::npos,
+          "rank 1's own error, got: '" + message + "'");
   }
 }
 
@@ -219,13 +230,20 @@ int run(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string name = argv[i];
     const bool has_value = i + 1 < argc;
-    if (name == "--work" && has_value) work = argv[++i];
-    else if (name == "--out" && has_value) out = argv[++i];
-    else if (name == "--every" && has_value) every = std::atoi(argv[++i]);
-    else if (name == "--stop-after" && has_value) stop_after = std::atoi(argv[++i]);
-    else if (name == "--resume") resume = true;
-    else if (name == "--checks") run_checks = true;
-    else throw ValueError("checkpoint_checks: unknown argument " + name);
+    if (name == "--work" && has_value)
+      work = argv[++i];
+    else if (name == "--out" && has_value)
+      out = argv[++i];
+    else if (name == "--every" && has_value)
+      every = std::atoi(argv[++i]);
+    else if (name == "--stop-after" && has_value)
+      stop_after = std::atoi(argv[++i]);
+    else if (name == "--resume")
+      resume = true;
+    else if (name == "--checks")
+      run_checks = true;
+    else
+      throw ValueError("checkpoint_checks: unknown argument " + name);
   }
   check(dist::world_size() == 2, "run under mpirun -np 2");
   check(!work.empty(), "--work DIR given");
@@ -250,8 +268,10 @@ int run(int argc, char** argv) {
   int total = 0;
   MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
   if (dist::rank() == 0) {
-    if (total == 0) std::printf("checkpoint_checks: all checks passed on %d ranks\n", dist::world_size());
-    else std::printf("checkpoint_checks: %d checks failed\n", total);
+    if (total == 0)
+      std::printf("checkpoint_checks: all checks passed on %d ranks\n", dist::world_size());
+    else
+      std::printf("checkpoint_checks: %d checks failed\n", total);
   }
   return total == 0 ? 0 : 1;
 }
