@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <exception>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "tapegrad/io/npy.hpp"
@@ -52,6 +54,21 @@ void check_ranks_agree(const io::Checkpoint<T>& checkpoint, const char* function
 
 enum class Outcome : int { saved = 0, value_error = 1, io_error = 2, other_error = 3 };
 
+// What rank 0's failed save was, to be thrown again by the other ranks, and its message.
+std::pair<Outcome, std::string> classify(const std::exception_ptr& failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const ValueError& error) {
+    return {Outcome::value_error, error.what()};
+  } catch (const io::IoError& error) {
+    return {Outcome::io_error, error.what()};
+  } catch (const std::exception& error) {
+    return {Outcome::other_error, error.what()};
+  } catch (...) {
+    return {Outcome::other_error, "an exception that is not a std::exception"};
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -77,13 +94,10 @@ void save_checkpoint(const io::Checkpoint<T>& checkpoint, const std::string& pat
     }
     try {
       checkpoint.save(path, position, rank_states);
-    } catch (const ValueError& error) {
-      outcome = Outcome::value_error, message = error.what(), failure = std::current_exception();
-    } catch (const io::IoError& error) {
-      outcome = Outcome::io_error, message = error.what(), failure = std::current_exception();
-    } catch (const std::exception& error) {
-      outcome = Outcome::other_error, message = error.what(), failure = std::current_exception();
+    } catch (...) {
+      failure = std::current_exception();
     }
+    if (failure) std::tie(outcome, message) = classify(failure);
   }
   int header[2] = {static_cast<int>(outcome), static_cast<int>(message.size())};
   MPI_Bcast(header, 2, MPI_INT, 0, MPI_COMM_WORLD);
