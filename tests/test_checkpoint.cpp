@@ -697,7 +697,8 @@ TEST_CASE("a data-parallel checkpoint of another run is refused, naming every di
     CHECK_THROWS_WITH_AS(
         alone.checkpoint.load(path),
         doctest::Contains("the file was written by a run of world size 2, this run "
-                          "has world size 1"),
+                          "has world size 1 (the batches and data order depend on it: resume "
+                          "with 2 processes)"),
         IoError);
     CHECK(alone.sampler.epochs_drawn() == 0);
   }

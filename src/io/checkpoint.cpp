@@ -594,7 +594,7 @@ TrainingPosition Checkpoint<T>::load(const std::string& path) {
     reader.note("the file was written by a run of world size " + std::to_string(*world_size) +
                 ", this run has world size " + std::to_string(world_size_) +
                 " (the batches and data order depend on it: resume with " +
-                counted(*world_size, "process") + ")");
+                std::to_string(*world_size) + (*world_size == 1 ? " process)" : " processes)"));
   }
   const auto epoch = reader.count("checkpoint/epoch");
   const auto step = reader.count("checkpoint/step");
