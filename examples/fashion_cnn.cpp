@@ -142,11 +142,6 @@ int run(int argc, char** argv) {
                "split evenly over the N ranks (the same steps as one process); rank 0 tests, prints "
                "and writes the files");
   CLI11_PARSE(app, argc, argv);
-  if (distributed && (checkpointing.every != 0 || !checkpointing.resume.empty())) {
-    throw std::invalid_argument(
-        "--distributed cannot be combined with --checkpoint-every or --resume yet: a checkpoint "
-        "does not hold the ranks' share of the batch order (data::DistributedSampler)");
-  }
   if (quick) {
     epochs = 1;
     train_limit = std::min<std::size_t>(train_limit, 20000);
@@ -191,8 +186,12 @@ int run(int argc, char** argv) {
   std::vector<double> epoch_axis, accuracies;
   // --resume: the epoch in progress is drawn again (the same order) and its first steps skipped.
   io::Checkpoint<float> checkpoint(*model);
-  checkpoint.add_optimizer(adam).add_generator("weights_and_dropout", random).add_loader(loader);
-  const io::TrainingPosition resumed = examples::resume_if_asked(checkpoint, checkpointing);
+  // With --distributed: one file for all ranks (rank 0 writes it), holding each rank's
+  // dropout stream and the sampler's place; every rank resumes from it.
+  checkpoint.add_optimizer(adam);
+  parallel.add_rank_generator(checkpoint, "weights_and_dropout", random);
+  parallel.add_data_order(checkpoint, loader);
+  const io::TrainingPosition resumed = examples::resume_if_asked(checkpoint, checkpointing, parallel.on());
   for (int epoch = static_cast<int>(resumed.epoch) + 1; epoch <= epochs; ++epoch) {
     model->train();
     const auto start = std::chrono::steady_clock::now();
@@ -216,7 +215,7 @@ int run(int argc, char** argv) {
       seen += labels.size();
       images = std::min(n_train, images + batch_size);
       ++step;
-      examples::checkpoint_if_due(checkpoint, checkpointing, epoch, step, batches.size());
+      examples::checkpoint_if_due(checkpoint, checkpointing, epoch, step, batches.size(), parallel.on());
       if ((step % 20 == 0 || step == batches.size()) && parallel.leader()) {
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::fprintf(stderr, "\repoch %d %s %6zu/%zu  loss %.4f  %.0f images/s ", epoch,

@@ -78,11 +78,6 @@ int run(int argc, char** argv) {
                "split evenly over the N ranks (the same steps as one process); rank 0 prints and "
                "writes the weights");
   CLI11_PARSE(app, argc, argv);
-  if (distributed && (checkpointing.every != 0 || !checkpointing.resume.empty())) {
-    throw std::invalid_argument(
-        "--distributed cannot be combined with --checkpoint-every or --resume yet: a checkpoint "
-        "does not hold the ranks' share of the batch order (data::DistributedSampler)");
-  }
   weights = examples::out_path(out, weights);
   checkpointing.file = examples::out_path(out, checkpointing.file);
   if (quick) epochs = 1;
@@ -140,8 +135,11 @@ int run(int argc, char** argv) {
   std::map<std::size_t, std::unique_ptr<CompiledStep>> compiled_steps;
   // --resume: the epoch in progress is drawn again (the same order) and its first steps skipped.
   io::Checkpoint<float> checkpoint(model);
-  checkpoint.add_optimizer(*optimizer).add_generator("init", random).add_loader(loader);
-  const io::TrainingPosition resumed = examples::resume_if_asked(checkpoint, checkpointing);
+  // With --distributed: one file for all ranks (rank 0 writes it) holding the sampler's
+  // place; every rank resumes from it.
+  checkpoint.add_optimizer(*optimizer).add_generator("init", random);
+  parallel.add_data_order(checkpoint, loader);
+  const io::TrainingPosition resumed = examples::resume_if_asked(checkpoint, checkpointing, parallel.on());
   for (int epoch = static_cast<int>(resumed.epoch) + 1; epoch <= epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     double loss_sum = 0;
@@ -186,7 +184,7 @@ int run(int argc, char** argv) {
       seen += labels.size();
       images = std::min(n_train, images + batch_size);
       ++step;
-      examples::checkpoint_if_due(checkpoint, checkpointing, epoch, step, batches.size());
+      examples::checkpoint_if_due(checkpoint, checkpointing, epoch, step, batches.size(), parallel.on());
       if ((step % 50 == 0 || step == batches.size()) && parallel.leader()) {
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::fprintf(stderr, "\repoch %d: %6zu/%zu images  loss %.4f  %.0f images/s ", epoch, images, n_train,

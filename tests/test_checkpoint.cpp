@@ -2,7 +2,10 @@
 // part's state (optimizers, schedules, generators, loaders) round trips on its own; a file of
 // another run is refused whole, naming every difference, and changes nothing. (The same run
 // killed with SIGKILL in another process: checkpoint/kill_resume.py.)
+#include <cstdint>
+#include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -553,4 +556,217 @@ TEST_CASE("Checkpoint::save refuses a position in another epoch than its loaders
       "step 3: expected 1 drawn (or 0 at step 0)",
       ValueError);
   run.checkpoint().save(folder.file("run.ckpt"), {1, 3});
+}
+
+// ---- data-parallel runs: DistributedSampler and per-rank generators ----
+
+namespace {
+
+// One rank of a data-parallel run over `dataset_size` samples, `world` ranks x `local_batch`:
+// a small model, the rank's own dropout stream (seeded per rank), its sampler, and a
+// checkpoint of world size 2 over them (no MPI: the ranks are objects of this process).
+struct RankRun {
+  explicit RankRun(std::size_t rank, std::size_t dataset_size = 49, std::size_t local_batch = 4,
+                   std::size_t world = 2)
+      : sampler(dataset_size, local_batch, rank, world, data::LoaderOptions().seed(11)),
+        dropout(100 + rank),
+        checkpoint(model) {
+    checkpoint.set_world_size(2, rank).add_sampler(sampler).add_rank_generator("dropout", dropout);
+  }
+  // Draws the epochs before `epoch` and `epoch`, and `steps` dropout numbers; returns
+  // `epoch`'s batches.
+  std::vector<std::vector<std::size_t>> run_to(std::size_t epoch, int steps) {
+    std::vector<std::vector<std::size_t>> batches;
+    while (sampler.epochs_drawn() <= epoch) batches = sampler.epoch();
+    for (int s = 0; s < steps; ++s) dropout.uniform();
+    return batches;
+  }
+  Generator init{3};
+  nn::Linear<double> model{3, 2, nn::LinearOptions().generator(init)};
+  data::DistributedSampler sampler;
+  Generator dropout;
+  io::Checkpoint<double> checkpoint;
+};
+
+// Saves what `ranks` hold (every rank's dropout state, as dist::save_checkpoint gathers
+// them) from rank 0's checkpoint.
+void save_ranks(std::vector<RankRun*> ranks, const std::string& path, io::TrainingPosition at) {
+  std::vector<std::vector<std::uint64_t>> states;
+  for (auto* rank : ranks) states.push_back(rank->checkpoint.rank_generator_states());
+  ranks[0]->checkpoint.save(path, at, states);
+}
+
+}  // namespace
+
+TEST_CASE("a data-parallel checkpoint resumes every rank's batches and dropout stream mid-epoch") {
+  test::ScratchFolder folder;
+  const std::string path = folder.file("run.ckpt");
+  RankRun rank0(0), rank1(1);
+  const auto epoch1_rank0 = rank0.run_to(1, 3), epoch1_rank1 = rank1.run_to(1, 3);
+  save_ranks({&rank0, &rank1}, path, {1, 3});  // after step 3 of epoch 1 (from 0)
+  // What the uninterrupted ranks do next: the rest of epoch 1, epoch 2, their dropout draws.
+  const auto epoch2_rank0 = rank0.sampler.epoch(), epoch2_rank1 = rank1.sampler.epoch();
+  const double next_rank0 = rank0.dropout.uniform(), next_rank1 = rank1.dropout.uniform();
+  CHECK(next_rank0 != next_rank1);  // the streams differ per rank
+
+  RankRun resumed0(0), resumed1(1);
+  const auto position0 = resumed0.checkpoint.load(path);
+  const auto position1 = resumed1.checkpoint.load(path);
+  CHECK(position0.epoch == 1);
+  CHECK(position0.step == 3);
+  CHECK(position1.step == 3);
+  CHECK(resumed0.sampler.epochs_drawn() == 1);
+  const auto again0 = resumed0.sampler.epoch(), again1 = resumed1.sampler.epoch();
+  REQUIRE(again0.size() == 7);  // 49 samples, global batch 8: 6 full steps and one of 1 sample
+  for (std::size_t s = 3; s < again0.size(); ++s) {
+    CHECK(again0[s] == epoch1_rank0[s]);
+    CHECK(again1[s] == epoch1_rank1[s]);
+  }
+  CHECK(again1[6].empty());  // rank 1's share of the last global batch of 1 sample
+  CHECK(resumed0.sampler.epoch() == epoch2_rank0);
+  CHECK(resumed1.sampler.epoch() == epoch2_rank1);
+  CHECK(resumed0.dropout.uniform() == next_rank0);
+  CHECK(resumed1.dropout.uniform() == next_rank1);
+
+  // Saved at step 0 of an epoch not yet drawn: the sampler's current position.
+  RankRun early0(0), early1(1);
+  early0.run_to(0, 2);
+  early1.run_to(0, 2);
+  save_ranks({&early0, &early1}, path, {1, 0});
+  const auto next_epoch = early1.sampler.epoch();
+  RankRun late1(1);
+  CHECK(late1.checkpoint.load(path).epoch == 1);
+  CHECK(late1.sampler.epoch() == next_epoch);
+}
+
+TEST_CASE("a data-parallel checkpoint file holds the sampler and every rank's generators") {
+  test::ScratchFolder folder;
+  RankRun rank0(0), rank1(1);
+  rank0.run_to(0, 1);
+  rank1.run_to(0, 2);
+  save_ranks({&rank0, &rank1}, folder.file("run.ckpt"), {0, 2});
+  std::map<std::string, io::NpyArray> members;
+  for (const auto& [name, array] : io::read_npz(folder.file("run.ckpt")))
+    members.emplace(name, array);
+  const auto int64 = [&](const std::string& name) {
+    REQUIRE(members.count(name) == 1);
+    return members.at(name).to<std::int64_t>()();
+  };
+  const auto bits = [&](const std::string& name) {
+    return static_cast<std::uint64_t>(int64(name));
+  };
+  CHECK(int64("checkpoint/world_size") == 2);
+  CHECK(int64("sampler0/dataset_size") == 49);
+  CHECK(int64("sampler0/local_batch_size") == 4);
+  CHECK(int64("sampler0/world_size") == 2);
+  CHECK(int64("sampler0/epochs_drawn") == 0);  // the start of epoch 0, drawn again on resume
+  CHECK(bits("sampler0/random_state") == Generator(11).state());
+  CHECK(bits("rank0/generator/dropout") == rank0.dropout.state());
+  CHECK(bits("rank1/generator/dropout") == rank1.dropout.state());
+  CHECK(rank0.dropout.state() != rank1.dropout.state());
+  CHECK(members.size() == 13);  // 4 checkpoint/, 2 model/, 5 sampler0/, 2 rankR/
+}
+
+TEST_CASE("a data-parallel checkpoint of another run is refused, naming every difference") {
+  test::ScratchFolder folder;
+  const std::string path = folder.file("run.ckpt");
+  RankRun rank0(0), rank1(1);
+  rank0.run_to(1, 2);
+  rank1.run_to(1, 2);
+  save_ranks({&rank0, &rank1}, path, {1, 2});
+
+  SUBCASE("another dataset size, local batch size and sampler world size") {
+    RankRun other(1, 50, 5, 3);
+    other.run_to(0, 1);
+    const auto position = other.sampler.position();
+    const auto dropout = other.dropout.state();
+    CHECK_THROWS_WITH_AS(other.checkpoint.load(path),
+                         (path + ": cannot resume from this checkpoint (nothing was loaded): "
+                                 "sampler 0: dataset size is 49 in the file but 50 here; "
+                                 "sampler 0: local batch size is 4 in the file but 5 here; "
+                                 "sampler 0: world size is 2 in the file but 3 here")
+                             .c_str(),
+                         IoError);
+    CHECK(other.sampler.epochs_drawn() == 1);
+    CHECK(other.sampler.position().random_state == position.random_state);
+    CHECK(other.dropout.state() == dropout);
+  }
+  SUBCASE("another world size") {
+    RankRun alone(0);
+    alone.checkpoint.set_world_size(1);
+    CHECK_THROWS_WITH_AS(
+        alone.checkpoint.load(path),
+        doctest::Contains("the file was written by a run of world size 2, this run "
+                          "has world size 1 (the batches and data order depend on it: resume "
+                          "with 2 processes)"),
+        IoError);
+    CHECK(alone.sampler.epochs_drawn() == 0);
+  }
+  SUBCASE("no sampler, another per-rank generator") {
+    RankRun run(1);
+    io::Checkpoint<double> without_sampler(run.model);
+    Generator noise(1);
+    without_sampler.set_world_size(2, 1).add_rank_generator("noise", noise);
+    const std::string message = message_of([&] { without_sampler.load(path); });
+    CHECK(message.find("the file holds 1 sampler, this run 0") != std::string::npos);
+    CHECK(message.find("rank0/generator/noise is missing") != std::string::npos);
+    CHECK(message.find("rank1/generator/noise is missing") != std::string::npos);
+    CHECK(message.find("unexpected rank0/generator/dropout (this run's per-rank generators: "
+                       "noise, ranks 0 to 1)") != std::string::npos);
+    CHECK(noise.state() == Generator(1).state());
+  }
+}
+
+TEST_CASE("a data-parallel checkpoint is refused at save when it cannot be whole") {
+  test::ScratchFolder folder;
+  const std::string path = folder.file("run.ckpt");
+  RankRun rank0(0), rank1(1);
+  rank0.run_to(0, 1);
+  const auto own = rank0.checkpoint.rank_generator_states();
+  CHECK_THROWS_WITH_AS(rank0.checkpoint.save(path, {0, 1}),
+                       "Checkpoint::save: 1 per-rank generator (dropout, ...) with world size 2: "
+                       "this process has only its own states; every rank calls "
+                       "dist::save_checkpoint(), which gathers them",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(
+      rank0.checkpoint.save(path, {0, 1}, {own}),
+      "Checkpoint::save: generator states of 1 rank, expected one list per rank of 2", ValueError);
+  CHECK_THROWS_WITH_AS(
+      rank0.checkpoint.save(path, {0, 1}, {own, {}}),
+      "Checkpoint::save: rank 1 has 0 per-rank generator states, this checkpoint 1", ValueError);
+  CHECK_THROWS_WITH_AS(rank0.checkpoint.save(path, {0, 1}, {{own[0] + 1}, own}),
+                       "Checkpoint::save: the generator states given for rank 0 are not this "
+                       "process's (rank 0) own",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(rank0.checkpoint.save(path, {1, 3}, {own, own}),
+                       "Checkpoint::save: sampler 0 has drawn 1 epoch, but the position is epoch 1 "
+                       "(from 0), step 3: expected 2 drawn (or 1 at step 0)",
+                       ValueError);
+  RankRun wide(0, 49, 4, 3);
+  wide.run_to(0, 0);
+  CHECK_THROWS_WITH_AS(wide.checkpoint.save(path, {0, 1}, {{wide.dropout.state()}, {0}}),
+                       "Checkpoint::save: sampler 0 has world size 3, the checkpoint world size 2 "
+                       "(set_world_size(world size, rank))",
+                       ValueError);
+  CHECK(!std::ifstream(path).good());  // nothing was written
+  CHECK_THROWS_WITH_AS(rank0.checkpoint.set_world_size(2, 2),
+                       "Checkpoint: rank 2 with world size 2; expected a rank from 0 to 1",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(rank0.checkpoint.add_generator("dropout", rank0.init),
+                       "Checkpoint: a generator named 'dropout' was added before", ValueError);
+  CHECK_THROWS_WITH_AS(rank0.checkpoint.add_generator("init", rank0.dropout),
+                       "Checkpoint: generator 'init' is the generator added as 'dropout'",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(rank0.checkpoint.add_sampler(rank0.sampler),
+                       "Checkpoint: this distributed sampler was added before", ValueError);
+
+  // World size 1: the per-rank generators are rank 0's, and save() writes them.
+  RankRun single(0, 49, 4, 1);
+  single.checkpoint.set_world_size(1);
+  single.run_to(0, 1);
+  single.checkpoint.save(path, {0, 1});
+  const auto state = single.dropout.state();
+  single.dropout.uniform();
+  single.checkpoint.load(path);
+  CHECK(single.dropout.state() == state);
 }

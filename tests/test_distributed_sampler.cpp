@@ -137,3 +137,33 @@ TEST_CASE("DistributedSampler refuses impossible settings with a message naming 
                        "drop_last(false)",
                        ValueError);
 }
+
+TEST_CASE("DistributedSampler: a position replays the same epochs, on any rank") {
+  const auto options = data::LoaderOptions().seed(11);
+  data::DistributedSampler rank1(49, 4, 1, 2, options);
+  CHECK(rank1.latest_epoch_start().epochs_drawn == 0);
+  CHECK(rank1.latest_epoch_start().random_state == rank1.position().random_state);
+  rank1.epoch();
+  const auto start = rank1.position();
+  const auto second = rank1.epoch();
+  CHECK(rank1.latest_epoch_start().epochs_drawn == 1);
+  CHECK(rank1.latest_epoch_start().random_state == start.random_state);
+  const auto third = rank1.epoch();
+  CHECK(second != third);  // the epochs do differ
+
+  data::DistributedSampler again(49, 4, 1, 2, options);
+  again.set_position(start);
+  CHECK(again.epochs_drawn() == 1);
+  CHECK(again.latest_epoch_start().random_state == start.random_state);
+  CHECK(again.epoch() == second);
+  CHECK(again.epoch() == third);
+  CHECK(again.epochs_drawn() == 3);
+
+  // Rank 0 set to rank 1's position draws its own share of the same epoch.
+  data::DistributedSampler rank0(49, 4, 0, 2, options);
+  rank0.epoch();
+  const auto rank0_second = rank0.epoch();
+  data::DistributedSampler rank0_again(49, 4, 0, 2, options);
+  rank0_again.set_position(start);
+  CHECK(rank0_again.epoch() == rank0_second);
+}

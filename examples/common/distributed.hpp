@@ -13,6 +13,7 @@
 #include "tapegrad/data/dataset.hpp"
 #include "tapegrad/data/distributed_sampler.hpp"
 #include "tapegrad/error.hpp"
+#include "tapegrad/io/checkpoint.hpp"
 #include "tapegrad/nn/module.hpp"
 #ifdef TAPEGRAD_HAVE_MPI
 #include "tapegrad/dist/dist.hpp"
@@ -89,16 +90,35 @@ class DataParallelRun {
   /// order) with it. A rank's last batch may be empty.
   std::vector<typename tapegrad::data::DataLoader<T>::Batch> epoch(tapegrad::data::DataLoader<T>& loader) {
     if (!on_) return loader.epoch();
-    if (!sampler_) {
-      sampler_ = std::make_unique<tapegrad::data::DistributedSampler>(
-          loader.dataset().size(), loader.batch_size() / world_, rank_, world_, loader.options());
-    }
     std::vector<typename tapegrad::data::DataLoader<T>::Batch> batches;
-    for (auto& indices : sampler_->epoch()) {
+    for (auto& indices : sampler(loader).epoch()) {
       auto part = loader.dataset().subset(indices);
       batches.push_back({std::move(part.features), std::move(part.targets), std::move(indices)});
     }
     return batches;
+  }
+
+  /// Adds the run's place in the data order to `checkpoint`: the loader without
+  /// --distributed; with it, the world size, this rank and the sampler that epoch() draws
+  /// from (made now if need be). Call it before loading the checkpoint.
+  void add_data_order(tapegrad::io::Checkpoint<T>& checkpoint, tapegrad::data::DataLoader<T>& loader) {
+    if (!on_) {
+      checkpoint.add_loader(loader);
+      return;
+    }
+    checkpoint.set_world_size(world_, rank_).add_sampler(sampler(loader));
+  }
+
+  /// Adds a generator whose stream differs from rank to rank (fashion_cnn's dropout) to
+  /// `checkpoint`: a per-rank generator with --distributed, a plain one without (so that a
+  /// one-process run's file is as before).
+  void add_rank_generator(tapegrad::io::Checkpoint<T>& checkpoint, const std::string& name,
+                          tapegrad::Generator& generator) const {
+    if (on_) {
+      checkpoint.add_rank_generator(name, generator);
+    } else {
+      checkpoint.add_generator(name, generator);
+    }
   }
 
   /// After backward(): every gradient becomes the average over the ranks, weighted by their
@@ -120,6 +140,15 @@ class DataParallelRun {
   }
 
  private:
+  // This rank's sampler over `loader`'s dataset, with its options and the local batch.
+  tapegrad::data::DistributedSampler& sampler(const tapegrad::data::DataLoader<T>& loader) {
+    if (!sampler_) {
+      sampler_ = std::make_unique<tapegrad::data::DistributedSampler>(
+          loader.dataset().size(), loader.batch_size() / world_, rank_, world_, loader.options());
+    }
+    return *sampler_;
+  }
+
   bool on_;
   std::size_t rank_ = 0, world_ = 1;
   std::unique_ptr<tapegrad::data::DistributedSampler> sampler_;

@@ -17,7 +17,8 @@ DistributedSampler::DistributedSampler(std::size_t dataset_size, std::size_t loc
       rank_(rank),
       world_size_(world_size),
       options_(options),
-      random_(options.seed()) {
+      random_(options.seed()),
+      latest_epoch_start_{0, random_.state()} {
   const std::string where = "DistributedSampler: ";
   if (world_size_ == 0) throw ValueError(where + "world size 0; expected at least 1 process");
   if (rank_ >= world_size_) {
@@ -65,6 +66,7 @@ std::size_t DistributedSampler::shard_size() const {
 std::vector<std::vector<std::size_t>> DistributedSampler::epoch() {
   // The same draw as DataLoader::epoch(), so that one process with DataLoader(data, G) and W
   // processes with this sampler walk the same order.
+  latest_epoch_start_ = position();
   std::vector<std::size_t> order(dataset_size_);
   std::iota(order.begin(), order.end(), std::size_t{0});
   if (options_.shuffle()) shuffle_indices(order, random_);
@@ -78,6 +80,12 @@ std::vector<std::vector<std::size_t>> DistributedSampler::epoch() {
     for (std::size_t k = 0; k < n; ++k) batches[b].push_back(order[b * g + rank_ + k * world_size_]);
   }
   return batches;
+}
+
+void DistributedSampler::set_position(const Position& position) {
+  epochs_drawn_ = position.epochs_drawn;
+  random_.set_state(position.random_state);
+  latest_epoch_start_ = position;
 }
 
 }  // namespace tapegrad::data

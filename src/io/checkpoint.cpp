@@ -298,6 +298,95 @@ std::vector<std::uint64_t> read_generators(
   return states;
 }
 
+// This process's states of the per-rank generators, in the order of `generators` (0 for one
+// missing, with the problem noted). Every rank's entries `rankR/generator/NAME` are read and
+// checked, so that a file good for one rank is good for all. With another world size in the
+// file (already noted) they are skipped: their number is bound to differ.
+std::vector<std::uint64_t> read_rank_generators(
+    Reader& reader, const std::vector<std::pair<std::string, Generator*>>& generators,
+    bool same_world_size, std::size_t world_size, std::size_t rank) {
+  std::vector<std::uint64_t> states(generators.size(), 0);
+  if (!same_world_size) {
+    for (const auto& name : reader.names_under("rank")) reader.skip(name);
+    return states;
+  }
+  std::string names;
+  for (std::size_t r = 0; r < world_size; ++r) {
+    for (std::size_t g = 0; g < generators.size(); ++g) {
+      const auto state =
+          reader.bits("rank" + std::to_string(r) + "/generator/" + generators[g].first);
+      if (r == rank) states[g] = state.value_or(0);
+    }
+  }
+  for (const auto& [name, generator] : generators) names += (names.empty() ? "" : ", ") + name;
+  for (const auto& name : reader.names_under("rank")) {
+    reader.note("unexpected " + detail::printable(name) +
+                " (this run's per-rank generators: " + (names.empty() ? "none" : names) +
+                ", ranks 0 to " + std::to_string(world_size - 1) + ")");
+    reader.skip(name);
+  }
+  return states;
+}
+
+// samplerI/...: its position, after comparing the sizes that fix its batches with `sampler`'s.
+data::DistributedSampler::Position read_sampler(Reader& reader, std::size_t i,
+                                                const data::DistributedSampler& sampler) {
+  const std::string prefix = "sampler" + std::to_string(i) + "/";
+  const auto compare = [&](const std::string& what, std::size_t ours) {
+    const auto in_file = reader.count(prefix + what);
+    if (in_file && *in_file != ours) {
+      std::string readable = what;
+      std::replace(readable.begin(), readable.end(), '_', ' ');
+      reader.note("sampler " + std::to_string(i) + ": " + readable + " is " +
+                  std::to_string(*in_file) + " in the file but " + std::to_string(ours) + " here");
+    }
+  };
+  compare("dataset_size", sampler.dataset_size());
+  compare("local_batch_size", sampler.local_batch_size());
+  compare("world_size", sampler.world_size());
+  const auto drawn = reader.count(prefix + "epochs_drawn");
+  const auto random_state = reader.bits(prefix + "random_state");
+  return {drawn.value_or(0), random_state.value_or(0)};
+}
+
+// The place of a loader or sampler (`what`, e.g. "loader 0") at the start of the epoch in
+// progress, so that the resumed run draws that epoch again and skips the batches done.
+template <class Source>
+auto epoch_start(const Source& source, const std::string& what, const TrainingPosition& position) {
+  if (source.epochs_drawn() == position.epoch + 1) return source.latest_epoch_start();
+  if (source.epochs_drawn() == position.epoch && position.step == 0) return source.position();
+  throw ValueError(
+      "Checkpoint::save: " + what + " has drawn " + counted(source.epochs_drawn(), "epoch") +
+      ", but the position is epoch " + std::to_string(position.epoch) + " (from 0), step " +
+      std::to_string(position.step) + ": expected " + std::to_string(position.epoch + 1) +
+      " drawn (or " + std::to_string(position.epoch) + " at step 0)");
+}
+
+// Refuses a generator name that cannot be a member name, or a name or generator added before
+// under either kind (shared or per rank).
+void check_new_generator(const std::string& name, const Generator& generator,
+                         const std::vector<std::pair<std::string, Generator*>>& shared,
+                         const std::vector<std::pair<std::string, Generator*>>& per_rank) {
+  if (name.empty() || name.find('/') != std::string::npos || name.find('\0') != std::string::npos) {
+    throw ValueError("Checkpoint: generator name '" + detail::printable(name) +
+                     "' must be non-empty, without '/' or a NUL byte");
+  }
+  for (const auto* added : {&shared, &per_rank}) {
+    for (const auto& entry : *added) {
+      if (entry.first == name)
+        throw ValueError("Checkpoint: a generator named '" + name + "' was added before");
+    }
+  }
+  for (const auto* added : {&shared, &per_rank}) {
+    for (const auto& [known, pointer] : *added) {
+      if (pointer == &generator) {
+        throw ValueError("Checkpoint: generator '" + name + "' is the generator added as '" +
+                         known + "'");
+      }
+    }
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -324,21 +413,15 @@ Checkpoint<T>& Checkpoint<T>::add_scheduler(optim::LRScheduler& scheduler) {
 
 template <class T>
 Checkpoint<T>& Checkpoint<T>::add_generator(const std::string& name, Generator& generator) {
-  if (name.empty() || name.find('/') != std::string::npos || name.find('\0') != std::string::npos) {
-    throw ValueError("Checkpoint: generator name '" + detail::printable(name) +
-                     "' must be non-empty, without '/' or a NUL byte");
-  }
-  for (const auto& entry : generators_) {
-    if (entry.first == name)
-      throw ValueError("Checkpoint: a generator named '" + name + "' was added before");
-  }
-  for (const auto& [known, pointer] : generators_) {
-    if (pointer == &generator) {
-      throw ValueError("Checkpoint: generator '" + name + "' is the generator added as '" + known +
-                       "'");
-    }
-  }
+  check_new_generator(name, generator, generators_, rank_generators_);
   generators_.emplace_back(name, &generator);
+  return *this;
+}
+
+template <class T>
+Checkpoint<T>& Checkpoint<T>::add_rank_generator(const std::string& name, Generator& generator) {
+  check_new_generator(name, generator, generators_, rank_generators_);
+  rank_generators_.emplace_back(name, &generator);
   return *this;
 }
 
@@ -352,14 +435,74 @@ Checkpoint<T>& Checkpoint<T>::add_loader(data::DataLoader<T>& loader) {
 }
 
 template <class T>
-Checkpoint<T>& Checkpoint<T>::set_world_size(std::size_t world_size) {
-  if (world_size == 0) throw ValueError("Checkpoint: world size must be at least 1, got 0");
-  world_size_ = world_size;
+Checkpoint<T>& Checkpoint<T>::add_sampler(data::DistributedSampler& sampler) {
+  if (std::find(samplers_.begin(), samplers_.end(), &sampler) != samplers_.end()) {
+    throw ValueError("Checkpoint: this distributed sampler was added before");
+  }
+  samplers_.push_back(&sampler);
   return *this;
 }
 
 template <class T>
+Checkpoint<T>& Checkpoint<T>::set_world_size(std::size_t world_size, std::size_t rank) {
+  if (world_size == 0) throw ValueError("Checkpoint: world size must be at least 1, got 0");
+  if (rank >= world_size) {
+    throw ValueError("Checkpoint: rank " + std::to_string(rank) + " with world size " +
+                     std::to_string(world_size) + "; expected a rank from 0 to " +
+                     std::to_string(world_size - 1));
+  }
+  world_size_ = world_size;
+  rank_ = rank;
+  return *this;
+}
+
+template <class T>
+std::vector<std::uint64_t> Checkpoint<T>::rank_generator_states() const {
+  std::vector<std::uint64_t> states;
+  for (const auto& entry : rank_generators_) states.push_back(entry.second->state());
+  return states;
+}
+
+template <class T>
 void Checkpoint<T>::save(const std::string& path, const TrainingPosition& position) const {
+  if (world_size_ > 1 && !rank_generators_.empty()) {
+    throw ValueError("Checkpoint::save: " + counted(rank_generators_.size(), "per-rank generator") +
+                     " (" + rank_generators_[0].first + ", ...) with world size " +
+                     std::to_string(world_size_) +
+                     ": this process has only its own states; every rank calls "
+                     "dist::save_checkpoint(), which gathers them");
+  }
+  save(path, position,
+       std::vector<std::vector<std::uint64_t>>(world_size_, rank_generator_states()));
+}
+
+template <class T>
+void Checkpoint<T>::save(const std::string& path, const TrainingPosition& position,
+                         const std::vector<std::vector<std::uint64_t>>& rank_states) const {
+  if (rank_states.size() != world_size_) {
+    throw ValueError("Checkpoint::save: generator states of " +
+                     counted(rank_states.size(), "rank") + ", expected one list per rank of " +
+                     std::to_string(world_size_));
+  }
+  for (std::size_t r = 0; r < rank_states.size(); ++r) {
+    if (rank_states[r].size() != rank_generators_.size()) {
+      throw ValueError("Checkpoint::save: rank " + std::to_string(r) + " has " +
+                       counted(rank_states[r].size(), "per-rank generator state") +
+                       ", this checkpoint " + std::to_string(rank_generators_.size()));
+    }
+  }
+  if (rank_states[rank_] != rank_generator_states()) {
+    throw ValueError("Checkpoint::save: the generator states given for rank " +
+                     std::to_string(rank_) + " are not this process's (rank " +
+                     std::to_string(rank_) + ") own");
+  }
+  for (std::size_t i = 0; i < samplers_.size(); ++i) {
+    if (samplers_[i]->world_size() != world_size_) {
+      throw ValueError("Checkpoint::save: sampler " + std::to_string(i) + " has world size " +
+                       std::to_string(samplers_[i]->world_size()) + ", the checkpoint world size " +
+                       std::to_string(world_size_) + " (set_world_size(world size, rank))");
+    }
+  }
   NpzArchive arrays;
   arrays.emplace_back("checkpoint/format", int64_array(kFormat));
   arrays.emplace_back("checkpoint/world_size", int64_array(static_cast<std::int64_t>(world_size_)));
@@ -402,26 +545,28 @@ void Checkpoint<T>::save(const std::string& path, const TrainingPosition& positi
   for (const auto& [name, generator] : generators_) {
     arrays.emplace_back("generator/" + name, bits_array(generator->state()));
   }
-  for (std::size_t i = 0; i < loaders_.size(); ++i) {
-    const auto& loader = *loaders_[i];
-    // The loader's place at the start of the epoch in progress, so that the resumed run
-    // draws that epoch again and skips the batches done.
-    typename data::DataLoader<T>::Position start;
-    if (loader.epochs_drawn() == position.epoch + 1) {
-      start = loader.latest_epoch_start();
-    } else if (loader.epochs_drawn() == position.epoch && position.step == 0) {
-      start = loader.position();
-    } else {
-      throw ValueError("Checkpoint::save: loader " + std::to_string(i) + " has drawn " +
-                       counted(loader.epochs_drawn(), "epoch") + ", but the position is epoch " +
-                       std::to_string(position.epoch) + " (from 0), step " +
-                       std::to_string(position.step) + ": expected " +
-                       std::to_string(position.epoch + 1) + " drawn (or " +
-                       std::to_string(position.epoch) + " at step 0)");
+  for (std::size_t r = 0; r < rank_states.size(); ++r) {
+    for (std::size_t g = 0; g < rank_generators_.size(); ++g) {
+      arrays.emplace_back("rank" + std::to_string(r) + "/generator/" + rank_generators_[g].first,
+                          bits_array(rank_states[r][g]));
     }
+  }
+  for (std::size_t i = 0; i < loaders_.size(); ++i) {
+    const auto start = epoch_start(*loaders_[i], "loader " + std::to_string(i), position);
     const std::string prefix = "loader" + std::to_string(i) + "/";
     arrays.emplace_back(prefix + "epochs_drawn",
                         int64_array(static_cast<std::int64_t>(start.epochs_drawn)));
+    arrays.emplace_back(prefix + "random_state", bits_array(start.random_state));
+  }
+  for (std::size_t i = 0; i < samplers_.size(); ++i) {
+    const auto& sampler = *samplers_[i];
+    const auto start = epoch_start(sampler, "sampler " + std::to_string(i), position);
+    const std::string prefix = "sampler" + std::to_string(i) + "/";
+    const auto size = [](std::size_t n) { return int64_array(static_cast<std::int64_t>(n)); };
+    arrays.emplace_back(prefix + "dataset_size", size(sampler.dataset_size()));
+    arrays.emplace_back(prefix + "local_batch_size", size(sampler.local_batch_size()));
+    arrays.emplace_back(prefix + "world_size", size(sampler.world_size()));
+    arrays.emplace_back(prefix + "epochs_drawn", size(start.epochs_drawn));
     arrays.emplace_back(prefix + "random_state", bits_array(start.random_state));
   }
   // Uncompressed: parameters and moments hardly deflate, and a save should cost little.
@@ -449,7 +594,7 @@ TrainingPosition Checkpoint<T>::load(const std::string& path) {
     reader.note("the file was written by a run of world size " + std::to_string(*world_size) +
                 ", this run has world size " + std::to_string(world_size_) +
                 " (the batches and data order depend on it: resume with " +
-                counted(*world_size, "process") + ")");
+                std::to_string(*world_size) + (*world_size == 1 ? " process)" : " processes)"));
   }
   const auto epoch = reader.count("checkpoint/epoch");
   const auto step = reader.count("checkpoint/step");
@@ -474,6 +619,8 @@ TrainingPosition Checkpoint<T>::load(const std::string& path) {
   }
 
   const auto generator_states = read_generators(reader, generators_);
+  const auto rank_generator_states = read_rank_generators(
+      reader, rank_generators_, !world_size || *world_size == world_size_, world_size_, rank_);
   const std::size_t file_loaders = read_group_count(reader, "loader", loaders_.size());
   std::vector<typename data::DataLoader<T>::Position> loader_positions;
   for (std::size_t i = 0; i < std::min(file_loaders, loaders_.size()); ++i) {
@@ -482,6 +629,10 @@ TrainingPosition Checkpoint<T>::load(const std::string& path) {
     const auto random_state = reader.bits(prefix + "random_state");
     loader_positions.push_back({drawn.value_or(0), random_state.value_or(0)});
   }
+  const std::size_t file_samplers = read_group_count(reader, "sampler", samplers_.size());
+  std::vector<data::DistributedSampler::Position> sampler_positions;
+  for (std::size_t i = 0; i < std::min(file_samplers, samplers_.size()); ++i)
+    sampler_positions.push_back(read_sampler(reader, i, *samplers_[i]));
   reader.note_unread();
 
   if (!reader.problems().empty()) {
@@ -501,7 +652,11 @@ TrainingPosition Checkpoint<T>::load(const std::string& path) {
     schedulers_[i]->load_state(scheduler_states[i]);
   for (std::size_t i = 0; i < generators_.size(); ++i)
     generators_[i].second->set_state(generator_states[i]);
+  for (std::size_t i = 0; i < rank_generators_.size(); ++i)
+    rank_generators_[i].second->set_state(rank_generator_states[i]);
   for (std::size_t i = 0; i < loaders_.size(); ++i) loaders_[i]->set_position(loader_positions[i]);
+  for (std::size_t i = 0; i < samplers_.size(); ++i)
+    samplers_[i]->set_position(sampler_positions[i]);
   return {*epoch, *step};
 }
 

@@ -1,8 +1,14 @@
-"""A demo's --checkpoint-every and --resume: a run of two epochs, against a run of one epoch
+"""A demo's --checkpoint-every and --resume: a run of E + 1 epochs, against a run of E epochs
 that writes checkpoints every K steps followed by a run resumed from its last checkpoint (in
-the middle of epoch 1) to the end of epoch 2. The final weights must be equal bit for bit.
+the middle of epoch E) to the end of epoch E + 1. The final weights must be equal bit for bit.
+E is 1, or given by --epochs-before E (2: the resume is in the second epoch, whose order
+differs from a fresh loader's first).
 
-    resume_demo.py PROGRAM WORK_DIR K ARGS...
+    resume_demo.py [--epochs-before E] PROGRAM WORK_DIR K ARGS...
+    resume_demo.py [--epochs-before E] --mpirun MPIRUN_SH MPIEXEC NP PROGRAM WORK_DIR K ARGS...
+
+With --mpirun each run is a job of NP ranks (tests/mpi/mpirun.sh MPIEXEC NP PROGRAM ...), and
+ARGS holds --distributed: rank 0 writes the checkpoint and the weights, every rank resumes.
 """
 import os
 import shutil
@@ -13,28 +19,49 @@ import numpy
 
 
 def run(program, args):
-    done = subprocess.run([program] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    done = subprocess.run(program + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=1200)
     if done.returncode != 0:
-        print("FAIL: %s %s exited with %d:\n%s%s" % (program, " ".join(args), done.returncode,
+        print("FAIL: %s %s exited with %d:\n%s%s" % (" ".join(program), " ".join(args), done.returncode,
                                                      done.stdout, done.stderr))
         sys.exit(1)
     return done.stdout
 
 
 def main():
-    program, work, every, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+    arguments = sys.argv[1:]
+    before = 1
+    if arguments[0] == "--epochs-before":
+        before = int(arguments[1])
+        arguments = arguments[2:]
+    launcher = []
+    if arguments[0] == "--mpirun":
+        launcher = ["sh"] + arguments[1:4]
+        arguments = arguments[4:]
+    program, work, every, args = launcher + [arguments[0]], arguments[1], arguments[2], arguments[3:]
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     common = args + ["--out", work]
-    run(program, common + ["--epochs", "2", "--weights", "uninterrupted.npz"])
-    run(program, common + ["--epochs", "1", "--weights", "first_epoch.npz", "--checkpoint-every", every,
-                           "--checkpoint", "run.ckpt"])
-    output = run(program, common + ["--epochs", "2", "--weights", "resumed.npz",
+    total = str(before + 1)
+    run(program, common + ["--epochs", total, "--weights", "uninterrupted.npz"])
+    run(program, common + ["--epochs", str(before), "--weights", "first_epochs.npz",
+                           "--checkpoint-every", every, "--checkpoint", "run.ckpt"])
+    output = run(program, common + ["--epochs", total, "--weights", "resumed.npz",
                                     "--resume", os.path.join(work, "run.ckpt")])
+    if launcher:
+        # One file for all ranks: the sampler's place and the world size in it.
+        with numpy.load(os.path.join(work, "run.ckpt")) as checkpoint:
+            ranks = int(launcher[3])
+            if int(checkpoint["checkpoint/world_size"]) != ranks or \
+                    "sampler0/epochs_drawn" not in checkpoint.files:
+                print("FAIL: the checkpoint is not of a %d-rank run: %s" % (ranks, checkpoint.files))
+                sys.exit(1)
+            print("the checkpoint holds world size %d, the sampler's place and %d per-rank members"
+                  % (ranks, len([name for name in checkpoint.files if name.startswith("rank")])))
     resumed_line = [line for line in output.splitlines() if line.startswith("resumed from")]
     print(resumed_line[0] if resumed_line else "FAIL: no 'resumed from' line")
-    if not resumed_line or "epoch 1, after its step 0" in resumed_line[0]:
+    if not resumed_line or ("epoch %d, after its step" % before) not in resumed_line[0] or \
+            ("epoch %d, after its step 0" % before) in resumed_line[0]:
         sys.exit(1)
     with numpy.load(os.path.join(work, "uninterrupted.npz")) as a, \
             numpy.load(os.path.join(work, "resumed.npz")) as b:

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "tapegrad/data/dataset.hpp"
@@ -77,6 +78,25 @@ class DistributedSampler {
   /// How many times epoch() has been called.
   std::size_t epochs_drawn() const { return epochs_drawn_; }
 
+  /// Where a sampler stands in its sequence of epochs, as DataLoader::Position: enough to
+  /// draw the same epochs again (checkpoints save it, see io::Checkpoint::add_sampler()). The
+  /// same on every rank: the ranks share the generator's seed and draws.
+  struct Position {
+    std::size_t epochs_drawn = 0;    ///< epoch() calls made before this point
+    std::uint64_t random_state = 0;  ///< the sampler's Generator::state() at this point
+  };
+  /// The current position: the next epoch() continues from it.
+  Position position() const { return {epochs_drawn_, random_.state()}; }
+  /// The position just before the latest epoch() call (before any call: the current one).
+  /// A checkpoint taken in the middle of an epoch saves it, so that after set_position()
+  /// the next epoch() returns the interrupted epoch's batches again, in the same order.
+  Position latest_epoch_start() const { return latest_epoch_start_; }
+  /// Moves the sampler to `position`, taken from a sampler with the same dataset size,
+  /// local batch size, world size and options, of any rank (the position does not record
+  /// them): the next epoch() draws this rank's share of what that sampler's epoch was.
+  /// latest_epoch_start() becomes `position` too.
+  void set_position(const Position& position);
+
  private:
   // The samples of global batch `batch` that fall to this rank.
   std::size_t samples_in_batch(std::size_t batch) const;
@@ -85,6 +105,7 @@ class DistributedSampler {
   LoaderOptions options_;
   Generator random_;
   std::size_t epochs_drawn_ = 0;
+  Position latest_epoch_start_;
 };
 
 /// @}
