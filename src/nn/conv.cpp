@@ -34,42 +34,70 @@ void check_pool(const char* layer, const Pool2dOptions& options) {
   }
 }
 
+// The checks both convolution layers make of their channel counts and kernel.
+void check_layer(const char* layer, std::size_t in, std::size_t out, const Size2& kernel) {
+  if (in == 0 || out == 0) {
+    throw ValueError(std::string(layer) + ": channel counts must be positive, got " + std::to_string(in) + " -> " +
+                     std::to_string(out));
+  }
+  require_at_least(layer, "the kernel size", kernel, 1);
+}
+
+// A parameter of `shape` drawn uniformly from [-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's
+// reset_parameters of its convolutions, whose kaiming_uniform_(a = sqrt(5)) has the bound
+// gain sqrt(3 / fan_in) with gain sqrt(2 / (1 + 5)), i.e. 1 / sqrt(fan_in); the bias too.
+template <class T>
+Tensor<T> drawn_parameter(const Shape& shape, std::size_t fan_in, const Conv2dLayerOptions& layer) {
+  const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+  xt::xarray<T> values = xt::xarray<T>::from_shape(shape);
+  Init::uniform(-bound, bound).fill(values, layer.random());
+  return Tensor<T>(std::move(values));
+}
+
+// A convolution layer's input: (N, in, H, W) or (in, H, W), else ShapeError naming the layer.
+template <class T>
+void check_input(const char* layer, std::size_t in, std::size_t out, const Tensor<T>& input) {
+  const bool batched = input.dim() == 4;
+  if ((input.dim() != 3 && !batched) || input.shape()[batched ? 1 : 0] != in) {
+    throw ShapeError(std::string(layer) + "(" + std::to_string(in) + ", " + std::to_string(out) +
+                     "): the input has shape " + shape_to_string(input.shape()) + "; expected (N, " +
+                     std::to_string(in) + ", H, W) or (" + std::to_string(in) + ", H, W)");
+  }
+}
+
+// PyTorch's _ConvNd.extra_repr, with the sizes stored as pairs: padding, dilation and output
+// padding shown only when not the default.
+std::string conv_repr(std::size_t in, std::size_t out, const Size2& kernel, const Conv2dOptions& geometry,
+                      const Size2& output_padding, bool has_bias) {
+  std::string s = std::to_string(in) + ", " + std::to_string(out) + ", kernel_size=" + kernel.to_pair_string() +
+                  ", stride=" + geometry.stride().to_pair_string();
+  const Size2& p = geometry.padding();
+  const Size2& d = geometry.dilation();
+  if (p.h() != 0 || p.w() != 0) s += ", padding=" + p.to_pair_string();
+  if (d.h() != 1 || d.w() != 1) s += ", dilation=" + d.to_pair_string();
+  if (output_padding.h() != 0 || output_padding.w() != 0) s += ", output_padding=" + output_padding.to_pair_string();
+  if (!has_bias) s += ", bias=False";
+  return s;
+}
+
 }  // namespace
 
 template <class T>
 Conv2d<T>::Conv2d(std::size_t in_channels, std::size_t out_channels, Size2 kernel_size, const Conv2dOptions& options,
                   const Conv2dLayerOptions& layer)
     : in_(in_channels), out_(out_channels), kernel_(kernel_size), options_(options), has_bias_(layer.has_bias()) {
-  if (in_ == 0 || out_ == 0) {
-    throw ValueError("Conv2d: channel counts must be positive, got " + std::to_string(in_) + " -> " +
-                     std::to_string(out_));
-  }
-  require_at_least("Conv2d", "the kernel size", kernel_, 1);
+  check_layer("Conv2d", in_, out_, kernel_);
   check_geometry("Conv2d", options.stride(), options.padding(), options.dilation());
   const auto kh = static_cast<std::size_t>(kernel_.h()), kw = static_cast<std::size_t>(kernel_.w());
   checked_size("Conv2d", {out_, in_, kh, kw});
-  // PyTorch's reset_parameters: kaiming_uniform_(a = sqrt(5)) gives the bound
-  // gain sqrt(3 / fan_in) with gain sqrt(2 / (1 + 5)), i.e. 1 / sqrt(fan_in); the bias too.
-  const double bound = 1.0 / std::sqrt(static_cast<double>(in_ * kh * kw));
-  const Init init = Init::uniform(-bound, bound);
-  xt::xarray<T> w = xt::xarray<T>::from_shape({out_, in_, kh, kw});
-  init.fill(w, layer.random());
-  weight_ = this->register_parameter("weight", Tensor<T>(std::move(w)));
-  if (has_bias_) {
-    xt::xarray<T> b = xt::xarray<T>::from_shape({out_});
-    init.fill(b, layer.random());
-    bias_ = this->register_parameter("bias", Tensor<T>(std::move(b)));
-  }
+  // PyTorch's fan_in of an (O, C, kh, kw) weight: C kh kw.
+  weight_ = this->register_parameter("weight", drawn_parameter<T>({out_, in_, kh, kw}, in_ * kh * kw, layer));
+  if (has_bias_) bias_ = this->register_parameter("bias", drawn_parameter<T>({out_}, in_ * kh * kw, layer));
 }
 
 template <class T>
 Tensor<T> Conv2d<T>::forward(const Tensor<T>& input) {
-  const bool batched = input.dim() == 4;
-  if ((input.dim() != 3 && !batched) || input.shape()[batched ? 1 : 0] != in_) {
-    throw ShapeError("Conv2d(" + std::to_string(in_) + ", " + std::to_string(out_) + "): the input has shape " +
-                     shape_to_string(input.shape()) + "; expected (N, " + std::to_string(in_) + ", H, W) or (" +
-                     std::to_string(in_) + ", H, W)");
-  }
+  check_input("Conv2d", in_, out_, input);
   return has_bias_ ? conv2d(input, weight_, bias_, options_) : conv2d(input, weight_, options_);
 }
 
@@ -81,26 +109,14 @@ const Tensor<T>& Conv2d<T>::bias() const {
 
 template <class T>
 std::string Conv2d<T>::extra_repr() const {
-  // PyTorch's _ConvNd.extra_repr, with the sizes stored as pairs.
-  std::string s = std::to_string(in_) + ", " + std::to_string(out_) + ", kernel_size=" + kernel_.to_pair_string() +
-                  ", stride=" + options_.stride().to_pair_string();
-  const Size2& p = options_.padding();
-  const Size2& d = options_.dilation();
-  if (p.h() != 0 || p.w() != 0) s += ", padding=" + p.to_pair_string();
-  if (d.h() != 1 || d.w() != 1) s += ", dilation=" + d.to_pair_string();
-  if (!has_bias_) s += ", bias=False";
-  return s;
+  return conv_repr(in_, out_, kernel_, options_, Size2(0), has_bias_);
 }
 
 template <class T>
 ConvTranspose2d<T>::ConvTranspose2d(std::size_t in_channels, std::size_t out_channels, Size2 kernel_size,
                                     const ConvTranspose2dOptions& options, const Conv2dLayerOptions& layer)
     : in_(in_channels), out_(out_channels), kernel_(kernel_size), options_(options), has_bias_(layer.has_bias()) {
-  if (in_ == 0 || out_ == 0) {
-    throw ValueError("ConvTranspose2d: channel counts must be positive, got " + std::to_string(in_) + " -> " +
-                     std::to_string(out_));
-  }
-  require_at_least("ConvTranspose2d", "the kernel size", kernel_, 1);
+  check_layer("ConvTranspose2d", in_, out_, kernel_);
   check_geometry("ConvTranspose2d", options.stride(), options.padding(), options.dilation());
   require_at_least("ConvTranspose2d", "the output padding", options.output_padding(), 0);
   const Size2& s = options.stride();
@@ -112,27 +128,14 @@ ConvTranspose2d<T>::ConvTranspose2d(std::size_t in_channels, std::size_t out_cha
   const auto kh = static_cast<std::size_t>(kernel_.h()), kw = static_cast<std::size_t>(kernel_.w());
   checked_size("ConvTranspose2d", {in_, out_, kh, kw});
   // PyTorch's fan_in of a (C_in, C_out, kh, kw) weight is its second extent times the
-  // kernel: C_out kh kw; kaiming_uniform_(a = sqrt(5)) then bounds at 1 / sqrt(fan_in).
-  const double bound = 1.0 / std::sqrt(static_cast<double>(out_ * kh * kw));
-  const Init init = Init::uniform(-bound, bound);
-  xt::xarray<T> w = xt::xarray<T>::from_shape({in_, out_, kh, kw});
-  init.fill(w, layer.random());
-  weight_ = this->register_parameter("weight", Tensor<T>(std::move(w)));
-  if (has_bias_) {
-    xt::xarray<T> b = xt::xarray<T>::from_shape({out_});
-    init.fill(b, layer.random());
-    bias_ = this->register_parameter("bias", Tensor<T>(std::move(b)));
-  }
+  // kernel: C_out kh kw.
+  weight_ = this->register_parameter("weight", drawn_parameter<T>({in_, out_, kh, kw}, out_ * kh * kw, layer));
+  if (has_bias_) bias_ = this->register_parameter("bias", drawn_parameter<T>({out_}, out_ * kh * kw, layer));
 }
 
 template <class T>
 Tensor<T> ConvTranspose2d<T>::forward(const Tensor<T>& input) {
-  const bool batched = input.dim() == 4;
-  if ((input.dim() != 3 && !batched) || input.shape()[batched ? 1 : 0] != in_) {
-    throw ShapeError("ConvTranspose2d(" + std::to_string(in_) + ", " + std::to_string(out_) +
-                     "): the input has shape " + shape_to_string(input.shape()) + "; expected (N, " +
-                     std::to_string(in_) + ", H, W) or (" + std::to_string(in_) + ", H, W)");
-  }
+  check_input("ConvTranspose2d", in_, out_, input);
   return has_bias_ ? conv_transpose2d(input, weight_, bias_, options_) : conv_transpose2d(input, weight_, options_);
 }
 
@@ -144,17 +147,7 @@ const Tensor<T>& ConvTranspose2d<T>::bias() const {
 
 template <class T>
 std::string ConvTranspose2d<T>::extra_repr() const {
-  // PyTorch's _ConvNd.extra_repr, with the sizes stored as pairs.
-  std::string s = std::to_string(in_) + ", " + std::to_string(out_) + ", kernel_size=" + kernel_.to_pair_string() +
-                  ", stride=" + options_.stride().to_pair_string();
-  const Size2& p = options_.padding();
-  const Size2& op = options_.output_padding();
-  const Size2& d = options_.dilation();
-  if (p.h() != 0 || p.w() != 0) s += ", padding=" + p.to_pair_string();
-  if (d.h() != 1 || d.w() != 1) s += ", dilation=" + d.to_pair_string();
-  if (op.h() != 0 || op.w() != 0) s += ", output_padding=" + op.to_pair_string();
-  if (!has_bias_) s += ", bias=False";
-  return s;
+  return conv_repr(in_, out_, kernel_, options_.convolution(), options_.output_padding(), has_bias_);
 }
 
 template <class T>

@@ -25,18 +25,13 @@
 #include "tapegrad/dist/dist.hpp"
 #include "tapegrad/tapegrad.hpp"
 
+#include "checks.hpp"
+
 using namespace tapegrad;
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const std::string& what) {
-  if (!ok) {
-    ++failures;
-    std::fprintf(stderr, "rank %d: CHECK FAILED: %s\n", dist::rank(), what.c_str());
-  }
-}
+using mpi_checks::check;
 
 std::size_t my_rank() { return static_cast<std::size_t>(dist::rank()); }
 
@@ -265,15 +260,7 @@ int run(int argc, char** argv) {
     write_result(run, work + "/" + out + "_rank" + std::to_string(my_rank()) + ".bin");
   }
 
-  int total = 0;
-  MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-  if (dist::rank() == 0) {
-    if (total == 0)
-      std::printf("checkpoint_checks: all checks passed on %d ranks\n", dist::world_size());
-    else
-      std::printf("checkpoint_checks: %d checks failed\n", total);
-  }
-  return total == 0 ? 0 : 1;
+  return mpi_checks::verdict("checkpoint_checks");
 }
 
 }  // namespace

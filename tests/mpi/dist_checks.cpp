@@ -19,18 +19,13 @@
 #include "tapegrad/dist/dist.hpp"
 #include "tapegrad/tapegrad.hpp"
 
+#include "checks.hpp"
+
 using namespace tapegrad;
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const std::string& what) {
-  if (!ok) {
-    ++failures;
-    std::fprintf(stderr, "rank %d: CHECK FAILED: %s\n", dist::rank(), what.c_str());
-  }
-}
+using mpi_checks::check;
 
 // 49 samples of 5 features, 3 classes: with 2 ranks x 4 an epoch is 6 full global batches and
 // one of a single sample (rank 1's last batch is empty), so 20 steps cross two epoch ends.
@@ -258,13 +253,7 @@ int run(int argc, char** argv) {
     several_ranks();
   }
 
-  int total = 0;
-  MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-  if (dist::rank() == 0) {
-    if (total == 0) std::printf("dist_checks: all checks passed on %d ranks\n", dist::world_size());
-    else std::printf("dist_checks: %d checks failed\n", total);
-  }
-  return total == 0 ? 0 : 1;
+  return mpi_checks::verdict("dist_checks");
 }
 
 void several_ranks() {
