@@ -3,13 +3,12 @@
 // it, ADOL-C's tape. Time, heap held per op at the peak, and page faults per op.
 #include <malloc.h>
 
+#include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
 #include <functional>
 #include <memory>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "common.hpp"
 #include "tapegrad/tapegrad.hpp"
@@ -157,9 +156,10 @@ int main(int argc, char** argv) {
   contenders.push_back({"minimal scalar tape", floor_chain, {}});
   contenders.push_back({"tapegrad", tapegrad_chain, {}});
   auto replayed = std::make_shared<ReplayedChain>();
-  contenders.push_back({"tapegrad, compiled, replayed",
-                        [replayed](long n, const std::function<void()>& at_peak) { return (*replayed)(n, at_peak); },
-                        {}});
+  contenders.push_back(
+      {"tapegrad, compiled, replayed",
+       [replayed](long n, const std::function<void()>& at_peak) { return (*replayed)(n, at_peak); },
+       {}});
   (*replayed)(length, [] {});  // compiled once, before any timing
 #ifdef TAPEGRAD_BENCH_ADOLC
   bench::AdolcChain adolc(length);
@@ -210,10 +210,12 @@ int main(int argc, char** argv) {
 #else
   std::printf("  ADOL-C: not found at configure time (apt-get install libadolc-dev)\n");
 #endif
-  std::printf("  (the compiled chain's plan holds %.0f heap bytes per op for as long as the step lives:\n"
-              "   the forward and backward records, their nodes and buffers; its heap B/op above is what a\n"
-              "   replay adds)\n",
-              replayed->plan_bytes_per_op);
+  std::printf(
+      "  (the compiled chain's plan holds %.0f heap bytes per op for as long as the step lives:\n"
+      "   the forward and backward records, their nodes and buffers; its heap B/op above is what "
+      "a\n"
+      "   replay adds)\n",
+      replayed->plan_bytes_per_op);
   std::printf("  gradients agree: %s (", agree ? "yes" : "NO");
   for (const auto& c : contenders)
     std::printf("%s%.12g", &c == &contenders[0] ? "" : ", ", c.gradient);

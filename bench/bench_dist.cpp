@@ -8,13 +8,12 @@
 // one BLAS thread per rank.
 #include <mpi.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "common/fashion_cnn_network.hpp"
 #include "tapegrad/dist/dist.hpp"
@@ -37,7 +36,8 @@ int run(int argc, char** argv) {
   int epochs = 3;
   bool per_rank = false;
   app.add_option("--model", model_name, "mlp (784-100-10, SGD) or cnn (fashion_cnn's, Adam)")
-      ->check(CLI::IsMember({"mlp", "cnn"}))->capture_default_str();
+      ->check(CLI::IsMember({"mlp", "cnn"}))
+      ->capture_default_str();
   app.add_option("--batch", batch, "the global batch, split over the ranks")->capture_default_str();
   app.add_flag("--per-rank", per_rank, "--batch is each rank's batch instead (weak scaling)");
   app.add_option("--images", images, "training images per epoch")->capture_default_str();
@@ -54,7 +54,8 @@ int run(int argc, char** argv) {
   const bool cnn = model_name == "cnn";
   const auto fashion = data::load_fashion_mnist<float>(data::kFashionMnistFolder);
   images = std::min(images, fashion.train_labels.size());
-  xt::xarray<float> x = cnn ? xt::xarray<float>::from_shape({images, std::size_t{1}, std::size_t{28}, std::size_t{28}})
+  xt::xarray<float> x = cnn ? xt::xarray<float>::from_shape(
+                                  {images, std::size_t{1}, std::size_t{28}, std::size_t{28}})
                             : xt::xarray<float>::from_shape({images, std::size_t{784}});
   std::copy_n(fashion.train_images.data(), images * 784, x.data());
   xt::xarray<float> y = xt::xarray<float>::from_shape({images});
@@ -68,21 +69,26 @@ int run(int argc, char** argv) {
   } else {
     model = std::make_shared<nn::MLP<float>>(
         std::vector<std::size_t>{784, 100, 10}, nn::Activation::ReLU,
-        nn::MLPOptions().output_activation(nn::Activation::Identity)
+        nn::MLPOptions()
+            .output_activation(nn::Activation::Identity)
             .linear(nn::LinearOptions().weight_init(nn::Init::he_uniform()).generator(random)));
   }
   if (me > 0) random = Generator(1 + me);  // the CNN's dropout masks: a stream per rank
   std::unique_ptr<optim::Optimizer<float>> optimizer;
-  if (cnn) optimizer = std::make_unique<optim::Adam<float>>(model->parameters(), 1e-3);
-  else optimizer = std::make_unique<optim::SGD<float>>(model->parameters(), 0.1);
+  if (cnn)
+    optimizer = std::make_unique<optim::Adam<float>>(model->parameters(), 1e-3);
+  else
+    optimizer = std::make_unique<optim::SGD<float>>(model->parameters(), 0.1);
   dist::broadcast_parameters(*model);
   dist::DataParallel<float> parallel(*model);
   data::DistributedSampler sampler(images, local_batch, me, world, data::LoaderOptions().seed(1));
   if (me == 0) {
-    std::printf("%s, %zu images per epoch, %zu ranks x %zu = global batch %zu, %zu parameter values "
-                "(%.2f MB of gradient), %zu all-reduce call(s) per step\n",
-                model_name.c_str(), images, world, local_batch, world * local_batch, model->parameter_count(),
-                static_cast<double>(model->parameter_count() * sizeof(float)) / 1e6, parallel.buckets());
+    std::printf(
+        "%s, %zu images per epoch, %zu ranks x %zu = global batch %zu, %zu parameter values "
+        "(%.2f MB of gradient), %zu all-reduce call(s) per step\n",
+        model_name.c_str(), images, world, local_batch, world * local_batch,
+        model->parameter_count(),
+        static_cast<double>(model->parameter_count() * sizeof(float)) / 1e6, parallel.buckets());
   }
 
   double best_throughput = 0, share_at_best = 0, step_ms_at_best = 0;
@@ -94,7 +100,8 @@ int run(int argc, char** argv) {
       if (!indices.empty()) {
         const auto part = train.subset(indices);
         std::vector<std::size_t> labels(indices.size());
-        for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::size_t>(part.targets(i));
+        for (std::size_t i = 0; i < labels.size(); ++i)
+          labels[i] = static_cast<std::size_t>(part.targets(i));
         Tape tape;
         nn::cross_entropy((*model)(Tensor<float>(part.features)), labels).backward();
       }
@@ -103,14 +110,17 @@ int run(int argc, char** argv) {
       optimizer->zero_grad();
     }
     const double mine = MPI_Wtime() - start;
-    const double communication = max_over_ranks(parallel.communication_seconds() - communication_start);
+    const double communication =
+        max_over_ranks(parallel.communication_seconds() - communication_start);
     const double seconds = max_over_ranks(mine);
     const double throughput = static_cast<double>(images) / seconds;
     const double step_ms = 1e3 * (seconds - communication) / static_cast<double>(batches.size());
     if (me == 0) {
-      std::printf("epoch %d: %.3f s, %.0f images/s, all-reduce %.3f s (%.1f%%), compute %.3f ms per step "
-                  "(%zu steps)\n",
-                  epoch, seconds, throughput, communication, 100 * communication / seconds, step_ms, batches.size());
+      std::printf(
+          "epoch %d: %.3f s, %.0f images/s, all-reduce %.3f s (%.1f%%), compute %.3f ms per step "
+          "(%zu steps)\n",
+          epoch, seconds, throughput, communication, 100 * communication / seconds, step_ms,
+          batches.size());
     }
     if (throughput > best_throughput) {
       best_throughput = throughput;
@@ -119,8 +129,10 @@ int run(int argc, char** argv) {
     }
   }
   if (me == 0) {
-    std::printf("RESULT model=%s np=%zu images_per_s=%.1f communication_share=%.4f compute_ms_per_step=%.4f\n",
-                model_name.c_str(), world, best_throughput, share_at_best, step_ms_at_best);
+    std::printf(
+        "RESULT model=%s np=%zu images_per_s=%.1f communication_share=%.4f "
+        "compute_ms_per_step=%.4f\n",
+        model_name.c_str(), world, best_throughput, share_at_best, step_ms_at_best);
   }
   return 0;
 }

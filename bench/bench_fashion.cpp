@@ -2,24 +2,22 @@
 // one OpenBLAS thread: tapegrad against the same training written by hand with CBLAS and the
 // analytic gradients (the floor), in float32 and float64. Each run happens in a
 // child process so that its peak memory (ru_maxrss) is its own; times are medians.
+#include <cblas.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
 #include <vector>
-
-#include <CLI/CLI.hpp>
+#include <xtensor/xmath.hpp>
+#include <xtensor/xtensor.hpp>
 
 #include "common.hpp"
-#include <cblas.h>
-#include <xtensor/xtensor.hpp>
-#include <xtensor/xmath.hpp>
-
 #include "tapegrad/tapegrad.hpp"
 
 extern "C" void openblas_set_num_threads(int threads);
@@ -82,8 +80,8 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha
 // with transpose flags, the SGD update folded into the weight-gradient GEMMs (beta = 1),
 // the elementwise work in plain loops.
 template <class T>
-double hand_epoch(const Setup& s, const tapegrad::data::FashionMnist<T>& data, const std::vector<std::size_t>& order,
-                  Weights<T>& w) {
+double hand_epoch(const Setup& s, const tapegrad::data::FashionMnist<T>& data,
+                  const std::vector<std::size_t>& order, Weights<T>& w) {
   const T lr = static_cast<T>(s.learning_rate);
   const std::size_t hidden = s.hidden;
   xt::xarray<T> x;
@@ -115,7 +113,8 @@ double hand_epoch(const Setup& s, const tapegrad::data::FashionMnist<T>& data, c
     }
     // dh uses W2 before its update; then each weight update is one GEMM.
     gemm<T>(false, true, n, hidden, 10, T(1), z.data(), w.w2.data(), T(0), dh.data());
-    for (std::size_t k = 0; k < n * hidden; ++k) dh.data()[k] = h.data()[k] > 0 ? dh.data()[k] : T(0);
+    for (std::size_t k = 0; k < n * hidden; ++k)
+      dh.data()[k] = h.data()[k] > 0 ? dh.data()[k] : T(0);
     gemm<T>(true, false, hidden, 10, n, -lr, h.data(), z.data(), T(1), w.w2.data());
     gemm<T>(true, false, 784, hidden, n, -lr, x.data(), dh.data(), T(1), w.w1.data());
     T* gb2 = w.b2.data();
@@ -140,12 +139,13 @@ enum Side { kHand, kTape, kCompiled, kSgdStep };
 // recorded once (tapegrad::compile) and replayed, the labels given as a one-hot tensor
 // (kCompiled); the same with the SGD update in the step (tapegrad::compile_sgd_step).
 template <class T>
-double tape_epoch(const Setup& s, const tapegrad::data::FashionMnist<T>& data, const std::vector<std::size_t>& order,
-                  const Weights<T>& init, Side side) {
+double tape_epoch(const Setup& s, const tapegrad::data::FashionMnist<T>& data,
+                  const std::vector<std::size_t>& order, const Weights<T>& init, Side side) {
   const bool compiled = side != kTape;
   using tapegrad::Tensor;
-  tapegrad::nn::MLP<T> model({784, s.hidden, 10}, tapegrad::nn::Activation::ReLU,
-                             tapegrad::nn::MLPOptions().output_activation(tapegrad::nn::Activation::Identity));
+  tapegrad::nn::MLP<T> model(
+      {784, s.hidden, 10}, tapegrad::nn::Activation::ReLU,
+      tapegrad::nn::MLPOptions().output_activation(tapegrad::nn::Activation::Identity));
   auto params = model.parameters();
   params[0].set_value(init.w1);
   params[1].set_value(init.b1);
@@ -168,13 +168,16 @@ double tape_epoch(const Setup& s, const tapegrad::data::FashionMnist<T>& data, c
       // shape): no copy besides the one the hand-written epoch makes too.
       auto& step = steps[n];
       if (!step) {
-        step = std::make_unique<CompiledStep>(CompiledStep{Tensor<T>(xt::xarray<T>(xt::zeros<T>({n, std::size_t{784}}))),
-                                                           Tensor<T>(xt::xarray<T>(xt::zeros<T>({n, std::size_t{10}}))),
-                                                           nullptr, nullptr});
+        step = std::make_unique<CompiledStep>(CompiledStep{
+            Tensor<T>(xt::xarray<T>(xt::zeros<T>({n, std::size_t{784}}))),
+            Tensor<T>(xt::xarray<T>(xt::zeros<T>({n, std::size_t{10}}))), nullptr, nullptr});
         CompiledStep& c = *step;
-        const auto loss = [&model, &c] { return tapegrad::nn::cross_entropy_with_probabilities(model(c.x), c.y); };
+        const auto loss = [&model, &c] {
+          return tapegrad::nn::cross_entropy_with_probabilities(model(c.x), c.y);
+        };
         if (side == kSgdStep) {
-          c.sgd_run = std::make_unique<tapegrad::SgdStep<T>>(tapegrad::compile_sgd_step(params, s.learning_rate, loss));
+          c.sgd_run = std::make_unique<tapegrad::SgdStep<T>>(
+              tapegrad::compile_sgd_step(params, s.learning_rate, loss));
         } else {
           c.run = std::make_unique<tapegrad::Compiled<T>>(tapegrad::compile(params, loss));
         }
@@ -247,7 +250,8 @@ bool compare(const char* type, const Setup& s, int runs) {
         const auto order = tapegrad::data::random_permutation(data.train_labels.size(), random);
         Weights<T> w(s);
         const auto start = Clock::now();
-        const double l = side == kHand ? hand_epoch(s, data, order, w) : tape_epoch(s, data, order, w, side);
+        const double l =
+            side == kHand ? hand_epoch(s, data, order, w) : tape_epoch(s, data, order, w, side);
         return Measurement{std::chrono::duration<double>(Clock::now() - start).count(), l, 0};
       });
     };
@@ -262,13 +266,18 @@ bool compare(const char* type, const Setup& s, int runs) {
   }
   const double h = median(times[kHand]), t = median(times[kTape]), c = median(times[kCompiled]),
                f = median(times[kSgdStep]);
-  const auto ratio = [&](Side side) { return static_cast<double>(peak[side]) / static_cast<double>(peak[kHand]); };
-  std::printf("%-7s hand-written %.3f s  tapegrad %.3f s (%.2fx)  compiled %.3f s (%.2fx)  sgd step %.3f s (%.2fx)\n"
-              "        peak memory %.0f / %.0f / %.0f / %.0f MiB (%.2fx, %.2fx, %.2fx) | mean training loss %.6f / "
-              "%.6f / %.6f / %.6f\n",
-              type, h, t, t / h, c, c / h, f, f / h, peak[kHand] / 1024.0, peak[kTape] / 1024.0,
-              peak[kCompiled] / 1024.0, peak[kSgdStep] / 1024.0, ratio(kTape), ratio(kCompiled), ratio(kSgdStep),
-              loss[kHand], loss[kTape], loss[kCompiled], loss[kSgdStep]);
+  const auto ratio = [&](Side side) {
+    return static_cast<double>(peak[side]) / static_cast<double>(peak[kHand]);
+  };
+  std::printf(
+      "%-7s hand-written %.3f s  tapegrad %.3f s (%.2fx)  compiled %.3f s (%.2fx)  sgd step %.3f s "
+      "(%.2fx)\n"
+      "        peak memory %.0f / %.0f / %.0f / %.0f MiB (%.2fx, %.2fx, %.2fx) | mean training "
+      "loss %.6f / "
+      "%.6f / %.6f / %.6f\n",
+      type, h, t, t / h, c, c / h, f, f / h, peak[kHand] / 1024.0, peak[kTape] / 1024.0,
+      peak[kCompiled] / 1024.0, peak[kSgdStep] / 1024.0, ratio(kTape), ratio(kCompiled),
+      ratio(kSgdStep), loss[kHand], loss[kTape], loss[kCompiled], loss[kSgdStep]);
   const double tolerance = sizeof(T) == 4 ? 1e-3 : 1e-9;
   return std::abs(loss[kHand] - loss[kTape]) < tolerance && loss[kCompiled] == loss[kTape] &&
          std::abs(loss[kSgdStep] - loss[kTape]) < tolerance;
@@ -291,12 +300,16 @@ int main(int argc, char** argv) {
     runs = 1;
   }
   if (!tapegrad::data::fashion_mnist_available()) {
-    std::printf("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist): nothing to measure\n");
+    std::printf(
+        "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist): nothing to "
+        "measure\n");
     return 0;
   }
-  std::printf("Fashion-MNIST 784-%zu-10 ReLU, softmax cross-entropy, batch %zu, SGD lr %g, %zu images, 1 OpenBLAS "
-              "thread, median of %d\n",
-              setup.hidden, setup.batch, setup.learning_rate, setup.images, runs);
+  std::printf(
+      "Fashion-MNIST 784-%zu-10 ReLU, softmax cross-entropy, batch %zu, SGD lr %g, %zu images, 1 "
+      "OpenBLAS "
+      "thread, median of %d\n",
+      setup.hidden, setup.batch, setup.learning_rate, setup.images, runs);
   const bool same32 = compare<float>("float32", setup, runs);
   const bool same64 = compare<double>("float64", setup, runs);
   if (!same32 || !same64) {

@@ -2,10 +2,9 @@
 // after the first steps, and the live-node count must return to where it started.
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
-
-#include <CLI/CLI.hpp>
 
 #include "tapegrad/tapegrad.hpp"
 
@@ -35,7 +34,8 @@ int main(int argc, char** argv) {
     nn::MLP<double> model({4, 16, 16, 1}, nn::Activation::Tanh,
                           nn::MLPOptions().linear(nn::LinearOptions().generator(random)));
     optim::Adam<double> adam(model.parameters(), 1e-3);
-    xt::xarray<double> x = xt::xarray<double>::from_shape({32, 4}), t = xt::xarray<double>::from_shape({32, 1});
+    xt::xarray<double> x = xt::xarray<double>::from_shape({32, 4}),
+                       t = xt::xarray<double>::from_shape({32, 1});
     for (auto& v : x) v = random.uniform(-1, 1);
     for (auto& v : t) v = random.uniform(0, 1);
     const Tensor<double> inputs(x), targets(t);
@@ -51,9 +51,11 @@ int main(int argc, char** argv) {
     }
   }
   const std::size_t nodes_after = live_node_count();
-  std::printf("%ld steps of a 4-16-16-1 MLP (Adam, batch 32): resident %ld KiB after 1000 steps, at most %ld KiB "
-              "after (growth %ld KiB); live nodes %zu before, %zu after\n",
-              steps, after_warmup, peak, peak - after_warmup, nodes_before, nodes_after);
+  std::printf(
+      "%ld steps of a 4-16-16-1 MLP (Adam, batch 32): resident %ld KiB after 1000 steps, at most "
+      "%ld KiB "
+      "after (growth %ld KiB); live nodes %zu before, %zu after\n",
+      steps, after_warmup, peak, peak - after_warmup, nodes_before, nodes_after);
   const bool flat = peak - after_warmup <= 256 && nodes_after == nodes_before;
   std::printf("memory %s\n", flat ? "flat" : "GROWS");
   return flat ? 0 : 1;

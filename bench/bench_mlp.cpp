@@ -4,14 +4,13 @@
 // process. Both start from the same weights and must end with the same ones.
 #include <cblas.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 #include <xtensor/xtensor.hpp>
 
 #include "common.hpp"
@@ -47,7 +46,7 @@ struct TapegradMlp {
         target(xt::xarray<double>(targets)) {}
 
   std::unique_ptr<tapegrad::Compiled<double>> compiled;  // set by compile_step()
-  std::unique_ptr<tapegrad::SgdStep<double>> sgd_step;    // set by compile_sgd_step()
+  std::unique_ptr<tapegrad::SgdStep<double>> sgd_step;   // set by compile_sgd_step()
 
   // From now on, step() replays one recorded step (tapegrad::compile) instead of recording.
   void compile_step() {
@@ -58,8 +57,8 @@ struct TapegradMlp {
   // From now on, step() replays one recorded step with the SGD update in it
   // (tapegrad::compile_sgd_step: the weight updates folded into their gradients' products).
   void compile_sgd_step(double lr) {
-    sgd_step = std::make_unique<tapegrad::SgdStep<double>>(
-        tapegrad::compile_sgd_step(model.parameters(), lr, [this] { return nn::mse(model(x), target); }));
+    sgd_step = std::make_unique<tapegrad::SgdStep<double>>(tapegrad::compile_sgd_step(
+        model.parameters(), lr, [this] { return nn::mse(model(x), target); }));
   }
 
   void step() {
@@ -276,10 +275,18 @@ Cell run_cell(std::size_t width, std::size_t batch, int rounds, long fixed_steps
     // Each round in a different order, so that none is always first or last.
     for (int k = 0; k < 4; ++k) {
       switch ((r + k) % 4) {
-        case 0: hand_side.run(steps, [&] { hand.step(); }); break;
-        case 1: tape_side.run(steps, [&] { tape.step(); }); break;
-        case 2: compiled_side.run(steps, [&] { compiled.step(); }); break;
-        default: fused_side.run(steps, [&] { fused.step(); }); break;
+        case 0:
+          hand_side.run(steps, [&] { hand.step(); });
+          break;
+        case 1:
+          tape_side.run(steps, [&] { tape.step(); });
+          break;
+        case 2:
+          compiled_side.run(steps, [&] { compiled.step(); });
+          break;
+        default:
+          fused_side.run(steps, [&] { fused.step(); });
+          break;
       }
     }
   }
@@ -294,7 +301,8 @@ Cell run_cell(std::size_t width, std::size_t batch, int rounds, long fixed_steps
           tape_side.faults_per_step(),
           compiled_side.faults_per_step(),
           fused_side.faults_per_step(),
-          std::max({largest_relative_difference(hand, tape), largest_relative_difference(hand, compiled),
+          std::max({largest_relative_difference(hand, tape),
+                    largest_relative_difference(hand, compiled),
                     largest_relative_difference(hand, fused)})};
 }
 
@@ -361,19 +369,21 @@ int main(int argc, char** argv) {
       "MLP W-W-W-W (ReLU, ReLU, identity), MSE, SGD lr 0.01, float64, 1 OpenBLAS thread; "
       "per step: forward + backward + update;\nmedian of %d alternating rounds; "
       "faults = minor page faults per step (tape: the largest of tapegrad's three); compiled = "
-      "tapegrad::compile, the step recorded once and replayed;\nsgd step = tapegrad::compile_sgd_step, "
+      "tapegrad::compile, the step recorded once and replayed;\nsgd step = "
+      "tapegrad::compile_sgd_step, "
       "the same with the SGD update in it (folded into the weight-gradient GEMMs);\n"
       "diff = largest relative weight difference at the end\n",
       rounds);
-  std::printf("%6s %5s %8s %12s %12s %7s %12s %7s %12s %7s %12s %12s %9s\n", "W", "B", "steps", "hand",
-              "tapegrad", "ratio", "compiled", "ratio", "sgd step", "ratio", "hand faults", "tape faults", "diff");
+  std::printf("%6s %5s %8s %12s %12s %7s %12s %7s %12s %7s %12s %12s %9s\n", "W", "B", "steps",
+              "hand", "tapegrad", "ratio", "compiled", "ratio", "sgd step", "ratio", "hand faults",
+              "tape faults", "diff");
   const auto start = Clock::now();
   double worst_gap = 0;
   for (std::size_t width : widths) {
     for (std::size_t batch : batches) {
       const Cell c = run_cell(width, batch, rounds, fixed_steps, round_ms / 1e3, seed);
-      std::printf("%6zu %5zu %8ld %12s %12s %6.2fx %12s %6.2fx %12s %6.2fx %12.2f %12.2f %9.1e\n", c.width,
-                  c.batch, c.steps, time_text(c.hand).c_str(), time_text(c.tape).c_str(),
+      std::printf("%6zu %5zu %8ld %12s %12s %6.2fx %12s %6.2fx %12s %6.2fx %12.2f %12.2f %9.1e\n",
+                  c.width, c.batch, c.steps, time_text(c.hand).c_str(), time_text(c.tape).c_str(),
                   c.tape / c.hand, time_text(c.compiled).c_str(), c.compiled / c.hand,
                   time_text(c.fused).c_str(), c.fused / c.hand, c.hand_faults,
                   std::max({c.tape_faults, c.compiled_faults, c.fused_faults}), c.gap);

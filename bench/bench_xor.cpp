@@ -3,15 +3,14 @@
 // cost of one recorded op is bench_chain's; larger networks are bench_mlp's.)
 #include <cblas.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
-#include <array>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 #include <xtensor/xtensor.hpp>
 
 #include "common.hpp"
@@ -165,16 +164,18 @@ int main(int argc, char** argv) {
     const std::function<void()> order[4] = {time_hand, time_tape, time_compiled, time_sgd_step};
     for (int k = 0; k < 4; ++k) {
       const int side = (run + k) % 4;
-      if (only.empty() || only == std::array<const char*, 4>{"hand", "eager", "compiled", "sgd-step"}[side]) {
+      if (only.empty() ||
+          only == std::array<const char*, 4>{"hand", "eager", "compiled", "sgd-step"}[side]) {
         order[side]();
       }
     }
     for (const auto* trained : {&net, &compiled_net, &sgd_net}) {
       if (!only.empty()) break;
-      weight_gap = std::max({weight_gap, max_difference(hand.w1, trained->layer(0).weight().value()),
-                             max_difference(hand.w2, trained->layer(1).weight().value()),
-                             max_difference(hand.b1, trained->layer(0).bias().value()),
-                             max_difference(hand.b2, trained->layer(1).bias().value())});
+      weight_gap =
+          std::max({weight_gap, max_difference(hand.w1, trained->layer(0).weight().value()),
+                    max_difference(hand.w2, trained->layer(1).weight().value()),
+                    max_difference(hand.b1, trained->layer(0).bias().value()),
+                    max_difference(hand.b2, trained->layer(1).bias().value())});
     }
   }
   if (!only.empty()) {

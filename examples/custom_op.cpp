@@ -1,12 +1,10 @@
 // Defining an op of your own: a forward on values, a backward written with tensor ops, then
 // gradcheck, a second derivative, and training with it. Here: softsign(x) = x / (1 + |x|),
 // with derivative 1 / (1 + |x|)^2.
+#include <CLI/CLI.hpp>
 #include <cstdio>
 
-#include <CLI/CLI.hpp>
-
 #include "common/cli.hpp"
-
 #include "tapegrad/tapegrad.hpp"
 
 using namespace tapegrad;
@@ -33,18 +31,21 @@ int run(int argc, char** argv) {
       });
 
   // 1. The tape's gradient of the new op against finite differences.
-  const auto report = gradcheck<double>([&](const std::vector<Tensor<double>>& in) { return softsign({in[0]}); },
-                                        {Tensor<double>(Array{-2.0, -0.3, 0.4, 1.7})});
+  const auto report =
+      gradcheck<double>([&](const std::vector<Tensor<double>>& in) { return softsign({in[0]}); },
+                        {Tensor<double>(Array{-2.0, -0.3, 0.4, 1.7})});
   std::printf("gradcheck: %s\n", report.message.c_str());
 
   // 2. A second derivative through the custom backward: d2/dx2 softsign = -2 sign(x) / (1 + |x|)^3.
   const auto h = functional::hessian([&](const Tensor<double>& x) { return sum(softsign({x})); },
                                      Tensor<double>(Array{0.5}));
-  std::printf("second derivative at 0.5: tape %.10f, formula %.10f\n", h.value()(0, 0), -2.0 / (1.5 * 1.5 * 1.5));
+  std::printf("second derivative at 0.5: tape %.10f, formula %.10f\n", h.value()(0, 0),
+              -2.0 / (1.5 * 1.5 * 1.5));
 
   // 3. Training with it: a 1-8-1 network with softsign hidden units fits sin(x) on [-3, 3].
   Generator random(3);
-  nn::Linear<double> first(1, 8, nn::LinearOptions().generator(random)), second(8, 1, nn::LinearOptions().generator(random));
+  nn::Linear<double> first(1, 8, nn::LinearOptions().generator(random)),
+      second(8, 1, nn::LinearOptions().generator(random));
   std::vector<Tensor<double>> params = first.parameters();
   for (const auto& p : second.parameters()) params.push_back(p);
   optim::Adam<double> adam(params, 0.02);
@@ -63,7 +64,8 @@ int run(int argc, char** argv) {
     adam.step();
     adam.zero_grad();
   }
-  std::printf("fit of sin(x) with softsign units: mean squared error %.5f after 2000 Adam steps\n", loss);
+  std::printf("fit of sin(x) with softsign units: mean squared error %.5f after 2000 Adam steps\n",
+              loss);
   return report.passed && loss < 0.01 ? 0 : 1;
 }
 

@@ -4,6 +4,7 @@
 // softmax cross-entropy, Adam 1e-3, batch 64. A progress bar, the test accuracy after every
 // epoch (the model in eval mode: no dropout), a confusion matrix, pictures of the first
 // layer's filters and of the accuracy curve, and the weights in PyTorch's names (.npz).
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -14,8 +15,6 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
 #include "common/checkpointing.hpp"
 #include "common/cli.hpp"
 #include "common/confusion.hpp"
@@ -23,7 +22,6 @@
 #include "common/fashion_cnn_network.hpp"
 #include "common/output.hpp"
 #include "common/plot.hpp"
-
 #include "tapegrad/tapegrad.hpp"
 
 using namespace tapegrad;
@@ -83,7 +81,8 @@ bool save_filters(const xt::xarray<float>& weight, const std::string& path) {
   for (std::size_t f = 0; f < filters; ++f) {
     float lo = weight(f, 0, 0, 0), hi = lo;
     for (std::size_t i = 0; i < kh; ++i) {
-      for (std::size_t j = 0; j < kw; ++j) lo = std::min(lo, weight(f, 0, i, j)), hi = std::max(hi, weight(f, 0, i, j));
+      for (std::size_t j = 0; j < kw; ++j)
+        lo = std::min(lo, weight(f, 0, i, j)), hi = std::max(hi, weight(f, 0, i, j));
     }
     const std::size_t top = (f / columns) * (kh + 1), left = (f % columns) * (kw + 1);
     for (std::size_t i = 0; i < kh; ++i) {
@@ -96,10 +95,12 @@ bool save_filters(const xt::xarray<float>& weight, const std::string& path) {
   std::ostringstream script;
   script << "set terminal pngcairo size 960,520 font 'DejaVu Sans,12'\n"
          << "set output " << examples::gnuplot_quote(path) << "\n"
-         << "set title " << examples::gnuplot_quote(
+         << "set title "
+         << examples::gnuplot_quote(
                 "The first convolution's 32 filters (3x3) after training\n"
                 "each scaled to its own range: white = its largest weight, black = its smallest")
-         << "\nset palette gray\nunset colorbox\nunset xtics\nunset ytics\nunset border\nset size ratio -1\n"
+         << "\nset palette gray\nunset colorbox\nunset xtics\nunset ytics\nunset border\nset size "
+            "ratio -1\n"
          << "set yrange [" << height << "-0.5:-0.5]\nset xrange [-0.5:" << width << "-0.5]\n"
          << "$filters << EOD\n";
   for (std::size_t i = 0; i < height; ++i) {
@@ -111,7 +112,9 @@ bool save_filters(const xt::xarray<float>& weight, const std::string& path) {
 }
 
 int run(int argc, char** argv) {
-  CLI::App app{"A convolutional network on Fashion-MNIST: conv, ReLU, max-pool (twice), dropout, two linear layers."};
+  CLI::App app{
+      "A convolutional network on Fashion-MNIST: conv, ReLU, max-pool (twice), dropout, two linear "
+      "layers."};
   std::string folder = data::kFashionMnistFolder, weights = "fashion_cnn_weights.npz", out = ".";
   std::string filters_plot = "fashion_cnn_filters.png", accuracy_plot = "fashion_cnn_accuracy.png";
   int epochs = 5;
@@ -122,25 +125,40 @@ int run(int argc, char** argv) {
   bool distributed = false;
   examples::CheckpointSettings checkpointing;
   app.add_option("--data", folder, "folder of the four IDX files")->capture_default_str();
-  app.add_option("--epochs", epochs, "passes over the training images")->capture_default_str()->transform(examples::whole(1, 1000));
-  app.add_option("--batch-size", batch_size, "images per step")->capture_default_str()->transform(examples::whole(1, 60000));
-  app.add_option("--lr", learning_rate, "Adam's learning rate")->capture_default_str()->check(examples::positive());
+  app.add_option("--epochs", epochs, "passes over the training images")
+      ->capture_default_str()
+      ->transform(examples::whole(1, 1000));
+  app.add_option("--batch-size", batch_size, "images per step")
+      ->capture_default_str()
+      ->transform(examples::whole(1, 60000));
+  app.add_option("--lr", learning_rate, "Adam's learning rate")
+      ->capture_default_str()
+      ->check(examples::positive());
   app.add_option("--train-limit", train_limit, "use only this many training images")
-      ->capture_default_str()->transform(examples::whole(1, 60000));
+      ->capture_default_str()
+      ->transform(examples::whole(1, 60000));
   app.add_option("--test-limit", test_limit, "test on only this many test images")
-      ->capture_default_str()->transform(examples::whole(1, 10000));
+      ->capture_default_str()
+      ->transform(examples::whole(1, 10000));
   app.add_option("--seed", seed, "seed of the weights, the dropout masks and the batch order")
-      ->transform(examples::seed_number())->capture_default_str();
-  app.add_option("--weights", weights, ".npz file for the trained weights, PyTorch's names ('' for none)")->capture_default_str();
-  app.add_option("--filters-plot", filters_plot, "PNG of the first layer's filters ('' for none)")->capture_default_str();
-  app.add_option("--accuracy-plot", accuracy_plot, "PNG of the test accuracy per epoch ('' for none)")->capture_default_str();
+      ->transform(examples::seed_number())
+      ->capture_default_str();
+  app.add_option("--weights", weights,
+                 ".npz file for the trained weights, PyTorch's names ('' for none)")
+      ->capture_default_str();
+  app.add_option("--filters-plot", filters_plot, "PNG of the first layer's filters ('' for none)")
+      ->capture_default_str();
+  app.add_option("--accuracy-plot", accuracy_plot,
+                 "PNG of the test accuracy per epoch ('' for none)")
+      ->capture_default_str();
   examples::add_checkpoint_options(app, checkpointing, "fashion_cnn_checkpoint.npz");
   examples::add_out_option(app, out, "--weights, --filters-plot, --accuracy-plot, --checkpoint");
   app.add_flag("--quick", quick, "one epoch on the first 20,000 training images (about 10 s)");
-  app.add_flag("--distributed", distributed,
-               "data-parallel over MPI: start with mpirun -np N; --batch-size is the global batch, "
-               "split evenly over the N ranks (the same steps as one process); rank 0 tests, prints "
-               "and writes the files");
+  app.add_flag(
+      "--distributed", distributed,
+      "data-parallel over MPI: start with mpirun -np N; --batch-size is the global batch, "
+      "split evenly over the N ranks (the same steps as one process); rank 0 tests, prints "
+      "and writes the files");
   CLI11_PARSE(app, argc, argv);
   if (quick) {
     epochs = 1;
@@ -165,12 +183,14 @@ int run(int argc, char** argv) {
   const auto fashion = data::load_fashion_mnist<float>(folder);
   const std::size_t n_train = std::min(train_limit, fashion.train_labels.size());
   xt::xarray<float> train_labels = xt::xarray<float>::from_shape({n_train});
-  for (std::size_t i = 0; i < n_train; ++i) train_labels(i) = static_cast<float>(fashion.train_labels[i]);
+  for (std::size_t i = 0; i < n_train; ++i)
+    train_labels(i) = static_cast<float>(fashion.train_labels[i]);
   const data::Dataset<float> train(as_images(fashion.train_images, n_train), train_labels);
   const std::size_t n_test = std::min(test_limit, fashion.test_labels.size());
   const auto test_images = as_images(fashion.test_images, n_test);
-  const std::vector<std::size_t> test_labels(fashion.test_labels.begin(),
-                                             fashion.test_labels.begin() + static_cast<std::ptrdiff_t>(n_test));
+  const std::vector<std::size_t> test_labels(
+      fashion.test_labels.begin(),
+      fashion.test_labels.begin() + static_cast<std::ptrdiff_t>(n_test));
   data::DataLoader<float> loader(train, batch_size, data::LoaderOptions().seed(seed));
 
   Generator random(seed);
@@ -180,8 +200,10 @@ int run(int argc, char** argv) {
   // The dropout layer draws from `random`: other ranks get streams of their own, or every rank
   // would drop the same units of its rows.
   if (parallel.rank() > 0) random = Generator(seed + parallel.rank());
-  if (parallel.leader()) std::printf("Fashion-MNIST: %zu training and %zu test images, float32, Adam lr %g, batch %zu\n%s\n", n_train,
-              n_test, learning_rate, batch_size, nn::to_string(*model).c_str());
+  if (parallel.leader())
+    std::printf(
+        "Fashion-MNIST: %zu training and %zu test images, float32, Adam lr %g, batch %zu\n%s\n",
+        n_train, n_test, learning_rate, batch_size, nn::to_string(*model).c_str());
 
   std::vector<double> epoch_axis, accuracies;
   // --resume: the epoch in progress is drawn again (the same order) and its first steps skipped.
@@ -191,7 +213,8 @@ int run(int argc, char** argv) {
   checkpoint.add_optimizer(adam);
   parallel.add_rank_generator(checkpoint, "weights_and_dropout", random);
   parallel.add_data_order(checkpoint, loader);
-  const io::TrainingPosition resumed = examples::resume_if_asked(checkpoint, checkpointing, parallel.on());
+  const io::TrainingPosition resumed =
+      examples::resume_if_asked(checkpoint, checkpointing, parallel.on());
   for (int epoch = static_cast<int>(resumed.epoch) + 1; epoch <= epochs; ++epoch) {
     model->train();
     const auto start = std::chrono::steady_clock::now();
@@ -202,7 +225,8 @@ int run(int argc, char** argv) {
     while (step < batches.size()) {
       const auto& batch = batches[step];
       std::vector<std::size_t> labels(batch.targets.size());
-      for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::size_t>(batch.targets(i));
+      for (std::size_t i = 0; i < labels.size(); ++i)
+        labels[i] = static_cast<std::size_t>(batch.targets(i));
       if (!labels.empty()) {  // --distributed: this rank's share of a short last batch can be empty
         Tape tape;
         const auto loss = nn::cross_entropy((*model)(Tensor<float>(batch.features)), labels);
@@ -215,15 +239,18 @@ int run(int argc, char** argv) {
       seen += labels.size();
       images = std::min(n_train, images + batch_size);
       ++step;
-      examples::checkpoint_if_due(checkpoint, checkpointing, epoch, step, batches.size(), parallel.on());
+      examples::checkpoint_if_due(checkpoint, checkpointing, epoch, step, batches.size(),
+                                  parallel.on());
       if ((step % 20 == 0 || step == batches.size()) && parallel.leader()) {
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::fprintf(stderr, "\repoch %d %s %6zu/%zu  loss %.4f  %.0f images/s ", epoch,
-                     progress_bar(images, n_train).c_str(), images, n_train, loss_sum / static_cast<double>(seen),
-                     static_cast<double>(images) / seconds);
+                     progress_bar(images, n_train).c_str(), images, n_train,
+                     loss_sum / static_cast<double>(seen), static_cast<double>(images) / seconds);
       }
     }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!parallel.leader()) continue;  // rank 0 tests and prints; the others go on training
     std::fprintf(stderr, "\n");
     model->eval();
@@ -232,7 +259,8 @@ int run(int argc, char** argv) {
     accuracies.push_back(test_accuracy);
     seen = std::max<std::size_t>(seen, 1);  // (an epoch resumed after its last step)
     std::printf("epoch %d: train loss %.4f, %.1f s (%.0f images/s), test accuracy %.4f\n", epoch,
-                loss_sum / static_cast<double>(seen), seconds, static_cast<double>(images) / seconds, test_accuracy);
+                loss_sum / static_cast<double>(seen), seconds,
+                static_cast<double>(images) / seconds, test_accuracy);
   }
   if (!parallel.leader()) return 0;
 
@@ -241,11 +269,13 @@ int run(int argc, char** argv) {
   examples::print_confusion_matrix(test_labels, predicted);
   if (!filters_plot.empty() && examples::gnuplot_available()) {
     const auto& first = dynamic_cast<const nn::Conv2d<float>&>(*model->named_modules()[1].second);
-    if (save_filters(first.weight().value(), filters_plot)) std::printf("filters: %s\n", filters_plot.c_str());
+    if (save_filters(first.weight().value(), filters_plot))
+      std::printf("filters: %s\n", filters_plot.c_str());
   }
   if (!accuracy_plot.empty() && examples::gnuplot_available()) {
     examples::Plot plot;
-    plot.title("Test accuracy after each epoch (" + std::to_string(n_test) + " test images, dropout off)")
+    plot.title("Test accuracy after each epoch (" + std::to_string(n_test) +
+               " test images, dropout off)")
         .labels("epoch", "test accuracy")
         .command("set xtics 1")
         .command("set grid")
@@ -255,9 +285,10 @@ int run(int argc, char** argv) {
   }
   if (!weights.empty()) {
     io::save_torch_state(*model, weights);
-    std::printf("weights: %s (PyTorch's state_dict names: torch.nn.Sequential(...).load_state_dict("
-                "{k: torch.tensor(v) for k, v in numpy.load(\"%s\").items()}))\n",
-                weights.c_str(), weights.c_str());
+    std::printf(
+        "weights: %s (PyTorch's state_dict names: torch.nn.Sequential(...).load_state_dict("
+        "{k: torch.tensor(v) for k, v in numpy.load(\"%s\").items()}))\n",
+        weights.c_str(), weights.c_str());
   }
   std::printf("test accuracy %.4f (%zu of %zu)\n", accuracy(predicted, test_labels),
               static_cast<std::size_t>(std::lround(accuracy(predicted, test_labels) *

@@ -1,9 +1,8 @@
 // Linear regression y = 2x + noise learned by per-sample gradient descent (the TensorFlow example
-// of the gradient-descent article, "BP神经网络反向传播之计算过程分解"), the gradient from the tape, beside the
-// exact least-squares solution.
-#include <cstdio>
-
+// of the gradient-descent article, "BP神经网络反向传播之计算过程分解"), the gradient from the tape,
+// beside the exact least-squares solution.
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <xtensor-blas/xlinalg.hpp>
 
 #include "common/cli.hpp"
@@ -23,13 +22,20 @@ int run(int argc, char** argv) {
   std::uint64_t seed = 1;
   std::string plot_prefix = "linear_regression", out = ".";
   bool quick = false;
-  app.add_option("--epochs", epochs, "passes over the 100 points")->capture_default_str()->transform(examples::whole(1, 1000000));
-  app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(examples::positive());
+  app.add_option("--epochs", epochs, "passes over the 100 points")
+      ->capture_default_str()
+      ->transform(examples::whole(1, 1000000));
+  app.add_option("--lr", learning_rate, "learning rate")
+      ->capture_default_str()
+      ->check(examples::positive());
   app.add_option("--seed", seed, "seed of the noise and of W's start")
       ->transform(examples::seed_number())
       ->capture_default_str();
-  app.add_option("--every", every, "print every this many epochs")->capture_default_str()->transform(examples::whole(1, 1000000));
-  app.add_option("--plot", plot_prefix, "prefix of the two PNGs, PREFIX_fit.png and PREFIX_loss.png ('' for none)")
+  app.add_option("--every", every, "print every this many epochs")
+      ->capture_default_str()
+      ->transform(examples::whole(1, 1000000));
+  app.add_option("--plot", plot_prefix,
+                 "prefix of the two PNGs, PREFIX_fit.png and PREFIX_loss.png ('' for none)")
       ->capture_default_str();
   examples::add_out_option(app, out, "--plot");
   app.add_flag("--quick", quick, "the same run (it is short)");
@@ -80,7 +86,8 @@ int run(int argc, char** argv) {
   }
   const Array exact = std::get<0>(xt::linalg::lstsq(design, y));
   std::printf("least squares (LAPACK): W= %.7f b= %.7f; gradient descent is off by %.2e and %.2e\n",
-              exact(0), exact(1), std::abs(w.value()(0) - exact(0)), std::abs(b.value()(0) - exact(1)));
+              exact(0), exact(1), std::abs(w.value()(0) - exact(0)),
+              std::abs(b.value()(0) - exact(1)));
 
   if (!plot_prefix.empty()) {
     std::vector<double> xs(x.begin(), x.end()), ys(y.begin(), y.end()), fit, exact_fit;
@@ -118,17 +125,24 @@ int run(int argc, char** argv) {
     }
     const bool loss =
         examples::Plot()
-            .title("Per-sample loss (Y - z)^{2} of each update. The sawtooth repeats every epoch: the " +
-                   std::to_string(n) + " samples are\nvisited in the same fixed order (x from -1 to 1), " +
-                   "so each epoch meets the same large and small errors in turn")
+            .title(
+                "Per-sample loss (Y - z)^{2} of each update. The sawtooth repeats every epoch: "
+                "the " +
+                std::to_string(n) +
+                " samples are\nvisited in the same fixed order (x from -1 to 1), " +
+                "so each epoch meets the same large and small errors in turn")
             .labels("update (one sample each; " + std::to_string(n) + " per epoch)", "loss")
             .log_y()
             .command("set key top right box opaque")
-            .command("set xtics " + std::to_string(2 * n) + "\nset mxtics 2\nset grid xtics mxtics ytics")  // a line per epoch
-            .add({"per-sample loss, moving average of 10 updates", step_index, average, "lines lc rgb '#80a8e0'"})
-            .add({"mean over each epoch", epoch_middle, epoch_mean, "linespoints lw 3 pt 7 ps 0.8 lc rgb '#c02000'"})
+            .command("set xtics " + std::to_string(2 * n) +
+                     "\nset mxtics 2\nset grid xtics mxtics ytics")  // a line per epoch
+            .add({"per-sample loss, moving average of 10 updates", step_index, average,
+                  "lines lc rgb '#80a8e0'"})
+            .add({"mean over each epoch", epoch_middle, epoch_mean,
+                  "linespoints lw 3 pt 7 ps 0.8 lc rgb '#c02000'"})
             .save(plot_prefix + "_loss.png");
-    if (fitted && loss) std::printf("plots: %s_fit.png %s_loss.png\n", plot_prefix.c_str(), plot_prefix.c_str());
+    if (fitted && loss)
+      std::printf("plots: %s_fit.png %s_loss.png\n", plot_prefix.c_str(), plot_prefix.c_str());
   }
   return 0;
 }

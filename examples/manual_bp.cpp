@@ -1,8 +1,9 @@
 // One back-propagation step of a small sigmoid network, printed like a worked exercise (as in the
-// worked-BP article, "【机器学习】神经网络(BP算法)含具体计算过程"): every number from the tape beside the same number
-// from the four BP equations (tapegrad's nn::check_mlp_bp), then the updated weights. The network
-// comes from a text file (manual_bp.txt beside this program shows the format and the default
-// numbers).
+// worked-BP article, "【机器学习】神经网络(BP算法)含具体计算过程"): every number from the tape
+// beside the same number from the four BP equations (tapegrad's nn::check_mlp_bp), then the updated
+// weights. The network comes from a text file (manual_bp.txt beside this program shows the format
+// and the default numbers).
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -13,11 +14,8 @@
 #include <sstream>
 #include <stdexcept>
 
-#include <CLI/CLI.hpp>
-
 #include "common/cli.hpp"
 #include "common/output.hpp"
-
 #include "tapegrad/tapegrad.hpp"
 
 using namespace tapegrad;
@@ -81,11 +79,14 @@ Exercise read_exercise(const std::string& path) {
     for (std::string word; words >> word;) line.words.push_back(word);
     if (key == "weights") {
       weights.push_back(line);
-    } else if (key == "sizes" || key == "learning_rate" || key == "inputs" || key == "targets" || key == "biases") {
+    } else if (key == "sizes" || key == "learning_rate" || key == "inputs" || key == "targets" ||
+               key == "biases") {
       const auto [first, inserted] = lines.emplace(key, line);
-      if (!inserted) bad(line.where, "a second '" + key + "' line (the first is " + first->second.where + ")");
+      if (!inserted)
+        bad(line.where, "a second '" + key + "' line (the first is " + first->second.where + ")");
     } else {
-      bad(line.where, "unknown key '" + key + "'; expected sizes, learning_rate, inputs, targets, biases or weights");
+      bad(line.where, "unknown key '" + key +
+                          "'; expected sizes, learning_rate, inputs, targets, biases or weights");
     }
   }
   if (in.bad()) bad(path, "read error");
@@ -101,7 +102,8 @@ Exercise read_exercise(const std::string& path) {
   for (const auto& word : sizes.words) {
     const auto size = examples::parse_whole(word, 1, kLargestSize);
     if (!size) {
-      bad(sizes.where, "sizes: expected whole numbers from 1 to " + std::to_string(kLargestSize) + ", got '" + word + "'");
+      bad(sizes.where, "sizes: expected whole numbers from 1 to " + std::to_string(kLargestSize) +
+                           ", got '" + word + "'");
     }
     e.sizes.push_back(static_cast<std::size_t>(*size));
   }
@@ -114,31 +116,37 @@ Exercise read_exercise(const std::string& path) {
     const Line& line = line_of(key);
     const auto values = numbers(line, key);
     if (values.size() != expected) {
-      bad(line.where, key + ": expected " + count(expected, "value") + (why.empty() ? "" : " (" + why + ")") +
-                          ", got " + std::to_string(values.size()));
+      bad(line.where, key + ": expected " + count(expected, "value") +
+                          (why.empty() ? "" : " (" + why + ")") + ", got " +
+                          std::to_string(values.size()));
     }
     return values;
   };
   e.learning_rate = counted("learning_rate", 1, "")[0];
-  e.inputs = counted("inputs", e.sizes.front(), "sizes begins with " + std::to_string(e.sizes.front()));
-  e.targets = counted("targets", e.sizes.back(), "sizes ends with " + std::to_string(e.sizes.back()));
+  e.inputs =
+      counted("inputs", e.sizes.front(), "sizes begins with " + std::to_string(e.sizes.front()));
+  e.targets =
+      counted("targets", e.sizes.back(), "sizes ends with " + std::to_string(e.sizes.back()));
   e.biases = counted("biases", layers, "one per layer");
   e.weights.clear();
   for (const Line& line : weights) {
     const std::size_t l = e.weights.size();  // this line's layer, from 0
     const std::string layer = std::to_string(l + 1);
-    if (line.words.empty() || examples::parse_whole(line.words[0], 1, kLargestSize) != static_cast<long long>(l + 1)) {
-      bad(line.where, "weights: expected layer number " + layer + " first (one line per layer, in order), got '" +
+    if (line.words.empty() ||
+        examples::parse_whole(line.words[0], 1, kLargestSize) != static_cast<long long>(l + 1)) {
+      bad(line.where, "weights: expected layer number " + layer +
+                          " first (one line per layer, in order), got '" +
                           (line.words.empty() ? "" : line.words[0]) + "'");
     }
-    if (l == layers) bad(line.where, "weights " + layer + ": the network has only " + count(layers, "layer"));
+    if (l == layers)
+      bad(line.where, "weights " + layer + ": the network has only " + count(layers, "layer"));
     const Line values{line.where, {line.words.begin() + 1, line.words.end()}};
     const std::size_t expected = e.sizes[l] * e.sizes[l + 1];
     auto w = numbers(values, "weights " + layer);
     if (w.size() != expected) {
       bad(line.where, "weights " + layer + ": expected " + std::to_string(expected) + " values (" +
-                          std::to_string(e.sizes[l]) + " x " + std::to_string(e.sizes[l + 1]) + "), got " +
-                          std::to_string(w.size()));
+                          std::to_string(e.sizes[l]) + " x " + std::to_string(e.sizes[l + 1]) +
+                          "), got " + std::to_string(w.size()));
     }
     e.weights.push_back(std::move(w));
   }
@@ -160,7 +168,9 @@ std::string row(const Array& a) {
 }
 
 // The larger of two gaps; a NaN in either wins, so that it can never pass for agreement.
-double worse(double a, double b) { return std::isnan(a) || std::isnan(b) ? std::nan("") : std::max(a, b); }
+double worse(double a, double b) {
+  return std::isnan(a) || std::isnan(b) ? std::nan("") : std::max(a, b);
+}
 
 double largest_gap(const Array& a, const Array& b) {
   double m = 0;
@@ -176,8 +186,10 @@ int run(int argc, char** argv) {
   CLI::App app{"One BP step of a small sigmoid network, tape beside the BP equations."};
   std::string file, dot = "manual_bp.dot", out_folder = ".";
   bool quick = false;
-  app.add_option("--network", file, "the exercise (see examples/manual_bp.txt); default: those numbers");
-  app.add_option("--dot", dot, "write the recorded graph as Graphviz DOT here ('' for none)")->capture_default_str();
+  app.add_option("--network", file,
+                 "the exercise (see examples/manual_bp.txt); default: those numbers");
+  app.add_option("--dot", dot, "write the recorded graph as Graphviz DOT here ('' for none)")
+      ->capture_default_str();
   examples::add_out_option(app, out_folder, "--dot");
   app.add_flag("--quick", quick, "the same run (it is one step)");
   CLI11_PARSE(app, argc, argv);
@@ -223,36 +235,49 @@ int run(int argc, char** argv) {
 
   std::printf("One BP step: a %zu", e.sizes[0]);
   for (std::size_t l = 1; l < e.sizes.size(); ++l) std::printf("-%zu", e.sizes[l]);
-  std::printf(" sigmoid network, one bias per layer, learning rate %g, E = 1/2 sum (t - o)^2\n\n", e.learning_rate);
+  std::printf(" sigmoid network, one bias per layer, learning rate %g, E = 1/2 sum (t - o)^2\n\n",
+              e.learning_rate);
   std::printf("Forward pass\n");
   for (std::size_t l = 0; l < layers; ++l) {
     const char* what = l + 1 == layers ? "output" : "hidden";
-    std::printf("  layer %zu (%s)  net = a W%zu + b%zu:  %s\n", l + 1, what, l + 1, l + 1, row(net[l].value()).c_str());
-    std::printf("  layer %zu (%s)  out = sigmoid(net): %s\n", l + 1, what, row(out[l].value()).c_str());
+    std::printf("  layer %zu (%s)  net = a W%zu + b%zu:  %s\n", l + 1, what, l + 1, l + 1,
+                row(net[l].value()).c_str());
+    std::printf("  layer %zu (%s)  out = sigmoid(net): %s\n", l + 1, what,
+                row(out[l].value()).c_str());
   }
-  std::printf("  error E = %.9f\n\nBackward pass           tape, then the BP equations (|difference|)\n", error.item());
+  std::printf(
+      "  error E = %.9f\n\nBackward pass           tape, then the BP equations (|difference|)\n",
+      error.item());
   double worst = 0;
   for (std::size_t l = layers; l-- > 0;) {
     const auto& eq = bp.layers[l];
     const Array bias_bp = Array{xt::sum(eq.bias.equations)()};  // one shared bias: the sum (BP3)
     std::printf("  layer %zu delta = dE/dnet  (%s)\n    tape %s\n    BP   %s   (%.1e)\n", l + 1,
                 l + 1 == layers ? "BP1: (o - t) o (1 - o)" : "BP2: (delta_next W_next^T) h (1 - h)",
-                row(probe[l].grad()).c_str(), row(eq.delta.equations).c_str(), largest_gap(probe[l].grad(), eq.delta.equations));
-    std::printf("  layer %zu dE/dW%zu  (BP4: a^T delta)\n    tape %s\n    BP   %s   (%.1e)\n", l + 1, l + 1,
-                row(w[l].grad()).c_str(), row(eq.weight.equations).c_str(), largest_gap(w[l].grad(), eq.weight.equations));
-    std::printf("  layer %zu dE/db%zu  (BP3, summed over the layer's neurons)\n    tape %s\n    BP   %s   (%.1e)\n", l + 1,
-                l + 1, row(b[l].grad()).c_str(), row(bias_bp).c_str(), largest_gap(Array{b[l].grad()()}, bias_bp));
+                row(probe[l].grad()).c_str(), row(eq.delta.equations).c_str(),
+                largest_gap(probe[l].grad(), eq.delta.equations));
+    std::printf("  layer %zu dE/dW%zu  (BP4: a^T delta)\n    tape %s\n    BP   %s   (%.1e)\n",
+                l + 1, l + 1, row(w[l].grad()).c_str(), row(eq.weight.equations).c_str(),
+                largest_gap(w[l].grad(), eq.weight.equations));
+    std::printf(
+        "  layer %zu dE/db%zu  (BP3, summed over the layer's neurons)\n    tape %s\n    BP   %s   "
+        "(%.1e)\n",
+        l + 1, l + 1, row(b[l].grad()).c_str(), row(bias_bp).c_str(),
+        largest_gap(Array{b[l].grad()()}, bias_bp));
     worst = worse(worse(worst, largest_gap(probe[l].grad(), eq.delta.equations)),
-                  worse(largest_gap(w[l].grad(), eq.weight.equations), largest_gap(Array{b[l].grad()()}, bias_bp)));
+                  worse(largest_gap(w[l].grad(), eq.weight.equations),
+                        largest_gap(Array{b[l].grad()()}, bias_bp)));
   }
   std::printf("\nUpdated parameters (w - %g dE/dw)\n", e.learning_rate);
   for (std::size_t l = 0; l < layers; ++l) {
-    std::printf("  W%zu: %s\n  b%zu: %.9f\n", l + 1, row(w[l].value() - e.learning_rate * w[l].grad()).c_str(), l + 1,
+    std::printf("  W%zu: %s\n  b%zu: %.9f\n", l + 1,
+                row(w[l].value() - e.learning_rate * w[l].grad()).c_str(), l + 1,
                 b[l].item() - e.learning_rate * b[l].grad()());
   }
   const bool agree = worst < 1e-12 && bp.passed;
-  std::printf("\n%s: tape and BP equations differ by at most %.1e; finite differences confirm: %s\n",
-              agree ? "agree" : "DISAGREE", worst, bp.passed ? "yes" : "no");
+  std::printf(
+      "\n%s: tape and BP equations differ by at most %.1e; finite differences confirm: %s\n",
+      agree ? "agree" : "DISAGREE", worst, bp.passed ? "yes" : "no");
   if (!dot.empty()) {
     std::vector<std::pair<std::string, Tensor<double>>> names{{"E", error}, {"x", input}};
     for (std::size_t l = 0; l < layers; ++l) {
@@ -265,7 +290,8 @@ int run(int argc, char** argv) {
     out.close();
     if (!out) throw std::runtime_error("--dot: cannot write '" + dot + "'");
     const std::string png = std::filesystem::path(dot).replace_extension(".png").string();
-    std::printf("graph of the tape: %s (render: dot -Tpng %s -o %s)\n", dot.c_str(), dot.c_str(), png.c_str());
+    std::printf("graph of the tape: %s (render: dot -Tpng %s -o %s)\n", dot.c_str(), dot.c_str(),
+                png.c_str());
   }
   return agree ? 0 : 1;
 }

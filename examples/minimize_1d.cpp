@@ -1,16 +1,15 @@
 // Gradient descent on y = (x + 1)^2 - 1 from x = 13 with lr 0.9 (the gradient-descent article's
 // 1-d example), the gradient from the tape. It reproduces the article's 57 iterates digit for
 // digit.
+#include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
 #include <optional>
 
-#include <CLI/CLI.hpp>
-
 #include "common/cli.hpp"
-#include "common/output.hpp"
 #include "common/format.hpp"
 #include "common/minimize_1d_function.hpp"
+#include "common/output.hpp"
 #include "common/plot.hpp"
 #include "tapegrad/tapegrad.hpp"
 
@@ -30,11 +29,17 @@ int run(int argc, char** argv) {
   bool quick = false;
   bool compiled = false;
   app.add_option("--start", start, "the first x")->capture_default_str()->check(examples::finite());
-  app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(examples::positive());
-  app.add_option("--precision", precision, "stop when |dy/dx| is below this")->capture_default_str()->check(examples::non_negative());
+  app.add_option("--lr", learning_rate, "learning rate")
+      ->capture_default_str()
+      ->check(examples::positive());
+  app.add_option("--precision", precision, "stop when |dy/dx| is below this")
+      ->capture_default_str()
+      ->check(examples::non_negative());
   app.add_option("--max-iterations", max_iterations, "at most this many updates")
-      ->capture_default_str()->transform(examples::whole(0, 100000000));
-  app.add_option("--plot", plot, "PNG of the path on the curve ('' for none)")->capture_default_str();
+      ->capture_default_str()
+      ->transform(examples::whole(0, 100000000));
+  app.add_option("--plot", plot, "PNG of the path on the curve ('' for none)")
+      ->capture_default_str();
   examples::add_out_option(app, out, "--plot");
   app.add_flag("--quick", quick, "the same run (it is short already)");
   app.add_flag("--compiled", compiled,
@@ -48,7 +53,8 @@ int run(int argc, char** argv) {
   std::vector<double> path{start};
   long updates = 0;
   std::optional<tapegrad::Compiled<double>> step;
-  if (compiled) step = tapegrad::compile(std::vector<Tensor<double>>{x}, [&] { return objective(x); });
+  if (compiled)
+    step = tapegrad::compile(std::vector<Tensor<double>>{x}, [&] { return objective(x); });
   for (long i = 0; i < max_iterations; ++i) {
     if (step) {
       step->run();  // y and dy/dx at the current x, replayed
@@ -75,13 +81,14 @@ int run(int argc, char** argv) {
       cy.push_back((v + 1) * (v + 1) - 1);
     }
     for (double v : path) py.push_back((v + 1) * (v + 1) - 1);
-    const bool drawn = examples::Plot()
-                           .title("Gradient descent on y = (x+1)^2 - 1 from x = " + examples::shortest(start) +
-                                  ", lr " + examples::shortest(learning_rate))
-                           .labels("x", "y")
-                           .add({"y = (x+1)^2 - 1", cx, cy, "lines lw 2 lc rgb '#c8a000'"})
-                           .add({"path of x", path, py, "linespoints pt 7 ps 0.7 lc rgb '#d01010'"})
-                           .save(plot);
+    const bool drawn =
+        examples::Plot()
+            .title("Gradient descent on y = (x+1)^2 - 1 from x = " + examples::shortest(start) +
+                   ", lr " + examples::shortest(learning_rate))
+            .labels("x", "y")
+            .add({"y = (x+1)^2 - 1", cx, cy, "lines lw 2 lc rgb '#c8a000'"})
+            .add({"path of x", path, py, "linespoints pt 7 ps 0.7 lc rgb '#d01010'"})
+            .save(plot);
     if (drawn) std::printf("plot: %s\n", plot.c_str());
   }
   return 0;

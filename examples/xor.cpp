@@ -1,12 +1,11 @@
 // XOR learned by a 2-10-1 sigmoid network with full-batch gradient descent, as in the
 // BP-network article ("BP神经网络").
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <optional>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
 #include "common/output.hpp"
@@ -24,17 +23,24 @@ int run(int argc, char** argv) {
   bool quick = false;
   bool compiled = false;
   std::string plot = "xor_loss.png", out = ".";
-  app.add_option("--epochs", epochs, "full-batch epochs")->capture_default_str()->transform(examples::whole(1, 1000000000));
-  app.add_option("--lr", learning_rate, "learning rate")->capture_default_str()->check(examples::positive());
+  app.add_option("--epochs", epochs, "full-batch epochs")
+      ->capture_default_str()
+      ->transform(examples::whole(1, 1000000000));
+  app.add_option("--lr", learning_rate, "learning rate")
+      ->capture_default_str()
+      ->check(examples::positive());
   app.add_option("--seed", seed, "seed of the initial weights")
       ->transform(examples::seed_number())
       ->capture_default_str();
-  app.add_option("--every", every, "print the loss every this many epochs")->capture_default_str()->transform(examples::whole(1, 1000000000));
+  app.add_option("--every", every, "print the loss every this many epochs")
+      ->capture_default_str()
+      ->transform(examples::whole(1, 1000000000));
   app.add_flag("--quick", quick, "a short run (20001 epochs) for smoke tests");
   app.add_flag("--compiled", compiled,
                "record the training step once and replay it (tapegrad::compile) instead of "
                "recording every epoch; the same numbers, faster");
-  app.add_option("--plot", plot, "PNG of the loss against epochs ('' for none)")->capture_default_str();
+  app.add_option("--plot", plot, "PNG of the loss against epochs ('' for none)")
+      ->capture_default_str();
   examples::add_out_option(app, out, "--plot");
   CLI11_PARSE(app, argc, argv);
   plot = examples::out_path(out, plot);
@@ -47,7 +53,8 @@ int run(int argc, char** argv) {
   // The step recorded once: forward, loss and the backward pass, replayed on the current
   // weights by run() (see docs/compile.md).
   std::optional<tapegrad::Compiled<double>> step;
-  if (compiled) step = tapegrad::compile(net.model.parameters(), [&] { return net.loss(net.forward()); });
+  if (compiled)
+    step = tapegrad::compile(net.model.parameters(), [&] { return net.loss(net.forward()); });
   std::vector<double> loss_epochs, losses;
   double training_seconds = 0;
   for (long epoch = 0; epoch < epochs; ++epoch) {
@@ -59,7 +66,8 @@ int run(int argc, char** argv) {
     } else {
       net.train_epoch();
     }
-    training_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    training_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (epoch % every == 0) {  // the loss after this epoch's update, as the article prints it
       tapegrad::NoGradGuard no_grad;
       const double loss = net.loss(net.forward()).item();
@@ -89,12 +97,13 @@ int run(int argc, char** argv) {
               learned ? "the network learned XOR"
                       : "the network did NOT learn XOR (stuck, e.g. in a local minimum "
                         "for this seed; try another --seed or more --epochs)");
-  if (!plot.empty() && examples::Plot()
-                           .title("XOR, 2-10-1 sigmoid network: loss E = sum((T - Y)^{2}) / 2N")
-                           .labels("epoch", "loss")
-                           .log_y()
-                           .add({"loss", loss_epochs, losses, "linespoints pt 7 ps 0.6 lc rgb '#1060d0'"})
-                           .save(plot)) {
+  if (!plot.empty() &&
+      examples::Plot()
+          .title("XOR, 2-10-1 sigmoid network: loss E = sum((T - Y)^{2}) / 2N")
+          .labels("epoch", "loss")
+          .log_y()
+          .add({"loss", loss_epochs, losses, "linespoints pt 7 ps 0.6 lc rgb '#1060d0'"})
+          .save(plot)) {
     std::printf("plot: %s\n", plot.c_str());
   }
   return 0;

@@ -8,7 +8,7 @@ build_dir="${TAPEGRAD_BUILD_DIR:-$repo/build}"
 packages=(cmake g++ make libxtensor-dev libxtensor-blas-dev libopenblas-dev doctest-dev
           libxsimd-dev libcli11-dev libzip-dev zlib1g-dev pkg-config
           gnuplot-nox python3-numpy dataset-fashion-mnist doxygen
-          libopenmpi-dev openmpi-bin)
+          libopenmpi-dev openmpi-bin clang-format git)
 
 install_missing_packages() {
   local missing=()

@@ -2,10 +2,10 @@
 // beside it (run by hand), read once by the test file that compares against it.
 #pragma once
 
+#include <doctest/doctest.h>
+
 #include <map>
 #include <string>
-
-#include <doctest/doctest.h>
 #include <xtensor/xarray.hpp>
 
 #include "tapegrad/io/npz.hpp"
@@ -17,7 +17,8 @@ class NpzFixture {
  public:
   /// Reads TAPEGRAD_FIXTURE_DIR/file.
   explicit NpzFixture(std::string file) : file_(std::move(file)) {
-    for (const auto& [name, array] : tapegrad::io::read_npz(std::string(TAPEGRAD_FIXTURE_DIR) + "/" + file_)) {
+    for (const auto& [name, array] :
+         tapegrad::io::read_npz(std::string(TAPEGRAD_FIXTURE_DIR) + "/" + file_)) {
       arrays_.emplace(name, array.to<double>());
     }
   }

@@ -1,10 +1,10 @@
 // Shared test helpers: reproducible random arrays and a gradcheck that reports its message.
 #pragma once
 
+#include <doctest/doctest.h>
+
 #include <cstdint>
 #include <random>
-
-#include <doctest/doctest.h>
 
 #include "tapegrad/tapegrad.hpp"
 

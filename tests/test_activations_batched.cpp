@@ -6,7 +6,6 @@
 #include <limits>
 #include <map>
 #include <string>
-
 #include <xtensor/xview.hpp>
 
 #include "fixture.hpp"
@@ -49,7 +48,9 @@ const char* const kActivations[] = {"erf", "gelu", "silu", "elu", "elu_alpha"};
 
 }  // namespace
 
-TEST_CASE("erf, gelu, silu and elu match PyTorch: values, gradients and second derivatives, 0 and +-30 included") {
+TEST_CASE(
+    "erf, gelu, silu and elu match PyTorch: values, gradients and second derivatives, 0 and +-30 "
+    "included") {
   for (const std::string op : kActivations) {
     SUBCASE(op.c_str()) {
       const std::string key = op + ".x.";
@@ -94,8 +95,9 @@ TEST_CASE("gradcheck in float64: the activations away from their kinks") {
 TEST_CASE("gradcheck in float64: batched matmul for every broadcast form") {
   const auto check = [](const Shape& sa, const Shape& sb, std::uint64_t seed) {
     INFO(shape_to_string(sa), " x ", shape_to_string(sb));
-    test::require_gradcheck<double>([](const auto& v) { return matmul(v[0], v[1]); },
-                                    {test::random_array(sa, seed), test::random_array(sb, seed + 1)});
+    test::require_gradcheck<double>(
+        [](const auto& v) { return matmul(v[0], v[1]); },
+        {test::random_array(sa, seed), test::random_array(sb, seed + 1)});
   };
   check({2, 3, 4}, {2, 4, 2}, 510);     // 3-d x 3-d
   check({2, 3, 2, 4}, {4, 3}, 512);     // 4-d x 2-d (one GEMM over the stacked rows)
@@ -132,7 +134,8 @@ TEST_CASE("batched matmul equals a loop of 2-d matmuls over the batch") {
 TEST_CASE("batched matmul with zero extents: empty batch, empty matrices, empty inner axis") {
   const auto check = [](const Shape& sa, const Shape& sb, const Shape& sy) {
     INFO(shape_to_string(sa), " x ", shape_to_string(sb));
-    Tensor<double> a(test::random_array(sa, 540), requires_grad), b(test::random_array(sb, 541), requires_grad);
+    Tensor<double> a(test::random_array(sa, 540), requires_grad),
+        b(test::random_array(sb, 541), requires_grad);
     Tape tape;
     const auto y = matmul(a, b);
     REQUIRE(y.shape() == sy);
@@ -213,13 +216,17 @@ TEST_CASE("second derivatives stay finite at huge |x|, float and double") {
     }
   };
   check(Tensor<double>(Array{-1e200, -1e160, -40.5, 0.0, 40.5, 1e160, 1e200}, requires_grad));
-  check(Tensor<float>(xt::xarray<float>{-1e30f, -1e20f, -40.5f, 0.0f, 40.5f, 1e20f, 1e30f}, requires_grad));
+  check(Tensor<float>(xt::xarray<float>{-1e30f, -1e20f, -40.5f, 0.0f, 40.5f, 1e20f, 1e30f},
+                      requires_grad));
 }
 
-TEST_CASE("a batch times a matrix of batch extents 1 is one product over the stacked rows, gradients included") {
+TEST_CASE(
+    "a batch times a matrix of batch extents 1 is one product over the stacked rows, gradients "
+    "included") {
   // (2, 3, 4) x (1, 1, 4, 2) -> (1, 2, 3, 2): b's extra axes of 1 lead y's shape.
-  test::require_gradcheck<double>([](const auto& v) { return matmul(v[0], v[1]); },
-                                  {test::random_array({2, 3, 4}, 580), test::random_array({1, 1, 4, 2}, 581)});
+  test::require_gradcheck<double>(
+      [](const auto& v) { return matmul(v[0], v[1]); },
+      {test::random_array({2, 3, 4}, 580), test::random_array({1, 1, 4, 2}, 581)});
   const Array a = test::random_array({2, 3, 4}, 582), b = test::random_array({1, 4, 2}, 583);
   const auto y = matmul(Tensor<double>(a), Tensor<double>(b));
   REQUIRE(y.shape() == Shape{2, 3, 2});
@@ -228,21 +235,26 @@ TEST_CASE("a batch times a matrix of batch extents 1 is one product over the sta
     const Array got = xt::view(y.value(), i);
     CHECK(max_difference(got, matmul(Tensor<double>(ai), Tensor<double>(b0)).value()) <= 1e-13);
   }
-  CHECK(matmul(Tensor<double>(xt::zeros<double>({3, 4})), Tensor<double>(xt::zeros<double>({1, 1, 4, 2}))).shape() ==
-        Shape{1, 1, 3, 2});
+  CHECK(matmul(Tensor<double>(xt::zeros<double>({3, 4})),
+               Tensor<double>(xt::zeros<double>({1, 1, 4, 2})))
+            .shape() == Shape{1, 1, 3, 2});
 }
 
 TEST_CASE("matmul errors name the op and both shapes") {
   const Tensor<double> a3(xt::zeros<double>({2, 3, 5, 4})), b3(xt::zeros<double>({4, 3, 4, 2}));
-  CHECK_THROWS_WITH_AS(matmul(a3, b3),
-                       "matmul: batch dimensions (2, 3) and (4, 3) do not broadcast: (2, 3, 5, 4) x (4, 3, 4, 2)",
-                       ShapeError);
-  CHECK_THROWS_WITH_AS(matmul(Tensor<double>(xt::zeros<double>({2, 3, 4})), Tensor<double>(xt::zeros<double>({2, 5, 6}))),
+  CHECK_THROWS_WITH_AS(
+      matmul(a3, b3),
+      "matmul: batch dimensions (2, 3) and (4, 3) do not broadcast: (2, 3, 5, 4) x (4, 3, 4, 2)",
+      ShapeError);
+  CHECK_THROWS_WITH_AS(matmul(Tensor<double>(xt::zeros<double>({2, 3, 4})),
+                              Tensor<double>(xt::zeros<double>({2, 5, 6}))),
                        "matmul: inner dimensions differ: (2, 3, 4) x (2, 5, 6)", ShapeError);
-  CHECK_THROWS_WITH_AS(matmul(Tensor<double>(xt::zeros<double>({3})), Tensor<double>(xt::zeros<double>({2, 4, 2}))),
-                       "matmul: inner dimensions differ: (3,) x (2, 4, 2)", ShapeError);
-  CHECK_THROWS_WITH_AS(matmul(Tensor<double>(xt::zeros<double>({2, 3, 4})), Tensor<double>(xt::zeros<double>({3}))),
-                       "matmul: inner dimensions differ: (2, 3, 4) x (3,)", ShapeError);
+  CHECK_THROWS_WITH_AS(
+      matmul(Tensor<double>(xt::zeros<double>({3})), Tensor<double>(xt::zeros<double>({2, 4, 2}))),
+      "matmul: inner dimensions differ: (3,) x (2, 4, 2)", ShapeError);
+  CHECK_THROWS_WITH_AS(
+      matmul(Tensor<double>(xt::zeros<double>({2, 3, 4})), Tensor<double>(xt::zeros<double>({3}))),
+      "matmul: inner dimensions differ: (2, 3, 4) x (3,)", ShapeError);
   CHECK_THROWS_WITH_AS(matmul(Tensor<double>(2.0), Tensor<double>(xt::zeros<double>({2, 2, 2}))),
                        "matmul: operands must be at least 1-d, got () x (2, 2, 2)", ShapeError);
 }
@@ -261,7 +273,8 @@ TEST_CASE("nn: GELU, SiLU and ELU modules print as PyTorch and apply their ops")
   CHECK(max_difference(g.forward(Tensor<double>(x)).value(), gelu(Tensor<double>(x)).value()) == 0);
   CHECK(max_difference(s.forward(Tensor<double>(x)).value(), silu(Tensor<double>(x)).value()) == 0);
   CHECK(max_difference(e.forward(Tensor<double>(x)).value(), elu(Tensor<double>(x)).value()) == 0);
-  nn::MLP<double> mlp({3, 4, 2}, nn::Activation::GELU, nn::MLPOptions().output_activation(nn::Activation::ELU));
+  nn::MLP<double> mlp({3, 4, 2}, nn::Activation::GELU,
+                      nn::MLPOptions().output_activation(nn::Activation::ELU));
   CHECK(nn::to_string(mlp).find("(1): GELU(approximate='none')") != std::string::npos);
   CHECK(nn::to_string(mlp).find("(3): ELU(alpha=1.0)") != std::string::npos);
 }

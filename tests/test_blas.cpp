@@ -13,19 +13,24 @@ TEST_CASE("set_blas_threads sets OpenBLAS's thread count and refuses fewer than 
   CHECK(blas_threads() == 1);
   set_blas_threads(2);
   CHECK(blas_threads() == 2);
-  CHECK_THROWS_WITH_AS(set_blas_threads(0), "set_blas_threads: expected at least 1 thread, got 0", ValueError);
-  CHECK_THROWS_WITH_AS(set_blas_threads(-3), "set_blas_threads: expected at least 1 thread, got -3", ValueError);
+  CHECK_THROWS_WITH_AS(set_blas_threads(0), "set_blas_threads: expected at least 1 thread, got 0",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(set_blas_threads(-3), "set_blas_threads: expected at least 1 thread, got -3",
+                       ValueError);
   CHECK(blas_threads() == 2);  // a refused count changes nothing
   set_blas_threads(before);
   CHECK(blas_threads() == before);
 }
 
-TEST_CASE("two threads train MLPs through BLAS at once, with one BLAS thread: as if one after the other") {
+TEST_CASE(
+    "two threads train MLPs through BLAS at once, with one BLAS thread: as if one after the "
+    "other") {
   // matmul of (64, 32) x (32, 48) goes to OpenBLAS's gemm. No doctest assertions inside the
   // threads: the results are checked after join().
   auto train = [](std::uint64_t seed) {
     Generator random(seed);
-    nn::MLP<double> mlp({32, 48, 1}, nn::Activation::Tanh, nn::MLPOptions().linear(nn::LinearOptions().generator(random)));
+    nn::MLP<double> mlp({32, 48, 1}, nn::Activation::Tanh,
+                        nn::MLPOptions().linear(nn::LinearOptions().generator(random)));
     optim::SGD<double> sgd(mlp.parameters(), 0.05);
     const Tensor<double> x(test::random_array({64, 32}, seed));
     const Tensor<double> y(test::random_array({64, 1}, seed + 1));

@@ -1,8 +1,7 @@
 // The tape against the BP equations of the source documents, written here by hand (and only
-// here): Nielsen's column form per sample (the BP-derivation article), the BP-network article's row-major batch form, its
-// threshold convention and its delta rule.
+// here): Nielsen's column form per sample (the BP-derivation article), the BP-network article's
+// row-major batch form, its threshold convention and its delta rule.
 #include <cmath>
-
 #include <xtensor-blas/xlinalg.hpp>
 #include <xtensor/xmath.hpp>
 #include <xtensor/xview.hpp>
@@ -16,18 +15,26 @@ namespace {
 
 double f(nn::Activation a, double z) {
   switch (a) {
-    case nn::Activation::Sigmoid: return 1 / (1 + std::exp(-z));
-    case nn::Activation::Tanh: return std::tanh(z);
-    case nn::Activation::ReLU: return z > 0 ? z : 0;
-    default: return z;
+    case nn::Activation::Sigmoid:
+      return 1 / (1 + std::exp(-z));
+    case nn::Activation::Tanh:
+      return std::tanh(z);
+    case nn::Activation::ReLU:
+      return z > 0 ? z : 0;
+    default:
+      return z;
   }
 }
 double f_prime(nn::Activation a, double z) {
   switch (a) {
-    case nn::Activation::Sigmoid: return f(a, z) * (1 - f(a, z));
-    case nn::Activation::Tanh: return 1 - std::tanh(z) * std::tanh(z);
-    case nn::Activation::ReLU: return z > 0 ? 1 : 0;
-    default: return 1;
+    case nn::Activation::Sigmoid:
+      return f(a, z) * (1 - f(a, z));
+    case nn::Activation::Tanh:
+      return 1 - std::tanh(z) * std::tanh(z);
+    case nn::Activation::ReLU:
+      return z > 0 ? 1 : 0;
+    default:
+      return 1;
   }
 }
 
@@ -126,8 +133,8 @@ TEST_CASE("the tape equals the BP equations on random MLPs, to 1e-10") {
             CHECK(xt::amax(xt::abs(layer.bias().grad() - bp.db[l]))() < 1e-10);
           }
           // The library's own three-way check agrees (and adds finite differences).
-          const auto report =
-              nn::check_mlp_bp(mlp, x, t, mse ? nn::BPLoss::mse : nn::BPLoss::half_sse, 1e-10, 1e-5);
+          const auto report = nn::check_mlp_bp(
+              mlp, x, t, mse ? nn::BPLoss::mse : nn::BPLoss::half_sse, 1e-10, 1e-5);
           INFO(report.message);
           CHECK(report.passed);
           mlp.zero_grad();
@@ -142,8 +149,9 @@ TEST_CASE("the tape equals the BP equations on random MLPs, to 1e-10") {
 TEST_CASE("the BP-network article's row-major update equals -lr times the tape's gradient of E") {
   // E = sum((T - Y)^2) / (2N); the seed updates W2 += lr L1^T delta_L2 / N with
   // delta_L2 = (T - L2) L2 (1 - L2) and delta_L1 = delta_L2 W2^T L1 (1 - L1).
-  nn::MLP<double> mlp({2, 10, 1}, nn::Activation::Sigmoid,
-                      nn::MLPOptions().linear(nn::LinearOptions().weight_init(nn::Init::uniform(0, 1))));
+  nn::MLP<double> mlp(
+      {2, 10, 1}, nn::Activation::Sigmoid,
+      nn::MLPOptions().linear(nn::LinearOptions().weight_init(nn::Init::uniform(0, 1))));
   const Array x = {{0, 0}, {0, 1}, {1, 0}, {1, 1}};
   Array t = {0, 1, 1, 0};
   t.reshape({4, 1});
@@ -191,7 +199,8 @@ TEST_CASE("the BP-network article's threshold neuron: y = f(sum w x - theta) is 
   CHECK(xt::amax(xt::abs(dw_threshold - weights.grad()))() < 1e-16);
 }
 
-TEST_CASE("the BP-network article's delta rule for one sigmoid neuron: dw_i = eta (t - y) f'(net) x_i") {
+TEST_CASE(
+    "the BP-network article's delta rule for one sigmoid neuron: dw_i = eta (t - y) f'(net) x_i") {
   const Array x = {0.5, -1.0, 2.0};
   const double target = 0.8, eta = 0.3;
   Tensor<double> w(Array{0.1, 0.4, -0.2}, requires_grad);

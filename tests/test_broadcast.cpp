@@ -11,9 +11,15 @@ struct ShapePair {
 };
 
 const std::vector<ShapePair> pairs = {
-    {{3, 1}, {1, 4}, {3, 4}},       {{4}, {3, 4}, {3, 4}},       {{}, {3, 4}, {3, 4}},
-    {{3, 4}, {}, {3, 4}},           {{2, 1, 4}, {3, 1}, {2, 3, 4}}, {{1}, {5}, {5}},
-    {{2, 3, 1}, {1, 1, 5}, {2, 3, 5}}, {{3, 4}, {4}, {3, 4}},    {{1, 1}, {3}, {1, 3}},
+    {{3, 1}, {1, 4}, {3, 4}},
+    {{4}, {3, 4}, {3, 4}},
+    {{}, {3, 4}, {3, 4}},
+    {{3, 4}, {}, {3, 4}},
+    {{2, 1, 4}, {3, 1}, {2, 3, 4}},
+    {{1}, {5}, {5}},
+    {{2, 3, 1}, {1, 1, 5}, {2, 3, 5}},
+    {{3, 4}, {4}, {3, 4}},
+    {{1, 1}, {3}, {1, 3}},
 };
 
 template <class F>
@@ -31,20 +37,26 @@ void check_all_pairs(const char* name, F f, double b_lo) {
 }  // namespace
 
 TEST_CASE("add broadcasts, and its gradients sum back") {
-  check_all_pairs("add", [](const auto& a, const auto& b) { return a + b; }, -2);
+  check_all_pairs(
+      "add", [](const auto& a, const auto& b) { return a + b; }, -2);
 }
 TEST_CASE("sub broadcasts") {
-  check_all_pairs("sub", [](const auto& a, const auto& b) { return a - b; }, -2);
+  check_all_pairs(
+      "sub", [](const auto& a, const auto& b) { return a - b; }, -2);
 }
 TEST_CASE("mul broadcasts") {
-  check_all_pairs("mul", [](const auto& a, const auto& b) { return a * b; }, -2);
+  check_all_pairs(
+      "mul", [](const auto& a, const auto& b) { return a * b; }, -2);
 }
 TEST_CASE("div broadcasts") {
-  check_all_pairs("div", [](const auto& a, const auto& b) { return a / b; }, 0.5);
+  check_all_pairs(
+      "div", [](const auto& a, const auto& b) { return a / b; }, 0.5);
 }
 TEST_CASE("maximum and minimum broadcast") {
-  check_all_pairs("maximum", [](const auto& a, const auto& b) { return maximum(a, b); }, -2);
-  check_all_pairs("minimum", [](const auto& a, const auto& b) { return minimum(a, b); }, -2);
+  check_all_pairs(
+      "maximum", [](const auto& a, const auto& b) { return maximum(a, b); }, -2);
+  check_all_pairs(
+      "minimum", [](const auto& a, const auto& b) { return minimum(a, b); }, -2);
 }
 
 TEST_CASE("a broadcast bias gets the column sums of the upstream gradient") {

@@ -4,18 +4,17 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
-#include <new>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <memory>
+#include <new>
 #include <vector>
+#include <xtensor/xview.hpp>
 
 #include "../examples/common/minimize_1d_function.hpp"
 #include "../examples/common/minimize_2d_function.hpp"
 #include "../examples/common/regression_gradient.hpp"
-#include <xtensor/xview.hpp>
-
 #include "../examples/common/xor_network.hpp"
 #include "helpers.hpp"
 #include "op_cases.hpp"
@@ -30,7 +29,8 @@ std::atomic<long> allocations{0};
 
 // All the replaceable forms that share one heap are replaced together: a form left alone would
 // come from the sanitizer's runtime and free() memory its own operator new gave out (std::
-// stable_sort's nothrow temporary buffer did). The aligned forms are left to the runtime, as a pair.
+// stable_sort's nothrow temporary buffer did). The aligned forms are left to the runtime, as a
+// pair.
 void* operator new(std::size_t size) {
   allocations.fetch_add(1, std::memory_order_relaxed);
   if (void* memory = std::malloc(size == 0 ? 1 : size)) return memory;
@@ -41,7 +41,9 @@ void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
   allocations.fetch_add(1, std::memory_order_relaxed);
   return std::malloc(size == 0 ? 1 : size);
 }
-void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept { return operator new(size, tag); }
+void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept {
+  return operator new(size, tag);
+}
 // GCC takes the free() of a replaced operator delete for a mismatch with operator new.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -77,7 +79,8 @@ std::vector<xt::xarray<double>> eager_gradients(const std::vector<Tensor<double>
   }
   std::vector<xt::xarray<double>> gradients;
   for (std::size_t i = 0; i < parameters.size(); ++i) {
-    gradients.push_back(parameters[i].has_grad() ? parameters[i].grad() : xt::zeros<double>(parameters[i].shape()));
+    gradients.push_back(parameters[i].has_grad() ? parameters[i].grad()
+                                                 : xt::zeros<double>(parameters[i].shape()));
     parameters[i].node()->grad = std::move(kept[i]);
   }
   return gradients;
@@ -87,7 +90,8 @@ std::vector<xt::xarray<double>> eager_gradients(const std::vector<Tensor<double>
 
 TEST_CASE_TEMPLATE("a compiled XOR step trains exactly as the eager one", T, float, double) {
   examples::XorNetwork<T> eager(7, 0.5), compiled(7, 0.5);
-  auto step = compile(compiled.model.parameters(), [&] { return compiled.loss(compiled.forward()); });
+  auto step =
+      compile(compiled.model.parameters(), [&] { return compiled.loss(compiled.forward()); });
   CHECK(step.size() > 10);
   // Every op of XOR runs as a flat step: the elementwise ones, and the products, sums and
   // broadcasts through their raw kernels.
@@ -97,7 +101,8 @@ TEST_CASE_TEMPLATE("a compiled XOR step trains exactly as the eager one", T, flo
   CHECK(std::count(ops.begin(), ops.end(), "sigmoid*") == 2);
   CHECK(std::count(ops.begin(), ops.end(), "matmul*") == 5);
   CHECK(std::count(ops.begin(), ops.end(), "sum_to*") == 2);
-  CHECK(std::none_of(ops.begin(), ops.end(), [](const std::string& op) { return op.back() != '*'; }));
+  CHECK(
+      std::none_of(ops.begin(), ops.end(), [](const std::string& op) { return op.back() != '*'; }));
   for (int epoch = 0; epoch < 300; ++epoch) {
     T eager_loss;
     {
@@ -117,12 +122,14 @@ TEST_CASE_TEMPLATE("a compiled XOR step trains exactly as the eager one", T, flo
   CHECK(largest_gap(eager.model.parameters(), compiled.model.parameters()) == T(0));
 }
 
-TEST_CASE_TEMPLATE("minimize_1d's compiled descent gives the eager iterates bit for bit", T, float, double) {
+TEST_CASE_TEMPLATE("minimize_1d's compiled descent gives the eager iterates bit for bit", T, float,
+                   double) {
   // The demo's descent: SGD with lr 0.9 from x = 13 on the tape's gradient, 57 updates to
   // |dy/dx| < 1e-4 in double (float stops on its own rounding, somewhere near there).
   Tensor<T> eager(T(13), requires_grad), compiled(T(13), requires_grad);
   optim::SGD<T> eager_sgd({eager}, 0.9), compiled_sgd({compiled}, 0.9);
-  auto step = compile(std::vector<Tensor<T>>{compiled}, [&] { return examples::minimize_1d_function(compiled); });
+  auto step = compile(std::vector<Tensor<T>>{compiled},
+                      [&] { return examples::minimize_1d_function(compiled); });
   for (int i = 0; i < 60; ++i) {
     {
       Tape tape;
@@ -139,13 +146,16 @@ TEST_CASE_TEMPLATE("minimize_1d's compiled descent gives the eager iterates bit 
   CHECK(std::abs(eager.value()() + T(1)) < T(1e-4));  // at the minimum, x = -1
 }
 
-TEST_CASE_TEMPLATE("minimize_2d's compiled descent gives the eager iterates bit for bit", T, float, double) {
+TEST_CASE_TEMPLATE("minimize_2d's compiled descent gives the eager iterates bit for bit", T, float,
+                   double) {
   // The demo's descent: SGD with lr 0.001 from (1, 1) on the tape's gradient.
   Tensor<T> eager(xt::xarray<T>{1, 1}, requires_grad), compiled(xt::xarray<T>{1, 1}, requires_grad);
   optim::SGD<T> eager_sgd({eager}, 0.001), compiled_sgd({compiled}, 0.001);
-  auto step = compile(std::vector<Tensor<T>>{compiled}, [&] { return examples::minimize_2d_function(compiled); });
+  auto step = compile(std::vector<Tensor<T>>{compiled},
+                      [&] { return examples::minimize_2d_function(compiled); });
   // Newton's convergence test in the demo: compile_value_and_grad against functional::grad.
-  auto value_and_grad = functional::compile_value_and_grad(examples::minimize_2d_function<T>, eager);
+  auto value_and_grad =
+      functional::compile_value_and_grad(examples::minimize_2d_function<T>, eager);
   for (int i = 0; i < 3000; ++i) {
     {
       Tape tape;
@@ -170,8 +180,8 @@ TEST_CASE_TEMPLATE("minimize_2d's compiled descent gives the eager iterates bit 
   CHECK(compiled.value()(1) == eager.value()(1));
 }
 
-TEST_CASE_TEMPLATE("gd_variants' compiled batch gradients give the eager parameters bit for bit", T, float,
-                   double) {
+TEST_CASE_TEMPLATE("gd_variants' compiled batch gradients give the eager parameters bit for bit", T,
+                   float, double) {
   // Batches of 16 and a last one of 2 (two compiled steps), over three epochs, with the
   // demo's momentum SGD and Adam.
   const auto raw = data::make_regression(50, 3, 10.0, 5);
@@ -191,7 +201,8 @@ TEST_CASE_TEMPLATE("gd_variants' compiled batch gradients give the eager paramet
                                  Tensor<T>(xt::xarray<T>{0}, requires_grad)};
     std::vector<Tensor<T>> compiled{Tensor<T>(xt::xarray<T>(xt::zeros<T>({3, 1})), requires_grad),
                                     Tensor<T>(xt::xarray<T>{0}, requires_grad)};
-    const auto make = [adam](const std::vector<Tensor<T>>& p) -> std::unique_ptr<optim::Optimizer<T>> {
+    const auto make =
+        [adam](const std::vector<Tensor<T>>& p) -> std::unique_ptr<optim::Optimizer<T>> {
       if (adam) return std::make_unique<optim::Adam<T>>(p, 0.5);
       return std::make_unique<optim::SGD<T>>(p, 0.05, optim::SGDOptions().momentum(0.9));
     };
@@ -201,7 +212,8 @@ TEST_CASE_TEMPLATE("gd_variants' compiled batch gradients give the eager paramet
     for (const auto& b : batches) {
       eager_gradient(b.features, b.targets);
       compiled_gradient(b.features, b.targets);
-      for (std::size_t k = 0; k < 3; ++k) REQUIRE(compiled[0].grad()(k, 0) == eager[0].grad()(k, 0));
+      for (std::size_t k = 0; k < 3; ++k)
+        REQUIRE(compiled[0].grad()(k, 0) == eager[0].grad()(k, 0));
       REQUIRE(compiled[1].grad()(0) == eager[1].grad()(0));
       eager_optimizer->step();
       eager_optimizer->zero_grad();
@@ -223,7 +235,8 @@ TEST_CASE("inputs given new values with set_value are read by every run") {
   Tensor<double> x(test::random_array({5, 3}, 1)), target(test::random_array({5, 2}, 2));
   optim::SGD<double> eager_sgd(eager.parameters(), 0.1), compiled_sgd(compiled.parameters(), 0.1);
   // Inputs scaled before the model: ops on tensors that need no gradient are replayed too.
-  auto step = compile(compiled.parameters(), [&] { return nn::mse(compiled(affine(x, 2.0, -1.0)), target); });
+  auto step = compile(compiled.parameters(),
+                      [&] { return nn::mse(compiled(affine(x, 2.0, -1.0)), target); });
   for (int batch = 0; batch < 20; ++batch) {
     x.set_value(test::random_array({5, 3}, 10 + batch));
     target.set_value(test::random_array({5, 2}, 100 + batch));
@@ -240,12 +253,15 @@ TEST_CASE("inputs given new values with set_value are read by every run") {
   CHECK(largest_gap(eager.parameters(), compiled.parameters()) == 0.0);
 }
 
-TEST_CASE("the masks of piecewise ops follow the values: abs, maximum, minimum, relu, leaky_relu, clamp, max") {
+TEST_CASE(
+    "the masks of piecewise ops follow the values: abs, maximum, minimum, relu, leaky_relu, clamp, "
+    "max") {
   Tensor<double> p(xt::xarray<double>{{-1.0, 0.3, 2.0}, {0.7, -0.2, -1.5}}, requires_grad);
   const Tensor<double> c(xt::xarray<double>{{0.5, 0.5, 0.5}, {0.0, 0.0, 0.0}});
   const std::function<Tensor<double>()> f = [&] {
     return sum(abs(p - c)) + sum(maximum(p, c)) + sum(minimum(p, c) * p) + sum(relu(p) * p) +
-           sum(leaky_relu(p, 0.1) * p) + sum(clamp(p, -0.5, 0.5) * p) + sum(square(max(p, 1))) + sum(max(p, 0) * 3.0);
+           sum(leaky_relu(p, 0.1) * p) + sum(clamp(p, -0.5, 0.5) * p) + sum(square(max(p, 1))) +
+           sum(max(p, 0) * 3.0);
   };
   auto step = compile(std::vector<Tensor<double>>{p}, f);
   // Values on the other side of every kink, and a new arg max along each axis.
@@ -297,7 +313,8 @@ TEST_CASE("every op compiles: replayed at new values, value and gradient equal e
         CHECK(value == doctest::Approx(eager_value).epsilon(1e-12));
         const auto expected = eager_gradients(xs, f);
         for (std::size_t k = 0; k < xs.size(); ++k) {
-          const auto got = xs[k].has_grad() ? xs[k].grad() : xt::xarray<double>(xt::zeros<double>(xs[k].shape()));
+          const auto got = xs[k].has_grad() ? xs[k].grad()
+                                            : xt::xarray<double>(xt::zeros<double>(xs[k].shape()));
           INFO("input ", k, " at scale ", scale);
           CHECK(xt::allclose(got, expected[k], 1e-12, 1e-300));
         }
@@ -306,7 +323,8 @@ TEST_CASE("every op compiles: replayed at new values, value and gradient equal e
   }
 }
 
-TEST_CASE("run() adds to the parameters' gradients as backward() does, and compile() leaves them alone") {
+TEST_CASE(
+    "run() adds to the parameters' gradients as backward() does, and compile() leaves them alone") {
   Tensor<double> w(test::random_array({3, 2}, 5), requires_grad);
   const Tensor<double> x(test::random_array({4, 3}, 6));
   const std::function<Tensor<double>()> f = [&] { return sum(square(matmul(x, w))); };
@@ -333,9 +351,12 @@ TEST_CASE("run() adds to the parameters' gradients as backward() does, and compi
   CHECK(xt::allclose(w.grad(), 2.0 * expected, 1e-14, 0));
 }
 
-TEST_CASE("ops that neither the value nor a parameter's gradient needs are dropped; other leaves get no gradient") {
+TEST_CASE(
+    "ops that neither the value nor a parameter's gradient needs are dropped; other leaves get no "
+    "gradient") {
   Tensor<double> w(test::random_array({3}, 7), requires_grad);
-  Tensor<double> other(test::random_array({3}, 8), requires_grad);  // requires grad, not compiled for
+  Tensor<double> other(test::random_array({3}, 8),
+                       requires_grad);  // requires grad, not compiled for
   auto step = compile(std::vector<Tensor<double>>{w}, [&] {
     const auto unused = exp(other) * 3.0;  // recorded, needed by nothing
     return sum(exp(w) * sin(other));
@@ -348,7 +369,10 @@ TEST_CASE("ops that neither the value nor a parameter's gradient needs are dropp
 
 TEST_CASE("a custom op replays its forward and its tensor-op backward") {
   const CustomOp<double> cube(
-      "cube", [](const std::vector<Tensor<double>>& in) { return xt::xarray<double>(xt::pow(in[0].value(), 3.0)); },
+      "cube",
+      [](const std::vector<Tensor<double>>& in) {
+        return xt::xarray<double>(xt::pow(in[0].value(), 3.0));
+      },
       [](const CustomBackwardContext<double>& c) {
         return std::vector{c.grad_output() * 3.0 * square(c.input(0))};
       });
@@ -359,7 +383,9 @@ TEST_CASE("a custom op replays its forward and its tensor-op backward") {
   CHECK(xt::allclose(w.grad(), xt::xarray<double>{3.0, 12.0, 0.75, 27.0}, 1e-15, 0));
 }
 
-TEST_CASE("ops under a NoGradGuard inside f are replayed; a NoGradGuard around compile() changes nothing") {
+TEST_CASE(
+    "ops under a NoGradGuard inside f are replayed; a NoGradGuard around compile() changes "
+    "nothing") {
   Tensor<double> w(xt::xarray<double>{1.0, -2.0}, requires_grad);
   Tensor<double> x(xt::xarray<double>{0.5, 0.25});
   const std::function<Tensor<double>()> f = [&] {
@@ -385,7 +411,9 @@ TEST_CASE("ops under a NoGradGuard inside f are replayed; a NoGradGuard around c
   CHECK(xt::allclose(w.grad(), eager_gradients({w}, f)[0], 1e-15, 0));
 }
 
-TEST_CASE("a gradient the caller holds is not changed by the next run; a parameter listed twice gets it once") {
+TEST_CASE(
+    "a gradient the caller holds is not changed by the next run; a parameter listed twice gets it "
+    "once") {
   Tensor<double> w(xt::xarray<double>{1.0, 2.0}, requires_grad);
   const std::function<Tensor<double>()> f = [&] { return sum(square(w)); };
   {
@@ -403,7 +431,8 @@ TEST_CASE("a gradient the caller holds is not changed by the next run; a paramet
 }
 
 TEST_CASE("a parameter that no longer requires grad gets no gradient from run()") {
-  Tensor<double> a(xt::xarray<double>{1.0, 2.0}, requires_grad), b(xt::xarray<double>{3.0}, requires_grad);
+  Tensor<double> a(xt::xarray<double>{1.0, 2.0}, requires_grad),
+      b(xt::xarray<double>{3.0}, requires_grad);
   auto step = compile(std::vector<Tensor<double>>{a, b}, [&] { return sum(a * b); });
   b.set_requires_grad(false);
   step.run();
@@ -416,16 +445,19 @@ TEST_CASE("anomaly mode covers a compiled step's ops") {
   auto step = compile(std::vector<Tensor<double>>{w}, [&] { return sum(sqrt(w)); });
   w.mutable_value() = xt::xarray<double>{4.0, -1.0};
   AnomalyModeGuard anomaly(true);
-  CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("compiled step: op 'sqrt' (op 0 of the step) made NaN or Inf"),
-                       TapeError);
+  CHECK_THROWS_WITH_AS(
+      step.run(), doctest::Contains("compiled step: op 'sqrt' (op 0 of the step) made NaN or Inf"),
+      TapeError);
   // An op that runs through its record (not an elementwise step): a product that overflows.
   Tensor<double> a(xt::xarray<double>{{1.0, 2.0}}, requires_grad);
   Tensor<double> b(xt::xarray<double>(xt::reshape_view(xt::xarray<double>{3.0, 4.0}, {2, 1})));
   auto product = compile(std::vector<Tensor<double>>{a}, [&] { return sum(matmul(a, b)); });
   a.mutable_value() = xt::xarray<double>{{1e200, 1e200}};
   b.mutable_value() = xt::reshape_view(xt::xarray<double>{1e200, 1e200}, {2, 1});
-  CHECK_THROWS_WITH_AS(product.run(), doctest::Contains("compiled step: op 'matmul' (op 0 of the step) made NaN or Inf"),
-                       TapeError);
+  CHECK_THROWS_WITH_AS(
+      product.run(),
+      doctest::Contains("compiled step: op 'matmul' (op 0 of the step) made NaN or Inf"),
+      TapeError);
 }
 
 TEST_CASE("compile_value_and_grad gives what value_and_grad gives, at every point") {
@@ -433,22 +465,27 @@ TEST_CASE("compile_value_and_grad gives what value_and_grad gives, at every poin
     const auto x = v[0], y = v[1];
     return sum(square(1.0 - x) + 100.0 * square(y - square(x)));
   };
-  auto compiled = functional::compile_value_and_grad(rosenbrock, std::vector<Tensor<double>>{Tensor<double>(0.0), Tensor<double>(0.0)});
-  for (const auto& point : std::vector<std::pair<double, double>>{{-1.2, 1.0}, {0.5, 0.25}, {2.0, -3.0}}) {
-    const std::vector<Tensor<double>> args{Tensor<double>(point.first), Tensor<double>(point.second)};
+  auto compiled = functional::compile_value_and_grad(
+      rosenbrock, std::vector<Tensor<double>>{Tensor<double>(0.0), Tensor<double>(0.0)});
+  for (const auto& point :
+       std::vector<std::pair<double, double>>{{-1.2, 1.0}, {0.5, 0.25}, {2.0, -3.0}}) {
+    const std::vector<Tensor<double>> args{Tensor<double>(point.first),
+                                           Tensor<double>(point.second)};
     const auto [value, grads] = compiled(args);
     const auto [eager_value, eager_grads] = functional::value_and_grad(rosenbrock, args);
     CHECK(value.value()() == eager_value.value()());
     CHECK(grads[0].value()() == eager_grads[0].value()());
     CHECK(grads[1].value()() == eager_grads[1].value()());
   }
-  auto one = functional::compile_value_and_grad([](const Tensor<double>& x) { return sum(exp(x) * x); },
-                                                Tensor<double>(xt::xarray<double>{0.0, 0.0}));
+  auto one =
+      functional::compile_value_and_grad([](const Tensor<double>& x) { return sum(exp(x) * x); },
+                                         Tensor<double>(xt::xarray<double>{0.0, 0.0}));
   const auto [v, g] = one(Tensor<double>(xt::xarray<double>{1.0, -1.0}));
   CHECK(v.value()() == doctest::Approx(std::exp(1.0) - std::exp(-1.0)));
   CHECK(g.value()(0) == doctest::Approx(2.0 * std::exp(1.0)));
   CHECK_THROWS_WITH_AS(one(Tensor<double>(xt::xarray<double>{1.0})),
-                       doctest::Contains("argument 0 has shape (1,), compiled for (2,)"), ShapeError);
+                       doctest::Contains("argument 0 has shape (1,), compiled for (2,)"),
+                       ShapeError);
 }
 
 TEST_CASE("compile() and run() refuse what they cannot do, naming it") {
@@ -457,7 +494,8 @@ TEST_CASE("compile() and run() refuse what they cannot do, naming it") {
   SUBCASE("a tensor f read changed shape") {
     auto step = compile(std::vector<Tensor<double>>{w}, [&] { return sum(matmul(x, w)); });
     x.set_value(test::random_array({5, 2}, 13));
-    CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("now has shape (5, 2) but had shape (3, 2)"), ShapeError);
+    CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("now has shape (5, 2) but had shape (3, 2)"),
+                         ShapeError);
   }
   SUBCASE("a tensor f read from outside is gone") {
     auto input = std::make_unique<Tensor<double>>(test::random_array({3, 2}, 14));
@@ -469,68 +507,84 @@ TEST_CASE("compile() and run() refuse what they cannot do, naming it") {
     }
     CHECK(step.run() == doctest::Approx(expected).epsilon(1e-15));
     input.reset();
-    CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("no longer exists outside the step"), TapeError);
+    CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("no longer exists outside the step"),
+                         TapeError);
   }
   SUBCASE("a once_differentiable custom op") {
     const CustomOp<double> twice(
-        "twice", [](const std::vector<Tensor<double>>& in) { return xt::xarray<double>(2.0 * in[0].value()); },
+        "twice",
+        [](const std::vector<Tensor<double>>& in) {
+          return xt::xarray<double>(2.0 * in[0].value());
+        },
         [](const CustomBackwardContext<double>& c) {
           return std::vector{Tensor<double>(xt::xarray<double>(2.0 * c.grad_output().value()))};
         },
         once_differentiable);
-    CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{w}, [&] { return sum(twice({w}) * w); }),
-                         doctest::Contains("'twice' cannot be run again"), TapeError);
+    CHECK_THROWS_WITH_AS(
+        compile(std::vector<Tensor<double>>{w}, [&] { return sum(twice({w}) * w); }),
+        doctest::Contains("'twice' cannot be run again"), TapeError);
     CHECK_FALSE(w.has_grad());  // the failed compile left the gradient as it was
   }
   SUBCASE("a tensor computed outside f from a parameter") {
     Tape outer;
     const auto h = w * 2.0;
     CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{w}, [&] { return sum(h * w); }),
-                         doctest::Contains("reads a tensor computed outside the function"), TapeError);
+                         doctest::Contains("reads a tensor computed outside the function"),
+                         TapeError);
   }
   SUBCASE("detach() inside f") {
-    CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{w}, [&] { return sum(square(w - w.detach())); }),
-                         doctest::Contains("calls detach()"), TapeError);
+    CHECK_THROWS_WITH_AS(
+        compile(std::vector<Tensor<double>>{w}, [&] { return sum(square(w - w.detach())); }),
+        doctest::Contains("calls detach()"), TapeError);
   }
   SUBCASE("a custom op whose backward makes a tensor from values") {
     const CustomOp<double> cube(
-        "cube", [](const std::vector<Tensor<double>>& in) { return xt::xarray<double>(xt::pow(in[0].value(), 3.0)); },
+        "cube",
+        [](const std::vector<Tensor<double>>& in) {
+          return xt::xarray<double>(xt::pow(in[0].value(), 3.0));
+        },
         [](const CustomBackwardContext<double>& c) {
-          return std::vector{c.grad_output() * Tensor<double>(xt::xarray<double>(3.0 * xt::square(c.input(0).value())))};
+          return std::vector{c.grad_output() * Tensor<double>(xt::xarray<double>(
+                                                   3.0 * xt::square(c.input(0).value())))};
         });
-    CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{w}, [&] { return sum(cube({w})); }),
-                         doctest::Contains("custom op 'cube': its backward makes a tensor from values"), TapeError);
+    CHECK_THROWS_WITH_AS(
+        compile(std::vector<Tensor<double>>{w}, [&] { return sum(cube({w})); }),
+        doctest::Contains("custom op 'cube': its backward makes a tensor from values"), TapeError);
   }
   SUBCASE("the parameters are gone") {
     auto model = std::make_unique<nn::Linear<double>>(2, 1);
     auto step = compile(model->parameters(), [&] { return sum((*model)(x)); });
     step.run();
     model.reset();
-    CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("no longer exists outside the step"), TapeError);
+    CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("no longer exists outside the step"),
+                         TapeError);
   }
   SUBCASE("no parameters, or none the result depends on") {
     CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{}, [&] { return sum(w); }),
                          doctest::Contains("no parameters"), ValueError);
     Tensor<double> other(xt::xarray<double>{1.0}, requires_grad);
     CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{other}, [&] { return sum(w); }),
-                         doctest::Contains("does not depend on any of the 1 parameter(s) given"), TapeError);
+                         doctest::Contains("does not depend on any of the 1 parameter(s) given"),
+                         TapeError);
     CHECK_FALSE(w.has_grad());
   }
   SUBCASE("a parameter's gradient was given another shape") {
     auto step = compile(std::vector<Tensor<double>>{w}, [&] { return sum(matmul(x, w)); });
     step.run();
     w.mutable_grad() = xt::zeros<double>({3});
-    CHECK_THROWS_WITH_AS(step.run(),
-                         "compiled step: a parameter of shape (2, 2) holds a gradient of shape (3,); call "
-                         "zero_grad() first",
-                         ShapeError);
+    CHECK_THROWS_WITH_AS(
+        step.run(),
+        "compiled step: a parameter of shape (2, 2) holds a gradient of shape (3,); call "
+        "zero_grad() first",
+        ShapeError);
     // Resized, then forgotten: the step's next gradient goes to a buffer of the right shape.
     w.zero_grad();
     step.run();
     CHECK(w.grad() == eager_gradients({w}, [&] { return sum(matmul(x, w)); })[0]);
   }
   SUBCASE("a gradient copied to the parameter (two parameters share it) was resized") {
-    Tensor<double> a(xt::xarray<double>{1.0, 2.0}, requires_grad), b(xt::xarray<double>{3.0, 4.0}, requires_grad);
+    Tensor<double> a(xt::xarray<double>{1.0, 2.0}, requires_grad),
+        b(xt::xarray<double>{3.0, 4.0}, requires_grad);
     auto step = compile(std::vector<Tensor<double>>{a, b}, [&] { return sum(a + b); });
     step.run();
     a.mutable_grad() = xt::zeros<double>({5});
@@ -548,11 +602,12 @@ TEST_CASE("compile() and run() refuse what they cannot do, naming it") {
     });
     step.run();
     hidden.mutable_value() = xt::zeros<double>({1});
-    CHECK_THROWS_WITH_AS(step.run(),
-                         "compiled step: the result of op 'matmul', which the step computes, now has shape (1,) but "
-                         "had shape (3, 2) at compile time; a tensor a step computes must keep its shape while the "
-                         "step is used",
-                         TapeError);
+    CHECK_THROWS_WITH_AS(
+        step.run(),
+        "compiled step: the result of op 'matmul', which the step computes, now has shape (1,) but "
+        "had shape (3, 2) at compile time; a tensor a step computes must keep its shape while the "
+        "step is used",
+        TapeError);
   }
   SUBCASE("f returns more than one number") {
     CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{w}, [&] { return w * 2.0; }),
@@ -560,20 +615,26 @@ TEST_CASE("compile() and run() refuse what they cannot do, naming it") {
   }
   SUBCASE("f does not depend on the parameters") {
     CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{w}, [&] { return sum(x); }),
-                         doctest::Contains("does not depend on any tensor that requires grad"), TapeError);
+                         doctest::Contains("does not depend on any tensor that requires grad"),
+                         TapeError);
   }
   SUBCASE("a parameter that is not a leaf requiring grad") {
-    CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{x}, [&] { return sum(matmul(x, w)); }),
-                         doctest::Contains("parameter 0 (shape (3, 2)) is not a leaf that requires grad"),
-                         ValueError);
+    CHECK_THROWS_WITH_AS(
+        compile(std::vector<Tensor<double>>{x}, [&] { return sum(matmul(x, w)); }),
+        doctest::Contains("parameter 0 (shape (3, 2)) is not a leaf that requires grad"),
+        ValueError);
   }
 }
 
-TEST_CASE_TEMPLATE("compile_sgd_step trains XOR as compile() and optim::SGD do, with the weight updates folded into their products", T,
-                   float, double) {
+TEST_CASE_TEMPLATE(
+    "compile_sgd_step trains XOR as compile() and optim::SGD do, with the weight updates folded "
+    "into their products",
+    T, float, double) {
   examples::XorNetwork<T> separate(7, 0.5), folded(7, 0.5);
-  auto step = compile(separate.model.parameters(), [&] { return separate.loss(separate.forward()); });
-  auto sgd_step = compile_sgd_step(folded.model.parameters(), 0.5, [&] { return folded.loss(folded.forward()); });
+  auto step =
+      compile(separate.model.parameters(), [&] { return separate.loss(separate.forward()); });
+  auto sgd_step = compile_sgd_step(folded.model.parameters(), 0.5,
+                                   [&] { return folded.loss(folded.forward()); });
   // Each layer's weight gradient is one product: its update is folded in, and that product
   // no longer runs on its own; the biases are updated as optim::SGD does.
   const auto ops = sgd_step.ops();
@@ -589,33 +650,41 @@ TEST_CASE_TEMPLATE("compile_sgd_step trains XOR as compile() and optim::SGD do, 
     REQUIRE(std::abs(folded_loss - loss) <= tolerance * std::max(T(1), std::abs(loss)));
   }
   CHECK(largest_gap(separate.model.parameters(), folded.model.parameters()) <= tolerance);
-  for (const auto& p : folded.model.parameters()) CHECK_FALSE(p.has_grad());  // gradients are not touched
+  for (const auto& p : folded.model.parameters())
+    CHECK_FALSE(p.has_grad());  // gradients are not touched
   // The learning rate can change between runs; 0 leaves the weights where they are.
   sgd_step.set_learning_rate(0);
   const auto before = folded.model.parameters()[0].value();
   sgd_step.run();
   CHECK(folded.model.parameters()[0].value() == before);
   CHECK(sgd_step.learning_rate() == 0);
-  CHECK_THROWS_WITH_AS(sgd_step.set_learning_rate(-0.1),
-                       "SgdStep::set_learning_rate: the learning rate must be finite and >= 0, got -0.100000",
-                       ValueError);
-  CHECK_THROWS_WITH_AS(compile_sgd_step(folded.model.parameters(), std::nan(""), [&] { return folded.loss(folded.forward()); }),
-                       doctest::Contains("compile_sgd_step: the learning rate must be finite and >= 0, got nan"),
-                       ValueError);
+  CHECK_THROWS_WITH_AS(
+      sgd_step.set_learning_rate(-0.1),
+      "SgdStep::set_learning_rate: the learning rate must be finite and >= 0, got -0.100000",
+      ValueError);
+  CHECK_THROWS_WITH_AS(
+      compile_sgd_step(folded.model.parameters(), std::nan(""),
+                       [&] { return folded.loss(folded.forward()); }),
+      doctest::Contains("compile_sgd_step: the learning rate must be finite and >= 0, got nan"),
+      ValueError);
 }
 
-TEST_CASE("compile_sgd_step does not fold an update whose product reads a parameter, and then equals optim::SGD to the bit") {
+TEST_CASE(
+    "compile_sgd_step does not fold an update whose product reads a parameter, and then equals "
+    "optim::SGD to the bit") {
   // d/dW sum(W W) = (W W)' products that read W itself: folding W's update into them would
   // read a half-updated W. A weight used twice has a sum for its gradient: not one product.
   const xt::xarray<double> w0 = test::random_array({3, 3}, 5, -0.5, 0.5);
   const xt::xarray<double> v0 = test::random_array({3, 2}, 6, -0.5, 0.5);
-  Tensor<double> w1(w0, requires_grad), v1(v0, requires_grad), w2(w0, requires_grad), v2(v0, requires_grad);
+  Tensor<double> w1(w0, requires_grad), v1(v0, requires_grad), w2(w0, requires_grad),
+      v2(v0, requires_grad);
   const auto f = [](const Tensor<double>& w, const Tensor<double>& v) {
     return sum(matmul(w, w)) + sum(square(matmul(w, v)));
   };
   auto step = compile(std::vector<Tensor<double>>{w1, v1}, [&] { return f(w1, v1); });
   optim::SGD<double> sgd({w1, v1}, 0.05);
-  auto sgd_step = compile_sgd_step(std::vector<Tensor<double>>{w2, v2}, 0.05, [&] { return f(w2, v2); });
+  auto sgd_step =
+      compile_sgd_step(std::vector<Tensor<double>>{w2, v2}, 0.05, [&] { return f(w2, v2); });
   const auto ops = sgd_step.ops();
   // w: its gradient is a sum; v: its gradient w^T (...) reads w.
   CHECK(std::count(ops.begin(), ops.end(), "sgd update") == 2);
@@ -633,7 +702,8 @@ TEST_CASE("compile_sgd_step does not fold an update whose product reads a parame
 TEST_CASE("a tensor read by two compiled steps and dropped by the caller stops both") {
   Tensor<double> w(xt::xarray<double>{1.0, 2.0}, requires_grad);
   auto x = std::make_unique<Tensor<double>>(xt::xarray<double>{3.0, 4.0});
-  auto a = std::make_unique<Compiled<double>>(compile(std::vector<Tensor<double>>{w}, [&] { return sum(w * *x); }));
+  auto a = std::make_unique<Compiled<double>>(
+      compile(std::vector<Tensor<double>>{w}, [&] { return sum(w * *x); }));
   Compiled<double> b = compile(std::vector<Tensor<double>>{w}, [&] { return sum(w + *x); });
   CHECK(a->run() == 11.0);
   CHECK(b.run() == 10.0);
@@ -657,8 +727,9 @@ TEST_CASE("a tensor read by two compiled steps and dropped by the caller stops b
   CHECK_THROWS_WITH_AS(c.run(), doctest::Contains("no longer exists outside the step"), TapeError);
 }
 
-TEST_CASE_TEMPLATE("a Fashion-MNIST-shaped MLP: compiled steps, one per batch size, train exactly as eager steps", T,
-                   float, double) {
+TEST_CASE_TEMPLATE(
+    "a Fashion-MNIST-shaped MLP: compiled steps, one per batch size, train exactly as eager steps",
+    T, float, double) {
   // The fashion_mnist demo's network and loss (784-100-10 ReLU, softmax cross-entropy with
   // one-hot targets, SGD), on random images: batches of 16 and a last one of 5, the batch
   // written into the step's input tensors as the demo does.
@@ -688,7 +759,8 @@ TEST_CASE_TEMPLATE("a Fashion-MNIST-shaped MLP: compiled steps, one per batch si
       T eager_loss;
       {
         Tape tape;
-        const auto loss = nn::cross_entropy_with_probabilities(eager(Tensor<T>(batch)), Tensor<T>(one_hot));
+        const auto loss =
+            nn::cross_entropy_with_probabilities(eager(Tensor<T>(batch)), Tensor<T>(one_hot));
         eager_loss = loss.value()();
         loss.backward();
       }
@@ -716,7 +788,8 @@ TEST_CASE_TEMPLATE("a Fashion-MNIST-shaped MLP: compiled steps, one per batch si
 TEST_CASE("a compiled step's steady state allocates nothing and makes no node") {
   examples::XorNetwork<double> net(7, 0.5);
   auto step = compile(net.model.parameters(), [&] { return net.loss(net.forward()); });
-  auto sgd_step = compile_sgd_step(net.model.parameters(), 0.5, [&] { return net.loss(net.forward()); });
+  auto sgd_step =
+      compile_sgd_step(net.model.parameters(), 0.5, [&] { return net.loss(net.forward()); });
   const auto train = [&] {
     for (int epoch = 0; epoch < 50; ++epoch) {
       step.run();

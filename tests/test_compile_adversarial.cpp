@@ -4,8 +4,8 @@
 // caller resizes between runs. Each case gives eager's numbers or a clear exception (and no
 // memory error under valgrind).
 #include <algorithm>
-#include <functional>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -18,7 +18,8 @@ using namespace tapegrad;
 namespace {
 using V = std::vector<Tensor<double>>;
 
-std::vector<xt::xarray<double>> eager_grads(const V& parameters, const std::function<Tensor<double>()>& f,
+std::vector<xt::xarray<double>> eager_grads(const V& parameters,
+                                            const std::function<Tensor<double>()>& f,
                                             double* value = nullptr) {
   std::vector<std::shared_ptr<detail::NodeBase>> kept;
   for (const auto& p : parameters) kept.push_back(std::move(p.node()->grad));
@@ -30,7 +31,8 @@ std::vector<xt::xarray<double>> eager_grads(const V& parameters, const std::func
   }
   std::vector<xt::xarray<double>> out;
   for (std::size_t i = 0; i < parameters.size(); ++i) {
-    out.push_back(parameters[i].has_grad() ? parameters[i].grad() : xt::zeros<double>(parameters[i].shape()));
+    out.push_back(parameters[i].has_grad() ? parameters[i].grad()
+                                           : xt::zeros<double>(parameters[i].shape()));
     parameters[i].node()->grad = std::move(kept[i]);
   }
   return out;
@@ -45,7 +47,8 @@ void same_as_eager(const V& parameters, const V& inputs, const std::function<Ten
     for (auto p : parameters) p.zero_grad();
     const double got = step.run();
     std::vector<xt::xarray<double>> grads;
-    for (auto p : parameters) grads.push_back(p.has_grad() ? p.grad() : xt::zeros<double>(p.shape()));
+    for (auto p : parameters)
+      grads.push_back(p.has_grad() ? p.grad() : xt::zeros<double>(p.shape()));
     double expected = 0;
     const auto eager = eager_grads(parameters, f, &expected);
     CHECK(got == doctest::Approx(expected).epsilon(1e-12));
@@ -57,7 +60,9 @@ void same_as_eager(const V& parameters, const V& inputs, const std::function<Ten
 }
 }  // namespace
 
-TEST_CASE("f returning a parameter itself: compile() and compile_sgd_step (whose run() returns the value before the update)") {
+TEST_CASE(
+    "f returning a parameter itself: compile() and compile_sgd_step (whose run() returns the value "
+    "before the update)") {
   Tensor<double> w(2.0, requires_grad);
   SUBCASE("compile") {
     auto step = compile(V{w}, [&] { return w; });
@@ -71,7 +76,9 @@ TEST_CASE("f returning a parameter itself: compile() and compile_sgd_step (whose
   }
 }
 
-TEST_CASE("two parameters whose gradient is the seed itself (no op makes it): compile() and compile_sgd_step") {
+TEST_CASE(
+    "two parameters whose gradient is the seed itself (no op makes it): compile() and "
+    "compile_sgd_step") {
   Tensor<double> a(2.0, requires_grad), b(3.0, requires_grad);
   SUBCASE("compile") {
     auto step = compile(V{a, b}, [&] { return a + b; });
@@ -94,10 +101,12 @@ TEST_CASE("f returning a parameter that is resized later: run() refuses it") {
   step.run();
   w.set_value(xt::xarray<double>{1.0, 2.0, 3.0});
   const std::string message =
-      "compiled step: the tensor f returns (a parameter) now has shape (3,) but had shape () at compile time; "
+      "compiled step: the tensor f returns (a parameter) now has shape (3,) but had shape () at "
+      "compile time; "
       "compile the step again for the new shape";
   CHECK_THROWS_WITH_AS(step.run(), message.c_str(), ShapeError);
-  CHECK_THROWS_WITH_AS(sgd_step.run(), message.c_str(), ShapeError);  // the update would read past the seed
+  CHECK_THROWS_WITH_AS(sgd_step.run(), message.c_str(),
+                       ShapeError);  // the update would read past the seed
 }
 
 TEST_CASE("elementwise corner cases of the flat plan give eager's numbers") {
@@ -150,12 +159,14 @@ TEST_CASE("elementwise corner cases of the flat plan give eager's numbers") {
 namespace {
 template <class T>
 void sgd_same(const std::vector<Tensor<T>>& p1, const std::vector<Tensor<T>>& p2,
-              const std::function<Tensor<T>()>& f1, const std::function<Tensor<T>()>& f2, int folded_expected = -1) {
+              const std::function<Tensor<T>()>& f1, const std::function<Tensor<T>()>& f2,
+              int folded_expected = -1) {
   auto step = compile(p1, f1);
   optim::SGD<T> sgd(p1, 0.05);
   auto sgd_step = compile_sgd_step(p2, 0.05, f2);
   const auto ops = sgd_step.ops();
-  if (folded_expected >= 0) CHECK(std::count(ops.begin(), ops.end(), "sgd update (folded into matmul)") == folded_expected);
+  if (folded_expected >= 0)
+    CHECK(std::count(ops.begin(), ops.end(), "sgd update (folded into matmul)") == folded_expected);
   const T tol = std::is_same_v<T, double> ? T(1e-11) : T(1e-4);
   for (int i = 0; i < 10; ++i) {
     const T a = step.run();
@@ -177,47 +188,62 @@ std::pair<Tensor<T>, Tensor<T>> twin(const Shape& s, std::uint64_t seed) {
 }
 }  // namespace
 
-TEST_CASE_TEMPLATE("compile_sgd_step gives what compile() and optim::SGD give: weights reused, transposed, 1-d, read elsewhere, products of each other", T, float, double) {
+TEST_CASE_TEMPLATE(
+    "compile_sgd_step gives what compile() and optim::SGD give: weights reused, transposed, 1-d, "
+    "read elsewhere, products of each other",
+    T, float, double) {
   const Tensor<T> x(xt::xarray<T>(xt::cast<T>(test::random_array({4, 3}, 9))));
   SUBCASE("weight used in two layers") {
     auto [w1, w2] = twin<T>({3, 3}, 1);
     const auto f = [&](const Tensor<T>& w) { return sum(square(matmul(tanh(matmul(x, w)), w))); };
-    sgd_same<T>({w1}, {w2}, [&] { return f(w1); }, [&] { return f(w2); }, 0);
+    sgd_same<T>(
+        {w1}, {w2}, [&] { return f(w1); }, [&] { return f(w2); }, 0);
   }
   SUBCASE("transposed use") {
     auto [w1, w2] = twin<T>({2, 3}, 2);
     auto [b1, b2] = twin<T>({2}, 3);
-    const auto f = [&](const Tensor<T>& w, const Tensor<T>& b) { return sum(square(matmul(x, transpose(w)) + b)); };
-    sgd_same<T>({w1, b1}, {w2, b2}, [&] { return f(w1, b1); }, [&] { return f(w2, b2); });
+    const auto f = [&](const Tensor<T>& w, const Tensor<T>& b) {
+      return sum(square(matmul(x, transpose(w)) + b));
+    };
+    sgd_same<T>(
+        {w1, b1}, {w2, b2}, [&] { return f(w1, b1); }, [&] { return f(w2, b2); });
   }
   SUBCASE("1-d weight on the right") {
     auto [w1, w2] = twin<T>({3}, 2);
     const auto f = [&](const Tensor<T>& w) { return sum(square(matmul(x, w))); };
-    sgd_same<T>({w1}, {w2}, [&] { return f(w1); }, [&] { return f(w2); });
+    sgd_same<T>(
+        {w1}, {w2}, [&] { return f(w1); }, [&] { return f(w2); });
   }
   SUBCASE("1-d weight on the left") {
     auto [w1, w2] = twin<T>({4}, 2);
     const auto f = [&](const Tensor<T>& w) { return sum(square(matmul(w, x))); };
-    sgd_same<T>({w1}, {w2}, [&] { return f(w1); }, [&] { return f(w2); });
+    sgd_same<T>(
+        {w1}, {w2}, [&] { return f(w1); }, [&] { return f(w2); });
   }
   SUBCASE("parameter also read by another op") {
     auto [w1, w2] = twin<T>({3, 2}, 4);
     const auto f = [&](const Tensor<T>& w) { return sum(square(matmul(x, w))) + sum(w * w); };
-    sgd_same<T>({w1}, {w2}, [&] { return f(w1); }, [&] { return f(w2); });
+    sgd_same<T>(
+        {w1}, {w2}, [&] { return f(w1); }, [&] { return f(w2); });
   }
   SUBCASE("two parameters in a product of each other") {
     auto [a1, a2] = twin<T>({4, 3}, 4);
     auto [b1, b2] = twin<T>({3, 2}, 5);
-    const auto f = [&](const Tensor<T>& a, const Tensor<T>& b) { return sum(square(matmul(a, b))); };
-    sgd_same<T>({a1, b1}, {a2, b2}, [&] { return f(a1, b1); }, [&] { return f(a2, b2); });
+    const auto f = [&](const Tensor<T>& a, const Tensor<T>& b) {
+      return sum(square(matmul(a, b)));
+    };
+    sgd_same<T>(
+        {a1, b1}, {a2, b2}, [&] { return f(a1, b1); }, [&] { return f(a2, b2); });
   }
   SUBCASE("shared gradient") {
     auto [a1, a2] = twin<T>({2, 2}, 4);
     auto [b1, b2] = twin<T>({2, 2}, 5);
     const auto f = [&](const Tensor<T>& a, const Tensor<T>& b) { return sum(a + b) + sum(a * b); };
-    sgd_same<T>({a1, b1}, {a2, b2}, [&] { return f(a1, b1); }, [&] { return f(a2, b2); });
+    sgd_same<T>(
+        {a1, b1}, {a2, b2}, [&] { return f(a1, b1); }, [&] { return f(a2, b2); });
   }
-  SUBCASE("folded products read arena values whose places later values of the same size could take") {
+  SUBCASE(
+      "folded products read arena values whose places later values of the same size could take") {
     // Every intermediate of this net has 12 elements; the products that make the weights'
     // gradients run again (folded) after all the steps, so their inputs must stay in place.
     auto [w1, v1] = twin<T>({3, 3}, 21);
@@ -226,14 +252,20 @@ TEST_CASE_TEMPLATE("compile_sgd_step gives what compile() and optim::SGD give: w
     const auto f = [&](const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& c) {
       return sum(square(tanh(matmul(tanh(matmul(tanh(matmul(x, a)), b)), c))));
     };
-    sgd_same<T>({w1, w2, w3}, {v1, v2, v3}, [&] { return f(w1, w2, w3); }, [&] { return f(v1, v2, v3); }, 3);
+    sgd_same<T>(
+        {w1, w2, w3}, {v1, v2, v3}, [&] { return f(w1, w2, w3); }, [&] { return f(v1, v2, v3); },
+        3);
   }
-  SUBCASE("matmul of x and x-dependent, gradient product reads an intermediate made from the weight") {
+  SUBCASE(
+      "matmul of x and x-dependent, gradient product reads an intermediate made from the weight") {
     auto [w1, w2] = twin<T>({3, 3}, 6);
     const auto f = [&](const Tensor<T>& w) { return sum(matmul(matmul(x, w), transpose(w))); };
-    sgd_same<T>({w1}, {w2}, [&] { return f(w1); }, [&] { return f(w2); });
+    sgd_same<T>(
+        {w1}, {w2}, [&] { return f(w1); }, [&] { return f(w2); });
   }
-  SUBCASE("products of one row, one column, inner extent 1 and an empty batch (GEMV, outer product, k = 0)") {
+  SUBCASE(
+      "products of one row, one column, inner extent 1 and an empty batch (GEMV, outer product, k "
+      "= 0)") {
     const Tensor<T> row(xt::xarray<T>(xt::cast<T>(test::random_array({1, 3}, 10))));
     const Tensor<T> column(xt::xarray<T>(xt::cast<T>(test::random_array({4, 1}, 11))));
     const Tensor<T> empty(xt::xarray<T>(xt::zeros<T>({0, 3})));
@@ -241,9 +273,12 @@ TEST_CASE_TEMPLATE("compile_sgd_step gives what compile() and optim::SGD give: w
     auto [b1, b2] = twin<T>({1, 5}, 13);
     auto [c1, c2] = twin<T>({3, 4}, 14);
     const auto f = [&](const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& c) {
-      return sum(square(matmul(row, a))) + sum(square(matmul(column, b))) + sum(square(matmul(empty, c)));
+      return sum(square(matmul(row, a))) + sum(square(matmul(column, b))) +
+             sum(square(matmul(empty, c)));
     };
-    sgd_same<T>({a1, b1, c1}, {a2, b2, c2}, [&] { return f(a1, b1, c1); }, [&] { return f(a2, b2, c2); }, 3);
+    sgd_same<T>(
+        {a1, b1, c1}, {a2, b2, c2}, [&] { return f(a1, b1, c1); }, [&] { return f(a2, b2, c2); },
+        3);
   }
   SUBCASE("two layers and a penalty on the second weight") {
     auto [w1, w2] = twin<T>({3, 3}, 7);
@@ -251,7 +286,8 @@ TEST_CASE_TEMPLATE("compile_sgd_step gives what compile() and optim::SGD give: w
     const auto f = [&](const Tensor<T>& w, const Tensor<T>& v) {
       return sum(square(matmul(sigmoid(matmul(x, w)), v))) + sum(square(v));
     };
-    sgd_same<T>({w1, v1}, {w2, v2}, [&] { return f(w1, v1); }, [&] { return f(w2, v2); });
+    sgd_same<T>(
+        {w1, v1}, {w2, v2}, [&] { return f(w1, v1); }, [&] { return f(w2, v2); });
   }
 }
 
@@ -261,18 +297,22 @@ TEST_CASE("a step moved from refuses to run instead of crashing") {
   auto b = std::move(a);
   CHECK(b.run() == 5.0);
   // NOLINTBEGIN(bugprone-use-after-move)
-  CHECK_THROWS_WITH_AS(a.run(), "compiled step: run() on a step that was moved from (it has no plan)", TapeError);
-  CHECK_THROWS_WITH_AS(a.ops(), doctest::Contains("ops() on a step that was moved from"), TapeError);
+  CHECK_THROWS_WITH_AS(
+      a.run(), "compiled step: run() on a step that was moved from (it has no plan)", TapeError);
+  CHECK_THROWS_WITH_AS(a.ops(), doctest::Contains("ops() on a step that was moved from"),
+                       TapeError);
   auto c = compile_sgd_step(V{w}, 0.1, [&] { return sum(w * w); });
   auto d = std::move(c);
   CHECK_THROWS_WITH_AS(c.run(), doctest::Contains("moved from"), TapeError);
-  CHECK_THROWS_WITH_AS(c.set_learning_rate(0.2), doctest::Contains("set_learning_rate() on a step that was moved from"),
+  CHECK_THROWS_WITH_AS(c.set_learning_rate(0.2),
+                       doctest::Contains("set_learning_rate() on a step that was moved from"),
                        TapeError);
   // NOLINTEND(bugprone-use-after-move)
   CHECK(d.run() == 5.0);
 }
 
-TEST_CASE("a custom op's forward that runs its own step again is refused (it recursed without end)") {
+TEST_CASE(
+    "a custom op's forward that runs its own step again is refused (it recursed without end)") {
   Tensor<double> w(xt::xarray<double>{1.0, 2.0}, requires_grad);
   Compiled<double>* self = nullptr;
   bool compiled = false;
@@ -286,12 +326,14 @@ TEST_CASE("a custom op's forward that runs its own step again is refused (it rec
   auto step = compile(V{w}, [&] { return sum(twice({w}) * w); });
   self = &step;
   compiled = true;
-  CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("run() was called while the same step runs"), TapeError);
+  CHECK_THROWS_WITH_AS(step.run(), doctest::Contains("run() was called while the same step runs"),
+                       TapeError);
   compiled = false;
   CHECK(step.run() == 10.0);  // the refused run left the step usable
 }
 
-TEST_CASE("a custom op's forward that destroys the last copy of the running step: the run completes") {
+TEST_CASE(
+    "a custom op's forward that destroys the last copy of the running step: the run completes") {
   Tensor<double> w(xt::xarray<double>{1.0, 2.0}, requires_grad);
   std::unique_ptr<Compiled<double>> holder;
   bool compiled = false;

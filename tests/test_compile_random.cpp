@@ -1128,8 +1128,9 @@ std::string check_graph_sgd(const Graph& g, double tolerance, std::size_t& folds
   std::vector<Tensor<T>> leaves[2], parameters[2];
   for (int side = 0; side < 2; ++side) {
     for (std::size_t i = 0; i < g.leaf_shapes.size(); ++i) {
-      leaves[side].emplace_back(xt::xarray<T>(xt::cast<T>(test::random_array(g.leaf_shapes[i], g.seed * 7 + i, -1, 1))),
-                                RequiresGrad{g.leaf_is_parameter[i]});
+      leaves[side].emplace_back(
+          xt::xarray<T>(xt::cast<T>(test::random_array(g.leaf_shapes[i], g.seed * 7 + i, -1, 1))),
+          RequiresGrad{g.leaf_is_parameter[i]});
       if (g.leaf_is_parameter[i]) parameters[side].push_back(leaves[side].back());
     }
   }
@@ -1157,15 +1158,16 @@ std::string check_graph_sgd(const Graph& g, double tolerance, std::size_t& folds
     }
     if (!std::isfinite(a)) return "";
     if (!close(a, b, tolerance)) {
-      out << "run " << run << ": loss " << b << " with compile_sgd_step, " << a << " with compile() + SGD\n";
+      out << "run " << run << ": loss " << b << " with compile_sgd_step, " << a
+          << " with compile() + SGD\n";
       return out.str();
     }
     for (std::size_t i = 0; i < parameters[0].size(); ++i) {
       for (std::size_t j = 0; j < parameters[0][i].size(); ++j) {
         const double x = parameters[0][i].value().data()[j], y = parameters[1][i].value().data()[j];
         if (!close(x, y, tolerance)) {
-          out << "run " << run << ": parameter " << i << " element " << j << ": " << y << " with compile_sgd_step, "
-              << x << " with compile() + SGD\n";
+          out << "run " << run << ": parameter " << i << " element " << j << ": " << y
+              << " with compile_sgd_step, " << x << " with compile() + SGD\n";
           return out.str();
         }
       }

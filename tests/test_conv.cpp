@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <map>
 #include <string>
-
 #include <xtensor/xmanipulation.hpp>
 #include <xtensor/xmath.hpp>
 
@@ -45,7 +44,8 @@ std::vector<std::string> cases_of(const std::string& op) {
 double max_difference(const Array& a, const Array& b) {
   REQUIRE(a.shape() == b.shape());
   double worst = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a.data()[i] - b.data()[i]));
+  for (std::size_t i = 0; i < a.size(); ++i)
+    worst = std::max(worst, std::abs(a.data()[i] - b.data()[i]));
   return worst;
 }
 
@@ -99,7 +99,9 @@ TEST_CASE("conv2d matches PyTorch: values and gradients of x, weight and bias") 
   MESSAGE("conv2d: largest difference to PyTorch ", worst_seen);
 }
 
-TEST_CASE("max_pool2d and avg_pool2d match PyTorch, ties included (the first maximum gets the gradient)") {
+TEST_CASE(
+    "max_pool2d and avg_pool2d match PyTorch, ties included (the first maximum gets the "
+    "gradient)") {
   std::size_t count = 0;
   for (const std::string op : {"max_pool2d", "avg_pool2d"}) {
     worst_seen = 0;
@@ -120,26 +122,32 @@ TEST_CASE("max_pool2d and avg_pool2d match PyTorch, ties included (the first max
   // The tie cases have ties indeed: some window holds its maximum twice.
   const Array& tied = get("max_pool2d.ties.x");
   std::size_t repeated = 0;
-  for (std::size_t i = 0; i + 1 < tied.size(); i += 2) repeated += tied.data()[i] == tied.data()[i + 1];
+  for (std::size_t i = 0; i + 1 < tied.size(); i += 2)
+    repeated += tied.data()[i] == tied.data()[i + 1];
   CHECK(repeated > 0);
 }
 
-TEST_CASE("conv2d passes a float64 gradcheck: stride, padding, dilation, odd sizes, batch 1, no bias") {
+TEST_CASE(
+    "conv2d passes a float64 gradcheck: stride, padding, dilation, odd sizes, batch 1, no bias") {
   using Xs = std::vector<Tensor<double>>;
   const auto rnd = [](const Shape& s, std::uint64_t seed) { return test::random_array(s, seed); };
   // 5x7 input, 3x2 kernel, stride (2, 1), padding (1, 2), dilation (1, 2).
   test::require_gradcheck<double>(
       [](const Xs& x) {
-        return conv2d(x[0], x[1], x[2], Conv2dOptions().stride({2, 1}).padding({1, 2}).dilation({1, 2}));
+        return conv2d(x[0], x[1], x[2],
+                      Conv2dOptions().stride({2, 1}).padding({1, 2}).dilation({1, 2}));
       },
       {rnd({2, 2, 5, 7}, 1), rnd({3, 2, 3, 2}, 2), rnd({3}, 3)});
   // Batch 1, no bias, stride 2, dilation 2, padding 1.
   test::require_gradcheck<double>(
-      [](const Xs& x) { return conv2d(x[0], x[1], Conv2dOptions().stride(2).padding(1).dilation(2)); },
+      [](const Xs& x) {
+        return conv2d(x[0], x[1], Conv2dOptions().stride(2).padding(1).dilation(2));
+      },
       {rnd({1, 2, 6, 5}, 4), rnd({2, 2, 2, 3}, 5)});
   // Unbatched (C, H, W), stride 3.
-  test::require_gradcheck<double>([](const Xs& x) { return conv2d(x[0], x[1], x[2], Conv2dOptions().stride(3)); },
-                                  {rnd({2, 7, 7}, 6), rnd({2, 2, 3, 3}, 7), rnd({2}, 8)});
+  test::require_gradcheck<double>(
+      [](const Xs& x) { return conv2d(x[0], x[1], x[2], Conv2dOptions().stride(3)); },
+      {rnd({2, 7, 7}, 6), rnd({2, 2, 3, 3}, 7), rnd({2}, 8)});
 }
 
 TEST_CASE("the pools pass a float64 gradcheck") {
@@ -148,15 +156,25 @@ TEST_CASE("the pools pass a float64 gradcheck") {
   test::require_gradcheck<double>([](const Xs& x) { return max_pool2d(x[0], Pool2dOptions(2)); },
                                   {rnd({2, 2, 4, 6}, 11)});
   test::require_gradcheck<double>(
-      [](const Xs& x) { return max_pool2d(x[0], Pool2dOptions({3, 2}).stride({2, 1}).padding(1).dilation({1, 2})); },
+      [](const Xs& x) {
+        return max_pool2d(x[0], Pool2dOptions({3, 2}).stride({2, 1}).padding(1).dilation({1, 2}));
+      },
       {rnd({1, 2, 5, 7}, 12)});
   test::require_gradcheck<double>(
-      [](const Xs& x) { return avg_pool2d(x[0], Pool2dOptions(3).stride(2).padding(1)); }, {rnd({2, 2, 5, 6}, 13)});
-  test::require_gradcheck<double>([](const Xs& x) { return avg_pool2d(x[0], Pool2dOptions({2, 3})); },
-                                  {rnd({3, 4, 7}, 14)});
-  test::require_gradcheck<double>([](const Xs& x) { return adaptive_avg_pool2d(x[0], {1, 1}); },
-                                  {rnd({2, 3, 3, 4}, 15)});
-  test::require_gradcheck<double>([](const Xs& x) { return flatten(x[0]); }, {rnd({2, 3, 2, 2}, 16)});
+      [](const Xs& x) { return avg_pool2d(x[0], Pool2dOptions(3).stride(2).padding(1)); },
+      {rnd({2, 2, 5, 6}, 13)});
+  test::require_gradcheck<double>(
+      [](const Xs& x) {
+        return avg_pool2d(x[0], Pool2dOptions({2, 3}));
+      },
+      {rnd({3, 4, 7}, 14)});
+  test::require_gradcheck<double>(
+      [](const Xs& x) {
+        return adaptive_avg_pool2d(x[0], {1, 1});
+      },
+      {rnd({2, 3, 3, 4}, 15)});
+  test::require_gradcheck<double>([](const Xs& x) { return flatten(x[0]); },
+                                  {rnd({2, 3, 2, 2}, 16)});
 }
 
 // PyTorch's CPU rule for one max-pooling window, written out: the taps in row-major order,
@@ -178,20 +196,22 @@ WindowMax window_max(const Array& x, std::size_t plane, std::size_t p, std::size
   return best;
 }
 
-TEST_CASE("max_pool2d's 2x2, stride 2 path (vectorised) keeps the rule: NaN, -inf, ties, odd sizes, float and double") {
+TEST_CASE(
+    "max_pool2d's 2x2, stride 2 path (vectorised) keeps the rule: NaN, -inf, ties, odd sizes, "
+    "float and double") {
   // 2 x 3 planes of 5 x 7: the last row and column are in no window. NaN, -inf and ties are
   // put at chosen places; the rest is random.
   Array x = test::random_array({2, 3, 5, 7}, 21);
   const double nan = NAN, inf = INFINITY;
-  x(0, 0, 0, 0) = nan;                        // a NaN first in its window
-  x(0, 0, 1, 3) = nan;                        // a NaN last, the others finite
-  x(0, 1, 0, 0) = nan, x(0, 1, 1, 1) = nan;   // two NaNs: the last wins
+  x(0, 0, 0, 0) = nan;                       // a NaN first in its window
+  x(0, 0, 1, 3) = nan;                       // a NaN last, the others finite
+  x(0, 1, 0, 0) = nan, x(0, 1, 1, 1) = nan;  // two NaNs: the last wins
   for (std::size_t i = 0; i < 2; ++i) {
     for (std::size_t j = 2; j < 4; ++j) x(0, 2, i, j) = -inf;  // all -inf: the first tap
   }
-  x(1, 0, 2, 4) = 3.0, x(1, 0, 3, 5) = 3.0;   // a tie: the first wins
-  x(1, 1, 3, 6) = 100.0;                      // the largest value, in no window
-  x(1, 2, 0, 1) = inf;                        // +inf in the second tap
+  x(1, 0, 2, 4) = 3.0, x(1, 0, 3, 5) = 3.0;  // a tie: the first wins
+  x(1, 1, 3, 6) = 100.0;                     // the largest value, in no window
+  x(1, 2, 0, 1) = inf;                       // +inf in the second tap
   const Array g = test::random_array({2, 3, 2, 3}, 22);
 
   Array expected_y = xt::zeros<double>({2, 3, 2, 3}), expected_dx = xt::zeros<double>({2, 3, 5, 7});
@@ -257,37 +277,44 @@ TEST_CASE("im2col and col2im are each other's adjoint: <col2im(g), x> = <g, im2c
   // A value by hand: a 1x1x3x3 image, 2x2 kernel, padding 1 with value -1.
   const Tensor<double> x(Array{{{{1, 2, 3}, {4, 5, 6}, {7, 8, 9}}}});
   const auto columns = im2col(x, 2, Conv2dOptions().stride(2).padding(1), -1.0);
-  // Windows at (-1, -1), (-1, 1), (1, -1), (1, 1); rows are the taps (0, 0), (0, 1), (1, 0), (1, 1).
+  // Windows at (-1, -1), (-1, 1), (1, -1), (1, 1); rows are the taps (0, 0), (0, 1), (1, 0), (1,
+  // 1).
   const Array expected{{-1, -1, -1, 5}, {-1, -1, 4, 6}, {-1, 2, -1, 8}, {1, 3, 7, 9}};
   CHECK(columns.value() == expected);
 }
 
-TEST_CASE("im2col equals its definition, written out, with a padding value: the shifted-plane path (stride 1, Wo = W) and the general one") {
+TEST_CASE(
+    "im2col equals its definition, written out, with a padding value: the shifted-plane path "
+    "(stride 1, Wo = W) and the general one") {
   struct Case {
     Shape x;
     Size2 kernel;
     Conv2dOptions options;
   };
   const std::vector<Case> cases = {
-      {{2, 2, 4, 5}, Size2(3, 3), Conv2dOptions().padding(1)},                    // shifted planes
-      {{1, 2, 5, 6}, Size2(3, 5), Conv2dOptions().padding({1, 2})},               // shifted planes
-      {{2, 1, 6, 6}, Size2(3, 3), Conv2dOptions().padding(2).dilation(2)},       // shifted planes
-      {{1, 1, 1, 3}, Size2(3, 3), Conv2dOptions().padding(1)},                    // one row: mostly padding
-      {{1, 2, 5, 7}, Size2(2, 2), Conv2dOptions()},                               // Wo < W: general
-      {{2, 1, 5, 5}, Size2(3, 3), Conv2dOptions().stride(2).padding(1)},          // stride 2: general
+      {{2, 2, 4, 5}, Size2(3, 3), Conv2dOptions().padding(1)},              // shifted planes
+      {{1, 2, 5, 6}, Size2(3, 5), Conv2dOptions().padding({1, 2})},         // shifted planes
+      {{2, 1, 6, 6}, Size2(3, 3), Conv2dOptions().padding(2).dilation(2)},  // shifted planes
+      {{1, 1, 1, 3}, Size2(3, 3), Conv2dOptions().padding(1)},            // one row: mostly padding
+      {{1, 2, 5, 7}, Size2(2, 2), Conv2dOptions()},                       // Wo < W: general
+      {{2, 1, 5, 5}, Size2(3, 3), Conv2dOptions().stride(2).padding(1)},  // stride 2: general
   };
   const double pad = -1.5;
   std::uint64_t seed = 50;
   for (const auto& c : cases) {
     const Array x = test::random_array(c.x, ++seed);
     const auto found = im2col(Tensor<double>(x), c.kernel, c.options, pad).value();
-    const auto kh = static_cast<std::ptrdiff_t>(c.kernel.h()), kw = static_cast<std::ptrdiff_t>(c.kernel.w());
-    const auto sh = c.options.stride().h(), sw = c.options.stride().w(), ph = c.options.padding().h(),
-               pw = c.options.padding().w(), dh = c.options.dilation().h(), dw = c.options.dilation().w();
+    const auto kh = static_cast<std::ptrdiff_t>(c.kernel.h()),
+               kw = static_cast<std::ptrdiff_t>(c.kernel.w());
+    const auto sh = c.options.stride().h(), sw = c.options.stride().w(),
+               ph = c.options.padding().h(), pw = c.options.padding().w(),
+               dh = c.options.dilation().h(), dw = c.options.dilation().w();
     const auto n = static_cast<std::ptrdiff_t>(c.x[0]), ch = static_cast<std::ptrdiff_t>(c.x[1]),
                h = static_cast<std::ptrdiff_t>(c.x[2]), w = static_cast<std::ptrdiff_t>(c.x[3]);
-    const std::ptrdiff_t ho = (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1, wo = (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
-    Array expected = xt::zeros<double>({static_cast<std::size_t>(ch * kh * kw), static_cast<std::size_t>(n * ho * wo)});
+    const std::ptrdiff_t ho = (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1,
+                         wo = (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
+    Array expected = xt::zeros<double>(
+        {static_cast<std::size_t>(ch * kh * kw), static_cast<std::size_t>(n * ho * wo)});
     for (std::ptrdiff_t cc = 0; cc < ch; ++cc)
       for (std::ptrdiff_t i = 0; i < kh; ++i)
         for (std::ptrdiff_t j = 0; j < kw; ++j)
@@ -296,17 +323,21 @@ TEST_CASE("im2col equals its definition, written out, with a padding value: the 
               for (std::ptrdiff_t q = 0; q < wo; ++q) {
                 const std::ptrdiff_t r = p * sh - ph + i * dh, col = q * sw - pw + j * dw;
                 const bool inside = r >= 0 && r < h && col >= 0 && col < w;
-                expected((cc * kh + i) * kw + j, (b * ho + p) * wo + q) = inside ? x(b, cc, r, col) : pad;
+                expected((cc * kh + i) * kw + j, (b * ho + p) * wo + q) =
+                    inside ? x(b, cc, r, col) : pad;
               }
     INFO("x ", shape_to_string(c.x), ", kernel ", c.kernel.to_pair_string());
     CHECK(found == expected);
   }
 }
 
-TEST_CASE("conv2d of an image whose columns outgrow the kept scratch buffer (42 MB) equals im2col, matmul and col2im") {
+TEST_CASE(
+    "conv2d of an image whose columns outgrow the kept scratch buffer (42 MB) equals im2col, "
+    "matmul and col2im") {
   // 64 channels, 3x3, 96 x 96 "same": one image's columns are 576 x 9216 doubles, beyond the
   // 16 MiB a thread keeps, so the ops use a buffer of the call's own.
-  const Array x = test::random_array({1, 64, 96, 96}, 60), w = test::random_array({2, 64, 3, 3}, 61);
+  const Array x = test::random_array({1, 64, 96, 96}, 60),
+              w = test::random_array({2, 64, 3, 3}, 61);
   const Array g = test::random_array({1, 2, 96, 96}, 62);
   const auto options = Conv2dOptions().padding(1);
   Tensor<double> xd(x, requires_grad), wd(w, requires_grad);
@@ -318,11 +349,14 @@ TEST_CASE("conv2d of an image whose columns outgrow the kept scratch buffer (42 
   const Tensor<double> w2(Array(xt::reshape_view(w, {2, 576})));
   const auto expected_y = matmul(w2, columns);
   const auto g2 = Tensor<double>(Array(xt::reshape_view(g, {2, 9216})));
-  const auto expected_dx = col2im(matmul(transpose(w2, {1, 0}), g2), Shape{1, 64, 96, 96}, 3, options);
+  const auto expected_dx =
+      col2im(matmul(transpose(w2, {1, 0}), g2), Shape{1, 64, 96, 96}, 3, options);
   const auto expected_dw = matmul(g2, transpose(columns, {1, 0}));
-  CHECK(xt::allclose(Array(xt::reshape_view(y.value(), {2, 9216})), expected_y.value(), 1e-12, 1e-12));
+  CHECK(xt::allclose(Array(xt::reshape_view(y.value(), {2, 9216})), expected_y.value(), 1e-12,
+                     1e-12));
   CHECK(xt::allclose(xd.grad(), expected_dx.value(), 1e-12, 1e-12));
-  CHECK(xt::allclose(Array(xt::reshape_view(wd.grad(), {2, 576})), expected_dw.value(), 1e-12, 1e-12));
+  CHECK(xt::allclose(Array(xt::reshape_view(wd.grad(), {2, 576})), expected_dw.value(), 1e-12,
+                     1e-12));
 }
 
 TEST_CASE("conv2d and the pools agree in float32 and float64") {
@@ -330,15 +364,18 @@ TEST_CASE("conv2d and the pools agree in float32 and float64") {
               b = test::random_array({4}, 42);
   const auto run = [&](auto zero) {
     using T = decltype(zero);
-    Tensor<T> xt_(xt::xarray<T>(xt::cast<T>(x)), requires_grad), wt(xt::xarray<T>(xt::cast<T>(w)), requires_grad),
+    Tensor<T> xt_(xt::xarray<T>(xt::cast<T>(x)), requires_grad),
+        wt(xt::xarray<T>(xt::cast<T>(w)), requires_grad),
         bt(xt::xarray<T>(xt::cast<T>(b)), requires_grad);
     Tape tape;
     const auto h = relu(conv2d(xt_, wt, bt, Conv2dOptions().padding(1).stride({1, 2})));
     const auto y = avg_pool2d(max_pool2d(h, Pool2dOptions(2).padding(1)), Pool2dOptions(2));
-    const Tensor<T> weights(xt::xarray<T>(xt::cast<T>(test::random_array(y.shape(), 43, 0.5, 1.5))));
+    const Tensor<T> weights(
+        xt::xarray<T>(xt::cast<T>(test::random_array(y.shape(), 43, 0.5, 1.5))));
     sum(y * weights).backward();
-    return std::vector<Array>{Array(xt::cast<double>(y.value())), Array(xt::cast<double>(xt_.grad())),
-                              Array(xt::cast<double>(wt.grad())), Array(xt::cast<double>(bt.grad()))};
+    return std::vector<Array>{
+        Array(xt::cast<double>(y.value())), Array(xt::cast<double>(xt_.grad())),
+        Array(xt::cast<double>(wt.grad())), Array(xt::cast<double>(bt.grad()))};
   };
   const auto f64 = run(0.0);
   const auto f32 = run(0.0f);
@@ -351,49 +388,62 @@ TEST_CASE("conv2d and the pools agree in float32 and float64") {
 TEST_CASE("conv2d and the pools: errors name the op and the values") {
   const Tensor<double> x(xt::zeros<double>({2, 3, 5, 5})), w(xt::zeros<double>({4, 3, 3, 3}));
   CHECK_THROWS_WITH_AS(conv2d(x, Tensor<double>(xt::zeros<double>({4, 2, 3, 3}))),
-                       "conv2d: input (2, 3, 5, 5) has 3 channels, weight (4, 2, 3, 3) expects 2", ShapeError);
+                       "conv2d: input (2, 3, 5, 5) has 3 channels, weight (4, 2, 3, 3) expects 2",
+                       ShapeError);
   CHECK_THROWS_WITH_AS(conv2d(Tensor<double>(xt::zeros<double>({3, 5})), w),
-                       "conv2d: the input must be 3-d (C, H, W) or 4-d (N, C, H, W), got (3, 5)", ShapeError);
+                       "conv2d: the input must be 3-d (C, H, W) or 4-d (N, C, H, W), got (3, 5)",
+                       ShapeError);
   CHECK_THROWS_WITH_AS(conv2d(x, Tensor<double>(xt::zeros<double>({4, 3, 3}))),
                        "conv2d: the weight must be 4-d (O, C, kh, kw), got (4, 3, 3)", ShapeError);
   CHECK_THROWS_WITH_AS(conv2d(x, w, Tensor<double>(xt::zeros<double>({3}))),
-                       "conv2d: the bias must have shape (4,) for weight (4, 3, 3, 3), got (3,)", ShapeError);
-  CHECK_THROWS_WITH_AS(conv2d(x, w, Conv2dOptions().stride({1, 0})), "conv2d: the stride must be at least 1, got (1, 0)",
-                       ValueError);
-  CHECK_THROWS_WITH_AS(conv2d(x, w, Conv2dOptions().padding(-1)), "conv2d: the padding must be at least 0, got (-1, -1)",
-                       ValueError);
-  CHECK_THROWS_WITH_AS(conv2d(x, w, Conv2dOptions().dilation(0)), "conv2d: the dilation must be at least 1, got (0, 0)",
-                       ValueError);
-  CHECK_THROWS_WITH_AS(conv2d(x, w, Conv2dOptions().dilation(3)),
-                       "conv2d: the kernel (3, 3) with dilation (3, 3) spans (7, 7), larger than the padded input "
-                       "(5, 5) of (2, 3, 5, 5) with padding (0, 0)",
-                       ValueError);
-  CHECK_THROWS_WITH_AS(max_pool2d(x, Pool2dOptions(3).padding(2)),
-                       "max_pool2d: the padding (2, 2) must be at most half the kernel size (3, 3) (as PyTorch)",
-                       ValueError);
-  CHECK_THROWS_WITH_AS(max_pool2d(x, Pool2dOptions(0)), "max_pool2d: the kernel size must be at least 1, got (0, 0)",
-                       ValueError);
+                       "conv2d: the bias must have shape (4,) for weight (4, 3, 3, 3), got (3,)",
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(conv2d(x, w, Conv2dOptions().stride({1, 0})),
+                       "conv2d: the stride must be at least 1, got (1, 0)", ValueError);
+  CHECK_THROWS_WITH_AS(conv2d(x, w, Conv2dOptions().padding(-1)),
+                       "conv2d: the padding must be at least 0, got (-1, -1)", ValueError);
+  CHECK_THROWS_WITH_AS(conv2d(x, w, Conv2dOptions().dilation(0)),
+                       "conv2d: the dilation must be at least 1, got (0, 0)", ValueError);
+  CHECK_THROWS_WITH_AS(
+      conv2d(x, w, Conv2dOptions().dilation(3)),
+      "conv2d: the kernel (3, 3) with dilation (3, 3) spans (7, 7), larger than the padded input "
+      "(5, 5) of (2, 3, 5, 5) with padding (0, 0)",
+      ValueError);
+  CHECK_THROWS_WITH_AS(
+      max_pool2d(x, Pool2dOptions(3).padding(2)),
+      "max_pool2d: the padding (2, 2) must be at most half the kernel size (3, 3) (as PyTorch)",
+      ValueError);
+  CHECK_THROWS_WITH_AS(max_pool2d(x, Pool2dOptions(0)),
+                       "max_pool2d: the kernel size must be at least 1, got (0, 0)", ValueError);
   CHECK_THROWS_WITH_AS(max_pool2d(x, Pool2dOptions(6)),
-                       "max_pool2d: the kernel (6, 6) with dilation (1, 1) spans (6, 6), larger than the padded input "
+                       "max_pool2d: the kernel (6, 6) with dilation (1, 1) spans (6, 6), larger "
+                       "than the padded input "
                        "(5, 5) of (2, 3, 5, 5) with padding (0, 0)",
                        ValueError);
   CHECK_THROWS_WITH_AS(avg_pool2d(x, Pool2dOptions(2).dilation(2)),
-                       "avg_pool2d: no dilation (PyTorch's avg_pool2d has none), got (2, 2)", ValueError);
-  CHECK_THROWS_WITH_AS(avg_pool2d(Tensor<double>(xt::zeros<double>({5, 5})), Pool2dOptions(2)),
-                       "avg_pool2d: the input must be 3-d (C, H, W) or 4-d (N, C, H, W), got (5, 5)", ShapeError);
+                       "avg_pool2d: no dilation (PyTorch's avg_pool2d has none), got (2, 2)",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(
+      avg_pool2d(Tensor<double>(xt::zeros<double>({5, 5})), Pool2dOptions(2)),
+      "avg_pool2d: the input must be 3-d (C, H, W) or 4-d (N, C, H, W), got (5, 5)", ShapeError);
   CHECK_THROWS_WITH_AS(adaptive_avg_pool2d(x, {2, 2}),
-                       "adaptive_avg_pool2d: only the output size 1x1 is supported, got (2, 2)", ValueError);
-  CHECK_THROWS_WITH_AS(flatten(x, 2, 1), "flatten: start_dim 2 comes after end_dim 1 for shape (2, 3, 5, 5)",
+                       "adaptive_avg_pool2d: only the output size 1x1 is supported, got (2, 2)",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(flatten(x, 2, 1),
+                       "flatten: start_dim 2 comes after end_dim 1 for shape (2, 3, 5, 5)",
                        ValueError);
   CHECK_THROWS_AS(flatten(x, 4), ValueError);
   CHECK_THROWS_WITH_AS(im2col(Tensor<double>(xt::zeros<double>({3, 5, 5})), 2),
                        "im2col: the input must be 4-d (N, C, H, W), got (3, 5, 5)", ValueError);
-  CHECK_THROWS_WITH_AS(col2im(Tensor<double>(xt::zeros<double>({12, 30})), Shape{2, 3, 5, 5}, 2),
-                       "col2im: columns (12, 30) for input shape (2, 3, 5, 5) and kernel (2, 2); expected (12, 32)",
-                       ShapeError);
+  CHECK_THROWS_WITH_AS(
+      col2im(Tensor<double>(xt::zeros<double>({12, 30})), Shape{2, 3, 5, 5}, 2),
+      "col2im: columns (12, 30) for input shape (2, 3, 5, 5) and kernel (2, 2); expected (12, 32)",
+      ShapeError);
 }
 
-TEST_CASE("conv2d and the pools on zero extents: a result with the zero extent, gradients of the right shape") {
+TEST_CASE(
+    "conv2d and the pools on zero extents: a result with the zero extent, gradients of the right "
+    "shape") {
   struct Case {
     std::string name;
     std::function<Tensor<double>(const std::vector<Tensor<double>>&)> f;
@@ -401,18 +451,33 @@ TEST_CASE("conv2d and the pools on zero extents: a result with the zero extent, 
     Shape expected;
   };
   const std::vector<Case> cases = {
-      {"conv2d, N = 0", [](const auto& x) { return conv2d(x[0], x[1], x[2], Conv2dOptions().padding(1)); },
-       {{0, 3, 5, 5}, {4, 3, 3, 3}, {4}}, {0, 4, 5, 5}},
-      {"conv2d, C = 0", [](const auto& x) { return conv2d(x[0], x[1], x[2]); }, {{2, 0, 5, 5}, {4, 0, 3, 3}, {4}},
+      {"conv2d, N = 0",
+       [](const auto& x) { return conv2d(x[0], x[1], x[2], Conv2dOptions().padding(1)); },
+       {{0, 3, 5, 5}, {4, 3, 3, 3}, {4}},
+       {0, 4, 5, 5}},
+      {"conv2d, C = 0",
+       [](const auto& x) { return conv2d(x[0], x[1], x[2]); },
+       {{2, 0, 5, 5}, {4, 0, 3, 3}, {4}},
        {2, 4, 3, 3}},
-      {"conv2d, O = 0", [](const auto& x) { return conv2d(x[0], x[1]); }, {{2, 3, 5, 5}, {0, 3, 3, 3}}, {2, 0, 3, 3}},
-      {"max_pool2d, N = 0", [](const auto& x) { return max_pool2d(x[0], Pool2dOptions(2)); }, {{0, 3, 4, 4}},
+      {"conv2d, O = 0",
+       [](const auto& x) { return conv2d(x[0], x[1]); },
+       {{2, 3, 5, 5}, {0, 3, 3, 3}},
+       {2, 0, 3, 3}},
+      {"max_pool2d, N = 0",
+       [](const auto& x) { return max_pool2d(x[0], Pool2dOptions(2)); },
+       {{0, 3, 4, 4}},
        {0, 3, 2, 2}},
-      {"max_pool2d, C = 0", [](const auto& x) { return max_pool2d(x[0], Pool2dOptions(2)); }, {{2, 0, 4, 4}},
+      {"max_pool2d, C = 0",
+       [](const auto& x) { return max_pool2d(x[0], Pool2dOptions(2)); },
+       {{2, 0, 4, 4}},
        {2, 0, 2, 2}},
-      {"avg_pool2d, C = 0", [](const auto& x) { return avg_pool2d(x[0], Pool2dOptions(2).padding(1)); },
-       {{2, 0, 4, 4}}, {2, 0, 3, 3}},
-      {"adaptive_avg_pool2d, N = 0", [](const auto& x) { return adaptive_avg_pool2d(x[0], 1); }, {{0, 3, 4, 4}},
+      {"avg_pool2d, C = 0",
+       [](const auto& x) { return avg_pool2d(x[0], Pool2dOptions(2).padding(1)); },
+       {{2, 0, 4, 4}},
+       {2, 0, 3, 3}},
+      {"adaptive_avg_pool2d, N = 0",
+       [](const auto& x) { return adaptive_avg_pool2d(x[0], 1); },
+       {{0, 3, 4, 4}},
        {0, 3, 1, 1}},
       {"flatten, N = 0", [](const auto& x) { return flatten(x[0]); }, {{0, 3, 4, 4}}, {0, 48}},
   };
@@ -423,7 +488,8 @@ TEST_CASE("conv2d and the pools on zero extents: a result with the zero extent, 
     Tape tape;
     const auto y = c.f(xs);
     REQUIRE(y.shape() == c.expected);
-    for (std::size_t k = 0; k < y.size(); ++k) CHECK(y.value().data()[k] == (c.name == "conv2d, C = 0" ? 1.0 : 0.0));
+    for (std::size_t k = 0; k < y.size(); ++k)
+      CHECK(y.value().data()[k] == (c.name == "conv2d, C = 0" ? 1.0 : 0.0));
     y.backward(Tensor<double>(Array(xt::ones<double>(y.shape()))));
     for (const auto& x : xs) {
       if (!x.has_grad()) continue;
@@ -442,9 +508,11 @@ TEST_CASE("flatten merges axes as torch.flatten") {
   CHECK(flatten(Tensor<double>(3.0), 0).shape() == Shape{1});
 }
 
-TEST_CASE("nn::Conv2d: parameters, PyTorch's initialisation bounds, printing, and a CNN in Sequential") {
+TEST_CASE(
+    "nn::Conv2d: parameters, PyTorch's initialisation bounds, printing, and a CNN in Sequential") {
   Generator random(7);
-  nn::Conv2d<double> conv(3, 8, 3, Conv2dOptions().padding(1), nn::Conv2dLayerOptions().generator(random));
+  nn::Conv2d<double> conv(3, 8, 3, Conv2dOptions().padding(1),
+                          nn::Conv2dLayerOptions().generator(random));
   CHECK(conv.weight().shape() == Shape{8, 3, 3, 3});
   CHECK(conv.bias().shape() == Shape{8});
   const auto params = conv.named_parameters();
@@ -459,7 +527,8 @@ TEST_CASE("nn::Conv2d: parameters, PyTorch's initialisation bounds, printing, an
   for (const double v : conv.bias().value()) CHECK(std::abs(v) <= bound);
   // The same generator state gives the same parameters.
   Generator again(7);
-  nn::Conv2d<double> twin(3, 8, 3, Conv2dOptions().padding(1), nn::Conv2dLayerOptions().generator(again));
+  nn::Conv2d<double> twin(3, 8, 3, Conv2dOptions().padding(1),
+                          nn::Conv2dLayerOptions().generator(again));
   CHECK(twin.weight().value() == conv.weight().value());
 
   CHECK(nn::to_string(nn::Conv2d<float>(1, 32, 3, Conv2dOptions().padding(1))) ==
@@ -473,46 +542,57 @@ TEST_CASE("nn::Conv2d: parameters, PyTorch's initialisation bounds, printing, an
         "MaxPool2d(kernel_size=(3, 2), stride=1, padding=(1, 0), dilation=1, ceil_mode=False)");
   CHECK(nn::to_string(nn::AvgPool2d<float>(Pool2dOptions(3).stride(2).padding(1))) ==
         "AvgPool2d(kernel_size=3, stride=2, padding=1)");
-  CHECK(nn::to_string(nn::AdaptiveAvgPool2d<float>({1, 1})) == "AdaptiveAvgPool2d(output_size=(1, 1))");
+  CHECK(nn::to_string(nn::AdaptiveAvgPool2d<float>({1, 1})) ==
+        "AdaptiveAvgPool2d(output_size=(1, 1))");
   CHECK(nn::to_string(nn::Flatten<float>()) == "Flatten(start_dim=1, end_dim=-1)");
 
-  CHECK_THROWS_WITH_AS(nn::Conv2d<double>(0, 4, 3), "Conv2d: channel counts must be positive, got 0 -> 4", ValueError);
-  CHECK_THROWS_WITH_AS(nn::MaxPool2d<double>(Pool2dOptions(2).padding(2)),
-                       "MaxPool2d: the padding (2, 2) must be at most half the kernel size (2, 2) (as PyTorch)",
-                       ValueError);
+  CHECK_THROWS_WITH_AS(nn::Conv2d<double>(0, 4, 3),
+                       "Conv2d: channel counts must be positive, got 0 -> 4", ValueError);
+  CHECK_THROWS_WITH_AS(
+      nn::MaxPool2d<double>(Pool2dOptions(2).padding(2)),
+      "MaxPool2d: the padding (2, 2) must be at most half the kernel size (2, 2) (as PyTorch)",
+      ValueError);
   CHECK_THROWS_WITH_AS(nn::AdaptiveAvgPool2d<double>(2),
-                       "AdaptiveAvgPool2d: only the output size 1x1 is supported, got (2, 2)", ValueError);
-  CHECK_THROWS_WITH_AS(conv(Tensor<double>(xt::zeros<double>({2, 4, 5, 5}))),
-                       "Conv2d(3, 8): the input has shape (2, 4, 5, 5); expected (N, 3, H, W) or (3, H, W)",
-                       ShapeError);
+                       "AdaptiveAvgPool2d: only the output size 1x1 is supported, got (2, 2)",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(
+      conv(Tensor<double>(xt::zeros<double>({2, 4, 5, 5}))),
+      "Conv2d(3, 8): the input has shape (2, 4, 5, 5); expected (N, 3, H, W) or (3, H, W)",
+      ShapeError);
 
   // The issue's CNN, small: conv -> ReLU -> pool -> conv -> ReLU -> pool -> flatten -> linear.
   Generator net_random(8);
   nn::Sequential<double> net(
       {std::make_shared<nn::Conv2d<double>>(1, 2, 3, Conv2dOptions().padding(1),
                                             nn::Conv2dLayerOptions().generator(net_random)),
-       std::make_shared<nn::ReLU<double>>(), std::make_shared<nn::MaxPool2d<double>>(Pool2dOptions(2)),
+       std::make_shared<nn::ReLU<double>>(),
+       std::make_shared<nn::MaxPool2d<double>>(Pool2dOptions(2)),
        std::make_shared<nn::Conv2d<double>>(2, 3, 3, Conv2dOptions().padding(1),
                                             nn::Conv2dLayerOptions().generator(net_random)),
-       std::make_shared<nn::ReLU<double>>(), std::make_shared<nn::MaxPool2d<double>>(Pool2dOptions(2)),
+       std::make_shared<nn::ReLU<double>>(),
+       std::make_shared<nn::MaxPool2d<double>>(Pool2dOptions(2)),
        std::make_shared<nn::Flatten<double>>(),
        std::make_shared<nn::Linear<double>>(6, 5, nn::LinearOptions().generator(net_random))});
-  CHECK(nn::to_string(net).find("(0): Conv2d(1, 2, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))") !=
+  CHECK(nn::to_string(net).find(
+            "(0): Conv2d(1, 2, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))") !=
         std::string::npos);
   const Array images = test::random_array({2, 1, 8, 6}, 60);
   const auto parameters = net.parameters();
   REQUIRE(parameters.size() == 6);
   CHECK(net(Tensor<double>(images)).shape() == Shape{2, 5});
   // gradcheck of the network's output with respect to the images.
-  test::require_gradcheck<double>([&](const std::vector<Tensor<double>>& x) { return net(x[0]); }, {images});
+  test::require_gradcheck<double>([&](const std::vector<Tensor<double>>& x) { return net(x[0]); },
+                                  {images});
 }
 
-TEST_CASE("io::save_torch_state writes a Conv2d weight as it is: (O, C, kh, kw), PyTorch's layout") {
+TEST_CASE(
+    "io::save_torch_state writes a Conv2d weight as it is: (O, C, kh, kw), PyTorch's layout") {
   Generator random(9);
-  nn::Sequential<double> net({std::make_shared<nn::Conv2d<double>>(2, 3, Size2(3, 2), Conv2dOptions(),
-                                                                    nn::Conv2dLayerOptions().generator(random)),
-                              std::make_shared<nn::Flatten<double>>(),
-                              std::make_shared<nn::Linear<double>>(4, 2, nn::LinearOptions().generator(random))});
+  nn::Sequential<double> net(
+      {std::make_shared<nn::Conv2d<double>>(2, 3, Size2(3, 2), Conv2dOptions(),
+                                            nn::Conv2dLayerOptions().generator(random)),
+       std::make_shared<nn::Flatten<double>>(),
+       std::make_shared<nn::Linear<double>>(4, 2, nn::LinearOptions().generator(random))});
   const auto path = std::filesystem::temp_directory_path() / "tapegrad_conv_state.npz";
   io::save_torch_state(net, path.string());
   const auto arrays = io::read_npz(path.string());

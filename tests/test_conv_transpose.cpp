@@ -4,7 +4,6 @@
 #include <cmath>
 #include <string>
 #include <vector>
-
 #include <xtensor/xmath.hpp>
 
 #include "fixture.hpp"
@@ -25,7 +24,8 @@ const Array& get(const std::string& name) { return fixture().get(name); }
 double max_difference(const Array& a, const Array& b) {
   REQUIRE(a.shape() == b.shape());
   double worst = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a.data()[i] - b.data()[i]));
+  for (std::size_t i = 0; i < a.size(); ++i)
+    worst = std::max(worst, std::abs(a.data()[i] - b.data()[i]));
   return worst;
 }
 
@@ -45,8 +45,9 @@ Tensor<double> leaf(const Array& a) { return Tensor<double>(a, requires_grad); }
 }  // namespace
 
 TEST_CASE("conv_transpose2d matches PyTorch: values and gradients of x, weight and bias") {
-  const std::vector<std::string> names = {"basic", "stride2_pad1_outpad1", "stride2_kernel2", "mixed",
-                                          "dilation2_nobias", "unbatched", "one_channel_1x1_stride3"};
+  const std::vector<std::string> names = {
+      "basic",     "stride2_pad1_outpad1",   "stride2_kernel2", "mixed", "dilation2_nobias",
+      "unbatched", "one_channel_1x1_stride3"};
   double worst = 0;
   for (const auto& name : names) {
     const std::string c = "conv_transpose2d." + name;
@@ -56,7 +57,8 @@ TEST_CASE("conv_transpose2d matches PyTorch: values and gradients of x, weight a
     CHECK(with_bias == (name != "dilation2_nobias"));
     Tensor<double> b = with_bias ? leaf(get(c + ".b")) : Tensor<double>();
     Tape tape;
-    const auto y = with_bias ? conv_transpose2d(x, w, b, options_of(c)) : conv_transpose2d(x, w, options_of(c));
+    const auto y = with_bias ? conv_transpose2d(x, w, b, options_of(c))
+                             : conv_transpose2d(x, w, options_of(c));
     const auto close = [&](const std::string& what, const Array& ours, const Array& torch) {
       const double d = max_difference(ours, torch);
       worst = std::max(worst, d);
@@ -72,12 +74,14 @@ TEST_CASE("conv_transpose2d matches PyTorch: values and gradients of x, weight a
   MESSAGE("conv_transpose2d: largest difference to PyTorch ", worst);
 }
 
-TEST_CASE("conv_transpose2d is conv2d's adjoint: sum(conv2d(y, w) x) = sum(y conv_transpose2d(x, w))") {
+TEST_CASE(
+    "conv_transpose2d is conv2d's adjoint: sum(conv2d(y, w) x) = sum(y conv_transpose2d(x, w))") {
   // With the same stride, padding and dilation, for every output padding below the stride.
   for (const int output_padding : {0, 1}) {
     INFO("output padding ", output_padding);
-    const auto options = ConvTranspose2dOptions().stride({2, 3}).padding({1, 0}).dilation({1, 2}).output_padding(
-        {output_padding, output_padding});
+    const auto options =
+        ConvTranspose2dOptions().stride({2, 3}).padding({1, 0}).dilation({1, 2}).output_padding(
+            {output_padding, output_padding});
     const Tensor<double> x(test::random_array({2, 3, 4, 3}, 11));
     const Tensor<double> w(test::random_array({3, 2, 3, 2}, 12));
     const auto y_shape = conv_transpose2d(x, w, options).shape();
@@ -90,13 +94,17 @@ TEST_CASE("conv_transpose2d is conv2d's adjoint: sum(conv2d(y, w) x) = sum(y con
   }
 }
 
-TEST_CASE("conv_transpose2d passes a float64 gradcheck: stride, padding, output padding, dilation, unbatched") {
+TEST_CASE(
+    "conv_transpose2d passes a float64 gradcheck: stride, padding, output padding, dilation, "
+    "unbatched") {
   using Xs = std::vector<Tensor<double>>;
   const auto rnd = [](const Shape& s, std::uint64_t seed) { return test::random_array(s, seed); };
   test::require_gradcheck<double>(
       [](const Xs& x) {
         return conv_transpose2d(
-            x[0], x[1], x[2], ConvTranspose2dOptions().stride({2, 3}).padding({1, 0}).output_padding({1, 2}).dilation({1, 2}));
+            x[0], x[1], x[2],
+            ConvTranspose2dOptions().stride({2, 3}).padding({1, 0}).output_padding({1, 2}).dilation(
+                {1, 2}));
       },
       {rnd({2, 2, 3, 2}, 1), rnd({2, 3, 3, 2}, 2), rnd({3}, 3)});
   test::require_gradcheck<double>([](const Xs& x) { return conv_transpose2d(x[0], x[1]); },
@@ -107,7 +115,8 @@ TEST_CASE("conv_transpose2d agrees in float32 and float64") {
   const Array x = test::random_array({2, 3, 5, 4}, 21), w = test::random_array({3, 4, 3, 3}, 22),
               b = test::random_array({4}, 23);
   const auto options = ConvTranspose2dOptions().stride(2).padding(1).output_padding({1, 0});
-  const auto y64 = conv_transpose2d(Tensor<double>(x), Tensor<double>(w), Tensor<double>(b), options);
+  const auto y64 =
+      conv_transpose2d(Tensor<double>(x), Tensor<double>(w), Tensor<double>(b), options);
   const auto y32 = conv_transpose2d(Tensor<float>(xt::xarray<float>(xt::cast<float>(x))),
                                     Tensor<float>(xt::xarray<float>(xt::cast<float>(w))),
                                     Tensor<float>(xt::xarray<float>(xt::cast<float>(b))), options);
@@ -120,8 +129,11 @@ TEST_CASE("conv_transpose2d agrees in float32 and float64") {
   CHECK(worst < 1e-4);
 }
 
-TEST_CASE("conv_transpose2d on zero extents: an empty batch, no input channels, no output channels") {
-  const auto ones = [](const Shape& s) { return Tensor<double>(Array(xt::ones<double>(s)), requires_grad); };
+TEST_CASE(
+    "conv_transpose2d on zero extents: an empty batch, no input channels, no output channels") {
+  const auto ones = [](const Shape& s) {
+    return Tensor<double>(Array(xt::ones<double>(s)), requires_grad);
+  };
   {
     auto x = ones({0, 2, 3, 3}), w = ones({2, 4, 2, 2}), b = ones({4});
     Tape tape;
@@ -157,41 +169,57 @@ TEST_CASE("conv_transpose2d on zero extents: an empty batch, no input channels, 
 TEST_CASE("conv_transpose2d: errors name the op and the values") {
   const Tensor<double> x(Array(xt::zeros<double>({2, 3, 4, 4})));
   const Tensor<double> w(Array(xt::zeros<double>({3, 2, 3, 3})));
-  CHECK_THROWS_WITH_AS(conv_transpose2d(x, Tensor<double>(Array(xt::zeros<double>({2, 2, 3, 3})))),
-                       "conv_transpose2d: input (2, 3, 4, 4) has 3 channels, weight (2, 2, 3, 3) expects 2", ShapeError);
-  CHECK_THROWS_WITH_AS(conv_transpose2d(Tensor<double>(Array(xt::zeros<double>({3, 4}))), w),
-                       "conv_transpose2d: the input must be 3-d (C, H, W) or 4-d (N, C, H, W), got (3, 4)", ShapeError);
-  CHECK_THROWS_WITH_AS(conv_transpose2d(x, Tensor<double>(Array(xt::zeros<double>({3, 2, 3})))),
-                       "conv_transpose2d: the weight must be 4-d (C_in, C_out, kh, kw), got (3, 2, 3)", ShapeError);
-  CHECK_THROWS_WITH_AS(conv_transpose2d(x, w, Tensor<double>(Array(xt::zeros<double>({3})))),
-                       "conv_transpose2d: the bias must have shape (2,) for weight (3, 2, 3, 3), got (3,)", ShapeError);
+  CHECK_THROWS_WITH_AS(
+      conv_transpose2d(x, Tensor<double>(Array(xt::zeros<double>({2, 2, 3, 3})))),
+      "conv_transpose2d: input (2, 3, 4, 4) has 3 channels, weight (2, 2, 3, 3) expects 2",
+      ShapeError);
+  CHECK_THROWS_WITH_AS(
+      conv_transpose2d(Tensor<double>(Array(xt::zeros<double>({3, 4}))), w),
+      "conv_transpose2d: the input must be 3-d (C, H, W) or 4-d (N, C, H, W), got (3, 4)",
+      ShapeError);
+  CHECK_THROWS_WITH_AS(
+      conv_transpose2d(x, Tensor<double>(Array(xt::zeros<double>({3, 2, 3})))),
+      "conv_transpose2d: the weight must be 4-d (C_in, C_out, kh, kw), got (3, 2, 3)", ShapeError);
+  CHECK_THROWS_WITH_AS(
+      conv_transpose2d(x, w, Tensor<double>(Array(xt::zeros<double>({3})))),
+      "conv_transpose2d: the bias must have shape (2,) for weight (3, 2, 3, 3), got (3,)",
+      ShapeError);
   CHECK_THROWS_WITH_AS(conv_transpose2d(x, w, ConvTranspose2dOptions().stride({1, 0})),
                        "conv_transpose2d: the stride must be at least 1, got (1, 0)", ValueError);
   CHECK_THROWS_WITH_AS(conv_transpose2d(x, w, ConvTranspose2dOptions().output_padding(-1)),
-                       "conv_transpose2d: the output padding must be at least 0, got (-1, -1)", ValueError);
-  CHECK_THROWS_WITH_AS(conv_transpose2d(x, w, ConvTranspose2dOptions().stride(2).output_padding({1, 2})),
-                       "conv_transpose2d: the output padding (1, 2) must be below the stride (2, 2) (PyTorch also "
-                       "takes one below the dilation; tapegrad does not)",
+                       "conv_transpose2d: the output padding must be at least 0, got (-1, -1)",
                        ValueError);
+  CHECK_THROWS_WITH_AS(
+      conv_transpose2d(x, w, ConvTranspose2dOptions().stride(2).output_padding({1, 2})),
+      "conv_transpose2d: the output padding (1, 2) must be below the stride (2, 2) (PyTorch also "
+      "takes one below the dilation; tapegrad does not)",
+      ValueError);
   CHECK_THROWS_WITH_AS(conv_transpose2d(x, w, ConvTranspose2dOptions().dilation(0)),
                        "conv_transpose2d: the dilation must be at least 1, got (0, 0)", ValueError);
-  CHECK_THROWS_WITH_AS(conv_transpose2d(Tensor<double>(Array(xt::zeros<double>({2, 3, 0, 4}))), w),
-                       "conv_transpose2d: the input (2, 3, 0, 4) must have spatial extents from 1 to 2147483648 (as "
-                       "PyTorch: no 0)",
-                       ValueError);
-  CHECK_THROWS_WITH_AS(conv_transpose2d(Tensor<double>(Array(xt::zeros<double>({2, 3, 1, 1}))), w,
-                                        ConvTranspose2dOptions().padding(2)),
-                       "conv_transpose2d: input (2, 3, 1, 1) with the kernel (3, 3), stride (1, 1), padding (2, 2), "
-                       "output padding (0, 0) and dilation (1, 1) gives an output of (-1, -1), below 1",
-                       ValueError);
-  CHECK_THROWS_WITH_AS(conv_transpose2d(x, w, ConvTranspose2dOptions().stride(std::int64_t{1} << 40)),
-                       "conv_transpose2d: the stride (1099511627776, 1099511627776) is too large (at most 2147483648)",
-                       ValueError);
+  CHECK_THROWS_WITH_AS(
+      conv_transpose2d(Tensor<double>(Array(xt::zeros<double>({2, 3, 0, 4}))), w),
+      "conv_transpose2d: the input (2, 3, 0, 4) must have spatial extents from 1 to 2147483648 (as "
+      "PyTorch: no 0)",
+      ValueError);
+  CHECK_THROWS_WITH_AS(
+      conv_transpose2d(Tensor<double>(Array(xt::zeros<double>({2, 3, 1, 1}))), w,
+                       ConvTranspose2dOptions().padding(2)),
+      "conv_transpose2d: input (2, 3, 1, 1) with the kernel (3, 3), stride (1, 1), padding (2, 2), "
+      "output padding (0, 0) and dilation (1, 1) gives an output of (-1, -1), below 1",
+      ValueError);
+  CHECK_THROWS_WITH_AS(
+      conv_transpose2d(x, w, ConvTranspose2dOptions().stride(std::int64_t{1} << 40)),
+      "conv_transpose2d: the stride (1099511627776, 1099511627776) is too large (at most "
+      "2147483648)",
+      ValueError);
 }
 
-TEST_CASE("nn::ConvTranspose2d: parameters, PyTorch's initialisation bounds and printing, the function's result") {
+TEST_CASE(
+    "nn::ConvTranspose2d: parameters, PyTorch's initialisation bounds and printing, the function's "
+    "result") {
   Generator random(9);
-  nn::ConvTranspose2d<double> up(3, 8, 3, ConvTranspose2dOptions().stride(2).padding(1).output_padding(1),
+  nn::ConvTranspose2d<double> up(3, 8, 3,
+                                 ConvTranspose2dOptions().stride(2).padding(1).output_padding(1),
                                  nn::Conv2dLayerOptions().generator(random));
   CHECK(up.weight().shape() == Shape{3, 8, 3, 3});
   CHECK(up.bias().shape() == Shape{8});
@@ -213,20 +241,24 @@ TEST_CASE("nn::ConvTranspose2d: parameters, PyTorch's initialisation bounds and 
   const auto expected = conv_transpose2d(x, up.weight(), up.bias(), up.options());
   CHECK(xt::amax(xt::abs(y.value() - expected.value()))() == 0);
 
-  CHECK(nn::to_string(nn::ConvTranspose2d<float>(
-            16, 8, 3, ConvTranspose2dOptions().stride(2).padding(1).output_padding(1).dilation({1, 2}))) ==
-        "ConvTranspose2d(16, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 2), "
-        "output_padding=(1, 1))");
+  CHECK(
+      nn::to_string(nn::ConvTranspose2d<float>(
+          16, 8, 3,
+          ConvTranspose2dOptions().stride(2).padding(1).output_padding(1).dilation({1, 2}))) ==
+      "ConvTranspose2d(16, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 2), "
+      "output_padding=(1, 1))");
   CHECK(nn::to_string(nn::ConvTranspose2d<float>(2, 4, {3, 2}, ConvTranspose2dOptions(),
                                                  nn::Conv2dLayerOptions().bias(false))) ==
         "ConvTranspose2d(2, 4, kernel_size=(3, 2), stride=(1, 1), bias=False)");
   CHECK_THROWS_WITH_AS(nn::ConvTranspose2d<double>(3, 0, 3),
                        "ConvTranspose2d: channel counts must be positive, got 3 -> 0", ValueError);
-  CHECK_THROWS_WITH_AS(nn::ConvTranspose2d<double>(3, 4, 3, ConvTranspose2dOptions().output_padding(1)),
-                       "ConvTranspose2d: the output padding (1, 1) must be below the stride (1, 1) (PyTorch also "
-                       "takes one below the dilation; tapegrad does not)",
-                       ValueError);
-  CHECK_THROWS_WITH_AS(up(Tensor<double>(xt::zeros<double>({2, 4, 5, 5}))),
-                       "ConvTranspose2d(3, 8): the input has shape (2, 4, 5, 5); expected (N, 3, H, W) or (3, H, W)",
-                       ShapeError);
+  CHECK_THROWS_WITH_AS(
+      nn::ConvTranspose2d<double>(3, 4, 3, ConvTranspose2dOptions().output_padding(1)),
+      "ConvTranspose2d: the output padding (1, 1) must be below the stride (1, 1) (PyTorch also "
+      "takes one below the dilation; tapegrad does not)",
+      ValueError);
+  CHECK_THROWS_WITH_AS(
+      up(Tensor<double>(xt::zeros<double>({2, 4, 5, 5}))),
+      "ConvTranspose2d(3, 8): the input has shape (2, 4, 5, 5); expected (N, 3, H, W) or (3, H, W)",
+      ShapeError);
 }

@@ -7,8 +7,13 @@ using Array = xt::xarray<double>;
 namespace {
 
 const CustomOp<double> cube(
-    "cube", [](const std::vector<Tensor<double>>& in) { return Array(in[0].value() * in[0].value() * in[0].value()); },
-    [](const CustomBackwardContext<double>& c) { return std::vector{c.grad_output() * 3.0 * square(c.input(0))}; });
+    "cube",
+    [](const std::vector<Tensor<double>>& in) {
+      return Array(in[0].value() * in[0].value() * in[0].value());
+    },
+    [](const CustomBackwardContext<double>& c) {
+      return std::vector{c.grad_output() * 3.0 * square(c.input(0))};
+    });
 
 // r = sqrt(a^2 + b^2): dr/da = a / r, dr/db = b / r.
 const CustomOp<double> hypotenuse(
@@ -17,7 +22,8 @@ const CustomOp<double> hypotenuse(
       return Array(xt::sqrt(in[0].value() * in[0].value() + in[1].value() * in[1].value()));
     },
     [](const CustomBackwardContext<double>& c) {
-      return std::vector{c.grad_output() * c.input(0) / c.output(), c.grad_output() * c.input(1) / c.output()};
+      return std::vector{c.grad_output() * c.input(0) / c.output(),
+                         c.grad_output() * c.input(1) / c.output()};
     });
 
 }  // namespace
@@ -30,9 +36,13 @@ TEST_CASE("a custom op computes, records and passes gradcheck") {
   CHECK(tape.size() == 1);
   sum(y).backward();
   CHECK(x.grad() == Array{6.75, 0.75, 12.0});
-  test::require_gradcheck<double>([](const auto& in) { return cube({in[0]}); }, {test::random_array({2, 3}, 5)});
-  test::require_gradcheck<double>([](const auto& in) { return hypotenuse({in[0], in[1]}); },
-                                  {test::random_array({4}, 6, 0.5, 2), test::random_array({4}, 7, -2, -0.5)});
+  test::require_gradcheck<double>([](const auto& in) { return cube({in[0]}); },
+                                  {test::random_array({2, 3}, 5)});
+  test::require_gradcheck<double>(
+      [](const auto& in) {
+        return hypotenuse({in[0], in[1]});
+      },
+      {test::random_array({4}, 6, 0.5, 2), test::random_array({4}, 7, -2, -0.5)});
 }
 
 TEST_CASE("a custom op whose backward uses tensor ops has second derivatives") {
@@ -47,25 +57,32 @@ TEST_CASE("a custom op whose backward uses tensor ops has second derivatives") {
 }
 
 TEST_CASE("a custom op's mistakes are named: gradient count, shape, and a wrong formula") {
-  const CustomOp<double> too_few("too_few", [](const auto& in) { return Array(in[0].value() + in[1].value()); },
-                                 [](const auto& c) { return std::vector{c.grad_output()}; });
-  const CustomOp<double> misshaped("misshaped", [](const auto& in) { return Array(in[0].value()); },
-                                   [](const auto&) { return std::vector{Tensor<double>(Array{1.0})}; });
-  const CustomOp<double> wrong("wrong_square", [](const auto& in) { return Array(in[0].value() * in[0].value()); },
-                               [](const auto& c) { return std::vector{c.grad_output() * c.input(0)}; });  // 2x!
+  const CustomOp<double> too_few(
+      "too_few", [](const auto& in) { return Array(in[0].value() + in[1].value()); },
+      [](const auto& c) { return std::vector{c.grad_output()}; });
+  const CustomOp<double> misshaped(
+      "misshaped", [](const auto& in) { return Array(in[0].value()); },
+      [](const auto&) { return std::vector{Tensor<double>(Array{1.0})}; });
+  const CustomOp<double> wrong(
+      "wrong_square", [](const auto& in) { return Array(in[0].value() * in[0].value()); },
+      [](const auto& c) { return std::vector{c.grad_output() * c.input(0)}; });  // 2x!
   Tensor<double> a(Array{1.0, 2.0}, requires_grad), b(Array{3.0, 4.0}, requires_grad);
   {
     Tape tape;
-    CHECK_THROWS_WITH_AS(sum(too_few({a, b})).backward(),
-                         doctest::Contains("custom op 'too_few': backward returned 1 gradients for 2 inputs"), ShapeError);
+    CHECK_THROWS_WITH_AS(
+        sum(too_few({a, b})).backward(),
+        doctest::Contains("custom op 'too_few': backward returned 1 gradients for 2 inputs"),
+        ShapeError);
   }
   {
     Tape tape;
     CHECK_THROWS_WITH_AS(sum(misshaped({a})).backward(),
-                         doctest::Contains("custom op 'misshaped': backward returned a gradient of shape (1,) for input 0 of shape (2,)"),
+                         doctest::Contains("custom op 'misshaped': backward returned a gradient of "
+                                           "shape (1,) for input 0 of shape (2,)"),
                          ShapeError);
   }
-  const auto report = gradcheck<double>([&](const auto& in) { return wrong({in[0]}); }, {Tensor<double>(Array{0.5, -1.0})});
+  const auto report = gradcheck<double>([&](const auto& in) { return wrong({in[0]}); },
+                                        {Tensor<double>(Array{0.5, -1.0})});
   CHECK_FALSE(report.passed);
 }
 
@@ -133,7 +150,8 @@ TEST_CASE("a once_differentiable custom op: first derivatives, and a named error
                        doctest::Contains("'gelu' was declared once_differentiable"), TapeError);
 }
 
-TEST_CASE("an untagged custom op whose backward is cut off from grad_output throws under create_graph") {
+TEST_CASE(
+    "an untagged custom op whose backward is cut off from grad_output throws under create_graph") {
   const CustomOp<double> gelu("gelu", gelu_forward, gelu_raw_backward);
   Tensor<double> x(Array{0.3, -1.2}, requires_grad);
   Tensor<double> w(Array{2.0, -3.0}, requires_grad);
@@ -145,18 +163,21 @@ TEST_CASE("an untagged custom op whose backward is cut off from grad_output thro
   // grad_output = w requires grad: the gradient must be computed from it.
   {
     Tape tape;
-    CHECK_THROWS_WITH_AS(sum(w * gelu({x})).backward(create_graph),
-                         doctest::Contains("custom op 'gelu': under backward(create_graph) its backward "
-                                           "returned a gradient for input 0 that is not computed from "
-                                           "grad_output() with tensor ops"),
-                         TapeError);
+    CHECK_THROWS_WITH_AS(
+        sum(w * gelu({x})).backward(create_graph),
+        doctest::Contains("custom op 'gelu': under backward(create_graph) its backward "
+                          "returned a gradient for input 0 that is not computed from "
+                          "grad_output() with tensor ops"),
+        TapeError);
   }
   // Computed from the inputs with tensor ops but from grad_output's raw value: still cut off
   // from w (a gradient penalty would silently lose w's terms).
   const CustomOp<double> cube_raw_g(
-      "cube_raw_g", [](const auto& in) { return Array(in[0].value() * in[0].value() * in[0].value()); },
+      "cube_raw_g",
+      [](const auto& in) { return Array(in[0].value() * in[0].value() * in[0].value()); },
       [](const CustomBackwardContext<double>& c) {
-        return std::vector{Tensor<double>(Array(c.grad_output().value())) * square(c.input(0)) * 3.0};
+        return std::vector{Tensor<double>(Array(c.grad_output().value())) * square(c.input(0)) *
+                           3.0};
       });
   {
     Tape tape;

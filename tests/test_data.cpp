@@ -70,7 +70,9 @@ std::map<std::size_t, std::size_t> class_counts(const Indices& labels) {
 TEST_CASE("Dataset checks its shapes and names them") {
   const data::Dataset<double> d(Array{{1.0, 2.0}, {3.0, 4.0}, {5.0, 6.0}}, Array{0.0, 1.0, 0.0});
   CHECK(d.size() == 3);
-  CHECK(data::Dataset<double>(Array{{1.0, 0.0}, {2.0, 0.0}}, Array{{1.0, 2.0}, {3.0, 4.0}}).size() == 2);
+  CHECK(
+      data::Dataset<double>(Array{{1.0, 0.0}, {2.0, 0.0}}, Array{{1.0, 2.0}, {3.0, 4.0}}).size() ==
+      2);
   // N = 0 is a valid (empty) dataset.
   CHECK(data::Dataset<double>(xt::empty<double>({std::size_t{0}, std::size_t{4}}),
                               xt::empty<double>({std::size_t{0}}))
@@ -102,8 +104,8 @@ TEST_CASE("Dataset::subset picks rows in the given order, for any number of feat
   const data::Dataset<double> im(images, Array{{0.0, 1.0}, {2.0, 3.0}, {4.0, 5.0}});
   const auto picked = im.subset({2, 0});
   CHECK(picked.features.shape() == Shape{2, 2, 3});
-  CHECK(picked.features == Array{{{12.0, 13.0, 14.0}, {15.0, 16.0, 17.0}},
-                                 {{0.0, 1.0, 2.0}, {3.0, 4.0, 5.0}}});
+  CHECK(picked.features ==
+        Array{{{12.0, 13.0, 14.0}, {15.0, 16.0, 17.0}}, {{0.0, 1.0, 2.0}, {3.0, 4.0, 5.0}}});
   CHECK(picked.targets == Array{{4.0, 5.0}, {0.0, 1.0}});
 
   CHECK_THROWS_WITH_AS(d.subset({1, 6}),
@@ -115,8 +117,9 @@ TEST_CASE("Dataset::subset picks rows in the given order, for any number of feat
 TEST_CASE("Dataset::labels reads class labels and names the first bad row") {
   CHECK(data::Dataset<double>(xt::zeros<double>({4, 2}), Array{0.0, 2.0, 1.0, 2.0}).labels() ==
         Indices{0, 2, 1, 2});
-  CHECK(data::Dataset<float>(xt::xarray<float>(xt::zeros<float>({2, 2})), xt::xarray<float>{1.f, 0.f}).labels() ==
-        Indices{1, 0});
+  CHECK(
+      data::Dataset<float>(xt::xarray<float>(xt::zeros<float>({2, 2})), xt::xarray<float>{1.f, 0.f})
+          .labels() == Indices{1, 0});
   CHECK_THROWS_WITH_AS(
       data::Dataset<double>(xt::zeros<double>({3, 2}), Array{1.0, 1.5, -1.0}).labels(),
       "Dataset::labels: the target of row 1 is 1.5; expected a non-negative integer class label",
@@ -125,7 +128,8 @@ TEST_CASE("Dataset::labels reads class labels and names the first bad row") {
       data::Dataset<double>(xt::zeros<double>({2, 2}), Array{0.0, -2.0}).labels(),
       "Dataset::labels: the target of row 1 is -2; expected a non-negative integer class label",
       ValueError);
-  CHECK_THROWS_AS(data::Dataset<double>(xt::zeros<double>({1, 2}), Array{std::nan("")}).labels(), ValueError);
+  CHECK_THROWS_AS(data::Dataset<double>(xt::zeros<double>({1, 2}), Array{std::nan("")}).labels(),
+                  ValueError);
   CHECK_THROWS_WITH_AS(data::Dataset<double>(xt::zeros<double>({1, 2}), Array{{1.0, 0.0}}).labels(),
                        "Dataset::labels: expected targets of shape (N,) holding class labels, got "
                        "(1, 2)",
@@ -142,21 +146,22 @@ TEST_CASE("DataLoader visits every sample exactly once per epoch, for batch size
     bool drop_last;
     std::size_t batches, last_size;
   };
-  for (const Case c : {Case{n, false, 1, 10},   // batch gradient descent
-                       Case{1, false, 10, 1},   // stochastic
-                       Case{5, false, 2, 5},    // mini-batches dividing N
-                       Case{3, false, 4, 1},    // mini-batches not dividing N: a short last one
-                       Case{3, true, 3, 3},     // ... dropped
-                       Case{4, true, 2, 4},
-                       Case{12, false, 1, 10}}) {
+  for (const Case c : {Case{n, false, 1, 10},  // batch gradient descent
+                       Case{1, false, 10, 1},  // stochastic
+                       Case{5, false, 2, 5},   // mini-batches dividing N
+                       Case{3, false, 4, 1},   // mini-batches not dividing N: a short last one
+                       Case{3, true, 3, 3},    // ... dropped
+                       Case{4, true, 2, 4}, Case{12, false, 1, 10}}) {
     CAPTURE(c.batch);
     CAPTURE(c.drop_last);
-    data::DataLoader<double> loader(d, c.batch, data::LoaderOptions().drop_last(c.drop_last).seed(3));
+    data::DataLoader<double> loader(d, c.batch,
+                                    data::LoaderOptions().drop_last(c.drop_last).seed(3));
     CHECK(loader.batches_per_epoch() == c.batches);
     for (int e = 0; e < 3; ++e) {
       const auto batches = loader.epoch();
       REQUIRE(batches.size() == c.batches);
-      for (std::size_t b = 0; b + 1 < batches.size(); ++b) CHECK(batches[b].indices.size() == c.batch);
+      for (std::size_t b = 0; b + 1 < batches.size(); ++b)
+        CHECK(batches[b].indices.size() == c.batch);
       CHECK(batches.back().indices.size() == c.last_size);
       const auto seen = all_indices(batches);
       if (c.drop_last) {
@@ -344,7 +349,8 @@ TEST_CASE("train_test_split with stratify keeps each class's proportion") {
   const auto all = class_counts(big.labels()), in_test = class_counts(big_test.labels());
   for (const auto& [label, count] : all) {
     CAPTURE(label);
-    CHECK(std::abs(static_cast<double>(in_test.at(label)) - 0.2 * static_cast<double>(count)) <= 1.0);
+    CHECK(std::abs(static_cast<double>(in_test.at(label)) - 0.2 * static_cast<double>(count)) <=
+          1.0);
   }
   CHECK(big_test.size() == 80);
 }
@@ -362,10 +368,10 @@ TEST_CASE("train_test_split rejects fractions that leave a part empty") {
                        ValueError);
   CHECK_THROWS_AS(data::train_test_split(numbered(3), 0.9, 0), ValueError);  // 3 test, 0 train
   // stratify needs class labels.
-  CHECK_THROWS_AS(data::train_test_split(data::Dataset<double>(xt::zeros<double>({3, 2}),
-                                                               Array{0.0, 0.5, 1.0}),
-                                         0.5, 0, true),
-                  ValueError);
+  CHECK_THROWS_AS(
+      data::train_test_split(data::Dataset<double>(xt::zeros<double>({3, 2}), Array{0.0, 0.5, 1.0}),
+                             0.5, 0, true),
+      ValueError);
 }
 
 // ---- Standardizer ----
@@ -443,10 +449,16 @@ TEST_CASE("make_classification: shapes, balance, determinism") {
   CHECK(d.targets.shape() == Shape{1000});
   const auto counts = class_counts(d.labels());
   REQUIRE(counts.size() == 2);
-  for (const auto& [label, count] : counts) CHECK(std::abs(static_cast<double>(count) - 500.0) <= 50.0);
+  for (const auto& [label, count] : counts)
+    CHECK(std::abs(static_cast<double>(count) - 500.0) <= 50.0);
 
-  const auto three = data::make_classification(
-      data::ClassificationOptions().samples(900).features(6).informative(3).redundant(1).classes(3).seed(4));
+  const auto three = data::make_classification(data::ClassificationOptions()
+                                                   .samples(900)
+                                                   .features(6)
+                                                   .informative(3)
+                                                   .redundant(1)
+                                                   .classes(3)
+                                                   .seed(4));
   CHECK(three.features.shape() == Shape{900, 6});
   const auto three_counts = class_counts(three.labels());
   REQUIRE(three_counts.size() == 3);
@@ -463,8 +475,9 @@ TEST_CASE("make_classification: shapes, balance, determinism") {
   CHECK(c.features != a.features);
 }
 
-TEST_CASE("make_classification without shuffle: clusters on hypercube vertices, redundant and "
-          "noise columns") {
+TEST_CASE(
+    "make_classification without shuffle: clusters on hypercube vertices, redundant and "
+    "noise columns") {
   const double s = 2.0;
   const auto d = data::make_classification(data::ClassificationOptions()
                                                .samples(1002)
@@ -510,7 +523,8 @@ TEST_CASE("make_classification without shuffle: clusters on hypercube vertices, 
 TEST_CASE("make_classification flips about flip_fraction of the labels") {
   const auto opts = data::ClassificationOptions().samples(4000).features(4).shuffle(false).seed(6);
   const auto clean = data::make_classification(data::ClassificationOptions(opts).flip_fraction(0));
-  const auto flipped = data::make_classification(data::ClassificationOptions(opts).flip_fraction(0.2));
+  const auto flipped =
+      data::make_classification(data::ClassificationOptions(opts).flip_fraction(0.2));
   CHECK(clean.features == flipped.features);
   // A flip picks a random class, the old one half of the time with 2 classes: ~10% change.
   const double changed = xt::sum(xt::not_equal(clean.targets, flipped.targets))() / 4000.0;
@@ -523,11 +537,12 @@ TEST_CASE("make_classification validates its options") {
                        "make_classification: informative (2) + redundant (2) exceeds features (3); "
                        "expected at most that many",
                        ValueError);
-  CHECK_THROWS_WITH_AS(data::make_classification(O().informative(1).redundant(0)),
-                       "make_classification: classes (2) * clusters_per_class (2) = 4 clusters need "
-                       "as many distinct hypercube vertices, but 2^informative = 2; use more "
-                       "informative features",
-                       ValueError);
+  CHECK_THROWS_WITH_AS(
+      data::make_classification(O().informative(1).redundant(0)),
+      "make_classification: classes (2) * clusters_per_class (2) = 4 clusters need "
+      "as many distinct hypercube vertices, but 2^informative = 2; use more "
+      "informative features",
+      ValueError);
   CHECK(data::make_classification(O().informative(1).redundant(0).clusters_per_class(1).samples(10))
             .size() == 10);
   CHECK_THROWS_AS(data::make_classification(O().informative(0)), ValueError);
@@ -559,7 +574,8 @@ TEST_CASE("a logistic regression trained on the tape separates make_classificati
       {
         Tape tape;
         const auto logits = matmul(Tensor<double>(batch.features), w) + b;
-        const auto loss = nn::binary_cross_entropy_with_logits(logits, Tensor<double>(batch.targets));
+        const auto loss =
+            nn::binary_cross_entropy_with_logits(logits, Tensor<double>(batch.targets));
         loss.backward();
         last_loss = loss.item();
       }
@@ -674,28 +690,33 @@ TEST_CASE("train_test_split with stratify handles sparse, large labels") {
 
 TEST_CASE("the generators refuse sizes whose element count overflows") {
   const std::size_t huge = std::size_t{1} << 40;
-  CHECK_THROWS_WITH_AS(data::make_regression(huge, huge, 0.0, 1),
-                       doctest::Contains("make_regression: the shape (1099511627776, 1099511627776) has "
-                                         "more elements than fit in memory"),
-                       ShapeError);
-  CHECK_THROWS_AS(data::make_moons(std::size_t{1} << 62, 0.0, 1), ShapeError);
-  CHECK_THROWS_AS(data::make_classification(data::ClassificationOptions().samples(huge).features(huge)),
-                  ShapeError);
   CHECK_THROWS_WITH_AS(
-      data::make_classification(
-          data::ClassificationOptions().classes(std::size_t{1} << 33).clusters_per_class(std::size_t{1} << 31)),
-      "make_classification: classes (8589934592) * clusters_per_class (2147483648) overflows", ValueError);
-}
-
-TEST_CASE("make_classification refuses more clusters than samples instead of running out of memory") {
+      data::make_regression(huge, huge, 0.0, 1),
+      doctest::Contains("make_regression: the shape (1099511627776, 1099511627776) has "
+                        "more elements than fit in memory"),
+      ShapeError);
+  CHECK_THROWS_AS(data::make_moons(std::size_t{1} << 62, 0.0, 1), ShapeError);
+  CHECK_THROWS_AS(
+      data::make_classification(data::ClassificationOptions().samples(huge).features(huge)),
+      ShapeError);
   CHECK_THROWS_WITH_AS(
       data::make_classification(data::ClassificationOptions()
-                                    .samples(10)
-                                    .features(50)
-                                    .informative(50)
-                                    .redundant(0)
-                                    .clusters_per_class(std::size_t{1} << 40)),
-      "make_classification: classes (2) * clusters_per_class (1099511627776) = 2199023255552 clusters "
-      "for 10 samples; expected at most one cluster per sample",
+                                    .classes(std::size_t{1} << 33)
+                                    .clusters_per_class(std::size_t{1} << 31)),
+      "make_classification: classes (8589934592) * clusters_per_class (2147483648) overflows",
       ValueError);
+}
+
+TEST_CASE(
+    "make_classification refuses more clusters than samples instead of running out of memory") {
+  CHECK_THROWS_WITH_AS(data::make_classification(data::ClassificationOptions()
+                                                     .samples(10)
+                                                     .features(50)
+                                                     .informative(50)
+                                                     .redundant(0)
+                                                     .clusters_per_class(std::size_t{1} << 40)),
+                       "make_classification: classes (2) * clusters_per_class (1099511627776) = "
+                       "2199023255552 clusters "
+                       "for 10 samples; expected at most one cluster per sample",
+                       ValueError);
 }

@@ -36,9 +36,11 @@ std::vector<data::DistributedSampler> samplers(std::size_t n, std::size_t b, std
 
 TEST_CASE("DistributedSampler: the ranks' batches interleave into DataLoader's global batches") {
   // Sizes divisible by the global batch and not; remainders below and above the world size.
-  struct Case { std::size_t n, local_batch, world; };
-  for (const Case c : {Case{48, 4, 2}, Case{49, 4, 2}, Case{53, 4, 2}, Case{50, 3, 4}, Case{7, 5, 3},
-                       Case{10, 1, 1}}) {
+  struct Case {
+    std::size_t n, local_batch, world;
+  };
+  for (const Case c : {Case{48, 4, 2}, Case{49, 4, 2}, Case{53, 4, 2}, Case{50, 3, 4},
+                       Case{7, 5, 3}, Case{10, 1, 1}}) {
     CAPTURE(c.n);
     CAPTURE(c.local_batch);
     CAPTURE(c.world);
@@ -105,7 +107,9 @@ TEST_CASE("DistributedSampler: batch sizes and counts, with and without drop_las
   }
 }
 
-TEST_CASE("DistributedSampler: without shuffle rank r takes r, r + W, r + 2W, ...; epochs differ with it") {
+TEST_CASE(
+    "DistributedSampler: without shuffle rank r takes r, r + W, r + 2W, ...; epochs differ with "
+    "it") {
   data::DistributedSampler plain(10, 2, 1, 3, data::LoaderOptions().shuffle(false));
   CHECK(plain.epoch() == std::vector<Indices>{{1, 4}, {7}});
 
@@ -123,19 +127,22 @@ TEST_CASE("DistributedSampler refuses impossible settings with a message naming 
   CHECK_THROWS_WITH_AS(data::DistributedSampler(10, 2, 2, 2),
                        "DistributedSampler: rank 2 with world size 2; expected a rank from 0 to 1",
                        ValueError);
-  CHECK_THROWS_WITH_AS(data::DistributedSampler(10, 0, 0, 2),
-                       "DistributedSampler: local batch size 0; expected at least 1 sample per rank and step",
-                       ValueError);
-  CHECK_THROWS_WITH_AS(data::DistributedSampler(0, 2, 0, 2),
-                       "DistributedSampler: the dataset has no samples; give the sampler at least one",
-                       ValueError);
+  CHECK_THROWS_WITH_AS(
+      data::DistributedSampler(10, 0, 0, 2),
+      "DistributedSampler: local batch size 0; expected at least 1 sample per rank and step",
+      ValueError);
+  CHECK_THROWS_WITH_AS(
+      data::DistributedSampler(0, 2, 0, 2),
+      "DistributedSampler: the dataset has no samples; give the sampler at least one", ValueError);
   CHECK_THROWS_WITH_AS(data::DistributedSampler(10, SIZE_MAX / 2, 0, 3),
-                       doctest::Contains("times 3 ranks overflows the global batch size"), ValueError);
-  CHECK_THROWS_WITH_AS(data::DistributedSampler(10, 4, 0, 3, data::LoaderOptions().drop_last(true)),
-                       "DistributedSampler: global batch size 12 (3 ranks x 4) with drop_last exceeds the "
-                       "dataset's 10 samples, so every epoch would be empty; use a smaller batch or "
-                       "drop_last(false)",
+                       doctest::Contains("times 3 ranks overflows the global batch size"),
                        ValueError);
+  CHECK_THROWS_WITH_AS(
+      data::DistributedSampler(10, 4, 0, 3, data::LoaderOptions().drop_last(true)),
+      "DistributedSampler: global batch size 12 (3 ranks x 4) with drop_last exceeds the "
+      "dataset's 10 samples, so every epoch would be empty; use a smaller batch or "
+      "drop_last(false)",
+      ValueError);
 }
 
 TEST_CASE("DistributedSampler: a position replays the same epochs, on any rank") {

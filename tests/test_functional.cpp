@@ -17,7 +17,8 @@ TEST_CASE("grad and value_and_grad of closed-form functions") {
   CHECK_FALSE(x.has_grad());  // the caller's tensor is untouched
 
   auto h = [](const std::vector<Tensor<double>>& v) { return sum(v[0] * exp(v[1])); };
-  const auto grads = functional::grad(h, std::vector{Tensor<double>(Array{2.0}), Tensor<double>(Array{0.0})});
+  const auto grads =
+      functional::grad(h, std::vector{Tensor<double>(Array{2.0}), Tensor<double>(Array{0.0})});
   CHECK(grads[0].value()(0) == 1.0);  // e^0
   CHECK(grads[1].value()(0) == 2.0);  // 2 e^0
   CHECK_THROWS_AS(functional::grad([](const Tensor<double>& v) { return v; }, x), ShapeError);
@@ -41,9 +42,9 @@ TEST_CASE("jacobian of a vector function") {
   // Several inputs: y = A x for a (2, 3) A: dy/dA[i, j, k, l] = delta_ik x_l, dy/dx = A.
   const Array a = {{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}};
   const Array x = {1.0, -1.0, 2.0};
-  const auto js = functional::jacobian(
-      [](const std::vector<Tensor<double>>& v) { return matmul(v[0], v[1]); },
-      std::vector{Tensor<double>(a), Tensor<double>(x)});
+  const auto js =
+      functional::jacobian([](const std::vector<Tensor<double>>& v) { return matmul(v[0], v[1]); },
+                           std::vector{Tensor<double>(a), Tensor<double>(x)});
   CHECK(js[0].shape() == Shape{2, 2, 3});
   CHECK(js[0].value()(1, 1, 2) == 2.0);
   CHECK(js[0].value()(0, 1, 2) == 0.0);
@@ -61,7 +62,8 @@ TEST_CASE("hessian of closed-form functions, and hvp equals hessian times v") {
   const double e = std::exp(0.3);
   const Array expected = {{2 * 0.3, 2 * 1.5, 0.0}, {2 * 1.5, e * -0.7, e}, {0.0, e, 6 * -0.7}};
   REQUIRE(h.shape() == Shape{3, 3});
-  for (std::size_t i = 0; i < 9; ++i) CHECK(h.value().data()[i] == doctest::Approx(expected.data()[i]));
+  for (std::size_t i = 0; i < 9; ++i)
+    CHECK(h.value().data()[i] == doctest::Approx(expected.data()[i]));
 
   const Array v = {0.2, -1.0, 0.5};
   const auto hv = functional::hvp(f, Tensor<double>(at), Tensor<double>(v));
@@ -72,12 +74,13 @@ TEST_CASE("hessian of closed-form functions, and hvp equals hessian times v") {
   }
   CHECK_THROWS_AS(functional::hvp(f, Tensor<double>(at), Tensor<double>(Array{1.0})), ShapeError);
   // A linear function has a zero Hessian.
-  const auto zero = functional::hessian([](const Tensor<double>& x) { return sum(x * 2.0); },
-                                        Tensor<double>(at));
+  const auto zero =
+      functional::hessian([](const Tensor<double>& x) { return sum(x * 2.0); }, Tensor<double>(at));
   CHECK(xt::amax(xt::abs(zero.value()))() == 0);
 }
 
-TEST_CASE("the helpers touch nothing of the caller's: no gradient in its parameters, no record used up") {
+TEST_CASE(
+    "the helpers touch nothing of the caller's: no gradient in its parameters, no record used up") {
   // As PyTorch's autograd.grad: f may read the caller's parameter w and a result w2 of the
   // caller's tape; only f's own argument is differentiated.
   Tensor<double> w(Array{1.5, -2.0}, requires_grad);
@@ -94,10 +97,12 @@ TEST_CASE("the helpers touch nothing of the caller's: no gradient in its paramet
   CHECK(functional::hvp(f, x, Tensor<double>(Array{1.0, 1.0})).value() == Array{3.0, -4.0});
   const auto report = gradcheck<double>([&](const auto& in) { return f(in[0]); }, {x});
   CHECK(report.passed);
-  const auto hand = check_hand_gradient<double>(
-      [&](const std::vector<Tensor<double>>& in) { return f(in[0]); },
-      [&](const std::vector<Array>& at) { return std::vector<Array>{w2.value() + 2.0 * at[0] * w.value()}; },
-      {{x.value()}});
+  const auto hand =
+      check_hand_gradient<double>([&](const std::vector<Tensor<double>>& in) { return f(in[0]); },
+                                  [&](const std::vector<Array>& at) {
+                                    return std::vector<Array>{w2.value() + 2.0 * at[0] * w.value()};
+                                  },
+                                  {{x.value()}});
   CHECK(hand.passed);
   CHECK_FALSE(w.has_grad());
   // The caller's own backward still works, once.

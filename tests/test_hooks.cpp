@@ -8,7 +8,9 @@
 
 using namespace tapegrad;
 
-TEST_CASE("retain_grad keeps a recorded result's gradient, summed over backward() calls until zero_grad()") {
+TEST_CASE(
+    "retain_grad keeps a recorded result's gradient, summed over backward() calls until "
+    "zero_grad()") {
   Tensor<double> x({1.0, 2.0, 3.0}, requires_grad);
   Tape tape;
   auto y = x * x;
@@ -32,11 +34,15 @@ TEST_CASE("grad() of a recorded result without retain_grad says to call retain_g
   Tape tape;
   const auto y = x * x;
   (y * 3.0).backward();
-  CHECK_THROWS_WITH_AS(y.grad(), doctest::Contains("call retain_grad() on it before backward()"), TapeError);
-  CHECK_THROWS_WITH_AS(Tensor<double>(1.0).grad(), doctest::Contains("does not require grad"), TapeError);
+  CHECK_THROWS_WITH_AS(y.grad(), doctest::Contains("call retain_grad() on it before backward()"),
+                       TapeError);
+  CHECK_THROWS_WITH_AS(Tensor<double>(1.0).grad(), doctest::Contains("does not require grad"),
+                       TapeError);
 }
 
-TEST_CASE("a hook on a recorded result reads its whole gradient once, and a replacement reaches the inputs") {
+TEST_CASE(
+    "a hook on a recorded result reads its whole gradient once, and a replacement reaches the "
+    "inputs") {
   Tensor<double> x({1.0, 2.0}, requires_grad);
   Tape tape;
   auto y = x * x;
@@ -62,7 +68,9 @@ TEST_CASE("a hook on a recorded result reads its whole gradient once, and a repl
   CHECK(x.grad() == xt::xarray<double>{16, 32});
 }
 
-TEST_CASE("a hook on a leaf sees each backward()'s gradient, summed over the graph, before it is accumulated") {
+TEST_CASE(
+    "a hook on a leaf sees each backward()'s gradient, summed over the graph, before it is "
+    "accumulated") {
   Tensor<double> x(3.0, requires_grad);
   std::vector<double> seen;
   x.register_hook([&](const Tensor<double>& g) {
@@ -103,14 +111,16 @@ TEST_CASE("hook errors: a wrong shape, a throwing hook, a tensor without grad, a
     Tape tape;
     auto y = x * 2.0;
     y.register_hook([](const Tensor<double>& g) { return sum(g); });
-    CHECK_THROWS_WITH_AS(sum(y).backward(),
-                         "backward: hook 0 of a tensor of shape (2,) returned a gradient of shape (); a hook must "
-                         "keep the gradient's shape",
-                         ShapeError);
+    CHECK_THROWS_WITH_AS(
+        sum(y).backward(),
+        "backward: hook 0 of a tensor of shape (2,) returned a gradient of shape (); a hook must "
+        "keep the gradient's shape",
+        ShapeError);
   }
   {
     Tensor<double> w({1.0, 2.0}, requires_grad);
-    const auto id = w.register_hook([](const Tensor<double>&) -> Tensor<double> { throw std::runtime_error("no"); });
+    const auto id = w.register_hook(
+        [](const Tensor<double>&) -> Tensor<double> { throw std::runtime_error("no"); });
     {
       Tape tape;
       CHECK_THROWS_WITH_AS(sum(w * w).backward(), "no", std::runtime_error);
@@ -121,10 +131,11 @@ TEST_CASE("hook errors: a wrong shape, a throwing hook, a tensor without grad, a
     sum(w * w).backward();  // the failed sweep left nothing pending
     CHECK(w.grad() == xt::xarray<double>{2, 4});
   }
-  CHECK_THROWS_WITH_AS(Tensor<double>(1.0).register_hook([](const Tensor<double>&) {}),
-                       "register_hook: this tensor of shape () does not require grad, so no gradient will reach "
-                       "the hook",
-                       TapeError);
+  CHECK_THROWS_WITH_AS(
+      Tensor<double>(1.0).register_hook([](const Tensor<double>&) {}),
+      "register_hook: this tensor of shape () does not require grad, so no gradient will reach "
+      "the hook",
+      TapeError);
   Tensor<double> w(1.5, requires_grad);
   w.register_hook([](const Tensor<double>& g) { return g * 2.0; });
   CHECK_THROWS_WITH_AS(compile(std::vector<Tensor<double>>{w}, [&] { return w * w; }),

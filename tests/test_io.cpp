@@ -30,7 +30,8 @@ namespace {
 template <class T>
 xt::xarray<T> sample(const Shape& shape) {
   xt::xarray<T> a = xt::xarray<T>::from_shape(shape);
-  for (std::size_t i = 0; i < a.size(); ++i) a.data()[i] = static_cast<T>(i % 7 == 0 ? 250 : i * 3 + 1) / T(2);
+  for (std::size_t i = 0; i < a.size(); ++i)
+    a.data()[i] = static_cast<T>(i % 7 == 0 ? 250 : i * 3 + 1) / T(2);
   return a;
 }
 
@@ -60,7 +61,9 @@ std::vector<std::string> listing(const std::string& folder) {
   return names;
 }
 
-void throwing_hook(const std::string&) { throw std::runtime_error("simulated crash before rename"); }
+void throwing_hook(const std::string&) {
+  throw std::runtime_error("simulated crash before rename");
+}
 void exiting_hook(const std::string&) { ::_exit(3); }
 
 }  // namespace
@@ -95,25 +98,28 @@ TEST_CASE(".npz round trips, compressed or stored, with names kept in order") {
       CHECK(back[i].second.bytes() == arrays[i].second.bytes());
     }
   }
-  CHECK_THROWS_AS(io::write_npz(folder.file("b.npz"), {{"x", io::NpyArray::from(sample<double>({1}))},
-                                                       {"x", io::NpyArray::from(sample<double>({1}))}}),
-                  ValueError);
+  CHECK_THROWS_AS(
+      io::write_npz(folder.file("b.npz"), {{"x", io::NpyArray::from(sample<double>({1}))},
+                                           {"x", io::NpyArray::from(sample<double>({1}))}}),
+      ValueError);
 }
 
 TEST_CASE("a module's state round trips and a mismatched file is refused whole") {
   test::ScratchFolder folder;
   Generator random(1);
-  nn::MLP<double> model({3, 5, 2}, nn::Activation::Tanh, nn::MLPOptions().linear(nn::LinearOptions().generator(random)));
+  nn::MLP<double> model({3, 5, 2}, nn::Activation::Tanh,
+                        nn::MLPOptions().linear(nn::LinearOptions().generator(random)));
   io::save_state(model, folder.file("model.npz"));
   nn::MLP<double> other({3, 5, 2}, nn::Activation::Tanh);
   io::load_state(other, folder.file("model.npz"));
-  for (std::size_t i = 0; i < 4; ++i) CHECK(other.parameters()[i].value() == model.parameters()[i].value());
+  for (std::size_t i = 0; i < 4; ++i)
+    CHECK(other.parameters()[i].value() == model.parameters()[i].value());
 
   nn::MLP<double> wider({3, 6, 2}, nn::Activation::Tanh);
   const auto before = wider.parameters()[0].value();
-  CHECK_THROWS_WITH_AS(io::load_state(wider, folder.file("model.npz")),
-                       doctest::Contains("0.weight has shape (3, 5) in the file but (3, 6) in the model"),
-                       IoError);
+  CHECK_THROWS_WITH_AS(
+      io::load_state(wider, folder.file("model.npz")),
+      doctest::Contains("0.weight has shape (3, 5) in the file but (3, 6) in the model"), IoError);
   CHECK(wider.parameters()[0].value() == before);  // nothing was loaded
 
   nn::MLP<double> deeper({3, 5, 5, 2}, nn::Activation::Tanh);
@@ -130,9 +136,9 @@ TEST_CASE("a module's state round trips and a mismatched file is refused whole")
   CHECK_THROWS_WITH_AS(io::load_state(shallower, folder.file("model.npz")),
                        doctest::Contains("unexpected 2.bias"), IoError);
   nn::MLP<float> single({3, 5, 2}, nn::Activation::Tanh);
-  CHECK_THROWS_WITH_AS(io::load_state(single, folder.file("model.npz")),
-                       doctest::Contains("0.weight is float64 in the file but float32 in the model"),
-                       IoError);
+  CHECK_THROWS_WITH_AS(
+      io::load_state(single, folder.file("model.npz")),
+      doctest::Contains("0.weight is float64 in the file but float32 in the model"), IoError);
 }
 
 TEST_CASE("an interrupted save leaves the previous file readable") {
@@ -194,17 +200,20 @@ TEST_CASE("CSV tables round trip and bad cells are named by line and column") {
   CHECK(table.header == std::vector<std::string>{"a", "b", "c"});
   CHECK(table.values == values);  // 17 digits: exact
   test::write_text(folder.file("s.csv"), "1; 2\n\n 3 ;4 \n");
-  CHECK(io::read_csv(folder.file("s.csv"), false, ';').values == xt::xarray<double>{{1, 2}, {3, 4}});
+  CHECK(io::read_csv(folder.file("s.csv"), false, ';').values ==
+        xt::xarray<double>{{1, 2}, {3, 4}});
   test::write_text(folder.file("bad.csv"), "x,y\n1,2\n3,abc\n");
   CHECK_THROWS_WITH_AS(io::read_csv(folder.file("bad.csv"), true),
                        doctest::Contains("bad.csv:3:2: 'abc' is not a number"), IoError);
   test::write_text(folder.file("ragged.csv"), "1,2\n3\n");
-  CHECK_THROWS_WITH_AS(io::read_csv(folder.file("ragged.csv")), doctest::Contains("ragged.csv:2: 1 cells, expected 2"),
-                       IoError);
+  CHECK_THROWS_WITH_AS(io::read_csv(folder.file("ragged.csv")),
+                       doctest::Contains("ragged.csv:2: 1 cells, expected 2"), IoError);
   test::write_text(folder.file("empty_cell.csv"), "1,,2\n");
-  CHECK_THROWS_WITH_AS(io::read_csv(folder.file("empty_cell.csv")), doctest::Contains("'' is not a number"), IoError);
+  CHECK_THROWS_WITH_AS(io::read_csv(folder.file("empty_cell.csv")),
+                       doctest::Contains("'' is not a number"), IoError);
   CHECK_THROWS_AS(io::write_csv(folder.file("h.csv"), values, {"only one"}), ValueError);
-  CHECK_THROWS_WITH_AS(io::read_csv(folder.file("missing.csv")), doctest::Contains("cannot open"), IoError);
+  CHECK_THROWS_WITH_AS(io::read_csv(folder.file("missing.csv")), doctest::Contains("cannot open"),
+                       IoError);
 }
 
 TEST_CASE("malformed .npy, .npz and IDX files give clear errors") {
@@ -240,33 +249,46 @@ TEST_CASE("malformed .npy, .npz and IDX files give clear errors") {
   auto extra = good;
   extra.push_back(0);
   expect_error("extra.npy", extra, "1 bytes follow the data", npy);
-  expect_error("dtype.npy", with_header("{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }", 16),
+  expect_error("dtype.npy",
+               with_header("{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }", 16),
                "dtype '<c16' is not supported", npy);
-  expect_error("dict.npy", with_header("{'descr': '<f8', 'fortran_order': Maybe, 'shape': (1,), }", 8),
+  expect_error("dict.npy",
+               with_header("{'descr': '<f8', 'fortran_order': Maybe, 'shape': (1,), }", 8),
                "expected True or False", npy);
-  expect_error("key.npy", with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'x': 1}", 8),
+  expect_error("key.npy",
+               with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'x': 1}", 8),
                "unexpected key 'x'", npy);
-  expect_error("huge.npy", with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (4000000000, 4000000000), }", 8),
-               "too large", npy);
-  expect_error("zero_hides_overflow.npy",
-               with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (0, 4611686018427387904, 8), }", 0),
-               "too large", npy);
-  expect_error("huge_but_valid_product.npy",
-               with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (100000000000,), }", 8),
-               "truncated", npy);
+  expect_error(
+      "huge.npy",
+      with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (4000000000, 4000000000), }",
+                  8),
+      "too large", npy);
+  expect_error(
+      "zero_hides_overflow.npy",
+      with_header(
+          "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 4611686018427387904, 8), }", 0),
+      "too large", npy);
+  expect_error(
+      "huge_but_valid_product.npy",
+      with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (100000000000,), }", 8),
+      "truncated", npy);
 
   expect_error("not_zip.npz", {'h', 'e', 'l', 'l', 'o'}, "not a readable .npz", npz);
   io::write_npz(folder.file("good.npz"), {{"x", io::NpyArray::from(sample<double>({50}))}}, false);
   auto archive = test::read_bytes(folder.file("good.npz"));
-  expect_error("cut.npz", std::vector<unsigned char>(archive.begin(), archive.begin() + archive.size() / 2),
+  expect_error("cut.npz",
+               std::vector<unsigned char>(archive.begin(), archive.begin() + archive.size() / 2),
                "not a readable .npz", npz);
   auto flipped = archive;
   flipped[60] ^= 0xFF;  // inside the stored member: the CRC no longer matches
   expect_error("crc.npz", flipped, "member 'x.npy'", npz);
-  REQUIRE(std::system(("cd '" + folder.path() + "' && printf hi > note.txt && "
-                       TAPEGRAD_PYTHON " -c \"import zipfile; z = zipfile.ZipFile('other.npz', 'w'); z.write('note.txt'); z.close()\"")
+  REQUIRE(std::system(("cd '" + folder.path() +
+                       "' && printf hi > note.txt && " TAPEGRAD_PYTHON
+                       " -c \"import zipfile; z = zipfile.ZipFile('other.npz', 'w'); "
+                       "z.write('note.txt'); z.close()\"")
                           .c_str()) == 0);
-  CHECK_THROWS_WITH_AS(io::read_npz(folder.file("other.npz")), doctest::Contains("is not a .npy file"), IoError);
+  CHECK_THROWS_WITH_AS(io::read_npz(folder.file("other.npz")),
+                       doctest::Contains("is not a .npy file"), IoError);
 
   expect_error("magic.idx", {1, 2, 3, 4, 0, 0, 0, 1, 9}, "bad magic number", idx);
   expect_error("type.idx", {0, 0, 0x07, 1, 0, 0, 0, 1, 9}, "unknown IDX element type 0x07", idx);
@@ -274,13 +296,15 @@ TEST_CASE("malformed .npy, .npz and IDX files give clear errors") {
   expect_error("cut.idx", {0, 0, 0x08, 1, 0, 0, 0, 5, 1, 2}, "truncated: 2 of 5 data bytes", idx);
   expect_error("extra.idx", {0, 0, 0x08, 1, 0, 0, 0, 1, 1, 2}, "data continues", idx);
   expect_error("zero_hides_overflow.idx",
-               {0, 0, 0x08, 3, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, "too large", idx);
+               {0, 0, 0x08, 3, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF},
+               "too large", idx);
   expect_error("claims_4gb.idx", {0, 0, 0x08, 2, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 2, 1},
                "truncated: 1 of", idx);
   std::vector<unsigned char> not_gzip_body = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xFF, 0xFF, 0xFF};
   test::write_bytes(folder.file("corrupt.idx.gz"), not_gzip_body);
   CHECK_THROWS_AS(io::read_idx<double>(folder.file("corrupt.idx.gz")), IoError);
-  CHECK_THROWS_WITH_AS(io::read_idx<double>(folder.file("absent.idx")), doctest::Contains("cannot open"), IoError);
+  CHECK_THROWS_WITH_AS(io::read_idx<double>(folder.file("absent.idx")),
+                       doctest::Contains("cannot open"), IoError);
 }
 
 TEST_CASE("the regression corpus of malformed files: every one is refused with an IoError") {
@@ -301,56 +325,61 @@ TEST_CASE("the regression corpus of malformed files: every one is refused with a
 }
 
 TEST_SUITE("numpy") {
-TEST_CASE("NumPy reads what tapegrad writes, and tapegrad reads what NumPy writes") {
-  test::ScratchFolder folder;
-  // tapegrad -> NumPy
-  Generator random(4);
-  nn::MLP<double> model({2, 3, 1}, nn::Activation::Sigmoid, nn::MLPOptions().linear(nn::LinearOptions().generator(random)));
-  io::save_state(model, folder.file("state.npz"));
-  io::save_npy(folder.file("f32.npy"), sample<float>({2, 2}));
-  io::write_npz(folder.file("stored.npz"), {{"a", io::NpyArray::from(sample<std::int64_t>({3}))}}, false);
-  const auto& w = model.linear_layers()[0]->weight().value();
-  char check[1024];
-  std::snprintf(check, sizeof check,
-                "import numpy as np\n"
-                "s = np.load('state.npz')\n"
-                "assert sorted(s.files) == ['0.bias', '0.weight', '2.bias', '2.weight'], s.files\n"
-                "assert s['0.weight'].shape == (2, 3) and s['0.weight'].dtype == np.float64\n"
-                "assert s['0.weight'][1, 2] == %.17g\n"
-                "f = np.load('f32.npy'); assert f.dtype == np.float32 and f.shape == (2, 2) and f[1, 1] == %.9g\n"
-                "a = np.load('stored.npz')['a']; assert a.dtype == np.int64 and list(a) == [125, 2, 3]\n",
-                w(1, 2), static_cast<double>(sample<float>({2, 2})(1, 1)));
-  test::write_text(folder.file("check.py"), check);
-  CHECK(std::system(("cd '" + folder.path() + "' && " TAPEGRAD_PYTHON " check.py").c_str()) == 0);
+  TEST_CASE("NumPy reads what tapegrad writes, and tapegrad reads what NumPy writes") {
+    test::ScratchFolder folder;
+    // tapegrad -> NumPy
+    Generator random(4);
+    nn::MLP<double> model({2, 3, 1}, nn::Activation::Sigmoid,
+                          nn::MLPOptions().linear(nn::LinearOptions().generator(random)));
+    io::save_state(model, folder.file("state.npz"));
+    io::save_npy(folder.file("f32.npy"), sample<float>({2, 2}));
+    io::write_npz(folder.file("stored.npz"), {{"a", io::NpyArray::from(sample<std::int64_t>({3}))}},
+                  false);
+    const auto& w = model.linear_layers()[0]->weight().value();
+    char check[1024];
+    std::snprintf(
+        check, sizeof check,
+        "import numpy as np\n"
+        "s = np.load('state.npz')\n"
+        "assert sorted(s.files) == ['0.bias', '0.weight', '2.bias', '2.weight'], s.files\n"
+        "assert s['0.weight'].shape == (2, 3) and s['0.weight'].dtype == np.float64\n"
+        "assert s['0.weight'][1, 2] == %.17g\n"
+        "f = np.load('f32.npy'); assert f.dtype == np.float32 and f.shape == (2, 2) and f[1, 1] == "
+        "%.9g\n"
+        "a = np.load('stored.npz')['a']; assert a.dtype == np.int64 and list(a) == [125, 2, 3]\n",
+        w(1, 2), static_cast<double>(sample<float>({2, 2})(1, 1)));
+    test::write_text(folder.file("check.py"), check);
+    CHECK(std::system(("cd '" + folder.path() + "' && " TAPEGRAD_PYTHON " check.py").c_str()) == 0);
 
-  // NumPy -> tapegrad
-  const char* make =
-      "import numpy as np\n"
-      "np.save('d.npy', np.arange(12, dtype=np.float64).reshape(3, 4) / 4)\n"
-      "np.save('f.npy', np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3)))\n"
-      "np.save('be.npy', np.arange(3, dtype='>i4'))\n"
-      "np.save('u.npy', np.array([0, 200, 255], dtype=np.uint8))\n"
-      "np.save('s.npy', np.float64(2.5))\n"
-      "np.savez('plain.npz', x=np.ones((2, 2)), y=np.arange(3, dtype=np.int32))\n"
-      "np.savez_compressed('packed.npz', big=np.linspace(0, 1, 1000))\n";
-  test::write_text(folder.file("make.py"), make);
-  REQUIRE(std::system(("cd '" + folder.path() + "' && " TAPEGRAD_PYTHON " make.py").c_str()) == 0);
-  const auto d = io::load_npy<double>(folder.file("d.npy"));
-  CHECK(d.shape() == Shape{3, 4});
-  CHECK(d(2, 3) == 11.0 / 4);
-  const auto f = io::read_npy(folder.file("f.npy"));
-  CHECK(f.dtype() == io::DType::float32);
-  CHECK(f.to<float>() == xt::xarray<float>{{0, 1, 2}, {3, 4, 5}});  // Fortran order undone
-  CHECK(io::load_npy<double>(folder.file("be.npy")) == xt::xarray<double>{0, 1, 2});
-  CHECK(io::load_npy<double>(folder.file("u.npy")) == xt::xarray<double>{0, 200, 255});
-  CHECK(io::load_npy<double>(folder.file("s.npy"))() == 2.5);
-  const auto plain = io::read_npz(folder.file("plain.npz"));
-  REQUIRE(plain.size() == 2);
-  CHECK(plain[0].first == "x");
-  CHECK(plain[1].second.dtype() == io::DType::int32);
-  const auto packed = io::read_npz(folder.file("packed.npz"));
-  CHECK(packed[0].second.to<double>()(999) == 1.0);
-}
+    // NumPy -> tapegrad
+    const char* make =
+        "import numpy as np\n"
+        "np.save('d.npy', np.arange(12, dtype=np.float64).reshape(3, 4) / 4)\n"
+        "np.save('f.npy', np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3)))\n"
+        "np.save('be.npy', np.arange(3, dtype='>i4'))\n"
+        "np.save('u.npy', np.array([0, 200, 255], dtype=np.uint8))\n"
+        "np.save('s.npy', np.float64(2.5))\n"
+        "np.savez('plain.npz', x=np.ones((2, 2)), y=np.arange(3, dtype=np.int32))\n"
+        "np.savez_compressed('packed.npz', big=np.linspace(0, 1, 1000))\n";
+    test::write_text(folder.file("make.py"), make);
+    REQUIRE(std::system(("cd '" + folder.path() + "' && " TAPEGRAD_PYTHON " make.py").c_str()) ==
+            0);
+    const auto d = io::load_npy<double>(folder.file("d.npy"));
+    CHECK(d.shape() == Shape{3, 4});
+    CHECK(d(2, 3) == 11.0 / 4);
+    const auto f = io::read_npy(folder.file("f.npy"));
+    CHECK(f.dtype() == io::DType::float32);
+    CHECK(f.to<float>() == xt::xarray<float>{{0, 1, 2}, {3, 4, 5}});  // Fortran order undone
+    CHECK(io::load_npy<double>(folder.file("be.npy")) == xt::xarray<double>{0, 1, 2});
+    CHECK(io::load_npy<double>(folder.file("u.npy")) == xt::xarray<double>{0, 200, 255});
+    CHECK(io::load_npy<double>(folder.file("s.npy"))() == 2.5);
+    const auto plain = io::read_npz(folder.file("plain.npz"));
+    REQUIRE(plain.size() == 2);
+    CHECK(plain[0].first == "x");
+    CHECK(plain[1].second.dtype() == io::DType::int32);
+    const auto packed = io::read_npz(folder.file("packed.npz"));
+    CHECK(packed[0].second.to<double>()(999) == 1.0);
+  }
 }
 
 TEST_CASE("atomic writes give the file the permissions a plain write would") {
@@ -384,9 +413,9 @@ TEST_CASE("NpyArray::to truncates like NumPy and refuses what the integer type c
   CHECK_THROWS_AS(NpyArray::from(xt::xarray<double>{0x1p63}).to<std::int64_t>(), ValueError);
   // A double beyond float's range would become inf (and the cast is undefined): refused;
   // infinities and NaN stay what they are.
-  CHECK_THROWS_WITH_AS(NpyArray::from(xt::xarray<double>{1.0, 1e300}).to<float>(),
-                       "NpyArray::to: element 1 (1e+300) of a float64 array does not fit in float32",
-                       ValueError);
+  CHECK_THROWS_WITH_AS(
+      NpyArray::from(xt::xarray<double>{1.0, 1e300}).to<float>(),
+      "NpyArray::to: element 1 (1e+300) of a float64 array does not fit in float32", ValueError);
   const auto special = NpyArray::from(xt::xarray<double>{INFINITY, -3.0e38, NAN}).to<float>();
   CHECK(special(0) == INFINITY);
   CHECK(special(1) == -3.0e38f);
@@ -444,11 +473,14 @@ TEST_CASE("read_idx into an integer type refuses values the type cannot hold, as
       doctest::Contains("element 0 (nan) of the double data does not fit in int32"), IoError);
   CHECK(std::isnan(io::read_idx<float>(folder.file("nan.idx"))(0)));
   // A double beyond float's range is refused too (it would become inf).
-  auto huge = std::vector<unsigned char>{0, 0, 0x0E, 1, 0, 0, 0, 1, 0x7E, 0x37, 0xE4, 0x3C, 0x88, 0, 0x75, 0x9C};  // 1e300
+  auto huge = std::vector<unsigned char>{0,    0,    0x0E, 1,    0,    0, 0,    1,
+                                         0x7E, 0x37, 0xE4, 0x3C, 0x88, 0, 0x75, 0x9C};  // 1e300
   test::write_bytes(folder.file("huge.idx"), huge);
-  CHECK_THROWS_WITH_AS(io::read_idx<float>(folder.file("huge.idx")),
-                       doctest::Contains("element 0 (1.0000000000000001e+300) of the double data does not fit in float32"),
-                       IoError);
+  CHECK_THROWS_WITH_AS(
+      io::read_idx<float>(folder.file("huge.idx")),
+      doctest::Contains(
+          "element 0 (1.0000000000000001e+300) of the double data does not fit in float32"),
+      IoError);
   CHECK(io::read_idx<double>(folder.file("huge.idx"))(0) == 1e300);
   // int32 300 and int8 -1 do not fit in uint8; 255 does.
   test::write_bytes(folder.file("i.idx"), {0, 0, 0x0C, 1, 0, 0, 0, 2, 0, 0, 0, 255, 0, 0, 1, 44});
@@ -495,11 +527,13 @@ xt::xarray<T> read_idx_through_pipe(const test::ScratchFolder& folder, const std
 }
 }  // namespace
 
-TEST_CASE("a gzipped IDX file read through a pipe: real data reads, a bomb is refused as it grows") {
+TEST_CASE(
+    "a gzipped IDX file read through a pipe: real data reads, a bomb is refused as it grows") {
   const test::ScratchFolder folder;
   // 2 MB of varied bytes: barely compressible.
   std::vector<unsigned char> varied = {0, 0, 0x08, 1, 0, 0x20, 0, 0};
-  for (std::size_t i = 0; i < (std::size_t{1} << 21); ++i) varied.push_back(static_cast<unsigned char>(i * 7919 >> 3));
+  for (std::size_t i = 0; i < (std::size_t{1} << 21); ++i)
+    varied.push_back(static_cast<unsigned char>(i * 7919 >> 3));
   test::write_bytes(folder.file("varied.idx.gz"), test::gzip_bytes(varied));
   const auto read = read_idx_through_pipe<float>(folder, folder.file("varied.idx.gz"));
   CHECK(read.size() == (std::size_t{1} << 21));
@@ -509,10 +543,11 @@ TEST_CASE("a gzipped IDX file read through a pipe: real data reads, a bomb is re
   std::vector<unsigned char> zeros = {0, 0, 0x08, 1, 0, 0x40, 0, 0};
   zeros.resize(zeros.size() + (std::size_t{1} << 22), 0);
   test::write_bytes(folder.file("zeros.idx.gz"), test::gzip_bytes(zeros));
-  CHECK(read_idx_through_pipe<std::uint8_t>(folder, folder.file("zeros.idx.gz")).size() == (1u << 22));
-  CHECK_THROWS_WITH_AS(read_idx_through_pipe<double>(folder, folder.file("zeros.idx.gz")),
-                       doctest::Contains("would take 33554432 bytes as float64 from a gzip stream of"),
-                       IoError);
+  CHECK(read_idx_through_pipe<std::uint8_t>(folder, folder.file("zeros.idx.gz")).size() ==
+        (1u << 22));
+  CHECK_THROWS_WITH_AS(
+      read_idx_through_pipe<double>(folder, folder.file("zeros.idx.gz")),
+      doctest::Contains("would take 33554432 bytes as float64 from a gzip stream of"), IoError);
 }
 
 TEST_CASE("gzipped IDX files: decompression bombs and trailing bytes are refused") {
@@ -650,7 +685,8 @@ TEST_CASE("a temporary file left by a killed writer is removed by the next save 
   io::save_npy(path, sample<double>({3}));
   CHECK(listing(folder.path()).size() == 2);
   const auto age = [&](const std::string& name) {
-    const timespec ten_seconds_ago[2] = {{std::time(nullptr) - 10, 0}, {std::time(nullptr) - 10, 0}};
+    const timespec ten_seconds_ago[2] = {{std::time(nullptr) - 10, 0},
+                                         {std::time(nullptr) - 10, 0}};
     REQUIRE(::utimensat(AT_FDCWD, folder.file(name).c_str(), ten_seconds_ago, 0) == 0);
   };
   age(dead);

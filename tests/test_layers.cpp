@@ -57,8 +57,8 @@ void check_batch_norm_case(const std::string& c, bool training) {
        b = tensor<T>(get(p + "bias"), true);
   auto rm = tensor<T>(get(p + "running_mean0")), rv = tensor<T>(get(p + "running_var0"));
   Tape tape;
-  const auto y = nn::batch_norm<T>(x, rm, rv, w, b, training, get(p + "momentum")(),
-                                   get(p + "eps")());
+  const auto y =
+      nn::batch_norm<T>(x, rm, rv, w, b, training, get(p + "momentum")(), get(p + "eps")());
   sum(y * tensor<T>(get(p + "wy"))).backward();
   double d = 0;
   d = std::max(d, max_diff(y.value(), get(p + "y")));
@@ -98,7 +98,8 @@ void check_layer_norm_case(const std::string& c, std::size_t k) {
 
 std::vector<std::size_t> fixture_indices() {
   std::vector<std::size_t> indices;
-  for (const double v : get("embedding.repeated.indices")) indices.push_back(static_cast<std::size_t>(v));
+  for (const double v : get("embedding.repeated.indices"))
+    indices.push_back(static_cast<std::size_t>(v));
   return indices;
 }
 
@@ -109,8 +110,8 @@ void check_embedding_case() {
   Tape tape;
   const auto y = nn::embedding<T>(fixture_indices(), {2, 3}, table);
   sum(y * tensor<T>(get(p + "wy"))).backward();
-  const double d = std::max(max_diff(y.value(), get(p + "y")),
-                            max_diff(table.grad(), get(p + "grad.table")));
+  const double d =
+      std::max(max_diff(y.value(), get(p + "y")), max_diff(table.grad(), get(p + "grad.table")));
   CHECK(d <= tolerance<T>());
   if (std::is_same_v<T, double>) note("embedding", d);
 }
@@ -154,7 +155,9 @@ std::map<std::string, xt::xarray<T>> state_of(const nn::Module<T>& m) {
 
 }  // namespace
 
-TEST_CASE("batch_norm against PyTorch: training (2-d, 3-d, 4-d) and evaluation, values, gradients, running statistics") {
+TEST_CASE(
+    "batch_norm against PyTorch: training (2-d, 3-d, 4-d) and evaluation, values, gradients, "
+    "running statistics") {
   REQUIRE(fixture().size() == 97);
   for (const char* c : {"train2", "train3", "train4"}) {
     check_batch_norm_case<double>(c, true);
@@ -166,7 +169,9 @@ TEST_CASE("batch_norm against PyTorch: training (2-d, 3-d, 4-d) and evaluation, 
   }
 }
 
-TEST_CASE("layer_norm over the last one and two axes and embedding with repeated indices against PyTorch") {
+TEST_CASE(
+    "layer_norm over the last one and two axes and embedding with repeated indices against "
+    "PyTorch") {
   check_layer_norm_case<double>("last1", 1);
   check_layer_norm_case<double>("last2", 2);
   check_layer_norm_case<float>("last1", 1);
@@ -175,7 +180,9 @@ TEST_CASE("layer_norm over the last one and two axes and embedding with repeated
   check_embedding_case<float>();
 }
 
-TEST_CASE("BatchNorm2d: running statistics and num_batches_tracked after 3 training steps match PyTorch") {
+TEST_CASE(
+    "BatchNorm2d: running statistics and num_batches_tracked after 3 training steps match "
+    "PyTorch") {
   nn::BatchNorm2d<double> bn(3);
   nn::BatchNorm2d<float> bn32(3);
   for (int i = 0; i < 3; ++i) {
@@ -183,8 +190,9 @@ TEST_CASE("BatchNorm2d: running statistics and num_batches_tracked after 3 train
     bn(tensor<double>(x));
     bn32(tensor<float>(x));
   }
-  const double d = std::max(max_diff(bn.running_mean().value(), get("batch_norm.steps3.running_mean")),
-                            max_diff(bn.running_var().value(), get("batch_norm.steps3.running_var")));
+  const double d =
+      std::max(max_diff(bn.running_mean().value(), get("batch_norm.steps3.running_mean")),
+               max_diff(bn.running_var().value(), get("batch_norm.steps3.running_var")));
   CHECK(d <= 1e-10);
   note("batch_norm (3 steps)", d);
   CHECK(max_diff(bn32.running_mean().value(), get("batch_norm.steps3.running_mean")) <= 1e-5);
@@ -203,7 +211,9 @@ TEST_CASE("BatchNorm2d: running statistics and num_batches_tracked after 3 train
 
 TEST_CASE("gradcheck (float64) of batch_norm in training and evaluation, 2-d and 4-d") {
   const auto r = [](Shape s, std::uint64_t seed) { return test::random_array(s, seed, -1, 1); };
-  const auto positive = [](Shape s, std::uint64_t seed) { return test::random_array(s, seed, 0.5, 1.5); };
+  const auto positive = [](Shape s, std::uint64_t seed) {
+    return test::random_array(s, seed, 0.5, 1.5);
+  };
   for (const Shape& shape : {Shape{4, 3}, Shape{2, 3, 2, 2}}) {
     INFO("shape " << shape_to_string(shape));
     // Training: fresh running statistics at each call (they are updated, not differentiated).
@@ -217,7 +227,8 @@ TEST_CASE("gradcheck (float64) of batch_norm in training and evaluation, 2-d and
         {r(shape, 1), r({3}, 2), r({3}, 3)});
     test::require_gradcheck<double>(
         [](const std::vector<Tensor<double>>& v) {
-          return nn::batch_norm<double>(v[0], std::nullopt, std::nullopt, std::nullopt, std::nullopt, true, 0.1, 1e-3);
+          return nn::batch_norm<double>(v[0], std::nullopt, std::nullopt, std::nullopt,
+                                        std::nullopt, true, 0.1, 1e-3);
         },
         {r(shape, 4)});
     // Evaluation: with respect to the input, the running statistics and the affine parameters.
@@ -229,16 +240,23 @@ TEST_CASE("gradcheck (float64) of batch_norm in training and evaluation, 2-d and
   }
 }
 
-TEST_CASE("gradcheck (float64) of layer_norm, embedding with repeated indices, and dropout with a fixed mask") {
+TEST_CASE(
+    "gradcheck (float64) of layer_norm, embedding with repeated indices, and dropout with a fixed "
+    "mask") {
   const auto r = [](Shape s, std::uint64_t seed) { return test::random_array(s, seed, -1, 1); };
   test::require_gradcheck<double>(
-      [](const std::vector<Tensor<double>>& v) { return nn::layer_norm<double>(v[0], {4}, v[1], v[2]); },
+      [](const std::vector<Tensor<double>>& v) {
+        return nn::layer_norm<double>(v[0], {4}, v[1], v[2]);
+      },
       {r({3, 4}, 1), r({4}, 2), r({4}, 3)});
   test::require_gradcheck<double>(
-      [](const std::vector<Tensor<double>>& v) { return nn::layer_norm<double>(v[0], {2, 3}, v[1], v[2], 1e-3); },
+      [](const std::vector<Tensor<double>>& v) {
+        return nn::layer_norm<double>(v[0], {2, 3}, v[1], v[2], 1e-3);
+      },
       {r({2, 2, 3}, 4), r({2, 3}, 5), r({2, 3}, 6)});
   test::require_gradcheck<double>(
-      [](const std::vector<Tensor<double>>& v) { return nn::layer_norm<double>(v[0], {5}); }, {r({2, 5}, 7)});
+      [](const std::vector<Tensor<double>>& v) { return nn::layer_norm<double>(v[0], {5}); },
+      {r({2, 5}, 7)});
   test::require_gradcheck<double>(
       [](const std::vector<Tensor<double>>& v) {
         return nn::embedding<double>({2, 0, 2, 2, 3, 0}, {3, 2}, v[0]);
@@ -269,7 +287,9 @@ TEST_CASE("gradcheck (float64) of layer_norm, embedding with repeated indices, a
   CHECK(kept < 50);
 }
 
-TEST_CASE("dropout: the fraction kept is close to 1 - p, kept values scaled by 1 / (1 - p); eval, p = 0 and p = 1") {
+TEST_CASE(
+    "dropout: the fraction kept is close to 1 - p, kept values scaled by 1 / (1 - p); eval, p = 0 "
+    "and p = 1") {
   const std::size_t n = 100000;
   Tensor<double> x(xt::xarray<double>(xt::ones<double>({n})));
   for (const double p : {0.1, 0.5, 0.8}) {
@@ -299,13 +319,16 @@ TEST_CASE("dropout: the fraction kept is close to 1 - p, kept values scaled by 1
   CHECK(w.grad() == xt::xarray<double>({0.0, 0.0, 0.0}));
   for (const double p : {-0.1, 1.5}) {
     CHECK_THROWS_WITH_AS(nn::dropout(x, p, true, random),
-                         doctest::Contains("dropout: the probability p must be in [0, 1], got"), ValueError);
+                         doctest::Contains("dropout: the probability p must be in [0, 1], got"),
+                         ValueError);
   }
-  CHECK_THROWS_WITH_AS(nn::Dropout<double>(1.5), "Dropout: the probability p must be in [0, 1], got 1.5",
-                       ValueError);
+  CHECK_THROWS_WITH_AS(nn::Dropout<double>(1.5),
+                       "Dropout: the probability p must be in [0, 1], got 1.5", ValueError);
 }
 
-TEST_CASE("buffers: registered, named with dotted paths, not parameters, updated in place, refused when misused") {
+TEST_CASE(
+    "buffers: registered, named with dotted paths, not parameters, updated in place, refused when "
+    "misused") {
   Counter m;
   CHECK(m.parameters().size() == 3);  // scale, norm.weight, norm.bias
   std::vector<std::string> names;
@@ -343,13 +366,15 @@ TEST_CASE("buffers: registered, named with dotted paths, not parameters, updated
     }
   };
   CHECK_THROWS_WITH_AS(Bad(0), "Module: the name 'w' is registered already", ValueError);
-  CHECK_THROWS_WITH_AS(Bad(1), "Module: buffer 'b' must be a leaf tensor that does not require grad (detach() it)",
-                       ValueError);
+  CHECK_THROWS_WITH_AS(
+      Bad(1), "Module: buffer 'b' must be a leaf tensor that does not require grad (detach() it)",
+      ValueError);
   CHECK_THROWS_WITH_AS(Bad(2), "Module: the name 'a.b' is empty or contains '.'", ValueError);
   CHECK_THROWS_WITH_AS(Bad(3), "Module: the name 'b' is registered already", ValueError);
 }
 
-TEST_CASE("train() and eval() propagate through Sequential: batch norm and dropout switch behaviour") {
+TEST_CASE(
+    "train() and eval() propagate through Sequential: batch norm and dropout switch behaviour") {
   auto net = small_net<double>();
   auto& bn = dynamic_cast<nn::BatchNorm1d<double>&>((*net)[1]);
   auto& drop = dynamic_cast<nn::Dropout<double>&>((*net)[3]);
@@ -371,10 +396,12 @@ TEST_CASE("train() and eval() propagate through Sequential: batch norm and dropo
   CHECK_FALSE(bn.running_mean().value() == before.at("1.running_mean"));
 }
 
-TEST_CASE("buffers are saved and loaded: save_state and save_torch_state round trips, file contents") {
+TEST_CASE(
+    "buffers are saved and loaded: save_state and save_torch_state round trips, file contents") {
   test::ScratchFolder folder;
   auto source = small_net<double>();
-  for (int i = 0; i < 3; ++i) (*source)(Tensor<double>(xt::xarray<double>(test::random_array({5, 3}, 20 + i))));
+  for (int i = 0; i < 3; ++i)
+    (*source)(Tensor<double>(xt::xarray<double>(test::random_array({5, 3}, 20 + i))));
   const auto saved = state_of(*source);
 
   io::save_state(*source, folder.file("state.npz"));
@@ -408,14 +435,17 @@ TEST_CASE("buffers are saved and loaded: save_state and save_torch_state round t
   auto f = small_net<float>();
   io::save_state(*f, folder.file("f.npz"));
   for (auto& [name, array] : io::read_npz(folder.file("f.npz"))) {
-    CHECK(array.dtype() == (name == "1.num_batches_tracked" ? io::DType::int64 : io::DType::float32));
+    CHECK(array.dtype() ==
+          (name == "1.num_batches_tracked" ? io::DType::int64 : io::DType::float32));
   }
   auto f2 = small_net<float>();
   io::load_state(*f2, folder.file("f.npz"));
   CHECK(state_of(*f2) == state_of(*f));
 }
 
-TEST_CASE("a PyTorch state_dict with BatchNorm1d buffers (int64 num_batches_tracked) loads and gives torch's outputs") {
+TEST_CASE(
+    "a PyTorch state_dict with BatchNorm1d buffers (int64 num_batches_tracked) loads and gives "
+    "torch's outputs") {
   const std::string file = TAPEGRAD_FIXTURE_DIR "/layers_state_dict.npz";
   auto net = small_net<double>();
   io::load_torch_state(*net, file);
@@ -429,7 +459,8 @@ TEST_CASE("a PyTorch state_dict with BatchNorm1d buffers (int64 num_batches_trac
   auto net32 = small_net<float>();
   io::load_torch_state(*net32, file, io::Narrowing::allow);
   net32->eval();
-  CHECK(max_diff((*net32)(tensor<float>(get("torch_state.bn_net.x"))).value(), get("torch_state.bn_net.y")) <= 1e-5);
+  CHECK(max_diff((*net32)(tensor<float>(get("torch_state.bn_net.x"))).value(),
+                 get("torch_state.bn_net.y")) <= 1e-5);
   // And back: the same members, dtypes and shapes as PyTorch's file.
   test::ScratchFolder folder;
   io::save_torch_state(*net, folder.file("again.npz"));
@@ -446,7 +477,9 @@ TEST_CASE("a PyTorch state_dict with BatchNorm1d buffers (int64 num_batches_trac
   }
 }
 
-TEST_CASE("loading buffers into another architecture is refused, naming every difference, and changes nothing") {
+TEST_CASE(
+    "loading buffers into another architecture is refused, naming every difference, and changes "
+    "nothing") {
   test::ScratchFolder folder;
   auto with_bn = small_net<double>();
   (*with_bn)(Tensor<double>(xt::xarray<double>(test::random_array({5, 3}, 1))));
@@ -454,43 +487,50 @@ TEST_CASE("loading buffers into another architecture is refused, naming every di
   io::save_torch_state(*with_bn, folder.file("bn_torch.npz"));
 
   // Without the batch norm: three unexpected buffers (and its two parameters).
-  nn::Sequential<double> plain({std::make_shared<nn::Linear<double>>(3, 4), std::make_shared<nn::Identity<double>>(),
-                                std::make_shared<nn::ReLU<double>>(), std::make_shared<nn::Dropout<double>>(0.25),
-                                std::make_shared<nn::Linear<double>>(4, 2)});
+  nn::Sequential<double> plain(
+      {std::make_shared<nn::Linear<double>>(3, 4), std::make_shared<nn::Identity<double>>(),
+       std::make_shared<nn::ReLU<double>>(), std::make_shared<nn::Dropout<double>>(0.25),
+       std::make_shared<nn::Linear<double>>(4, 2)});
   const auto plain_before = state_of(plain);
-  CHECK_THROWS_WITH_AS(io::load_state(plain, folder.file("bn.npz")),
-                       doctest::Contains("does not match the model (nothing was loaded): unexpected 1.bias; "
-                                         "unexpected 1.num_batches_tracked; unexpected 1.running_mean; "
-                                         "unexpected 1.running_var; unexpected 1.weight"),
-                       IoError);
-  CHECK_THROWS_WITH_AS(io::load_torch_state(plain, folder.file("bn_torch.npz")),
-                       doctest::Contains("unexpected 1.num_batches_tracked; unexpected 1.running_mean; "
-                                         "unexpected 1.running_var"),
-                       IoError);
+  CHECK_THROWS_WITH_AS(
+      io::load_state(plain, folder.file("bn.npz")),
+      doctest::Contains("does not match the model (nothing was loaded): unexpected 1.bias; "
+                        "unexpected 1.num_batches_tracked; unexpected 1.running_mean; "
+                        "unexpected 1.running_var; unexpected 1.weight"),
+      IoError);
+  CHECK_THROWS_WITH_AS(
+      io::load_torch_state(plain, folder.file("bn_torch.npz")),
+      doctest::Contains("unexpected 1.num_batches_tracked; unexpected 1.running_mean; "
+                        "unexpected 1.running_var"),
+      IoError);
   CHECK(state_of(plain) == plain_before);
 
   // The reverse: missing buffers.
   io::save_state(plain, folder.file("plain.npz"));
   const auto bn_before = state_of(*with_bn);
-  CHECK_THROWS_WITH_AS(io::load_state(*with_bn, folder.file("plain.npz")),
-                       doctest::Contains("missing 1.weight; missing 1.bias; missing 1.running_mean; "
-                                         "missing 1.running_var; missing 1.num_batches_tracked"),
-                       IoError);
+  CHECK_THROWS_WITH_AS(
+      io::load_state(*with_bn, folder.file("plain.npz")),
+      doctest::Contains("missing 1.weight; missing 1.bias; missing 1.running_mean; "
+                        "missing 1.running_var; missing 1.num_batches_tracked"),
+      IoError);
   CHECK(state_of(*with_bn) == bn_before);
 
   // Another width: every shape named.
-  nn::Sequential<double> wide({std::make_shared<nn::Linear<double>>(3, 4), std::make_shared<nn::BatchNorm1d<double>>(5)});
-  CHECK_THROWS_WITH_AS(io::load_state(wide, folder.file("bn.npz")),
-                       doctest::Contains("1.weight has shape (4,) in the file but (5,) in the model; 1.bias "
-                                         "has shape (4,) in the file but (5,) in the model; 1.running_mean has "
-                                         "shape (4,) in the file but (5,) in the model; 1.running_var has shape "
-                                         "(4,) in the file but (5,) in the model; unexpected 4.bias; "
-                                         "unexpected 4.weight"),
-                       IoError);
-  CHECK_THROWS_WITH_AS(io::load_torch_state(wide, folder.file("bn_torch.npz")),
-                       doctest::Contains("1.running_mean: file has (4,), expected (5,); 1.running_var: file "
-                                         "has (4,), expected (5,)"),
-                       IoError);
+  nn::Sequential<double> wide(
+      {std::make_shared<nn::Linear<double>>(3, 4), std::make_shared<nn::BatchNorm1d<double>>(5)});
+  CHECK_THROWS_WITH_AS(
+      io::load_state(wide, folder.file("bn.npz")),
+      doctest::Contains("1.weight has shape (4,) in the file but (5,) in the model; 1.bias "
+                        "has shape (4,) in the file but (5,) in the model; 1.running_mean has "
+                        "shape (4,) in the file but (5,) in the model; 1.running_var has shape "
+                        "(4,) in the file but (5,) in the model; unexpected 4.bias; "
+                        "unexpected 4.weight"),
+      IoError);
+  CHECK_THROWS_WITH_AS(
+      io::load_torch_state(wide, folder.file("bn_torch.npz")),
+      doctest::Contains("1.running_mean: file has (4,), expected (5,); 1.running_var: file "
+                        "has (4,), expected (5,)"),
+      IoError);
 
   // A count saved as a float (not as PyTorch keeps it) is refused by both.
   auto members = io::read_npz(folder.file("bn_torch.npz"));
@@ -498,13 +538,15 @@ TEST_CASE("loading buffers into another architecture is refused, naming every di
     if (name == "1.num_batches_tracked") array = io::NpyArray::from(xt::xarray<double>(1.0));
   }
   io::write_npz(folder.file("float_count.npz"), members);
-  CHECK_THROWS_WITH_AS(io::load_torch_state(*with_bn, folder.file("float_count.npz")),
-                       doctest::Contains("1.num_batches_tracked is float64 in the file but int64 in the model "
-                                         "(a count, as PyTorch's num_batches_tracked)"),
-                       IoError);
-  CHECK_THROWS_WITH_AS(io::load_state(*with_bn, folder.file("float_count.npz")),
-                       doctest::Contains("1.num_batches_tracked is float64 in the file but int64 in the model"),
-                       IoError);
+  CHECK_THROWS_WITH_AS(
+      io::load_torch_state(*with_bn, folder.file("float_count.npz")),
+      doctest::Contains("1.num_batches_tracked is float64 in the file but int64 in the model "
+                        "(a count, as PyTorch's num_batches_tracked)"),
+      IoError);
+  CHECK_THROWS_WITH_AS(
+      io::load_state(*with_bn, folder.file("float_count.npz")),
+      doctest::Contains("1.num_batches_tracked is float64 in the file but int64 in the model"),
+      IoError);
   CHECK(state_of(*with_bn) == bn_before);
 }
 
@@ -517,19 +559,22 @@ TEST_CASE("zero extents: empty batches where PyTorch allows them") {
     CHECK(y.shape() == Shape{0, 3});
     sum(y).backward();
     CHECK(bn.parameters()[0].grad() == xt::xarray<double>({0.0, 0.0, 0.0}));
-    CHECK(bn.running_mean().value() == xt::xarray<double>({0.0, 0.0, 0.0}));  // as PyTorch: unchanged
+    CHECK(bn.running_mean().value() ==
+          xt::xarray<double>({0.0, 0.0, 0.0}));  // as PyTorch: unchanged
     CHECK(bn.running_var().value() == xt::xarray<double>({1.0, 1.0, 1.0}));
     CHECK(bn.num_batches_tracked().item() == 1);  // PyTorch counts the batch too
     bn.eval();
     CHECK(bn(x).shape() == Shape{0, 3});
     nn::BatchNorm2d<double> bn2(2);
-    CHECK(bn2(Tensor<double>(xt::xarray<double>(xt::zeros<double>({2, 2, 0, 3})))).shape() == Shape{2, 2, 0, 3});
+    CHECK(bn2(Tensor<double>(xt::xarray<double>(xt::zeros<double>({2, 2, 0, 3})))).shape() ==
+          Shape{2, 2, 0, 3});
     CHECK(bn2.running_mean().value() == xt::xarray<double>({0.0, 0.0}));
   }
   SUBCASE("layer norm, embedding, dropout") {
     nn::LayerNorm<double> ln({3});
     CHECK(ln(Tensor<double>(xt::xarray<double>(xt::zeros<double>({0, 3})))).shape() == Shape{0, 3});
-    CHECK(nn::layer_norm(Tensor<double>(xt::xarray<double>(xt::zeros<double>({2, 0}))), {0}).shape() == Shape{2, 0});
+    CHECK(nn::layer_norm(Tensor<double>(xt::xarray<double>(xt::zeros<double>({2, 0}))), {0})
+              .shape() == Shape{2, 0});
     nn::Embedding<double> e(10, 3);
     Tape tape;
     const auto rows = e({}, {0, 2});
@@ -537,58 +582,73 @@ TEST_CASE("zero extents: empty batches where PyTorch allows them") {
     sum(rows).backward();
     CHECK(xt::amax(xt::abs(e.weight().grad()))() == 0);
     Generator random(3);
-    CHECK(nn::dropout(Tensor<double>(xt::xarray<double>(xt::zeros<double>({0, 4}))), 0.5, true, random).shape() ==
-          Shape{0, 4});
+    CHECK(nn::dropout(Tensor<double>(xt::xarray<double>(xt::zeros<double>({0, 4}))), 0.5, true,
+                      random)
+              .shape() == Shape{0, 4});
   }
 }
 
 TEST_CASE("errors name the layer and the values") {
   Tensor<double> x(xt::xarray<double>(xt::zeros<double>({1, 3})));
   nn::BatchNorm1d<double> bn(3);
-  CHECK_THROWS_WITH_AS(bn(x), "batch_norm: Expected more than 1 value per channel when training, got input size (1, 3)",
-                       ValueError);
+  CHECK_THROWS_WITH_AS(
+      bn(x),
+      "batch_norm: Expected more than 1 value per channel when training, got input size (1, 3)",
+      ValueError);
   CHECK(bn.num_batches_tracked().item() == 0);  // a call that throws changes nothing
   bn.eval();
   CHECK(bn(x).shape() == Shape{1, 3});  // fine in evaluation, as PyTorch
-  CHECK_THROWS_WITH_AS(bn(Tensor<double>(xt::xarray<double>(xt::zeros<double>({2, 4})))),
-                       "batch_norm: running_mean has shape (3,) but the input (2, 4) has 4 channels", ShapeError);
-  CHECK_THROWS_WITH_AS(bn(Tensor<double>(xt::xarray<double>(xt::zeros<double>({2, 3, 2, 2})))),
-                       "BatchNorm1d: expected 2D or 3D input, (N, C) or (N, C, L), got shape (2, 3, 2, 2)",
-                       ShapeError);
+  CHECK_THROWS_WITH_AS(
+      bn(Tensor<double>(xt::xarray<double>(xt::zeros<double>({2, 4})))),
+      "batch_norm: running_mean has shape (3,) but the input (2, 4) has 4 channels", ShapeError);
+  CHECK_THROWS_WITH_AS(
+      bn(Tensor<double>(xt::xarray<double>(xt::zeros<double>({2, 3, 2, 2})))),
+      "BatchNorm1d: expected 2D or 3D input, (N, C) or (N, C, L), got shape (2, 3, 2, 2)",
+      ShapeError);
   nn::BatchNorm2d<double> bn2(3);
   CHECK_THROWS_WITH_AS(bn2(Tensor<double>(xt::xarray<double>(xt::zeros<double>({2, 3})))),
-                       "BatchNorm2d: expected 4D input, (N, C, H, W), got shape (2, 3)", ShapeError);
-  CHECK_THROWS_WITH_AS(nn::batch_norm<double>(Tensor<double>(xt::xarray<double>(xt::zeros<double>({2, 3}))),
-                                              std::nullopt, std::nullopt, std::nullopt, std::nullopt, false),
-                       "batch_norm: evaluation (training = false) needs running_mean and running_var", ValueError);
-  CHECK_THROWS_WITH_AS(nn::BatchNorm1d<double>(0), "BatchNorm1d: num_features must be positive, got 0", ValueError);
-  CHECK_THROWS_WITH_AS(nn::BatchNorm2d<double>(3, 1e-5, 1.5), "BatchNorm2d: momentum must be in [0, 1], got 1.5",
-                       ValueError);
+                       "BatchNorm2d: expected 4D input, (N, C, H, W), got shape (2, 3)",
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(
+      nn::batch_norm<double>(Tensor<double>(xt::xarray<double>(xt::zeros<double>({2, 3}))),
+                             std::nullopt, std::nullopt, std::nullopt, std::nullopt, false),
+      "batch_norm: evaluation (training = false) needs running_mean and running_var", ValueError);
+  CHECK_THROWS_WITH_AS(nn::BatchNorm1d<double>(0),
+                       "BatchNorm1d: num_features must be positive, got 0", ValueError);
+  CHECK_THROWS_WITH_AS(nn::BatchNorm2d<double>(3, 1e-5, 1.5),
+                       "BatchNorm2d: momentum must be in [0, 1], got 1.5", ValueError);
   {
     // The functions check their settings too: a NaN momentum or eps would give NaN unseen.
     const Tensor<double> x(xt::xarray<double>(xt::ones<double>({4, 3})));
-    Tensor<double> mean(xt::xarray<double>(xt::zeros<double>({3}))), var(xt::xarray<double>(xt::ones<double>({3})));
+    Tensor<double> mean(xt::xarray<double>(xt::zeros<double>({3}))),
+        var(xt::xarray<double>(xt::ones<double>({3})));
     const double nan = std::numeric_limits<double>::quiet_NaN();
-    CHECK_THROWS_WITH_AS(nn::batch_norm<double>(x, mean, var, std::nullopt, std::nullopt, true, nan),
-                         doctest::Contains("batch_norm: momentum must be in [0, 1], got"), ValueError);
-    CHECK_THROWS_WITH_AS(nn::batch_norm<double>(x, mean, var, std::nullopt, std::nullopt, true, 0.1, -1.0),
-                         doctest::Contains("batch_norm: eps must be finite and >= 0, got -1"), ValueError);
+    CHECK_THROWS_WITH_AS(
+        nn::batch_norm<double>(x, mean, var, std::nullopt, std::nullopt, true, nan),
+        doctest::Contains("batch_norm: momentum must be in [0, 1], got"), ValueError);
+    CHECK_THROWS_WITH_AS(
+        nn::batch_norm<double>(x, mean, var, std::nullopt, std::nullopt, true, 0.1, -1.0),
+        doctest::Contains("batch_norm: eps must be finite and >= 0, got -1"), ValueError);
     CHECK(mean.value()(0) == 0.0);  // nothing changed by a refused call
     CHECK_THROWS_WITH_AS(nn::layer_norm<double>(x, {3}, std::nullopt, std::nullopt, nan),
-                         doctest::Contains("layer_norm: eps must be finite and >= 0, got"), ValueError);
+                         doctest::Contains("layer_norm: eps must be finite and >= 0, got"),
+                         ValueError);
   }
-  CHECK_THROWS_WITH_AS(nn::layer_norm(Tensor<double>(xt::xarray<double>(xt::zeros<double>({2, 3}))), {2}),
-                       "layer_norm: normalized_shape (2,) is not the trailing shape of the input (2, 3) (it must "
-                       "name at least one axis)",
-                       ShapeError);
+  CHECK_THROWS_WITH_AS(
+      nn::layer_norm(Tensor<double>(xt::xarray<double>(xt::zeros<double>({2, 3}))), {2}),
+      "layer_norm: normalized_shape (2,) is not the trailing shape of the input (2, 3) (it must "
+      "name at least one axis)",
+      ShapeError);
   Tensor<double> table(xt::xarray<double>(xt::zeros<double>({10, 3})));
-  CHECK_THROWS_WITH_AS(nn::embedding<double>({1, 2, 12, 3}, table),
-                       "embedding: index 12 at position 2 is out of range for a table of 10 rows (num_embeddings)",
-                       ValueError);
+  CHECK_THROWS_WITH_AS(
+      nn::embedding<double>({1, 2, 12, 3}, table),
+      "embedding: index 12 at position 2 is out of range for a table of 10 rows (num_embeddings)",
+      ValueError);
   CHECK_THROWS_WITH_AS(nn::embedding<double>({1, 2, 3}, {2, 2}, table),
                        "embedding: 3 indices for a leading shape (2, 2) of 4 elements", ShapeError);
   nn::Embedding<double> e(4, 2);
-  CHECK_THROWS_WITH_AS(e(table), doctest::Contains("Embedding: forward takes a list of indices"), ValueError);
+  CHECK_THROWS_WITH_AS(e(table), doctest::Contains("Embedding: forward takes a list of indices"),
+                       ValueError);
 }
 
 TEST_CASE("modules print as PyTorch's repr; initialisers as PyTorch's") {
@@ -599,7 +659,8 @@ TEST_CASE("modules print as PyTorch's repr; initialisers as PyTorch's") {
   CHECK(to_string(nn::Dropout<double>(0.25)) == "Dropout(p=0.25, inplace=False)");
   CHECK(to_string(nn::Dropout<double>()) == "Dropout(p=0.5, inplace=False)");
   CHECK(to_string(nn::Dropout<double>(1.0)) == "Dropout(p=1.0, inplace=False)");
-  CHECK(to_string(nn::LayerNorm<double>({8})) == "LayerNorm((8,), eps=1e-05, elementwise_affine=True)");
+  CHECK(to_string(nn::LayerNorm<double>({8})) ==
+        "LayerNorm((8,), eps=1e-05, elementwise_affine=True)");
   CHECK(to_string(nn::LayerNorm<double>({2, 3}, 1e-6, false)) ==
         "LayerNorm((2, 3), eps=1e-06, elementwise_affine=False)");
   CHECK(to_string(nn::Embedding<double>(10, 3)) == "Embedding(10, 3)");
@@ -630,26 +691,32 @@ TEST_CASE("modules print as PyTorch's repr; initialisers as PyTorch's") {
   CHECK(std::abs(xt::stddev(w)() - 1) < 0.1);
 }
 
-TEST_CASE("compile(): refuses training dropout and batch norm; evaluation compiles and gives the eager numbers") {
+TEST_CASE(
+    "compile(): refuses training dropout and batch norm; evaluation compiles and gives the eager "
+    "numbers") {
   auto net = small_net<double>();
   const Tensor<double> x(xt::xarray<double>(test::random_array({6, 3}, 40)));
   const Tensor<double> target(xt::xarray<double>(test::random_array({6, 2}, 41)));
-  const auto loss = [&] { return mean(square((*net)(x) - target)); };
-  CHECK_THROWS_WITH_AS(compile(net->parameters(), loss),
-                       doctest::Contains("batch_norm: in training it updates the running statistics outside the "
-                                         "tape, which a compiled step would not replay"),
-                       TapeError);
+  const auto loss = [&] { return mean(square((*net)(x)-target)); };
+  CHECK_THROWS_WITH_AS(
+      compile(net->parameters(), loss),
+      doctest::Contains("batch_norm: in training it updates the running statistics outside the "
+                        "tape, which a compiled step would not replay"),
+      TapeError);
   CHECK(dynamic_cast<nn::BatchNorm1d<double>&>((*net)[1]).num_batches_tracked().item() == 0);
   nn::Dropout<double> drop(0.5);
   Tensor<double> w(xt::xarray<double>(test::random_array({4}, 42)), requires_grad);
-  CHECK_THROWS_WITH_AS(compile<double>({w}, [&] { return sum(drop(w)); }),
-                       doctest::Contains("dropout: a compiled step would replay the mask drawn at compile time"),
-                       TapeError);
+  CHECK_THROWS_WITH_AS(
+      compile<double>({w}, [&] { return sum(drop(w)); }),
+      doctest::Contains("dropout: a compiled step would replay the mask drawn at compile time"),
+      TapeError);
   drop.eval();
-  CHECK(compile<double>({w}, [&] { return sum(drop(w)); }).run() == doctest::Approx(xt::sum(w.value())()));
+  CHECK(compile<double>({w}, [&] { return sum(drop(w)); }).run() ==
+        doctest::Approx(xt::sum(w.value())()));
 
   // Some training first, so that the running statistics are not the initial ones.
-  for (int i = 0; i < 3; ++i) (*net)(Tensor<double>(xt::xarray<double>(test::random_array({6, 3}, 50 + i))));
+  for (int i = 0; i < 3; ++i)
+    (*net)(Tensor<double>(xt::xarray<double>(test::random_array({6, 3}, 50 + i))));
   net->eval();
   auto step = compile(net->parameters(), loss);
   const auto eager = [&] {
@@ -666,7 +733,8 @@ TEST_CASE("compile(): refuses training dropout and batch norm; evaluation compil
     net->zero_grad();
     CHECK(step.run() == doctest::Approx(value).epsilon(1e-14));
     const auto params = net->parameters();
-    for (std::size_t i = 0; i < params.size(); ++i) CHECK(test::all_close(params[i].grad(), grads[i], 1e-12, 1e-14));
+    for (std::size_t i = 0; i < params.size(); ++i)
+      CHECK(test::all_close(params[i].grad(), grads[i], 1e-12, 1e-14));
     // The step reads the running statistics' current values: change them eagerly.
     net->train();
     (*net)(Tensor<double>(xt::xarray<double>(test::random_array({6, 3}, 60 + round))));

@@ -26,7 +26,8 @@ TEST_CASE("loss values match their formulas") {
   CHECK(nn::binary_cross_entropy_with_logits(z, t).item() == doctest::Approx(bce_logits / 4));
   const Tensor<double> scores(Array{{1.0, 2.0, 3.0}, {1.0, 0.0, -1.0}});
   const double ce = (-(3 - std::log(std::exp(1) + std::exp(2) + std::exp(3))) -
-                     (1 - std::log(std::exp(1) + 1 + std::exp(-1)))) / 2;
+                     (1 - std::log(std::exp(1) + 1 + std::exp(-1)))) /
+                    2;
   CHECK(nn::cross_entropy(scores, {2, 0}).item() == doctest::Approx(ce));
   CHECK(nn::nll_loss(log_softmax(scores, 1), {2, 0}).item() == doctest::Approx(ce));
 }
@@ -41,8 +42,11 @@ TEST_CASE("every loss passes a gradient check") {
       [](const auto& x) { return nn::binary_cross_entropy(x[0], x[1]); }, {y, t});
   test::require_gradcheck<double>(
       [](const auto& x) { return nn::binary_cross_entropy_with_logits(x[0], x[1]); }, {s, t});
-  test::require_gradcheck<double>([](const auto& x) { return nn::cross_entropy(x[0], {3, 0, 1}); },
-                                  {s});
+  test::require_gradcheck<double>(
+      [](const auto& x) {
+        return nn::cross_entropy(x[0], {3, 0, 1});
+      },
+      {s});
   test::require_gradcheck<double>([](const auto& x) { return nn::nll_loss(x[0], {2, 2, 0}); }, {s});
 }
 
@@ -76,9 +80,10 @@ TEST_CASE("losses refuse mismatched shapes and bad labels") {
   CHECK_THROWS_AS(nn::half_sse(column, flat), ShapeError);
   CHECK_THROWS_AS(nn::binary_cross_entropy(column, flat), ShapeError);
   const Tensor<double> scores(xt::xarray<double>(xt::zeros<double>({2, 3})));
-  CHECK_THROWS_WITH_AS(nn::cross_entropy(scores, {0}), doctest::Contains("1 labels for scores of shape (2, 3)"),
-                       ShapeError);
-  CHECK_THROWS_WITH_AS(nn::cross_entropy(scores, {0, 3}), doctest::Contains("label 3 of row 1"), ValueError);
+  CHECK_THROWS_WITH_AS(nn::cross_entropy(scores, {0}),
+                       doctest::Contains("1 labels for scores of shape (2, 3)"), ShapeError);
+  CHECK_THROWS_WITH_AS(nn::cross_entropy(scores, {0, 3}), doctest::Contains("label 3 of row 1"),
+                       ValueError);
   CHECK_THROWS_AS(nn::cross_entropy(flat, {0, 1, 2, 0}), ShapeError);
 }
 
@@ -120,7 +125,9 @@ TEST_CASE("half_sse refuses an output without elements, as mse does") {
   CHECK_THROWS_AS(nn::half_sse(empty_1d, empty_1d), ValueError);
 }
 
-TEST_CASE("cross_entropy_with_probabilities: a one-hot target gives the label form's number and gradient") {
+TEST_CASE(
+    "cross_entropy_with_probabilities: a one-hot target gives the label form's number and "
+    "gradient") {
   const xt::xarray<double> z = {{1.0, -2.0, 0.5}, {0.3, 0.1, -0.7}};
   Tensor<double> a(z, requires_grad), b(z, requires_grad);
   const Tensor<double> one_hot(xt::xarray<double>{{0.0, 0.0, 1.0}, {1.0, 0.0, 0.0}});
@@ -135,19 +142,25 @@ TEST_CASE("cross_entropy_with_probabilities: a one-hot target gives the label fo
   CHECK(a.grad() == b.grad());
   // Soft targets: -(1/N) sum p log_softmax(z), against the formula.
   const xt::xarray<double> p = {{0.2, 0.3, 0.5}, {0.6, 0.4, 0.0}};
-  const auto soft = nn::cross_entropy_with_probabilities(Tensor<double>(z), Tensor<double>(p)).item();
+  const auto soft =
+      nn::cross_entropy_with_probabilities(Tensor<double>(z), Tensor<double>(p)).item();
   double expected = 0;
   for (std::size_t i = 0; i < 2; ++i) {
     const double lse = std::log(std::exp(z(i, 0)) + std::exp(z(i, 1)) + std::exp(z(i, 2)));
     for (std::size_t c = 0; c < 3; ++c) expected -= p(i, c) * (z(i, c) - lse);
   }
   CHECK(soft == doctest::Approx(expected / 2).epsilon(1e-14));
-  CHECK_THROWS_WITH_AS(nn::cross_entropy_with_probabilities(Tensor<double>(z), Tensor<double>(xt::xarray<double>{{1.0, 0.0, 0.0}})),
-                       doctest::Contains("target of shape (1, 3) for logits of shape (2, 3)"), ShapeError);
-  CHECK_THROWS_WITH_AS(nn::cross_entropy_with_probabilities(Tensor<double>(xt::xarray<double>(xt::zeros<double>({0, 3}))),
-                                                            Tensor<double>(xt::xarray<double>(xt::zeros<double>({0, 3})))),
-                       doctest::Contains("cross_entropy_with_probabilities: the batch is empty"), ValueError);
-  CHECK_THROWS_WITH_AS(nn::cross_entropy_with_probabilities(Tensor<double>(xt::xarray<double>{1.0, 2.0}),
-                                                            Tensor<double>(xt::xarray<double>{1.0, 0.0})),
-                       doctest::Contains("expects logits of shape (N, C), got (2,)"), ShapeError);
+  CHECK_THROWS_WITH_AS(nn::cross_entropy_with_probabilities(
+                           Tensor<double>(z), Tensor<double>(xt::xarray<double>{{1.0, 0.0, 0.0}})),
+                       doctest::Contains("target of shape (1, 3) for logits of shape (2, 3)"),
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(nn::cross_entropy_with_probabilities(
+                           Tensor<double>(xt::xarray<double>(xt::zeros<double>({0, 3}))),
+                           Tensor<double>(xt::xarray<double>(xt::zeros<double>({0, 3})))),
+                       doctest::Contains("cross_entropy_with_probabilities: the batch is empty"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(
+      nn::cross_entropy_with_probabilities(Tensor<double>(xt::xarray<double>{1.0, 2.0}),
+                                           Tensor<double>(xt::xarray<double>{1.0, 0.0})),
+      doctest::Contains("expects logits of shape (N, C), got (2,)"), ShapeError);
 }

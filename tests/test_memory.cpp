@@ -2,7 +2,6 @@
 #include <sys/resource.h>
 
 #include <thread>
-
 #include <xtensor/xview.hpp>
 
 #include "helpers.hpp"
@@ -25,7 +24,8 @@ namespace {
 
 struct SmallNet {
   Generator random{7};
-  nn::MLP<double> model{{64, 64, 64, 64}, nn::Activation::ReLU,
+  nn::MLP<double> model{{64, 64, 64, 64},
+                        nn::Activation::ReLU,
                         nn::MLPOptions().linear(nn::LinearOptions().generator(random))};
   optim::SGD<double> sgd{model.parameters(), 0.01};
   Tensor<double> x{Array(xt::ones<double>({256, 64}) * 0.25)};
@@ -165,7 +165,8 @@ TEST_CASE("each thread has its own array cache") {
 }
 #endif
 
-TEST_CASE("a convolution's scratch columns are counted, and release_cached_arrays gives them back") {
+TEST_CASE(
+    "a convolution's scratch columns are counted, and release_cached_arrays gives them back") {
   // conv2d unfolds one image at a time into the thread's scratch memory, kept from call to
   // call (also where arrays are not cached: it is not an array).
   release_cached_arrays();

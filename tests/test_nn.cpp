@@ -27,10 +27,11 @@ TEST_CASE("an MLP names its parameters like PyTorch and counts them") {
 }
 
 TEST_CASE("MLP options: output activation, no bias, initializers") {
-  nn::MLP<double> logits({3, 4, 2}, nn::Activation::ReLU,
-                         nn::MLPOptions()
-                             .output_activation(nn::Activation::Identity)
-                             .linear(nn::LinearOptions().bias(false).weight_init(nn::Init::constant(0.5))));
+  nn::MLP<double> logits(
+      {3, 4, 2}, nn::Activation::ReLU,
+      nn::MLPOptions()
+          .output_activation(nn::Activation::Identity)
+          .linear(nn::LinearOptions().bias(false).weight_init(nn::Init::constant(0.5))));
   CHECK(logits.activations() == std::vector{nn::Activation::ReLU, nn::Activation::Identity});
   CHECK(logits.named_parameters().size() == 2);
   CHECK_THROWS_AS(logits.linear_layers()[0]->bias(), ValueError);
@@ -41,7 +42,9 @@ TEST_CASE("MLP options: output activation, no bias, initializers") {
 }
 
 TEST_CASE("Linear computes x W + b for batches and single samples, and names bad shapes") {
-  nn::Linear<double> layer(3, 2, nn::LinearOptions().weight_init(nn::Init::constant(1)).bias_init(nn::Init::constant(0.5)));
+  nn::Linear<double> layer(
+      3, 2,
+      nn::LinearOptions().weight_init(nn::Init::constant(1)).bias_init(nn::Init::constant(0.5)));
   CHECK(layer(Tensor<double>(Array{{1.0, 2.0, 3.0}, {0.0, 0.0, 1.0}})).value() ==
         Array{{6.5, 6.5}, {1.5, 1.5}});
   CHECK(layer(Tensor<double>(Array{1.0, 1.0, 1.0})).value() == Array{3.5, 3.5});
@@ -225,7 +228,9 @@ struct Bilinear : nn::Module<double> {
   Bilinear() { w = register_parameter("w", Tensor<double>(2.0)); }
   using Module::operator();
   Tensor<double> forward(const Tensor<double>& x, const Tensor<double>& y) { return w * x * y; }
-  Tensor<double> operator()(const Tensor<double>& x, const Tensor<double>& y) { return forward(x, y); }
+  Tensor<double> operator()(const Tensor<double>& x, const Tensor<double>& y) {
+    return forward(x, y);
+  }
 };
 
 // A user module that names itself and shows a setting, with children.
@@ -261,10 +266,11 @@ TEST_CASE("a module with two inputs needs no one-input forward, which then names
 
 TEST_CASE("Sequential from a list of modules") {
   Generator random(4);
-  nn::Sequential<double> net({std::make_shared<nn::Linear<double>>(2, 10, nn::LinearOptions().generator(random)),
-                              std::make_shared<nn::Tanh<double>>(),
-                              std::make_shared<nn::Linear<double>>(10, 1, nn::LinearOptions().generator(random)),
-                              std::make_shared<nn::Sigmoid<double>>()});
+  nn::Sequential<double> net(
+      {std::make_shared<nn::Linear<double>>(2, 10, nn::LinearOptions().generator(random)),
+       std::make_shared<nn::Tanh<double>>(),
+       std::make_shared<nn::Linear<double>>(10, 1, nn::LinearOptions().generator(random)),
+       std::make_shared<nn::Sigmoid<double>>()});
   CHECK(net.size() == 4);
   const auto named = net.named_parameters();
   REQUIRE(named.size() == 4);
@@ -274,21 +280,26 @@ TEST_CASE("Sequential from a list of modules") {
   const Tensor<double> x(test::random_array({3, 2}, 8));
   const auto& first = dynamic_cast<nn::Linear<double>&>(net[0]);
   const auto& second = dynamic_cast<nn::Linear<double>&>(net[2]);
-  const auto expected = sigmoid(matmul(tanh(matmul(x, first.weight()) + first.bias()), second.weight()) + second.bias());
+  const auto expected = sigmoid(
+      matmul(tanh(matmul(x, first.weight()) + first.bias()), second.weight()) + second.bias());
   CHECK(net(x).value() == expected.value());
-  const std::vector<std::shared_ptr<nn::Module<double>>> layers{std::make_shared<nn::ReLU<double>>()};
-  CHECK(nn::Sequential<double>(layers)(Tensor<double>(Array{-1.0, 2.0})).value() == Array{0.0, 2.0});
+  const std::vector<std::shared_ptr<nn::Module<double>>> layers{
+      std::make_shared<nn::ReLU<double>>()};
+  CHECK(nn::Sequential<double>(layers)(Tensor<double>(Array{-1.0, 2.0})).value() ==
+        Array{0.0, 2.0});
   CHECK_THROWS_WITH_AS(nn::Sequential<double>({std::make_shared<nn::Tanh<double>>(), nullptr}),
                        "Sequential: module 1 of 2 is null", ValueError);
 }
 
 TEST_CASE("modules print as PyTorch's repr") {
-  nn::Sequential<double> net({std::make_shared<nn::Linear<double>>(2, 10), std::make_shared<nn::Tanh<double>>(),
-                              std::make_shared<nn::Sequential<double>>(std::initializer_list<std::shared_ptr<nn::Module<double>>>{
-                                  std::make_shared<nn::Linear<double>>(10, 1, nn::LinearOptions().bias(false)),
-                                  std::make_shared<nn::Sigmoid<double>>()}),
-                              std::make_shared<nn::LeakyReLU<double>>(), std::make_shared<nn::Softplus<double>>(),
-                              std::make_shared<nn::ReLU<double>>(), std::make_shared<nn::Identity<double>>()});
+  nn::Sequential<double> net(
+      {std::make_shared<nn::Linear<double>>(2, 10), std::make_shared<nn::Tanh<double>>(),
+       std::make_shared<nn::Sequential<double>>(
+           std::initializer_list<std::shared_ptr<nn::Module<double>>>{
+               std::make_shared<nn::Linear<double>>(10, 1, nn::LinearOptions().bias(false)),
+               std::make_shared<nn::Sigmoid<double>>()}),
+       std::make_shared<nn::LeakyReLU<double>>(), std::make_shared<nn::Softplus<double>>(),
+       std::make_shared<nn::ReLU<double>>(), std::make_shared<nn::Identity<double>>()});
   // PyTorch 1.13 prints the same but "Softplus(beta=1, threshold=20)" (tapegrad's softplus
   // has no threshold).
   CHECK(nn::to_string(net) ==
@@ -306,7 +317,8 @@ TEST_CASE("modules print as PyTorch's repr") {
         ")");
   CHECK(nn::to_string(nn::Sequential<float>()) == "Sequential()");
   CHECK(nn::to_string(nn::RNNCell<double>(3, 5)) == "RNNCell(3, 5)");
-  CHECK(nn::to_string(nn::RNNCell<float>(3, 5, nn::RNNCellOptions().bias(false).nonlinearity(nn::Nonlinearity::ReLU))) ==
+  CHECK(nn::to_string(nn::RNNCell<float>(
+            3, 5, nn::RNNCellOptions().bias(false).nonlinearity(nn::Nonlinearity::ReLU))) ==
         "RNNCell(3, 5, bias=False, nonlinearity=relu)");
   CHECK(nn::to_string(nn::LSTMCell<double>(3, 5)) == "LSTMCell(3, 5)");
   CHECK(nn::to_string(nn::GRUCell<double>(3, 5)) == "GRUCell(3, 5)");

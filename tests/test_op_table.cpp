@@ -89,7 +89,8 @@ TEST_CASE("every recorded op's forward kernel, run again, gives the value the op
   }
 }
 
-TEST_CASE("run again in order after an input changed in place, the kernels give the new function value") {
+TEST_CASE(
+    "run again in order after an input changed in place, the kernels give the new function value") {
   // What a compiled step does: the same records, new input values.
   for (const auto& c : test::all_cases()) {
     SUBCASE(c.name.c_str()) {

@@ -19,8 +19,8 @@ TEST_CASE("every op passes a float64 finite-difference gradient check") {
     SUBCASE(c.name.c_str()) {
       tapegrad::GradcheckOptions options;
       options.allow_zero_gradient = false;
-      const auto report = tapegrad::gradcheck<double>(
-          c.f64, test::as_tensors<double>(c.inputs), options);
+      const auto report =
+          tapegrad::gradcheck<double>(c.f64, test::as_tensors<double>(c.inputs), options);
       INFO(c.name, ": ", report.message);
       CHECK(report.passed);
     }
@@ -63,8 +63,7 @@ TEST_CASE("every op agrees in float32 and float64, values and gradients") {
 TEST_CASE("float32 gradients pass gradcheck with float tolerances") {
   for (const auto& c : all_cases()) {
     SUBCASE(c.name.c_str()) {
-      const auto report =
-          tapegrad::gradcheck<float>(c.f32, test::as_tensors<float>(c.inputs));
+      const auto report = tapegrad::gradcheck<float>(c.f32, test::as_tensors<float>(c.inputs));
       INFO(c.name, ": ", report.message);
       CHECK(report.passed);
     }
@@ -89,21 +88,28 @@ TEST_CASE("elementwise values match their closed forms") {
   using namespace tapegrad;
   using D = Tensor<double>;
   check_elementwise([](const D& x) { return -x; }, [](double v) { return -v; }, -2, 2);
-  check_elementwise([](const D& x) { return affine(x, 3.0, -1.0); }, [](double v) { return 3 * v - 1; }, -2, 2);
-  check_elementwise([](const D& x) { return 1.0 - x / 4.0; }, [](double v) { return 1 - v / 4; }, -2, 2);
+  check_elementwise([](const D& x) { return affine(x, 3.0, -1.0); },
+                    [](double v) { return 3 * v - 1; }, -2, 2);
+  check_elementwise([](const D& x) { return 1.0 - x / 4.0; }, [](double v) { return 1 - v / 4; },
+                    -2, 2);
   check_elementwise([](const D& x) { return 2.0 / x; }, [](double v) { return 2 / v; }, 0.5, 2);
-  check_elementwise([](const D& x) { return pow(x, 3.0); }, [](double v) { return v * v * v; }, -2, 2);
+  check_elementwise([](const D& x) { return pow(x, 3.0); }, [](double v) { return v * v * v; }, -2,
+                    2);
   check_elementwise([](const D& x) { return exp(x); }, [](double v) { return std::exp(v); }, -2, 2);
-  check_elementwise([](const D& x) { return log(x); }, [](double v) { return std::log(v); }, 0.1, 3);
-  check_elementwise([](const D& x) { return sqrt(x); }, [](double v) { return std::sqrt(v); }, 0.1, 3);
+  check_elementwise([](const D& x) { return log(x); }, [](double v) { return std::log(v); }, 0.1,
+                    3);
+  check_elementwise([](const D& x) { return sqrt(x); }, [](double v) { return std::sqrt(v); }, 0.1,
+                    3);
   check_elementwise([](const D& x) { return abs(x); }, [](double v) { return std::abs(v); }, -2, 2);
   check_elementwise([](const D& x) { return square(x); }, [](double v) { return v * v; }, -2, 2);
   check_elementwise([](const D& x) { return sin(x); }, [](double v) { return std::sin(v); }, -3, 3);
   check_elementwise([](const D& x) { return cos(x); }, [](double v) { return std::cos(v); }, -3, 3);
-  check_elementwise([](const D& x) { return tanh(x); }, [](double v) { return std::tanh(v); }, -3, 3);
+  check_elementwise([](const D& x) { return tanh(x); }, [](double v) { return std::tanh(v); }, -3,
+                    3);
   check_elementwise([](const D& x) { return sigmoid(x); },
                     [](double v) { return 1 / (1 + std::exp(-v)); }, -5, 5);
-  check_elementwise([](const D& x) { return relu(x); }, [](double v) { return v > 0 ? v : 0.0; }, -2, 2);
+  check_elementwise([](const D& x) { return relu(x); }, [](double v) { return v > 0 ? v : 0.0; },
+                    -2, 2);
   check_elementwise([](const D& x) { return leaky_relu(x, 0.2); },
                     [](double v) { return v > 0 ? v : 0.2 * v; }, -2, 2);
   check_elementwise([](const D& x) { return softplus(x); },
@@ -133,7 +139,8 @@ TEST_CASE("binary ops, reductions and softmax give the textbook numbers") {
   CHECK(mean(a, Axes{1}).value() == xt::xarray<double>{2, 5});
   CHECK(max(b, 1).value() == xt::xarray<double>{3, 8});
   CHECK(max(b, 0, true).value() == xt::xarray<double>{{2, 8, 3}});
-  CHECK(logsumexp(a).value()(0) == doctest::Approx(std::log(std::exp(1) + std::exp(2) + std::exp(3))));
+  CHECK(logsumexp(a).value()(0) ==
+        doctest::Approx(std::log(std::exp(1) + std::exp(2) + std::exp(3))));
   const auto s = softmax(a);
   const double z = std::exp(1) + std::exp(2) + std::exp(3);
   CHECK(s.value()(0, 0) == doctest::Approx(std::exp(1) / z));
@@ -145,8 +152,10 @@ TEST_CASE("binary ops, reductions and softmax give the textbook numbers") {
   CHECK(matmul(Tensor<double>({1.0, 2.0}), Tensor<double>({3.0, 4.0})).item() == 11);
   CHECK(matmul(Tensor<double>::column({1.0, 2.0}), Tensor<double>({{3.0, 4.0, 5.0}})).value() ==
         xt::xarray<double>{{3, 4, 5}, {6, 8, 10}});  // an outer product (GER)
-  CHECK(matmul(Tensor<double>({{1.0, 2.0}}), a).value() == xt::xarray<double>{{9, 12, 15}});  // GEMV
-  CHECK(matmul(a, Tensor<double>::column({1.0, 0.0, -1.0})).value() == Tensor<double>::column({-2.0, -2.0}).value());
+  CHECK(matmul(Tensor<double>({{1.0, 2.0}}), a).value() ==
+        xt::xarray<double>{{9, 12, 15}});  // GEMV
+  CHECK(matmul(a, Tensor<double>::column({1.0, 0.0, -1.0})).value() ==
+        Tensor<double>::column({-2.0, -2.0}).value());
   CHECK(transpose(a).value() == xt::xarray<double>{{1, 4}, {2, 5}, {3, 6}});
   CHECK(reshape(a, Shape{3, 2}).value() == xt::xarray<double>{{1, 2}, {3, 4}, {5, 6}});
   CHECK(broadcast_to(Tensor<double>({1.0, 2.0}), Shape{2, 2}).value() ==
@@ -202,25 +211,28 @@ TEST_CASE("a shape whose element count overflows is a ShapeError, never a short 
                        ShapeError);
   // (2^62 + 1) * 4 wraps to 4, the input's size.
   CHECK_THROWS_WITH_AS(reshape(Tensor<double>({1.0, 2.0, 3.0, 4.0}), Shape{two_62 + 1, 4}),
-                       doctest::Contains("reshape: the shape (4611686018427387905, 4)"), ShapeError);
-  CHECK_THROWS_WITH_AS(broadcast_to(Tensor<double>({1.0}), Shape{std::size_t{1} << 33, std::size_t{1} << 31}),
-                       doctest::Contains("broadcast_to: the shape (8589934592, 2147483648)"),
+                       doctest::Contains("reshape: the shape (4611686018427387905, 4)"),
                        ShapeError);
+  CHECK_THROWS_WITH_AS(
+      broadcast_to(Tensor<double>({1.0}), Shape{std::size_t{1} << 33, std::size_t{1} << 31}),
+      doctest::Contains("broadcast_to: the shape (8589934592, 2147483648)"), ShapeError);
   // Zero extents make an empty tensor of any other extents; what is built from it is checked.
   const Tensor<double> tall(xt::xarray<double>::from_shape({std::size_t{1} << 40, 0}));
   const Tensor<double> wide(xt::xarray<double>::from_shape({0, std::size_t{1} << 40}));
   CHECK(tall.size() == 0);
   CHECK_THROWS_WITH_AS(matmul(tall, wide), doctest::Contains("matmul: the shape"), ShapeError);
   // (Not 2^40 x 2^40: xtensor's own strides of such a shape overflow a signed long.)
-  const Tensor<double> flat(xt::xarray<double>::from_shape({0, std::size_t{1} << 31, std::size_t{1} << 31}));
+  const Tensor<double> flat(
+      xt::xarray<double>::from_shape({0, std::size_t{1} << 31, std::size_t{1} << 31}));
   CHECK_THROWS_WITH_AS(sum(flat, Axes{0}), doctest::Contains("sum: the shape (1, "), ShapeError);
   CHECK_THROWS_WITH_AS(logsumexp(flat, 0), doctest::Contains("logsumexp: the shape"), ShapeError);
   CHECK(softmax(flat, 0).shape() == flat.shape());
   const Tensor<double> half(xt::xarray<double>::from_shape({two_63, 0}));
-  CHECK_THROWS_WITH_AS(concat(std::vector{half, half}, 0),
-                       "concat: the extents along axis 0 of part 1 (9223372036854775808, 0) and the "
-                       "parts before it (9223372036854775808) add up to more than fit in memory",
-                       ShapeError);
+  CHECK_THROWS_WITH_AS(
+      concat(std::vector{half, half}, 0),
+      "concat: the extents along axis 0 of part 1 (9223372036854775808, 0) and the "
+      "parts before it (9223372036854775808) add up to more than fit in memory",
+      ShapeError);
   // (An xt::xarray of such a shape cannot be made: xtensor refuses to allocate it, or its
   // strides overflow first, so Tensor's constructor has nothing to check.)
   CHECK(checked_size("f", Shape{3, 0, two_63}) == 0);

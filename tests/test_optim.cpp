@@ -82,11 +82,13 @@ TEST_CASE("SGD's first three updates follow the formula: plain, momentum, Nester
       expected.push_back(p);
     }
     INFO("nesterov ", nesterov);
-    check_trace(three_steps([&](auto ps) {
-                  return optim::SGD<double>(
-                      ps, lr, optim::SGDOptions().momentum(mu).dampening(damp).nesterov(nesterov).weight_decay(wd));
-                }),
-                expected);
+    check_trace(
+        three_steps([&](auto ps) {
+          return optim::SGD<double>(
+              ps, lr,
+              optim::SGDOptions().momentum(mu).dampening(damp).nesterov(nesterov).weight_decay(wd));
+        }),
+        expected);
   }
 }
 
@@ -104,7 +106,8 @@ TEST_CASE("Adagrad's first three updates follow the formula") {
     expected.push_back(p);
   }
   check_trace(three_steps([&](auto ps) {
-                return optim::Adagrad<double>(ps, lr, optim::AdagradOptions().lr_decay(decay).initial_accumulator(init));
+                return optim::Adagrad<double>(
+                    ps, lr, optim::AdagradOptions().lr_decay(decay).initial_accumulator(init));
               }),
               expected);
 }
@@ -162,12 +165,17 @@ TEST_CASE("Adam's first three updates include the bias correction; AdamW decays 
       expected.push_back(p);
     }
     INFO("decoupled ", variant.decoupled, " amsgrad ", variant.amsgrad, " decay ", variant.decay);
-    const auto options =
-        optim::AdamOptions().betas(b1, b2).eps(eps).weight_decay(variant.decay).amsgrad(variant.amsgrad);
+    const auto options = optim::AdamOptions()
+                             .betas(b1, b2)
+                             .eps(eps)
+                             .weight_decay(variant.decay)
+                             .amsgrad(variant.amsgrad);
     if (variant.decoupled) {
-      check_trace(three_steps([&](auto ps) { return optim::AdamW<double>(ps, lr, options); }), expected);
+      check_trace(three_steps([&](auto ps) { return optim::AdamW<double>(ps, lr, options); }),
+                  expected);
     } else {
-      check_trace(three_steps([&](auto ps) { return optim::Adam<double>(ps, lr, options); }), expected);
+      check_trace(three_steps([&](auto ps) { return optim::Adam<double>(ps, lr, options); }),
+                  expected);
     }
   }
 }
@@ -239,17 +247,25 @@ TEST_CASE("Newton solves a quadratic in one step") {
   Tensor<double> p(Array{start[0], start[1], start[2]}, requires_grad);
   optim::Newton<double> newton({p});
   const double before = newton.step([&] { return bowl(p); });
-  CHECK(before == doctest::Approx(bowl(Tensor<double>(Array{start[0], start[1], start[2]})).item()));
-  for (int i = 0; i < 3; ++i) CHECK(p.value()(i) == doctest::Approx(-d[i] / (2 * c[i])).epsilon(1e-12));
+  CHECK(before ==
+        doctest::Approx(bowl(Tensor<double>(Array{start[0], start[1], start[2]})).item()));
+  for (int i = 0; i < 3; ++i)
+    CHECK(p.value()(i) == doctest::Approx(-d[i] / (2 * c[i])).epsilon(1e-12));
   CHECK(newton.last_damping() == 0);
 }
 
-TEST_CASE("Rosenbrock from (-1.5, 2): L-BFGS and Newton in few iterations, Adam and momentum in a budget") {
+TEST_CASE(
+    "Rosenbrock from (-1.5, 2): L-BFGS and Newton in few iterations, Adam and momentum in a "
+    "budget") {
   const Array minimum = {1.0, 1.0};
   for (auto search : {optim::LineSearch::strong_wolfe, optim::LineSearch::backtracking}) {
     Tensor<double> p(Array{-1.5, 2.0}, requires_grad);
-    optim::LBFGS<double> lbfgs({p}, optim::LBFGSOptions().max_iterations(200).max_evaluations(400)
-                                         .tolerance_grad(1e-12).tolerance_change(1e-14).line_search(search));
+    optim::LBFGS<double> lbfgs({p}, optim::LBFGSOptions()
+                                        .max_iterations(200)
+                                        .max_evaluations(400)
+                                        .tolerance_grad(1e-12)
+                                        .tolerance_change(1e-14)
+                                        .line_search(search));
     lbfgs.step([&] { return rosenbrock(p); });
     INFO("line search ", static_cast<int>(search), ": ", lbfgs.evaluations(), " evaluations");
     CHECK(xt::amax(xt::abs(p.value() - minimum))() < 1e-4);
@@ -311,10 +327,10 @@ TEST_CASE("learning-rate schedules") {
   sgd.set_learning_rate(1.0);
   optim::ReduceLROnPlateau plateau(sgd, optim::ReduceLROnPlateauOptions().patience(2).factor(0.5));
   CHECK_FALSE(plateau.step(10));
-  CHECK_FALSE(plateau.step(9));   // better
-  CHECK_FALSE(plateau.step(9));   // 1 bad
-  CHECK_FALSE(plateau.step(9.5)); // 2 bad
-  CHECK(plateau.step(9.2));       // 3 bad > patience: reduce
+  CHECK_FALSE(plateau.step(9));    // better
+  CHECK_FALSE(plateau.step(9));    // 1 bad
+  CHECK_FALSE(plateau.step(9.5));  // 2 bad
+  CHECK(plateau.step(9.2));        // 3 bad > patience: reduce
   CHECK(sgd.learning_rate() == 0.5);
 }
 
@@ -335,10 +351,12 @@ TEST_CASE("clip_grad_norm scales all gradients together") {
 
 TEST_CASE("optimizers refuse misuse with clear messages") {
   Tensor<double> constant(Array{1.0});
-  CHECK_THROWS_WITH_AS(optim::SGD<double>({constant}, 0.1), doctest::Contains("does not require grad"),
-                       ValueError);
+  CHECK_THROWS_WITH_AS(optim::SGD<double>({constant}, 0.1),
+                       doctest::Contains("does not require grad"), ValueError);
   Tensor<double> p(Array{1.0}, requires_grad);
-  CHECK_THROWS_WITH_AS(optim::SGD<double>({p}, -0.1), doctest::Contains("SGD: lr must be a finite number >= 0, got -0.1"), ValueError);
+  CHECK_THROWS_WITH_AS(optim::SGD<double>({p}, -0.1),
+                       doctest::Contains("SGD: lr must be a finite number >= 0, got -0.1"),
+                       ValueError);
   CHECK_THROWS_AS(optim::Adam<double>({p}, std::nan("")), ValueError);
   CHECK_THROWS_AS(optim::SGD<double>({p, p}, 0.1), ValueError);
   CHECK_THROWS_AS(optim::SGD<double>({p}, 0.1, optim::SGDOptions().nesterov(true)), ValueError);
@@ -350,8 +368,8 @@ TEST_CASE("optimizers refuse misuse with clear messages") {
   CHECK_THROWS_AS(newton.step(), TapeError);
   Tensor<double> pair(Array{1.0, 2.0}, requires_grad);
   optim::LBFGS<double> lbfgs_pair({pair});
-  CHECK_THROWS_WITH_AS(lbfgs_pair.step([&] { return pair * 2.0; }), doctest::Contains("single value"),
-                       ShapeError);
+  CHECK_THROWS_WITH_AS(lbfgs_pair.step([&] { return pair * 2.0; }),
+                       doctest::Contains("single value"), ShapeError);
   Tensor<double> big(xt::xarray<double>(xt::zeros<double>({100, 100})), requires_grad);
   CHECK_THROWS_WITH_AS(optim::Newton<double>({big}), doctest::Contains("use LBFGS"), ValueError);
 }
@@ -379,17 +397,21 @@ TEST_CASE("L-BFGS never steps into NaN or uphill") {
     INFO("line search ", static_cast<int>(search), ", x = ", x.value()(0));
     CHECK(std::isfinite(x.value()(0)));
     CHECK(x.value()(0) > 0);
-    if (search != optim::LineSearch::none) CHECK(x.value()(0) == doctest::Approx(1 / std::exp(1.0)).epsilon(1e-6));
+    if (search != optim::LineSearch::none)
+      CHECK(x.value()(0) == doctest::Approx(1 / std::exp(1.0)).epsilon(1e-6));
   }
   // Out of evaluations in the middle of a backtracking search: keep the old point.
   Tensor<double> x(Array{1.0}, requires_grad);
-  optim::LBFGS<double> one({x}, optim::LBFGSOptions().line_search(optim::LineSearch::backtracking)
-                                    .max_iterations(1).max_evaluations(2));
+  optim::LBFGS<double> one({x}, optim::LBFGSOptions()
+                                    .line_search(optim::LineSearch::backtracking)
+                                    .max_iterations(1)
+                                    .max_evaluations(2));
   one.step([&] { return sum(x * log(x)); });
   CHECK(x.value()(0) == 1.0);
   Tensor<double> bad(Array{-1.0}, requires_grad);
   optim::LBFGS<double> start_nan({bad});
-  CHECK_THROWS_WITH_AS(start_nan.step([&] { return sum(log(bad)); }), doctest::Contains("not finite"), ValueError);
+  CHECK_THROWS_WITH_AS(start_nan.step([&] { return sum(log(bad)); }),
+                       doctest::Contains("not finite"), ValueError);
 }
 
 TEST_CASE("ReduceLROnPlateau ignores a non-finite metric") {
@@ -454,7 +476,8 @@ TEST_CASE("a parameter's first update starts its state, as in PyTorch, even when
 TEST_CASE("SGD refuses NaN settings; ReduceLROnPlateau never raises the rate and checks min_lr") {
   Tensor<double> p(Array{1.0}, requires_grad);
   CHECK_THROWS_WITH_AS(optim::SGD<double>({p}, 0.1, optim::SGDOptions().momentum(std::nan(""))),
-                       doctest::Contains("SGD: momentum must be a finite number >= 0, got nan"), ValueError);
+                       doctest::Contains("SGD: momentum must be a finite number >= 0, got nan"),
+                       ValueError);
   CHECK_THROWS_AS(optim::SGD<double>({p}, 0.1, optim::SGDOptions().weight_decay(std::nan(""))),
                   ValueError);
 
@@ -504,7 +527,8 @@ TEST_CASE("Newton on a singular Hessian damps a rounding-noise pivot instead of 
       return sum(square(x + y) + 0.001 * (x - y));
     };
     const double before = newton.step(loss);
-    const double step = std::max(std::abs(p.value()(0) - from[0]), std::abs(p.value()(1) - from[1]));
+    const double step =
+        std::max(std::abs(p.value()(0) - from[0]), std::abs(p.value()(1) - from[1]));
     const double after = loss().item();
     INFO("from (", from[0], ", ", from[1], "): step ", step, ", loss ", before, " -> ", after,
          ", damping ", newton.last_damping());
@@ -593,7 +617,8 @@ namespace {
 
 // An exception of the test's own, with a payload, to see that it passes through unchanged.
 struct LossFailure : std::runtime_error {
-  explicit LossFailure(int c) : std::runtime_error("loss failed at call " + std::to_string(c)), call(c) {}
+  explicit LossFailure(int c)
+      : std::runtime_error("loss failed at call " + std::to_string(c)), call(c) {}
   int call;
 };
 
@@ -670,19 +695,25 @@ TEST_CASE("every refused optimizer, schedule and clip setting is named with its 
       {[&] { optim::SGD<double>(ps, 0.1, SGDo().dampening(1.5)); }, "SGD", "dampening", "1.5"},
       {[&] { optim::SGD<double>(ps, 0.1, SGDo().dampening(-0.1)); }, "SGD", "dampening", "-0.1"},
       {[&] { optim::SGD<double>(ps, 0.1, SGDo().dampening(nan)); }, "SGD", "dampening", "nan"},
-      {[&] { optim::SGD<double>(ps, 0.1, SGDo().weight_decay(inf)); }, "SGD", "weight_decay", "inf"},
-      {[&] { optim::SGD<double>(ps, 0.1, SGDo().weight_decay(-1e-4)); }, "SGD", "weight_decay", "-0.0001"},
-      {[&] { optim::SGD<double>(ps, 0.1, SGDo().nesterov(true)); }, "SGD", "nesterov", "momentum 0"},
+      {[&] { optim::SGD<double>(ps, 0.1, SGDo().weight_decay(inf)); }, "SGD", "weight_decay",
+       "inf"},
+      {[&] { optim::SGD<double>(ps, 0.1, SGDo().weight_decay(-1e-4)); }, "SGD", "weight_decay",
+       "-0.0001"},
+      {[&] { optim::SGD<double>(ps, 0.1, SGDo().nesterov(true)); }, "SGD", "nesterov",
+       "momentum 0"},
       {[&] { optim::SGD<double>(ps, 0.1, SGDo().nesterov(true).momentum(0.9).dampening(0.1)); },
        "SGD", "nesterov", "dampening 0.1"},
       // Adagrad
-      {[&] { optim::Adagrad<double>(ps, 0.1, Adagrado().lr_decay(-1)); }, "Adagrad", "lr_decay", "-1"},
-      {[&] { optim::Adagrad<double>(ps, 0.1, Adagrado().lr_decay(inf)); }, "Adagrad", "lr_decay", "inf"},
-      {[&] { optim::Adagrad<double>(ps, 0.1, Adagrado().weight_decay(nan)); }, "Adagrad", "weight_decay", "nan"},
-      {[&] { optim::Adagrad<double>(ps, 0.1, Adagrado().initial_accumulator(-0.1)); },
-       "Adagrad", "initial_accumulator", "-0.1"},
-      {[&] { optim::Adagrad<double>(ps, 0.1, Adagrado().initial_accumulator(inf)); },
-       "Adagrad", "initial_accumulator", "inf"},
+      {[&] { optim::Adagrad<double>(ps, 0.1, Adagrado().lr_decay(-1)); }, "Adagrad", "lr_decay",
+       "-1"},
+      {[&] { optim::Adagrad<double>(ps, 0.1, Adagrado().lr_decay(inf)); }, "Adagrad", "lr_decay",
+       "inf"},
+      {[&] { optim::Adagrad<double>(ps, 0.1, Adagrado().weight_decay(nan)); }, "Adagrad",
+       "weight_decay", "nan"},
+      {[&] { optim::Adagrad<double>(ps, 0.1, Adagrado().initial_accumulator(-0.1)); }, "Adagrad",
+       "initial_accumulator", "-0.1"},
+      {[&] { optim::Adagrad<double>(ps, 0.1, Adagrado().initial_accumulator(inf)); }, "Adagrad",
+       "initial_accumulator", "inf"},
       {[&] { optim::Adagrad<double>(ps, 0.1, Adagrado().eps(0)); }, "Adagrad", "eps", "0"},
       {[&] { optim::Adagrad<double>(ps, 0.1, Adagrado().eps(nan)); }, "Adagrad", "eps", "nan"},
       // RMSprop
@@ -692,34 +723,46 @@ TEST_CASE("every refused optimizer, schedule and clip setting is named with its 
       {[&] { optim::RMSprop<double>(ps, 0.1, RMSo().alpha(nan)); }, "RMSprop", "alpha", "nan"},
       {[&] { optim::RMSprop<double>(ps, 0.1, RMSo().eps(inf)); }, "RMSprop", "eps", "inf"},
       {[&] { optim::RMSprop<double>(ps, 0.1, RMSo().eps(-1e-8)); }, "RMSprop", "eps", "-1e-08"},
-      {[&] { optim::RMSprop<double>(ps, 0.1, RMSo().weight_decay(-1)); }, "RMSprop", "weight_decay", "-1"},
-      {[&] { optim::RMSprop<double>(ps, 0.1, RMSo().momentum(inf)); }, "RMSprop", "momentum", "inf"},
-      {[&] { optim::RMSprop<double>(ps, 0.1, RMSo().momentum(nan)); }, "RMSprop", "momentum", "nan"},
+      {[&] { optim::RMSprop<double>(ps, 0.1, RMSo().weight_decay(-1)); }, "RMSprop", "weight_decay",
+       "-1"},
+      {[&] { optim::RMSprop<double>(ps, 0.1, RMSo().momentum(inf)); }, "RMSprop", "momentum",
+       "inf"},
+      {[&] { optim::RMSprop<double>(ps, 0.1, RMSo().momentum(nan)); }, "RMSprop", "momentum",
+       "nan"},
       // Adam and AdamW
       {[&] { optim::Adam<double>(ps, 0.1, Adamo().betas(1, 0.999)); }, "Adam", "beta1", "1"},
       {[&] { optim::Adam<double>(ps, 0.1, Adamo().betas(-0.1, 0.999)); }, "Adam", "beta1", "-0.1"},
       {[&] { optim::Adam<double>(ps, 0.1, Adamo().betas(0.9, nan)); }, "Adam", "beta2", "nan"},
-      {[&] { optim::Adam<double>(ps, 0.1, Adamo().betas(0.9, 1.0000001)); }, "Adam", "beta2", "1.0000001"},
+      {[&] { optim::Adam<double>(ps, 0.1, Adamo().betas(0.9, 1.0000001)); }, "Adam", "beta2",
+       "1.0000001"},
       {[&] { optim::Adam<double>(ps, 0.1, Adamo().eps(inf)); }, "Adam", "eps", "inf"},
       {[&] { optim::Adam<double>(ps, 0.1, Adamo().eps(nan)); }, "Adam", "eps", "nan"},
       {[&] { optim::Adam<double>(ps, 0.1, Adamo().eps(0)); }, "Adam", "eps", "0"},
-      {[&] { optim::Adam<double>(ps, 0.1, Adamo().weight_decay(-0.01)); }, "Adam", "weight_decay", "-0.01"},
-      {[&] { optim::AdamW<double>(ps, 0.1, Adamo().weight_decay(inf)); }, "AdamW", "weight_decay", "inf"},
+      {[&] { optim::Adam<double>(ps, 0.1, Adamo().weight_decay(-0.01)); }, "Adam", "weight_decay",
+       "-0.01"},
+      {[&] { optim::AdamW<double>(ps, 0.1, Adamo().weight_decay(inf)); }, "AdamW", "weight_decay",
+       "inf"},
       {[&] { optim::AdamW<double>(ps, 0.1, Adamo().betas(0.9, 1)); }, "AdamW", "beta2", "1"},
       // LBFGS
-      {[&] { optim::LBFGS<double>(ps, LBFGSo().max_iterations(0)); }, "LBFGS", "max_iterations", "0"},
+      {[&] { optim::LBFGS<double>(ps, LBFGSo().max_iterations(0)); }, "LBFGS", "max_iterations",
+       "0"},
       {[&] { optim::LBFGS<double>(ps, LBFGSo().history_size(0)); }, "LBFGS", "history_size", "0"},
-      {[&] { optim::LBFGS<double>(ps, LBFGSo().tolerance_grad(-1)); }, "LBFGS", "tolerance_grad", "-1"},
-      {[&] { optim::LBFGS<double>(ps, LBFGSo().tolerance_grad(nan)); }, "LBFGS", "tolerance_grad", "nan"},
-      {[&] { optim::LBFGS<double>(ps, LBFGSo().tolerance_change(inf)); }, "LBFGS", "tolerance_change", "inf"},
-      {[&] { optim::LBFGS<double>(ps, LBFGSo().tolerance_change(-1e-9)); }, "LBFGS", "tolerance_change", "-1e-09"},
-      {[&] { optim::LBFGS<double>(ps, LBFGSo().line_search(static_cast<LineSearch>(7))); },
-       "LBFGS", "line_search", "7"},
+      {[&] { optim::LBFGS<double>(ps, LBFGSo().tolerance_grad(-1)); }, "LBFGS", "tolerance_grad",
+       "-1"},
+      {[&] { optim::LBFGS<double>(ps, LBFGSo().tolerance_grad(nan)); }, "LBFGS", "tolerance_grad",
+       "nan"},
+      {[&] { optim::LBFGS<double>(ps, LBFGSo().tolerance_change(inf)); }, "LBFGS",
+       "tolerance_change", "inf"},
+      {[&] { optim::LBFGS<double>(ps, LBFGSo().tolerance_change(-1e-9)); }, "LBFGS",
+       "tolerance_change", "-1e-09"},
+      {[&] { optim::LBFGS<double>(ps, LBFGSo().line_search(static_cast<LineSearch>(7))); }, "LBFGS",
+       "line_search", "7"},
       // Newton
       {[&] { optim::Newton<double>(ps, Newtono().damping(-1)); }, "Newton", "damping", "-1"},
       {[&] { optim::Newton<double>(ps, Newtono().damping(inf)); }, "Newton", "damping", "inf"},
       {[&] { optim::Newton<double>(ps, Newtono().damping(nan)); }, "Newton", "damping", "nan"},
-      {[&] { optim::Newton<double>(ps, Newtono().max_parameters(0)); }, "Newton", "max_parameters", "0"},
+      {[&] { optim::Newton<double>(ps, Newtono().max_parameters(0)); }, "Newton", "max_parameters",
+       "0"},
       // schedules
       {[&] { optim::StepLR(holder, 0); }, "StepLR", "step_size", "0"},
       {[&] { optim::StepLR(holder, 2, -0.5); }, "StepLR", "gamma", "-0.5"},
@@ -732,18 +775,35 @@ TEST_CASE("every refused optimizer, schedule and clip setting is named with its 
       {[&] { optim::CosineAnnealingLR(holder, 10, -0.1); }, "CosineAnnealingLR", "eta_min", "-0.1"},
       {[&] { optim::CosineAnnealingLR(holder, 10, inf); }, "CosineAnnealingLR", "eta_min", "inf"},
       {[&] { optim::CosineAnnealingLR(holder, 10, nan); }, "CosineAnnealingLR", "eta_min", "nan"},
-      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().factor(0)); }, "ReduceLROnPlateau", "factor", "0"},
-      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().factor(1)); }, "ReduceLROnPlateau", "factor", "1"},
-      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().factor(nan)); }, "ReduceLROnPlateau", "factor", "nan"},
-      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().threshold(1)); }, "ReduceLROnPlateau", "threshold", "1"},
-      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().threshold(-0.1)); }, "ReduceLROnPlateau", "threshold", "-0.1"},
-      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().min_lr(-1)); }, "ReduceLROnPlateau", "min_lr", "-1"},
-      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().min_lr(inf)); }, "ReduceLROnPlateau", "min_lr", "inf"},
-      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().eps(nan)); }, "ReduceLROnPlateau", "eps", "nan"},
-      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().eps(-1)); }, "ReduceLROnPlateau", "eps", "-1"},
+      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().factor(0)); }, "ReduceLROnPlateau",
+       "factor", "0"},
+      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().factor(1)); }, "ReduceLROnPlateau",
+       "factor", "1"},
+      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().factor(nan)); }, "ReduceLROnPlateau",
+       "factor", "nan"},
+      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().threshold(1)); }, "ReduceLROnPlateau",
+       "threshold", "1"},
+      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().threshold(-0.1)); }, "ReduceLROnPlateau",
+       "threshold", "-0.1"},
+      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().min_lr(-1)); }, "ReduceLROnPlateau",
+       "min_lr", "-1"},
+      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().min_lr(inf)); }, "ReduceLROnPlateau",
+       "min_lr", "inf"},
+      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().eps(nan)); }, "ReduceLROnPlateau", "eps",
+       "nan"},
+      {[&] { optim::ReduceLROnPlateau(holder, Plateauo().eps(-1)); }, "ReduceLROnPlateau", "eps",
+       "-1"},
       // clipping
-      {[&] { auto q = ps; optim::clip_grad_norm(q, -1); }, "clip_grad_norm", "max_norm", "-1"},
-      {[&] { auto q = ps; optim::clip_grad_norm(q, nan); }, "clip_grad_norm", "max_norm", "nan"},
+      {[&] {
+         auto q = ps;
+         optim::clip_grad_norm(q, -1);
+       },
+       "clip_grad_norm", "max_norm", "-1"},
+      {[&] {
+         auto q = ps;
+         optim::clip_grad_norm(q, nan);
+       },
+       "clip_grad_norm", "max_norm", "nan"},
   };
   for (const auto& r : refusals) {
     INFO(r.who, " ", r.setting, " ", r.value);
@@ -770,17 +830,21 @@ TEST_CASE("the edges of each setting's range are accepted") {
   CHECK_NOTHROW(optim::SGD<double>(ps, 0.1, optim::SGDOptions().momentum(1.5).weight_decay(0)));
   CHECK_NOTHROW(optim::RMSprop<double>(ps, 0.1, optim::RMSpropOptions().alpha(0).eps(1e-300)));
   CHECK_NOTHROW(optim::Adam<double>(ps, 0.1, optim::AdamOptions().betas(0, 0.9999999)));
-  CHECK_NOTHROW(optim::Adagrad<double>(ps, 0.1, optim::AdagradOptions().lr_decay(0).initial_accumulator(0)));
-  CHECK_NOTHROW(optim::LBFGS<double>(ps, optim::LBFGSOptions().tolerance_grad(0).tolerance_change(0)
-                                             .line_search(optim::LineSearch::none)));
+  CHECK_NOTHROW(
+      optim::Adagrad<double>(ps, 0.1, optim::AdagradOptions().lr_decay(0).initial_accumulator(0)));
+  CHECK_NOTHROW(optim::LBFGS<double>(
+      ps, optim::LBFGSOptions().tolerance_grad(0).tolerance_change(0).line_search(
+              optim::LineSearch::none)));
   CHECK_NOTHROW(optim::Newton<double>(ps, optim::NewtonOptions().damping(0).max_parameters(1)));
   optim::SGD<double> sgd(ps, 0.1);
   CHECK_NOTHROW(optim::StepLR(sgd, 1, 0));
   CHECK_NOTHROW(optim::ExponentialLR(sgd, 2));  // a growing rate is allowed, as in PyTorch
-  CHECK_NOTHROW(optim::ReduceLROnPlateau(sgd, optim::ReduceLROnPlateauOptions().threshold(0).eps(0)));
+  CHECK_NOTHROW(
+      optim::ReduceLROnPlateau(sgd, optim::ReduceLROnPlateauOptions().threshold(0).eps(0)));
 }
 
-TEST_CASE("clip_grad_norm and clip_grad_value take a model's or an optimizer's parameter list directly") {
+TEST_CASE(
+    "clip_grad_norm and clip_grad_value take a model's or an optimizer's parameter list directly") {
   nn::Linear<double> layer(3, 2);
   optim::SGD<double> sgd(layer.parameters(), 0.1);
   {
@@ -796,12 +860,15 @@ TEST_CASE("clip_grad_norm and clip_grad_value take a model's or an optimizer's p
   }
 }
 
-TEST_CASE("clip_grad_value clamps each element, keeps NaN, skips missing gradients and checks its bound") {
+TEST_CASE(
+    "clip_grad_value clamps each element, keeps NaN, skips missing gradients and checks its "
+    "bound") {
   Tensor<float> a(xt::xarray<float>{1.0f, 1.0f, 1.0f, 1.0f}, requires_grad);
   Tensor<float> b(xt::xarray<float>{1.0f}, requires_grad);  // no gradient
   {
     Tape tape;
-    sum(a * Tensor<float>(xt::xarray<float>{-3.0f, 0.5f, 2.0f, NAN})).backward();  // d/da: those four
+    sum(a * Tensor<float>(xt::xarray<float>{-3.0f, 0.5f, 2.0f, NAN}))
+        .backward();  // d/da: those four
   }
   optim::clip_grad_value(std::vector<Tensor<float>>{a, b}, 1.0);
   CHECK(a.grad()(0) == -1.0f);
@@ -812,7 +879,8 @@ TEST_CASE("clip_grad_value clamps each element, keeps NaN, skips missing gradien
   optim::clip_grad_value(std::vector<Tensor<float>>{a}, 1e300);  // beyond float's range: no change
   CHECK(a.grad()(0) == -1.0f);
   CHECK_THROWS_WITH_AS(optim::clip_grad_value(std::vector<Tensor<float>>{a}, -1.0),
-                       "clip_grad_value: clip_value must be a number >= 0 (inf allowed), got -1", ValueError);
+                       "clip_grad_value: clip_value must be a number >= 0 (inf allowed), got -1",
+                       ValueError);
 }
 
 TEST_CASE("clip_grad_norm refuses a non-finite norm by default, and leaves it alone when asked") {

@@ -3,9 +3,8 @@
 #include <cmath>
 #include <functional>
 #include <map>
-#include <tuple>
 #include <string>
-
+#include <tuple>
 #include <xtensor/xview.hpp>
 
 #include "fixture.hpp"
@@ -114,7 +113,8 @@ void check_case(Cell& cell, const std::string& c, bool lstm, double tolerance) {
 template <class T>
 void check_all_cases(double tolerance) {
   {
-    nn::RNNCell<T> tanh_cell(3, 4), relu_cell(3, 4, nn::RNNCellOptions().nonlinearity(nn::Nonlinearity::ReLU));
+    nn::RNNCell<T> tanh_cell(3, 4),
+        relu_cell(3, 4, nn::RNNCellOptions().nonlinearity(nn::Nonlinearity::ReLU));
     nn::RNNCell<T> no_bias(3, 4, nn::RNNCellOptions().bias(false)), unbatched(3, 4);
     check_case<T>(tanh_cell, "rnn_tanh", false, tolerance);
     check_case<T>(relu_cell, "rnn_relu", false, tolerance);
@@ -158,7 +158,8 @@ TEST_CASE("recurrent cells: PyTorch's parameter names, shapes, initialization ra
   CHECK(named[2].second.shape() == Shape{100});
   CHECK(named[3].second.shape() == Shape{100});
   double largest = 0;
-  for (const auto& [name, p] : named) largest = std::max(largest, double(xt::amax(xt::abs(p.value()))()));
+  for (const auto& [name, p] : named)
+    largest = std::max(largest, double(xt::amax(xt::abs(p.value()))()));
   CHECK(largest <= 0.2);  // 1 / sqrt(25)
   CHECK(largest > 0.19);
   CHECK(nn::GRUCell<double>(3, 5).weight_hh().shape() == Shape{15, 5});
@@ -166,7 +167,8 @@ TEST_CASE("recurrent cells: PyTorch's parameter names, shapes, initialization ra
   CHECK(nn::RNNCell<double>(3, 5, nn::RNNCellOptions().bias(false)).parameter_count() == 15 + 25);
   CHECK_THROWS_WITH_AS(nn::GRUCell<double>(3, 5, nn::CellOptions().bias(false)).bias_ih(),
                        "GRUCell: this cell was made without biases", ValueError);
-  CHECK_THROWS_WITH_AS(nn::LSTMCell<double>(0, 5), "LSTMCell: sizes must be positive, got input_size 0, hidden_size 5",
+  CHECK_THROWS_WITH_AS(nn::LSTMCell<double>(0, 5),
+                       "LSTMCell: sizes must be positive, got input_size 0, hidden_size 5",
                        ValueError);
   // The same generator seed gives the same weights.
   Generator a(9), b(9);
@@ -190,10 +192,11 @@ TEST_CASE("recurrent cells from the zero state equal a step from explicit zeros"
   const Tensor<double> single(test::random_array({3}, 6));
   CHECK(rnn(single).shape() == Shape{4});
   CHECK(lstm.step(single).second.shape() == Shape{4});
-  CHECK_THROWS_WITH_AS(lstm.forward(x),
-                       "LSTMCell(3, 4): forward(input) is not defined: an LSTM cell returns (h, c); "
-                       "call step(input) or forward(input, {h, c})",
-                       ValueError);
+  CHECK_THROWS_WITH_AS(
+      lstm.forward(x),
+      "LSTMCell(3, 4): forward(input) is not defined: an LSTM cell returns (h, c); "
+      "call step(input) or forward(input, {h, c})",
+      ValueError);
 }
 
 TEST_CASE("recurrent cells name themselves and the shapes for wrong inputs and states") {
@@ -201,29 +204,36 @@ TEST_CASE("recurrent cells name themselves and the shapes for wrong inputs and s
   nn::LSTMCell<double> lstm(3, 5);
   nn::GRUCell<double> gru(3, 5);
   const Tensor<double> x(test::random_array({2, 3}, 1));
-  CHECK_THROWS_WITH_AS(rnn(Tensor<double>(test::random_array({2, 4}, 1))),
-                       "RNNCell(3, 5, nonlinearity=relu): the input has shape (2, 4); expected (N, 3) or (3,)",
-                       ShapeError);
+  CHECK_THROWS_WITH_AS(
+      rnn(Tensor<double>(test::random_array({2, 4}, 1))),
+      "RNNCell(3, 5, nonlinearity=relu): the input has shape (2, 4); expected (N, 3) or (3,)",
+      ShapeError);
   CHECK_THROWS_WITH_AS(gru(Tensor<double>(test::random_array({1, 2, 3}, 1))),
-                       "GRUCell(3, 5): the input has shape (1, 2, 3); expected (N, 3) or (3,)", ShapeError);
-  CHECK_THROWS_WITH_AS(gru(x, zeros<double>({3, 5})),
-                       "GRUCell(3, 5): the state h has shape (3, 5); expected (2, 5) for an input of shape (2, 3)",
+                       "GRUCell(3, 5): the input has shape (1, 2, 3); expected (N, 3) or (3,)",
                        ShapeError);
-  CHECK_THROWS_WITH_AS(rnn(x, zeros<double>({5})),
-                       "RNNCell(3, 5, nonlinearity=relu): the state h has shape (5,); expected (2, 5) for an "
-                       "input of shape (2, 3)",
-                       ShapeError);
-  CHECK_THROWS_WITH_AS(lstm(x, {zeros<double>({2, 5}), zeros<double>({2, 4})}),
-                       "LSTMCell(3, 5): the state c has shape (2, 4); expected (2, 5) for an input of shape (2, 3)",
-                       ShapeError);
-  CHECK_THROWS_WITH_AS(lstm(Tensor<double>(test::random_array({3}, 1)), {zeros<double>({1, 5}), zeros<double>({5})}),
-                       "LSTMCell(3, 5): the state h has shape (1, 5); expected (5,) for an input of shape (3,)",
-                       ShapeError);
+  CHECK_THROWS_WITH_AS(
+      gru(x, zeros<double>({3, 5})),
+      "GRUCell(3, 5): the state h has shape (3, 5); expected (2, 5) for an input of shape (2, 3)",
+      ShapeError);
+  CHECK_THROWS_WITH_AS(
+      rnn(x, zeros<double>({5})),
+      "RNNCell(3, 5, nonlinearity=relu): the state h has shape (5,); expected (2, 5) for an "
+      "input of shape (2, 3)",
+      ShapeError);
+  CHECK_THROWS_WITH_AS(
+      lstm(x, {zeros<double>({2, 5}), zeros<double>({2, 4})}),
+      "LSTMCell(3, 5): the state c has shape (2, 4); expected (2, 5) for an input of shape (2, 3)",
+      ShapeError);
+  CHECK_THROWS_WITH_AS(
+      lstm(Tensor<double>(test::random_array({3}, 1)), {zeros<double>({1, 5}), zeros<double>({5})}),
+      "LSTMCell(3, 5): the state h has shape (1, 5); expected (5,) for an input of shape (3,)",
+      ShapeError);
   // The free functions read the sizes from the weights and check those too.
-  CHECK_THROWS_WITH_AS(nn::gru_cell(x, zeros<double>({2, 5}), zeros<double>({15, 3}), zeros<double>({14, 5})),
-                       "gru_cell: weight_hh has shape (14, 5); expected (3 H, H) with H > 0", ShapeError);
-  CHECK_THROWS_WITH_AS(nn::rnn_cell(x, zeros<double>({2, 5}), zeros<double>({5, 3}), zeros<double>({5, 5}),
-                                    zeros<double>({5}), zeros<double>({4})),
+  CHECK_THROWS_WITH_AS(
+      nn::gru_cell(x, zeros<double>({2, 5}), zeros<double>({15, 3}), zeros<double>({14, 5})),
+      "gru_cell: weight_hh has shape (14, 5); expected (3 H, H) with H > 0", ShapeError);
+  CHECK_THROWS_WITH_AS(nn::rnn_cell(x, zeros<double>({2, 5}), zeros<double>({5, 3}),
+                                    zeros<double>({5, 5}), zeros<double>({5}), zeros<double>({4})),
                        "rnn_cell: bias_hh has shape (4,); expected (5,)", ShapeError);
 }
 
@@ -255,7 +265,9 @@ TEST_CASE("gradcheck of each cell step with respect to every input and weight (f
   SUBCASE("rnn tanh and relu") {
     for (const auto f : {nn::Nonlinearity::Tanh, nn::Nonlinearity::ReLU}) {
       test::require_gradcheck<double>(
-          [f](const std::vector<Tensor<double>>& v) { return nn::rnn_cell(v[0], v[1], v[2], v[3], v[4], v[5], f); },
+          [f](const std::vector<Tensor<double>>& v) {
+            return nn::rnn_cell(v[0], v[1], v[2], v[3], v[4], v[5], f);
+          },
           {r({2, 3}, 1), r({2, 4}, 2), r({4, 3}, 3), r({4, 4}, 4), r({4}, 5), r({4}, 6)});
     }
   }
@@ -265,7 +277,8 @@ TEST_CASE("gradcheck of each cell step with respect to every input and weight (f
           const auto [h, c] = nn::lstm_cell(v[0], {v[1], v[2]}, v[3], v[4], v[5], v[6]);
           return h + 2.0 * c;
         },
-        {r({2, 3}, 7), r({2, 4}, 8), r({2, 4}, 9), r({16, 3}, 10), r({16, 4}, 11), r({16}, 12), r({16}, 13)});
+        {r({2, 3}, 7), r({2, 4}, 8), r({2, 4}, 9), r({16, 3}, 10), r({16, 4}, 11), r({16}, 12),
+         r({16}, 13)});
     test::require_gradcheck<double>(
         [](const std::vector<Tensor<double>>& v) {
           const auto [h, c] = nn::lstm_cell(v[0], {v[1], v[2]}, v[3], v[4]);
@@ -275,13 +288,17 @@ TEST_CASE("gradcheck of each cell step with respect to every input and weight (f
   }
   SUBCASE("gru") {
     test::require_gradcheck<double>(
-        [](const std::vector<Tensor<double>>& v) { return nn::gru_cell(v[0], v[1], v[2], v[3], v[4], v[5]); },
+        [](const std::vector<Tensor<double>>& v) {
+          return nn::gru_cell(v[0], v[1], v[2], v[3], v[4], v[5]);
+        },
         {r({2, 3}, 19), r({2, 4}, 20), r({12, 3}, 21), r({12, 4}, 22), r({12}, 23), r({12}, 24)});
   }
 }
 
 TEST_CASE("second order: the Hessian of each cell step equals differences of its gradient") {
-  const auto r = [](Shape s, std::uint64_t seed) { return Tensor<double>(test::random_array(s, seed, -1, 1)); };
+  const auto r = [](Shape s, std::uint64_t seed) {
+    return Tensor<double>(test::random_array(s, seed, -1, 1));
+  };
   const auto h = r({3}, 31), c = r({3}, 32), w = r({3}, 33);
   const auto rnn_w = std::vector{r({3, 2}, 34), r({3, 3}, 35), r({3}, 36), r({3}, 37)};
   const auto lstm_w = std::vector{r({12, 2}, 38), r({12, 3}, 39), r({12}, 40), r({12}, 41)};
@@ -291,7 +308,8 @@ TEST_CASE("second order: the Hessian of each cell step equals differences of its
   const std::vector<std::function<Tensor<double>(const Tensor<double>&)>> functions = {
       [&](const Tensor<double>& x) {
         const auto& p = rnn_w;
-        return sum(w * nn::rnn_cell(x, nn::rnn_cell(x, h, p[0], p[1], p[2], p[3]), p[0], p[1], p[2], p[3]));
+        return sum(w * nn::rnn_cell(x, nn::rnn_cell(x, h, p[0], p[1], p[2], p[3]), p[0], p[1], p[2],
+                                    p[3]));
       },
       [&](const Tensor<double>& x) {
         const auto& p = lstm_w;
@@ -301,7 +319,8 @@ TEST_CASE("second order: the Hessian of each cell step equals differences of its
       },
       [&](const Tensor<double>& x) {
         const auto& p = gru_w;
-        return sum(w * nn::gru_cell(x * x, nn::gru_cell(x, h, p[0], p[1], p[2], p[3]), p[0], p[1], p[2], p[3]));
+        return sum(w * nn::gru_cell(x * x, nn::gru_cell(x, h, p[0], p[1], p[2], p[3]), p[0], p[1],
+                                    p[2], p[3]));
       },
   };
   const Tensor<double> x0(Array{0.3, -0.7});
@@ -319,7 +338,8 @@ TEST_CASE("second order: the Hessian of each cell step equals differences of its
       const Array column = (functional::grad(f, Tensor<double>(plus)).value() -
                             functional::grad(f, Tensor<double>(minus)).value()) /
                            (2 * step);
-      for (std::size_t i = 0; i < 2; ++i) CHECK(std::abs(hessian(i, j) - column(i)) <= 1e-6 * (1 + std::abs(column(i))));
+      for (std::size_t i = 0; i < 2; ++i)
+        CHECK(std::abs(hessian(i, j) - column(i)) <= 1e-6 * (1 + std::abs(column(i))));
     }
   }
 }

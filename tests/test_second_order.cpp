@@ -40,7 +40,9 @@ std::array<double, 2> tape_gradient(double x0, double y0) {
 
 }  // namespace
 
-TEST_CASE("the Hessian of the gradient-descent article's 2-d function matches finite differences of its gradient") {
+TEST_CASE(
+    "the Hessian of the gradient-descent article's 2-d function matches finite differences of its "
+    "gradient") {
   for (auto [x0, y0] : {std::pair{0.3, -0.2}, std::pair{1.0, 1.0}, std::pair{-0.7, 0.9}}) {
     Tensor<double> x(x0, requires_grad), y(y0, requires_grad);
     Tape tape;
@@ -139,7 +141,9 @@ TEST_CASE("second derivatives through the piecewise ops: relu, clamp, leaky_relu
       test::random_array({6}, 31));
 }
 
-TEST_CASE("second derivatives through div: tensor by tensor (broadcast), by a number, a number by a tensor") {
+TEST_CASE(
+    "second derivatives through div: tensor by tensor (broadcast), by a number, a number by a "
+    "tensor") {
   // x split into a (2, 2) numerator and a (2,) denominator kept away from 0.
   check_hessian(
       [](const Tensor<double>& v) {
@@ -168,7 +172,8 @@ std::vector<xt::xarray<double>> tape_gradients(const test::OpCase& c,
   Tape tape;
   squared_sum(c, xs).backward();
   std::vector<xt::xarray<double>> gradients;
-  for (const auto& x : xs) gradients.push_back(x.has_grad() ? x.grad() : xt::zeros<double>(x.shape()));
+  for (const auto& x : xs)
+    gradients.push_back(x.has_grad() ? x.grad() : xt::zeros<double>(x.shape()));
   return gradients;
 }
 
@@ -181,7 +186,8 @@ std::set<std::string> recorded_ops(const test::OpCase& c) {
   s.backward(create_graph);
   std::vector<Tensor<double>> ends{s};
   for (const auto& x : xs) {
-    if (x.has_grad() && x.grad_tensor().requires_grad() && !x.grad_tensor().is_leaf()) ends.push_back(x.grad_tensor());
+    if (x.has_grad() && x.grad_tensor().requires_grad() && !x.grad_tensor().is_leaf())
+      ends.push_back(x.grad_tensor());
   }
   std::set<std::string> recorded;
   const std::regex op_label("label=\"([a-z][a-z0-9_]*)\\\\n");
@@ -203,7 +209,8 @@ void check_op_hessian(const test::OpCase& c) {
   squared_sum(c, xs).backward(create_graph);
   std::vector<Tensor<double>> gradients;
   for (const auto& x : xs) {
-    gradients.push_back(x.has_grad() ? x.grad_tensor() : Tensor<double>(xt::zeros<double>(x.shape())));
+    gradients.push_back(x.has_grad() ? x.grad_tensor()
+                                     : Tensor<double>(xt::zeros<double>(x.shape())));
   }
   const double h = 1e-5;
   for (std::size_t a = 0; a < xs.size(); ++a) {
@@ -211,7 +218,8 @@ void check_op_hessian(const test::OpCase& c) {
       for (auto& x : xs) x.zero_grad();
       xt::xarray<double> pick = xt::zeros<double>(xs[a].shape());
       pick.data()[i] = 1;
-      if (gradients[a].requires_grad()) sum(gradients[a] * Tensor<double>(pick)).backward(retain_graph);
+      if (gradients[a].requires_grad())
+        sum(gradients[a] * Tensor<double>(pick)).backward(retain_graph);
       auto plus = c.inputs, minus = c.inputs;
       plus[a].data()[i] += h;
       minus[a].data()[i] -= h;

@@ -13,7 +13,7 @@ using Array = xt::xarray<double>;
 TEST_CASE("a reused subexpression gets the sum of its paths") {
   Tape tape;
   Tensor<double> x(3.0, requires_grad);
-  const auto y = x * x;    // used twice below
+  const auto y = x * x;      // used twice below
   const auto z = y * y + y;  // z = x^4 + x^2, dz/dx = 4x^3 + 2x = 114
   z.backward();
   CHECK(x.grad()() == doctest::Approx(114));
@@ -154,7 +154,7 @@ TEST_CASE("nested tapes: the inner one is active, and backward reaches the outer
     CHECK(Tape::active() == &inner);
     const auto z = y * x;  // on the inner tape, from an outer result
     CHECK(inner.size() == 1);
-    z.backward();          // z = x^3: 12
+    z.backward();  // z = x^3: 12
     CHECK(x.grad()() == 12);
   }
   CHECK(Tape::active() == &outer);
@@ -215,8 +215,8 @@ TEST_CASE("backward through a destroyed tape is an error, never a zero gradient"
 
   Tape later;
   const auto z = y * 3.0;  // a new tape, on top of a dead one
-  CHECK_THROWS_WITH_AS(z.backward(), doctest::Contains("recorded on a Tape that has been destroyed"),
-                       TapeError);
+  CHECK_THROWS_WITH_AS(z.backward(),
+                       doctest::Contains("recorded on a Tape that has been destroyed"), TapeError);
   CHECK_FALSE(w.has_grad());
 }
 
@@ -226,9 +226,9 @@ TEST_CASE("backward of a non-scalar without a seed names the shape") {
   const auto y = x * 2.0;
   CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("shape (2,), not a single element"),
                        TapeError);
-  CHECK_THROWS_WITH_AS(y.backward(Tensor<double>({1.0, 2.0, 3.0})),
-                       doctest::Contains("seed gradient has shape (3,) but the tensor has shape (2,)"),
-                       ShapeError);
+  CHECK_THROWS_WITH_AS(
+      y.backward(Tensor<double>({1.0, 2.0, 3.0})),
+      doctest::Contains("seed gradient has shape (3,) but the tensor has shape (2,)"), ShapeError);
 }
 
 TEST_CASE("backward of a tensor that does not require grad") {
@@ -259,7 +259,8 @@ TEST_CASE("the version counter is 64 bits: 2^32 changes do not bring it back to 
 TEST_CASE("shape mismatches name the op and both shapes") {
   const Tensor<double> a(xt::xarray<double>::from_shape({3, 2}));
   const Tensor<double> b(xt::xarray<double>::from_shape({4}));
-  CHECK_THROWS_WITH_AS(a + b, "add: shapes (3, 2) and (4,) cannot be broadcast together", ShapeError);
+  CHECK_THROWS_WITH_AS(a + b, "add: shapes (3, 2) and (4,) cannot be broadcast together",
+                       ShapeError);
   CHECK_THROWS_WITH_AS(a * b, doctest::Contains("mul: shapes (3, 2) and (4,)"), ShapeError);
   CHECK_THROWS_WITH_AS(a - b, doctest::Contains("sub: shapes (3, 2) and (4,)"), ShapeError);
   CHECK_THROWS_WITH_AS(a / b, doctest::Contains("div: shapes (3, 2) and (4,)"), ShapeError);
@@ -267,14 +268,18 @@ TEST_CASE("shape mismatches name the op and both shapes") {
   CHECK_THROWS_WITH_AS(minimum(a, b), doctest::Contains("minimum: shapes"), ShapeError);
   const Tensor<double> m(xt::xarray<double>::from_shape({4, 3}));
   const Tensor<double> n(xt::xarray<double>::from_shape({2, 5}));
-  CHECK_THROWS_WITH_AS(matmul(m, n), "matmul: inner dimensions differ: (4, 3) x (2, 5)", ShapeError);
+  CHECK_THROWS_WITH_AS(matmul(m, n), "matmul: inner dimensions differ: (4, 3) x (2, 5)",
+                       ShapeError);
   CHECK_THROWS_WITH_AS(reshape(m, Shape{5}), doctest::Contains("reshape: cannot reshape (4, 3)"),
                        ShapeError);
-  CHECK_THROWS_WITH_AS(broadcast_to(m, Shape{4, 2}), doctest::Contains("(4, 3) to (4, 2)"), ShapeError);
+  CHECK_THROWS_WITH_AS(broadcast_to(m, Shape{4, 2}), doctest::Contains("(4, 3) to (4, 2)"),
+                       ShapeError);
   CHECK_THROWS_WITH_AS(concat(std::vector{m, n}, 0), doctest::Contains("part 1 has shape (2, 5)"),
                        ShapeError);
-  CHECK_THROWS_WITH_AS(sum(m, Axes{2}), doctest::Contains("sum: axis 2 is out of range"), ValueError);
-  CHECK_THROWS_WITH_AS(index_select(m, {4}), doctest::Contains("index 4 is out of range"), ValueError);
+  CHECK_THROWS_WITH_AS(sum(m, Axes{2}), doctest::Contains("sum: axis 2 is out of range"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(index_select(m, {4}), doctest::Contains("index 4 is out of range"),
+                       ValueError);
 }
 
 TEST_CASE("leaves never share a gradient buffer, so in-place edits stay local") {
@@ -319,8 +324,11 @@ TEST_CASE("anomaly mode names the forward op that made a NaN and the backward th
     CHECK(anomaly_mode());
     Tape tape;
     const auto y = x * 2.0;
-    CHECK_THROWS_WITH_AS(log(y), doctest::Contains("anomaly mode: 'log' made NaN or Inf from finite inputs of shape(s) (2,)"),
-                         TapeError);
+    CHECK_THROWS_WITH_AS(
+        log(y),
+        doctest::Contains(
+            "anomaly mode: 'log' made NaN or Inf from finite inputs of shape(s) (2,)"),
+        TapeError);
   }
   CHECK_FALSE(anomaly_mode());
   {
@@ -332,10 +340,11 @@ TEST_CASE("anomaly mode names the forward op that made a NaN and the backward th
   AnomalyModeGuard anomaly;
   Tape tape;
   const auto loss = sum(sqrt(z) * 3.0);
-  CHECK_THROWS_WITH_AS(loss.backward(),
-                       doctest::Contains("anomaly mode: the backward of 'sqrt' (record 0), inputs of shape(s) (2,), "
-                                         "produced NaN or Inf in the gradient of input 0"),
-                       TapeError);
+  CHECK_THROWS_WITH_AS(
+      loss.backward(),
+      doctest::Contains("anomaly mode: the backward of 'sqrt' (record 0), inputs of shape(s) (2,), "
+                        "produced NaN or Inf in the gradient of input 0"),
+      TapeError);
   CHECK_FALSE(z.has_grad());
 }
 
@@ -379,8 +388,8 @@ TEST_CASE("an input recorded on another thread's live tape is named as such, not
   // Once that tape is gone, the same input is reported as destroyed.
   Tape tape;
   const auto y = h * 3.0;
-  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("was recorded on a Tape that has been destroyed"),
-                       TapeError);
+  CHECK_THROWS_WITH_AS(
+      y.backward(), doctest::Contains("was recorded on a Tape that has been destroyed"), TapeError);
 }
 
 TEST_CASE("backward from another thread than the tape's is refused") {

@@ -20,19 +20,22 @@ int main(int argc, char** argv) {
   std::vector<double> times;
   for (int run = 0; run < 3; ++run) {
     torch::manual_seed(run);
-    torch::nn::Sequential model(torch::nn::Linear(784, 100), torch::nn::ReLU(), torch::nn::Linear(100, 10));
+    torch::nn::Sequential model(torch::nn::Linear(784, 100), torch::nn::ReLU(),
+                                torch::nn::Linear(100, 10));
     if (f64) model->to(torch::kFloat64);
     torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.1));
     const auto order = torch::randperm(60000);
     const auto start = std::chrono::steady_clock::now();
     for (int64_t first = 0; first < 60000; first += 64) {
       const auto idx = order.slice(0, first, std::min<int64_t>(first + 64, 60000));
-      auto loss = torch::nn::functional::cross_entropy(model->forward(x_all.index_select(0, idx)), y_all.index_select(0, idx));
+      auto loss = torch::nn::functional::cross_entropy(model->forward(x_all.index_select(0, idx)),
+                                                       y_all.index_select(0, idx));
       sgd.zero_grad();
       loss.backward();
       sgd.step();
     }
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    times.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   std::sort(times.begin(), times.end());
   std::printf("%.3f\n", times[1]);

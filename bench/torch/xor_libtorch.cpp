@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
       loss.backward();
       sgd.step();
     }
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    times.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   std::sort(times.begin(), times.end());
   std::printf("%.2f\n", 1e6 * times[1] / static_cast<double>(epochs));

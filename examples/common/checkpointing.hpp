@@ -71,9 +71,9 @@ tapegrad::io::TrainingPosition resume_if_asked(tapegrad::io::Checkpoint<T>& chec
 /// `distributed`: every rank of the --distributed run calls this at every step, and rank 0
 /// writes the file.
 template <class T>
-void checkpoint_if_due(const tapegrad::io::Checkpoint<T>& checkpoint, const CheckpointSettings& settings,
-                       int epoch, std::size_t step, std::size_t steps_per_epoch,
-                       bool distributed = false) {
+void checkpoint_if_due(const tapegrad::io::Checkpoint<T>& checkpoint,
+                       const CheckpointSettings& settings, int epoch, std::size_t step,
+                       std::size_t steps_per_epoch, bool distributed = false) {
   const auto epochs_done = static_cast<std::size_t>(epoch - 1);
   if (settings.every == 0 || (epochs_done * steps_per_epoch + step) % settings.every != 0) return;
   if (distributed) {

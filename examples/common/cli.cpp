@@ -100,7 +100,8 @@ CLI::Validator whole(long long low, long long high) {
 CLI::Validator seed_number() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
-        const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+        const bool digits =
+            !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
         errno = 0;
         const unsigned long long value = digits ? std::strtoull(text.c_str(), nullptr, 10) : 0;
         if (digits && errno != ERANGE) {

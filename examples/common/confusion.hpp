@@ -12,7 +12,8 @@ namespace examples {
 /// Prints the counts of (true class, predicted class) for labels[i] and predicted[i], both
 /// in [0, 10).
 template <class Label>
-void print_confusion_matrix(const std::vector<Label>& labels, const std::vector<std::size_t>& predicted) {
+void print_confusion_matrix(const std::vector<Label>& labels,
+                            const std::vector<std::size_t>& predicted) {
   std::size_t confusion[10][10] = {};
   for (std::size_t i = 0; i < predicted.size(); ++i) ++confusion[labels[i]][predicted[i]];
   std::printf("confusion matrix (rows: true class, columns: predicted)\n%13s", "");

@@ -88,7 +88,8 @@ class DataParallelRun {
   /// This rank's batches of the next epoch: the DataLoader's own without --distributed,
   /// this rank's share of each global batch (data::DistributedSampler, the loader's seed and
   /// order) with it. A rank's last batch may be empty.
-  std::vector<typename tapegrad::data::DataLoader<T>::Batch> epoch(tapegrad::data::DataLoader<T>& loader) {
+  std::vector<typename tapegrad::data::DataLoader<T>::Batch> epoch(
+      tapegrad::data::DataLoader<T>& loader) {
     if (!on_) return loader.epoch();
     std::vector<typename tapegrad::data::DataLoader<T>::Batch> batches;
     for (auto& indices : sampler(loader).epoch()) {
@@ -101,7 +102,8 @@ class DataParallelRun {
   /// Adds the run's place in the data order to `checkpoint`: the loader without
   /// --distributed; with it, the world size, this rank and the sampler that epoch() draws
   /// from (made now if need be). Call it before loading the checkpoint.
-  void add_data_order(tapegrad::io::Checkpoint<T>& checkpoint, tapegrad::data::DataLoader<T>& loader) {
+  void add_data_order(tapegrad::io::Checkpoint<T>& checkpoint,
+                      tapegrad::data::DataLoader<T>& loader) {
     if (!on_) {
       checkpoint.add_loader(loader);
       return;

@@ -54,7 +54,8 @@ bool Plot::save(const std::string& png_path) const {
   for (std::size_t i = 0; i < series_.size(); ++i) {
     script << data_block("s" + std::to_string(i), series_[i].x, series_[i].y);
   }
-  script << "set terminal pngcairo size " << width_ << "," << height_ << " enhanced font 'sans,11'\n"
+  script << "set terminal pngcairo size " << width_ << "," << height_
+         << " enhanced font 'sans,11'\n"
          << "set output " << gnuplot_quote(png_path) << "\n"
          << "set title " << gnuplot_quote(title_) << "\n"
          << "set xlabel " << gnuplot_quote(x_label_) << "\n"
@@ -66,8 +67,8 @@ bool Plot::save(const std::string& png_path) const {
   for (const auto& line : commands_) script << line << "\n";
   script << "plot ";
   for (std::size_t i = 0; i < series_.size(); ++i) {
-    script << (i ? ", " : "") << "$s" << i << " using 1:2 with " << series_[i].style
-           << " title " << gnuplot_quote(series_[i].title);
+    script << (i ? ", " : "") << "$s" << i << " using 1:2 with " << series_[i].style << " title "
+           << gnuplot_quote(series_[i].title);
   }
   script << "\n";
   return run_gnuplot(script.str());

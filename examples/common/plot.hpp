@@ -22,14 +22,34 @@ struct Series {
 
 class Plot {
  public:
-  Plot& title(std::string text) { title_ = std::move(text); return *this; }
-  Plot& labels(std::string x, std::string y) { x_label_ = std::move(x); y_label_ = std::move(y); return *this; }
-  Plot& log_y(bool on = true) { log_y_ = on; return *this; }
+  Plot& title(std::string text) {
+    title_ = std::move(text);
+    return *this;
+  }
+  Plot& labels(std::string x, std::string y) {
+    x_label_ = std::move(x);
+    y_label_ = std::move(y);
+    return *this;
+  }
+  Plot& log_y(bool on = true) {
+    log_y_ = on;
+    return *this;
+  }
   /// The picture's size in pixels (default 900 x 600).
-  Plot& size(int width, int height) { width_ = width; height_ = height; return *this; }
-  Plot& add(Series series) { series_.push_back(std::move(series)); return *this; }
+  Plot& size(int width, int height) {
+    width_ = width;
+    height_ = height;
+    return *this;
+  }
+  Plot& add(Series series) {
+    series_.push_back(std::move(series));
+    return *this;
+  }
   /// Any gnuplot command, run before the plot command (ranges, keys, ...).
-  Plot& command(std::string line) { commands_.push_back(std::move(line)); return *this; }
+  Plot& command(std::string line) {
+    commands_.push_back(std::move(line));
+    return *this;
+  }
   /// Draws the plot into `png_path`; false if gnuplot is missing or failed.
   bool save(const std::string& png_path) const;
 

@@ -16,8 +16,9 @@ namespace examples {
 /// J = 1/(2m) sum (x theta + bias - y)^2 over the m rows of x (m, n), theta (n, 1),
 /// bias (1,), y (m, 1).
 template <class T>
-tapegrad::Tensor<T> regression_cost(const tapegrad::Tensor<T>& theta, const tapegrad::Tensor<T>& bias,
-                                    const tapegrad::Tensor<T>& x, const tapegrad::Tensor<T>& y) {
+tapegrad::Tensor<T> regression_cost(const tapegrad::Tensor<T>& theta,
+                                    const tapegrad::Tensor<T>& bias, const tapegrad::Tensor<T>& x,
+                                    const tapegrad::Tensor<T>& y) {
   return tapegrad::nn::half_sse(matmul(x, theta) + bias, y);
 }
 

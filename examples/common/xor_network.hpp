@@ -1,5 +1,5 @@
-// The XOR network of the BP-network article ("BP神经网络"), built from tapegrad's nn and optim: shared
-// by the xor demo and the benchmark, so the benchmark times exactly what the demo runs.
+// The XOR network of the BP-network article ("BP神经网络"), built from tapegrad's nn and optim:
+// shared by the xor demo and the benchmark, so the benchmark times exactly what the demo runs.
 #pragma once
 
 #include <cstdint>

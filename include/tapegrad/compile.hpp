@@ -142,8 +142,9 @@ class SgdStep {
 
  private:
   template <class U>
-  friend SgdStep<U> compile_sgd_step(const std::vector<Tensor<U>>&, double,
-                                     const typename detail::NonDeduced<std::function<Tensor<U>()>>::type&);
+  friend SgdStep<U> compile_sgd_step(
+      const std::vector<Tensor<U>>&, double,
+      const typename detail::NonDeduced<std::function<Tensor<U>()>>::type&);
   /// Turns a step fresh from compile() into this one.
   SgdStep(Compiled<T> step, double learning_rate);
   Compiled<T> step_;
@@ -183,7 +184,8 @@ class CompiledValueAndGrad {
 namespace detail {
 template <class T>
 CompiledValueAndGrad<T> compile_value_and_grad(
-    const std::function<Tensor<T>(const std::vector<Tensor<T>>&)>& f, const std::vector<Tensor<T>>& xs);
+    const std::function<Tensor<T>(const std::vector<Tensor<T>>&)>& f,
+    const std::vector<Tensor<T>>& xs);
 }  // namespace detail
 
 /// functional::value_and_grad for a function called many times on arguments of the same

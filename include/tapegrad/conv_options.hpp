@@ -24,7 +24,8 @@ class Size2 {
   /// Height and width: `{3, 2}`.
   template <class I, class J,
             class = std::enable_if_t<std::is_integral_v<I> && std::is_integral_v<J>>>
-  Size2(I h, J w) : h_(static_cast<std::int64_t>(h)), w_(static_cast<std::int64_t>(w)), pair_(true) {}
+  Size2(I h, J w)
+      : h_(static_cast<std::int64_t>(h)), w_(static_cast<std::int64_t>(w)), pair_(true) {}
 
   /// The height's value.
   std::int64_t h() const { return h_; }
@@ -33,7 +34,9 @@ class Size2 {
   /// Whether it was given as a pair.
   bool is_pair() const { return pair_; }
   /// "(h, w)" always, as PyTorch prints a Conv2d's sizes (which it stores as tuples).
-  std::string to_pair_string() const { return "(" + std::to_string(h_) + ", " + std::to_string(w_) + ")"; }
+  std::string to_pair_string() const {
+    return "(" + std::to_string(h_) + ", " + std::to_string(w_) + ")";
+  }
   /// "h" if given as one number, else "(h, w)": as PyTorch prints a pool's sizes.
   std::string to_string() const { return pair_ ? to_pair_string() : std::to_string(h_); }
 
@@ -49,11 +52,20 @@ class Size2 {
 class Conv2dOptions {
  public:
   /// The step between windows (each at least 1).
-  Conv2dOptions& stride(Size2 s) { stride_ = s; return *this; }
+  Conv2dOptions& stride(Size2 s) {
+    stride_ = s;
+    return *this;
+  }
   /// Zeros added on both sides of each spatial axis (each at least 0).
-  Conv2dOptions& padding(Size2 p) { padding_ = p; return *this; }
+  Conv2dOptions& padding(Size2 p) {
+    padding_ = p;
+    return *this;
+  }
   /// The spacing between a window's taps (each at least 1; 1 is a dense window).
-  Conv2dOptions& dilation(Size2 d) { dilation_ = d; return *this; }
+  Conv2dOptions& dilation(Size2 d) {
+    dilation_ = d;
+    return *this;
+  }
 
   /// The stride.
   const Size2& stride() const { return stride_; }
@@ -74,14 +86,26 @@ class Conv2dOptions {
 class ConvTranspose2dOptions {
  public:
   /// The convolution's stride (each at least 1): the output grows by this much per input step.
-  ConvTranspose2dOptions& stride(Size2 s) { stride_ = s; return *this; }
+  ConvTranspose2dOptions& stride(Size2 s) {
+    stride_ = s;
+    return *this;
+  }
   /// The convolution's padding (each at least 0): cut from both sides of the output.
-  ConvTranspose2dOptions& padding(Size2 p) { padding_ = p; return *this; }
+  ConvTranspose2dOptions& padding(Size2 p) {
+    padding_ = p;
+    return *this;
+  }
   /// Rows and columns added at the bottom and right of the output (each at least 0 and
   /// below the stride): the convolution maps several sizes to one, this picks among them.
-  ConvTranspose2dOptions& output_padding(Size2 p) { output_padding_ = p; return *this; }
+  ConvTranspose2dOptions& output_padding(Size2 p) {
+    output_padding_ = p;
+    return *this;
+  }
   /// The convolution's dilation (each at least 1).
-  ConvTranspose2dOptions& dilation(Size2 d) { dilation_ = d; return *this; }
+  ConvTranspose2dOptions& dilation(Size2 d) {
+    dilation_ = d;
+    return *this;
+  }
 
   /// The stride.
   const Size2& stride() const { return stride_; }
@@ -92,7 +116,9 @@ class ConvTranspose2dOptions {
   /// The dilation.
   const Size2& dilation() const { return dilation_; }
   /// The convolution's geometry, without the output padding.
-  Conv2dOptions convolution() const { return Conv2dOptions().stride(stride_).padding(padding_).dilation(dilation_); }
+  Conv2dOptions convolution() const {
+    return Conv2dOptions().stride(stride_).padding(padding_).dilation(dilation_);
+  }
 
  private:
   Size2 stride_{1}, padding_{0}, output_padding_{0}, dilation_{1};
@@ -108,11 +134,20 @@ class Pool2dOptions {
   /// A window of `kernel` (one number or {kh, kw}).
   explicit Pool2dOptions(Size2 kernel) : kernel_(kernel), stride_(kernel) {}
   /// The step between windows (default: the kernel size).
-  Pool2dOptions& stride(Size2 s) { stride_ = s; return *this; }
+  Pool2dOptions& stride(Size2 s) {
+    stride_ = s;
+    return *this;
+  }
   /// Padding on both sides of each spatial axis: -inf for max_pool2d, 0 for avg_pool2d.
-  Pool2dOptions& padding(Size2 p) { padding_ = p; return *this; }
+  Pool2dOptions& padding(Size2 p) {
+    padding_ = p;
+    return *this;
+  }
   /// The spacing between a window's taps (max_pool2d only; avg_pool2d takes 1, as PyTorch).
-  Pool2dOptions& dilation(Size2 d) { dilation_ = d; return *this; }
+  Pool2dOptions& dilation(Size2 d) {
+    dilation_ = d;
+    return *this;
+  }
 
   /// The kernel size.
   const Size2& kernel() const { return kernel_; }
@@ -123,7 +158,9 @@ class Pool2dOptions {
   /// The dilation.
   const Size2& dilation() const { return dilation_; }
   /// The same geometry as Conv2dOptions (for im2col).
-  Conv2dOptions window() const { return Conv2dOptions().stride(stride_).padding(padding_).dilation(dilation_); }
+  Conv2dOptions window() const {
+    return Conv2dOptions().stride(stride_).padding(padding_).dilation(dilation_);
+  }
 
  private:
   Size2 kernel_, stride_, padding_{0}, dilation_{1};

@@ -24,8 +24,11 @@ class CustomBackwardContext {
   /// gradient.
   CustomBackwardContext(std::string op_name, std::vector<Tensor<T>> inputs, Tensor<T> output,
                         Tensor<T> grad_output, std::vector<bool> needs_grad)
-      : op_name_(std::move(op_name)), inputs_(std::move(inputs)), output_(std::move(output)),
-        grad_output_(std::move(grad_output)), needs_grad_(std::move(needs_grad)) {}
+      : op_name_(std::move(op_name)),
+        inputs_(std::move(inputs)),
+        output_(std::move(output)),
+        grad_output_(std::move(grad_output)),
+        needs_grad_(std::move(needs_grad)) {}
 
   /// Input i, as given to the forward. Throws ValueError naming the op if
   /// i >= input_count().

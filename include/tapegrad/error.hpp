@@ -5,7 +5,6 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
-
 #include <xtensor/xstorage.hpp>
 
 namespace tapegrad {

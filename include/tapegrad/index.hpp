@@ -41,7 +41,8 @@ class Index {
   /// axis, rather than wrapping to a negative position that would count from the end.)
   template <class I, class = std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>>>
   Index(I position)  // NOLINT: implicit
-      : Index(std::is_unsigned_v<I> && static_cast<std::uintmax_t>(position) > static_cast<std::uintmax_t>(PTRDIFF_MAX)
+      : Index(std::is_unsigned_v<I> && static_cast<std::uintmax_t>(position) >
+                                           static_cast<std::uintmax_t>(PTRDIFF_MAX)
                   ? PTRDIFF_MAX
                   : static_cast<std::ptrdiff_t>(position)) {}
   /// A range along the axis.

@@ -10,7 +10,6 @@
 #include <optional>
 #include <type_traits>
 #include <vector>
-
 #include <xtensor/xarray.hpp>
 
 #include "tapegrad/error.hpp"
@@ -297,12 +296,12 @@ class Tensor {
   /// Throws TapeError if the tensor has more than one element, does not require grad, was
   /// computed while no Tape was active, or its tape is gone (destroyed, or another thread's);
   /// or if, during the sweep, a record was used up by an earlier backward() (see above), an
-  /// input or result of a record was changed in place after it was recorded, or an input was computed while no Tape was active or recorded on a destroyed
-  /// tape. In anomaly mode it also throws TapeError at the first NaN or Inf gradient (see
-  /// AnomalyModeGuard). Throws ShapeError if an op's backward produces a gradient of the wrong
-  /// shape (a bug in that op, or in a CustomOp's backward). After an exception the gradients of
-  /// recorded results are dropped, but leaves keep what the sweep had already added to theirs.
-  /// See tape.hpp for the semantics of repeated calls.
+  /// input or result of a record was changed in place after it was recorded, or an input was
+  /// computed while no Tape was active or recorded on a destroyed tape. In anomaly mode it also
+  /// throws TapeError at the first NaN or Inf gradient (see AnomalyModeGuard). Throws ShapeError if
+  /// an op's backward produces a gradient of the wrong shape (a bug in that op, or in a CustomOp's
+  /// backward). After an exception the gradients of recorded results are dropped, but leaves keep
+  /// what the sweep had already added to theirs. See tape.hpp for the semantics of repeated calls.
   void backward(BackwardMode mode = BackwardMode{}) const;
   /// Reverse sweep with an explicit seed gradient of the same shape as this tensor: adds the
   /// vector-Jacobian product to each leaf's gradient, element j of a leaf getting
@@ -326,8 +325,8 @@ class Tensor {
   Tensor select(std::ptrdiff_t axis, std::ptrdiff_t index) const;
   /// x.slice(axis, start, stop, step) is slice(x, axis, start, stop, step) (ops.hpp): Python's
   /// x[..., start:stop:step, ...] along one axis; `{}` for an absent bound.
-  Tensor slice(std::ptrdiff_t axis, std::optional<std::ptrdiff_t> start, std::optional<std::ptrdiff_t> stop,
-               std::ptrdiff_t step = 1) const;
+  Tensor slice(std::ptrdiff_t axis, std::optional<std::ptrdiff_t> start,
+               std::optional<std::ptrdiff_t> stop, std::ptrdiff_t step = 1) const;
   /// x.index({...}) is index(x, {...}) (ops.hpp): positions and Slices over the leading axes,
   /// NumPy's x[1, :, 2:5]; x.index({all, t, all}) is x[:, t, :].
   Tensor index(const std::vector<Index>& indices) const;

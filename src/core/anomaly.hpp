@@ -3,7 +3,6 @@
 
 #include <cstddef>
 #include <string>
-
 #include <xtensor/xarray.hpp>
 
 namespace tapegrad::detail {

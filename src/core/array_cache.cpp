@@ -4,16 +4,14 @@
 // when resized to the same size, so a cached block becomes a new array of any shape with
 // that many elements without touching malloc. A training step makes the same few sizes
 // over and over, so a handful of buckets cover it.
-#include "tapegrad/memory.hpp"
-
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
 #include <xtensor/xstrides.hpp>
 
 #include "core/scratch.hpp"
 #include "core/shape.hpp"
+#include "tapegrad/memory.hpp"
 #include "tapegrad/tensor.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -185,7 +183,9 @@ template double* thread_scratch<double>(std::size_t) noexcept;
 
 }  // namespace detail
 
-std::size_t cached_array_bytes() { return cache_ != nullptr ? cache_->bytes + cache_->scratch_bytes() : 0; }
+std::size_t cached_array_bytes() {
+  return cache_ != nullptr ? cache_->bytes + cache_->scratch_bytes() : 0;
+}
 
 std::size_t array_cache_limit() { return cache_ != nullptr ? cache_->limit : kDefaultLimit; }
 

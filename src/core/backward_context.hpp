@@ -61,8 +61,9 @@ class BackwardContext {
     if (anomaly_checks) {
       sweep.current_shapes.clear();
       for (std::size_t i = 0; i < record.input_count; ++i) {
-        const Shape& shape = i < 2 ? first_[i].shape()
-                                   : static_cast<const Node<T>&>(*record.more_inputs->nodes[i - 2]).value.shape();
+        const Shape& shape =
+            i < 2 ? first_[i].shape()
+                  : static_cast<const Node<T>&>(*record.more_inputs->nodes[i - 2]).value.shape();
         sweep.current_shapes += (i ? " and " : "") + shape_to_string(shape);
       }
     }

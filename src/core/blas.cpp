@@ -14,7 +14,8 @@ int openblas_get_num_threads(void);
 namespace tapegrad {
 
 void set_blas_threads(int n) {
-  if (n < 1) throw ValueError("set_blas_threads: expected at least 1 thread, got " + std::to_string(n));
+  if (n < 1)
+    throw ValueError("set_blas_threads: expected at least 1 thread, got " + std::to_string(n));
   openblas_set_num_threads(n);
 }
 

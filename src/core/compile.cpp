@@ -99,7 +99,8 @@ struct Compiled<T>::Plan {
   Plan& operator=(const Plan&) = delete;
   ~Plan() {
     for (const auto& leaf : leaves) {
-      if (leaf.outside) leaf.node->compiled_holds -= static_cast<std::uint32_t>(leaf.plan_references);
+      if (leaf.outside)
+        leaf.node->compiled_holds -= static_cast<std::uint32_t>(leaf.plan_references);
     }
   }
 
@@ -150,7 +151,8 @@ xt::xarray<T>& value_of(detail::NodeBase& node) {
 template <class P>
 const std::shared_ptr<P>& plan_of(const std::shared_ptr<P>& plan, const char* what) {
   if (!plan) {
-    throw TapeError(std::string("compiled step: ") + what + "() on a step that was moved from (it has no plan)");
+    throw TapeError(std::string("compiled step: ") + what +
+                    "() on a step that was moved from (it has no plan)");
   }
   return plan;
 }
@@ -176,7 +178,8 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
   // Each parameter once (a tensor listed twice gets its gradient once, as from backward()).
   std::vector<Tensor<T>> unique;
   for (const auto& p : parameters) {
-    const bool seen = std::any_of(unique.begin(), unique.end(), [&](const auto& q) { return q.same_node(p); });
+    const bool seen =
+        std::any_of(unique.begin(), unique.end(), [&](const auto& q) { return q.same_node(p); });
     if (!seen) unique.push_back(p);
   }
   // The parameters' gradients are the caller's: set aside while the gradient is recorded
@@ -185,12 +188,14 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
   std::vector<std::shared_ptr<detail::NodeBase>> kept_grads(unique.size());
   bool set_aside = false;
   const auto set_grads_aside = [&] {
-    for (std::size_t i = 0; i < unique.size(); ++i) kept_grads[i] = std::move(unique[i].node()->grad);
+    for (std::size_t i = 0; i < unique.size(); ++i)
+      kept_grads[i] = std::move(unique[i].node()->grad);
     set_aside = true;
   };
   const auto restore_grads = [&] {
     if (!set_aside) return;
-    for (std::size_t i = 0; i < unique.size(); ++i) unique[i].node()->grad = std::move(kept_grads[i]);
+    for (std::size_t i = 0; i < unique.size(); ++i)
+      unique[i].node()->grad = std::move(kept_grads[i]);
     set_aside = false;
   };
 
@@ -209,31 +214,40 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
     } record_everything;
     const Tensor<T> loss = f();
     if (loss.size() != 1) {
-      throw ValueError("compile: the function must return one number (a loss), got a tensor of shape " +
-                       shape_to_string(loss.shape()));
+      throw ValueError(
+          "compile: the function must return one number (a loss), got a tensor of shape " +
+          shape_to_string(loss.shape()));
     }
     if (!loss.requires_grad()) {
-      throw TapeError("compile: the function's result does not depend on any tensor that requires "
-                      "grad, so there is no gradient to compile");
+      throw TapeError(
+          "compile: the function's result does not depend on any tensor that requires "
+          "grad, so there is no gradient to compile");
     }
     // Hooks and kept gradients are run by backward()'s sweep, which a replay does not make.
     for (std::size_t i = 0; i < impl.records.size(); ++i) {
       const detail::Record& record = impl.records[i];
       bool hooked = detail::has_extras_in_use(*record.output);
-      for (std::size_t k = 0; k < record.input_count; ++k) hooked = hooked || detail::has_extras_in_use(*record.input(k));
+      for (std::size_t k = 0; k < record.input_count; ++k)
+        hooked = hooked || detail::has_extras_in_use(*record.input(k));
       if (hooked) {
-        throw TapeError("compile: op '" + std::string(record.op) +
-                        "' reads or makes a tensor with a gradient hook or retain_grad(), which a compiled step "
-                        "would not run; remove the hook (remove_hook) or use backward() for this function");
+        throw TapeError(
+            "compile: op '" + std::string(record.op) +
+            "' reads or makes a tensor with a gradient hook or retain_grad(), which a compiled "
+            "step "
+            "would not run; remove the hook (remove_hook) or use backward() for this function");
       }
     }
     set_grads_aside();
-    detail::backward_into(loss, Tensor<T>(xt::xarray<T>(xt::ones<T>(loss.shape()))), create_graph, unique);
+    detail::backward_into(loss, Tensor<T>(xt::xarray<T>(xt::ones<T>(loss.shape()))), create_graph,
+                          unique);
     plan->loss = loss.node();
     bool any_gradient = false;
     for (const auto& p : unique) {
       any_gradient = any_gradient || p.node()->grad != nullptr;
-      plan->parameters.push_back({p.node(), p.node()->grad, {}, nullptr,
+      plan->parameters.push_back({p.node(),
+                                  p.node()->grad,
+                                  {},
+                                  nullptr,
                                   p.node()->grad ? value_of<T>(p.node()->grad).shape() : Shape{}});
       p.node()->grad.reset();
     }
@@ -271,12 +285,14 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
         if (made.count(input.get()) != 0) continue;
         if (!input->is_leaf()) {
           // Its value and its path to the parameters lie outside f: neither could be replayed.
-          throw TapeError("compile: op '" + std::string(record.op) +
-                          "' reads a tensor computed outside the function (on another tape, or with "
-                          "no tape) from tensors that require grad; compute it inside the function");
+          throw TapeError(
+              "compile: op '" + std::string(record.op) +
+              "' reads a tensor computed outside the function (on another tape, or with "
+              "no tape) from tensors that require grad; compute it inside the function");
         }
         if (leaf_index.emplace(input.get(), plan->leaves.size()).second) {
-          plan->leaves.push_back({input, value_of<T>(input).shape(), record.op, kept.size(), 0, false});
+          plan->leaves.push_back(
+              {input, value_of<T>(input).shape(), record.op, kept.size(), 0, false});
         }
       }
       made.insert(record.output.get());
@@ -356,7 +372,8 @@ Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
       if (leaf_nodes.count(node.get()) != 0 || gradients.count(node.get()) != 0) continue;
       if (node.use_count() > references[node.get()]) {
         const auto at = made_by.find(node.get());
-        plan->watched.push_back({s, value_of<T>(node).shape(), at == made_by.end() ? "?" : at->second});
+        plan->watched.push_back(
+            {s, value_of<T>(node).shape(), at == made_by.end() ? "?" : at->second});
       }
     }
   }
@@ -383,7 +400,9 @@ void Compiled<T>::Plan::lay_out(std::vector<detail::Record>&& kept) {
   // An op runs as an elementwise step when its kernel exists and its inputs line up with its
   // result in one of the ways the kernel knows (the same elements, one number, one row).
   // Another op runs as a raw step when its block has one for the record's shapes.
-  const auto elements = [](const std::shared_ptr<detail::NodeBase>& node) { return value_of<T>(node).size(); };
+  const auto elements = [](const std::shared_ptr<detail::NodeBase>& node) {
+    return value_of<T>(node).size();
+  };
   std::vector<bool> flat(kept.size(), false);
   std::vector<std::array<detail::Spread, 2>> spreads(kept.size());
   struct RawKernel {
@@ -433,7 +452,8 @@ void Compiled<T>::Plan::lay_out(std::vector<detail::Record>&& kept) {
   for (std::size_t i = 0; i < kept.size(); ++i) {
     const detail::Record& record = kept[i];
     if (!flat[i]) in_node.insert(record.output.get());
-    if (record.output.use_count() > in_records[record.output.get()]) in_node.insert(record.output.get());
+    if (record.output.use_count() > in_records[record.output.get()])
+      in_node.insert(record.output.get());
     for (std::size_t k = 0; k < record.input_count; ++k) {
       const auto& input = record.input(k);
       if (!flat[i] || input->is_leaf() || input.use_count() > in_records[input.get()]) {
@@ -480,10 +500,12 @@ void Compiled<T>::Plan::lay_out(std::vector<detail::Record>&& kept) {
   for (std::size_t i = 0; i < kept.size(); ++i) {
     const detail::Record& record = kept[i];
     if (in_node.count(record.output.get()) == 0) {
-      slot_of.emplace(record.output.get(), static_cast<std::uint32_t>(nodes.size() + arena_values.size()));
+      slot_of.emplace(record.output.get(),
+                      static_cast<std::uint32_t>(nodes.size() + arena_values.size()));
       arena_values.push_back({elements(record.output), i, 0});
     }
-    const bool read_again = record.entry->raw_add != nullptr && gradients.count(record.output.get()) != 0;
+    const bool read_again =
+        record.entry->raw_add != nullptr && gradients.count(record.output.get()) != 0;
     for (std::size_t k = 0; k < record.input_count; ++k) {
       const std::uint32_t slot = slot_of.at(record.input(k).get());
       if (slot < nodes.size()) continue;
@@ -517,7 +539,8 @@ void Compiled<T>::Plan::lay_out(std::vector<detail::Record>&& kept) {
   T* base = arena.data();
   while (reinterpret_cast<std::uintptr_t>(base) % 64 != 0) ++base;
   where.assign(nodes.size() + arena_values.size(), nullptr);
-  for (std::size_t v = 0; v < arena_values.size(); ++v) where[nodes.size() + v] = base + arena_values[v].offset;
+  for (std::size_t v = 0; v < arena_values.size(); ++v)
+    where[nodes.size() + v] = base + arena_values[v].offset;
 
   // The steps; the records of elementwise ops are dropped here, and with them every node
   // that only they held.
@@ -575,10 +598,12 @@ void Compiled<T>::Plan::run_checked() {
     bool made_finite = true;
     bool read_finite = true;
     if (step.kernel != nullptr) {
-      step.kernel(where[step.a], where[step.b], where[step.y], step.n, step.row, step.spread_a, step.spread_b,
-                  step.attrs);
+      step.kernel(where[step.a], where[step.b], where[step.y], step.n, step.row, step.spread_a,
+                  step.spread_b, step.attrs);
       const auto read = [&step](detail::Spread spread) -> std::size_t {
-        return spread == detail::Spread::kFull ? step.n : spread == detail::Spread::kNumber ? 1 : step.row;
+        return spread == detail::Spread::kFull     ? step.n
+               : spread == detail::Spread::kNumber ? 1
+                                                   : step.row;
       };
       const RawStep* raw = step.raw ? &raw_steps[step.n] : nullptr;
       made_finite = finite(where[step.y], raw ? raw->made : step.n);
@@ -634,7 +659,8 @@ void Compiled<T>::Plan::make_sgd(double learning_rate) {
                                       [&](const auto& q) { return q.gradient == p.gradient; }) > 1;
     for (std::size_t k = 0; k < steps.size() && !shared && read.count(u.gradient_slot) == 0; ++k) {
       const Step& step = steps[k];
-      if (!step.raw || step.y != u.gradient_slot || raw_steps[step.n].entry->raw_add == nullptr) continue;
+      if (!step.raw || step.y != u.gradient_slot || raw_steps[step.n].entry->raw_add == nullptr)
+        continue;
       // The folded updates run after every step and write the parameters: a product that
       // reads a parameter would read an updated one. (Its other inputs stay in place to the
       // end: lay_out keeps them.)
@@ -665,9 +691,10 @@ void Compiled<T>::Plan::check_folded() {
     if (u.raw_add == nullptr || !parameters[u.parameter].node->requires_grad) continue;
     const Step& step = u.product;
     const RawStep& raw = raw_steps[step.n];
-    step.kernel(where[step.a], where[step.b], where[step.y], step.n, step.row, step.spread_a, step.spread_b,
-                step.attrs);
-    if (!finite(where[step.y], raw.made) && finite(where[step.a], raw.read_a) && finite(where[step.b], raw.read_b)) {
+    step.kernel(where[step.a], where[step.b], where[step.y], step.n, step.row, step.spread_a,
+                step.spread_b, step.attrs);
+    if (!finite(where[step.y], raw.made) && finite(where[step.a], raw.read_a) &&
+        finite(where[step.b], raw.read_b)) {
       throw TapeError("anomaly mode: compiled step: op '" + std::string(u.product_op) +
                       "' (the product folded into parameter " + std::to_string(u.parameter) +
                       "'s update) made NaN or Inf from finite inputs");
@@ -684,7 +711,8 @@ void Compiled<T>::Plan::update() {
     if (!p.node->requires_grad) continue;  // as backward() would give it no gradient
     T* w = value_of<T>(*p.node).data();
     if (u.raw_add != nullptr) {
-      u.raw_add(where[u.product.a], where[u.product.b], w, u.product.attrs, -static_cast<double>(lr));
+      u.raw_add(where[u.product.a], where[u.product.b], w, u.product.attrs,
+                -static_cast<double>(lr));
       continue;
     }
     const T* g = where[u.gradient_slot];
@@ -698,19 +726,21 @@ T Compiled<T>::run() {
   const std::shared_ptr<Plan> keep = plan_of(plan_, "run");
   Plan& plan = *keep;
   if (plan.running) {
-    throw TapeError("compiled step: run() was called while the same step runs (from a custom op's forward?); "
-                    "a step cannot run inside itself");
+    throw TapeError(
+        "compiled step: run() was called while the same step runs (from a custom op's forward?); "
+        "a step cannot run inside itself");
   }
   for (const auto& leaf : plan.leaves) {
     const auto what = [&] {
       return leaf.read_by == nullptr ? std::string("the tensor f returns (a parameter)")
-                                     : "a tensor read by op '" + std::string(leaf.read_by) + "' (op " +
-                                           std::to_string(leaf.record) + " of the step)";
+                                     : "a tensor read by op '" + std::string(leaf.read_by) +
+                                           "' (op " + std::to_string(leaf.record) + " of the step)";
     };
     const auto& shape = value_of<T>(leaf.node).shape();
     if (shape != leaf.shape) {
-      throw ShapeError("compiled step: " + what() + " now has shape " + shape_to_string(shape) + " but had shape " +
-                       shape_to_string(leaf.shape) + " at compile time; compile the step again for the new shape");
+      throw ShapeError("compiled step: " + what() + " now has shape " + shape_to_string(shape) +
+                       " but had shape " + shape_to_string(leaf.shape) +
+                       " at compile time; compile the step again for the new shape");
     }
     if (leaf.outside && leaf.node.use_count() <= static_cast<long>(leaf.node->compiled_holds)) {
       throw TapeError("compiled step: " + what() +
@@ -732,28 +762,32 @@ T Compiled<T>::run() {
     // (A gradient the caller resized, through mutable_grad(), is theirs too.)
     if (held_by_parameter || p.gradient.use_count() > plan_references ||
         value_of<T>(p.gradient).shape() != p.gradient_shape) {
-      const std::shared_ptr<detail::NodeBase> fresh = detail::new_node_of_shape<T>(p.gradient_shape);
+      const std::shared_ptr<detail::NodeBase> fresh =
+          detail::new_node_of_shape<T>(p.gradient_shape);
       for (auto* slot : p.handed) *slot = fresh;
     }
   }
   for (const auto& w : plan.watched) {
     const Shape& shape = value_of<T>(*plan.nodes[w.slot]).shape();
     if (shape != w.shape) {
-      throw TapeError("compiled step: the result of op '" + std::string(w.op) + "', which the step computes, now has shape " +
-                      shape_to_string(shape) + " but had shape " + shape_to_string(w.shape) +
-                      " at compile time; a tensor a step computes must keep its shape while the step is used");
+      throw TapeError(
+          "compiled step: the result of op '" + std::string(w.op) +
+          "', which the step computes, now has shape " + shape_to_string(shape) +
+          " but had shape " + shape_to_string(w.shape) +
+          " at compile time; a tensor a step computes must keep its shape while the step is used");
     }
   }
   // The values in nodes may have new storage (a leaf given a new array, a fresh gradient).
-  for (std::size_t s = 0; s < plan.nodes.size(); ++s) plan.where[s] = value_of<T>(*plan.nodes[s]).data();
+  for (std::size_t s = 0; s < plan.nodes.size(); ++s)
+    plan.where[s] = value_of<T>(*plan.nodes[s]).data();
   T* const* where = plan.where.data();
   if (detail::anomaly_checks) {
     plan.run_checked();
   } else {
     for (const auto& step : plan.steps) {
       if (step.kernel != nullptr) {
-        step.kernel(where[step.a], where[step.b], where[step.y], step.n, step.row, step.spread_a, step.spread_b,
-                    step.attrs);
+        step.kernel(where[step.a], where[step.b], where[step.y], step.n, step.row, step.spread_a,
+                    step.spread_b, step.attrs);
       } else {
         detail::Record& record = plan.records[step.a];
         record.entry->forward(record);
@@ -761,7 +795,8 @@ T Compiled<T>::run() {
     }
   }
   if (plan.sgd) {
-    const T value = value_of<T>(plan.loss).data()[0];  // before the update: f may return a parameter
+    const T value =
+        value_of<T>(plan.loss).data()[0];  // before the update: f may return a parameter
     if (detail::anomaly_checks) plan.check_folded();
     plan.update();
     return value;
@@ -818,12 +853,14 @@ std::vector<std::string> Compiled<T>::ops() const {
   plan_of(plan_, "ops");
   std::vector<std::string> names;
   for (std::size_t i = 0; i < plan_->steps.size(); ++i) {
-    names.push_back(std::string(plan_->step_ops[i]) + (plan_->steps[i].kernel != nullptr ? "*" : ""));
+    names.push_back(std::string(plan_->step_ops[i]) +
+                    (plan_->steps[i].kernel != nullptr ? "*" : ""));
   }
   if (plan_->sgd) {
     for (const auto& u : plan_->sgd->updates) {
-      names.push_back(u.raw_add == nullptr ? "sgd update"
-                                           : "sgd update (folded into " + std::string(u.product_op) + ")");
+      names.push_back(u.raw_add == nullptr
+                          ? "sgd update"
+                          : "sgd update (folded into " + std::string(u.product_op) + ")");
     }
   }
   return names;
@@ -849,8 +886,9 @@ void check_learning_rate(const char* where, double learning_rate) {
 }  // namespace
 
 template <class T>
-SgdStep<T> compile_sgd_step(const std::vector<Tensor<T>>& parameters, double learning_rate,
-                            const typename detail::NonDeduced<std::function<Tensor<T>()>>::type& f) {
+SgdStep<T> compile_sgd_step(
+    const std::vector<Tensor<T>>& parameters, double learning_rate,
+    const typename detail::NonDeduced<std::function<Tensor<T>()>>::type& f) {
   check_learning_rate("compile_sgd_step", learning_rate);
   return SgdStep<T>(compile(parameters, f), learning_rate);
 }
@@ -876,7 +914,8 @@ namespace functional {
 namespace detail {
 template <class T>
 CompiledValueAndGrad<T> compile_value_and_grad(
-    const std::function<Tensor<T>(const std::vector<Tensor<T>>&)>& f, const std::vector<Tensor<T>>& xs) {
+    const std::function<Tensor<T>(const std::vector<Tensor<T>>&)>& f,
+    const std::vector<Tensor<T>>& xs) {
   std::vector<Tensor<T>> leaves;
   for (const auto& x : xs) leaves.emplace_back(typename Tensor<T>::Array(x.value()), requires_grad);
   auto step = compile(leaves, [&] { return f(leaves); });
@@ -885,7 +924,8 @@ CompiledValueAndGrad<T> compile_value_and_grad(
 }  // namespace detail
 
 template <class T>
-std::pair<Tensor<T>, std::vector<Tensor<T>>> CompiledValueAndGrad<T>::operator()(const std::vector<Tensor<T>>& xs) {
+std::pair<Tensor<T>, std::vector<Tensor<T>>> CompiledValueAndGrad<T>::operator()(
+    const std::vector<Tensor<T>>& xs) {
   if (xs.size() != leaves_.size()) {
     throw ShapeError("compiled value_and_grad: called with " + std::to_string(xs.size()) +
                      " argument(s), compiled for " + std::to_string(leaves_.size()));
@@ -893,7 +933,8 @@ std::pair<Tensor<T>, std::vector<Tensor<T>>> CompiledValueAndGrad<T>::operator()
   for (std::size_t i = 0; i < xs.size(); ++i) {
     if (xs[i].shape() != leaves_[i].shape()) {
       throw ShapeError("compiled value_and_grad: argument " + std::to_string(i) + " has shape " +
-                       shape_to_string(xs[i].shape()) + ", compiled for " + shape_to_string(leaves_[i].shape()));
+                       shape_to_string(xs[i].shape()) + ", compiled for " +
+                       shape_to_string(leaves_[i].shape()));
     }
   }
   for (std::size_t i = 0; i < xs.size(); ++i) {
@@ -923,16 +964,20 @@ std::pair<Tensor<T>, Tensor<T>> CompiledValueAndGrad<T>::operator()(const Tensor
 template class CompiledValueAndGrad<float>;
 template class CompiledValueAndGrad<double>;
 template CompiledValueAndGrad<float> detail::compile_value_and_grad(
-    const std::function<Tensor<float>(const std::vector<Tensor<float>>&)>&, const std::vector<Tensor<float>>&);
+    const std::function<Tensor<float>(const std::vector<Tensor<float>>&)>&,
+    const std::vector<Tensor<float>>&);
 template CompiledValueAndGrad<double> detail::compile_value_and_grad(
-    const std::function<Tensor<double>(const std::vector<Tensor<double>>&)>&, const std::vector<Tensor<double>>&);
+    const std::function<Tensor<double>(const std::vector<Tensor<double>>&)>&,
+    const std::vector<Tensor<double>>&);
 
 }  // namespace functional
 
 template class Compiled<float>;
 template class Compiled<double>;
-template Compiled<float> compile(const std::vector<Tensor<float>>&, const std::function<Tensor<float>()>&);
-template Compiled<double> compile(const std::vector<Tensor<double>>&, const std::function<Tensor<double>()>&);
+template Compiled<float> compile(const std::vector<Tensor<float>>&,
+                                 const std::function<Tensor<float>()>&);
+template Compiled<double> compile(const std::vector<Tensor<double>>&,
+                                  const std::function<Tensor<double>()>&);
 template class SgdStep<float>;
 template class SgdStep<double>;
 template SgdStep<float> compile_sgd_step(const std::vector<Tensor<float>>&, double,

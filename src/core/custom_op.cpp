@@ -23,8 +23,8 @@ Tensor<T> record_custom(const detail::OpEntry& entry, const char* name, xt::xarr
   std::vector<const std::shared_ptr<detail::NodeBase>*> nodes;
   nodes.reserve(inputs.size());
   for (const auto& x : inputs) nodes.push_back(&x.node());
-  return detail::make_result_from<T>(entry, name, detail::new_node<T>(std::move(value)), nodes.data(),
-                                     nodes.size(), std::move(attrs));
+  return detail::make_result_from<T>(entry, name, detail::new_node<T>(std::move(value)),
+                                     nodes.data(), nodes.size(), std::move(attrs));
 }
 
 template <class T>
@@ -161,15 +161,16 @@ void custom_rule(detail::BackwardContext<T>& c) {
                     "g * 3.0)");
   }
   if (grads.size() != inputs.size()) {
-    throw ShapeError("custom op '" + state.name + "': backward returned " + std::to_string(grads.size()) +
-                     " gradients for " + std::to_string(inputs.size()) + " inputs");
+    throw ShapeError("custom op '" + state.name + "': backward returned " +
+                     std::to_string(grads.size()) + " gradients for " +
+                     std::to_string(inputs.size()) + " inputs");
   }
   for (std::size_t i = 0; i < grads.size(); ++i) {
     if (!needs[i]) continue;
     if (grads[i].shape() != inputs[i].shape()) {
       throw ShapeError("custom op '" + state.name + "': backward returned a gradient of shape " +
-                       shape_to_string(grads[i].shape()) + " for input " + std::to_string(i) + " of shape " +
-                       shape_to_string(inputs[i].shape()));
+                       shape_to_string(grads[i].shape()) + " for input " + std::to_string(i) +
+                       " of shape " + shape_to_string(inputs[i].shape()));
     }
     if (!create_graph) {
       c.add(i, grads[i]);
@@ -186,11 +187,14 @@ void custom_rule(detail::BackwardContext<T>& c) {
       c.add(i, gradient);
     } else if ((c.grad().requires_grad() || detail::recording_everything) &&
                !computed_from(*grads[i].node(), *c.grad().node(), tape, first_record)) {
-      throw TapeError("custom op '" + state.name + "': under backward(create_graph) its backward returned a "
-                      "gradient for input " + std::to_string(i) +
-                      " that is not computed from grad_output() with tensor ops (it was computed on raw "
-                      "values), so what comes after the op would be cut off from the second derivative; "
-                      "write the backward with tensor ops, or declare the op tapegrad::once_differentiable");
+      throw TapeError(
+          "custom op '" + state.name +
+          "': under backward(create_graph) its backward returned a "
+          "gradient for input " +
+          std::to_string(i) +
+          " that is not computed from grad_output() with tensor ops (it was computed on raw "
+          "values), so what comes after the op would be cut off from the second derivative; "
+          "write the backward with tensor ops, or declare the op tapegrad::once_differentiable");
     } else {
       c.add(i, grads[i]);
     }
@@ -222,8 +226,10 @@ bool CustomBackwardContext<T>::needs_grad(std::size_t i) const {
 
 template <class T>
 CustomOp<T>::CustomOp(std::string name, Forward forward, Backward backward)
-    : state_(std::make_shared<const State>(State{std::move(name), std::move(forward), std::move(backward), false})) {
-  if (!state_->forward || !state_->backward) throw ValueError("CustomOp '" + state_->name + "': empty function");
+    : state_(std::make_shared<const State>(
+          State{std::move(name), std::move(forward), std::move(backward), false})) {
+  if (!state_->forward || !state_->backward)
+    throw ValueError("CustomOp '" + state_->name + "': empty function");
 }
 
 template <class T>
@@ -248,7 +254,8 @@ Tensor<T> CustomOp<T>::operator()(const std::vector<Tensor<T>>& inputs) const {
   }
   detail::AttrBox attrs;
   attrs.share(state_);
-  return record_custom<T>(custom_entry<T>, state_->name.c_str(), std::move(value), inputs, std::move(attrs));
+  return record_custom<T>(custom_entry<T>, state_->name.c_str(), std::move(value), inputs,
+                          std::move(attrs));
 }
 
 template class CustomBackwardContext<float>;

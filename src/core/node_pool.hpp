@@ -97,9 +97,13 @@ struct PoolAllocator {
     BlockCache<sizeof(U)>::give(p);
   }
   template <class V>
-  bool operator==(const PoolAllocator<V>&) const noexcept { return true; }
+  bool operator==(const PoolAllocator<V>&) const noexcept {
+    return true;
+  }
   template <class V>
-  bool operator!=(const PoolAllocator<V>&) const noexcept { return false; }
+  bool operator!=(const PoolAllocator<V>&) const noexcept {
+    return false;
+  }
 };
 
 /// A new node holding `value`.

@@ -5,10 +5,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <type_traits>
 #include <utility>
-#include <memory>
 #include <vector>
 
 #include "tapegrad/error.hpp"
@@ -25,8 +25,8 @@ class AttrBox {
  public:
   static constexpr std::size_t kInlineBytes = 16;
   template <class A>
-  static constexpr bool kInline =
-      std::is_trivially_copyable_v<A> && sizeof(A) <= kInlineBytes && alignof(A) <= 8;
+  static constexpr bool kInline = std::is_trivially_copyable_v<A> && sizeof(A) <= kInlineBytes &&
+                                  alignof(A) <= 8;
 
   template <class A>
   void put(A value) {
@@ -71,8 +71,9 @@ enum class Spread : unsigned char {
 /// the n elements of y (rows of `row`), each input spread over y as its Spread says (the
 /// pairs (full, full), (full, number), (number, full), (full, row), (row, full)); `attrs`
 /// holds the bytes of the op's inline Attrs. A one-input op reads a only, all of it.
-using ElementwiseKernel = void (*)(const void* a, const void* b, void* y, std::size_t n, std::size_t row,
-                                   Spread spread_a, Spread spread_b, const unsigned char* attrs);
+using ElementwiseKernel = void (*)(const void* a, const void* b, void* y, std::size_t n,
+                                   std::size_t row, Spread spread_a, Spread spread_b,
+                                   const unsigned char* attrs);
 
 /// What the engine knows of an op kind for one element type: its name, its backward (the
 /// chain rule through one record) and its forward kernel, which recomputes a record's output
@@ -99,7 +100,8 @@ struct OpEntry {
   /// For an op whose block has `raw_add` (matmul): into += alpha * y, y computed from raw
   /// input buffers with the extents `raw` packed, without writing y. compile_sgd_step folds
   /// a weight update into the product that makes the weight's gradient with it.
-  void (*raw_add)(const void* a, const void* b, void* into, const unsigned char* params, double alpha) = nullptr;
+  void (*raw_add)(const void* a, const void* b, void* into, const unsigned char* params,
+                  double alpha) = nullptr;
 };
 
 /// One recorded operation. The tape owns its records; a record owns its nodes (never the
@@ -143,7 +145,9 @@ class RecordArena {
 
   std::size_t size() const { return size_; }
   Record& operator[](std::size_t i) { return chunks_[i >> kChunkShift][i & kChunkMask]; }
-  const Record& operator[](std::size_t i) const { return chunks_[i >> kChunkShift][i & kChunkMask]; }
+  const Record& operator[](std::size_t i) const {
+    return chunks_[i >> kChunkShift][i & kChunkMask];
+  }
   /// A new default record at the end.
   Record& emplace_back() {
     if ((size_ & kChunkMask) == 0 && (size_ >> kChunkShift) == chunks_.size()) add_chunk();

@@ -11,7 +11,6 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
-
 #include <xtensor/xnoalias.hpp>
 
 #include "core/anomaly.hpp"
@@ -36,14 +35,14 @@ class GradModeGuard {
   bool previous_;
 };
 
-/// Wraps a forward value as the result of the op `entry` (named `op`). If any input requires grad and recording is
-/// on, appends a record to the active tape; with no tape the result is marked untracked, so
-/// a later backward() can say what went wrong instead of returning a zero gradient.
+/// Wraps a forward value as the result of the op `entry` (named `op`). If any input requires grad
+/// and recording is on, appends a record to the active tape; with no tape the result is marked
+/// untracked, so a later backward() can say what went wrong instead of returning a zero gradient.
 template <class T>
 Tensor<T> make_result_from(const OpEntry& entry, const char* op,
                            std::shared_ptr<NodeBase>&& value_node,
-                           const std::shared_ptr<NodeBase>* const* inputs,
-                           std::size_t input_count, AttrBox&& attrs) {
+                           const std::shared_ptr<NodeBase>* const* inputs, std::size_t input_count,
+                           AttrBox&& attrs) {
   Tensor<T> result = TensorAccess::wrap<T>(std::move(value_node));
   const bool grad_mode = grad_enabled();
   if (!grad_mode && !recording_everything) return result;

@@ -24,7 +24,9 @@ inline std::size_t extent_product(const Shape& shape, std::size_t from, std::siz
 }
 
 /// The number of elements of an array of `shape` (1 for `()`). Unchecked, as extent_product.
-inline std::size_t element_count(const Shape& shape) { return extent_product(shape, 0, shape.size()); }
+inline std::size_t element_count(const Shape& shape) {
+  return extent_product(shape, 0, shape.size());
+}
 
 /// The extents around one axis, to walk a row-major array as [outer][extent][inner].
 struct AxisWalk {

@@ -6,7 +6,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
 #include <xtensor/xbuilder.hpp>
 
 #include "core/anomaly.hpp"
@@ -29,8 +28,8 @@ bool reachable(const Sweep& sweep, std::uint64_t serial) {
 }
 
 std::string where(const Sweep& sweep) {
-  return "'" + std::string(sweep.current_op) + "' (record " +
-         std::to_string(sweep.current_index) + ")";
+  return "'" + std::string(sweep.current_op) + "' (record " + std::to_string(sweep.current_index) +
+         ")";
 }
 
 void check_versions(const Record& record, const Sweep& sweep) {
@@ -39,8 +38,7 @@ void check_versions(const Record& record, const Sweep& sweep) {
     if (now != record.recorded_version(i)) {
       throw TapeError("backward: input " + std::to_string(i) + " of " + where(sweep) +
                       " was changed in place after it was recorded (version " +
-                      std::to_string(record.recorded_version(i)) + ", now " +
-                      std::to_string(now) +
+                      std::to_string(record.recorded_version(i)) + ", now " + std::to_string(now) +
                       "); backward needs the old value: change it only after backward()");
     }
   }
@@ -88,8 +86,8 @@ bool add_gradient(std::shared_ptr<NodeBase>& slot, bool own, Tensor<T>&& gradien
   if (old.shape() != gradient.shape()) {
     throw ShapeError("backward of " + where(sweep) + ": input " + std::to_string(input_position) +
                      " holds a gradient of shape " + shape_to_string(old.shape()) +
-                     " from before its value was resized to " +
-                     shape_to_string(gradient.shape()) + "; call zero_grad() first");
+                     " from before its value was resized to " + shape_to_string(gradient.shape()) +
+                     "; call zero_grad() first");
   }
   if (sweep.create_graph) {
     slot = add(old, gradient).node();
@@ -121,7 +119,8 @@ Tensor<T> run_hooks(NodeBase& node, Tensor<T> gradient) {
     if (replaced.shape() != gradient.shape()) {
       throw ShapeError("backward: hook " + std::to_string(k) + " of a tensor of shape " +
                        shape_to_string(gradient.shape()) + " returned a gradient of shape " +
-                       shape_to_string(replaced.shape()) + "; a hook must keep the gradient's shape");
+                       shape_to_string(replaced.shape()) +
+                       "; a hook must keep the gradient's shape");
     }
     gradient = std::move(replaced);
   }
@@ -181,27 +180,28 @@ void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
                      shape_to_string(target_value.shape()) + " (a bug in that op's rule)");
   }
   if (anomaly_checks && !all_finite(gradient.value())) {
-    throw TapeError("anomaly mode: the backward of " + where(sweep) + ", inputs of shape(s) " + sweep.current_shapes +
-                    ", produced NaN or Inf in the gradient of input " + std::to_string(input_position) +
+    throw TapeError("anomaly mode: the backward of " + where(sweep) + ", inputs of shape(s) " +
+                    sweep.current_shapes + ", produced NaN or Inf in the gradient of input " +
+                    std::to_string(input_position) +
                     " (this is the first op of the reverse sweep to do so)");
   }
   if (sweep.only_into != nullptr) {
     // Nothing outside the helper's own tape can lead to its leaves (they were made inside
     // it), and no other leaf is to be touched.
-    const bool wanted = target.is_leaf() ? std::find(sweep.only_into->begin(), sweep.only_into->end(),
-                                                     &target) != sweep.only_into->end()
-                                         : !target.untracked && reachable(sweep, target.tape_serial);
+    const bool wanted = target.is_leaf()
+                            ? std::find(sweep.only_into->begin(), sweep.only_into->end(),
+                                        &target) != sweep.only_into->end()
+                            : !target.untracked && reachable(sweep, target.tape_serial);
     if (!wanted) return;
   }
   if (target.untracked) {
-    throw TapeError("backward: input " + std::to_string(input_position) + " of " +
-                    where(sweep) +
+    throw TapeError("backward: input " + std::to_string(input_position) + " of " + where(sweep) +
                     " was computed while no Tape was active, so its own inputs were not "
                     "recorded; create the Tape before the whole forward pass");
   }
   if (!target.is_leaf() && !reachable(sweep, target.tape_serial)) {
-    throw TapeError("backward: input " + std::to_string(input_position) + " of " +
-                    where(sweep) + " " + gone_tape_reason(target.tape_serial) +
+    throw TapeError("backward: input " + std::to_string(input_position) + " of " + where(sweep) +
+                    " " + gone_tape_reason(target.tape_serial) +
                     ", or detach() the value to use it as a constant");
   }
   if (target.is_leaf() && target.extras && target.extras->has_hooks()) {
@@ -214,7 +214,8 @@ void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
     add_gradient(extras.pending, false, std::move(gradient), sweep, input_position);
     return;
   }
-  const bool fresh = add_gradient(target.grad, target.is_leaf(), std::move(gradient), sweep, input_position);
+  const bool fresh =
+      add_gradient(target.grad, target.is_leaf(), std::move(gradient), sweep, input_position);
   if (fresh && !target.is_leaf()) ++sweep.pending;
 }
 
@@ -278,7 +279,8 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mod
     throw TapeError("backward: this tensor " + gone_tape_reason(node.tape_serial));
   }
   const std::size_t outermost = only_into != nullptr ? innermost : 0;
-  for (std::size_t t = outermost; t <= innermost; ++t) sweep.reachable_tapes.push_back(stack[t]->serial);
+  for (std::size_t t = outermost; t <= innermost; ++t)
+    sweep.reachable_tapes.push_back(stack[t]->serial);
 
   node.grad = seed.node();
   sweep.pending = 1;

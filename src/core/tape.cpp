@@ -25,8 +25,9 @@ thread_local bool recording_everything = false;
 thread_local std::uint64_t constants_made = 0;
 
 void report_forward_anomaly(const char* op, const std::string& shapes) {
-  throw TapeError(std::string("anomaly mode: '") + op + "' made NaN or Inf from finite inputs of shape(s) " +
-                  shapes + " (this is the forward op that created the first non-finite value)");
+  throw TapeError(std::string("anomaly mode: '") + op +
+                  "' made NaN or Inf from finite inputs of shape(s) " + shapes +
+                  " (this is the forward op that created the first non-finite value)");
 }
 
 namespace {
@@ -94,8 +95,8 @@ Tape::~Tape() {
   {
     auto& live = detail::live_tapes();
     std::lock_guard<std::mutex> lock(live.mutex);
-    const auto it = std::find(live.tapes.begin(), live.tapes.end(),
-                              std::pair{impl_->serial, impl_->thread});
+    const auto it =
+        std::find(live.tapes.begin(), live.tapes.end(), std::pair{impl_->serial, impl_->thread});
     live.tapes.erase(it);
   }
   impl_->records.clear();  // frees the intermediates, one record at a time

@@ -1,20 +1,18 @@
 #include "tapegrad/tensor.hpp"
 
-#include "core/hooks.hpp"
-#include "core/tape_impl.hpp"
-
-#include "core/node_pool.hpp"
-
 #include <algorithm>
-#include <cmath>
-#include <cstdlib>
-#include <cstdint>
 #include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <ostream>
 #include <sstream>
 #include <string>
-
 #include <xtensor/xio.hpp>
+
+#include "core/hooks.hpp"
+#include "core/node_pool.hpp"
+#include "core/tape_impl.hpp"
 
 namespace tapegrad {
 
@@ -44,8 +42,7 @@ template <class T>
 Tensor<T>::Tensor() : Tensor(T(0)) {}
 
 template <class T>
-Tensor<T>::Tensor(Array value, RequiresGrad rg)
-    : node_(detail::new_node<T>(std::move(value))) {
+Tensor<T>::Tensor(Array value, RequiresGrad rg) : node_(detail::new_node<T>(std::move(value))) {
   node_->requires_grad = rg.on;
   if (detail::recording_everything) ++detail::constants_made;
 }
@@ -103,8 +100,8 @@ void Tensor<T>::set_value(Array value) {
 template <class T>
 T Tensor<T>::item() const {
   if (size() != 1) {
-    throw ValueError("item: the tensor has shape " + shape_to_string(shape()) +
-                     " and " + std::to_string(size()) + " elements, not exactly one");
+    throw ValueError("item: the tensor has shape " + shape_to_string(shape()) + " and " +
+                     std::to_string(size()) + " elements, not exactly one");
   }
   return *typed().value.data();
 }
@@ -139,13 +136,18 @@ const typename Tensor<T>::Array& Tensor<T>::grad() const {
     if (!requires_grad()) {
       why = "it does not require grad (set requires_grad)";
     } else if (!is_leaf() && !retains_grad()) {
-      why = "it is the result of a recorded op, whose gradient backward() passes on to the op's inputs "
-            "without keeping it; call retain_grad() on it before backward() to keep it (as in PyTorch)";
+      why =
+          "it is the result of a recorded op, whose gradient backward() passes on to the op's "
+          "inputs "
+          "without keeping it; call retain_grad() on it before backward() to keep it (as in "
+          "PyTorch)";
     } else {
-      why = "call backward() on a result computed from it first (or it takes no part in the "
-            "differentiated result)";
+      why =
+          "call backward() on a result computed from it first (or it takes no part in the "
+          "differentiated result)";
     }
-    throw TapeError("grad: this tensor of shape " + shape_to_string(shape()) + " has no gradient: " + why);
+    throw TapeError("grad: this tensor of shape " + shape_to_string(shape()) +
+                    " has no gradient: " + why);
   }
   return static_cast<const detail::Node<T>&>(*slot).value;
 }
@@ -191,7 +193,9 @@ template <class T>
 void Tensor<T>::remove_hook(std::size_t id) {
   if (!node_->extras) return;
   auto& hooks = static_cast<detail::TypedExtras<T>&>(*node_->extras).hooks;
-  hooks.erase(std::remove_if(hooks.begin(), hooks.end(), [id](const auto& h) { return h.first == id; }), hooks.end());
+  hooks.erase(
+      std::remove_if(hooks.begin(), hooks.end(), [id](const auto& h) { return h.first == id; }),
+      hooks.end());
 }
 
 template <class T>

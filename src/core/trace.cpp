@@ -50,7 +50,8 @@ std::string anonymous_kind(const detail::NodeBase& node) {
 }  // namespace
 
 template <class T>
-std::string graph_dot(const Tensor<T>& result, const std::vector<std::pair<std::string, Tensor<T>>>& names,
+std::string graph_dot(const Tensor<T>& result,
+                      const std::vector<std::pair<std::string, Tensor<T>>>& names,
                       std::size_t max_elements) {
   const detail::NodeBase& root = *result.node();
   detail::TapeImpl* tape = nullptr;
@@ -89,10 +90,12 @@ std::string graph_dot(const Tensor<T>& result, const std::vector<std::pair<std::
     const std::string value = values(typed.value, max_elements);
     if (!value.empty()) label += "\\nvalue " + value;
     if (node->grad) {
-      const std::string grad = values(static_cast<const detail::Node<T>&>(*node->grad).value, max_elements);
+      const std::string grad =
+          values(static_cast<const detail::Node<T>&>(*node->grad).value, max_elements);
       if (!grad.empty()) label += "\\ngrad " + grad;
     }
-    const char* style = node->is_leaf() && node->requires_grad ? ", style=filled, fillcolor=\"#ffe9a8\"" : "";
+    const char* style =
+        node->is_leaf() && node->requires_grad ? ", style=filled, fillcolor=\"#ffe9a8\"" : "";
     dot << "  " << id << " [label=\"" << label << "\"" << style << "];\n";
   }
   for (auto it = kept.rbegin(); it != kept.rend(); ++it) {
@@ -104,9 +107,11 @@ std::string graph_dot(const Tensor<T>& result, const std::vector<std::pair<std::
   return dot.str();
 }
 
-template std::string graph_dot(const Tensor<float>&, const std::vector<std::pair<std::string, Tensor<float>>>&,
+template std::string graph_dot(const Tensor<float>&,
+                               const std::vector<std::pair<std::string, Tensor<float>>>&,
                                std::size_t);
-template std::string graph_dot(const Tensor<double>&, const std::vector<std::pair<std::string, Tensor<double>>>&,
+template std::string graph_dot(const Tensor<double>&,
+                               const std::vector<std::pair<std::string, Tensor<double>>>&,
                                std::size_t);
 
 }  // namespace tapegrad

@@ -15,7 +15,9 @@ namespace {
 
 // Elements per sample: the product of the extents after the first. Computed from the shape
 // rather than size() / N so that it is right for N = 0 too.
-std::size_t row_length(const Shape& shape) { return tapegrad::detail::extent_product(shape, 1, shape.size()); }
+std::size_t row_length(const Shape& shape) {
+  return tapegrad::detail::extent_product(shape, 1, shape.size());
+}
 
 // xt::xarray<T> is row-major, so a sample is a contiguous block and a gather is a loop of
 // block copies, whatever the number of axes.
@@ -139,7 +141,8 @@ DataLoader<T>::DataLoader(std::shared_ptr<const Dataset<T>> dataset, std::size_t
   if (batch_size_ == 0) {
     throw ValueError(
         "DataLoader: batch size 0; expected at least 1 (1: stochastic gradient descent, " +
-        std::to_string(n) + " = the dataset's size: batch gradient descent, in between: "
+        std::to_string(n) +
+        " = the dataset's size: batch gradient descent, in between: "
         "mini-batches)");
   }
   if (n == 0) {
@@ -205,7 +208,8 @@ std::pair<Dataset<T>, Dataset<T>> train_test_split(const Dataset<T>& data, doubl
     throw ValueError("train_test_split: test_fraction is " + number_to_string(test_fraction) +
                      "; expected a value strictly between 0 and 1");
   }
-  const auto test_size = static_cast<std::size_t>(std::llround(test_fraction * static_cast<double>(n)));
+  const auto test_size =
+      static_cast<std::size_t>(std::llround(test_fraction * static_cast<double>(n)));
   if (test_size == 0 || test_size >= n) {
     throw ValueError("train_test_split: " + std::to_string(n) + " samples with test_fraction " +
                      number_to_string(test_fraction) + " give " + std::to_string(test_size) +

@@ -37,10 +37,11 @@ DistributedSampler::DistributedSampler(std::size_t dataset_size, std::size_t loc
                      std::to_string(world_size_) + " ranks overflows the global batch size");
   }
   if (options_.drop_last() && global_batch_size() > dataset_size_) {
-    throw ValueError(where + "global batch size " + std::to_string(global_batch_size()) + " (" +
-                     std::to_string(world_size_) + " ranks x " + std::to_string(local_batch_size_) +
-                     ") with drop_last exceeds the dataset's " + std::to_string(dataset_size_) +
-                     " samples, so every epoch would be empty; use a smaller batch or drop_last(false)");
+    throw ValueError(
+        where + "global batch size " + std::to_string(global_batch_size()) + " (" +
+        std::to_string(world_size_) + " ranks x " + std::to_string(local_batch_size_) +
+        ") with drop_last exceeds the dataset's " + std::to_string(dataset_size_) +
+        " samples, so every epoch would be empty; use a smaller batch or drop_last(false)");
   }
 }
 
@@ -77,7 +78,8 @@ std::vector<std::vector<std::size_t>> DistributedSampler::epoch() {
   for (std::size_t b = 0; b < count; ++b) {
     const std::size_t n = samples_in_batch(b);
     batches[b].reserve(n);
-    for (std::size_t k = 0; k < n; ++k) batches[b].push_back(order[b * g + rank_ + k * world_size_]);
+    for (std::size_t k = 0; k < n; ++k)
+      batches[b].push_back(order[b * g + rank_ + k * world_size_]);
   }
   return batches;
 }

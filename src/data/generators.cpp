@@ -16,8 +16,8 @@ namespace tapegrad::data {
 namespace {
 
 // K distinct corners of {-s, +s}^dims in random order, one row of `dims` coordinates each.
-std::vector<std::vector<double>> hypercube_vertices(std::size_t count, std::size_t dims,
-                                                    double s, Generator& random) {
+std::vector<std::vector<double>> hypercube_vertices(std::size_t count, std::size_t dims, double s,
+                                                    Generator& random) {
   std::vector<std::vector<double>> vertices;
   vertices.reserve(count);
   if (dims < 64) {
@@ -94,9 +94,9 @@ Dataset<double> make_classification(const ClassificationOptions& options) {
   checked_size("make_classification", {n, features});
   const std::size_t clusters = classes * per_class;
   if (clusters > n) {
-    fail("classes (" + std::to_string(classes) + ") * clusters_per_class (" + std::to_string(per_class) +
-         ") = " + std::to_string(clusters) + " clusters for " + std::to_string(n) +
-         " samples; expected at most one cluster per sample");
+    fail("classes (" + std::to_string(classes) + ") * clusters_per_class (" +
+         std::to_string(per_class) + ") = " + std::to_string(clusters) + " clusters for " +
+         std::to_string(n) + " samples; expected at most one cluster per sample");
   }
   if (informative < 64 && (std::uint64_t{1} << informative) < clusters) {
     fail("classes (" + std::to_string(classes) + ") * clusters_per_class (" +

@@ -25,7 +25,8 @@ MPI_Datatype mpi_type() {
 void check_same_count(std::size_t count, const char* function) {
   const auto mine = static_cast<unsigned long long>(count);
   std::vector<unsigned long long> all(static_cast<std::size_t>(world_size()));
-  MPI_Allgather(&mine, 1, MPI_UNSIGNED_LONG_LONG, all.data(), 1, MPI_UNSIGNED_LONG_LONG, MPI_COMM_WORLD);
+  MPI_Allgather(&mine, 1, MPI_UNSIGNED_LONG_LONG, all.data(), 1, MPI_UNSIGNED_LONG_LONG,
+                MPI_COMM_WORLD);
   for (std::size_t r = 1; r < all.size(); ++r) {
     if (all[r] != all[0]) {
       throw DistError(std::string("dist::") + function + ": rank 0 has " + std::to_string(all[0]) +
@@ -51,8 +52,9 @@ void give_zero_grad(Tensor<T>& parameter) {
 }
 
 [[noreturn]] void throw_no_samples() {
-  throw DistError("dist::DataParallel::average_gradients: the ranks' sample counts sum to 0; "
-                  "expected at least one sample in the step");
+  throw DistError(
+      "dist::DataParallel::average_gradients: the ranks' sample counts sum to 0; "
+      "expected at least one sample in the step");
 }
 
 }  // namespace
@@ -60,8 +62,8 @@ void give_zero_grad(Tensor<T>& parameter) {
 template <class T>
 void broadcast_parameters(const std::vector<Tensor<T>>& tensors, int root) {
   if (root < 0 || root >= world_size()) {
-    throw DistError("dist::broadcast_parameters: root " + std::to_string(root) + " is not a rank; expected 0 to " +
-                    std::to_string(world_size() - 1));
+    throw DistError("dist::broadcast_parameters: root " + std::to_string(root) +
+                    " is not a rank; expected 0 to " + std::to_string(world_size() - 1));
   }
   const std::size_t count = value_count(tensors);
   check_same_count(count, "broadcast_parameters");
@@ -69,13 +71,14 @@ void broadcast_parameters(const std::vector<Tensor<T>>& tensors, int root) {
   const bool is_root = rank() == root;
   if (is_root) {
     std::size_t at = 0;
-    for (const auto& t : tensors) at = std::copy(t.value().begin(), t.value().end(), flat.begin() + at) - flat.begin();
+    for (const auto& t : tensors)
+      at = std::copy(t.value().begin(), t.value().end(), flat.begin() + at) - flat.begin();
   }
   // In chunks of at most 1 Mi values: an int count, and a few MiB per call.
   constexpr std::size_t chunk = std::size_t{1} << 20;
   for (std::size_t start = 0; start < count; start += chunk) {
-    MPI_Bcast(flat.data() + start, static_cast<int>(std::min(chunk, count - start)), mpi_type<T>(), root,
-              MPI_COMM_WORLD);
+    MPI_Bcast(flat.data() + start, static_cast<int>(std::min(chunk, count - start)), mpi_type<T>(),
+              root, MPI_COMM_WORLD);
   }
   if (is_root) return;
   std::size_t at = 0;
@@ -94,7 +97,9 @@ void broadcast_parameters(const nn::Module<T>& module, int root) {
 }
 
 DataParallelOptions& DataParallelOptions::bucket_bytes(std::size_t bytes) {
-  if (bytes == 0) throw ValueError("DataParallelOptions::bucket_bytes: 0 bytes; expected a bucket size of at least 1");
+  if (bytes == 0)
+    throw ValueError(
+        "DataParallelOptions::bucket_bytes: 0 bytes; expected a bucket size of at least 1");
   bucket_bytes_ = bytes;
   return *this;
 }
@@ -121,8 +126,9 @@ DataParallel<T>::DataParallel(std::vector<Tensor<T>> parameters, const DataParal
   }
   // One more value: the first bucket carries the local sample count when weighting.
   if (largest + 1 > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
-    throw DistError("dist::DataParallel: a parameter of " + std::to_string(largest) +
-                    " values exceeds MPI's int count; expected fewer than 2^31 - 1 values per tensor");
+    throw DistError(
+        "dist::DataParallel: a parameter of " + std::to_string(largest) +
+        " values exceeds MPI's int count; expected fewer than 2^31 - 1 values per tensor");
   }
   buffer_.resize(largest + 1);
 }
@@ -154,7 +160,8 @@ void DataParallel<T>::reduce(double weight, bool weighted) {
   double divisor = weighted ? 0.0 : static_cast<double>(world_size());
   for (std::size_t b = 0; b < bucket_starts_.size(); ++b) {
     const std::size_t first = bucket_starts_[b];
-    const std::size_t last = b + 1 < bucket_starts_.size() ? bucket_starts_[b + 1] : parameters_.size();
+    const std::size_t last =
+        b + 1 < bucket_starts_.size() ? bucket_starts_[b + 1] : parameters_.size();
     std::size_t n = 0;
     for (std::size_t i = first; i < last; ++i) {
       const auto& p = parameters_[i];
@@ -174,7 +181,8 @@ void DataParallel<T>::reduce(double weight, bool weighted) {
     if (weighted && b == 0) buffer_[n++] = local_weight;
 
     const double start = MPI_Wtime();
-    MPI_Allreduce(MPI_IN_PLACE, buffer_.data(), static_cast<int>(n), mpi_type<T>(), MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, buffer_.data(), static_cast<int>(n), mpi_type<T>(), MPI_SUM,
+                  MPI_COMM_WORLD);
     communication_seconds_ += MPI_Wtime() - start;
 
     if (weighted && b == 0) {

@@ -53,7 +53,9 @@ Environment::~Environment() {
     int r = 0, n = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &r);
     MPI_Comm_size(MPI_COMM_WORLD, &n);
-    std::fprintf(stderr, "rank %d of %d: an exception left dist::Environment's scope; aborting the job\n", r, n);
+    std::fprintf(stderr,
+                 "rank %d of %d: an exception left dist::Environment's scope; aborting the job\n",
+                 r, n);
     std::fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
@@ -88,7 +90,8 @@ int run_or_abort(const std::function<int()>& body, const std::string& program) {
     std::fprintf(stderr, "%s%s\n", prefix.c_str(), message.c_str());
     return 1;
   }
-  std::fprintf(stderr, "%srank %d of %d: %s\n", prefix.c_str(), rank(), world_size(), message.c_str());
+  std::fprintf(stderr, "%srank %d of %d: %s\n", prefix.c_str(), rank(), world_size(),
+               message.c_str());
   std::fflush(stderr);
   MPI_Abort(MPI_COMM_WORLD, 1);
   return 1;  // not reached: MPI_Abort ends the process

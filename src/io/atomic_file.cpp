@@ -8,10 +8,10 @@
 
 #include <cerrno>
 #include <climits>
-#include <ctime>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <vector>
 
@@ -89,7 +89,8 @@ void remove_dead_writers_temporaries(const std::string& target) {
   std::vector<std::string> candidates;
   while (const dirent* entry = ::readdir(dir)) {
     const std::string name = entry->d_name;
-    if (name.size() == prefix.size() + kRandomLetters && name.compare(0, prefix.size(), prefix) == 0) {
+    if (name.size() == prefix.size() + kRandomLetters &&
+        name.compare(0, prefix.size(), prefix) == 0) {
       candidates.push_back(folder + "/" + name);
     }
   }
@@ -99,8 +100,8 @@ void remove_dead_writers_temporaries(const std::string& target) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) continue;
     struct stat info {};
-    if (::fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && info.st_mtime + kLeftoverAgeSeconds <= now &&
-        ::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+    if (::fstat(fd, &info) == 0 && S_ISREG(info.st_mode) &&
+        info.st_mtime + kLeftoverAgeSeconds <= now && ::flock(fd, LOCK_EX | LOCK_NB) == 0) {
       ::unlink(path.c_str());
     }
     ::close(fd);
@@ -195,7 +196,8 @@ void write_file_atomically(const std::string& path, const void* data, std::size_
   }
   temporary.path = temporary_path;
   temporary.lock = ::dup(temporary.fd);
-  if (temporary.lock < 0) throw IoError(where + ": cannot duplicate a descriptor: " + system_reason());
+  if (temporary.lock < 0)
+    throw IoError(where + ": cannot duplicate a descriptor: " + system_reason());
   if (exists && ::fchmod(temporary.fd, old.st_mode & 0777) != 0) {
     throw IoError(shown +
                   ": cannot give the new file the old one's permissions: " + system_reason());

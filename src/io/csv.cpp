@@ -28,7 +28,8 @@ std::vector<std::string> split(const std::string& line, char delimiter) {
   std::size_t start = 0;
   while (true) {
     const auto at = line.find(delimiter, start);
-    cells.push_back(trim(line.substr(start, at == std::string::npos ? std::string::npos : at - start)));
+    cells.push_back(
+        trim(line.substr(start, at == std::string::npos ? std::string::npos : at - start)));
     if (at == std::string::npos) return cells;
     start = at + 1;
   }
@@ -116,7 +117,8 @@ void write_csv(const std::string& path, const xt::xarray<T>& values,
   }
   std::ostringstream out;
   out << std::setprecision(17);
-  for (std::size_t c = 0; c < header.size(); ++c) out << (c ? std::string(1, delimiter) : "") << header[c];
+  for (std::size_t c = 0; c < header.size(); ++c)
+    out << (c ? std::string(1, delimiter) : "") << header[c];
   if (!header.empty()) out << '\n';
   for (std::size_t r = 0; r < rows; ++r) {
     for (std::size_t c = 0; c < columns; ++c) {
@@ -129,7 +131,9 @@ void write_csv(const std::string& path, const xt::xarray<T>& values,
   write_file_atomically(path, text.data(), text.size());
 }
 
-template void write_csv(const std::string&, const xt::xarray<float>&, const std::vector<std::string>&, char);
-template void write_csv(const std::string&, const xt::xarray<double>&, const std::vector<std::string>&, char);
+template void write_csv(const std::string&, const xt::xarray<float>&,
+                        const std::vector<std::string>&, char);
+template void write_csv(const std::string&, const xt::xarray<double>&,
+                        const std::vector<std::string>&, char);
 
 }  // namespace tapegrad::io

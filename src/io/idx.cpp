@@ -12,27 +12,34 @@
 
 #include "expansion_limit.hpp"
 #include "file_content.hpp"
-#include "value_fit.hpp"
 #include "names.hpp"
 #include "tapegrad/io/npy.hpp"
+#include "value_fit.hpp"
 
 namespace tapegrad::io {
 
 namespace {
 
 std::uint32_t big_endian_u32(const unsigned char* p) {
-  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
+  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
+         p[3];
 }
 
 // The names the IDX format gives its element types, by type code.
 const char* idx_type_name(unsigned char code) {
   switch (code) {
-    case 0x08: return "ubyte";
-    case 0x09: return "byte";
-    case 0x0B: return "short";
-    case 0x0C: return "int";
-    case 0x0D: return "float";
-    case 0x0E: return "double";
+    case 0x08:
+      return "ubyte";
+    case 0x09:
+      return "byte";
+    case 0x0B:
+      return "short";
+    case 0x0C:
+      return "int";
+    case 0x0D:
+      return "float";
+    case 0x0E:
+      return "double";
   }
   return "?";
 }
@@ -76,10 +83,20 @@ xt::xarray<T> read_idx(const std::string& path) {
   }
   std::size_t item = 0;
   switch (magic[2]) {
-    case 0x08: case 0x09: item = 1; break;
-    case 0x0B: item = 2; break;
-    case 0x0C: case 0x0D: item = 4; break;
-    case 0x0E: item = 8; break;
+    case 0x08:
+    case 0x09:
+      item = 1;
+      break;
+    case 0x0B:
+      item = 2;
+      break;
+    case 0x0C:
+    case 0x0D:
+      item = 4;
+      break;
+    case 0x0E:
+      item = 8;
+      break;
     default:
       throw IoError(where + ": unknown IDX element type 0x" +
                     std::string(1, "0123456789abcdef"[magic[2] >> 4]) +
@@ -110,7 +127,8 @@ xt::xarray<T> read_idx(const std::string& path) {
   const std::uint64_t result_bytes = bytes_expected / item * sizeof(T);
   const auto refuse_if_bomb = [&](std::uint64_t compressed, const char* what) {
     if (!in.compressed() ||
-        !detail::exceeds_expansion(std::max<std::uint64_t>(bytes_expected, result_bytes), compressed)) {
+        !detail::exceeds_expansion(std::max<std::uint64_t>(bytes_expected, result_bytes),
+                                   compressed)) {
       return;
     }
     const bool widened = result_bytes > bytes_expected;
@@ -141,12 +159,24 @@ xt::xarray<T> read_idx(const std::string& path) {
 
   xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
   switch (magic[2]) {
-    case 0x08: convert<std::uint8_t>(bytes, out, magic[2], where); break;
-    case 0x09: convert<std::int8_t>(bytes, out, magic[2], where); break;
-    case 0x0B: convert<std::int16_t>(bytes, out, magic[2], where); break;
-    case 0x0C: convert<std::int32_t>(bytes, out, magic[2], where); break;
-    case 0x0D: convert<float>(bytes, out, magic[2], where); break;
-    case 0x0E: convert<double>(bytes, out, magic[2], where); break;
+    case 0x08:
+      convert<std::uint8_t>(bytes, out, magic[2], where);
+      break;
+    case 0x09:
+      convert<std::int8_t>(bytes, out, magic[2], where);
+      break;
+    case 0x0B:
+      convert<std::int16_t>(bytes, out, magic[2], where);
+      break;
+    case 0x0C:
+      convert<std::int32_t>(bytes, out, magic[2], where);
+      break;
+    case 0x0D:
+      convert<float>(bytes, out, magic[2], where);
+      break;
+    case 0x0E:
+      convert<double>(bytes, out, magic[2], where);
+      break;
   }
   return out;
 }

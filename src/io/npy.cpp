@@ -8,9 +8,9 @@
 #include <type_traits>
 
 #include "file_bytes.hpp"
-#include "value_fit.hpp"
 #include "names.hpp"
 #include "tapegrad/io/atomic_file.hpp"
+#include "value_fit.hpp"
 
 // NpyArray keeps little-endian bytes and from()/to() copy them in the host's order.
 #if defined(__BYTE_ORDER__)
@@ -22,40 +22,70 @@ namespace tapegrad::io {
 
 const char* dtype_name(DType dtype) {
   switch (dtype) {
-    case DType::float32: return "float32";
-    case DType::float64: return "float64";
-    case DType::int32: return "int32";
-    case DType::int64: return "int64";
-    case DType::uint8: return "uint8";
+    case DType::float32:
+      return "float32";
+    case DType::float64:
+      return "float64";
+    case DType::int32:
+      return "int32";
+    case DType::int64:
+      return "int64";
+    case DType::uint8:
+      return "uint8";
   }
   return "?";
 }
 
 std::size_t dtype_size(DType dtype) {
   switch (dtype) {
-    case DType::float32: case DType::int32: return 4;
-    case DType::float64: case DType::int64: return 8;
-    case DType::uint8: return 1;
+    case DType::float32:
+    case DType::int32:
+      return 4;
+    case DType::float64:
+    case DType::int64:
+      return 8;
+    case DType::uint8:
+      return 1;
   }
   return 0;
 }
 
-template <> DType dtype_of<float>() { return DType::float32; }
-template <> DType dtype_of<double>() { return DType::float64; }
-template <> DType dtype_of<std::int32_t>() { return DType::int32; }
-template <> DType dtype_of<std::int64_t>() { return DType::int64; }
-template <> DType dtype_of<std::uint8_t>() { return DType::uint8; }
+template <>
+DType dtype_of<float>() {
+  return DType::float32;
+}
+template <>
+DType dtype_of<double>() {
+  return DType::float64;
+}
+template <>
+DType dtype_of<std::int32_t>() {
+  return DType::int32;
+}
+template <>
+DType dtype_of<std::int64_t>() {
+  return DType::int64;
+}
+template <>
+DType dtype_of<std::uint8_t>() {
+  return DType::uint8;
+}
 
 namespace {
 
 // The descr string NumPy writes for each type on a little-endian machine.
 const char* descr_of(DType dtype) {
   switch (dtype) {
-    case DType::float32: return "<f4";
-    case DType::float64: return "<f8";
-    case DType::int32: return "<i4";
-    case DType::int64: return "<i8";
-    case DType::uint8: return "|u1";
+    case DType::float32:
+      return "<f4";
+    case DType::float64:
+      return "<f8";
+    case DType::int32:
+      return "<i4";
+    case DType::int64:
+      return "<i8";
+    case DType::uint8:
+      return "|u1";
   }
   return "";
 }
@@ -255,18 +285,28 @@ xt::xarray<T> NpyArray::to() const {
       if (!detail::fits<T>(v)) {
         throw ValueError("NpyArray::to: element " + std::to_string(i) + " (" +
                          (std::is_integral_v<S> ? std::to_string(v) : number_to_string(double(v))) +
-                         ") of a " + dtype_name(dtype_) +
-                         " array does not fit in " + dtype_name(dtype_of<T>()));
+                         ") of a " + dtype_name(dtype_) + " array does not fit in " +
+                         dtype_name(dtype_of<T>()));
       }
       out.data()[i] = static_cast<T>(v);
     }
   };
   switch (dtype_) {
-    case DType::float32: convert(float{}); break;
-    case DType::float64: convert(double{}); break;
-    case DType::int32: convert(std::int32_t{}); break;
-    case DType::int64: convert(std::int64_t{}); break;
-    case DType::uint8: convert(std::uint8_t{}); break;
+    case DType::float32:
+      convert(float{});
+      break;
+    case DType::float64:
+      convert(double{});
+      break;
+    case DType::int32:
+      convert(std::int32_t{});
+      break;
+    case DType::int64:
+      convert(std::int64_t{});
+      break;
+    case DType::uint8:
+      convert(std::uint8_t{});
+      break;
   }
   return out;
 }
@@ -338,7 +378,14 @@ std::vector<unsigned char> serialize_npy(const NpyArray& array) {
   header.append((64 - unpadded % 64) % 64, ' ');
   header += '\n';
   if (header.size() > 65535) throw ValueError("serialize_npy: the shape is too long for a header");
-  const unsigned char prefix[] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+  const unsigned char prefix[] = {0x93,
+                                  'N',
+                                  'U',
+                                  'M',
+                                  'P',
+                                  'Y',
+                                  1,
+                                  0,
                                   static_cast<unsigned char>(header.size() & 0xff),
                                   static_cast<unsigned char>(header.size() >> 8)};
   // Sized once and filled with memcpy (GCC 12 warns falsely on vector::insert here).
@@ -346,7 +393,8 @@ std::vector<unsigned char> serialize_npy(const NpyArray& array) {
   std::memcpy(out.data(), prefix, sizeof prefix);
   std::memcpy(out.data() + sizeof prefix, header.data(), header.size());
   if (!array.bytes().empty()) {
-    std::memcpy(out.data() + sizeof prefix + header.size(), array.bytes().data(), array.bytes().size());
+    std::memcpy(out.data() + sizeof prefix + header.size(), array.bytes().data(),
+                array.bytes().size());
   }
   return out;
 }
@@ -361,8 +409,8 @@ void write_npy(const std::string& path, const NpyArray& array) {
   write_file_atomically(path, bytes.data(), bytes.size());
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                  \
-  template NpyArray NpyArray::from<T>(const xt::xarray<T>&);     \
+#define TAPEGRAD_INSTANTIATE(T)                              \
+  template NpyArray NpyArray::from<T>(const xt::xarray<T>&); \
   template xt::xarray<T> NpyArray::to<T>() const;
 
 TAPEGRAD_INSTANTIATE(float)

@@ -138,7 +138,8 @@ void write_npz(const std::string& path, const NpzArchive& arrays, bool compress)
     const auto& bytes = members.back();
     zip_source_t* member = zip_source_buffer(archive.get(), bytes.data(), bytes.size(), 0);
     if (member == nullptr) throw IoError(shown + ": " + zip_strerror(archive.get()));
-    const zip_int64_t index = zip_file_add(archive.get(), (name + ".npy").c_str(), member, ZIP_FL_ENC_UTF_8);
+    const zip_int64_t index =
+        zip_file_add(archive.get(), (name + ".npy").c_str(), member, ZIP_FL_ENC_UTF_8);
     if (index < 0) {
       zip_source_free(member);
       throw IoError(shown + ": cannot add '" + detail::printable(name) +

@@ -63,8 +63,8 @@ void save_torch_state(const nn::Module<T>& module, const std::string& path) {
     if (is_count) {
       arrays.emplace_back(name, detail::count_array(tensor.value()));
     } else {
-      arrays.emplace_back(
-          name, NpyArray::from(transpose.count(name) ? transposed(tensor.value()) : tensor.value()));
+      arrays.emplace_back(name, NpyArray::from(transpose.count(name) ? transposed(tensor.value())
+                                                                     : tensor.value()));
     }
   }
   write_npz(path, arrays);

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <iomanip>
 #include <sstream>
-
 #include <xtensor-blas/xlinalg.hpp>
 #include <xtensor/xmath.hpp>
 
@@ -21,15 +20,20 @@ using Array = xt::xarray<double>;
 
 Array derivative(nn::Activation activation, const Array& z) {
   switch (activation) {
-    case nn::Activation::Identity: return xt::ones<double>(z.shape());
+    case nn::Activation::Identity:
+      return xt::ones<double>(z.shape());
     case nn::Activation::Sigmoid: {
       const Array s = 1.0 / (1.0 + xt::exp(-z));
       return s * (1.0 - s);
     }
-    case nn::Activation::Tanh: return 1.0 - xt::square(xt::tanh(z));
-    case nn::Activation::ReLU: return xt::cast<double>(z > 0.0);
-    case nn::Activation::LeakyReLU: return xt::where(z > 0.0, 1.0, 0.01);
-    case nn::Activation::Softplus: return 1.0 / (1.0 + xt::exp(-z));
+    case nn::Activation::Tanh:
+      return 1.0 - xt::square(xt::tanh(z));
+    case nn::Activation::ReLU:
+      return xt::cast<double>(z > 0.0);
+    case nn::Activation::LeakyReLU:
+      return xt::where(z > 0.0, 1.0, 0.01);
+    case nn::Activation::Softplus:
+      return 1.0 / (1.0 + xt::exp(-z));
     case nn::Activation::GELU: {
       const Array phi = xt::exp(-0.5 * xt::square(z)) * 0.3989422804014327;  // 1 / sqrt(2 pi)
       return 0.5 * xt::erfc(-z / std::sqrt(2.0)) + z * phi;
@@ -38,7 +42,8 @@ Array derivative(nn::Activation activation, const Array& z) {
       const Array s = 1.0 / (1.0 + xt::exp(-z));
       return s * (1.0 + z * (1.0 - s));
     }
-    case nn::Activation::ELU: return xt::where(z > 0.0, 1.0, xt::exp(z));
+    case nn::Activation::ELU:
+      return xt::where(z > 0.0, 1.0, xt::exp(z));
   }
   return Array();
 }
@@ -64,8 +69,8 @@ Tensor<double> forward_loss(const Network& net, const Array& inputs, const Array
   return loss == BPLoss::mse ? nn::mse(a, t) : nn::half_sse(a, t);
 }
 
-
-BPQuantity compare(std::string name, const Array& tape, const Array& equations, const Array& numeric) {
+BPQuantity compare(std::string name, const Array& tape, const Array& equations,
+                   const Array& numeric) {
   BPQuantity q{std::move(name), tape, equations, numeric, 0, 0, {}};
   std::size_t worst = 0;
   for (std::size_t k = 0; k < tape.size(); ++k) {
@@ -100,7 +105,8 @@ BPCheckReport check_mlp_bp(const nn::MLP<double>& mlp, const Array& inputs, cons
     throw ShapeError("check_mlp_bp: inputs " + shape_to_string(inputs.shape()) + " and targets " +
                      shape_to_string(targets.shape()) + " do not fit a network " +
                      std::to_string(linears.front()->in_features()) + " -> ... -> " +
-                     std::to_string(linears.back()->out_features()) + " (expected (N, in), (N, out))");
+                     std::to_string(linears.back()->out_features()) +
+                     " (expected (N, in), (N, out))");
   }
 
   // Leaf copies of the parameters, so the model's own gradients stay as they are.

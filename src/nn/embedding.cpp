@@ -66,7 +66,8 @@ Embedding<T>::Embedding(std::size_t num_embeddings, std::size_t embedding_dim, G
 }
 
 template <class T>
-Tensor<T> Embedding<T>::forward(const std::vector<std::size_t>& indices, const Shape& leading_shape) {
+Tensor<T> Embedding<T>::forward(const std::vector<std::size_t>& indices,
+                                const Shape& leading_shape) {
   return embedding(indices, leading_shape, weight_);
 }
 
@@ -87,8 +88,10 @@ std::string Embedding<T>::extra_repr() const {
   return std::to_string(num_) + ", " + std::to_string(dim_);
 }
 
-template Tensor<float> embedding(const std::vector<std::size_t>&, const Shape&, const Tensor<float>&);
-template Tensor<double> embedding(const std::vector<std::size_t>&, const Shape&, const Tensor<double>&);
+template Tensor<float> embedding(const std::vector<std::size_t>&, const Shape&,
+                                 const Tensor<float>&);
+template Tensor<double> embedding(const std::vector<std::size_t>&, const Shape&,
+                                  const Tensor<double>&);
 template Tensor<float> embedding(const std::vector<std::size_t>&, const Tensor<float>&);
 template Tensor<double> embedding(const std::vector<std::size_t>&, const Tensor<double>&);
 template class Embedding<float>;

@@ -51,15 +51,24 @@ std::string Linear<T>::extra_repr() const {
 template <class T>
 std::string ActivationModule<T>::type_name() const {
   switch (activation_) {
-    case Activation::Identity: return "Identity";
-    case Activation::Sigmoid: return "Sigmoid";
-    case Activation::Tanh: return "Tanh";
-    case Activation::ReLU: return "ReLU";
-    case Activation::LeakyReLU: return "LeakyReLU";
-    case Activation::Softplus: return "Softplus";
-    case Activation::GELU: return "GELU";
-    case Activation::SiLU: return "SiLU";
-    case Activation::ELU: return "ELU";
+    case Activation::Identity:
+      return "Identity";
+    case Activation::Sigmoid:
+      return "Sigmoid";
+    case Activation::Tanh:
+      return "Tanh";
+    case Activation::ReLU:
+      return "ReLU";
+    case Activation::LeakyReLU:
+      return "LeakyReLU";
+    case Activation::Softplus:
+      return "Softplus";
+    case Activation::GELU:
+      return "GELU";
+    case Activation::SiLU:
+      return "SiLU";
+    case Activation::ELU:
+      return "ELU";
   }
   return "ActivationModule";
 }
@@ -67,24 +76,37 @@ std::string ActivationModule<T>::type_name() const {
 template <class T>
 std::string ActivationModule<T>::extra_repr() const {
   switch (activation_) {
-    case Activation::LeakyReLU: return "negative_slope=0.01";
-    case Activation::GELU: return "approximate='none'";
-    case Activation::ELU: return "alpha=1.0";
-    default: return "";
+    case Activation::LeakyReLU:
+      return "negative_slope=0.01";
+    case Activation::GELU:
+      return "approximate='none'";
+    case Activation::ELU:
+      return "alpha=1.0";
+    default:
+      return "";
   }
 }
 
 const char* activation_name(Activation activation) {
   switch (activation) {
-    case Activation::Identity: return "identity";
-    case Activation::Sigmoid: return "sigmoid";
-    case Activation::Tanh: return "tanh";
-    case Activation::ReLU: return "relu";
-    case Activation::LeakyReLU: return "leaky_relu";
-    case Activation::Softplus: return "softplus";
-    case Activation::GELU: return "gelu";
-    case Activation::SiLU: return "silu";
-    case Activation::ELU: return "elu";
+    case Activation::Identity:
+      return "identity";
+    case Activation::Sigmoid:
+      return "sigmoid";
+    case Activation::Tanh:
+      return "tanh";
+    case Activation::ReLU:
+      return "relu";
+    case Activation::LeakyReLU:
+      return "leaky_relu";
+    case Activation::Softplus:
+      return "softplus";
+    case Activation::GELU:
+      return "gelu";
+    case Activation::SiLU:
+      return "silu";
+    case Activation::ELU:
+      return "elu";
   }
   return "?";
 }
@@ -92,15 +114,24 @@ const char* activation_name(Activation activation) {
 template <class T>
 Tensor<T> activate(Activation activation, const Tensor<T>& x) {
   switch (activation) {
-    case Activation::Identity: return x;
-    case Activation::Sigmoid: return sigmoid(x);
-    case Activation::Tanh: return tanh(x);
-    case Activation::ReLU: return relu(x);
-    case Activation::LeakyReLU: return leaky_relu(x, 0.01);
-    case Activation::Softplus: return softplus(x);
-    case Activation::GELU: return gelu(x);
-    case Activation::SiLU: return silu(x);
-    case Activation::ELU: return elu(x, 1.0);
+    case Activation::Identity:
+      return x;
+    case Activation::Sigmoid:
+      return sigmoid(x);
+    case Activation::Tanh:
+      return tanh(x);
+    case Activation::ReLU:
+      return relu(x);
+    case Activation::LeakyReLU:
+      return leaky_relu(x, 0.01);
+    case Activation::Softplus:
+      return softplus(x);
+    case Activation::GELU:
+      return gelu(x);
+    case Activation::SiLU:
+      return silu(x);
+    case Activation::ELU:
+      return elu(x, 1.0);
   }
   throw ValueError("activate: unknown activation");
 }
@@ -128,7 +159,8 @@ Tensor<T> Sequential<T>::forward(const Tensor<T>& input) {
 }
 
 template <class T>
-MLP<T>::MLP(const std::vector<std::size_t>& sizes, Activation activation, const MLPOptions& options) {
+MLP<T>::MLP(const std::vector<std::size_t>& sizes, Activation activation,
+            const MLPOptions& options) {
   if (sizes.size() < 2) throw ValueError("MLP: needs at least an input and an output size");
   for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
     linears_.push_back(this->push_back(

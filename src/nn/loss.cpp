@@ -21,7 +21,8 @@ void require_same_shape(const char* loss, const Tensor<T>& output, const Tensor<
 
 // The one-hot rows of `labels` for logits of shape (N, C), checked.
 template <class T>
-Tensor<T> one_hot(const char* loss, const Tensor<T>& scores, const std::vector<std::size_t>& labels) {
+Tensor<T> one_hot(const char* loss, const Tensor<T>& scores,
+                  const std::vector<std::size_t>& labels) {
   if (scores.dim() != 2) {
     throw ShapeError(std::string(loss) + ": expects scores of shape (N, C), got " +
                      shape_to_string(scores.shape()));
@@ -91,11 +92,13 @@ Tensor<T> cross_entropy(const Tensor<T>& logits, const std::vector<std::size_t>&
 template <class T>
 Tensor<T> cross_entropy_with_probabilities(const Tensor<T>& logits, const Tensor<T>& target) {
   if (logits.dim() != 2) {
-    throw ShapeError("cross_entropy_with_probabilities: expects logits of shape (N, C), got " + shape_to_string(logits.shape()));
+    throw ShapeError("cross_entropy_with_probabilities: expects logits of shape (N, C), got " +
+                     shape_to_string(logits.shape()));
   }
   if (target.shape() != logits.shape()) {
-    throw ShapeError("cross_entropy_with_probabilities: target of shape " + shape_to_string(target.shape()) +
-                     " for logits of shape " + shape_to_string(logits.shape()) + "; they must be equal");
+    throw ShapeError("cross_entropy_with_probabilities: target of shape " +
+                     shape_to_string(target.shape()) + " for logits of shape " +
+                     shape_to_string(logits.shape()) + "; they must be equal");
   }
   const std::size_t n = logits.shape()[0];
   if (n == 0) throw ValueError("cross_entropy_with_probabilities: the batch is empty");

@@ -3,9 +3,9 @@
 #include <cxxabi.h>
 
 #include <algorithm>
-#include <utility>
 #include <cstdlib>
 #include <typeinfo>
+#include <utility>
 
 namespace tapegrad::nn {
 

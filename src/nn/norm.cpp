@@ -81,11 +81,13 @@ Tensor<T> batch_norm(const Tensor<T>& x, const std::optional<Tensor<T>>& running
     axes.push_back(static_cast<std::ptrdiff_t>(a));
   }
   if (training && n == 1) {
-    throw ValueError("batch_norm: Expected more than 1 value per channel when training, got input size " +
-                     shape_to_string(x.shape()));
+    throw ValueError(
+        "batch_norm: Expected more than 1 value per channel when training, got input size " +
+        shape_to_string(x.shape()));
   }
   if (!training && !running_mean) {
-    throw ValueError("batch_norm: evaluation (training = false) needs running_mean and running_var");
+    throw ValueError(
+        "batch_norm: evaluation (training = false) needs running_mean and running_var");
   }
   if (training && tapegrad::detail::compiling()) {
     throw TapeError(
@@ -164,9 +166,11 @@ BatchNormBase<T>::BatchNormBase(const char* name, std::size_t num_features, doub
     weight_ = this->register_parameter("weight", Tensor<T>(xt::xarray<T>(xt::ones<T>(shape))));
     bias_ = this->register_parameter("bias", Tensor<T>(xt::xarray<T>(xt::zeros<T>(shape))));
   }
-  running_mean_ = this->register_buffer("running_mean", Tensor<T>(xt::xarray<T>(xt::zeros<T>(shape))));
+  running_mean_ =
+      this->register_buffer("running_mean", Tensor<T>(xt::xarray<T>(xt::zeros<T>(shape))));
   running_var_ = this->register_buffer("running_var", Tensor<T>(xt::xarray<T>(xt::ones<T>(shape))));
-  num_batches_tracked_ = this->register_buffer("num_batches_tracked", Tensor<T>(T(0)), BufferKind::count);
+  num_batches_tracked_ =
+      this->register_buffer("num_batches_tracked", Tensor<T>(T(0)), BufferKind::count);
 }
 
 template <class T>
@@ -178,7 +182,8 @@ Tensor<T> BatchNormBase<T>::forward(const Tensor<T>& input) {
     weight = weight_;
     bias = bias_;
   }
-  Tensor<T> y = batch_norm<T>(input, running_mean_, running_var_, weight, bias, training, momentum_, eps_);
+  Tensor<T> y =
+      batch_norm<T>(input, running_mean_, running_var_, weight, bias, training, momentum_, eps_);
   if (training) num_batches_tracked_.mutable_value().data()[0] += T(1);
   return y;
 }
@@ -186,8 +191,8 @@ Tensor<T> BatchNormBase<T>::forward(const Tensor<T>& input) {
 template <class T>
 std::string BatchNormBase<T>::extra_repr() const {
   return std::to_string(num_features_) + ", eps=" + detail::python_float(eps_) +
-         ", momentum=" + detail::python_float(momentum_) + ", affine=" + detail::python_bool(affine_) +
-         ", track_running_stats=True";
+         ", momentum=" + detail::python_float(momentum_) +
+         ", affine=" + detail::python_bool(affine_) + ", track_running_stats=True";
 }
 
 template <class T>
@@ -209,12 +214,15 @@ void BatchNorm2d<T>::check_input(const Tensor<T>& input) const {
 template <class T>
 LayerNorm<T>::LayerNorm(const Shape& normalized_shape, double eps, bool elementwise_affine)
     : normalized_shape_(normalized_shape), eps_(eps), affine_(elementwise_affine) {
-  if (normalized_shape.empty()) throw ValueError("LayerNorm: normalized_shape must name at least one axis");
+  if (normalized_shape.empty())
+    throw ValueError("LayerNorm: normalized_shape must name at least one axis");
   check_eps("LayerNorm", eps);
   checked_size("LayerNorm", normalized_shape);
   if (affine_) {
-    weight_ = this->register_parameter("weight", Tensor<T>(xt::xarray<T>(xt::ones<T>(normalized_shape))));
-    bias_ = this->register_parameter("bias", Tensor<T>(xt::xarray<T>(xt::zeros<T>(normalized_shape))));
+    weight_ =
+        this->register_parameter("weight", Tensor<T>(xt::xarray<T>(xt::ones<T>(normalized_shape))));
+    bias_ =
+        this->register_parameter("bias", Tensor<T>(xt::xarray<T>(xt::zeros<T>(normalized_shape))));
   }
 }
 
@@ -231,10 +239,10 @@ std::string LayerNorm<T>::extra_repr() const {
 }
 
 #define TAPEGRAD_NORM_INSTANTIATE(T)                                                              \
-  template Tensor<T> batch_norm(const Tensor<T>&, const std::optional<Tensor<T>>&,                 \
+  template Tensor<T> batch_norm(const Tensor<T>&, const std::optional<Tensor<T>>&,                \
                                 const std::optional<Tensor<T>>&, const std::optional<Tensor<T>>&, \
                                 const std::optional<Tensor<T>>&, bool, double, double);           \
-  template Tensor<T> layer_norm(const Tensor<T>&, const Shape&, const std::optional<Tensor<T>>&,   \
+  template Tensor<T> layer_norm(const Tensor<T>&, const Shape&, const std::optional<Tensor<T>>&,  \
                                 const std::optional<Tensor<T>>&, double);                         \
   template class BatchNormBase<T>;                                                                \
   template class BatchNorm1d<T>;                                                                  \

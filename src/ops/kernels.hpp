@@ -10,7 +10,6 @@
 #include <limits>
 #include <memory>
 #include <optional>
-
 #include <xtensor/xarray.hpp>
 
 #include "core/node_pool.hpp"
@@ -35,7 +34,8 @@ void walk(const Shape& shape, const Shape& stride_a, const Shape& stride_b, F f)
   Shape index(dim, 0);
   std::size_t offset_a = 0, offset_b = 0;
   for (std::size_t k = 0; k < total; k += inner) {
-    for (std::size_t j = 0; j < inner; ++j) f(k + j, offset_a + j * inner_a, offset_b + j * inner_b);
+    for (std::size_t j = 0; j < inner; ++j)
+      f(k + j, offset_a + j * inner_a, offset_b + j * inner_b);
     // Advance the index over the outer axes, like an odometer.
     for (std::size_t i = dim - 1; i-- > 0;) {
       offset_a += stride_a[i];
@@ -90,7 +90,8 @@ void reduce_into(const xt::xarray<T>& x, const Shape& shape, T* out) {
       for (; j + 8 <= block; j += 8) {
         for (std::size_t t = 0; t < 8; ++t) lanes[t] += run[j + t];
       }
-      T total = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+      T total = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
+                ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
       for (; j < block; ++j) total += run[j];
       out[o] += total;
     });
@@ -135,7 +136,8 @@ void sum_rows(const T* x, const Rows& rows, T* out) {
 /// One row repeated: expand_into for shapes as_rows accepts.
 template <class T>
 void repeat_rows(const T* x, const Rows& rows, T* out) {
-  if (rows.row == 1) {  // one number (a gradient seed spread over an array): no copy call per element
+  if (rows.row ==
+      1) {  // one number (a gradient seed spread over an array): no copy call per element
     std::fill(out, out + rows.n, x[0]);
     return;
   }

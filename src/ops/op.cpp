@@ -1,10 +1,10 @@
 // The list of built-in ops, filled by each op block's TAPEGRAD_REGISTER_OP.
-#include "ops/op_names.hpp"
-
 #include <algorithm>
 #include <mutex>
 #include <string>
 #include <vector>
+
+#include "ops/op_names.hpp"
 
 namespace tapegrad::detail {
 

@@ -27,9 +27,9 @@
 //   A rule never computes on raw values, not even a mask: a mask is an op of its own (sign,
 //   max_share, max_mask...), so that a compiled step recomputes it when the inputs change.
 // The public function checks its arguments (the errors name the op and the values), makes
-// the Attrs and calls apply<Op> (or apply_shaped<Op>); TAPEGRAD_UNARY_OP / TAPEGRAD_BINARY_OP write it for the
-// plain elementwise signatures. TAPEGRAD_REGISTER_OP adds the op to op_names(), the list the
-// per-op test tables are checked against.
+// the Attrs and calls apply<Op> (or apply_shaped<Op>); TAPEGRAD_UNARY_OP / TAPEGRAD_BINARY_OP write
+// it for the plain elementwise signatures. TAPEGRAD_REGISTER_OP adds the op to op_names(), the list
+// the per-op test tables are checked against.
 #pragma once
 
 #include <array>
@@ -41,7 +41,6 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
-
 #include <xtensor/xarray.hpp>
 #include <xtensor/xstorage.hpp>
 
@@ -76,7 +75,9 @@ template <class T>
 class Gradients {
  public:
   Gradients() = default;
-  Gradients(Tensor<T> only) { first_[0] = std::move(only); }  // NOLINT: one input's rule returns a tensor
+  Gradients(Tensor<T> only) {
+    first_[0] = std::move(only);
+  }  // NOLINT: one input's rule returns a tensor
   std::optional<Tensor<T>>& operator[](std::size_t i) {
     if (i < 2) return first_[i];
     if (!more_) more_ = std::make_unique<std::vector<std::optional<Tensor<T>>>>();
@@ -87,7 +88,8 @@ class Gradients {
 
  private:
   std::array<std::optional<Tensor<T>>, 2> first_;
-  std::unique_ptr<std::vector<std::optional<Tensor<T>>>> more_;  // only for ops of 3+ inputs (concat)
+  std::unique_ptr<std::vector<std::optional<Tensor<T>>>>
+      more_;  // only for ops of 3+ inputs (concat)
 };
 
 template <class Op>
@@ -97,9 +99,11 @@ using AttrsOf = typename Op::Attrs;
 template <class Op, class T, class = void>
 constexpr bool has_shape = false;
 template <class Op, class T>
-constexpr bool has_shape<Op, T, std::void_t<decltype(Op::shape(std::declval<const Inputs<T>&>(),
-                                                               std::declval<const AttrsOf<Op>&>(),
-                                                               std::declval<Shape&>()))>> = true;
+constexpr bool has_shape<
+    Op, T,
+    std::void_t<decltype(Op::shape(std::declval<const Inputs<T>&>(),
+                                   std::declval<const AttrsOf<Op>&>(), std::declval<Shape&>()))>> =
+    true;
 
 /// Elementwise op of one input: y has x's shape, y[i] = Op::f(x[i]).
 template <class Op>
@@ -209,14 +213,16 @@ void forward_of(Record& record) {
 }
 
 template <class Op>
-constexpr bool is_elementwise = std::is_base_of_v<Unary<Op>, Op> || std::is_base_of_v<Binary<Op>, Op>;
+constexpr bool is_elementwise =
+    std::is_base_of_v<Unary<Op>, Op> || std::is_base_of_v<Binary<Op>, Op>;
 
 /// OpEntry::elementwise for Op (a Unary or Binary op whose Attrs are inline or absent): what
 /// its forward computes, element for element, so a compiled step gives the eager numbers bit
 /// for bit.
 template <class Op, class T>
 void elementwise_of(const void* a_bytes, const void* b_bytes, void* y_bytes, std::size_t n,
-                    std::size_t row, Spread spread_a, Spread spread_b, const unsigned char* attr_bytes) {
+                    std::size_t row, Spread spread_a, Spread spread_b,
+                    const unsigned char* attr_bytes) {
   const T* a = static_cast<const T*>(a_bytes);
   const T* b = static_cast<const T*>(b_bytes);
   T* y = static_cast<T*>(y_bytes);
@@ -272,10 +278,11 @@ constexpr bool has_raw<Op, std::void_t<typename Op::Raw>> = true;
 template <class Op, class T, class = void>
 constexpr bool has_raw_add = false;
 template <class Op, class T>
-constexpr bool has_raw_add<Op, T, std::void_t<decltype(Op::raw_add(std::declval<const T*>(), std::declval<const T*>(),
-                                                                   std::declval<T*>(),
-                                                                   std::declval<const typename Op::Raw&>(), T()))>> =
-    true;
+constexpr bool
+    has_raw_add<Op, T,
+                std::void_t<decltype(Op::raw_add(
+                    std::declval<const T*>(), std::declval<const T*>(), std::declval<T*>(),
+                    std::declval<const typename Op::Raw&>(), T()))>> = true;
 
 template <class Op>
 typename Op::Raw raw_from(const unsigned char* params) {
@@ -287,13 +294,15 @@ typename Op::Raw raw_from(const unsigned char* params) {
 template <class Op, class T>
 void raw_kernel_of(const void* a, const void* b, void* y, std::size_t, std::size_t, Spread, Spread,
                    const unsigned char* params) {
-  Op::raw_forward(static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(y), raw_from<Op>(params));
+  Op::raw_forward(static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(y),
+                  raw_from<Op>(params));
 }
 
 template <class Op, class T>
-void raw_add_of(const void* a, const void* b, void* into, const unsigned char* params, double alpha) {
-  Op::raw_add(static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(into), raw_from<Op>(params),
-              static_cast<T>(alpha));
+void raw_add_of(const void* a, const void* b, void* into, const unsigned char* params,
+                double alpha) {
+  Op::raw_add(static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(into),
+              raw_from<Op>(params), static_cast<T>(alpha));
 }
 
 /// OpEntry::raw for Op.
@@ -338,15 +347,16 @@ constexpr void (*raw_add_entry())(const void*, const void*, void*, const unsigne
 }
 
 template <class Op, class T>
-inline const OpEntry op_entry{Op::name, &backward_of<Op, T>, &forward_of<Op, T>, true,
-                              elementwise_entry<Op, T>(), raw_entry<Op, T>(),
-                              raw_add_entry<Op, T>()};
+inline const OpEntry op_entry{
+    Op::name,           &backward_of<Op, T>,   &forward_of<Op, T>, true, elementwise_entry<Op, T>(),
+    raw_entry<Op, T>(), raw_add_entry<Op, T>()};
 
 /// Runs Op's kernel on the inputs' values into a new array (from the array cache) of the
 /// result's shape (`shape`, or Op::shape's when it is null) and records it.
 template <class Op, class T>
-Tensor<T> apply_to(const std::shared_ptr<NodeBase>* const* nodes, const xt::xarray<T>* const* values,
-                   std::size_t count, AttrsOf<Op> attrs, const Shape* shape) {
+Tensor<T> apply_to(const std::shared_ptr<NodeBase>* const* nodes,
+                   const xt::xarray<T>* const* values, std::size_t count, AttrsOf<Op> attrs,
+                   const Shape* shape) {
   const Inputs<T> in(values, count);
   std::shared_ptr<Node<T>> node;
   if constexpr (has_shape<Op, T>) {
@@ -358,7 +368,8 @@ Tensor<T> apply_to(const std::shared_ptr<NodeBase>* const* nodes, const xt::xarr
   Op::forward(in, attrs, node->value);
   AttrBox box;
   if constexpr (!std::is_same_v<AttrsOf<Op>, NoAttrs>) box.put(std::move(attrs));
-  return make_result_from<T>(op_entry<Op, T>, Op::name, std::move(node), nodes, count, std::move(box));
+  return make_result_from<T>(op_entry<Op, T>, Op::name, std::move(node), nodes, count,
+                             std::move(box));
 }
 
 /// Op applied to its inputs (tensors of one element type), with its Attrs if it has any.
@@ -384,7 +395,8 @@ Tensor<T> apply_shaped(const Shape& shape, AttrsOf<Op> attrs, const Tensor<T>& f
   return apply_to<Op, T>(nodes, values, 1 + sizeof...(More), std::move(attrs), &shape);
 }
 template <class Op, class T>
-Tensor<T> apply_shaped(const Shape& shape, AttrsOf<Op> attrs, const std::vector<Tensor<T>>& inputs) {
+Tensor<T> apply_shaped(const Shape& shape, AttrsOf<Op> attrs,
+                       const std::vector<Tensor<T>>& inputs) {
   std::vector<const std::shared_ptr<NodeBase>*> nodes;
   std::vector<const xt::xarray<T>*> values;
   nodes.reserve(inputs.size());
@@ -402,28 +414,28 @@ Tensor<T> apply_shaped(const Shape& shape, AttrsOf<Op> attrs, const std::vector<
 #define TAPEGRAD_CONCAT(a, b) TAPEGRAD_CONCAT_INNER(a, b)
 
 /// Puts Op's name in detail::op_names().
-#define TAPEGRAD_REGISTER_OP(Op)                                                 \
-  namespace {                                                                    \
-  [[maybe_unused]] const bool TAPEGRAD_CONCAT(registered_, Op) =                 \
-      ::tapegrad::detail::register_op(Op::name);                                 \
+#define TAPEGRAD_REGISTER_OP(Op)                                                               \
+  namespace {                                                                                  \
+  [[maybe_unused]] const bool TAPEGRAD_CONCAT(registered_,                                     \
+                                              Op) = ::tapegrad::detail::register_op(Op::name); \
   }
 
 /// Defines tapegrad::function(x) as Op, for float and double, and registers Op.
-#define TAPEGRAD_UNARY_OP(function, Op)                                          \
-  TAPEGRAD_REGISTER_OP(Op)                                                       \
-  template <class T>                                                             \
-  Tensor<T> function(const Tensor<T>& x) {                                       \
-    return detail::apply<Op>(x);                                                 \
-  }                                                                              \
-  template Tensor<float> function(const Tensor<float>&);                         \
+#define TAPEGRAD_UNARY_OP(function, Op)                  \
+  TAPEGRAD_REGISTER_OP(Op)                               \
+  template <class T>                                     \
+  Tensor<T> function(const Tensor<T>& x) {               \
+    return detail::apply<Op>(x);                         \
+  }                                                      \
+  template Tensor<float> function(const Tensor<float>&); \
   template Tensor<double> function(const Tensor<double>&);
 
 /// Defines tapegrad::function(a, b) as Op, for float and double, and registers Op.
-#define TAPEGRAD_BINARY_OP(function, Op)                                         \
-  TAPEGRAD_REGISTER_OP(Op)                                                       \
-  template <class T>                                                             \
-  Tensor<T> function(const Tensor<T>& a, const Tensor<T>& b) {                   \
-    return detail::apply<Op>(a, b);                                              \
-  }                                                                              \
-  template Tensor<float> function(const Tensor<float>&, const Tensor<float>&);   \
+#define TAPEGRAD_BINARY_OP(function, Op)                                       \
+  TAPEGRAD_REGISTER_OP(Op)                                                     \
+  template <class T>                                                           \
+  Tensor<T> function(const Tensor<T>& a, const Tensor<T>& b) {                 \
+    return detail::apply<Op>(a, b);                                            \
+  }                                                                            \
+  template Tensor<float> function(const Tensor<float>&, const Tensor<float>&); \
   template Tensor<double> function(const Tensor<double>&, const Tensor<double>&);

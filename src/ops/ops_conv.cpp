@@ -58,7 +58,12 @@ struct Extents {
   std::size_t n, c, h, w, ho, wo;
 };
 Extents extents_of(const Shape& x, const Window& k) {
-  return {x[0], x[1], x[2], x[3], out_extent(x[2], k.kh, k.sh, k.ph, k.dh), out_extent(x[3], k.kw, k.sw, k.pw, k.dw)};
+  return {x[0],
+          x[1],
+          x[2],
+          x[3],
+          out_extent(x[2], k.kh, k.sh, k.ph, k.dh),
+          out_extent(x[3], k.kw, k.sw, k.pw, k.dw)};
 }
 
 template <class T>
@@ -73,8 +78,9 @@ Tensor<T> col2im_of(const Tensor<T>& columns, const Window& k, const Shape& out_
 // few columns at each row's ends, which the shifted copy filled from the neighbouring row)
 // are set to the padding value afterwards. Small copies row by row cost a call each.
 template <class T>
-void unfold_shifted_planes(const T* x, const Extents& e, const Window& k, std::size_t c, std::size_t down,
-                           std::size_t right, const Span& rows, const Span& cols, T* row) {
+void unfold_shifted_planes(const T* x, const Extents& e, const Window& k, std::size_t c,
+                           std::size_t down, std::size_t right, const Span& rows, const Span& cols,
+                           T* row) {
   const T pad = static_cast<T>(k.padding_value);
   const std::size_t plane = e.h * e.w;
   for (std::size_t n = 0; n < e.n; ++n) {
@@ -132,7 +138,8 @@ void unfold(const T* x, const Extents& e, const Window& k, T* y) {
             if (k.sw == 1) {
               std::copy_n(from + at, cols.last - cols.first, to + cols.first);
             } else {
-              for (std::size_t q = cols.first, a = at; q < cols.last; ++q, a += k.sw) to[q] = from[a];
+              for (std::size_t q = cols.first, a = at; q < cols.last; ++q, a += k.sw)
+                to[q] = from[a];
             }
             std::fill(to + cols.last, to + e.wo, pad);
           }
@@ -159,7 +166,8 @@ void fold_add(const T* y, const Extents& e, const Window& k, T* x) {
             const std::size_t r = p * k.sh + i * k.dh - k.ph;  // >= 0: p is in rows
             T* to = x + ((n * e.c + c) * e.h + r) * e.w;
             const std::size_t at = cols.first * k.sw + j * k.dw - k.pw;
-            for (std::size_t q = cols.first, a = at; q < cols.last; ++q, a += k.sw) to[a] += from[q];
+            for (std::size_t q = cols.first, a = at; q < cols.last; ++q, a += k.sw)
+              to[a] += from[q];
           }
         }
       }
@@ -229,8 +237,8 @@ Tensor<T> col2im_of(const Tensor<T>& columns, const Window& k, const Shape& out_
 // c = op(a) op(b) + beta c, each matrix row-major with its own leading dimension: op(a)
 // (m, k), op(b) (k, n), c (m, n). conv2d has checked every extent below 2^31.
 template <class T>
-void gemm_strided(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda,
-                  const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+void gemm_strided(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a,
+                  std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
   if (m == 0 || n == 0) return;
   if (k == 0) {  // BLAS rejects empty strides; the product of no terms is 0
     for (std::size_t i = 0; i < m; ++i) {
@@ -243,9 +251,11 @@ void gemm_strided(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k,
   const auto fb = tb ? CblasTrans : CblasNoTrans;
   const auto i = [](std::size_t v) { return static_cast<int>(v); };
   if constexpr (std::is_same_v<T, double>) {
-    cblas_dgemm(CblasRowMajor, fa, fb, i(m), i(n), i(k), 1.0, a, i(lda), b, i(ldb), beta, c, i(ldc));
+    cblas_dgemm(CblasRowMajor, fa, fb, i(m), i(n), i(k), 1.0, a, i(lda), b, i(ldb), beta, c,
+                i(ldc));
   } else {
-    cblas_sgemm(CblasRowMajor, fa, fb, i(m), i(n), i(k), 1.0f, a, i(lda), b, i(ldb), beta, c, i(ldc));
+    cblas_sgemm(CblasRowMajor, fa, fb, i(m), i(n), i(k), 1.0f, a, i(lda), b, i(ldb), beta, c,
+                i(ldc));
   }
 }
 
@@ -287,11 +297,14 @@ class ScratchColumns {
 };
 
 template <class T>
-Tensor<T> conv2d_weight_grad(const Tensor<T>& g, const Tensor<T>& x, const Window& k, const Shape& weight_shape);
+Tensor<T> conv2d_weight_grad(const Tensor<T>& g, const Tensor<T>& x, const Window& k,
+                             const Shape& weight_shape);
 template <class T>
-Tensor<T> conv_transpose2d_of(const Tensor<T>& weight, const Tensor<T>& g, const Window& k, const Shape& x_shape);
+Tensor<T> conv_transpose2d_of(const Tensor<T>& weight, const Tensor<T>& g, const Window& k,
+                              const Shape& x_shape);
 template <class T>
-Tensor<T> conv2d_without_bias(const Tensor<T>& x, const Tensor<T>& weight, const Window& k, const Shape& y_shape);
+Tensor<T> conv2d_without_bias(const Tensor<T>& x, const Tensor<T>& weight, const Window& k,
+                              const Shape& y_shape);
 
 // y[n] = w unfold(x[n]) (+ bias[o] on channel o, when a bias is the third input), x (N, C,
 // H, W), w (O, C, kh, kw), y (N, O, Ho, Wo).
@@ -307,8 +320,8 @@ struct Conv2d {
     T* columns = scratch.data();
     for (std::size_t n = 0; n < e.x.n; ++n) {
       unfold(in[0].data() + n * image, e.image, k, columns);
-      gemm_strided(false, false, e.o, e.l, e.k, in[1].data(), e.k, columns, e.l, T(0), out.data() + n * e.o * e.l,
-                   e.l);
+      gemm_strided(false, false, e.o, e.l, e.k, in[1].data(), e.k, columns, e.l, T(0),
+                   out.data() + n * e.o * e.l, e.l);
     }
     if (in.size() == 3) {
       const T* bias = in[2].data();
@@ -344,8 +357,8 @@ struct Conv2dWeightGrad {
     std::fill(out.data(), out.data() + out.size(), T(0));
     for (std::size_t n = 0; n < e.x.n; ++n) {
       unfold(in[1].data() + n * image, e.image, k, columns);
-      gemm_strided(false, true, e.o, e.k, e.l, in[0].data() + n * e.o * e.l, e.l, columns, e.l, T(1), out.data(),
-                   e.k);
+      gemm_strided(false, true, e.o, e.k, e.l, in[0].data() + n * e.o * e.l, e.l, columns, e.l,
+                   T(1), out.data(), e.k);
     }
   }
   template <class T>
@@ -371,8 +384,8 @@ struct ConvTranspose2d {
     T* columns = scratch.data();
     std::fill(out.data(), out.data() + out.size(), T(0));
     for (std::size_t n = 0; n < e.x.n; ++n) {
-      gemm_strided(true, false, e.k, e.l, e.o, in[0].data(), e.k, in[1].data() + n * e.o * e.l, e.l, T(0), columns,
-                   e.l);
+      gemm_strided(true, false, e.k, e.l, e.o, in[0].data(), e.k, in[1].data() + n * e.o * e.l, e.l,
+                   T(0), columns, e.l);
       fold_add(columns, e.image, k, out.data() + n * image);
     }
   }
@@ -387,15 +400,18 @@ struct ConvTranspose2d {
 };
 
 template <class T>
-Tensor<T> conv2d_without_bias(const Tensor<T>& x, const Tensor<T>& weight, const Window& k, const Shape& y_shape) {
+Tensor<T> conv2d_without_bias(const Tensor<T>& x, const Tensor<T>& weight, const Window& k,
+                              const Shape& y_shape) {
   return detail::apply_shaped<Conv2d>(y_shape, k, x, weight);
 }
 template <class T>
-Tensor<T> conv2d_weight_grad(const Tensor<T>& g, const Tensor<T>& x, const Window& k, const Shape& weight_shape) {
+Tensor<T> conv2d_weight_grad(const Tensor<T>& g, const Tensor<T>& x, const Window& k,
+                             const Shape& weight_shape) {
   return detail::apply_shaped<Conv2dWeightGrad>(weight_shape, k, g, x);
 }
 template <class T>
-Tensor<T> conv_transpose2d_of(const Tensor<T>& weight, const Tensor<T>& g, const Window& k, const Shape& x_shape) {
+Tensor<T> conv_transpose2d_of(const Tensor<T>& weight, const Tensor<T>& g, const Window& k,
+                              const Shape& x_shape) {
   return detail::apply_shaped<ConvTranspose2d>(x_shape, k, weight, g);
 }
 
@@ -411,12 +427,12 @@ std::string pair_string(const Size2& s) { return s.to_pair_string(); }
 void check_size(const char* op, const char* what, const Size2& s, std::int64_t least) {
   for (const std::int64_t v : {s.h(), s.w()}) {
     if (v < least) {
-      throw ValueError(std::string(op) + ": " + what + " must be at least " + std::to_string(least) + ", got " +
-                       pair_string(s));
+      throw ValueError(std::string(op) + ": " + what + " must be at least " +
+                       std::to_string(least) + ", got " + pair_string(s));
     }
     if (v > kLargest) {
-      throw ValueError(std::string(op) + ": " + what + " " + pair_string(s) + " is too large (at most " +
-                       std::to_string(kLargest) + ")");
+      throw ValueError(std::string(op) + ": " + what + " " + pair_string(s) +
+                       " is too large (at most " + std::to_string(kLargest) + ")");
     }
   }
 }
@@ -428,24 +444,31 @@ struct CheckedWindow {
   Shape columns;  // (C kh kw, N Ho Wo)
   std::size_t ho, wo;
 };
-CheckedWindow checked_window(const char* op, const Shape& x, const Size2& kernel, const Conv2dOptions& options,
-                             double padding_value, const Shape& shown) {
+CheckedWindow checked_window(const char* op, const Shape& x, const Size2& kernel,
+                             const Conv2dOptions& options, double padding_value,
+                             const Shape& shown) {
   check_size(op, "the kernel size", kernel, 1);
   check_size(op, "the stride", options.stride(), 1);
   check_size(op, "the padding", options.padding(), 0);
   check_size(op, "the dilation", options.dilation(), 1);
   const auto u = [](std::int64_t v) { return static_cast<std::size_t>(v); };
-  const Window k{u(kernel.h()),           u(kernel.w()),           u(options.stride().h()), u(options.stride().w()),
-                 u(options.padding().h()), u(options.padding().w()), u(options.dilation().h()),
-                 u(options.dilation().w()), padding_value};
+  const Window k{u(kernel.h()),
+                 u(kernel.w()),
+                 u(options.stride().h()),
+                 u(options.stride().w()),
+                 u(options.padding().h()),
+                 u(options.padding().w()),
+                 u(options.dilation().h()),
+                 u(options.dilation().w()),
+                 padding_value};
   const std::size_t span_h = k.dh * (k.kh - 1) + 1, span_w = k.dw * (k.kw - 1) + 1;
   const std::size_t padded_h = x[2] + 2 * k.ph, padded_w = x[3] + 2 * k.pw;
   if (span_h > padded_h || span_w > padded_w) {
     throw ValueError(std::string(op) + ": the kernel " + pair_string(kernel) + " with dilation " +
                      pair_string(options.dilation()) + " spans (" + std::to_string(span_h) + ", " +
-                     std::to_string(span_w) + "), larger than the padded input (" + std::to_string(padded_h) + ", " +
-                     std::to_string(padded_w) + ") of " + shape_to_string(shown) + " with padding " +
-                     pair_string(options.padding()));
+                     std::to_string(span_w) + "), larger than the padded input (" +
+                     std::to_string(padded_h) + ", " + std::to_string(padded_w) + ") of " +
+                     shape_to_string(shown) + " with padding " + pair_string(options.padding()));
   }
   const Extents e = extents_of(x, k);
   Shape columns{e.c * k.kh * k.kw, e.n * e.ho * e.wo};
@@ -456,7 +479,8 @@ CheckedWindow checked_window(const char* op, const Shape& x, const Size2& kernel
 template <class T>
 void require_4d(const char* op, const Tensor<T>& x) {
   if (x.dim() != 4) {
-    throw ValueError(std::string(op) + ": the input must be 4-d (N, C, H, W), got " + shape_to_string(x.shape()));
+    throw ValueError(std::string(op) + ": the input must be 4-d (N, C, H, W), got " +
+                     shape_to_string(x.shape()));
   }
 }
 
@@ -477,29 +501,36 @@ Tensor<T> as_input(const Tensor<T>& x, const Tensor<T>& y) {
 }
 
 template <class T>
-Tensor<T> conv2d_of(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>* bias, const Conv2dOptions& options) {
+Tensor<T> conv2d_of(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>* bias,
+                    const Conv2dOptions& options) {
   const Tensor<T> x4 = batched("conv2d", x);
   if (weight.dim() != 4) {
-    throw ShapeError("conv2d: the weight must be 4-d (O, C, kh, kw), got " + shape_to_string(weight.shape()));
+    throw ShapeError("conv2d: the weight must be 4-d (O, C, kh, kw), got " +
+                     shape_to_string(weight.shape()));
   }
   const Shape& w = weight.shape();
   const std::size_t channels = x4.shape()[1], out_channels = w[0];
   if (w[1] != channels) {
-    throw ShapeError("conv2d: input " + shape_to_string(x.shape()) + " has " + std::to_string(channels) +
-                     " channels, weight " + shape_to_string(w) + " expects " + std::to_string(w[1]));
+    throw ShapeError("conv2d: input " + shape_to_string(x.shape()) + " has " +
+                     std::to_string(channels) + " channels, weight " + shape_to_string(w) +
+                     " expects " + std::to_string(w[1]));
   }
   if (bias != nullptr && bias->shape() != Shape{out_channels}) {
-    throw ShapeError("conv2d: the bias must have shape (" + std::to_string(out_channels) + ",) for weight " +
-                     shape_to_string(w) + ", got " + shape_to_string(bias->shape()));
+    throw ShapeError("conv2d: the bias must have shape (" + std::to_string(out_channels) +
+                     ",) for weight " + shape_to_string(w) + ", got " +
+                     shape_to_string(bias->shape()));
   }
-  const auto window = checked_window("conv2d", x4.shape(), Size2(w[2], w[3]), options, 0.0, x.shape());
+  const auto window =
+      checked_window("conv2d", x4.shape(), Size2(w[2], w[3]), options, 0.0, x.shape());
   const std::size_t n = x4.shape()[0];
   // BLAS takes int extents and leading dimensions: those of one image's product.
   const std::size_t taps = window.columns[0], positions = window.ho * window.wo;
   if (std::max({taps, positions, out_channels}) > INT_MAX) {
-    throw ShapeError("conv2d: input " + shape_to_string(x.shape()) + " with weight " + shape_to_string(w) +
-                     " makes an image's product of " + shape_to_string(Shape{out_channels, taps}) + " x " +
-                     shape_to_string(Shape{taps, positions}) + ", an extent beyond 2^31 - 1, the largest BLAS takes");
+    throw ShapeError("conv2d: input " + shape_to_string(x.shape()) + " with weight " +
+                     shape_to_string(w) + " makes an image's product of " +
+                     shape_to_string(Shape{out_channels, taps}) + " x " +
+                     shape_to_string(Shape{taps, positions}) +
+                     ", an extent beyond 2^31 - 1, the largest BLAS takes");
   }
   const Shape y{n, out_channels, window.ho, window.wo};
   if (bias == nullptr) return as_input(x, conv2d_without_bias(x4, weight, window.window, y));
@@ -509,8 +540,8 @@ Tensor<T> conv2d_of(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>
 // The public transposed convolution: y's size worked out from x's, then the op block
 // conv_transpose2d, which takes y's shape and the convolution's window.
 template <class T>
-Tensor<T> conv_transpose2d_checked(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>* bias,
-                                   const ConvTranspose2dOptions& options) {
+Tensor<T> conv_transpose2d_checked(const Tensor<T>& x, const Tensor<T>& weight,
+                                   const Tensor<T>* bias, const ConvTranspose2dOptions& options) {
   const char* op = "conv_transpose2d";
   const Tensor<T> x4 = batched(op, x);
   if (weight.dim() != 4) {
@@ -520,12 +551,14 @@ Tensor<T> conv_transpose2d_checked(const Tensor<T>& x, const Tensor<T>& weight, 
   const Shape& w = weight.shape();
   const std::size_t in_channels = x4.shape()[1], out_channels = w[1];
   if (w[0] != in_channels) {
-    throw ShapeError("conv_transpose2d: input " + shape_to_string(x.shape()) + " has " + std::to_string(in_channels) +
-                     " channels, weight " + shape_to_string(w) + " expects " + std::to_string(w[0]));
+    throw ShapeError("conv_transpose2d: input " + shape_to_string(x.shape()) + " has " +
+                     std::to_string(in_channels) + " channels, weight " + shape_to_string(w) +
+                     " expects " + std::to_string(w[0]));
   }
   if (bias != nullptr && bias->shape() != Shape{out_channels}) {
     throw ShapeError("conv_transpose2d: the bias must have shape (" + std::to_string(out_channels) +
-                     ",) for weight " + shape_to_string(w) + ", got " + shape_to_string(bias->shape()));
+                     ",) for weight " + shape_to_string(w) + ", got " +
+                     shape_to_string(bias->shape()));
   }
   const Size2 kernel(static_cast<std::int64_t>(w[2]), static_cast<std::int64_t>(w[3]));
   check_size(op, "the kernel size", kernel, 1);
@@ -541,17 +574,21 @@ Tensor<T> conv_transpose2d_checked(const Tensor<T>& x, const Tensor<T>& weight, 
                      " (PyTorch also takes one below the dilation; tapegrad does not)");
   }
   const std::size_t h = x4.shape()[2], w_in = x4.shape()[3];
-  if (h == 0 || w_in == 0 || h > static_cast<std::size_t>(kLargest) || w_in > static_cast<std::size_t>(kLargest)) {
+  if (h == 0 || w_in == 0 || h > static_cast<std::size_t>(kLargest) ||
+      w_in > static_cast<std::size_t>(kLargest)) {
     throw ValueError("conv_transpose2d: the input " + shape_to_string(x.shape()) +
-                     " must have spatial extents from 1 to " + std::to_string(kLargest) + " (as PyTorch: no 0)");
+                     " must have spatial extents from 1 to " + std::to_string(kLargest) +
+                     " (as PyTorch: no 0)");
   }
   // All terms at most 2^31 (checked): the products and the sum fit in 64 bits.
-  const auto extent = [](std::size_t in, std::int64_t k, std::int64_t st, std::int64_t p, std::int64_t d,
-                         std::int64_t op_pad) {
+  const auto extent = [](std::size_t in, std::int64_t k, std::int64_t st, std::int64_t p,
+                         std::int64_t d, std::int64_t op_pad) {
     return (static_cast<std::int64_t>(in) - 1) * st - 2 * p + d * (k - 1) + op_pad + 1;
   };
-  const std::int64_t ho = extent(h, kernel.h(), s.h(), options.padding().h(), options.dilation().h(), out_pad.h());
-  const std::int64_t wo = extent(w_in, kernel.w(), s.w(), options.padding().w(), options.dilation().w(), out_pad.w());
+  const std::int64_t ho =
+      extent(h, kernel.h(), s.h(), options.padding().h(), options.dilation().h(), out_pad.h());
+  const std::int64_t wo =
+      extent(w_in, kernel.w(), s.w(), options.padding().w(), options.dilation().w(), out_pad.w());
   if (ho < 1 || wo < 1) {
     throw ValueError("conv_transpose2d: input " + shape_to_string(x.shape()) + " with the kernel " +
                      pair_string(kernel) + ", stride " + pair_string(s) + ", padding " +
@@ -559,18 +596,22 @@ Tensor<T> conv_transpose2d_checked(const Tensor<T>& x, const Tensor<T>& weight, 
                      " and dilation " + pair_string(options.dilation()) + " gives an output of (" +
                      std::to_string(ho) + ", " + std::to_string(wo) + "), below 1");
   }
-  const Shape y{x4.shape()[0], out_channels, static_cast<std::size_t>(ho), static_cast<std::size_t>(wo)};
+  const Shape y{x4.shape()[0], out_channels, static_cast<std::size_t>(ho),
+                static_cast<std::size_t>(wo)};
   // The convolution from y's size back to x's: its window, checked as conv2d checks it.
   const auto window = checked_window(op, y, kernel, options.convolution(), 0.0, y);
-  if (window.ho != h || window.wo != w_in) {  // cannot happen with the output padding below the stride
-    throw ValueError("conv_transpose2d: internal: the convolution of " + shape_to_string(y) + " gives (" +
-                     std::to_string(window.ho) + ", " + std::to_string(window.wo) + "), not the input's (" +
-                     std::to_string(h) + ", " + std::to_string(w_in) + ")");
+  if (window.ho != h ||
+      window.wo != w_in) {  // cannot happen with the output padding below the stride
+    throw ValueError("conv_transpose2d: internal: the convolution of " + shape_to_string(y) +
+                     " gives (" + std::to_string(window.ho) + ", " + std::to_string(window.wo) +
+                     "), not the input's (" + std::to_string(h) + ", " + std::to_string(w_in) +
+                     ")");
   }
   const std::size_t taps = window.columns[0], positions = h * w_in;
   if (std::max({taps, positions, in_channels}) > INT_MAX) {
-    throw ShapeError("conv_transpose2d: input " + shape_to_string(x.shape()) + " with weight " + shape_to_string(w) +
-                     " makes an image's product of " + shape_to_string(Shape{taps, in_channels}) + " x " +
+    throw ShapeError("conv_transpose2d: input " + shape_to_string(x.shape()) + " with weight " +
+                     shape_to_string(w) + " makes an image's product of " +
+                     shape_to_string(Shape{taps, in_channels}) + " x " +
                      shape_to_string(Shape{in_channels, positions}) +
                      ", an extent beyond 2^31 - 1, the largest BLAS takes");
   }
@@ -589,7 +630,8 @@ struct PoolColumns {
 // The pools' window on x (N, C, H, W) or (C, H, W), checked (the padding at most half the
 // kernel, as PyTorch), on x viewed as planes (N C, 1, H, W).
 template <class T>
-CheckedWindow pool_window(const char* op, const Tensor<T>& x, const Pool2dOptions& options, double padding_value = 0) {
+CheckedWindow pool_window(const char* op, const Tensor<T>& x, const Pool2dOptions& options,
+                          double padding_value = 0) {
   const Tensor<T> x4 = batched(op, x);
   check_size(op, "the kernel size", options.kernel(), 1);
   check_size(op, "the padding", options.padding(), 0);
@@ -600,11 +642,13 @@ CheckedWindow pool_window(const char* op, const Tensor<T>& x, const Pool2dOption
                      " must be at most half the kernel size " + pair_string(k) + " (as PyTorch)");
   }
   const Shape& s = x4.shape();
-  return checked_window(op, Shape{s[0] * s[1], 1, s[2], s[3]}, k, options.window(), padding_value, x.shape());
+  return checked_window(op, Shape{s[0] * s[1], 1, s[2], s[3]}, k, options.window(), padding_value,
+                        x.shape());
 }
 
 template <class T>
-PoolColumns<T> pool_columns(const char* op, const Tensor<T>& x, const Pool2dOptions& options, double padding_value) {
+PoolColumns<T> pool_columns(const char* op, const Tensor<T>& x, const Pool2dOptions& options,
+                            double padding_value) {
   const auto window = pool_window(op, x, options, padding_value);
   const Tensor<T> x4 = batched(op, x);
   const Shape& s = x4.shape();
@@ -613,7 +657,6 @@ PoolColumns<T> pool_columns(const char* op, const Tensor<T>& x, const Pool2dOpti
   if (x.dim() == 3) result.erase(result.begin());
   return {im2col_of(reshape(x4, planes), window.window, window.columns), std::move(result)};
 }
-
 
 // Max pooling reads x where it lies, without unfolding it: for every window of x (viewed as
 // planes (N C, H, W)), f(output index, offset in x of the window's maximum). The maximum is
@@ -627,8 +670,10 @@ Span taps_inside(std::ptrdiff_t start, std::size_t taps, std::size_t step, std::
   const auto s = static_cast<std::ptrdiff_t>(step), e = static_cast<std::ptrdiff_t>(extent);
   const std::ptrdiff_t first = start >= 0 ? 0 : (-start + s - 1) / s;
   const std::ptrdiff_t last = start >= e ? 0 : (e - 1 - start) / s + 1;
-  const auto a = static_cast<std::size_t>(std::min<std::ptrdiff_t>(first, static_cast<std::ptrdiff_t>(taps)));
-  const auto b = static_cast<std::size_t>(std::min<std::ptrdiff_t>(last, static_cast<std::ptrdiff_t>(taps)));
+  const auto a =
+      static_cast<std::size_t>(std::min<std::ptrdiff_t>(first, static_cast<std::ptrdiff_t>(taps)));
+  const auto b =
+      static_cast<std::size_t>(std::min<std::ptrdiff_t>(last, static_cast<std::ptrdiff_t>(taps)));
   return {a, std::max(a, b)};
 }
 
@@ -684,7 +729,8 @@ void for_each_window_max(const T* x, const Extents& e, const Window& k, F f) {
 // without branches (`|`, not `||`, which would branch), so that the compiler vectorises
 // each row.
 bool is_2x2_stride_2(const Window& k) {
-  return k.kh == 2 && k.kw == 2 && k.sh == 2 && k.sw == 2 && k.ph == 0 && k.pw == 0 && k.dh == 1 && k.dw == 1;
+  return k.kh == 2 && k.kw == 2 && k.sh == 2 && k.sw == 2 && k.ph == 0 && k.pw == 0 && k.dh == 1 &&
+         k.dw == 1;
 }
 
 // One step of the rule above: whether tap `v` beats the largest value so far.
@@ -731,7 +777,8 @@ void scatter_2x2_row(const T* x0, const T* x1, const T* g, std::size_t wo, T* y0
 template <class T>
 Tensor<T> max_pool2d_scatter(const Tensor<T>& g, const Tensor<T>& x, const Window& k);
 template <class T>
-Tensor<T> max_pool2d_select(const Tensor<T>& v, const Tensor<T>& x, const Window& k, const Shape& out_shape);
+Tensor<T> max_pool2d_select(const Tensor<T>& v, const Tensor<T>& x, const Window& k,
+                            const Shape& out_shape);
 
 // y = v at each window's maximum of x (N, C, H, W), shape (N, C, Ho, Wo): max_pool2d(x) is
 // select(x, x). x only chooses the positions.  dv = max_pool2d_scatter(g, x); no dx.
@@ -748,7 +795,8 @@ struct MaxPoolSelect {
       for (std::size_t plane = 0; plane < e.n * e.c; ++plane) {
         for (std::size_t p = 0; p < e.ho; ++p) {
           const std::size_t row = (plane * e.h + 2 * p) * e.w;
-          select_2x2_row(x + row, x + row + e.w, v + row, v + row + e.w, e.wo, y + (plane * e.ho + p) * e.wo);
+          select_2x2_row(x + row, x + row + e.w, v + row, v + row + e.w, e.wo,
+                         y + (plane * e.ho + p) * e.wo);
         }
       }
       return;
@@ -783,7 +831,8 @@ struct MaxPoolScatter {
         T* to = y + plane * e.h * e.w;
         for (std::size_t p = 0; p < e.ho; ++p) {
           const std::size_t row = (plane * e.h + 2 * p) * e.w;
-          scatter_2x2_row(x + row, x + row + e.w, g + (plane * e.ho + p) * e.wo, e.wo, y + row, y + row + e.w);
+          scatter_2x2_row(x + row, x + row + e.w, g + (plane * e.ho + p) * e.wo, e.wo, y + row,
+                          y + row + e.w);
           if (e.w % 2 == 1) to[(2 * p) * e.w + e.w - 1] = to[(2 * p + 1) * e.w + e.w - 1] = T(0);
         }
         if (e.h % 2 == 1) std::fill(to + (e.h - 1) * e.w, to + e.h * e.w, T(0));
@@ -808,7 +857,8 @@ Tensor<T> max_pool2d_scatter(const Tensor<T>& g, const Tensor<T>& x, const Windo
   return detail::apply_shaped<MaxPoolScatter>(x.shape(), k, g, x);
 }
 template <class T>
-Tensor<T> max_pool2d_select(const Tensor<T>& v, const Tensor<T>& x, const Window& k, const Shape& out_shape) {
+Tensor<T> max_pool2d_select(const Tensor<T>& v, const Tensor<T>& x, const Window& k,
+                            const Shape& out_shape) {
   return detail::apply_shaped<MaxPoolSelect>(out_shape, k, v, x);
 }
 }  // namespace
@@ -821,28 +871,33 @@ TAPEGRAD_REGISTER_OP(MaxPoolSelect)
 TAPEGRAD_REGISTER_OP(MaxPoolScatter)
 
 template <class T>
-Tensor<T> im2col(const Tensor<T>& x, Size2 kernel, const Conv2dOptions& options, double padding_value) {
+Tensor<T> im2col(const Tensor<T>& x, Size2 kernel, const Conv2dOptions& options,
+                 double padding_value) {
   require_4d("im2col", x);
-  const auto window = checked_window("im2col", x.shape(), kernel, options, padding_value, x.shape());
+  const auto window =
+      checked_window("im2col", x.shape(), kernel, options, padding_value, x.shape());
   return im2col_of(x, window.window, window.columns);
 }
 
 template <class T>
-Tensor<T> col2im(const Tensor<T>& columns, const Shape& input_shape, Size2 kernel, const Conv2dOptions& options) {
+Tensor<T> col2im(const Tensor<T>& columns, const Shape& input_shape, Size2 kernel,
+                 const Conv2dOptions& options) {
   if (input_shape.size() != 4) {
-    throw ValueError("col2im: the input shape must be 4-d (N, C, H, W), got " + shape_to_string(input_shape));
+    throw ValueError("col2im: the input shape must be 4-d (N, C, H, W), got " +
+                     shape_to_string(input_shape));
   }
   const auto window = checked_window("col2im", input_shape, kernel, options, 0.0, input_shape);
   if (columns.shape() != window.columns) {
     throw ShapeError("col2im: columns " + shape_to_string(columns.shape()) + " for input shape " +
-                     shape_to_string(input_shape) + " and kernel " + pair_string(kernel) + "; expected " +
-                     shape_to_string(window.columns));
+                     shape_to_string(input_shape) + " and kernel " + pair_string(kernel) +
+                     "; expected " + shape_to_string(window.columns));
   }
   return col2im_of(columns, window.window, input_shape);
 }
 
 template <class T>
-Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias, const Conv2dOptions& options) {
+Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
+                 const Conv2dOptions& options) {
   return conv2d_of(x, weight, &bias, options);
 }
 
@@ -857,7 +912,8 @@ Tensor<T> conv_transpose2d(const Tensor<T>& x, const Tensor<T>& weight, const Te
   return conv_transpose2d_checked(x, weight, &bias, options);
 }
 template <class T>
-Tensor<T> conv_transpose2d(const Tensor<T>& x, const Tensor<T>& weight, const ConvTranspose2dOptions& options) {
+Tensor<T> conv_transpose2d(const Tensor<T>& x, const Tensor<T>& weight,
+                           const ConvTranspose2dOptions& options) {
   return conv_transpose2d_checked<T>(x, weight, nullptr, options);
 }
 
@@ -866,14 +922,16 @@ Tensor<T> max_pool2d(const Tensor<T>& x, const Pool2dOptions& options) {
   const auto window = pool_window("max_pool2d", x, options);
   const Tensor<T> x4 = batched("max_pool2d", x);
   const Shape& s = x4.shape();
-  return as_input(x, max_pool2d_select(x4, x4, window.window, Shape{s[0], s[1], window.ho, window.wo}));
+  return as_input(
+      x, max_pool2d_select(x4, x4, window.window, Shape{s[0], s[1], window.ho, window.wo}));
 }
 
 template <class T>
 Tensor<T> avg_pool2d(const Tensor<T>& x, const Pool2dOptions& options) {
   const Size2& d = options.dilation();
   if (d.h() != 1 || d.w() != 1) {
-    throw ValueError("avg_pool2d: no dilation (PyTorch's avg_pool2d has none), got " + pair_string(d));
+    throw ValueError("avg_pool2d: no dilation (PyTorch's avg_pool2d has none), got " +
+                     pair_string(d));
   }
   const auto pool = pool_columns("avg_pool2d", x, options, 0.0);
   return reshape(mean(pool.columns, Axes{0}), pool.result);
@@ -882,11 +940,13 @@ Tensor<T> avg_pool2d(const Tensor<T>& x, const Pool2dOptions& options) {
 template <class T>
 Tensor<T> adaptive_avg_pool2d(const Tensor<T>& x, Size2 output_size) {
   if (output_size.h() != 1 || output_size.w() != 1) {
-    throw ValueError("adaptive_avg_pool2d: only the output size 1x1 is supported, got " + output_size.to_pair_string());
+    throw ValueError("adaptive_avg_pool2d: only the output size 1x1 is supported, got " +
+                     output_size.to_pair_string());
   }
   const Tensor<T> x4 = batched("adaptive_avg_pool2d", x);
   if (x4.shape()[2] * x4.shape()[3] == 0) {
-    throw ValueError("adaptive_avg_pool2d: the input " + shape_to_string(x.shape()) + " has no spatial elements");
+    throw ValueError("adaptive_avg_pool2d: the input " + shape_to_string(x.shape()) +
+                     " has no spatial elements");
   }
   return mean(x, Axes{-2, -1}, true);
 }
@@ -912,17 +972,19 @@ Tensor<T> flatten(const Tensor<T>& x, std::ptrdiff_t start_dim, std::ptrdiff_t e
   return reshape(x, merged);
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                                          \
-  template Tensor<T> im2col(const Tensor<T>&, Size2, const Conv2dOptions&, double);                      \
-  template Tensor<T> col2im(const Tensor<T>&, const Shape&, Size2, const Conv2dOptions&);                \
-  template Tensor<T> conv2d(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&, const Conv2dOptions&); \
-  template Tensor<T> conv2d(const Tensor<T>&, const Tensor<T>&, const Conv2dOptions&);                   \
-  template Tensor<T> conv_transpose2d(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&,              \
-                                      const ConvTranspose2dOptions&);                                    \
-  template Tensor<T> conv_transpose2d(const Tensor<T>&, const Tensor<T>&, const ConvTranspose2dOptions&); \
-  template Tensor<T> max_pool2d(const Tensor<T>&, const Pool2dOptions&);                                 \
-  template Tensor<T> avg_pool2d(const Tensor<T>&, const Pool2dOptions&);                                 \
-  template Tensor<T> adaptive_avg_pool2d(const Tensor<T>&, Size2);                                       \
+#define TAPEGRAD_INSTANTIATE(T)                                                             \
+  template Tensor<T> im2col(const Tensor<T>&, Size2, const Conv2dOptions&, double);         \
+  template Tensor<T> col2im(const Tensor<T>&, const Shape&, Size2, const Conv2dOptions&);   \
+  template Tensor<T> conv2d(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&,           \
+                            const Conv2dOptions&);                                          \
+  template Tensor<T> conv2d(const Tensor<T>&, const Tensor<T>&, const Conv2dOptions&);      \
+  template Tensor<T> conv_transpose2d(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&, \
+                                      const ConvTranspose2dOptions&);                       \
+  template Tensor<T> conv_transpose2d(const Tensor<T>&, const Tensor<T>&,                   \
+                                      const ConvTranspose2dOptions&);                       \
+  template Tensor<T> max_pool2d(const Tensor<T>&, const Pool2dOptions&);                    \
+  template Tensor<T> avg_pool2d(const Tensor<T>&, const Pool2dOptions&);                    \
+  template Tensor<T> adaptive_avg_pool2d(const Tensor<T>&, Size2);                          \
   template Tensor<T> flatten(const Tensor<T>&, std::ptrdiff_t, std::ptrdiff_t);
 
 TAPEGRAD_INSTANTIATE(float)

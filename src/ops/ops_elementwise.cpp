@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
-
 #include <xtensor/xmath.hpp>
 #include <xtensor/xoperation.hpp>
 
@@ -12,24 +11,34 @@
 
 namespace tapegrad {
 
-using detail::Binary;
 using detail::BackwardContext;
+using detail::Binary;
 using detail::constant;
 using detail::Gradients;
 using detail::Unary;
 
 namespace detail {
 // The backward ops, defined below with the others; declared here for the rules before them.
-template <class T> Tensor<T> tanh_backward(const Tensor<T>& g, const Tensor<T>& s);
-template <class T> Tensor<T> sigmoid_backward(const Tensor<T>& g, const Tensor<T>& s);
-template <class T> Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& x);
-template <class T> Tensor<T> leaky_relu_backward(const Tensor<T>& g, const Tensor<T>& x, double slope);
-template <class T> Tensor<T> clamp_backward(const Tensor<T>& g, const Tensor<T>& x, double lo, double hi);
-template <class T> Tensor<T> gelu_backward(const Tensor<T>& g, const Tensor<T>& x);
-template <class T> Tensor<T> elu_backward(const Tensor<T>& g, const Tensor<T>& x, double alpha);
-template <class T> Tensor<T> sign(const Tensor<T>& x);
-template <class T> Tensor<T> max_share(const Tensor<T>& a, const Tensor<T>& b);
-template <class T> Tensor<T> min_share(const Tensor<T>& a, const Tensor<T>& b);
+template <class T>
+Tensor<T> tanh_backward(const Tensor<T>& g, const Tensor<T>& s);
+template <class T>
+Tensor<T> sigmoid_backward(const Tensor<T>& g, const Tensor<T>& s);
+template <class T>
+Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& x);
+template <class T>
+Tensor<T> leaky_relu_backward(const Tensor<T>& g, const Tensor<T>& x, double slope);
+template <class T>
+Tensor<T> clamp_backward(const Tensor<T>& g, const Tensor<T>& x, double lo, double hi);
+template <class T>
+Tensor<T> gelu_backward(const Tensor<T>& g, const Tensor<T>& x);
+template <class T>
+Tensor<T> elu_backward(const Tensor<T>& g, const Tensor<T>& x, double alpha);
+template <class T>
+Tensor<T> sign(const Tensor<T>& x);
+template <class T>
+Tensor<T> max_share(const Tensor<T>& a, const Tensor<T>& b);
+template <class T>
+Tensor<T> min_share(const Tensor<T>& a, const Tensor<T>& b);
 }  // namespace detail
 
 // ---- two operands (broadcasting: each gradient is summed back to its input's shape) ----
@@ -38,7 +47,10 @@ namespace {
 // y = a + b.  da = g, db = g.
 struct Add : Binary<Add> {
   static constexpr const char* name = "add";
-  template <class T> static T f(T a, T b) { return a + b; }
+  template <class T>
+  static T f(T a, T b) {
+    return a + b;
+  }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) {
     Gradients<T> d;
@@ -54,7 +66,10 @@ namespace {
 // y = a - b.  da = g, db = -g.
 struct Sub : Binary<Sub> {
   static constexpr const char* name = "sub";
-  template <class T> static T f(T a, T b) { return a - b; }
+  template <class T>
+  static T f(T a, T b) {
+    return a - b;
+  }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) {
     Gradients<T> d;
@@ -70,7 +85,10 @@ namespace {
 // y = a b.  da = g b, db = g a.
 struct Mul : Binary<Mul> {
   static constexpr const char* name = "mul";
-  template <class T> static T f(T a, T b) { return a * b; }
+  template <class T>
+  static T f(T a, T b) {
+    return a * b;
+  }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) {
     const auto a = c.input(0);
@@ -88,7 +106,10 @@ namespace {
 // y = a / b.  da = g / b, db = -g y / b.
 struct Div : Binary<Div> {
   static constexpr const char* name = "div";
-  template <class T> static T f(T a, T b) { return a / b; }
+  template <class T>
+  static T f(T a, T b) {
+    return a / b;
+  }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) {
     const auto b = c.input(1);
@@ -121,9 +142,14 @@ namespace {
 // y = max(a, b).  da = g where a > b, db = g where b > a; ties split g in half.
 struct Maximum : Binary<Maximum> {
   static constexpr const char* name = "maximum";
-  template <class T> static T f(T a, T b) { return a < b ? b : a; }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c) { return extremum_backward(c, true); }
+  static T f(T a, T b) {
+    return a < b ? b : a;
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    return extremum_backward(c, true);
+  }
 };
 }  // namespace
 TAPEGRAD_BINARY_OP(maximum, Maximum)
@@ -132,9 +158,14 @@ namespace {
 // y = min(a, b).  da = g where a < b, db = g where b < a; ties split g in half.
 struct Minimum : Binary<Minimum> {
   static constexpr const char* name = "minimum";
-  template <class T> static T f(T a, T b) { return b < a ? b : a; }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c) { return extremum_backward(c, false); }
+  static T f(T a, T b) {
+    return b < a ? b : a;
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    return extremum_backward(c, false);
+  }
 };
 }  // namespace
 TAPEGRAD_BINARY_OP(minimum, Minimum)
@@ -145,10 +176,17 @@ namespace {
 // y = x / s for a number s (recorded as 'div').  dx = g / s.
 struct DivByNumber : Unary<DivByNumber> {
   static constexpr const char* name = "div";
-  struct Attrs { double divisor; };
-  template <class T> static T f(T x, const Attrs& a) { return x / static_cast<T>(a.divisor); }
+  struct Attrs {
+    double divisor;
+  };
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) { return div(c.grad(), a.divisor); }
+  static T f(T x, const Attrs& a) {
+    return x / static_cast<T>(a.divisor);
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
+    return div(c.grad(), a.divisor);
+  }
 };
 }  // namespace
 TAPEGRAD_REGISTER_OP(DivByNumber)
@@ -162,8 +200,13 @@ namespace {
 // y = s / x for a number s (recorded as 'div').  dx = -g y / x.
 struct NumberDivBy : Unary<NumberDivBy> {
   static constexpr const char* name = "div";
-  struct Attrs { double dividend; };
-  template <class T> static T f(T x, const Attrs& a) { return static_cast<T>(a.dividend) / x; }
+  struct Attrs {
+    double dividend;
+  };
+  template <class T>
+  static T f(T x, const Attrs& a) {
+    return static_cast<T>(a.dividend) / x;
+  }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c, const Attrs&) {
     return neg(div(mul(c.grad(), c.output()), c.input(0)));
@@ -181,11 +224,17 @@ namespace {
 // y = scale x + shift.  dx = scale g.
 struct Affine : Unary<Affine> {
   static constexpr const char* name = "affine";
-  struct Attrs { double scale, shift; };
+  struct Attrs {
+    double scale, shift;
+  };
   template <class T>
-  static T f(T x, const Attrs& a) { return static_cast<T>(a.scale) * x + static_cast<T>(a.shift); }
+  static T f(T x, const Attrs& a) {
+    return static_cast<T>(a.scale) * x + static_cast<T>(a.shift);
+  }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) { return affine(c.grad(), a.scale); }
+  static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
+    return affine(c.grad(), a.scale);
+  }
 };
 }  // namespace
 TAPEGRAD_REGISTER_OP(Affine)
@@ -199,8 +248,13 @@ namespace {
 // y = x^p.  dx = g p x^(p-1), and 0 for p = 0.
 struct Pow : Unary<Pow> {
   static constexpr const char* name = "pow";
-  struct Attrs { double p; };
-  template <class T> static T f(T x, const Attrs& a) { return std::pow(x, static_cast<T>(a.p)); }
+  struct Attrs {
+    double p;
+  };
+  template <class T>
+  static T f(T x, const Attrs& a) {
+    return std::pow(x, static_cast<T>(a.p));
+  }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
     const auto x = c.input(0);
@@ -220,7 +274,9 @@ namespace {
 // y = x clamped to [lo, hi].  dx = g where lo <= x <= hi, else exactly 0.
 struct Clamp : Unary<Clamp> {
   static constexpr const char* name = "clamp";
-  struct Attrs { double lo, hi; };
+  struct Attrs {
+    double lo, hi;
+  };
   template <class T>
   static T f(T x, const Attrs& a) {  // as xt::clip: a NaN stays NaN
     const T lo = static_cast<T>(a.lo), hi = static_cast<T>(a.hi);
@@ -237,8 +293,8 @@ TAPEGRAD_REGISTER_OP(Clamp)
 template <class T>
 Tensor<T> clamp(const Tensor<T>& x, double lo, double hi) {
   if (!(lo <= hi)) {
-    throw ValueError("clamp: the lower bound " + std::to_string(lo) +
-                     " is above the upper bound " + std::to_string(hi));
+    throw ValueError("clamp: the lower bound " + std::to_string(lo) + " is above the upper bound " +
+                     std::to_string(hi));
   }
   return detail::apply<Clamp>({lo, hi}, x);
 }
@@ -247,8 +303,13 @@ namespace {
 // y = x for x > 0, else slope x.  dx = g where x > 0, slope g elsewhere.
 struct LeakyRelu : Unary<LeakyRelu> {
   static constexpr const char* name = "leaky_relu";
-  struct Attrs { double slope; };
-  template <class T> static T f(T x, const Attrs& a) { return x > T(0) ? x : static_cast<T>(a.slope) * x; }
+  struct Attrs {
+    double slope;
+  };
+  template <class T>
+  static T f(T x, const Attrs& a) {
+    return x > T(0) ? x : static_cast<T>(a.slope) * x;
+  }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
     return detail::leaky_relu_backward(c.grad(), c.input(0), a.slope);
@@ -267,9 +328,13 @@ namespace {
 // dx = g for x > 0, g alpha e^x elsewhere.
 struct Elu : Unary<Elu> {
   static constexpr const char* name = "elu";
-  struct Attrs { double alpha; };
+  struct Attrs {
+    double alpha;
+  };
   template <class T>
-  static T f(T x, const Attrs& a) { return x > T(0) ? x : static_cast<T>(a.alpha) * std::expm1(x); }
+  static T f(T x, const Attrs& a) {
+    return x > T(0) ? x : static_cast<T>(a.alpha) * std::expm1(x);
+  }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
     return detail::elu_backward(c.grad(), c.input(0), a.alpha);
@@ -292,7 +357,10 @@ namespace {
 // y = g (1 - s^2) for s = tanh(x).  dg = g' (1 - s^2), ds = -2 g' g s.
 struct TanhBackward : Binary<TanhBackward> {
   static constexpr const char* name = "tanh_backward";
-  template <class T> static T f(T g, T s) { return g * (T(1) - s * s); }
+  template <class T>
+  static T f(T g, T s) {
+    return g * (T(1) - s * s);
+  }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) {
     const auto g = c.input(0);
@@ -310,7 +378,10 @@ namespace {
 // y = g s (1 - s) for s = sigmoid(x).  dg = g' s (1 - s), ds = g' g (1 - 2 s).
 struct SigmoidBackward : Binary<SigmoidBackward> {
   static constexpr const char* name = "sigmoid_backward";
-  template <class T> static T f(T g, T s) { return g * s * (T(1) - s); }
+  template <class T>
+  static T f(T g, T s) {
+    return g * s * (T(1) - s);
+  }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) {
     const auto g = c.input(0);
@@ -330,7 +401,9 @@ namespace {
 // it is differentiable.
 struct ClampBackward : Binary<ClampBackward> {
   static constexpr const char* name = "clamp_backward";
-  struct Attrs { double lo, hi; };
+  struct Attrs {
+    double lo, hi;
+  };
   template <class T>
   static T f(T g, T x, const Attrs& a) {
     // Where clamp returned x itself, bounds included (as comparing x with clamp's result).
@@ -356,9 +429,13 @@ namespace {
 // x gets none.
 struct LeakyReluBackward : Binary<LeakyReluBackward> {
   static constexpr const char* name = "leaky_relu_backward";
-  struct Attrs { double slope; };
+  struct Attrs {
+    double slope;
+  };
   template <class T>
-  static T f(T g, T x, const Attrs& a) { return g * (x > T(0) ? T(1) : static_cast<T>(a.slope)); }
+  static T f(T g, T x, const Attrs& a) {
+    return g * (x > T(0) ? T(1) : static_cast<T>(a.slope));
+  }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
     Gradients<T> d;
@@ -383,7 +460,7 @@ struct GeluBackward : Binary<GeluBackward> {
   static constexpr const char* name = "gelu_backward";
   template <class T>
   static T f(T g, T x) {
-    const T cdf = T(0.5) * std::erfc(-x * T(0.70710678118654752440));    // 1 / sqrt(2)
+    const T cdf = T(0.5) * std::erfc(-x * T(0.70710678118654752440));         // 1 / sqrt(2)
     const T density = std::exp(T(-0.5) * x * x) * T(0.39894228040143267794);  // 1 / sqrt(2 pi)
     return g * (cdf + x * density);
   }
@@ -410,9 +487,13 @@ namespace {
 // op on g' g masked to x < 0 by relu_backward(g' g, -x).
 struct EluBackward : Binary<EluBackward> {
   static constexpr const char* name = "elu_backward";
-  struct Attrs { double alpha; };
+  struct Attrs {
+    double alpha;
+  };
   template <class T>
-  static T f(T g, T x, const Attrs& a) { return x > T(0) ? g : g * (static_cast<T>(a.alpha) * std::exp(x)); }
+  static T f(T g, T x, const Attrs& a) {
+    return x > T(0) ? g : g * (static_cast<T>(a.alpha) * std::exp(x));
+  }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
     const auto x = c.input(1);
@@ -443,7 +524,9 @@ struct Sign : Unary<Sign> {
     return std::isnan(x) ? x : x == 0 ? std::copysign(T(0), x) : std::copysign(T(1), x);
   }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>&) { return {}; }
+  static Gradients<T> backward(const BackwardContext<T>&) {
+    return {};
+  }
 };
 }  // namespace
 TAPEGRAD_UNARY_OP(sign, Sign)
@@ -453,9 +536,14 @@ namespace {
 // the gradient of maximum(a, b).
 struct MaxShare : Binary<MaxShare> {
   static constexpr const char* name = "max_share";
-  template <class T> static T f(T a, T b) { return T(a > b) + T(0.5) * T(a == b); }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>&) { return {}; }
+  static T f(T a, T b) {
+    return T(a > b) + T(0.5) * T(a == b);
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>&) {
+    return {};
+  }
 };
 }  // namespace
 TAPEGRAD_BINARY_OP(max_share, MaxShare)
@@ -465,9 +553,14 @@ namespace {
 // minimum(a, b).
 struct MinShare : Binary<MinShare> {
   static constexpr const char* name = "min_share";
-  template <class T> static T f(T a, T b) { return T(a < b) + T(0.5) * T(a == b); }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>&) { return {}; }
+  static T f(T a, T b) {
+    return T(a < b) + T(0.5) * T(a == b);
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>&) {
+    return {};
+  }
 };
 }  // namespace
 TAPEGRAD_BINARY_OP(min_share, MinShare)
@@ -478,9 +571,14 @@ namespace {
 // differentiable.
 struct ReluBackward : Binary<ReluBackward> {
   static constexpr const char* name = "relu_backward";
-  template <class T> static T f(T g, T x) { return x > T(0) ? g : T(0); }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c) { return relu_backward(c.grad(), c.input(1)); }
+  static T f(T g, T x) {
+    return x > T(0) ? g : T(0);
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    return relu_backward(c.grad(), c.input(1));
+  }
 };
 }  // namespace
 TAPEGRAD_BINARY_OP(relu_backward, ReluBackward)
@@ -493,9 +591,14 @@ namespace {
 // y = -x.  dx = -g.
 struct Neg : Unary<Neg> {
   static constexpr const char* name = "neg";
-  template <class T> static T f(T x) { return -x; }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c) { return neg(c.grad()); }
+  static T f(T x) {
+    return -x;
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    return neg(c.grad());
+  }
 };
 }  // namespace
 TAPEGRAD_UNARY_OP(neg, Neg)
@@ -504,9 +607,14 @@ namespace {
 // y = e^x.  dx = g y.
 struct Exp : Unary<Exp> {
   static constexpr const char* name = "exp";
-  template <class T> static T f(T x) { return std::exp(x); }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c) { return mul(c.grad(), c.output()); }
+  static T f(T x) {
+    return std::exp(x);
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    return mul(c.grad(), c.output());
+  }
 };
 }  // namespace
 TAPEGRAD_UNARY_OP(exp, Exp)
@@ -515,9 +623,14 @@ namespace {
 // y = ln x.  dx = g / x.
 struct Log : Unary<Log> {
   static constexpr const char* name = "log";
-  template <class T> static T f(T x) { return std::log(x); }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c) { return div(c.grad(), c.input(0)); }
+  static T f(T x) {
+    return std::log(x);
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    return div(c.grad(), c.input(0));
+  }
 };
 }  // namespace
 TAPEGRAD_UNARY_OP(log, Log)
@@ -526,9 +639,14 @@ namespace {
 // y = sqrt(x).  dx = g / (2 y).
 struct Sqrt : Unary<Sqrt> {
   static constexpr const char* name = "sqrt";
-  template <class T> static T f(T x) { return std::sqrt(x); }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c) { return affine(div(c.grad(), c.output()), 0.5); }
+  static T f(T x) {
+    return std::sqrt(x);
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    return affine(div(c.grad(), c.output()), 0.5);
+  }
 };
 }  // namespace
 TAPEGRAD_UNARY_OP(sqrt, Sqrt)
@@ -537,7 +655,10 @@ namespace {
 // y = |x|.  dx = g sign(x) (0 at x = 0).
 struct Abs : Unary<Abs> {
   static constexpr const char* name = "abs";
-  template <class T> static T f(T x) { return std::abs(x); }
+  template <class T>
+  static T f(T x) {
+    return std::abs(x);
+  }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) {
     return mul(c.grad(), detail::sign(c.input(0)));
@@ -550,9 +671,14 @@ namespace {
 // y = x^2.  dx = 2 g x.
 struct Square : Unary<Square> {
   static constexpr const char* name = "square";
-  template <class T> static T f(T x) { return x * x; }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c) { return affine(mul(c.grad(), c.input(0)), 2); }
+  static T f(T x) {
+    return x * x;
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    return affine(mul(c.grad(), c.input(0)), 2);
+  }
 };
 }  // namespace
 TAPEGRAD_UNARY_OP(square, Square)
@@ -561,9 +687,14 @@ namespace {
 // y = sin x.  dx = g cos x.
 struct Sin : Unary<Sin> {
   static constexpr const char* name = "sin";
-  template <class T> static T f(T x) { return std::sin(x); }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c) { return mul(c.grad(), cos(c.input(0))); }
+  static T f(T x) {
+    return std::sin(x);
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    return mul(c.grad(), cos(c.input(0)));
+  }
 };
 }  // namespace
 TAPEGRAD_UNARY_OP(sin, Sin)
@@ -572,9 +703,14 @@ namespace {
 // y = cos x.  dx = -g sin x.
 struct Cos : Unary<Cos> {
   static constexpr const char* name = "cos";
-  template <class T> static T f(T x) { return std::cos(x); }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c) { return neg(mul(c.grad(), sin(c.input(0)))); }
+  static T f(T x) {
+    return std::cos(x);
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    return neg(mul(c.grad(), sin(c.input(0))));
+  }
 };
 }  // namespace
 TAPEGRAD_UNARY_OP(cos, Cos)
@@ -583,9 +719,14 @@ namespace {
 // y = tanh x.  dx = g (1 - y^2).
 struct Tanh : Unary<Tanh> {
   static constexpr const char* name = "tanh";
-  template <class T> static T f(T x) { return std::tanh(x); }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c) { return detail::tanh_backward(c.grad(), c.output()); }
+  static T f(T x) {
+    return std::tanh(x);
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    return detail::tanh_backward(c.grad(), c.output());
+  }
 };
 }  // namespace
 TAPEGRAD_UNARY_OP(tanh, Tanh)
@@ -614,9 +755,14 @@ namespace {
 // y = max(x, 0) (a NaN gives 0, as xtensor's maximum).  dx = g where x > 0, else 0.
 struct Relu : Unary<Relu> {
   static constexpr const char* name = "relu";
-  template <class T> static T f(T x) { return x > T(0) ? x : T(0); }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c) { return detail::relu_backward(c.grad(), c.input(0)); }
+  static T f(T x) {
+    return x > T(0) ? x : T(0);
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    return detail::relu_backward(c.grad(), c.input(0));
+  }
 };
 }  // namespace
 TAPEGRAD_UNARY_OP(relu, Relu)
@@ -626,9 +772,14 @@ namespace {
 // dx = g sigmoid(x).
 struct Softplus : Unary<Softplus> {
   static constexpr const char* name = "softplus";
-  template <class T> static T f(T x) { return (x > T(0) ? x : T(0)) + std::log1p(std::exp(-std::abs(x))); }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c) { return mul(c.grad(), sigmoid(c.input(0))); }
+  static T f(T x) {
+    return (x > T(0) ? x : T(0)) + std::log1p(std::exp(-std::abs(x)));
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    return mul(c.grad(), sigmoid(c.input(0)));
+  }
 };
 }  // namespace
 TAPEGRAD_UNARY_OP(softplus, Softplus)
@@ -637,10 +788,14 @@ namespace {
 // y = erf(x).  dx = g 2/sqrt(pi) e^{-x^2}.
 struct Erf : Unary<Erf> {
   static constexpr const char* name = "erf";
-  template <class T> static T f(T x) { return std::erf(x); }
+  template <class T>
+  static T f(T x) {
+    return std::erf(x);
+  }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) {
-    return mul(c.grad(), affine(exp(neg(square(c.input(0)))), 1.12837916709551257390));  // 2 / sqrt(pi)
+    return mul(c.grad(),
+               affine(exp(neg(square(c.input(0)))), 1.12837916709551257390));  // 2 / sqrt(pi)
   }
 };
 }  // namespace
@@ -652,9 +807,14 @@ namespace {
 // dx = gelu_backward(g, x) = g (Phi(x) + x phi(x)).
 struct Gelu : Unary<Gelu> {
   static constexpr const char* name = "gelu";
-  template <class T> static T f(T x) { return x * (T(0.5) * std::erfc(-x * T(0.70710678118654752440))); }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c) { return detail::gelu_backward(c.grad(), c.input(0)); }
+  static T f(T x) {
+    return x * (T(0.5) * std::erfc(-x * T(0.70710678118654752440)));
+  }
+  template <class T>
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    return detail::gelu_backward(c.grad(), c.input(0));
+  }
 };
 }  // namespace
 TAPEGRAD_UNARY_OP(gelu, Gelu)
@@ -664,7 +824,10 @@ namespace {
 // where x s (1 - s) is sigmoid_backward(x, s): the op that makes g s (1 - s), x in g's place.
 struct Silu : Unary<Silu> {
   static constexpr const char* name = "silu";
-  template <class T> static T f(T x) { return x * Sigmoid::f(x); }
+  template <class T>
+  static T f(T x) {
+    return x * Sigmoid::f(x);
+  }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c) {
     const auto x = c.input(0);
@@ -675,13 +838,13 @@ struct Silu : Unary<Silu> {
 }  // namespace
 TAPEGRAD_UNARY_OP(silu, Silu)
 
-#define TAPEGRAD_INSTANTIATE(T)                                  \
-  template Tensor<T> div(const Tensor<T>&, double);              \
-  template Tensor<T> div(double, const Tensor<T>&);              \
-  template Tensor<T> affine(const Tensor<T>&, double, double);   \
-  template Tensor<T> pow(const Tensor<T>&, double);              \
-  template Tensor<T> clamp(const Tensor<T>&, double, double);    \
-  template Tensor<T> leaky_relu(const Tensor<T>&, double);       \
+#define TAPEGRAD_INSTANTIATE(T)                                \
+  template Tensor<T> div(const Tensor<T>&, double);            \
+  template Tensor<T> div(double, const Tensor<T>&);            \
+  template Tensor<T> affine(const Tensor<T>&, double, double); \
+  template Tensor<T> pow(const Tensor<T>&, double);            \
+  template Tensor<T> clamp(const Tensor<T>&, double, double);  \
+  template Tensor<T> leaky_relu(const Tensor<T>&, double);     \
   template Tensor<T> elu(const Tensor<T>&, double);
 
 TAPEGRAD_INSTANTIATE(float)

@@ -88,10 +88,12 @@ Tensor<T> slice_scatter(const Tensor<T>& g, const Stride& s, const Shape& out_sh
 
 // Python's rule for a bound of a slice with a positive step: absent is the default, negative
 // counts from the end, and the result is clamped to [0, extent].
-std::size_t slice_bound(std::optional<std::ptrdiff_t> bound, std::size_t extent, std::size_t absent) {
+std::size_t slice_bound(std::optional<std::ptrdiff_t> bound, std::size_t extent,
+                        std::size_t absent) {
   if (!bound) return absent;
   const auto n = static_cast<std::ptrdiff_t>(extent);
-  const std::ptrdiff_t b = *bound < 0 ? std::max<std::ptrdiff_t>(*bound, -n) + n : std::min(*bound, n);
+  const std::ptrdiff_t b =
+      *bound < 0 ? std::max<std::ptrdiff_t>(*bound, -n) + n : std::min(*bound, n);
   return static_cast<std::size_t>(b);
 }
 
@@ -101,14 +103,15 @@ std::string optional_to_string(std::optional<std::ptrdiff_t> bound) {
 
 // The position `index` along an axis of `extent` as a count from the start, Python's way;
 // ValueError naming `op` and `what` (the axis, the entry) when it is out of range.
-std::size_t position_in(const char* op, const std::string& what, std::ptrdiff_t index, std::size_t extent,
-                        const Shape& shape) {
+std::size_t position_in(const char* op, const std::string& what, std::ptrdiff_t index,
+                        std::size_t extent, const Shape& shape) {
   const auto n = static_cast<std::ptrdiff_t>(extent);
   if (index < -n || index >= n) {
-    throw ValueError(std::string(op) + ": index " + std::to_string(index) + " is out of range for " + what +
-                     " of extent " + std::to_string(extent) + " in a tensor of shape " + shape_to_string(shape) +
-                     " (valid: " + (n == 0 ? std::string("none") : std::to_string(-n) + " to " + std::to_string(n - 1)) +
-                     ")");
+    throw ValueError(
+        std::string(op) + ": index " + std::to_string(index) + " is out of range for " + what +
+        " of extent " + std::to_string(extent) + " in a tensor of shape " + shape_to_string(shape) +
+        " (valid: " +
+        (n == 0 ? std::string("none") : std::to_string(-n) + " to " + std::to_string(n - 1)) + ")");
   }
   return static_cast<std::size_t>(index < 0 ? index + n : index);
 }
@@ -120,7 +123,8 @@ TAPEGRAD_REGISTER_OP(SliceScatter)
 template <class T>
 Tensor<T> select(const Tensor<T>& x, std::ptrdiff_t axis, std::ptrdiff_t index) {
   const std::size_t a = detail::normalize_axis("select", axis, x.dim());
-  const std::size_t i = position_in("select", "axis " + std::to_string(a), index, x.shape()[a], x.shape());
+  const std::size_t i =
+      position_in("select", "axis " + std::to_string(a), index, x.shape()[a], x.shape());
   Shape dropped = x.shape();
   dropped.erase(dropped.begin() + static_cast<std::ptrdiff_t>(a));
   return reshape(narrow(x, static_cast<std::ptrdiff_t>(a), i, 1), dropped);
@@ -131,10 +135,10 @@ Tensor<T> slice(const Tensor<T>& x, std::ptrdiff_t axis, std::optional<std::ptrd
                 std::optional<std::ptrdiff_t> stop, std::ptrdiff_t step) {
   const std::size_t a = detail::normalize_axis("slice", axis, x.dim());
   if (step < 1) {
-    throw ValueError("slice: the step must be at least 1, got " + std::to_string(step) + " (slice [" +
-                     optional_to_string(start) + ":" + optional_to_string(stop) + ":" + std::to_string(step) +
-                     "] of axis " + std::to_string(a) + " of " + shape_to_string(x.shape()) +
-                     "); PyTorch takes no negative step either");
+    throw ValueError("slice: the step must be at least 1, got " + std::to_string(step) +
+                     " (slice [" + optional_to_string(start) + ":" + optional_to_string(stop) +
+                     ":" + std::to_string(step) + "] of axis " + std::to_string(a) + " of " +
+                     shape_to_string(x.shape()) + "); PyTorch takes no negative step either");
   }
   const std::size_t extent = x.shape()[a];
   const std::size_t first = slice_bound(start, extent, 0);
@@ -142,7 +146,8 @@ Tensor<T> slice(const Tensor<T>& x, std::ptrdiff_t axis, std::optional<std::ptrd
   const auto stride = static_cast<std::size_t>(step);
   const std::size_t taken = last > first ? (last - first - 1) / stride + 1 : 0;
   // One element, or a step of 1: a contiguous range.
-  if (stride == 1 || taken <= 1) return narrow(x, static_cast<std::ptrdiff_t>(a), taken == 0 ? 0 : first, taken);
+  if (stride == 1 || taken <= 1)
+    return narrow(x, static_cast<std::ptrdiff_t>(a), taken == 0 ? 0 : first, taken);
   Shape out_shape = x.shape();
   out_shape[a] = taken;
   return strided_slice(x, Stride{a, first, stride}, out_shape);
@@ -162,7 +167,8 @@ Tensor<T> index(const Tensor<T>& x, const std::vector<Index>& indices) {
                   indices[k].position(), x.shape()[k], x.shape());
     } else if (indices[k].range().step < 1) {
       throw ValueError("index: entry " + std::to_string(k) + " (axis " + std::to_string(k) +
-                       ") has step " + std::to_string(indices[k].range().step) + "; the step must be at least 1");
+                       ") has step " + std::to_string(indices[k].range().step) +
+                       "; the step must be at least 1");
     }
   }
   Tensor<T> y = x;
@@ -185,8 +191,8 @@ Tensor<T> Tensor<T>::select(std::ptrdiff_t axis, std::ptrdiff_t index) const {
 }
 
 template <class T>
-Tensor<T> Tensor<T>::slice(std::ptrdiff_t axis, std::optional<std::ptrdiff_t> start, std::optional<std::ptrdiff_t> stop,
-                           std::ptrdiff_t step) const {
+Tensor<T> Tensor<T>::slice(std::ptrdiff_t axis, std::optional<std::ptrdiff_t> start,
+                           std::optional<std::ptrdiff_t> stop, std::ptrdiff_t step) const {
   return tapegrad::slice(*this, axis, start, stop, step);
 }
 
@@ -195,14 +201,14 @@ Tensor<T> Tensor<T>::index(const std::vector<Index>& indices) const {
   return tapegrad::index(*this, indices);
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                                            \
-  template Tensor<T> select(const Tensor<T>&, std::ptrdiff_t, std::ptrdiff_t);                             \
-  template Tensor<T> slice(const Tensor<T>&, std::ptrdiff_t, std::optional<std::ptrdiff_t>,                \
-                           std::optional<std::ptrdiff_t>, std::ptrdiff_t);                                 \
-  template Tensor<T> index(const Tensor<T>&, const std::vector<Index>&);                                   \
-  template Tensor<T> Tensor<T>::select(std::ptrdiff_t, std::ptrdiff_t) const;                              \
-  template Tensor<T> Tensor<T>::slice(std::ptrdiff_t, std::optional<std::ptrdiff_t>,                       \
-                                      std::optional<std::ptrdiff_t>, std::ptrdiff_t) const;                \
+#define TAPEGRAD_INSTANTIATE(T)                                                             \
+  template Tensor<T> select(const Tensor<T>&, std::ptrdiff_t, std::ptrdiff_t);              \
+  template Tensor<T> slice(const Tensor<T>&, std::ptrdiff_t, std::optional<std::ptrdiff_t>, \
+                           std::optional<std::ptrdiff_t>, std::ptrdiff_t);                  \
+  template Tensor<T> index(const Tensor<T>&, const std::vector<Index>&);                    \
+  template Tensor<T> Tensor<T>::select(std::ptrdiff_t, std::ptrdiff_t) const;               \
+  template Tensor<T> Tensor<T>::slice(std::ptrdiff_t, std::optional<std::ptrdiff_t>,        \
+                                      std::optional<std::ptrdiff_t>, std::ptrdiff_t) const; \
   template Tensor<T> Tensor<T>::index(const std::vector<Index>&) const;
 
 TAPEGRAD_INSTANTIATE(float)

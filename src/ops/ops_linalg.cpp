@@ -108,7 +108,9 @@ namespace {
 //   db = A^T g        (tb = 0)  or  g^T A  (tb = 1)
 struct MatMul {
   static constexpr const char* name = "matmul";
-  struct Attrs { bool ta, tb; };
+  struct Attrs {
+    bool ta, tb;
+  };
   template <class T>
   static const Shape& shape(const Inputs<T>& in, const Attrs& at, Shape& out) {
     const auto& a = in[0].shape();
@@ -135,11 +137,15 @@ struct MatMul {
     return product_of(in[0], in[1], at.ta, at.tb);
   }
   template <class T>
-  static void raw_forward(const T* a, const T* b, T* y, const Raw& p) { gemm(a, b, p, y); }
+  static void raw_forward(const T* a, const T* b, T* y, const Raw& p) {
+    gemm(a, b, p, y);
+  }
   // into += alpha y, without y: a weight update folded into the product that makes its
   // gradient (compile_sgd_step).
   template <class T>
-  static void raw_add(const T* a, const T* b, T* into, const Raw& p, T alpha) { gemm(a, b, p, into, true, alpha); }
+  static void raw_add(const T* a, const T* b, T* into, const Raw& p, T alpha) {
+    gemm(a, b, p, into, true, alpha);
+  }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& at) {
     const auto g = c.grad();
@@ -179,7 +185,9 @@ Product last_two_product(const Shape& a, const Shape& b, bool ta, bool tb) {
 //   db = sum_to(A^T g)  (tb = 0)  or  sum_to(g^T A)  (tb = 1)
 struct BatchedMatMul {
   static constexpr const char* name = "batched_matmul";
-  struct Attrs { bool ta, tb; };
+  struct Attrs {
+    bool ta, tb;
+  };
   template <class T>
   static const Shape& shape(const Inputs<T>& in, const Attrs& at, Shape& out) {
     const auto& a = in[0].shape();
@@ -202,7 +210,8 @@ struct BatchedMatMul {
     const Product p = last_two_product(as, bs, at.ta, at.tb);
     const Shape batch = batch_axes(out.shape());
     // Matrix strides (0 along a broadcast axis): the batch axes read as arrays of matrices.
-    const std::size_t size_a = as[as.size() - 2] * as.back(), size_b = bs[bs.size() - 2] * bs.back();
+    const std::size_t size_a = as[as.size() - 2] * as.back(),
+                      size_b = bs[bs.size() - 2] * bs.back();
     const std::size_t size_y = std::size_t{p.m} * p.n;
     const T* a = in[0].data();
     const T* b = in[1].data();
@@ -220,10 +229,12 @@ struct BatchedMatMul {
     const auto b = c.input(1);
     Gradients<T> d;
     if (c.needs(0)) {
-      d[0] = sum_to(at.ta ? matmul_batched(b, g, at.tb, true) : matmul_batched(g, b, false, !at.tb), a.shape());
+      d[0] = sum_to(at.ta ? matmul_batched(b, g, at.tb, true) : matmul_batched(g, b, false, !at.tb),
+                    a.shape());
     }
     if (c.needs(1)) {
-      d[1] = sum_to(at.tb ? matmul_batched(g, a, true, at.ta) : matmul_batched(a, g, !at.ta, false), b.shape());
+      d[1] = sum_to(at.tb ? matmul_batched(g, a, true, at.ta) : matmul_batched(a, g, !at.ta, false),
+                    b.shape());
     }
     return d;
   }
@@ -284,8 +295,8 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
     const std::size_t ea = batch_a[batch_a.size() - i], eb = batch_b[batch_b.size() - i];
     if (ea != eb && ea != 1 && eb != 1) {
       throw ShapeError("matmul: batch dimensions " + shape_to_string(batch_a) + " and " +
-                       shape_to_string(batch_b) + " do not broadcast: " + shape_to_string(a.shape()) +
-                       " x " + shape_to_string(b.shape()));
+                       shape_to_string(batch_b) + " do not broadcast: " +
+                       shape_to_string(a.shape()) + " x " + shape_to_string(b.shape()));
     }
   }
   const auto y = matmul_batched(a2, b2, false, false);

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <limits>
 #include <string>
-
 #include <xtensor/xmath.hpp>
 
 #include "ops/op.hpp"
@@ -36,7 +35,9 @@ struct SumAll {
   static constexpr const char* name = "sum";
   using Attrs = NoAttrs;
   template <class T>
-  static const Shape& shape(const Inputs<T>&, const Attrs&, Shape& scratch) { return scratch = Shape{}; }
+  static const Shape& shape(const Inputs<T>&, const Attrs&, Shape& scratch) {
+    return scratch = Shape{};
+  }
   template <class T>
   static void forward(const Inputs<T>& in, const Attrs&, xt::xarray<T>& out) {
     // A plain loop over the data (xtensor's iterator steps through strides, several times
@@ -50,9 +51,13 @@ struct SumAll {
     return Raw{in[0].size(), 1};
   }
   template <class T>
-  static void raw_forward(const T* x, const T*, T* y, const Raw& rows) { detail::sum_rows(x, rows, y); }
+  static void raw_forward(const T* x, const T*, T* y, const Raw& rows) {
+    detail::sum_rows(x, rows, y);
+  }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c) { return broadcast_to(c.grad(), c.input(0).shape()); }
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    return broadcast_to(c.grad(), c.input(0).shape());
+  }
 };
 }  // namespace
 TAPEGRAD_REGISTER_OP(SumAll)
@@ -66,7 +71,9 @@ namespace {
 // y = the sum of x over some axes (kept at extent 1 or dropped).  dx = g broadcast back.
 struct SumAlong {
   static constexpr const char* name = "sum";
-  struct Attrs { Shape kept; };  // x's shape with the summed axes at extent 1
+  struct Attrs {
+    Shape kept;
+  };  // x's shape with the summed axes at extent 1
   template <class T>
   static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
     detail::reduce_into(in[0], a.kept, out.data());
@@ -78,7 +85,9 @@ struct SumAlong {
     return detail::as_rows(in[0].shape(), a.kept);
   }
   template <class T>
-  static void raw_forward(const T* x, const T*, T* y, const Raw& rows) { detail::sum_rows(x, rows, y); }
+  static void raw_forward(const T* x, const T*, T* y, const Raw& rows) {
+    detail::sum_rows(x, rows, y);
+  }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
     return expand_reduced(c.grad(), a.kept, c.input(0).shape());
@@ -97,7 +106,8 @@ Tensor<T> sum(const Tensor<T>& x, const Axes& axes, bool keepdims) {
 
 template <class T>
 Tensor<T> mean(const Tensor<T>& x) {
-  if (x.size() == 0) throw ValueError("mean: the tensor " + shape_to_string(x.shape()) + " is empty");
+  if (x.size() == 0)
+    throw ValueError("mean: the tensor " + shape_to_string(x.shape()) + " is empty");
   return affine(sum(x), 1.0 / static_cast<double>(x.size()));
 }
 
@@ -105,7 +115,8 @@ template <class T>
 Tensor<T> mean(const Tensor<T>& x, const Axes& axes, bool keepdims) {
   std::size_t count = 1;
   for (auto axis : normalize_axes("mean", axes, x.dim())) count *= x.shape()[axis];
-  if (count == 0) throw ValueError("mean: no elements along the given axes of " + shape_to_string(x.shape()));
+  if (count == 0)
+    throw ValueError("mean: no elements along the given axes of " + shape_to_string(x.shape()));
   return affine(sum(x, axes, keepdims), 1.0 / static_cast<double>(count));
 }
 
@@ -116,9 +127,13 @@ namespace {
 // which max returns), 0 elsewhere; x's shape. A mask: no gradient.
 struct MaxMask {
   static constexpr const char* name = "max_mask";
-  struct Attrs { std::size_t axis; };
+  struct Attrs {
+    std::size_t axis;
+  };
   template <class T>
-  static const Shape& shape(const Inputs<T>& in, const Attrs&, Shape&) { return in[0].shape(); }
+  static const Shape& shape(const Inputs<T>& in, const Attrs&, Shape&) {
+    return in[0].shape();
+  }
   template <class T>
   static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
     const auto& v = in[0];
@@ -139,7 +154,9 @@ struct MaxMask {
     }
   }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>&, const Attrs&) { return {}; }
+  static Gradients<T> backward(const BackwardContext<T>&, const Attrs&) {
+    return {};
+  }
 };
 }  // namespace
 TAPEGRAD_REGISTER_OP(MaxMask)
@@ -155,8 +172,14 @@ namespace {
 // What the reductions along one axis (max, logsumexp) share: the axis, x's shape with it at
 // extent 1 (for the backward), and the result's shape, that one or with the axis dropped.
 struct AlongOneAxis {
-  struct Attrs { Shape kept; std::size_t axis; };
-  struct Shapes { Attrs attrs; Shape result; };
+  struct Attrs {
+    Shape kept;
+    std::size_t axis;
+  };
+  struct Shapes {
+    Attrs attrs;
+    Shape result;
+  };
   template <class T>
   static Shapes shapes(const char* op, const Tensor<T>& x, std::size_t axis, bool keepdims) {
     Shape kept = kept_shape(op, x.shape(), {axis});
@@ -203,7 +226,8 @@ struct LogSumExp : AlongOneAxis {
     const xt::xarray<T> m = detail::softmax_shift(in[0], a.axis);
     const xt::xarray<T> sums = detail::reduce_to(xt::xarray<T>(xt::exp(in[0] - m)), a.kept);
     T* y = out.data();
-    for (std::size_t i = 0, n = out.size(); i < n; ++i) y[i] = m.data()[i] + std::log(sums.data()[i]);
+    for (std::size_t i = 0, n = out.size(); i < n; ++i)
+      y[i] = m.data()[i] + std::log(sums.data()[i]);
   }
   template <class T>
   static Gradients<T> backward(const BackwardContext<T>& c, const Attrs& a) {
@@ -222,12 +246,12 @@ Tensor<T> logsumexp(const Tensor<T>& x, std::ptrdiff_t axis, bool keepdims) {
   return detail::apply_shaped<LogSumExp>(shapes.result, std::move(shapes.attrs), x);
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                            \
-  template Tensor<T> sum(const Tensor<T>&);                                \
-  template Tensor<T> sum(const Tensor<T>&, const Axes&, bool);             \
-  template Tensor<T> mean(const Tensor<T>&);                               \
-  template Tensor<T> mean(const Tensor<T>&, const Axes&, bool);            \
-  template Tensor<T> max(const Tensor<T>&, std::ptrdiff_t, bool);          \
+#define TAPEGRAD_INSTANTIATE(T)                                   \
+  template Tensor<T> sum(const Tensor<T>&);                       \
+  template Tensor<T> sum(const Tensor<T>&, const Axes&, bool);    \
+  template Tensor<T> mean(const Tensor<T>&);                      \
+  template Tensor<T> mean(const Tensor<T>&, const Axes&, bool);   \
+  template Tensor<T> max(const Tensor<T>&, std::ptrdiff_t, bool); \
   template Tensor<T> logsumexp(const Tensor<T>&, std::ptrdiff_t, bool);
 
 TAPEGRAD_INSTANTIATE(float)

@@ -5,7 +5,6 @@
 #include <cstring>
 #include <numeric>
 #include <string>
-
 #include <xtensor/xmanipulation.hpp>
 
 #include "ops/op.hpp"
@@ -32,7 +31,9 @@ namespace {
 // y = x with its axes permuted: y's axis i is x's axis perm[i].  dx = g permuted back.
 struct Transpose {
   static constexpr const char* name = "transpose";
-  struct Attrs { std::vector<std::size_t> perm; };
+  struct Attrs {
+    std::vector<std::size_t> perm;
+  };
   template <class T>
   static const Shape& shape(const Inputs<T>& in, const Attrs& a, Shape& out) {
     out.resize(a.perm.size());
@@ -59,7 +60,8 @@ struct Transpose {
   // The last axes stay in place (conv2d's (O, N, Ho, Wo) -> (N, O, Ho, Wo)): y is contiguous
   // blocks of x, copied whole, x's offset walked with a counter over y's leading axes.
   template <class T>
-  static void copy_blocks(const xt::xarray<T>& x, const std::vector<std::size_t>& perm, xt::xarray<T>& out) {
+  static void copy_blocks(const xt::xarray<T>& x, const std::vector<std::size_t>& perm,
+                          xt::xarray<T>& out) {
     const Shape& xs = x.shape();
     const Shape& ys = out.shape();
     std::size_t kept = perm.size();  // axes [kept, d) stay in place
@@ -112,7 +114,9 @@ struct Reshape {
     std::copy(in[0].data(), in[0].data() + in[0].size(), out.data());
   }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c) { return reshape(c.grad(), c.input(0).shape()); }
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    return reshape(c.grad(), c.input(0).shape());
+  }
 };
 }  // namespace
 TAPEGRAD_REGISTER_OP(Reshape)
@@ -143,9 +147,13 @@ struct BroadcastTo {
     return detail::as_rows(out, in[0].shape());
   }
   template <class T>
-  static void raw_forward(const T* x, const T*, T* y, const Raw& rows) { detail::repeat_rows(x, rows, y); }
+  static void raw_forward(const T* x, const T*, T* y, const Raw& rows) {
+    detail::repeat_rows(x, rows, y);
+  }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c) { return sum_to(c.grad(), c.input(0).shape()); }
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    return sum_to(c.grad(), c.input(0).shape());
+  }
 };
 }  // namespace
 TAPEGRAD_REGISTER_OP(BroadcastTo)
@@ -177,9 +185,13 @@ struct SumTo {
     return detail::as_rows(in[0].shape(), out);
   }
   template <class T>
-  static void raw_forward(const T* x, const T*, T* y, const Raw& rows) { detail::sum_rows(x, rows, y); }
+  static void raw_forward(const T* x, const T*, T* y, const Raw& rows) {
+    detail::sum_rows(x, rows, y);
+  }
   template <class T>
-  static Gradients<T> backward(const BackwardContext<T>& c) { return broadcast_to(c.grad(), c.input(0).shape()); }
+  static Gradients<T> backward(const BackwardContext<T>& c) {
+    return broadcast_to(c.grad(), c.input(0).shape());
+  }
 };
 }  // namespace
 TAPEGRAD_REGISTER_OP(SumTo)
@@ -199,7 +211,9 @@ namespace {
 // y = the parts joined along an axis.  d(part i) = its slice of g.
 struct Concat {
   static constexpr const char* name = "concat";
-  struct Attrs { std::size_t axis; };
+  struct Attrs {
+    std::size_t axis;
+  };
   template <class T>
   static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
     const Shape& shape = out.shape();
@@ -210,7 +224,8 @@ struct Concat {
       const std::size_t extent = in[p].shape()[a.axis];
       const std::size_t block = extent * inner;
       for (std::size_t o = 0; o < outer; ++o) {
-        std::copy_n(in[p].data() + o * block, block, out.data() + (o * shape[a.axis] + offset) * inner);
+        std::copy_n(in[p].data() + o * block, block,
+                    out.data() + (o * shape[a.axis] + offset) * inner);
       }
       offset += extent;
     }
@@ -263,7 +278,9 @@ namespace {
 // y = x[..., start : start + length, ...] along an axis.  dx = g placed in zeros.
 struct Narrow {
   static constexpr const char* name = "narrow";
-  struct Attrs { std::size_t axis, start; };
+  struct Attrs {
+    std::size_t axis, start;
+  };
   template <class T>
   static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
     const auto& x = in[0];
@@ -272,7 +289,8 @@ struct Narrow {
     const std::size_t outer = extent_product(x.shape(), 0, a.axis);
     const std::size_t inner = extent_product(x.shape(), a.axis + 1, x.dimension());
     for (std::size_t o = 0; o < outer; ++o) {
-      std::copy_n(x.data() + (o * extent + a.start) * inner, length * inner, out.data() + o * length * inner);
+      std::copy_n(x.data() + (o * extent + a.start) * inner, length * inner,
+                  out.data() + o * length * inner);
     }
   }
   template <class T>
@@ -299,8 +317,8 @@ Tensor<T> narrow(const Tensor<T>& x, std::ptrdiff_t axis, std::size_t start, std
   const std::size_t extent = x.shape()[a];
   if (start > extent || length > extent - start) {
     throw ValueError("narrow: the slice [" + std::to_string(start) + ", " +
-                     std::to_string(start + length) + ") does not fit axis " +
-                     std::to_string(a) + " of " + shape_to_string(x.shape()));
+                     std::to_string(start + length) + ") does not fit axis " + std::to_string(a) +
+                     " of " + shape_to_string(x.shape()));
   }
   Shape out_shape = x.shape();
   out_shape[a] = length;
@@ -311,7 +329,9 @@ namespace {
 // y = the rows of x at the given indices (along axis 0).  dx = index_add(g, indices).
 struct IndexSelect {
   static constexpr const char* name = "index_select";
-  struct Attrs { std::vector<std::size_t> indices; };
+  struct Attrs {
+    std::vector<std::size_t> indices;
+  };
   template <class T>
   static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
     const auto& x = in[0];
@@ -334,9 +354,8 @@ Tensor<T> index_select(const Tensor<T>& x, const std::vector<std::size_t>& indic
   const std::size_t rows = x.shape()[0];
   for (auto index : indices) {
     if (index >= rows) {
-      throw ValueError("index_select: index " + std::to_string(index) +
-                       " is out of range for " + std::to_string(rows) + " rows of " +
-                       shape_to_string(x.shape()));
+      throw ValueError("index_select: index " + std::to_string(index) + " is out of range for " +
+                       std::to_string(rows) + " rows of " + shape_to_string(x.shape()));
     }
   }
   Shape out_shape = x.shape();
@@ -349,7 +368,9 @@ namespace {
 // indices (index_select).
 struct IndexAdd {
   static constexpr const char* name = "index_add";
-  struct Attrs { std::vector<std::size_t> indices; };
+  struct Attrs {
+    std::vector<std::size_t> indices;
+  };
   template <class T>
   static void forward(const Inputs<T>& in, const Attrs& a, xt::xarray<T>& out) {
     const auto& x = in[0];
@@ -388,15 +409,15 @@ Tensor<T> index_add(const Tensor<T>& x, const std::vector<std::size_t>& indices,
   return detail::apply_shaped<IndexAdd>(out_shape, {indices}, x);
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                             \
-  template Tensor<T> transpose(const Tensor<T>&);                                           \
-  template Tensor<T> transpose(const Tensor<T>&, const std::vector<std::size_t>&);          \
-  template Tensor<T> reshape(const Tensor<T>&, const Shape&);                               \
-  template Tensor<T> broadcast_to(const Tensor<T>&, const Shape&);                          \
-  template Tensor<T> sum_to(const Tensor<T>&, const Shape&);                                \
-  template Tensor<T> concat(const std::vector<Tensor<T>>&, std::ptrdiff_t);                 \
-  template Tensor<T> narrow(const Tensor<T>&, std::ptrdiff_t, std::size_t, std::size_t);    \
-  template Tensor<T> index_select(const Tensor<T>&, const std::vector<std::size_t>&);       \
+#define TAPEGRAD_INSTANTIATE(T)                                                          \
+  template Tensor<T> transpose(const Tensor<T>&);                                        \
+  template Tensor<T> transpose(const Tensor<T>&, const std::vector<std::size_t>&);       \
+  template Tensor<T> reshape(const Tensor<T>&, const Shape&);                            \
+  template Tensor<T> broadcast_to(const Tensor<T>&, const Shape&);                       \
+  template Tensor<T> sum_to(const Tensor<T>&, const Shape&);                             \
+  template Tensor<T> concat(const std::vector<Tensor<T>>&, std::ptrdiff_t);              \
+  template Tensor<T> narrow(const Tensor<T>&, std::ptrdiff_t, std::size_t, std::size_t); \
+  template Tensor<T> index_select(const Tensor<T>&, const std::vector<std::size_t>&);    \
   template Tensor<T> index_add(const Tensor<T>&, const std::vector<std::size_t>&, std::size_t);
 
 TAPEGRAD_INSTANTIATE(float)

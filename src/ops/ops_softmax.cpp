@@ -29,9 +29,13 @@ xt::xarray<T> sum_kept(const xt::xarray<T>& x, std::size_t axis) {
 
 // What softmax and log_softmax share: an axis, and y of x's shape.
 struct AlongAxis {
-  struct Attrs { std::size_t axis; };
+  struct Attrs {
+    std::size_t axis;
+  };
   template <class T>
-  static const Shape& shape(const Inputs<T>& in, const Attrs&, Shape&) { return in[0].shape(); }
+  static const Shape& shape(const Inputs<T>& in, const Attrs&, Shape&) {
+    return in[0].shape();
+  }
 };
 
 }  // namespace

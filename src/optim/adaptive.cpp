@@ -1,7 +1,6 @@
 #include "tapegrad/optim/adaptive.hpp"
 
 #include <cmath>
-
 #include <xtensor/xmath.hpp>
 #include <xtensor/xnoalias.hpp>
 
@@ -36,7 +35,8 @@ void Adagrad<T>::step() {
     const auto t = static_cast<double>(++updates_[i]);
     const double rate = this->learning_rate() / (1 + (t - 1) * options_.lr_decay());
     xt::xarray<T> g = p.grad();
-    if (options_.weight_decay() != 0) xt::noalias(g) += static_cast<T>(options_.weight_decay()) * p.value();
+    if (options_.weight_decay() != 0)
+      xt::noalias(g) += static_cast<T>(options_.weight_decay()) * p.value();
     xt::noalias(sums_[i]) += g * g;
     xt::noalias(p.mutable_value()) -=
         static_cast<T>(rate) * g / (xt::sqrt(sums_[i]) + static_cast<T>(options_.eps()));
@@ -66,7 +66,8 @@ void RMSprop<T>::step() {
     auto& p = this->parameters_[i];
     if (!p.has_grad()) continue;
     xt::xarray<T> g = p.grad();
-    if (options_.weight_decay() != 0) xt::noalias(g) += static_cast<T>(options_.weight_decay()) * p.value();
+    if (options_.weight_decay() != 0)
+      xt::noalias(g) += static_cast<T>(options_.weight_decay()) * p.value();
     xt::noalias(squares_[i]) = alpha * squares_[i] + (T(1) - alpha) * g * g;
     xt::xarray<T> denominator;
     if (options_.centered()) {
@@ -76,7 +77,8 @@ void RMSprop<T>::step() {
       denominator = xt::sqrt(squares_[i]) + eps;
     }
     if (options_.momentum() > 0) {
-      xt::noalias(buffers_[i]) = static_cast<T>(options_.momentum()) * buffers_[i] + g / denominator;
+      xt::noalias(buffers_[i]) =
+          static_cast<T>(options_.momentum()) * buffers_[i] + g / denominator;
       xt::noalias(p.mutable_value()) -= lr * buffers_[i];
     } else {
       xt::noalias(p.mutable_value()) -= lr * g / denominator;
@@ -91,8 +93,7 @@ Adam<T>::Adam(std::vector<Tensor<T>> parameters, double learning_rate, const Ada
 template <class T>
 Adam<T>::Adam(std::vector<Tensor<T>> parameters, double learning_rate, const AdamOptions& options,
               bool decoupled_weight_decay)
-    : Optimizer<T>(std::move(parameters), learning_rate,
-                   decoupled_weight_decay ? "AdamW" : "Adam"),
+    : Optimizer<T>(std::move(parameters), learning_rate, decoupled_weight_decay ? "AdamW" : "Adam"),
       options_(options),
       decoupled_(decoupled_weight_decay) {
   const std::string& who = this->name();
@@ -129,7 +130,8 @@ void Adam<T>::step() {
     T* v = second_[i].data();
     T* v_max = options_.amsgrad() ? second_max_[i].data() : nullptr;
     const T rate = static_cast<T>(lr), shrink = T(1) - rate * decay;
-    const bool coupled_decay = decay != 0 && !decoupled_, decoupled_decay = decay != 0 && decoupled_;
+    const bool coupled_decay = decay != 0 && !decoupled_,
+               decoupled_decay = decay != 0 && decoupled_;
     for (std::size_t j = 0, n = p.value().size(); j < n; ++j) {
       if (decoupled_decay) value[j] *= shrink;
       const T gj = coupled_decay ? g[j] + decay * value[j] : g[j];

@@ -59,7 +59,8 @@ template <class T>
 double clip_grad_norm(const std::vector<Tensor<T>>& parameters, double max_norm,
                       bool error_if_nonfinite) {
   // As PyTorch: inf measures the norm without clipping, 0 zeroes the gradients.
-  detail::check_setting("clip_grad_norm", "max_norm", max_norm, detail::Domain::non_negative_or_infinite);
+  detail::check_setting("clip_grad_norm", "max_norm", max_norm,
+                        detail::Domain::non_negative_or_infinite);
   const double norm = gradient_norm(parameters);
   if (!std::isfinite(norm)) {
     if (error_if_nonfinite) refuse_non_finite(parameters, norm);
@@ -78,7 +79,8 @@ double clip_grad_norm(const std::vector<Tensor<T>>& parameters, double max_norm,
 
 template <class T>
 void clip_grad_value(const std::vector<Tensor<T>>& parameters, double clip_value) {
-  detail::check_setting("clip_grad_value", "clip_value", clip_value, detail::Domain::non_negative_or_infinite);
+  detail::check_setting("clip_grad_value", "clip_value", clip_value,
+                        detail::Domain::non_negative_or_infinite);
   // Compared in double, so a bound beyond float's range clips nothing rather than turning
   // into inf; NaN elements stay NaN, as with PyTorch's clamp.
   for (Tensor<T> p : parameters) {

@@ -101,8 +101,8 @@ double LBFGS<T>::step(const LossFunction& loss) {
       for (std::size_t j = 0; j < d.size(); ++j) d[j] -= alpha[i] * y_history_[i][j];
     }
     if (k > 0) {
-      const double scale = dot(s_history_[k - 1], y_history_[k - 1]) /
-                           dot(y_history_[k - 1], y_history_[k - 1]);
+      const double scale =
+          dot(s_history_[k - 1], y_history_[k - 1]) / dot(y_history_[k - 1], y_history_[k - 1]);
       for (double& v : d) v *= scale;
     }
     for (std::size_t i = 0; i < k; ++i) {

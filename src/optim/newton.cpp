@@ -91,7 +91,8 @@ double Newton<T>::step(const LossFunction& loss_function) {
   loss.backward(create_graph);
   std::vector<Tensor<T>> gradients;
   for (auto& p : params) {
-    gradients.push_back(p.has_grad() ? p.grad_tensor() : Tensor<T>(xt::xarray<T>(xt::zeros<T>(p.shape()))));
+    gradients.push_back(p.has_grad() ? p.grad_tensor()
+                                     : Tensor<T>(xt::xarray<T>(xt::zeros<T>(p.shape()))));
   }
   const Vector g = detail::flat_gradients(params);
   for (std::size_t k = 0; k < n; ++k) {
@@ -135,8 +136,9 @@ double Newton<T>::step(const LossFunction& loss_function) {
   double lambda = options_.damping();
   Vector direction;
   for (int attempt = 0; !cholesky_solve(h, lambda, floor, g, direction); ++attempt) {
-    if (attempt == 60) refuse("no damping up to " + detail::number_to_string(lambda) +
-                              " made the Hessian positive definite");
+    if (attempt == 60)
+      refuse("no damping up to " + detail::number_to_string(lambda) +
+             " made the Hessian positive definite");
     lambda = std::max(10 * lambda, 1e-8 * (1 + scale));
   }
   last_damping_ = lambda;

@@ -106,7 +106,10 @@ void LRScheduler::load_state(const SchedulerState& state) {
 }
 
 StepLR::StepLR(LearningRateHolder& optimizer, std::size_t step_size, double gamma)
-    : optimizer_(optimizer), base_(optimizer.learning_rate()), gamma_(gamma), step_size_(step_size) {
+    : optimizer_(optimizer),
+      base_(optimizer.learning_rate()),
+      gamma_(gamma),
+      step_size_(step_size) {
   check_positive_count("StepLR", "step_size", step_size);
   check_setting("StepLR", "gamma", gamma, Domain::non_negative);
 }
@@ -146,8 +149,8 @@ void CosineAnnealingLR::step() {
   ++epoch_;
   const double e = static_cast<double>(std::min(epoch_, t_max_));
   const double pi = 3.141592653589793;
-  optimizer_.set_learning_rate(eta_min_ + (base_ - eta_min_) *
-                                              (1 + std::cos(pi * e / static_cast<double>(t_max_))) / 2);
+  optimizer_.set_learning_rate(
+      eta_min_ + (base_ - eta_min_) * (1 + std::cos(pi * e / static_cast<double>(t_max_))) / 2);
 }
 
 LRScheduler::StateSlots CosineAnnealingLR::state_slots() {

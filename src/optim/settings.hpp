@@ -22,12 +22,12 @@ inline std::string non_finite_name(double value) {
 
 /// The domains a real setting may be required to lie in; all of them exclude NaN and inf.
 enum class Domain {
-  non_negative,  ///< [0, inf)
+  non_negative,              ///< [0, inf)
   non_negative_or_infinite,  ///< [0, inf]: a bound that may be off
-  positive,      ///< (0, inf)
-  below_one,     ///< [0, 1): the decay rate of a running average
-  unit,          ///< [0, 1]: a share
-  open_unit,     ///< (0, 1): a factor that must shrink
+  positive,                  ///< (0, inf)
+  below_one,                 ///< [0, 1): the decay rate of a running average
+  unit,                      ///< [0, 1]: a share
+  open_unit,                 ///< (0, 1): a factor that must shrink
 };
 
 /// Whether value lies in domain, and the domain in words.

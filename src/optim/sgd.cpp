@@ -1,7 +1,6 @@
 #include "tapegrad/optim/sgd.hpp"
 
 #include <string>
-
 #include <xtensor/xmath.hpp>
 #include <xtensor/xnoalias.hpp>
 

@@ -1,7 +1,6 @@
 // Differentiates with the core alone (tensors, ops, the tape): a program that links
 // tapegrad::core only, and so neither the nn layer nor libzip and zlib.
 #include <cstdio>
-
 #include <tapegrad/ops.hpp>
 #include <tapegrad/tape.hpp>
 #include <tapegrad/tensor.hpp>

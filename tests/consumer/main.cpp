@@ -38,6 +38,7 @@ int main() {
     sgd.step();
     sgd.zero_grad();
   }
-  std::printf("consumer (%s): weight %.6f bias %.6f\n", kStandard, line.weight().value()(0, 0), line.bias().value()(0));
+  std::printf("consumer (%s): weight %.6f bias %.6f\n", kStandard, line.weight().value()(0, 0),
+              line.bias().value()(0));
   return 0;
 }

@@ -22,10 +22,9 @@
 #include <string>
 #include <vector>
 
+#include "checks.hpp"
 #include "tapegrad/dist/dist.hpp"
 #include "tapegrad/tapegrad.hpp"
-
-#include "checks.hpp"
 
 using namespace tapegrad;
 

@@ -7,6 +7,8 @@
 //
 // Every rank runs the single-process reference itself (DataLoader with the global batch), so
 // no file is exchanged. Exit status 0 when every check passed on every rank.
+#include <mpi.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -14,12 +16,9 @@
 #include <string>
 #include <vector>
 
-#include <mpi.h>
-
+#include "checks.hpp"
 #include "tapegrad/dist/dist.hpp"
 #include "tapegrad/tapegrad.hpp"
-
-#include "checks.hpp"
 
 using namespace tapegrad;
 
@@ -45,9 +44,10 @@ data::Dataset<T> toy_data() {
 template <class T>
 std::shared_ptr<nn::MLP<T>> toy_model(std::uint64_t seed) {
   Generator random(seed);
-  return std::make_shared<nn::MLP<T>>(
-      std::vector<std::size_t>{5, 8, 3}, nn::Activation::Tanh,
-      nn::MLPOptions().output_activation(nn::Activation::Identity).linear(nn::LinearOptions().generator(random)));
+  return std::make_shared<nn::MLP<T>>(std::vector<std::size_t>{5, 8, 3}, nn::Activation::Tanh,
+                                      nn::MLPOptions()
+                                          .output_activation(nn::Activation::Identity)
+                                          .linear(nn::LinearOptions().generator(random)));
 }
 
 std::vector<std::size_t> labels_of(const xt::xarray<double>& t) {
@@ -64,7 +64,8 @@ std::vector<std::size_t> labels_of(const xt::xarray<float>& t) {
 template <class T>
 std::unique_ptr<optim::Optimizer<T>> make_optimizer(nn::Module<T>& model, bool adam) {
   if (adam) return std::make_unique<optim::Adam<T>>(model.parameters(), 0.01);
-  return std::make_unique<optim::SGD<T>>(model.parameters(), 0.1, optim::SGDOptions().momentum(0.9));
+  return std::make_unique<optim::SGD<T>>(model.parameters(), 0.1,
+                                         optim::SGDOptions().momentum(0.9));
 }
 
 // The largest over tensors of max|a - b| / max|b|.
@@ -75,7 +76,8 @@ double largest_relative_difference(const nn::Module<T>& a, const nn::Module<T>& 
   for (std::size_t i = 0; i < pa.size(); ++i) {
     double diff = 0, scale = 0;
     for (std::size_t k = 0; k < pa[i].value().size(); ++k) {
-      diff = std::max(diff, std::abs(double(pa[i].value().flat(k)) - double(pb[i].value().flat(k))));
+      diff =
+          std::max(diff, std::abs(double(pa[i].value().flat(k)) - double(pb[i].value().flat(k))));
       scale = std::max(scale, std::abs(double(pb[i].value().flat(k))));
     }
     worst = std::max(worst, diff / scale);
@@ -103,11 +105,14 @@ double train_both(const Setup& setup, const char* label) {
   // Distributed: each rank starts from its own seed; the broadcast must make them equal.
   auto model = toy_model<T>(7 + me);
   auto reference = toy_model<T>(7);
-  if (me != 0) check(largest_relative_difference(*model, *reference) > 0.01, std::string(label) + ": seeds differ");
+  if (me != 0)
+    check(largest_relative_difference(*model, *reference) > 0.01,
+          std::string(label) + ": seeds differ");
   dist::broadcast_parameters(*model);
   check(largest_relative_difference(*model, *reference) == 0,
         std::string(label) + ": broadcast_parameters gives rank 0's weights");
-  dist::DataParallel<T> parallel(*model, dist::DataParallelOptions().bucket_bytes(setup.bucket_bytes));
+  dist::DataParallel<T> parallel(*model,
+                                 dist::DataParallelOptions().bucket_bytes(setup.bucket_bytes));
   auto optimizer = make_optimizer(*model, setup.adam);
   data::DistributedSampler sampler(data.size(), local_batch, me, world, options);
   int step = 0;
@@ -142,7 +147,8 @@ double train_both(const Setup& setup, const char* label) {
       if (step == setup.steps) break;
       {
         Tape tape;
-        nn::cross_entropy((*reference)(Tensor<T>(batch.features)), labels_of(batch.targets)).backward();
+        nn::cross_entropy((*reference)(Tensor<T>(batch.features)), labels_of(batch.targets))
+            .backward();
       }
       reference_optimizer->step();
       reference_optimizer->zero_grad();
@@ -156,16 +162,19 @@ double train_both(const Setup& setup, const char* label) {
   auto theirs = copy->parameters();
   for (std::size_t i = 0; i < mine.size(); ++i) theirs[i].mutable_value() = mine[i].value();
   dist::broadcast_parameters(*copy);
-  check(largest_relative_difference(*model, *copy) == 0, std::string(label) + ": the ranks' models are equal");
+  check(largest_relative_difference(*model, *copy) == 0,
+        std::string(label) + ": the ranks' models are equal");
 
   const double difference = largest_relative_difference(*model, *reference);
   if (me == 0) {
-    std::printf("%s: %d steps on %zu ranks (%zu buckets): largest relative parameter difference to "
-                "1-rank training %.3g\n",
-                label, setup.steps, world, parallel.buckets(), difference);
+    std::printf(
+        "%s: %d steps on %zu ranks (%zu buckets): largest relative parameter difference to "
+        "1-rank training %.3g\n",
+        label, setup.steps, world, parallel.buckets(), difference);
   }
   // Training moved the weights: the comparison is not between two untouched models.
-  check(largest_relative_difference(*model, *toy_model<T>(7)) > 1e-3, std::string(label) + ": training changed the weights");
+  check(largest_relative_difference(*model, *toy_model<T>(7)) > 1e-3,
+        std::string(label) + ": training changed the weights");
   return difference;
 }
 
@@ -176,7 +185,8 @@ void broadcast_buffers() {
   for (auto& buffer : norm.buffers()) buffer.mutable_value().fill(mine);
   dist::broadcast_parameters(norm);
   for (const auto& [name, buffer] : norm.named_buffers()) {
-    for (const double v : buffer.value()) check(v == 1.0, "broadcast_parameters: buffer " + name + " is rank 0's");
+    for (const double v : buffer.value())
+      check(v == 1.0, "broadcast_parameters: buffer " + name + " is rank 0's");
   }
   check(norm.buffers().size() == 3, "BatchNorm1d has 3 buffers");
 }
@@ -184,14 +194,17 @@ void broadcast_buffers() {
 void refusals() {
   // A model of another size on rank 1: refused on every rank, not a hang.
   auto model = toy_model<double>(1);
-  auto bigger = std::make_shared<nn::MLP<double>>(std::vector<std::size_t>{5, 9, 3}, nn::Activation::Tanh);
+  auto bigger =
+      std::make_shared<nn::MLP<double>>(std::vector<std::size_t>{5, 9, 3}, nn::Activation::Tanh);
   std::string message;
   try {
     dist::DataParallel<double> parallel(dist::rank() == 1 ? *bigger : *model);
   } catch (const dist::DistError& error) {
     message = error.what();
   }
-  check(message == "dist::DataParallel: rank 0 has 75 values, rank 1 has 84; every rank must build the same model",
+  check(message ==
+            "dist::DataParallel: rank 0 has 75 values, rank 1 has 84; every rank must build the "
+            "same model",
         "a mismatched model is refused, got: '" + message + "'");
 
   message.clear();
@@ -210,10 +223,12 @@ void refusals() {
 // the single-process run bit for bit (no copy through MPI, no multiply and divide by the count).
 void one_rank() {
   Setup sgd;
-  check(train_both<double>(sgd, "one rank, f64 SGD momentum, weighted") == 0, "one rank, weighted: bit for bit");
+  check(train_both<double>(sgd, "one rank, f64 SGD momentum, weighted") == 0,
+        "one rank, weighted: bit for bit");
   Setup plain;
   plain.weighted = false;
-  check(train_both<float>(plain, "one rank, f32 SGD momentum, unweighted") == 0, "one rank, unweighted: bit for bit");
+  check(train_both<float>(plain, "one rank, f32 SGD momentum, unweighted") == 0,
+        "one rank, unweighted: bit for bit");
 
   // A parameter without a gradient gets zeros, as with several ranks; a step of no samples
   // is refused.
@@ -221,7 +236,8 @@ void one_rank() {
   dist::DataParallel<double> parallel(*model);
   parallel.average_gradients(3);
   for (const auto& p : model->parameters()) {
-    check(p.has_grad() && xt::amax(xt::abs(p.grad()))() == 0, "one rank: an unused parameter gets a zero gradient");
+    check(p.has_grad() && xt::amax(xt::abs(p.grad()))() == 0,
+          "one rank: an unused parameter gets a zero gradient");
   }
   std::string message;
   try {
@@ -258,7 +274,8 @@ int run(int argc, char** argv) {
 
 void several_ranks() {
   Setup sgd;
-  check(train_both<double>(sgd, "f64 SGD momentum, weighted, 1 bucket") <= 1e-12, "f64 SGD within 1e-12");
+  check(train_both<double>(sgd, "f64 SGD momentum, weighted, 1 bucket") <= 1e-12,
+        "f64 SGD within 1e-12");
   Setup small_buckets;
   small_buckets.bucket_bytes = 100;
   check(train_both<double>(small_buckets, "f64 SGD momentum, weighted, 100-byte buckets") <= 1e-12,
@@ -269,8 +286,9 @@ void several_ranks() {
   plain.drop_last = true;
   plain.weighted = false;
   plain.bucket_bytes = 128;
-  check(train_both<float>(plain, "f32 SGD momentum, drop_last, unweighted, 128-byte buckets") <= 1e-5,
-        "f32 SGD within 1e-5");
+  check(
+      train_both<float>(plain, "f32 SGD momentum, drop_last, unweighted, 128-byte buckets") <= 1e-5,
+      "f32 SGD within 1e-5");
   Setup adam;
   adam.adam = true;
   check(train_both<double>(adam, "f64 Adam, weighted, 1 bucket") <= 1e-12, "f64 Adam within 1e-12");

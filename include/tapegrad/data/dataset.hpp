@@ -7,7 +7,6 @@
 #include <memory>
 #include <utility>
 #include <vector>
-
 #include <xtensor/xarray.hpp>
 
 #include "tapegrad/error.hpp"
@@ -66,12 +65,21 @@ struct Dataset {
 class LoaderOptions {
  public:
   /// Draw a new random order every epoch (default) or keep the dataset's order.
-  LoaderOptions& shuffle(bool on) { shuffle_ = on; return *this; }
+  LoaderOptions& shuffle(bool on) {
+    shuffle_ = on;
+    return *this;
+  }
   /// Seed of the loader's own Generator (default 0); fixes the whole sequence of epochs.
-  LoaderOptions& seed(std::uint64_t value) { seed_ = value; return *this; }
+  LoaderOptions& seed(std::uint64_t value) {
+    seed_ = value;
+    return *this;
+  }
   /// Leave out the last batch of an epoch when it is smaller than the batch size
   /// (default false: keep it).
-  LoaderOptions& drop_last(bool on) { drop_last_ = on; return *this; }
+  LoaderOptions& drop_last(bool on) {
+    drop_last_ = on;
+    return *this;
+  }
 
   /// Whether each epoch is shuffled.
   bool shuffle() const { return shuffle_; }

@@ -5,7 +5,6 @@
 #include <cstddef>
 #include <string>
 #include <vector>
-
 #include <xtensor/xarray.hpp>
 
 namespace tapegrad::data {

@@ -19,25 +19,55 @@ namespace tapegrad::data {
 class ClassificationOptions {
  public:
   /// Number of samples N (default 1000).
-  ClassificationOptions& samples(std::size_t n) { samples_ = n; return *this; }
+  ClassificationOptions& samples(std::size_t n) {
+    samples_ = n;
+    return *this;
+  }
   /// Total number of features: informative + redundant + noise (default 20).
-  ClassificationOptions& features(std::size_t n) { features_ = n; return *this; }
+  ClassificationOptions& features(std::size_t n) {
+    features_ = n;
+    return *this;
+  }
   /// Features that carry the class structure (default 2).
-  ClassificationOptions& informative(std::size_t n) { informative_ = n; return *this; }
+  ClassificationOptions& informative(std::size_t n) {
+    informative_ = n;
+    return *this;
+  }
   /// Random linear combinations of the informative features (default 2).
-  ClassificationOptions& redundant(std::size_t n) { redundant_ = n; return *this; }
+  ClassificationOptions& redundant(std::size_t n) {
+    redundant_ = n;
+    return *this;
+  }
   /// Number of classes (default 2).
-  ClassificationOptions& classes(std::size_t n) { classes_ = n; return *this; }
+  ClassificationOptions& classes(std::size_t n) {
+    classes_ = n;
+    return *this;
+  }
   /// Gaussian clusters per class (default 2).
-  ClassificationOptions& clusters_per_class(std::size_t n) { clusters_per_class_ = n; return *this; }
+  ClassificationOptions& clusters_per_class(std::size_t n) {
+    clusters_per_class_ = n;
+    return *this;
+  }
   /// Half the side of the hypercube the clusters sit on (default 1); larger is easier.
-  ClassificationOptions& class_separation(double v) { class_separation_ = v; return *this; }
+  ClassificationOptions& class_separation(double v) {
+    class_separation_ = v;
+    return *this;
+  }
   /// Probability that a label is replaced by a uniformly random class (default 0.01).
-  ClassificationOptions& flip_fraction(double v) { flip_fraction_ = v; return *this; }
+  ClassificationOptions& flip_fraction(double v) {
+    flip_fraction_ = v;
+    return *this;
+  }
   /// Seed of the generator (default 0).
-  ClassificationOptions& seed(std::uint64_t v) { seed_ = v; return *this; }
+  ClassificationOptions& seed(std::uint64_t v) {
+    seed_ = v;
+    return *this;
+  }
   /// Shuffle the rows and permute the columns (default true).
-  ClassificationOptions& shuffle(bool on) { shuffle_ = on; return *this; }
+  ClassificationOptions& shuffle(bool on) {
+    shuffle_ = on;
+    return *this;
+  }
 
   /// Number of samples N.
   std::size_t samples() const { return samples_; }

@@ -3,7 +3,6 @@
 
 #include <string>
 #include <vector>
-
 #include <xtensor/xarray.hpp>
 
 namespace tapegrad::io {

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <string>
-
 #include <xtensor/xarray.hpp>
 
 namespace tapegrad::io {

@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <string>
 #include <vector>
-
 #include <xtensor/xarray.hpp>
 
 #include "tapegrad/error.hpp"
@@ -39,11 +38,16 @@ std::size_t dtype_size(DType dtype);
 template <class T>
 DType dtype_of();
 /// @cond
-template <> DType dtype_of<float>();
-template <> DType dtype_of<double>();
-template <> DType dtype_of<std::int32_t>();
-template <> DType dtype_of<std::int64_t>();
-template <> DType dtype_of<std::uint8_t>();
+template <>
+DType dtype_of<float>();
+template <>
+DType dtype_of<double>();
+template <>
+DType dtype_of<std::int32_t>();
+template <>
+DType dtype_of<std::int64_t>();
+template <>
+DType dtype_of<std::uint8_t>();
 /// @endcond
 
 /// An array as stored in a file: element type, shape and the elements' bytes (row-major,

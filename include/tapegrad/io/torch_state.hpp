@@ -25,13 +25,13 @@ enum class Narrowing {
 /// compressed .npz file, atomically. The names are named_parameters()' then
 /// named_buffers()' names, which are already PyTorch's keys ("0.weight", "0.bias",
 /// "1.running_mean", "1.running_var", "1.num_batches_tracked", ...). A BufferKind::count
-/// buffer (num_batches_tracked) is written as a 0-d int64, as PyTorch keeps it. Every nn::Linear weight (found with
-/// named_modules() and dynamic_cast, subclasses included) is written transposed, as
-/// torch.nn.Linear's weight of shape (out, in); tapegrad stores it as (in, out) for
-/// y = x W + b. Every other parameter is written as stored: a user module's parameters
-/// as the user laid them out, and recurrent cells, which keep PyTorch's layout natively.
-/// Elements are float32 for a float model and float64 for a double one. Throws IoError if the
-/// file cannot be written (see write_npz()).
+/// buffer (num_batches_tracked) is written as a 0-d int64, as PyTorch keeps it. Every nn::Linear
+/// weight (found with named_modules() and dynamic_cast, subclasses included) is written transposed,
+/// as torch.nn.Linear's weight of shape (out, in); tapegrad stores it as (in, out) for y = x W + b.
+/// Every other parameter is written as stored: a user module's parameters as the user laid them
+/// out, and recurrent cells, which keep PyTorch's layout natively. Elements are float32 for a float
+/// model and float64 for a double one. Throws IoError if the file cannot be written (see
+/// write_npz()).
 ///
 /// In Python, for a torch model of the same architecture (`.double()` for a double model):
 ///
@@ -44,16 +44,16 @@ void save_torch_state(const nn::Module<T>& module, const std::string& path);
 ///
 ///     numpy.savez_compressed(p, **{k: v.numpy() for k, v in model.state_dict().items()})
 ///
-/// does, replacing each parameter's and buffer's value (as Tensor::set_value() does). Every nn::Linear
-/// weight is expected as (out, in) and transposed to (in, out); other parameters are read as
-/// stored. (Shapes cannot tell the layouts apart for a square weight: a file from save_state()
-/// would load such a weight transposed.) Element types: the model's own; float32 into a double model (exact, so always
-/// accepted: PyTorch's default dtype); float64 into a float model only with
-/// Narrowing::allow, which rounds to the nearest float32; a count buffer
+/// does, replacing each parameter's and buffer's value (as Tensor::set_value() does). Every
+/// nn::Linear weight is expected as (out, in) and transposed to (in, out); other parameters are
+/// read as stored. (Shapes cannot tell the layouts apart for a square weight: a file from
+/// save_state() would load such a weight transposed.) Element types: the model's own; float32 into
+/// a double model (exact, so always accepted: PyTorch's default dtype); float64 into a float model
+/// only with Narrowing::allow, which rounds to the nearest float32; a count buffer
 /// (num_batches_tracked) must be int64, as PyTorch saves it. The file must hold exactly the
 /// module's parameter and buffer names (a state_dict with BatchNorm's running statistics
-/// does not fit a model without them, nor the reverse). Otherwise IoError lists every difference and nothing is
-/// changed, for example
+/// does not fit a model without them, nor the reverse). Otherwise IoError lists every difference
+/// and nothing is changed, for example
 ///
 ///     m.npz does not match the model as a PyTorch state_dict (nothing was loaded):
 ///     0.weight: file has (3, 2), expected (10, 2) = (out, in); missing 4.bias;

@@ -3,7 +3,6 @@
 
 #include <string>
 #include <vector>
-
 #include <xtensor/xarray.hpp>
 
 #include "tapegrad/nn/layers.hpp"
@@ -30,8 +29,8 @@ struct BPQuantity {
   /// @var numeric
   /// The quantity from central differences of the loss.
 
-  double tape_vs_equations = 0;  ///< Largest |tape - equations| (Inf if one is NaN).
-  double tape_vs_numeric = 0;    ///< Largest |tape - numeric| (Inf if one is NaN).
+  double tape_vs_equations = 0;             ///< Largest |tape - equations| (Inf if one is NaN).
+  double tape_vs_numeric = 0;               ///< Largest |tape - numeric| (Inf if one is NaN).
   std::vector<std::size_t> worst_position;  ///< Where |tape - equations| is largest.
 };
 
@@ -53,14 +52,15 @@ struct BPCheckReport {
   /// The first disagreement (layer, quantity, worst element and its three values), or the
   /// largest differences seen when all agree.
   std::string message;
-  double loss = 0;  ///< The cost C at the given inputs and targets.
+  double loss = 0;              ///< The cost C at the given inputs and targets.
   std::vector<BPLayer> layers;  ///< One entry per Linear layer, first layer first.
   /// Same as `passed`.
   explicit operator bool() const { return passed; }
 };
 
 /// Computes, for every Linear layer l of `mlp` (z_l = a_{l-1} W_l + b_l, a_l = f_l(z_l), in
-/// the row-major batch form of the BP-network article), the error delta_l = dC/dz_l, dC/db_l and dC/dW_l:
+/// the row-major batch form of the BP-network article), the error delta_l = dC/dz_l, dC/db_l and
+/// dC/dW_l:
 ///   - from the tape (delta through a zero probe added to z_l);
 ///   - from the four BP equations (Nielsen's BP1-BP4, written for rows):
 ///       BP1  delta_L = dC/da_L * f_L'(z_L)

@@ -19,10 +19,16 @@ namespace tapegrad::nn {
 class Conv2dLayerOptions {
  public:
   /// With a bias (default) or without.
-  Conv2dLayerOptions& bias(bool on) { bias_ = on; return *this; }
+  Conv2dLayerOptions& bias(bool on) {
+    bias_ = on;
+    return *this;
+  }
   /// The generator the initial values are drawn from (default: the thread's
   /// default_generator()). Not owned: it must outlive the options.
-  Conv2dLayerOptions& generator(Generator& random) { generator_ = &random; return *this; }
+  Conv2dLayerOptions& generator(Generator& random) {
+    generator_ = &random;
+    return *this;
+  }
 
   /// Whether the layer gets a bias.
   bool has_bias() const { return bias_; }
@@ -183,7 +189,9 @@ class AdaptiveAvgPool2d : public Module<T> {
   /// Throws ValueError for an output size other than 1x1.
   explicit AdaptiveAvgPool2d(Size2 output_size);
   /// adaptive_avg_pool2d(input, output_size()).
-  Tensor<T> forward(const Tensor<T>& input) override { return adaptive_avg_pool2d(input, output_size_); }
+  Tensor<T> forward(const Tensor<T>& input) override {
+    return adaptive_avg_pool2d(input, output_size_);
+  }
   /// The output size.
   const Size2& output_size() const { return output_size_; }
   /// "AdaptiveAvgPool2d".
@@ -201,7 +209,8 @@ template <class T = double>
 class Flatten : public Module<T> {
  public:
   /// Merges the axes start_dim..end_dim (both included; negative count from the end).
-  explicit Flatten(std::ptrdiff_t start_dim = 1, std::ptrdiff_t end_dim = -1) : start_(start_dim), end_(end_dim) {}
+  explicit Flatten(std::ptrdiff_t start_dim = 1, std::ptrdiff_t end_dim = -1)
+      : start_(start_dim), end_(end_dim) {}
   /// flatten(input, start_dim, end_dim).
   Tensor<T> forward(const Tensor<T>& input) override { return flatten(input, start_, end_); }
   /// "Flatten".

@@ -44,7 +44,15 @@ class Init {
   void fill(xt::xarray<T>& values, Generator& random) const;
 
  private:
-  enum class Kind { uniform, normal, xavier_uniform, xavier_normal, he_uniform, he_normal, constant };
+  enum class Kind {
+    uniform,
+    normal,
+    xavier_uniform,
+    xavier_normal,
+    he_uniform,
+    he_normal,
+    constant
+  };
   Init(Kind kind, double a, double b) : kind_(kind), a_(a), b_(b) {}
   Kind kind_;
   double a_, b_;

@@ -20,14 +20,26 @@ namespace tapegrad::nn {
 class LinearOptions {
  public:
   /// With a bias (default) or without.
-  LinearOptions& bias(bool on) { bias_ = on; return *this; }
+  LinearOptions& bias(bool on) {
+    bias_ = on;
+    return *this;
+  }
   /// How the weight starts (default Xavier/Glorot uniform).
-  LinearOptions& weight_init(Init init) { weight_init_ = init; return *this; }
+  LinearOptions& weight_init(Init init) {
+    weight_init_ = init;
+    return *this;
+  }
   /// How the bias starts (default zeros, as in the source articles).
-  LinearOptions& bias_init(Init init) { bias_init_ = init; return *this; }
+  LinearOptions& bias_init(Init init) {
+    bias_init_ = init;
+    return *this;
+  }
   /// The generator to draw from (default: the thread's default_generator()). Not owned: it
   /// must outlive the options.
-  LinearOptions& generator(Generator& random) { generator_ = &random; return *this; }
+  LinearOptions& generator(Generator& random) {
+    generator_ = &random;
+    return *this;
+  }
 
   /// Whether the layer gets a bias.
   bool has_bias() const { return bias_; }
@@ -47,7 +59,8 @@ class LinearOptions {
 
 /// A fully connected layer, y = x W + b: x of shape (N, in) or (in,), W of shape (in, out),
 /// b of shape (out,); y of shape (N, out) or (out,). (Row-major batch form, as the BP-network
-/// article writes Y = f(X W); torch.nn.Linear stores the transpose, see io::save_torch_state.) Parameters: "weight", and "bias" unless disabled.
+/// article writes Y = f(X W); torch.nn.Linear stores the transpose, see io::save_torch_state.)
+/// Parameters: "weight", and "bias" unless disabled.
 template <class T = double>
 class Linear : public Module<T> {
  public:
@@ -88,7 +101,8 @@ enum class Activation { Identity, Sigmoid, Tanh, ReLU, LeakyReLU, Softplus, GELU
 /// "softplus", "gelu", "silu", "elu" ("?" for a value outside the enum).
 const char* activation_name(Activation activation);
 /// Applies an activation elementwise; the result has x's shape (Identity returns x itself).
-/// LeakyReLU uses slope 0.01, GELU the exact (erf) form, ELU alpha 1. Throws ValueError for a value outside the enum.
+/// LeakyReLU uses slope 0.01, GELU the exact (erf) form, ELU alpha 1. Throws ValueError for a value
+/// outside the enum.
 template <class T>
 Tensor<T> activate(Activation activation, const Tensor<T>& x);
 
@@ -116,31 +130,49 @@ class ActivationModule : public Module<T> {
 
 /// y = x.
 template <class T = double>
-struct Identity : ActivationModule<T> { Identity() : ActivationModule<T>(Activation::Identity) {} };
+struct Identity : ActivationModule<T> {
+  Identity() : ActivationModule<T>(Activation::Identity) {}
+};
 /// y = 1 / (1 + e^-x).
 template <class T = double>
-struct Sigmoid : ActivationModule<T> { Sigmoid() : ActivationModule<T>(Activation::Sigmoid) {} };
+struct Sigmoid : ActivationModule<T> {
+  Sigmoid() : ActivationModule<T>(Activation::Sigmoid) {}
+};
 /// y = tanh x.
 template <class T = double>
-struct Tanh : ActivationModule<T> { Tanh() : ActivationModule<T>(Activation::Tanh) {} };
+struct Tanh : ActivationModule<T> {
+  Tanh() : ActivationModule<T>(Activation::Tanh) {}
+};
 /// y = max(x, 0).
 template <class T = double>
-struct ReLU : ActivationModule<T> { ReLU() : ActivationModule<T>(Activation::ReLU) {} };
+struct ReLU : ActivationModule<T> {
+  ReLU() : ActivationModule<T>(Activation::ReLU) {}
+};
 /// y = x for x > 0, 0.01 x otherwise.
 template <class T = double>
-struct LeakyReLU : ActivationModule<T> { LeakyReLU() : ActivationModule<T>(Activation::LeakyReLU) {} };
+struct LeakyReLU : ActivationModule<T> {
+  LeakyReLU() : ActivationModule<T>(Activation::LeakyReLU) {}
+};
 /// y = ln(1 + e^x).
 template <class T = double>
-struct Softplus : ActivationModule<T> { Softplus() : ActivationModule<T>(Activation::Softplus) {} };
+struct Softplus : ActivationModule<T> {
+  Softplus() : ActivationModule<T>(Activation::Softplus) {}
+};
 /// y = x Phi(x), Phi the standard normal CDF (the exact form; see tapegrad::gelu).
 template <class T = double>
-struct GELU : ActivationModule<T> { GELU() : ActivationModule<T>(Activation::GELU) {} };
+struct GELU : ActivationModule<T> {
+  GELU() : ActivationModule<T>(Activation::GELU) {}
+};
 /// y = x sigmoid(x).
 template <class T = double>
-struct SiLU : ActivationModule<T> { SiLU() : ActivationModule<T>(Activation::SiLU) {} };
+struct SiLU : ActivationModule<T> {
+  SiLU() : ActivationModule<T>(Activation::SiLU) {}
+};
 /// y = x for x > 0, e^x - 1 otherwise (alpha = 1).
 template <class T = double>
-struct ELU : ActivationModule<T> { ELU() : ActivationModule<T>(Activation::ELU) {} };
+struct ELU : ActivationModule<T> {
+  ELU() : ActivationModule<T>(Activation::ELU) {}
+};
 
 /// Modules applied one after the other; children are named "0", "1", ...
 template <class T = double>
@@ -191,9 +223,15 @@ class MLPOptions {
  public:
   /// The activation after the last layer; by default the same as the hidden layers' (the
   /// source articles' networks put a sigmoid on every layer). Identity gives raw scores (logits).
-  MLPOptions& output_activation(Activation a) { output_ = a; return *this; }
+  MLPOptions& output_activation(Activation a) {
+    output_ = a;
+    return *this;
+  }
   /// The settings of every Linear layer (default LinearOptions()).
-  MLPOptions& linear(const LinearOptions& options) { linear_ = options; return *this; }
+  MLPOptions& linear(const LinearOptions& options) {
+    linear_ = options;
+    return *this;
+  }
 
   /// The activation set with output_activation(), or empty for the default.
   const std::optional<Activation>& output() const { return output_; }

@@ -22,8 +22,8 @@ Tensor<T> mse(const Tensor<T>& output, const Tensor<T>& target);
 
 /// The source articles' cost E = sum((t - y)^2) / (2N), shape (). N is the number of samples: the
 /// first extent of a 2-d or higher output of shape (N, outputs, ...); a 0-d or 1-d output is
-/// one sample (N = 1), so E = 1/2 sum (t - o)^2 as in the worked-BP article. Throws ShapeError if the
-/// shapes differ and ValueError if the output has no elements.
+/// one sample (N = 1), so E = 1/2 sum (t - o)^2 as in the worked-BP article. Throws ShapeError if
+/// the shapes differ and ValueError if the output has no elements.
 template <class T>
 Tensor<T> half_sse(const Tensor<T>& output, const Tensor<T>& target);
 

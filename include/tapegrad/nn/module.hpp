@@ -178,7 +178,8 @@ class Module {
     Tensor<T> value;
     BufferKind kind;
   };
-  void collect_buffers(const std::string& prefix, std::vector<std::pair<std::string, Buffer>>& out) const;
+  void collect_buffers(const std::string& prefix,
+                       std::vector<std::pair<std::string, Buffer>>& out) const;
 
   std::vector<std::pair<std::string, Tensor<T>>> parameters_;
   std::vector<Buffer> buffers_;

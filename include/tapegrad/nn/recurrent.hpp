@@ -23,10 +23,16 @@ enum class Nonlinearity { Tanh, ReLU };
 class CellOptions {
  public:
   /// With the biases bias_ih and bias_hh (default) or without.
-  CellOptions& bias(bool on) { bias_ = on; return *this; }
+  CellOptions& bias(bool on) {
+    bias_ = on;
+    return *this;
+  }
   /// The generator the initial values are drawn from (default: the thread's
   /// default_generator()). Not owned: it must outlive the options.
-  CellOptions& generator(Generator& random) { generator_ = &random; return *this; }
+  CellOptions& generator(Generator& random) {
+    generator_ = &random;
+    return *this;
+  }
 
   /// Whether the cell gets biases.
   bool has_bias() const { return bias_; }
@@ -43,12 +49,21 @@ class CellOptions {
 class RNNCellOptions {
  public:
   /// With the biases bias_ih and bias_hh (default) or without.
-  RNNCellOptions& bias(bool on) { cell_.bias(on); return *this; }
+  RNNCellOptions& bias(bool on) {
+    cell_.bias(on);
+    return *this;
+  }
   /// tanh (default) or relu.
-  RNNCellOptions& nonlinearity(Nonlinearity f) { nonlinearity_ = f; return *this; }
+  RNNCellOptions& nonlinearity(Nonlinearity f) {
+    nonlinearity_ = f;
+    return *this;
+  }
   /// The generator the initial values are drawn from (default: the thread's
   /// default_generator()). Not owned: it must outlive the options.
-  RNNCellOptions& generator(Generator& random) { cell_.generator(random); return *this; }
+  RNNCellOptions& generator(Generator& random) {
+    cell_.generator(random);
+    return *this;
+  }
 
   /// Whether the cell gets biases.
   bool has_bias() const { return cell_.has_bias(); }

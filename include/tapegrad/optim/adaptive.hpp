@@ -13,16 +13,28 @@ class AdagradOptions {
  public:
   /// Decay of the rate with the step count t: lr / (1 + (t - 1) lr_decay) (default 0); must
   /// be finite and >= 0.
-  AdagradOptions& lr_decay(double v) { lr_decay_ = v; return *this; }
+  AdagradOptions& lr_decay(double v) {
+    lr_decay_ = v;
+    return *this;
+  }
   /// The L2 penalty: weight_decay p is added to the gradient (default 0); must be finite
   /// and >= 0.
-  AdagradOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
+  AdagradOptions& weight_decay(double v) {
+    weight_decay_ = v;
+    return *this;
+  }
   /// The value every element of the sum of squared gradients starts at (default 0); must
   /// be finite and >= 0.
-  AdagradOptions& initial_accumulator(double v) { initial_ = v; return *this; }
+  AdagradOptions& initial_accumulator(double v) {
+    initial_ = v;
+    return *this;
+  }
   /// Added to the denominator for stability (default 1e-10); must be positive and finite
   /// (PyTorch accepts 0, which turns a zero gradient element into 0 / 0 = NaN).
-  AdagradOptions& eps(double v) { eps_ = v; return *this; }
+  AdagradOptions& eps(double v) {
+    eps_ = v;
+    return *this;
+  }
   /// The lr_decay setting.
   double lr_decay() const { return lr_decay_; }
   /// The weight decay setting.
@@ -73,19 +85,34 @@ class RMSpropOptions {
   /// The smoothing constant of the running averages (default 0.99); must be in [0, 1), as
   /// Adam's betas. PyTorch accepts any alpha >= 0, but above 1 the average of squares turns
   /// negative (its square root NaN), and at 1 it never takes in a gradient.
-  RMSpropOptions& alpha(double v) { alpha_ = v; return *this; }
+  RMSpropOptions& alpha(double v) {
+    alpha_ = v;
+    return *this;
+  }
   /// Added to the denominator for stability (default 1e-8); must be positive and finite
   /// (PyTorch accepts 0, which turns a zero gradient element into 0 / 0 = NaN).
-  RMSpropOptions& eps(double v) { eps_ = v; return *this; }
+  RMSpropOptions& eps(double v) {
+    eps_ = v;
+    return *this;
+  }
   /// The L2 penalty: weight_decay p is added to the gradient (default 0); must be finite
   /// and >= 0.
-  RMSpropOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
+  RMSpropOptions& weight_decay(double v) {
+    weight_decay_ = v;
+    return *this;
+  }
   /// The momentum factor of the update buffer (default 0: no buffer); must be finite and
   /// >= 0.
-  RMSpropOptions& momentum(double v) { momentum_ = v; return *this; }
+  RMSpropOptions& momentum(double v) {
+    momentum_ = v;
+    return *this;
+  }
   /// Divides by the estimated standard deviation sqrt(v - m^2) instead of the root mean
   /// square sqrt(v) (default off).
-  RMSpropOptions& centered(bool on) { centered_ = on; return *this; }
+  RMSpropOptions& centered(bool on) {
+    centered_ = on;
+    return *this;
+  }
   /// The alpha setting.
   double alpha() const { return alpha_; }
   /// The eps setting.
@@ -140,16 +167,29 @@ class AdamOptions {
  public:
   /// The decay rates of the first and second moment averages (default 0.9 and 0.999); each
   /// must be in [0, 1).
-  AdamOptions& betas(double beta1, double beta2) { beta1_ = beta1; beta2_ = beta2; return *this; }
+  AdamOptions& betas(double beta1, double beta2) {
+    beta1_ = beta1;
+    beta2_ = beta2;
+    return *this;
+  }
   /// Added to the denominator for stability (default 1e-8); must be positive and finite
   /// (PyTorch accepts 0, which turns a zero gradient element into 0 / 0 = NaN; an infinite
   /// eps would freeze the parameters).
-  AdamOptions& eps(double v) { eps_ = v; return *this; }
+  AdamOptions& eps(double v) {
+    eps_ = v;
+    return *this;
+  }
   /// The weight decay: through the gradient in Adam, decoupled in AdamW (default 0; AdamW's
   /// default options set 0.01); must be finite and >= 0.
-  AdamOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
+  AdamOptions& weight_decay(double v) {
+    weight_decay_ = v;
+    return *this;
+  }
   /// Divides by the running maximum of the second moment (AMSGrad; default off).
-  AdamOptions& amsgrad(bool on) { amsgrad_ = on; return *this; }
+  AdamOptions& amsgrad(bool on) {
+    amsgrad_ = on;
+    return *this;
+  }
   /// The first beta setting.
   double beta1() const { return beta1_; }
   /// The second beta setting.

@@ -27,24 +27,45 @@ class LBFGSOptions {
  public:
   /// The initial step length t of each iteration (default 1). It becomes the optimizer's
   /// learning_rate(), so it must be finite and not negative.
-  LBFGSOptions& lr(double v) { lr_ = v; return *this; }
+  LBFGSOptions& lr(double v) {
+    lr_ = v;
+    return *this;
+  }
   /// The most iterations one step() runs (default 20); must be positive.
-  LBFGSOptions& max_iterations(std::size_t v) { max_iterations_ = v; return *this; }
+  LBFGSOptions& max_iterations(std::size_t v) {
+    max_iterations_ = v;
+    return *this;
+  }
   /// Loss evaluations allowed per step(), the first one included (default 0, which means
   /// max_iterations * 5 / 4, rounded down). The first evaluation and the first line-search
   /// trial are made even when the budget is used up, so 1 acts as 2.
-  LBFGSOptions& max_evaluations(std::size_t v) { max_evaluations_ = v; return *this; }
+  LBFGSOptions& max_evaluations(std::size_t v) {
+    max_evaluations_ = v;
+    return *this;
+  }
   /// Stop when the largest |gradient element| is at most this (default 1e-7); must be
   /// finite and >= 0.
-  LBFGSOptions& tolerance_grad(double v) { tolerance_grad_ = v; return *this; }
+  LBFGSOptions& tolerance_grad(double v) {
+    tolerance_grad_ = v;
+    return *this;
+  }
   /// Stop when a step moves no parameter by more than this, when the loss changes by less,
   /// or when the directional derivative g'd is above -tolerance_change (default 1e-9); must
   /// be finite and >= 0.
-  LBFGSOptions& tolerance_change(double v) { tolerance_change_ = v; return *this; }
+  LBFGSOptions& tolerance_change(double v) {
+    tolerance_change_ = v;
+    return *this;
+  }
   /// The number of (s, y) pairs kept (default 100); must be positive.
-  LBFGSOptions& history_size(std::size_t v) { history_size_ = v; return *this; }
+  LBFGSOptions& history_size(std::size_t v) {
+    history_size_ = v;
+    return *this;
+  }
   /// How the step length is chosen (default strong_wolfe).
-  LBFGSOptions& line_search(LineSearch v) { line_search_ = v; return *this; }
+  LBFGSOptions& line_search(LineSearch v) {
+    line_search_ = v;
+    return *this;
+  }
   /// The lr setting.
   double lr() const { return lr_; }
   /// The max_iterations setting.

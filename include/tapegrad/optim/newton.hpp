@@ -15,13 +15,22 @@ class NewtonOptions {
  public:
   /// The factor lr of the Newton step (default 1). It becomes the optimizer's
   /// learning_rate(), so it must be finite and not negative.
-  NewtonOptions& lr(double v) { lr_ = v; return *this; }
+  NewtonOptions& lr(double v) {
+    lr_ = v;
+    return *this;
+  }
   /// The damping lambda added to the Hessian's diagonal to start with (default 0: pure
   /// Newton); must be finite and >= 0.
-  NewtonOptions& damping(double v) { damping_ = v; return *this; }
+  NewtonOptions& damping(double v) {
+    damping_ = v;
+    return *this;
+  }
   /// The largest parameter count accepted (default 2000): the Hessian is dense, n^2 entries
   /// and n backward passes for n parameter elements; must be positive.
-  NewtonOptions& max_parameters(std::size_t v) { max_parameters_ = v; return *this; }
+  NewtonOptions& max_parameters(std::size_t v) {
+    max_parameters_ = v;
+    return *this;
+  }
   /// The lr setting.
   double lr() const { return lr_; }
   /// The damping setting.
@@ -48,8 +57,8 @@ class NewtonOptions {
 /// within the rounding error of the factorization, so it may stand for a zero eigenvalue
 /// and dividing by it would give a step of rounding noise (4.5e12 on the singular
 /// (x + y)^2 + 0.001 (x - y); damped, the step is 3e4). On a quadratic with positive
-/// definite H, one step with lr 1 and no damping lands on the minimum. lr is learning_rate() (set from the options' lr), so set_learning_rate() and
-/// the schedules change it.
+/// definite H, one step with lr 1 and no damping lands on the minimum. lr is learning_rate() (set
+/// from the options' lr), so set_learning_rate() and the schedules change it.
 template <class T = double>
 class Newton : public Optimizer<T> {
  public:

@@ -131,22 +131,40 @@ class CosineAnnealingLR : public LRScheduler {
 class ReduceLROnPlateauOptions {
  public:
   /// The factor a reduction multiplies the rate by (default 0.1); must be in (0, 1).
-  ReduceLROnPlateauOptions& factor(double v) { factor_ = v; return *this; }
+  ReduceLROnPlateauOptions& factor(double v) {
+    factor_ = v;
+    return *this;
+  }
   /// The number of calls without improvement tolerated; the next one reduces the rate
   /// (default 10).
-  ReduceLROnPlateauOptions& patience(std::size_t v) { patience_ = v; return *this; }
+  ReduceLROnPlateauOptions& patience(std::size_t v) {
+    patience_ = v;
+    return *this;
+  }
   /// A metric counts as better when below best (1 - threshold) (default 1e-4); must be in
   /// [0, 1).
-  ReduceLROnPlateauOptions& threshold(double v) { threshold_ = v; return *this; }
+  ReduceLROnPlateauOptions& threshold(double v) {
+    threshold_ = v;
+    return *this;
+  }
   /// The floor of a reduction: the rate becomes max(lr factor, min_lr), or stays if it is
   /// already lower (default 0); must be finite and not negative.
-  ReduceLROnPlateauOptions& min_lr(double v) { min_lr_ = v; return *this; }
+  ReduceLROnPlateauOptions& min_lr(double v) {
+    min_lr_ = v;
+    return *this;
+  }
   /// The number of calls after a reduction during which calls without improvement are not
   /// counted (default 0).
-  ReduceLROnPlateauOptions& cooldown(std::size_t v) { cooldown_ = v; return *this; }
+  ReduceLROnPlateauOptions& cooldown(std::size_t v) {
+    cooldown_ = v;
+    return *this;
+  }
   /// The smallest reduction applied: a reduction by less than eps is skipped (default 1e-8,
   /// as in PyTorch); must be finite and not negative.
-  ReduceLROnPlateauOptions& eps(double v) { eps_ = v; return *this; }
+  ReduceLROnPlateauOptions& eps(double v) {
+    eps_ = v;
+    return *this;
+  }
   /// The factor setting.
   double factor() const { return factor_; }
   /// The patience setting.

@@ -12,15 +12,27 @@ namespace tapegrad::optim {
 class SGDOptions {
  public:
   /// The momentum factor mu (default 0: no momentum); must be finite and >= 0.
-  SGDOptions& momentum(double m) { momentum_ = m; return *this; }
+  SGDOptions& momentum(double m) {
+    momentum_ = m;
+    return *this;
+  }
   /// The share of the gradient held back from the momentum buffer (default 0); must be in
   /// [0, 1] (PyTorch does not check it; above 1 the buffer would take in -g).
-  SGDOptions& dampening(double d) { dampening_ = d; return *this; }
+  SGDOptions& dampening(double d) {
+    dampening_ = d;
+    return *this;
+  }
   /// Nesterov momentum (default off); needs a positive momentum and zero dampening.
-  SGDOptions& nesterov(bool on) { nesterov_ = on; return *this; }
+  SGDOptions& nesterov(bool on) {
+    nesterov_ = on;
+    return *this;
+  }
   /// The L2 penalty: weight_decay p is added to the gradient (default 0); must be finite
   /// and >= 0.
-  SGDOptions& weight_decay(double w) { weight_decay_ = w; return *this; }
+  SGDOptions& weight_decay(double w) {
+    weight_decay_ = w;
+    return *this;
+  }
   /// The momentum setting.
   double momentum() const { return momentum_; }
   /// The dampening setting.
