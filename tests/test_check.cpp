@@ -309,3 +309,14 @@ TEST_CASE(
   CHECK(second != std::string::npos);
   CHECK(worst < second);
 }
+
+TEST_CASE("gradcheck of a function that returns a gradient checks the second derivative") {
+  // The tape's derivative of functional::grad's result was 0 (a constant), and gradcheck
+  // said f's result does not depend on any input.
+  const auto gradient = [](const std::vector<Tensor<double>>& in) {
+    return functional::grad([](const Tensor<double>& x) { return sum(x * x * x * sin(x)); }, in[0]);
+  };
+  const auto report = gradcheck<double>(gradient, {Tensor<double>(xt::xarray<double>{0.7, -1.3})});
+  INFO(report.message);
+  CHECK(report.passed);
+}
