@@ -315,3 +315,34 @@ TEST_CASE("a transform under a NoGradGuard still differentiates f") {
   check_close(functional::hessian(cubic_sine, Tensor<double>(at3)), diagonal(cubic_sine_d2));
   CHECK_FALSE(g.requires_grad());
 }
+
+TEST_CASE("a transform that falls back to reverse mode inside a sweep leaves that sweep alone") {
+  // jacobian's Auto mode tries forward mode, which fails at an op whose backward is first
+  // order only, and runs reverse mode instead. Run from inside another sweep (a custom op's
+  // backward), the failed attempt used to drop the half-propagated gradients of the sweep
+  // around it, here h's: x's gradient lost the 3 * 2x term of sum(h * 3).
+  const CustomOp<double> raw_exp(
+      "raw_exp", [](const auto& in) { return Array(xt::exp(in[0].value())); },
+      [](const CustomBackwardContext<double>& c) {
+        return std::vector{c.grad_output() * Tensor<double>(Array(c.output().value()))};
+      });
+  int fallbacks = 0;
+  const CustomOp<double> doubled(
+      "doubled", [](const auto& in) { return Array(2.0 * in[0].value()); },
+      [&](const CustomBackwardContext<double>& c) {
+        const auto tall = [&](const Tensor<double>& v) {
+          return raw_exp({broadcast_to(v, {3, 2})});
+        };
+        const auto j = functional::jacobian(tall, Tensor<double>(Array{0.0, 1.0}));
+        fallbacks += j.value()(2, 1, 1) == doctest::Approx(std::exp(1.0)) ? 1 : 0;
+        return std::vector{c.grad_output() * 2.0};
+      },
+      differentiable_backward);
+  Tensor<double> x(Array{0.5, -1.5}, requires_grad);
+  Tape tape;
+  const auto h = x * x;
+  (sum(doubled({h})) + sum(h * 3.0)).backward();
+  CHECK(fallbacks == 1);
+  // d/dx (2 x^2 + 3 x^2) = 10 x.
+  CHECK(x.grad() == Array{5.0, -15.0});
+}
