@@ -23,16 +23,17 @@
 /// through.
 ///
 /// Nesting, as in JAX. When recording is on (grad_enabled()) and a Tape is active, a
-/// transform records f and its own backward passes on that tape (with create_graph), and its
-/// results are connected: differentiable functions of its arguments and of what f reads,
-/// when an argument (or a seed: v of vjp, hvp and jvp) requires grad, or f reads a tensor
-/// that requires grad (a parameter, a result of the caller's). That is the case inside
-/// another transform, so `jacobian(grad(f))` is f's Hessian, `grad` of a function calling
-/// `grad`, `jvp`, `vjp`, `hvp` or `hessian` gives the next derivative, and a gradient penalty
-/// built from `grad` can be differentiated for the parameters it reads. The records stay on
-/// the caller's tape until it is destroyed. Otherwise (no Tape active, under a NoGradGuard,
-/// or nothing being differentiated) a transform works on a Tape of its own, with recording
-/// on inside even under a NoGradGuard, and returns constant tensors.
+/// transform records f on that tape, and when an argument (or a seed: v of vjp, hvp and jvp)
+/// requires grad, or f reads a tensor that requires grad (a parameter, a result of the
+/// caller's), it records its own backward passes too (create_graph) and its results are
+/// connected: differentiable functions of its arguments and of what f reads. That is the
+/// case inside another transform, so `jacobian(grad(f))` is f's Hessian, `grad` of a
+/// function calling `grad`, `jvp`, `vjp`, `hvp` or `hessian` gives the next derivative, and
+/// a gradient penalty built from `grad` can be differentiated for the parameters it reads.
+/// Otherwise its results are constant copies. Either way its records stay on the caller's
+/// tape until that is destroyed (the caller's own records are not swept). With no Tape
+/// active, or under a NoGradGuard, a transform works on a Tape of its own, with recording on
+/// inside, and returns constant tensors.
 ///
 /// An op whose backward cannot be differentiated (a CustomOp not declared
 /// differentiable_backward) makes every second derivative through it throw TapeError naming
