@@ -309,3 +309,85 @@ TEST_CASE(
   CHECK(second != std::string::npos);
   CHECK(worst < second);
 }
+
+TEST_CASE("gradcheck of a function that returns a gradient checks the second derivative") {
+  // The tape's derivative of functional::grad's result was 0 (a constant), and gradcheck
+  // said f's result does not depend on any input.
+  const auto gradient = [](const std::vector<Tensor<double>>& in) {
+    return functional::grad([](const Tensor<double>& x) { return sum(x * x * x * sin(x)); }, in[0]);
+  };
+  const auto report = gradcheck<double>(gradient, {Tensor<double>(xt::xarray<double>{0.7, -1.3})});
+  INFO(report.message);
+  CHECK(report.passed);
+}
+
+namespace {
+
+using Values = xt::xarray<double>;
+
+// y = x^3 with a backward built from tensor ops: declared differentiable, rightly.
+const CustomOp<double> cube_ops(
+    "cube_ops",
+    [](const auto& in) { return Values(in[0].value() * in[0].value() * in[0].value()); },
+    [](const CustomBackwardContext<double>& c) {
+      return std::vector{c.grad_output() * 3.0 * square(c.input(0))};
+    },
+    differentiable_backward);
+
+// The same op with the derivative computed on raw values, times grad_output(): right to
+// first order, declared differentiable wrongly (its second derivative through grad_output()
+// alone misses the 6x term).
+std::vector<Tensor<double>> raw_slope(const CustomBackwardContext<double>& c) {
+  return {c.grad_output() * Tensor<double>(Values(3.0 * c.input(0).value() * c.input(0).value()))};
+}
+Values cube_values(const std::vector<Tensor<double>>& in) {
+  return Values(in[0].value() * in[0].value() * in[0].value());
+}
+const CustomOp<double> cube_raw_declared("cube_raw", cube_values, raw_slope,
+                                         differentiable_backward);
+const CustomOp<double> cube_raw_undeclared("cube_raw", cube_values, raw_slope);
+
+}  // namespace
+
+TEST_CASE("gradgradcheck passes for second derivatives the tape gets right") {
+  const std::vector<Tensor<double>> x = {Tensor<double>(Values{0.7, -1.3, 0.4})};
+  const auto plain =
+      gradgradcheck<double>([](const auto& in) { return in[0] * in[0] * in[0] * sin(in[0]); }, x);
+  INFO(plain.message);
+  CHECK(plain.passed);
+  CHECK(plain.message.rfind("gradgradcheck passed", 0) == 0);
+  // Two inputs, a matrix result: the second derivatives across inputs (d2/dA dx) too.
+  const auto product =
+      gradgradcheck<double>([](const auto& in) { return tanh(matmul(in[0], in[1])); },
+                            {Tensor<double>(test::random_array({2, 3}, 41)),
+                             Tensor<double>(test::random_array({3}, 42))});
+  INFO(product.message);
+  CHECK(product.passed);
+  const auto declared =
+      gradgradcheck<double>([](const auto& in) { return sin(cube_ops({in[0]})); }, x);
+  INFO(declared.message);
+  CHECK(declared.passed);
+}
+
+TEST_CASE("gradgradcheck catches a backward declared differentiable that is first order only") {
+  const std::vector<Tensor<double>> x = {Tensor<double>(Values{0.6, -0.9})};
+  // gradcheck cannot tell: the first derivatives are right.
+  CHECK(gradcheck<double>([](const auto& in) { return cube_raw_declared({in[0]}); }, x).passed);
+  const auto report =
+      gradgradcheck<double>([](const auto& in) { return cube_raw_declared({in[0]}); }, x);
+  INFO(report.message);
+  CHECK_FALSE(report.passed);
+  CHECK(report.message.rfind("gradgradcheck failed at 'x' element", 0) == 0);
+  // d(v 3x^2)/dx is 6 v x; the tape gives 0 (through the raw slope nothing reaches x).
+  REQUIRE_FALSE(report.worst.empty());
+  CHECK(report.worst[0].input == 0);
+  CHECK(report.worst[0].tape == 0.0);
+  CHECK(std::abs(report.worst[0].numeric) > 1);
+  // Undeclared, the same op is first order only: gradgradcheck's second derivative through it
+  // throws, naming it.
+  CHECK_THROWS_WITH_AS(
+      gradgradcheck<double>([](const auto& in) { return cube_raw_undeclared({in[0]}); }, x),
+      doctest::Contains("custom op 'cube_raw': its backward is not declared "
+                        "differentiable_backward"),
+      TapeError);
+}

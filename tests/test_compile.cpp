@@ -375,7 +375,8 @@ TEST_CASE("a custom op replays its forward and its tensor-op backward") {
       },
       [](const CustomBackwardContext<double>& c) {
         return std::vector{c.grad_output() * 3.0 * square(c.input(0))};
-      });
+      },
+      differentiable_backward);
   Tensor<double> w(test::random_array({4}, 9), requires_grad);
   auto step = compile(std::vector<Tensor<double>>{w}, [&] { return sum(cube({w})); });
   w.mutable_value() = xt::xarray<double>{1.0, -2.0, 0.5, 3.0};
@@ -546,7 +547,8 @@ TEST_CASE("compile() and run() refuse what they cannot do, naming it") {
         [](const CustomBackwardContext<double>& c) {
           return std::vector{c.grad_output() * Tensor<double>(xt::xarray<double>(
                                                    3.0 * xt::square(c.input(0).value())))};
-        });
+        },
+        differentiable_backward);  // declared, wrongly: the check below catches it
     CHECK_THROWS_WITH_AS(
         compile(std::vector<Tensor<double>>{w}, [&] { return sum(cube({w})); }),
         doctest::Contains("custom op 'cube': its backward makes a tensor from values"), TapeError);

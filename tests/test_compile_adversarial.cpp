@@ -322,7 +322,8 @@ TEST_CASE(
         if (compiled && self != nullptr) self->run();
         return xt::xarray<double>(2.0 * in[0].value());
       },
-      [](const CustomBackwardContext<double>& c) { return std::vector{c.grad_output() * 2.0}; });
+      [](const CustomBackwardContext<double>& c) { return std::vector{c.grad_output() * 2.0}; },
+      differentiable_backward);
   auto step = compile(V{w}, [&] { return sum(twice({w}) * w); });
   self = &step;
   compiled = true;
@@ -343,7 +344,8 @@ TEST_CASE(
         if (compiled) holder.reset();
         return xt::xarray<double>(2.0 * in[0].value());
       },
-      [](const CustomBackwardContext<double>& c) { return std::vector{c.grad_output() * 2.0}; });
+      [](const CustomBackwardContext<double>& c) { return std::vector{c.grad_output() * 2.0}; },
+      differentiable_backward);
   holder = std::make_unique<Compiled<double>>(compile(V{w}, [&] { return sum(twice({w}) * w); }));
   compiled = true;
   Compiled<double>* raw = holder.get();

@@ -164,7 +164,8 @@ struct CustomOps {
   CustomOp<T> cube{
       "cube",
       [](const In& in) { return xt::xarray<T>(in[0].value() * in[0].value() * in[0].value()); },
-      [](const Context& c) { return std::vector{c.grad_output() * 3.0 * square(c.input(0))}; }};
+      [](const Context& c) { return std::vector{c.grad_output() * 3.0 * square(c.input(0))}; },
+      differentiable_backward};
   // y = a b + sin(a): da = g (b + cos(a)), db = g a.
   CustomOp<T> mul_sin{
       "mul_sin",
@@ -174,14 +175,16 @@ struct CustomOps {
       [](const Context& c) {
         return std::vector{c.grad_output() * (c.input(1) + cos(c.input(0))),
                            c.grad_output() * c.input(0)};
-      }};
+      },
+      differentiable_backward};
   // (n, m) -> (n,), the sum of each row: dx = g broadcast along the rows.
   CustomOp<T> row_sum{
       "row_sum", [](const In& in) { return xt::xarray<T>(xt::sum(in[0].value(), {1})); },
       [](const Context& c) {
         const Shape& shape = c.input(0).shape();
         return std::vector{broadcast_to(reshape(c.grad_output(), Shape{shape[0], 1}), shape)};
-      }};
+      },
+      differentiable_backward};
 };
 
 template <class T>

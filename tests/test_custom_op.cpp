@@ -13,7 +13,8 @@ const CustomOp<double> cube(
     },
     [](const CustomBackwardContext<double>& c) {
       return std::vector{c.grad_output() * 3.0 * square(c.input(0))};
-    });
+    },
+    differentiable_backward);
 
 // r = sqrt(a^2 + b^2): dr/da = a / r, dr/db = b / r.
 const CustomOp<double> hypotenuse(
@@ -24,7 +25,8 @@ const CustomOp<double> hypotenuse(
     [](const CustomBackwardContext<double>& c) {
       return std::vector{c.grad_output() * c.input(0) / c.output(),
                          c.grad_output() * c.input(1) / c.output()};
-    });
+    },
+    differentiable_backward);
 
 }  // namespace
 
@@ -151,8 +153,10 @@ TEST_CASE("a once_differentiable custom op: first derivatives, and a named error
 }
 
 TEST_CASE(
-    "an untagged custom op whose backward is cut off from grad_output throws under create_graph") {
-  const CustomOp<double> gelu("gelu", gelu_forward, gelu_raw_backward);
+    "a custom op declared differentiable whose backward is cut off from grad_output throws under "
+    "create_graph") {
+  // A false declaration: the backward computes on raw values.
+  const CustomOp<double> gelu("gelu", gelu_forward, gelu_raw_backward, differentiable_backward);
   Tensor<double> x(Array{0.3, -1.2}, requires_grad);
   Tensor<double> w(Array{2.0, -3.0}, requires_grad);
   {
@@ -178,7 +182,8 @@ TEST_CASE(
       [](const CustomBackwardContext<double>& c) {
         return std::vector{Tensor<double>(Array(c.grad_output().value())) * square(c.input(0)) *
                            3.0};
-      });
+      },
+      differentiable_backward);
   {
     Tape tape;
     CHECK_THROWS_WITH_AS(sum(w * cube_raw_g({x})).backward(create_graph),
@@ -201,7 +206,8 @@ TEST_CASE(
   // from it: fine, with or without grad_output requiring grad.
   const CustomOp<double> straight_through(
       "straight_through", [](const auto& in) { return Array(xt::round(in[0].value())); },
-      [](const CustomBackwardContext<double>& c) { return std::vector{c.grad_output()}; });
+      [](const CustomBackwardContext<double>& c) { return std::vector{c.grad_output()}; },
+      differentiable_backward);
   {
     x.zero_grad();
     w.zero_grad();
@@ -231,4 +237,103 @@ TEST_CASE("anomaly mode reports an Inf from a once_differentiable backward as th
   Tape tape;
   CHECK_THROWS_WITH_AS(sum(steep({x})).backward(create_graph),
                        doctest::Contains("anomaly mode: the backward of 'steep'"), TapeError);
+}
+
+namespace {
+
+// y = x^3 written the natural way: the derivative computed on raw values, times grad_output().
+// Right to first order; its backward is not built from tensor ops, so nothing recorded under
+// create_graph can give the second derivative 6x.
+const CustomOp<double> raw_cube(
+    "raw_cube",
+    [](const std::vector<Tensor<double>>& in) {
+      return Array(in[0].value() * in[0].value() * in[0].value());
+    },
+    [](const CustomBackwardContext<double>& c) {
+      return std::vector{c.grad_output() *
+                         Tensor<double>(Array(3.0 * c.input(0).value() * c.input(0).value()))};
+    });
+
+}  // namespace
+
+TEST_CASE("an undeclared custom op: first derivatives, and a named error for every second one") {
+  const Tensor<double> x(Array{0.6, -0.9});
+  // First order works everywhere.
+  CHECK(xt::allclose(functional::grad([](const auto& v) { return sum(raw_cube({v})); }, x).value(),
+                     Array{1.08, 2.43}));
+  CHECK(xt::allclose(functional::vjp([](const auto& v) { return raw_cube({v}); }, x,
+                                     Tensor<double>(Array{1.0, 2.0}))
+                         .second.value(),
+                     Array{1.08, 4.86}));
+  const auto reverse = functional::jacobian([](const auto& v) { return raw_cube({v}); }, x,
+                                            functional::JacobianMode::Reverse);
+  CHECK(xt::allclose(reverse.value(), Array{{1.08, 0.0}, {0.0, 2.43}}));
+  // The op last before the seed: hessian returned 0 here (the truth is diag(6x)).
+  const auto last = [](const Tensor<double>& v) { return sum(raw_cube({v})); };
+  CHECK_THROWS_WITH_AS(functional::hessian(last, x), doctest::Contains("custom op 'raw_cube'"),
+                       TapeError);
+  // Inside sin: d2/dx2 sin(x^3) = -9x^4 sin(x^3) + 6x cos(x^3), at 0.6: 3.26636; hessian
+  // returned -0.249988 (the first term only: grad_output() carried no x).
+  const auto inside = [](const Tensor<double>& v) { return sum(sin(raw_cube({v}))); };
+  CHECK_THROWS_WITH_AS(functional::hessian(inside, Tensor<double>(Array{0.6})),
+                       doctest::Contains("custom op 'raw_cube'"), TapeError);
+  CHECK_THROWS_WITH_AS(functional::hvp(inside, x, x), doctest::Contains("custom op 'raw_cube'"),
+                       TapeError);
+  CHECK_THROWS_WITH_AS(functional::jvp([](const auto& v) { return raw_cube({v}); }, x, x),
+                       doctest::Contains("custom op 'raw_cube'"), TapeError);
+  CHECK_THROWS_WITH_AS(functional::jacobian([](const auto& v) { return raw_cube({v}); }, x,
+                                            functional::JacobianMode::Forward),
+                       doctest::Contains("custom op 'raw_cube'"), TapeError);
+  // Auto falls back to reverse mode, which needs first derivatives only.
+  CHECK(functional::jacobian(
+            [](const auto& v) {
+              return raw_cube({broadcast_to(v, {3, 2})});
+            },
+            x)
+            .value()(2, 1, 1) == doctest::Approx(2.43));
+  // backward(create_graph) gives the right first derivative; differentiating it is refused.
+  Tensor<double> leaf(Array{0.6, -0.9}, requires_grad);
+  Tape tape;
+  sum(sin(raw_cube({leaf}))).backward(create_graph);
+  const auto slope = leaf.grad_tensor();
+  CHECK(slope.value()(0) == doctest::Approx(std::cos(0.216) * 1.08));
+  leaf.zero_grad();
+  CHECK_THROWS_WITH_AS(sum(slope).backward(), doctest::Contains("custom op 'raw_cube'"), TapeError);
+}
+
+TEST_CASE("a custom op declared differentiable_backward: every second derivative goes through it") {
+  // f(x) = sum(sin(x^3)): f'' = -9x^4 sin(x^3) + 6x cos(x^3), derived by hand.
+  const auto f = [](const Tensor<double>& v) { return sum(sin(cube({v}))); };
+  const Array at = {0.6, -0.9};
+  const auto second = [](double x) {
+    return -9 * std::pow(x, 4) * std::sin(x * x * x) + 6 * x * std::cos(x * x * x);
+  };
+  const auto h = functional::hessian(f, Tensor<double>(at));
+  CHECK(h.value()(0, 0) == doctest::Approx(second(0.6)).epsilon(1e-13));
+  CHECK(h.value()(1, 1) == doctest::Approx(second(-0.9)).epsilon(1e-13));
+  CHECK(h.value()(0, 1) == 0.0);
+  const auto hv = functional::hvp(f, Tensor<double>(at), Tensor<double>(Array{2.0, -1.0}));
+  CHECK(hv.value()(1) == doctest::Approx(-second(-0.9)).epsilon(1e-13));
+  // jvp and forward-mode jacobian of y = x^3: 3x^2 v, diag(3x^2).
+  const auto cubed = [](const Tensor<double>& v) { return cube({v}); };
+  CHECK(xt::allclose(
+      functional::jvp(cubed, Tensor<double>(at), Tensor<double>(Array{1.0, 2.0})).second.value(),
+      Array{1.08, 4.86}));
+  CHECK(xt::allclose(
+      functional::jacobian(cubed, Tensor<double>(at), functional::JacobianMode::Forward).value(),
+      Array{{1.08, 0.0}, {0.0, 2.43}}));
+  CHECK(cube.backward_is_differentiable());
+  CHECK_FALSE(raw_cube.backward_is_differentiable());
+}
+
+TEST_CASE("compile takes a custom op declared differentiable_backward and refuses another") {
+  Tensor<double> w(Array{1.0, -2.0}, requires_grad);
+  auto step = compile(std::vector<Tensor<double>>{w}, [&] { return sum(cube({w})); });
+  CHECK(step.run() == -7.0);
+  CHECK(w.grad() == Array{3.0, 12.0});
+  CHECK_THROWS_WITH_AS(
+      compile(std::vector<Tensor<double>>{w}, [&] { return sum(raw_cube({w})); }),
+      doctest::Contains("compile: custom op 'raw_cube' cannot be run again in a compiled step: "
+                        "its backward is not declared differentiable_backward"),
+      TapeError);
 }

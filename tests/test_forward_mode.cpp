@@ -289,3 +289,20 @@ TEST_CASE("jacobian's Auto mode tries forward for a tall function and falls back
   CHECK(functional::jacobian(wide, x).value() == xt::exp(x.value()));
   CHECK(calls == 1);  // reverse straight away (2 inputs, 1 output)
 }
+
+TEST_CASE("jvp of a gradient is the Hessian times v (the inner grad records for the outer jvp)") {
+  // f(x) = sum(x^3 sin x): H = diag(6x sin x + 6x^2 cos x - x^3 sin x), derived by hand. jvp
+  // returned zeros: grad's result was a constant.
+  const xt::xarray<double> at = {0.7, -1.3, 2.1}, v = {0.5, 2.0, -1.0};
+  const auto f = [](const Tensor<double>& x) { return sum(x * x * x * sin(x)); };
+  const auto [g, hv] =
+      functional::jvp([&](const Tensor<double>& x) { return functional::grad(f, x); },
+                      Tensor<double>(at), Tensor<double>(v));
+  for (std::size_t i = 0; i < 3; ++i) {
+    const double x = at(i);
+    const double second = 6 * x * std::sin(x) + 6 * x * x * std::cos(x) - x * x * x * std::sin(x);
+    CHECK(g.value()(i) == doctest::Approx(3 * x * x * std::sin(x) + x * x * x * std::cos(x)));
+    CHECK(hv.value()(i) == doctest::Approx(second * v(i)).epsilon(1e-12));
+  }
+  CHECK_FALSE(hv.requires_grad());
+}

@@ -262,3 +262,28 @@ TEST_CASE("every op the library records is in the per-op tables") {
     CHECK(covered.count(name) == 1);
   }
 }
+
+TEST_CASE(
+    "backward(create_graph) through an undeclared custom op: a right gradient, then a named "
+    "error") {
+  // y = sin(x^3), the cube a custom op with a backward on raw values, not declared
+  // differentiable_backward. d2y/dx2 = -9x^4 sin(x^3) + 6x cos(x^3); differentiating the
+  // recorded gradient used to give -9x^4 sin(x^3) alone (-0.070130 at 0.5 instead of 2.906463).
+  const CustomOp<double> raw_cube(
+      "raw_cube", [](const auto& in) { return xt::xarray<double>(xt::pow(in[0].value(), 3.0)); },
+      [](const CustomBackwardContext<double>& c) {
+        return std::vector{c.grad_output() * Tensor<double>(xt::xarray<double>(
+                                                 3.0 * xt::square(c.input(0).value())))};
+      });
+  Tensor<double> x(0.5, requires_grad);
+  Tape tape;
+  sin(raw_cube({x})).backward(create_graph);
+  const auto dy = x.grad_tensor();
+  CHECK(dy.item() == doctest::Approx(std::cos(0.125) * 0.75).epsilon(1e-15));
+  x.zero_grad();
+  CHECK_THROWS_WITH_AS(dy.backward(),
+                       doctest::Contains("custom op 'raw_cube': its backward is not declared "
+                                         "differentiable_backward, so its gradient cannot be "
+                                         "differentiated again"),
+                       TapeError);
+}

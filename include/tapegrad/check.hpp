@@ -1,4 +1,5 @@
-// Gradient checking: the tape's gradients against central finite differences.
+// Gradient checking: the tape's gradients (and second derivatives) against central finite
+// differences.
 #pragma once
 
 #include <cstdint>
@@ -110,6 +111,25 @@ using TensorFunction = std::function<Tensor<T>(const std::vector<Tensor<T>>&)>;
 template <class T>
 GradcheckReport gradcheck(const TensorFunction<T>& f, const std::vector<Tensor<T>>& inputs,
                           const GradcheckOptions& options = {});
+
+/// Checks second derivatives of f (PyTorch's gradgradcheck): the gradient of the
+/// vector-Jacobian product against finite differences of the first-order gradient. With v a
+/// fixed tensor of f's result's shape (each element +-[0.5, 1.5), drawn from options.seed),
+/// G(inputs, v) = v^T J_f(inputs) (functional::vjp, one product per input, flattened and
+/// concatenated in input order) is itself checked by gradcheck with respect to every input
+/// and to v: the tape's derivative of G goes through the backward of every op f uses (second
+/// derivatives), and the finite differences are those of G, a first-order gradient. Use it to
+/// check a CustomOp declared differentiable_backward.
+///
+/// The report is gradcheck's on G, its message starting "gradgradcheck": inputs 0 to n - 1
+/// are f's inputs and input n is v; they are named by options.names, else x (x0, x1, ...) and
+/// v; a partial derivative's "f" is G. Costs what gradcheck costs on G, with one forward and
+/// one backward pass of f per evaluation of G. Throws what gradcheck throws; an op in f whose
+/// backward cannot be differentiated (a CustomOp not declared differentiable_backward) throws
+/// TapeError naming it.
+template <class T>
+GradcheckReport gradgradcheck(const TensorFunction<T>& f, const std::vector<Tensor<T>>& inputs,
+                              const GradcheckOptions& options = {});
 
 /// A gradient derived by hand: given the arguments' values, one array per argument, each of
 /// that argument's shape.

@@ -42,7 +42,7 @@ class SgdStep;
 ///   constants of the step.
 /// - Every built-in op replays, the masks of piecewise ops (relu, abs, max, clamp...)
 ///   included. A CustomOp replays its forward; its backward must be written with tensor ops
-///   (a once_differentiable op cannot be compiled: compile() throws TapeError).
+///   and declared differentiable_backward (compile() throws TapeError naming any other).
 /// - nn::dropout in training (a mask drawn from a generator) and nn::batch_norm in training
 ///   (running statistics updated outside the tape) would be frozen by a replay: compile()
 ///   throws TapeError naming them. In evaluation mode both compile.
@@ -98,8 +98,9 @@ struct NonDeduced {
 /// Throws ValueError if there are no parameters, a parameter is not a leaf that requires grad
 /// or f's result is not one element; TapeError if f's result does not depend on any
 /// parameter, f reads a tensor computed outside it from tensors that require grad, calls
-/// detach(), or uses a CustomOp that cannot be replayed (once_differentiable, or whose
-/// backward makes tensors from values). A parameter listed twice counts once.
+/// detach(), or uses a CustomOp that cannot be replayed (not declared
+/// differentiable_backward, or whose backward makes tensors from values). A parameter listed
+/// twice counts once.
 template <class T>
 Compiled<T> compile(const std::vector<Tensor<T>>& parameters,
                     const typename detail::NonDeduced<std::function<Tensor<T>()>>::type& f);

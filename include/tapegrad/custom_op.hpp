@@ -1,6 +1,6 @@
-// Ops defined outside tapegrad: a forward on values and a backward written with tensor ops,
-// recorded on the tape like the built-in ones (the counterpart of PyTorch's
-// autograd.Function).
+// Ops defined outside tapegrad: a forward on values and a backward of one's own (first order,
+// or declared differentiable), recorded on the tape like the built-in ones (the counterpart of
+// PyTorch's autograd.Function).
 #pragma once
 
 #include <functional>
@@ -53,14 +53,24 @@ class CustomBackwardContext {
 };
 
 /// Tag for a CustomOp whose backward gives first derivatives only (PyTorch's
-/// `once_differentiable`): `CustomOp<double> op(name, forward, backward, once_differentiable);`
+/// `once_differentiable`): `CustomOp<double> op(name, forward, backward, once_differentiable);`.
+/// Since every CustomOp is first order only unless declared DifferentiableBackward, the tag
+/// says the default explicitly (its errors name it).
 struct OnceDifferentiable {};
 /// The tag value (see OnceDifferentiable).
 inline constexpr OnceDifferentiable once_differentiable{};
 
+/// Tag declaring that a CustomOp's backward is built from tensor ops on grad_output() and the
+/// inputs, so that it is recorded under backward(create_graph) and can be differentiated
+/// again: `CustomOp<double> op(name, forward, backward, differentiable_backward);`. Check
+/// the declaration with gradgradcheck (check.hpp).
+struct DifferentiableBackward {};
+/// The tag value (see DifferentiableBackward).
+inline constexpr DifferentiableBackward differentiable_backward{};
+
 /// A differentiable op of the user's.
 ///
-///     // y = x^3 with its own backward: dy/dx = 3 x^2.
+///     // y = x^3 with its own backward: dy/dx = 3 x^2, written with tensor ops.
 ///     const tapegrad::CustomOp<double> cube(
 ///         "cube",
 ///         [](const std::vector<tapegrad::Tensor<double>>& in) {
@@ -68,27 +78,31 @@ inline constexpr OnceDifferentiable once_differentiable{};
 ///         },
 ///         [](const tapegrad::CustomBackwardContext<double>& c) {
 ///           return std::vector{c.grad_output() * 3.0 * square(c.input(0))};
-///         });
+///         },
+///         tapegrad::differentiable_backward);
 ///     auto y = cube({x});
 ///
 /// - forward computes the result's value from the inputs' values; it runs with recording
 ///   off, so what it does inside is not differentiated.
-/// - backward returns one gradient per input, each of that input's shape. Written with
-///   tensor ops on grad_output() and the inputs (as above), it is itself recorded under
-///   backward(create_graph), so second derivatives work.
-/// - A backward that computes on raw values (`.value()`) gives first derivatives only: declare
-///   it with `once_differentiable`. Under backward(create_graph) its gradients are then
-///   computed unrecorded, and differentiating through them (a Hessian, a gradient penalty)
-///   throws TapeError naming the op instead of giving a silent zero.
-/// - Without the tag, under backward(create_graph) and when grad_output() itself requires
-///   grad (what follows the op depends on something being differentiated: a gradient
-///   penalty, a Hessian of a larger expression), every gradient returned for an input that
-///   needs one must be computed from grad_output() with tensor ops (returning grad_output()
-///   itself counts); one that is not throws TapeError naming the op, because the second
-///   derivative through what follows the op would be silently lost. When grad_output() is a
-///   constant (the op is the last one before the seed), a backward on raw values cannot be
-///   told from a linear op's: declare such an op once_differentiable.
-/// - gradcheck works on it like on any function of tensors.
+/// - backward returns one gradient per input, each of that input's shape; it may compute on
+///   raw values (`.value()`, a Tensor made from an array). First derivatives (backward(),
+///   grad, vjp, reverse-mode jacobian, gradcheck) work with any backward.
+/// - Second derivatives need more: by default a custom op's backward counts as first order
+///   only (PyTorch's once_differentiable). Under backward(create_graph) its gradients are
+///   computed unrecorded and are right, but differentiating through them (hessian, hvp, jvp,
+///   forward-mode jacobian, a gradient penalty, a Hessian from backward(create_graph))
+///   throws TapeError naming the op, instead of the silently wrong number a backward on raw
+///   values would give. functional::jacobian's Auto mode then falls back to reverse mode.
+/// - Declared `differentiable_backward`, the backward runs recorded under
+///   backward(create_graph), so second derivatives go through it: it must then be built from
+///   tensor ops on grad_output() and the inputs (as above). gradgradcheck checks the
+///   declaration against finite differences. When grad_output() itself requires grad (what
+///   follows the op depends on something being differentiated), a returned gradient that is
+///   not computed from grad_output() with tensor ops (returning grad_output() itself counts)
+///   throws TapeError naming the op; a backward that multiplies grad_output() by a tensor
+///   made from raw values cannot be told apart, which is what gradgradcheck is for.
+/// - compile() (compile.hpp) replays a backward's ops, so it takes only custom ops declared
+///   differentiable_backward and throws TapeError naming any other.
 /// Throws ShapeError at backward time, naming the op, if the backward returns the wrong
 /// number of gradients or, for an input that needs one, a gradient of the wrong shape.
 template <class T>
@@ -100,22 +114,31 @@ class CustomOp {
   /// differentiated result with respect to that input, given grad_output.
   using Backward = std::function<std::vector<Tensor<T>>(const CustomBackwardContext<T>&)>;
 
-  /// An op named `name` (the name appears in error messages and in graph_dot). Throws
-  /// ValueError if `forward` or `backward` is empty.
+  /// An op named `name` (the name appears in error messages and in graph_dot) whose backward
+  /// gives first derivatives only (see the class). Throws ValueError if `forward` or
+  /// `backward` is empty.
   CustomOp(std::string name, Forward forward, Backward backward);
-  /// An op whose backward gives first derivatives only (see OnceDifferentiable). Throws
-  /// ValueError if `forward` or `backward` is empty.
+  /// The same, saying so (see OnceDifferentiable). Throws ValueError if `forward` or
+  /// `backward` is empty.
   CustomOp(std::string name, Forward forward, Backward backward, OnceDifferentiable);
+  /// An op whose backward is built from tensor ops and can be differentiated again (see
+  /// DifferentiableBackward). Throws ValueError if `forward` or `backward` is empty.
+  CustomOp(std::string name, Forward forward, Backward backward, DifferentiableBackward);
   /// Applies the op to any number of inputs: runs forward and returns its value as a tensor,
   /// recorded on the active tape when an input requires grad (as a built-in op is, so with no
   /// Tape active the result cannot be differentiated). Exceptions from forward pass through.
   Tensor<T> operator()(const std::vector<Tensor<T>>& inputs) const;
   /// The name given at construction.
   const std::string& name() const;
+  /// Whether the op was declared differentiable_backward.
+  bool backward_is_differentiable() const;
 
   struct State;  // the name, both functions and the tag, shared with the records using them
 
  private:
+  CustomOp(std::string name, Forward forward, Backward backward, bool differentiable,
+           bool tagged_once);
+
   std::shared_ptr<const State> state_;
 };
 

@@ -1,9 +1,10 @@
 // Derivatives of functions of tensors: grad, value_and_grad, vjp, jvp, jacobian, hessian, hvp.
 //
-// Each evaluates the function on fresh leaf copies of the arguments inside a tape of its
-// own, so the caller's tensors and their gradients are left untouched, and returns
-// constant tensors. f is any callable: a lambda taking `const Tensor<T>&` (one argument)
-// or `const std::vector<Tensor<T>>&` (several).
+// Each differentiates f with respect to its arguments only, leaving the caller's tensors and
+// their gradients untouched; called inside another transform (or while the arguments are
+// being differentiated) it records, so that transforms nest: jacobian(grad(f)) is the
+// Hessian. f is any callable: a lambda taking `const Tensor<T>&` (one argument) or
+// `const std::vector<Tensor<T>>&` (several).
 #pragma once
 
 #include <functional>
@@ -13,13 +14,31 @@
 #include "tapegrad/tensor.hpp"
 
 /// Derivatives of functions of tensors: grad, value_and_grad, vjp, jvp, jacobian, hessian, hvp.
-/// Each evaluates f on fresh leaf copies of the arguments (all requiring grad) on a Tape of its own
-/// and returns constant tensors; the caller's tensors and their gradients are not touched.
-/// f may read the caller's parameters and results of the caller's tape (as a closure): only
-/// f's arguments are differentiated, as with PyTorch's autograd.grad, so the parameters get
-/// no gradient and the caller's records stay usable for its own backward().
-/// f is any callable: a lambda taking `const Tensor<T>&` (one argument) or
-/// `const std::vector<Tensor<T>>&` (several). Exceptions from f pass through.
+///
+/// Only f's arguments are differentiated, as with PyTorch's autograd.grad: f may read the
+/// caller's parameters and results of the caller's tape (as a closure), and they get no
+/// gradient from the transform, nor are the caller's records used up; the arguments' own
+/// gradients are not touched either. f is any callable: a lambda taking `const Tensor<T>&`
+/// (one argument) or `const std::vector<Tensor<T>>&` (several). Exceptions from f pass
+/// through.
+///
+/// Nesting, as in JAX. When recording is on (grad_enabled()) and a Tape is active, a
+/// transform records f on that tape, and when an argument (or a seed: v of vjp, hvp and jvp)
+/// requires grad, or f reads a tensor that requires grad (a parameter, a result of the
+/// caller's), it records its own backward passes too (create_graph) and its results are
+/// connected: differentiable functions of its arguments and of what f reads. That is the
+/// case inside another transform, so `jacobian(grad(f))` is f's Hessian, `grad` of a
+/// function calling `grad`, `jvp`, `vjp`, `hvp` or `hessian` gives the next derivative, and
+/// a gradient penalty built from `grad` can be differentiated for the parameters it reads.
+/// Otherwise its results are constant copies. Either way its records stay on the caller's
+/// tape until that is destroyed (the caller's own records are not swept). With no Tape
+/// active, or under a NoGradGuard, a transform works on a Tape of its own, with recording on
+/// inside, and returns constant tensors.
+///
+/// An op whose backward cannot be differentiated (a CustomOp not declared
+/// differentiable_backward) makes every second derivative through it throw TapeError naming
+/// it: hessian, hvp, jvp, forward-mode jacobian, and an outer transform differentiating an
+/// inner one's result.
 namespace tapegrad::functional {
 
 /// @addtogroup functional
@@ -33,7 +52,7 @@ using Function = std::function<Tensor<T>(const std::vector<Tensor<T>>&)>;
 enum class JacobianMode {
   /// Forward when f's arguments have fewer elements in all than f's result, else Reverse.
   /// When Forward throws TapeError (an op whose backward cannot be differentiated, such as
-  /// a once_differentiable custom op), runs f again in Reverse mode.
+  /// a custom op not declared differentiable_backward), runs f again in Reverse mode.
   Auto,
   /// One Jacobian-vector product per input element (a column of J each), all sharing one
   /// evaluation of f and one backward(create_graph): cheap for few inputs, many outputs.
@@ -126,8 +145,8 @@ std::pair<Tensor<T>, Tensor<T>> vjp(F f, const Tensor<T>& x, const Tensor<T>& v)
 /// d/du <g(u), v> = J v exactly. Cost: one evaluation of f, one reverse sweep recording the
 /// backward pass, and one reverse sweep over those records (a true forward mode would need
 /// one pass alongside f instead of the two sweeps). Every op f uses needs a backward that can be
-/// differentiated (as for hessian): a custom op declared once_differentiable, or one whose
-/// backward computes on raw values, throws TapeError naming it.
+/// differentiated (as for hessian): a custom op not declared differentiable_backward throws
+/// TapeError naming it.
 /// Throws ShapeError naming jvp if vs has a different count than xs or a tangent's shape
 /// differs from its argument's.
 template <class F, class T>

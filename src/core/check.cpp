@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "core/sweep.hpp"
+#include "tapegrad/functional.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"
@@ -364,6 +365,37 @@ GradcheckReport gradcheck(const TensorFunction<T>& f, const std::vector<Tensor<T
 }
 
 template <class T>
+GradcheckReport gradgradcheck(const TensorFunction<T>& f, const std::vector<Tensor<T>>& inputs,
+                              const GradcheckOptions& options) {
+  const std::size_t n = inputs.size();
+  std::vector<Tensor<T>> all;
+  for (const auto& x : inputs) all.emplace_back(xt::xarray<T>(x.value()));
+  Shape result_shape;
+  {
+    NoGradGuard no_grad;
+    result_shape = f(all).shape();
+  }
+  // Another draw than gradcheck's own weights on G's result.
+  all.emplace_back(upstream_weights<T>(result_shape, options.seed + 1));
+  GradcheckOptions named = options;
+  named.names.resize(n + 1);
+  for (std::size_t i = 0; i <= n; ++i) {
+    if (i < options.names.size()) continue;
+    named.names[i] = i == n ? "v" : n == 1 ? "x" : "x" + std::to_string(i);
+  }
+  const TensorFunction<T> vjp_of_f = [&](const std::vector<Tensor<T>>& xv) {
+    const std::vector<Tensor<T>> xs(xv.begin(), xv.begin() + static_cast<std::ptrdiff_t>(n));
+    std::vector<Tensor<T>> flat;
+    for (const auto& product : functional::vjp(f, xs, xv[n]).second)
+      flat.push_back(reshape(product, Shape{product.size()}));
+    return flat.empty() ? Tensor<T>(xt::xarray<T>(xt::zeros<T>({0}))) : concat(flat, 0);
+  };
+  GradcheckReport report = gradcheck(vjp_of_f, all, named);
+  report.message = "gradgradcheck" + report.message.substr(std::string("gradcheck").size());
+  return report;
+}
+
+template <class T>
 HandGradientReport check_hand_gradient(const TensorFunction<T>& f, const HandGradient<T>& hand,
                                        const std::vector<std::vector<xt::xarray<T>>>& points,
                                        const GradcheckOptions& options) {
@@ -486,5 +518,11 @@ template GradcheckReport gradcheck<float>(const TensorFunction<float>&,
 template GradcheckReport gradcheck<double>(const TensorFunction<double>&,
                                            const std::vector<Tensor<double>>&,
                                            const GradcheckOptions&);
+template GradcheckReport gradgradcheck<float>(const TensorFunction<float>&,
+                                              const std::vector<Tensor<float>>&,
+                                              const GradcheckOptions&);
+template GradcheckReport gradgradcheck<double>(const TensorFunction<double>&,
+                                               const std::vector<Tensor<double>>&,
+                                               const GradcheckOptions&);
 
 }  // namespace tapegrad

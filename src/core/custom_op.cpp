@@ -11,7 +11,8 @@ struct CustomOp<T>::State {
   std::string name;
   Forward forward;
   Backward backward;
-  bool once_differentiable = false;
+  bool differentiable = false;  // declared differentiable_backward
+  bool tagged_once = false;     // declared once_differentiable (the default, said explicitly)
 };
 
 namespace {
@@ -37,25 +38,33 @@ const State<T>& state_of(const detail::AttrBox& attrs) {
 
 template <class T>
 void first_order_only_backward(detail::Record& record, detail::Sweep&) {
-  throw TapeError("custom op '" + state_of<T>(record.attrs).name +
-                  "' was declared once_differentiable: its gradient cannot be "
-                  "differentiated again (a second derivative, a Hessian); write its "
-                  "backward with tensor ops and drop the tag to get one");
+  const auto& state = state_of<T>(record.attrs);
+  const std::string what =
+      state.tagged_once
+          ? "' was declared once_differentiable: its gradient"
+          : "': its backward is not declared differentiable_backward, so its gradient";
+  throw TapeError("custom op '" + state.name + what +
+                  " cannot be differentiated again (a second derivative: hessian, hvp, jvp, "
+                  "forward-mode jacobian, or a backward through a gradient that "
+                  "backward(create_graph) gave). If the backward is built from tensor ops on "
+                  "grad_output() and the inputs, declare it: CustomOp(name, forward, backward, "
+                  "tapegrad::differentiable_backward), and check it with gradgradcheck");
 }
 
 template <class T>
 void first_order_only_forward(detail::Record& record) {
   throw TapeError("custom op '" + state_of<T>(record.attrs).name +
-                  "': the gradient of a once_differentiable op is a value its backward computed, "
-                  "not an op that can be run again");
+                  "': the gradient of an op whose backward is not declared "
+                  "differentiable_backward is a value its backward computed, not an op that can "
+                  "be run again");
 }
 
-// The records of a once-differentiable op's gradients (see first_order_only).
+// The records of the gradients of an op whose backward is first order only (see first_order_only).
 template <class T>
 const detail::OpEntry first_order_only_entry{"first_order_only", &first_order_only_backward<T>,
                                              &first_order_only_forward<T>, false};
 
-// The gradient of a once-differentiable op under backward(create_graph): its value, recorded
+// The gradient of a first-order-only op under backward(create_graph): its value, recorded
 // as depending on grad_output and the op's inputs, with a backward that refuses.
 template <class T>
 Tensor<T> first_order_only(const detail::AttrBox& op_attrs, const Tensor<T>& gradient,
@@ -143,16 +152,23 @@ void custom_rule(detail::BackwardContext<T>& c) {
   const CustomBackwardContext<T> context(state.name, inputs, c.output(), c.grad(), needs);
   // Recording is on during a sweep exactly when it is backward(create_graph).
   const bool create_graph = grad_enabled();
+  if (create_graph && detail::recording_everything && !state.differentiable) {
+    throw TapeError("compile: custom op '" + state.name +
+                    "' cannot be run again in a compiled step: its backward is not declared "
+                    "differentiable_backward, so its gradient would be a value fixed at compile "
+                    "time; write the backward with tensor ops on grad_output() and the inputs "
+                    "and declare it: CustomOp(name, forward, backward, "
+                    "tapegrad::differentiable_backward)");
+  }
   const detail::TapeImpl* tape = detail::active_tape();
   const std::size_t first_record = tape == nullptr ? 0 : tape->records.size();
   std::vector<Tensor<T>> grads;
   const std::uint64_t constants_before = detail::constants_made;
   {
-    detail::GradModeGuard recording(create_graph && !state.once_differentiable);
+    detail::GradModeGuard recording(create_graph && state.differentiable);
     grads = state.backward(context);
   }
-  // (A once_differentiable op is refused by name later.)
-  if (detail::recording_everything && !state.once_differentiable &&
+  if (detail::recording_everything && state.differentiable &&
       detail::constants_made != constants_before) {
     throw TapeError("compile: custom op '" + state.name +
                     "': its backward makes a tensor from values (a Tensor constructor), which a "
@@ -174,7 +190,7 @@ void custom_rule(detail::BackwardContext<T>& c) {
     }
     if (!create_graph) {
       c.add(i, grads[i]);
-    } else if (state.once_differentiable) {
+    } else if (!state.differentiable) {
       std::vector<Tensor<T>> depends_on{c.grad()};
       for (const auto& input : inputs) {
         if (input.requires_grad()) depends_on.push_back(input);
@@ -194,7 +210,8 @@ void custom_rule(detail::BackwardContext<T>& c) {
           std::to_string(i) +
           " that is not computed from grad_output() with tensor ops (it was computed on raw "
           "values), so what comes after the op would be cut off from the second derivative; "
-          "write the backward with tensor ops, or declare the op tapegrad::once_differentiable");
+          "the op was declared differentiable_backward: write the backward with tensor ops, "
+          "or drop the declaration");
     } else {
       c.add(i, grads[i]);
     }
@@ -225,19 +242,29 @@ bool CustomBackwardContext<T>::needs_grad(std::size_t i) const {
 }
 
 template <class T>
-CustomOp<T>::CustomOp(std::string name, Forward forward, Backward backward)
-    : state_(std::make_shared<const State>(
-          State{std::move(name), std::move(forward), std::move(backward), false})) {
+CustomOp<T>::CustomOp(std::string name, Forward forward, Backward backward, bool differentiable,
+                      bool tagged_once)
+    : state_(std::make_shared<const State>(State{
+          std::move(name), std::move(forward), std::move(backward), differentiable, tagged_once})) {
   if (!state_->forward || !state_->backward)
     throw ValueError("CustomOp '" + state_->name + "': empty function");
 }
 
 template <class T>
+CustomOp<T>::CustomOp(std::string name, Forward forward, Backward backward)
+    : CustomOp(std::move(name), std::move(forward), std::move(backward), false, false) {}
+
+template <class T>
 CustomOp<T>::CustomOp(std::string name, Forward forward, Backward backward, OnceDifferentiable)
-    : CustomOp(std::move(name), std::move(forward), std::move(backward)) {
-  auto state = std::make_shared<State>(*state_);
-  state->once_differentiable = true;
-  state_ = std::move(state);
+    : CustomOp(std::move(name), std::move(forward), std::move(backward), false, true) {}
+
+template <class T>
+CustomOp<T>::CustomOp(std::string name, Forward forward, Backward backward, DifferentiableBackward)
+    : CustomOp(std::move(name), std::move(forward), std::move(backward), true, false) {}
+
+template <class T>
+bool CustomOp<T>::backward_is_differentiable() const {
+  return state_->differentiable;
 }
 
 template <class T>

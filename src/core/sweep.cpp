@@ -48,13 +48,15 @@ void check_versions(const Record& record, const Sweep& sweep) {
   }
 }
 
-// Leaves no half-propagated gradient on a recorded result after a failed sweep. (Leaves keep
-// what they received before the failure, as in PyTorch: undoing it would mean buffering
-// every leaf's gradient until the sweep ends.)
-void drop_partial_gradients(const std::vector<TapeImpl*>& stack, std::size_t innermost) {
-  for (std::size_t t = 0; t <= innermost; ++t) {
+// Leaves no half-propagated gradient on a recorded result the failed sweep could reach (the
+// records of the tapes from `outermost` to `innermost`, from `first_record` on in each).
+// (Leaves keep what they received before the failure, as in PyTorch: undoing it would mean
+// buffering every leaf's gradient until the sweep ends.)
+void drop_partial_gradients(const std::vector<TapeImpl*>& stack, std::size_t outermost,
+                            std::size_t innermost, std::size_t first_record) {
+  for (std::size_t t = outermost; t <= innermost; ++t) {
     auto& records = stack[t]->records;
-    for (std::size_t i = 0; i < records.size(); ++i) {
+    for (std::size_t i = first_record; i < records.size(); ++i) {
       if (!records[i].output->is_leaf()) records[i].output->grad.reset();
     }
   }
@@ -191,7 +193,8 @@ void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
     const bool wanted = target.is_leaf()
                             ? std::find(sweep.only_into->begin(), sweep.only_into->end(),
                                         &target) != sweep.only_into->end()
-                            : !target.untracked && reachable(sweep, target.tape_serial);
+                            : !target.untracked && reachable(sweep, target.tape_serial) &&
+                                  target.record_index >= sweep.first_record;
     if (!wanted) return;
   }
   if (target.untracked) {
@@ -241,7 +244,8 @@ void propagate(Record& record, std::size_t index, Sweep& sweep) {
 
 template <class T>
 void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mode,
-                  const std::vector<const NodeBase*>* only_into = nullptr) {
+                  const std::vector<const NodeBase*>* only_into = nullptr,
+                  std::size_t first_record = 0) {
   const bool create_graph = mode.create_graph;
   const bool retain_graph = mode.create_graph || mode.retain_graph;
   NodeBase& node = *root.node();
@@ -258,6 +262,7 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mod
   Sweep sweep;
   sweep.create_graph = create_graph;
   sweep.only_into = only_into;
+  sweep.first_record = first_record;
   GradModeGuard recording(create_graph);
   if (node.is_leaf()) {
     sweep.current_op = "(leaf)";
@@ -288,7 +293,7 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mod
     for (std::size_t t = innermost + 1; t-- > outermost && sweep.pending > 0;) {
       TapeImpl& tape = *stack[t];
       std::size_t i = t == innermost ? node.record_index + 1 : tape.records.size();
-      while (i-- > 0 && sweep.pending > 0) {
+      while (i-- > sweep.first_record && sweep.pending > 0) {
         NodeBase& output = *tape.records[i].output;
         if (!output.grad) continue;
         if (output.extras) {
@@ -310,7 +315,7 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mod
     }
     finish_hooked_leaves<T>(sweep);
   } catch (...) {
-    drop_partial_gradients(stack, innermost);
+    drop_partial_gradients(stack, outermost, innermost, first_record);
     forget_hooked_leaves(sweep);
     throw;
   }
@@ -320,16 +325,16 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mod
 
 template <class T>
 void backward_into(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mode,
-                   const std::vector<Tensor<T>>& leaves) {
+                   const std::vector<Tensor<T>>& leaves, std::size_t first_record) {
   std::vector<const NodeBase*> nodes;
   for (const auto& leaf : leaves) nodes.push_back(leaf.node().get());
-  run_backward(root, seed, mode, &nodes);
+  run_backward(root, seed, mode, &nodes, first_record);
 }
 
 template void backward_into<float>(const Tensor<float>&, const Tensor<float>&, BackwardMode,
-                                   const std::vector<Tensor<float>>&);
+                                   const std::vector<Tensor<float>>&, std::size_t);
 template void backward_into<double>(const Tensor<double>&, const Tensor<double>&, BackwardMode,
-                                    const std::vector<Tensor<double>>&);
+                                    const std::vector<Tensor<double>>&, std::size_t);
 
 }  // namespace detail
 
