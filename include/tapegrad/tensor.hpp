@@ -50,6 +50,9 @@ struct NodeBase {
   bool requires_grad = false;
   /// Computed from tensors that require grad while no tape was active: not differentiable.
   bool untracked = false;
+  /// For a leaf: the thread whose backward() is adding to its gradient now (a token of
+  /// core/gradient_claim.hpp), 0 when none; another thread's backward() into it is refused.
+  std::atomic<std::uint32_t> gradient_writer{0};
   /// Hooks and a kept gradient (core/hooks.hpp), only for the nodes the user asked them for.
   std::unique_ptr<NodeExtras> extras;
 
