@@ -18,11 +18,8 @@ namespace tapegrad::detail {
 /// taken from a process-wide counter when the thread first asks).
 inline std::uint32_t thread_token() {
   static std::atomic<std::uint32_t> next{1};
-  thread_local const std::uint32_t token = [] {
-    std::uint32_t t = 0;
-    while (t == 0) t = next.fetch_add(1, std::memory_order_relaxed);
-    return t;
-  }();
+  thread_local std::uint32_t token = 0;  // constant-initialized: no guard on each call
+  while (token == 0) token = next.fetch_add(1, std::memory_order_relaxed);
   return token;
 }
 

@@ -31,6 +31,7 @@ void RecordArena::add_chunk() {
 }
 
 void RecordArena::release() {
+  if (held_ == 0) return;
   // The arena is emptied before any record dies: a record's destruction may run user code (a
   // hook's captured state) that records on this tape again.
   std::vector<Record*> chunks;

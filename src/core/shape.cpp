@@ -22,12 +22,14 @@ std::string shape_to_string(const Shape& shape) {
 }
 
 std::size_t checked_size(const char* op, const Shape& shape) {
+  std::size_t size = 1;
+  bool wrapped = false;
+  for (const std::size_t extent : shape) wrapped |= __builtin_mul_overflow(size, extent, &size);
+  if (!wrapped && size != 0 && size <= detail::kMaxElements) return size;  // the common case
   // The extents after the last 0 set the strides of the axes before it: xtensor computes
   // them (in a signed long) even for an array of no element.
   std::size_t last_zero = shape.size();
   while (last_zero > 0 && shape[last_zero - 1] != 0) --last_zero;
-  std::size_t size = 0;
-  if (last_zero == 0 && detail::product_fits(shape, 0, shape.size(), size)) return size;
   if (last_zero == 0) {
     throw ShapeError(std::string(op) + ": the shape " + shape_to_string(shape) +
                      " has more elements than fit in memory (over " +
