@@ -31,6 +31,36 @@ bool all_close(const xt::xarray<T>& a, const xt::xarray<T>& b, double rtol, doub
   return xt::allclose(a, b, rtol, atol);
 }
 
+/// True in the sanitizer builds (scripts/sanitize.sh builds with ASan and UBSan together).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
+/// An array that claims `shape` over `stored` elements, its strides set here: how an array
+/// whose element count overflows std::size_t reaches tapegrad (its size() wraps around).
+/// xt::xarray::from_shape would compute the same strides with a signed overflow, which UBSan
+/// reports; set here, only the backstrides are computed, and for shapes of two axes whose
+/// second extent is 2^63 or more, as the sanitizer builds use, that does not overflow.
+inline xt::xarray<double> array_claiming(const Shape& shape, std::size_t stored = 0) {
+  using Array = xt::xarray<double>;
+  Array::inner_strides_type strides(shape.size());
+  std::size_t stride = 1;
+  for (std::size_t i = shape.size(); i-- > 0;) {
+    strides[i] = shape[i] == 1 ? 0 : static_cast<std::ptrdiff_t>(stride);
+    stride *= shape[i];  // wraps around, as xtensor's own size does
+  }
+  return Array(Array::storage_type(stored), Array::inner_shape_type(shape.begin(), shape.end()),
+               std::move(strides));
+}
+
 template <class T>
 std::vector<Tensor<T>> as_tensors(const std::vector<xt::xarray<double>>& arrays) {
   std::vector<Tensor<T>> out;

@@ -442,6 +442,95 @@ TEST_CASE("conv2d and the pools: errors name the op and the values") {
 }
 
 TEST_CASE(
+    "conv2d, im2col, col2im, the pools and flatten at extreme sizes: a ShapeError with the true "
+    "extents, or the right values") {
+  const std::int64_t two_31 = std::int64_t{1} << 31;
+  const std::size_t two_32 = std::size_t{1} << 32;
+  // One image of one channel, (1, 1, h, w), its rows in order.
+  const auto image = [](std::vector<double> values, std::size_t h, std::size_t w) {
+    return Array(Tensor<double>::from(values, {1, 1, h, w}).value());
+  };
+  const Tensor<double> one(image({3}, 1, 1));
+  const Tensor<double> two(image({2}, 1, 1));
+  const std::string too_many = "more than fit in memory (over 1152921504606846975)";
+  // Extents whose product wraps around 2^64: 4294967297^2 = 2^64 + 2^33 + 1.
+  const std::string columns =
+      " the columns (C kh kw, N Ho Wo) = (1 * 1 * 1, 1 * 4294967297 * "
+      "4294967297) for the input (1, 1, 1, 1) have more elements than fit in memory (over "
+      "1152921504606846975)";
+  // (2^32, 2^32, 3, 0) is empty, but its N C planes number 2^64.
+  const Tensor<double> planes(Array::from_shape({two_32, two_32, 3, 0}));
+  struct Case {
+    const char* what;
+    std::function<Tensor<double>()> run;
+    std::string message;
+  };
+  const std::vector<Case> refused{
+      {"conv2d with a padding of 2^31",
+       [&] { return conv2d(one, two, Conv2dOptions().padding(two_31)); },
+       "conv2d: the shape (1, 1, 4294967297, 4294967297) has more elements than fit in memory "
+       "(over 1152921504606846975)"},
+      {"conv2d of no image with a padding of 2^31",
+       [&] {
+         return conv2d(Tensor<double>(Array::from_shape({0, 1, 1, 1})), two,
+                       Conv2dOptions().padding(two_31));
+       },
+       "conv2d: the shape (0, 1, 4294967297, 4294967297) has no elements, but the extents after "
+       "its last 0 multiply to more than 9223372036854775807, the largest stride"},
+      {"im2col with a padding of 2^31",
+       [&] { return im2col(one, 1, Conv2dOptions().padding(two_31)); }, "im2col:" + columns},
+      {"col2im with a padding of 2^31",
+       [&] {
+         return col2im(Tensor<double>(Array::from_shape({1, 0})), Shape{1, 1, 1, 1}, 1,
+                       Conv2dOptions().padding(two_31));
+       },
+       "col2im:" + columns},
+      {"max_pool2d of 2^64 empty planes",
+       [&] { return max_pool2d(planes, Pool2dOptions(2).padding(1)); },
+       "max_pool2d: the extents of axes 0 to 1 of the shape (4294967296, 4294967296, 3, 0) "
+       "multiply to " +
+           too_many},
+      {"avg_pool2d of 2^64 empty planes",
+       [&] { return avg_pool2d(planes, Pool2dOptions(2).padding(1)); },
+       "avg_pool2d: the extents of axes 0 to 1 of the shape (4294967296, 4294967296, 3, 0) "
+       "multiply to " +
+           too_many},
+  };
+  for (const auto& c : refused) {
+    INFO(c.what);
+    CHECK_THROWS_WITH_AS(c.run(), c.message.c_str(), ShapeError);
+  }
+
+  // Strides, paddings, dilations and kernels of 2^31 where the result is small: its values.
+  Tensor<double> x(image({1, 2, 3, 4, 5, 6, 7, 8, 9}, 3, 3), requires_grad);
+  Tensor<double> w(image({1, 2, 3, 4}, 2, 2), requires_grad);
+  {
+    Tape tape;
+    const auto y = conv2d(x, w, Conv2dOptions().stride(two_31));  // one window, at (0, 0)
+    CHECK(y.value() == image({37}, 1, 1));
+    y.backward(Tensor<double>(image({1}, 1, 1)));
+    CHECK(x.grad() == image({1, 2, 0, 3, 4, 0, 0, 0, 0}, 3, 3));
+    CHECK(w.grad() == image({1, 2, 4, 5}, 2, 2));
+  }
+  // Padding 2^31 and stride 2^31 on one pixel: three windows per axis, the middle one on it.
+  CHECK(conv2d(one, two, Conv2dOptions().padding(two_31).stride(two_31)).value() ==
+        image({0, 0, 0, 0, 6, 0, 0, 0, 0}, 3, 3));
+  CHECK(conv2d(one, two, Conv2dOptions().dilation(two_31)).value() == image({6}, 1, 1));
+  Tensor<double> pixel(image({3}, 1, 1), requires_grad);
+  {
+    Tape tape;
+    const auto y = max_pool2d(pixel, Pool2dOptions(two_31).padding(two_31 / 2));
+    CHECK(y.value() == image({3}, 1, 1));
+    y.backward(Tensor<double>(image({5}, 1, 1)));
+    CHECK(pixel.grad() == image({5}, 1, 1));
+  }
+  // An empty input: the empty result, with the extents PyTorch gives.
+  CHECK(conv2d(Tensor<double>(Array::from_shape({0, 1, 3, 3})), w,
+               Conv2dOptions().stride(two_31).padding(two_31))
+            .shape() == Shape{0, 1, 3, 3});
+}
+
+TEST_CASE(
     "conv2d and the pools on zero extents: a result with the zero extent, gradients of the right "
     "shape") {
   struct Case {

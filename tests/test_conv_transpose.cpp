@@ -262,3 +262,58 @@ TEST_CASE(
       "ConvTranspose2d(3, 8): the input has shape (2, 4, 5, 5); expected (N, 3, H, W) or (3, H, W)",
       ShapeError);
 }
+
+TEST_CASE(
+    "conv_transpose2d at extreme sizes: an output that does not fit is a ShapeError, never a "
+    "short buffer; a small one has the right values") {
+  const std::int64_t two_31 = std::int64_t{1} << 31;  // the largest stride taken
+  const Tensor<double> x(Array(xt::ones<double>({1, 1, 2, 2})));
+  const std::string too_many = " has more elements than fit in memory (over 1152921504606846975)";
+  struct Case {
+    const char* what;
+    Shape weight;
+    ConvTranspose2dOptions options;
+    std::string shown;
+  };
+  // Each output extent is (2 - 1) 2^31 - 2 p + (k - 1) + output padding + 1.
+  const std::vector<Case> refused{
+      // 4 (2^32)^2 = 2^66, 0 modulo 2^64: nothing was allocated, and the op wrote into it.
+      {"stride 2^31 and output padding 2^31 - 1, 4 channels",
+       {1, 4, 1, 1},
+       ConvTranspose2dOptions().stride(two_31).output_padding(two_31 - 1),
+       "(1, 4, 4294967296, 4294967296)"},
+      {"stride 2^31, padding 1 and output padding 2^31 - 1",
+       {1, 1, 3, 3},
+       ConvTranspose2dOptions().stride(two_31).padding(1).output_padding(two_31 - 1),
+       "(1, 1, 4294967296, 4294967296)"},
+      {"stride 2^31 and output padding 2^31 - 1, 2 channels",
+       {1, 2, 1, 1},
+       ConvTranspose2dOptions().stride(two_31).output_padding(two_31 - 1),
+       "(1, 2, 4294967296, 4294967296)"},
+  };
+  for (const auto& c : refused) {
+    INFO(c.what);
+    const Tensor<double> w(Array(xt::ones<double>(c.weight)));
+    CHECK_THROWS_WITH_AS(conv_transpose2d(x, w, c.options),
+                         ("conv_transpose2d: the shape " + c.shown + too_many).c_str(), ShapeError);
+  }
+  // One image of one channel, (1, 1, h, w), its rows in order.
+  const auto image = [](std::vector<double> values, std::size_t h, std::size_t w) {
+    return Array(Tensor<double>::from(values, {1, 1, h, w}).value());
+  };
+  // Stride and padding 2^31: each output position p takes tap p of input position 1 only.
+  Tensor<double> xs(image({1, 2, 3, 4}, 2, 2), requires_grad);
+  Tensor<double> w(image({1, 2, 3, 4, 5, 6, 7, 8, 9}, 3, 3), requires_grad);
+  Tape tape;
+  const auto y = conv_transpose2d(
+      xs, w, ConvTranspose2dOptions().stride(two_31).padding(two_31).output_padding(two_31 - 1));
+  CHECK(y.value() == image({4, 8, 16, 20}, 2, 2));
+  sum(y).backward();
+  CHECK(xs.grad() == image({0, 0, 0, 12}, 2, 2));
+  CHECK(w.grad() == image({4, 4, 0, 4, 4, 0, 0, 0, 0}, 3, 3));
+  // No image: the empty result, with the extents PyTorch gives.
+  CHECK(conv_transpose2d(Tensor<double>(Array::from_shape({0, 1, 2, 2})),
+                         Tensor<double>(Array(xt::ones<double>({1, 1, 1, 1}))),
+                         ConvTranspose2dOptions().stride(two_31))
+            .shape() == Shape{0, 1, two_31 + 1, two_31 + 1});
+}

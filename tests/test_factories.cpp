@@ -2,7 +2,9 @@
 // Tensor::from. Expected ranges are PyTorch's (torch 1.13, checked by hand), hard-coded.
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "helpers.hpp"
@@ -395,4 +397,54 @@ TEST_CASE("uniform in double refuses bounds whose width overflows") {
     CHECK(std::isfinite(u));
     CHECK(u < big);
   }
+}
+
+TEST_CASE_TEMPLATE(
+    "every factory refuses a shape whose elements do not fit, and makes empty ones of any extents",
+    T, float, double) {
+  const std::size_t two_31 = std::size_t{1} << 31, two_40 = std::size_t{1} << 40,
+                    two_62 = std::size_t{1} << 62;
+  Generator random(5);
+  const std::vector<std::pair<std::string, std::function<Tensor<T>(const Shape&)>>> factories{
+      {"zeros", [](const Shape& s) { return zeros<T>(s); }},
+      {"ones", [](const Shape& s) { return ones<T>(s); }},
+      {"full", [](const Shape& s) { return full<T>(s, 2); }},
+      {"rand", [&](const Shape& s) { return rand<T>(s, random); }},
+      {"randn", [&](const Shape& s) { return randn<T>(s, random); }},
+      {"uniform", [&](const Shape& s) { return uniform<T>(s, -1, 1, random); }}};
+  const std::string too_many = " has more elements than fit in memory (over 1152921504606846975)";
+  for (const auto& [name, make] : factories) {
+    INFO(name);
+    // (2^62, 4) has 2^64 elements, 0 modulo 2^64; (2^31, 2^31, 2^31) 2^93.
+    CHECK_THROWS_WITH_AS(make({two_62, 4}),
+                         (name + ": the shape (4611686018427387904, 4)" + too_many).c_str(),
+                         ShapeError);
+    CHECK_THROWS_WITH_AS(
+        make({two_31, two_31, two_31}),
+        (name + ": the shape (2147483648, 2147483648, 2147483648)" + too_many).c_str(), ShapeError);
+    // Zero extents: no elements, whatever the other extents, as long as the extents after the
+    // last 0 (which set the strides of the axes before it) fit in a stride.
+    CHECK(make({two_62, 0}).shape() == Shape{two_62, 0});
+    CHECK(make({3, 0, two_40}).size() == 0);
+    CHECK_THROWS_WITH_AS(
+        make({0, two_40, two_40}),
+        (name + ": the shape (0, 1099511627776, 1099511627776) has no elements, but the "
+                "extents after its last 0 multiply to more than 9223372036854775807, "
+                "the largest stride")
+            .c_str(),
+        ShapeError);
+  }
+  const auto empty = zeros<T>({two_62, 0});
+  CHECK(ones_like(empty).shape() == Shape{two_62, 0});
+  CHECK(full_like(empty, 3).shape() == Shape{two_62, 0});
+  CHECK_THROWS_WITH_AS(eye<T>(two_62, 4),
+                       ("eye: the shape (4611686018427387904, 4)" + too_many).c_str(), ShapeError);
+  CHECK(eye<T>(0, two_62).shape() == Shape{0, two_62});
+  CHECK_THROWS_WITH_AS(linspace<T>(0, 1, two_62),
+                       ("linspace: the shape (4611686018427387904,)" + too_many).c_str(),
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(Tensor<T>::from({}, {two_62, 4}),
+                       ("Tensor::from: the shape (4611686018427387904, 4)" + too_many).c_str(),
+                       ShapeError);
+  CHECK(Tensor<T>::from({}, {two_62, 0}).shape() == Shape{two_62, 0});
 }

@@ -1,5 +1,8 @@
 // retain_grad() and register_hook(): a recorded result's gradient kept, and gradients read or
 // replaced during the sweep, for first and second derivatives.
+#include <cmath>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -148,4 +151,101 @@ TEST_CASE("hook errors: a wrong shape, a throwing hook, a tensor without grad, a
                                  return y * 2.0;
                                }),
                        doctest::Contains("compile: op 'mul'"), TapeError);
+}
+
+TEST_CASE(
+    "a hook or a custom op that destroys the tape being swept: the sweep ends, then the tape is "
+    "freed, and the gradients are right") {
+  const std::size_t before = live_node_count();
+  {
+    Tensor<double> w(2.0, requires_grad);
+    // A result's hook resets the std::optional<Tape> that recorded it, mid-sweep.
+    std::optional<Tape> tape(std::in_place);
+    {
+      auto h = w * w;
+      h.register_hook([&](const Tensor<double>&) { tape.reset(); });
+      (sin(h) * 3.0).backward();  // d/dw = 3 cos(w^2) 2w
+    }
+    CHECK_FALSE(tape.has_value());
+    CHECK(Tape::active() == nullptr);
+    CHECK(w.grad()() == doctest::Approx(12 * std::cos(4.0)).epsilon(1e-14));
+
+    // A custom op's backward resets the std::unique_ptr<Tape> that recorded it.
+    auto owned = std::make_unique<Tape>();
+    const CustomOp<double> twice(
+        "twice",
+        [](const std::vector<Tensor<double>>& in) {
+          return xt::xarray<double>(in[0].value() * 2.0);
+        },
+        [&](const CustomBackwardContext<double>& c) {
+          owned.reset();
+          return std::vector{c.grad_output() * 2.0};
+        });
+    w.zero_grad();
+    (twice({w * w}) * 5.0).backward();  // d/dw = 5 2 2w
+    CHECK(owned == nullptr);
+    CHECK(w.grad()() == 40.0);
+
+    // An inner tape's hook destroys the outer tape, which the sweep reaches next.
+    auto outer = std::make_unique<Tape>();
+    const auto h = w * w;  // on the outer tape
+    {
+      Tape inner;
+      auto y = h * 3.0;
+      y.register_hook([&](const Tensor<double>&) { outer.reset(); });
+      w.zero_grad();
+      (y + 1.0).backward();  // d/dw = 6w
+    }
+    CHECK(w.grad()() == 12.0);
+
+    // A leaf's hook (run at the end of the sweep) destroys the tape.
+    auto last = std::make_unique<Tape>();
+    Tensor<double> v(3.0, requires_grad);
+    v.register_hook([&](const Tensor<double>&) { last.reset(); });
+    (v * v).backward();
+    CHECK(v.grad()() == 6.0);
+
+    // A hook destroys the tape and then throws: the error comes out, nothing is left behind.
+    std::optional<Tape> failing(std::in_place);
+    {
+      auto g = w * w;
+      g.register_hook([&](const Tensor<double>&) -> Tensor<double> {
+        failing.reset();
+        throw std::runtime_error("hook failed");
+      });
+      CHECK_THROWS_WITH_AS((g * 2.0).backward(), "hook failed", std::runtime_error);
+    }
+    CHECK_FALSE(failing.has_value());
+
+    // backward(create_graph): what was recorded after the tape died has no tape, and says so.
+    std::optional<Tape> graph(std::in_place);
+    {
+      auto g = w * w;
+      g.register_hook([&](const Tensor<double>& gradient) {
+        graph.reset();
+        return gradient * 1.0;
+      });
+      w.zero_grad();
+      (g * g).backward(create_graph);  // d/dw w^4 = 4 w^3
+    }
+    CHECK(w.grad()() == 32.0);
+    CHECK_THROWS_AS(w.grad_tensor().backward(), TapeError);
+  }
+  CHECK(live_node_count() == before);
+}
+
+TEST_CASE("a hook that runs backward() on the tape being swept does not free records under it") {
+  Tensor<double> v(2.0, requires_grad);
+  Tape tape;
+  const auto other = v * 5.0;
+  Tensor<double> y;
+  {
+    // h is held by its records only: once the inner sweep has used up `other`, nothing the
+    // user holds needs the records any more, but the outer sweep is still on them.
+    auto h = v * v;
+    h.register_hook([&](const Tensor<double>&) { other.backward(); });
+    y = h * 3.0;
+  }
+  y.backward();
+  CHECK(v.grad()() == 6 * 2.0 + 5.0);
 }

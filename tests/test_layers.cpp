@@ -646,6 +646,12 @@ TEST_CASE("errors name the layer and the values") {
       ValueError);
   CHECK_THROWS_WITH_AS(nn::embedding<double>({1, 2, 3}, {2, 2}, table),
                        "embedding: 3 indices for a leading shape (2, 2) of 4 elements", ShapeError);
+  // (2^32, 2^32) has 2^64 elements, 0 modulo 2^64: not taken for an empty leading shape.
+  CHECK_THROWS_WITH_AS(
+      nn::embedding<double>({}, {std::size_t{1} << 32, std::size_t{1} << 32}, table),
+      "embedding: the shape (4294967296, 4294967296) has more elements than fit in memory (over "
+      "1152921504606846975)",
+      ShapeError);
   nn::Embedding<double> e(4, 2);
   CHECK_THROWS_WITH_AS(e(table), doctest::Contains("Embedding: forward takes a list of indices"),
                        ValueError);

@@ -235,9 +235,90 @@ TEST_CASE("a shape whose element count overflows is a ShapeError, never a short 
       ShapeError);
   // (An xt::xarray of such a shape cannot be made: xtensor refuses to allocate it, or its
   // strides overflow first, so Tensor's constructor has nothing to check.)
-  CHECK(checked_size("f", Shape{3, 0, two_63}) == 0);
+  CHECK(checked_size("f", Shape{two_63, 3, 0}) == 0);
   CHECK(checked_size("f", Shape{}) == 1);
+  // Empty, but no array's strides can hold the extents after the 0 (xtensor computes them).
+  CHECK_THROWS_WITH_AS(checked_size("f", Shape{3, 0, two_63}),
+                       "f: the shape (3, 0, 9223372036854775808) has no elements, but the extents "
+                       "after its last 0 multiply to more than 9223372036854775807, the largest "
+                       "stride",
+                       ShapeError);
   CHECK_THROWS_AS(nn::Linear<double>(std::size_t{1} << 40, std::size_t{1} << 40), ShapeError);
+}
+
+TEST_CASE(
+    "shape ops, broadcasting, concat, flatten and batched matmul at extreme extents: a "
+    "ShapeError naming the op with the true extents, or the right empty result") {
+  using namespace tapegrad;
+  using Array = xt::xarray<double>;
+  const std::size_t two_32 = std::size_t{1} << 32, two_40 = std::size_t{1} << 40,
+                    two_62 = std::size_t{1} << 62;
+  const std::string too_many = " has more elements than fit in memory (over 1152921504606846975)";
+  const std::string no_stride =
+      " has no elements, but the extents after its last 0 multiply to more than "
+      "9223372036854775807, the largest stride";
+  const Tensor<double> nothing(Array::from_shape({0}));
+  // 3 * 12297829382473034411 is 1 modulo 2^64: a batch that wraps around to one matrix.
+  const std::size_t inverse_of_3 = 12297829382473034411u;
+  struct Case {
+    const char* what;
+    std::function<Tensor<double>()> run;
+    std::string message;
+  };
+  const std::vector<Case> refused{
+      {"reshape to an empty shape whose strides overflow",
+       [&] {
+         return reshape(nothing, Shape{0, two_40, two_40});
+       },
+       "reshape: the shape (0, 1099511627776, 1099511627776)" + no_stride},
+      {"broadcast_to an empty shape whose strides overflow",
+       [&] {
+         return broadcast_to(Tensor<double>(Array::from_shape({0, 1, 1})), {0, two_40, two_40});
+       },
+       "broadcast_to: the shape (0, 1099511627776, 1099511627776)" + no_stride},
+      {"broadcasting in a binary op",
+       [&] {
+         return Tensor<double>(Array::from_shape({0, 1, two_40})) +
+                Tensor<double>(Array::from_shape({0, two_40, 1}));
+       },
+       "add: the shape (0, 1099511627776, 1099511627776)" + no_stride},
+      {"flatten merging extents whose product wraps",
+       [&] {
+         return flatten(Tensor<double>(Array::from_shape({two_32, two_32, 0})), 0, 1);
+       },
+       "flatten: the extents of axes 0 to 1 of the shape (4294967296, 4294967296, 0) multiply to "
+       "more than fit in memory (over 1152921504606846975)"},
+      {"batched matmul whose batch wraps around to 1",
+       [&] {
+         return matmul(Tensor<double>(Array::from_shape({1, 1, 2, 0})),
+                       Tensor<double>(Array::from_shape({3, inverse_of_3, 0, 2})));
+       },
+       "matmul: the shape (3, 12297829382473034411)" + too_many},  // the batch
+      {"batched matmul whose stacked rows wrap around",
+       [&] {
+         return matmul(Tensor<double>(Array::from_shape({two_32, two_32, 2, 0})),
+                       Tensor<double>(Array::from_shape({0, 3})));
+       },
+       "matmul: the shape (4294967296, 4294967296)" + too_many},
+  };
+  for (const auto& c : refused) {
+    INFO(c.what);
+    CHECK_THROWS_WITH_AS(c.run(), c.message.c_str(), ShapeError);
+  }
+  CHECK_THROWS_WITH_AS(unravel_index(5, Shape{two_32, two_32}),
+                       ("unravel_index: the shape (4294967296, 4294967296)" + too_many).c_str(),
+                       ShapeError);
+  // Empty results of extreme extents are made, with the shape NumPy gives.
+  const std::size_t odd = two_32 + 1, other = two_32 - 1;  // their product is 2^64 - 1
+  const Tensor<double> wide(Array::from_shape({odd, other, 0}));
+  CHECK(concat(std::vector{wide, wide}, 2).shape() == Shape{odd, other, 0});
+  CHECK(softmax(wide, 2).shape() == Shape{odd, other, 0});
+  CHECK(concat(std::vector{Tensor<double>(Array::from_shape({two_62, 0})),
+                           Tensor<double>(Array::from_shape({two_62, 0}))},
+               0)
+            .shape() == Shape{2 * two_62, 0});
+  CHECK(flatten(Tensor<double>(Array::from_shape({two_32, 0, two_32})), 0, 1).shape() ==
+        Shape{0, two_32});
 }
 
 TEST_CASE("max returns the first NaN of a row, and sends the gradient there, as PyTorch") {

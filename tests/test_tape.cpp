@@ -93,9 +93,12 @@ TEST_CASE("a second backward through used-up records throws instead of adding ag
                        TapeError);
   CHECK(w.grad()() == 12);  // nothing was added
   // Another result computed from the same intermediate: the shared records are used up too
-  // (PyTorch: "Trying to backward through the graph a second time").
+  // (PyTorch: "Trying to backward through the graph a second time"). Every record was used
+  // up, so the tape released them when it recorded z (see the next test).
   const auto z = h + b;
-  CHECK_THROWS_WITH_AS(z.backward(), doctest::Contains("'mul' (record 0) was already swept"),
+  CHECK_THROWS_WITH_AS(z.backward(),
+                       doctest::Contains("input 0 of 'add' (record 2) was made by record 0, "
+                                         "already swept by an earlier backward()"),
                        TapeError);
   CHECK(b.grad()() == 1);  // what the sweep reached before the used-up record stays, as in PyTorch
   // Records not reached by the first sweep are still fresh.
@@ -109,6 +112,85 @@ TEST_CASE("a second backward through used-up records throws instead of adding ag
   v.backward(create_graph);
   v.backward();
   CHECK(c.grad_tensor().value()() == 54);  // 27 recorded + 27
+}
+
+TEST_CASE(
+    "a Tape kept across steps frees a step's records once a backward() has used them all; what "
+    "is still needed stays") {
+  Tensor<double> w(Array{1.0, 2.0}, requires_grad);
+  const Tensor<double> x(Array{3.0, -1.0});
+  Tape tape;
+  const std::size_t with_leaves = live_node_count();
+  std::vector<Tensor<double>> kept_losses;
+  for (int step = 0; step < 3; ++step) {
+    // The first op recorded releases what the last backward() used up, and the intermediates
+    // only its records held: this product and the first step's loss (kept) are all there is.
+    const auto product = w * x;
+    CHECK(live_node_count() == with_leaves + 1 + kept_losses.size());
+    const auto loss = sum(square(product - 1.0));  // 4 records: mul, affine, square, sum
+    loss.backward();
+    CHECK(w.grad() == Array{12, 6});
+    // Until the tape records again, its records are there to be drawn, with the gradients.
+    CHECK(graph_dot(loss).find("grad [12, 6]") != std::string::npos);
+    w.zero_grad();
+    if (step == 0) kept_losses.push_back(loss);
+  }
+  CHECK(tape.size() == 12);  // the ops recorded since the tape was made
+  // A result of a released step keeps its value; backward() through it says why it cannot run.
+  const Tensor<double> first_loss = kept_losses[0];
+  CHECK(first_loss.item() == 13.0);
+  CHECK_THROWS_WITH_AS(first_loss.backward(),
+                       doctest::Contains("backward: this tensor's record (record 3) was already "
+                                         "swept by an earlier backward(), which used up its "
+                                         "records and released them"),
+                       TapeError);
+  {
+    const auto again = first_loss * 2.0;  // record 12
+    CHECK_THROWS_WITH_AS(again.backward(),
+                         doctest::Contains("input 0 of 'affine' (record 12) was made by record 3, "
+                                           "already swept by an earlier backward()"),
+                         TapeError);
+  }
+  CHECK_FALSE(w.has_grad());
+  // A result no sweep has used, still held, keeps the records until it is swept itself.
+  {
+    const auto kept = sum(w * 3.0);
+    const auto loss = sum(w * w);
+    loss.backward();
+    kept.backward();
+    CHECK(w.grad() == Array{5, 7});
+  }
+  // retain_graph keeps the records for the next sweep.
+  {
+    w.zero_grad();
+    const auto loss = sum(w * w);
+    loss.backward(retain_graph);
+    loss.backward();
+    CHECK(w.grad() == Array{4, 8});
+  }
+  // An op recorded, never swept and no longer held (as `again` above) does not keep them.
+  {
+    w.zero_grad();
+    { const auto unused = exp(w); }
+    const auto loss = sum(w * w);
+    loss.backward();
+    const auto next = w * 1.0;
+    CHECK(live_node_count() == with_leaves + 4);  // the kept loss, this loss, w's gradient, next
+  }
+  // create_graph: the recorded gradient needs the records, a second sweep through it works.
+  {
+    w.zero_grad();
+    const auto loss = sum(w * w * w);
+    loss.backward(create_graph);
+    const auto g = w.grad_tensor();
+    w.zero_grad();
+    sum(g).backward();
+    CHECK(w.grad() == Array{6, 12});
+  }
+  // Records made after a release are swept as any others.
+  w.zero_grad();
+  sum(w * x).backward();
+  CHECK(w.grad() == Array{3, -1});
 }
 
 TEST_CASE("only inputs that require grad get gradients; intermediates keep none") {
@@ -408,6 +490,63 @@ TEST_CASE("backward from another thread than the tape's is refused") {
   CHECK(message.find("was recorded on a Tape that is alive on another thread; a tensor can only be "
                      "differentiated on the thread that recorded it") != std::string::npos);
   CHECK_FALSE(w.has_grad());
+}
+
+TEST_CASE(
+    "a leaf another thread's backward() is adding to is refused, not raced (threads sharing a "
+    "model)") {
+  Tensor<double> w(Array{1.0, 2.0}, requires_grad);  // shared by both threads: the misuse
+  std::promise<void> inside, tried;
+  std::string message;
+  std::thread first([&] {
+    Tensor<double> v(3.0, requires_grad);  // this thread's own
+    // A leaf's hook runs at the end of the sweep, after w has received its gradient.
+    v.register_hook([&](const Tensor<double>&) {
+      inside.set_value();
+      tried.get_future().wait();
+    });
+    Tape tape;
+    (sum(w * 2.0) + v * v).backward();
+  });
+  inside.get_future().wait();
+  {
+    Tape tape;
+    try {
+      sum(w * w).backward();
+    } catch (const TapeError& e) {
+      message = e.what();
+    }
+  }
+  tried.set_value();
+  first.join();
+  CHECK(message ==
+        "backward: input 0 of 'mul' (record 0), a leaf of shape (2,), is receiving a gradient "
+        "from another thread's backward() at this moment; threads must not share leaf tensors (a "
+        "leaf's gradient is not locked): give each thread its own model (docs/threads.md)");
+  CHECK(w.grad() == Array{2, 2});  // the first thread's gradient only
+  // Once the other thread's backward() has returned, this thread may add to w.
+  {
+    Tape tape;
+    sum(w * w).backward();
+  }
+  CHECK(w.grad() == Array{4, 6});
+}
+
+TEST_CASE("a Tape asked for its size from another thread than its own refuses") {
+  Tape tape;
+  std::string message;
+  std::thread other([&] {
+    try {
+      (void)tape.size();
+    } catch (const TapeError& e) {
+      message = e.what();
+    }
+  });
+  other.join();
+  CHECK(message ==
+        "Tape::size: called on another thread than the one that made the tape, which records "
+        "on it; a Tape belongs to its thread");
+  CHECK(tape.size() == 0);
 }
 
 TEST_CASE("100,000 training steps: the live-node count returns to its start after every step") {

@@ -96,3 +96,50 @@ TEST_CASE("shape_to_string prints like NumPy") {
   CHECK(shape_to_string(Shape{3}) == "(3,)");
   CHECK(shape_to_string(Shape{4, 3}) == "(4, 3)");
 }
+
+TEST_CASE(
+    "Tensor(xarray) and set_value refuse a shape whose element count overflows, never a short "
+    "buffer; zero extents are fine") {
+  using Array = xt::xarray<double>;
+  const std::size_t two_62 = std::size_t{1} << 62, two_63 = std::size_t{1} << 63;
+  const std::string too_many = " has more elements than fit in memory (over 1152921504606846975)";
+  struct Case {
+    Array array;
+    std::string shown;
+  };
+  // Each count is 2^64 or more, which size() gives modulo 2^64: (2, 2^63) has 2^64 (0), and
+  // (2, 2^63 + 2) has 2^64 + 4 (4), with 4 elements stored behind it.
+  std::vector<Case> cases{{test::array_claiming({2, two_63}), "(2, 9223372036854775808)"},
+                          {test::array_claiming({2, two_63 + 2}, 4), "(2, 9223372036854775810)"}};
+  if (!test::kSanitized) {
+    // The (2^62, 4), made as a user makes it; xtensor's own strides of it overflow a
+    // signed long, which UBSan reports (see test::array_claiming).
+    cases.push_back({Array::from_shape({two_62, 4}), "(4611686018427387904, 4)"});
+  }
+  for (const auto& c : cases) {
+    INFO(c.shown);
+    CHECK_THROWS_WITH_AS(Tensor<double>(c.array),
+                         ("Tensor: the shape " + c.shown + too_many).c_str(), ShapeError);
+    Tensor<double> t({1.0, 2.0}, requires_grad);
+    CHECK_THROWS_WITH_AS(t.set_value(c.array),
+                         ("set_value: the shape " + c.shown + too_many).c_str(), ShapeError);
+    CHECK(t.value() == Array{1.0, 2.0});  // unchanged
+  }
+  // Storage that does not hold the shape's elements.
+  CHECK_THROWS_WITH_AS(Tensor<double>(test::array_claiming({2, 3}, 5)),
+                       "Tensor: the array's shape (2, 3) has 6 elements but its storage holds 5",
+                       ShapeError);
+  // Empty arrays have no element to hold, and any extents, as long as the extents after the
+  // last 0 fit in the strides (xtensor computes those of the axes before from them).
+  const Tensor<double> empty(Array::from_shape({two_62, 0}));
+  CHECK(empty.shape() == Shape{two_62, 0});
+  CHECK(empty.size() == 0);
+  Tensor<double> t(1.0);
+  t.set_value(Array::from_shape({0, two_62}));
+  CHECK(t.shape() == Shape{0, two_62});
+  CHECK_THROWS_WITH_AS(
+      Tensor<double>(test::array_claiming({0, 2, two_63})),
+      "Tensor: the shape (0, 2, 9223372036854775808) has no elements, but the extents after its "
+      "last 0 multiply to more than 9223372036854775807, the largest stride",
+      ShapeError);
+}

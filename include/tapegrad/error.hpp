@@ -25,14 +25,19 @@ std::string number_to_string(double value);
 /// The number of elements of an array of `shape`: the product of its extents (1 for `()`, 0
 /// when an extent is 0). Throws ShapeError, naming `op` and the shape, if that number does not
 /// fit in memory (more than PTRDIFF_MAX bytes of doubles, which includes every product that
-/// overflows std::size_t). Every op that builds a shape from the caller's numbers checks it
-/// with this before allocating. (An xt::xarray the caller made already has a size that fits:
-/// xtensor refuses to allocate more.)
+/// overflows std::size_t), or, for a shape with an extent of 0, if the extents after its last
+/// 0 multiply to more than PTRDIFF_MAX (they make the strides of the axes before it, which an
+/// xt::xarray computes even when it holds no element). Every entry point that takes a shape
+/// or computes one from the caller's numbers checks it with this before allocating: the
+/// factories, Tensor::from, the Tensor constructor from an xt::xarray and set_value (an
+/// xt::xarray's own size() is the product modulo 2^64), the shape ops, broadcasting and the
+/// convolutions' and pools' outputs.
 std::size_t checked_size(const char* op, const Shape& shape);
 
 /// The indices of the element at row-major position `flat` of an array of `shape`
 /// (numpy.unravel_index): one index per axis. Throws ValueError if `flat` is not below the
-/// number of elements (so always for a shape with an extent of 0).
+/// number of elements (so always for a shape with an extent of 0), and ShapeError, as
+/// checked_size does, for a shape whose number of elements does not fit.
 std::vector<std::size_t> unravel_index(std::size_t flat, const Shape& shape);
 
 /// Base class of the exceptions tapegrad throws for its own checks: ShapeError, TapeError and

@@ -36,6 +36,18 @@ struct TapeImpl;
 ///   backward() through them throws TapeError instead of adding the same gradient again.
 ///   `y.backward(retain_graph)` keeps them for another sweep, which then adds its gradient
 ///   again (call zero_grad() between calls for a per-call result).
+/// - Once a backward() without retain_graph leaves no record that could be swept again (each
+///   is used up, or makes a result that nothing outside the tape holds), the next op recorded
+///   on the tape first releases them and the intermediate results only they held, as
+///   PyTorch frees its graph: a Tape kept around a whole training loop stays as small as one
+///   Tape per step. (Until then, graph_dot() still shows them.) Results you hold keep their
+///   values; backward() through one of them throws TapeError ("already swept ...
+///   released"). A result recorded on the tape that no backward() uses (a metric computed
+///   with ops on tensors that require grad) keeps all of the tape's records while you hold
+///   it when a backward() ends: compute such values under a NoGradGuard, or from value().
+/// - A Tape destroyed while a backward() sweeps it (by a hook, or a custom op's backward)
+///   stops recording at once; the sweep finishes on its records, which are freed when it
+///   ends.
 /// - Tapes alive on all threads are registered, so that an error can say whether a tensor's
 ///   tape was destroyed or belongs to another thread.
 /// - When a tape dies, its record array is kept for the thread's next tape if it holds at
@@ -53,16 +65,21 @@ class Tape {
   Tape(Tape&&) = delete;
   Tape& operator=(Tape&&) = delete;
 
-  /// Number of records (recorded operations) on this tape; ops recorded on a nested tape
-  /// count there, not here.
+  /// Number of operations recorded on this tape since it was made, those whose records were
+  /// released after a backward() included; ops recorded on a nested tape count there, not
+  /// here. Throws TapeError if called on another thread than the tape's (which may be
+  /// recording on it).
   std::size_t size() const;
-  /// The unique serial number of this tape (never 0).
+  /// The serial number of this tape's records (never 0, unique in the process). It changes,
+  /// to a new unique number, after 2^31 recorded ops, when the tape next releases its records.
+  /// Throws TapeError if called on another thread than the tape's.
   std::uint64_t serial() const;
 
   /// The innermost tape of the calling thread, or nullptr.
   static Tape* active();
 
  private:
+  void check_owner(const char* function) const;
   std::unique_ptr<detail::TapeImpl> impl_;
 };
 

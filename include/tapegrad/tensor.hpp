@@ -50,6 +50,9 @@ struct NodeBase {
   bool requires_grad = false;
   /// Computed from tensors that require grad while no tape was active: not differentiable.
   bool untracked = false;
+  /// For a leaf: the thread whose backward() is adding to its gradient now (a token of
+  /// core/gradient_claim.hpp), 0 when none; another thread's backward() into it is refused.
+  std::atomic<std::uint32_t> gradient_writer{0};
   /// Hooks and a kept gradient (core/hooks.hpp), only for the nodes the user asked them for.
   std::unique_ptr<NodeExtras> extras;
 
@@ -147,7 +150,11 @@ class Tensor {
 
   /// A 0-d constant holding 0.
   Tensor();
-  /// A tensor holding `value` (any shape); it requires grad if `rg` says so.
+  /// A tensor holding `value` (any shape); it requires grad if `rg` says so. Throws
+  /// ShapeError, naming `Tensor` and the shape, if the shape's number of elements does not fit
+  /// (see checked_size: an xt::xarray's size() is that number modulo 2^64, so such an array
+  /// holds fewer elements than its shape says), or if the array's storage does not hold that
+  /// number of elements.
   Tensor(Array value, RequiresGrad rg = RequiresGrad{false});
   /// A 0-d tensor (shape `()`).
   Tensor(T scalar, RequiresGrad rg = RequiresGrad{false});
@@ -192,7 +199,9 @@ class Tensor {
   /// does. The gradient is kept when the shape stays and dropped when it changes (a gradient
   /// of the old shape means nothing for the new value). A value resized through
   /// mutable_value() keeps its old gradient, and the next backward() that adds to it throws
-  /// ShapeError; call zero_grad() after such a resize.
+  /// ShapeError; call zero_grad() after such a resize. Throws ShapeError, naming `set_value`,
+  /// as the constructor from an xt::xarray does (the tensor is then unchanged). (An array
+  /// resized through mutable_value() is not checked: resize it to a shape that fits.)
   void set_value(Array value);
 
   /// The shape of the value.

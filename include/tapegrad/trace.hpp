@@ -21,11 +21,11 @@ namespace tapegrad {
 /// it, else "leaf" or "constant"; then its shape; then its value and its gradient, flattened
 /// in row-major order, when they have at most `max_elements` elements. Leaves that require
 /// grad are filled yellow. Only the tape that recorded `result` is walked: an input recorded
-/// on an enclosing tape, on a destroyed tape or with no tape is drawn without its own inputs
-/// and labelled "from an enclosing tape", "from a destroyed tape" or "computed without a
-/// tape" (or by its name).
-/// Throws TapeError if `result` was not recorded (a leaf or a constant) or its tape is gone
-/// (destroyed, or another thread's).
+/// on an enclosing tape, on a destroyed tape, with no tape, or by a record its tape released
+/// (see Tape) is drawn without its own inputs and labelled "from an enclosing tape", "from a
+/// destroyed tape", "computed without a tape" or "released by a backward()" (or by its name).
+/// Throws TapeError if `result` was not recorded (a leaf or a constant), its tape is gone
+/// (destroyed, or another thread's), or its own record was released.
 template <class T>
 std::string graph_dot(const Tensor<T>& result,
                       const std::vector<std::pair<std::string, Tensor<T>>>& names = {},

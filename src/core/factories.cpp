@@ -43,8 +43,9 @@ double unit_draw(Generator& gen) {
 }
 
 template <class T>
-Tensor<T> uniform_draws(const Shape& shape, T lo, T hi, Generator& gen, RequiresGrad rg) {
-  auto a = array_for<T>("uniform", shape);
+Tensor<T> uniform_draws(const char* op, const Shape& shape, T lo, T hi, Generator& gen,
+                        RequiresGrad rg) {
+  auto a = array_for<T>(op, shape);
   const double width = static_cast<double>(hi) - static_cast<double>(lo);
   // The largest T below hi: where lo + width u lands when rounding takes it to hi.
   const T below_hi = lo < hi ? std::nextafter(hi, lo) : lo;
@@ -171,7 +172,7 @@ Tensor<T> eye(std::size_t n, RequiresGrad rg) {
 
 template <class T>
 Tensor<T> rand(const Shape& shape, Generator& gen, RequiresGrad rg) {
-  return uniform_draws<T>(shape, T(0), T(1), gen, rg);
+  return uniform_draws<T>("rand", shape, T(0), T(1), gen, rg);
 }
 
 template <class T>
@@ -203,7 +204,7 @@ Tensor<T> uniform(const Shape& shape, detail::NoDeduce<T> lo, detail::NoDeduce<T
   if (!std::isfinite(static_cast<double>(hi) - static_cast<double>(lo))) {
     throw ValueError("uniform: hi - lo overflows double: " + bounds);
   }
-  return uniform_draws<T>(shape, lo, hi, gen, rg);
+  return uniform_draws<T>("uniform", shape, lo, hi, gen, rg);
 }
 
 template <class T>

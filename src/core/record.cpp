@@ -1,5 +1,5 @@
-// A tape's records live in chunks that never move; the chunks of destroyed tapes wait, per
-// thread, for the next tape.
+// A tape's records live in chunks that never move; the chunks of released records wait for
+// the tape's next records, and those of destroyed tapes, per thread, for the next tape.
 #include "core/record.hpp"
 
 #include <cstddef>
@@ -30,13 +30,26 @@ void RecordArena::add_chunk() {
   }
 }
 
-void RecordArena::clear() {
-  for (std::size_t i = 0; i < size_; ++i) (*this)[i].~Record();
-  size_ = 0;
+void RecordArena::release() {
+  if (held_ == 0) return;
+  // The arena is emptied before any record dies: a record's destruction may run user code (a
+  // hook's captured state) that records on this tape again.
+  std::vector<Record*> chunks;
+  chunks.swap(chunks_);
+  const std::size_t held = held_;
+  held_ = 0;
+  first_ += held;
+  for (std::size_t p = 0; p < held; ++p) chunks[p >> kChunkShift][p & kChunkMask].~Record();
+  if (chunks_.empty()) chunks_.swap(chunks);  // kept for the next records
+  for (void* chunk : chunks) ChunkCache::give(chunk);
+  while (chunks_.size() > (std::size_t{4} << 20) / kChunkBytes) {
+    ChunkCache::give(chunks_.back());
+    chunks_.pop_back();
+  }
 }
 
 RecordArena::~RecordArena() {
-  clear();
+  release();
   for (void* chunk : chunks_) ChunkCache::give(chunk);
 }
 

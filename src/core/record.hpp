@@ -136,6 +136,11 @@ struct Record {
 /// copies the records already there (a tape of 10^6 ops used to regrow and copy its array
 /// twenty times), and a reference to a record stays valid while the tape lives. Chunks freed
 /// by a tape wait, per thread and up to 4 MiB, for the next tape.
+///
+/// Indices are the records' positions since the arena was made: release() destroys the
+/// records held and keeps their chunks for the next ones, which get the following indices,
+/// so that a node of a released record (whose index is below first()) is never taken for
+/// the record that now sits in its chunk.
 class RecordArena {
  public:
   RecordArena() = default;
@@ -143,30 +148,43 @@ class RecordArena {
   RecordArena(const RecordArena&) = delete;
   RecordArena& operator=(const RecordArena&) = delete;
 
-  std::size_t size() const { return size_; }
-  Record& operator[](std::size_t i) { return chunks_[i >> kChunkShift][i & kChunkMask]; }
+  /// One past the index of the last record (the records ever appended, since restart()).
+  std::size_t size() const { return first_ + held_; }
+  /// The index of the first record held: those below were released.
+  std::size_t first() const { return first_; }
+  /// The number of records held.
+  std::size_t held() const { return held_; }
+  /// The record at index i, first() <= i < size().
+  Record& operator[](std::size_t i) { return at(i - first_); }
   const Record& operator[](std::size_t i) const {
-    return chunks_[i >> kChunkShift][i & kChunkMask];
+    const std::size_t p = i - first_;
+    return chunks_[p >> kChunkShift][p & kChunkMask];
   }
   /// A new default record at the end.
   Record& emplace_back() {
-    if ((size_ & kChunkMask) == 0 && (size_ >> kChunkShift) == chunks_.size()) add_chunk();
-    Record* slot = &chunks_[size_ >> kChunkShift][size_ & kChunkMask];
+    if ((held_ & kChunkMask) == 0 && (held_ >> kChunkShift) == chunks_.size()) add_chunk();
+    Record* slot = &at(held_);
     new (slot) Record();
-    ++size_;
+    ++held_;
     return *slot;
   }
-  /// Destroys the records, first to last (each frees its own nodes: no recursion).
-  void clear();
+  /// Destroys the records held, first to last (each frees its own nodes: no recursion); the
+  /// next record gets index size(). Keeps up to 4 MiB of chunks for the next records.
+  void release();
+  /// Indices start again from 0: only when no node refers to this arena's records by index
+  /// any more (its tape has taken a new serial). Nothing may be held.
+  void restart() { first_ = 0; }
 
   static constexpr std::size_t kChunkShift = 8;
   static constexpr std::size_t kChunkRecords = std::size_t{1} << kChunkShift;
 
  private:
   static constexpr std::size_t kChunkMask = kChunkRecords - 1;
+  Record& at(std::size_t p) { return chunks_[p >> kChunkShift][p & kChunkMask]; }
   void add_chunk();
   std::vector<Record*> chunks_;  // raw storage for kChunkRecords records each
-  std::size_t size_ = 0;
+  std::size_t first_ = 0;        // the index of the record in chunks_[0][0]
+  std::size_t held_ = 0;
 };
 
 }  // namespace tapegrad::detail

@@ -57,6 +57,10 @@ Tensor<T> make_result_from(const OpEntry& entry, const char* op,
   NodeBase& node = *result.node();
   node.requires_grad = any_requires_grad;
   TapeImpl* tape = active_tape();
+  if (tape != nullptr && tape->spent && tape->in_use == 0) {
+    release_records(*tape);  // what the last backward() used up: the tape records anew
+    tape = active_tape();    // (a destructor it ran may have destroyed a Tape)
+  }
   if (tape == nullptr) {
     node.untracked = any_requires_grad;
     return result;

@@ -22,24 +22,33 @@ std::string shape_to_string(const Shape& shape) {
 }
 
 std::size_t checked_size(const char* op, const Shape& shape) {
-  constexpr std::size_t limit = detail::kMaxElements;
   std::size_t size = 1;
-  bool too_large = false;
-  for (const std::size_t extent : shape) {
-    if (extent == 0) return 0;
-    // size * extent > limit, without computing the (possibly overflowing) product.
-    too_large = too_large || extent > limit / size;
-    if (!too_large) size *= extent;
-  }
-  if (too_large) {
+  bool wrapped = false;
+  for (const std::size_t extent : shape) wrapped |= __builtin_mul_overflow(size, extent, &size);
+  if (!wrapped && size != 0 && size <= detail::kMaxElements) return size;  // the common case
+  // The extents after the last 0 set the strides of the axes before it: xtensor computes
+  // them (in a signed long) even for an array of no element.
+  std::size_t last_zero = shape.size();
+  while (last_zero > 0 && shape[last_zero - 1] != 0) --last_zero;
+  if (last_zero == 0) {
     throw ShapeError(std::string(op) + ": the shape " + shape_to_string(shape) +
-                     " has more elements than fit in memory (over " + std::to_string(limit) + ")");
+                     " has more elements than fit in memory (over " +
+                     std::to_string(detail::kMaxElements) + ")");
   }
-  return size;
+  std::size_t strides = 1;
+  for (std::size_t i = last_zero; i < shape.size(); ++i) {
+    if (__builtin_mul_overflow(strides, shape[i], &strides) || strides > PTRDIFF_MAX) {
+      throw ShapeError(std::string(op) + ": the shape " + shape_to_string(shape) +
+                       " has no elements, but the extents after its last 0 multiply to more "
+                       "than " +
+                       std::to_string(PTRDIFF_MAX) + ", the largest stride");
+    }
+  }
+  return 0;
 }
 
 std::vector<std::size_t> unravel_index(std::size_t flat, const Shape& shape) {
-  const std::size_t size = detail::element_count(shape);
+  const std::size_t size = checked_size("unravel_index", shape);
   if (flat >= size) {
     throw ValueError("unravel_index: position " + std::to_string(flat) + " is outside shape " +
                      shape_to_string(shape) + " of " + std::to_string(size) + " element(s)");
@@ -53,6 +62,17 @@ std::vector<std::size_t> unravel_index(std::size_t flat, const Shape& shape) {
 }
 
 namespace detail {
+
+std::size_t checked_product(const char* op, const Shape& shape, std::size_t from, std::size_t to) {
+  std::size_t product = 0;
+  if (!product_fits(shape, from, to, product)) {
+    throw ShapeError(std::string(op) + ": the extents of axes " + std::to_string(from) + " to " +
+                     std::to_string(to - 1) + " of the shape " + shape_to_string(shape) +
+                     " multiply to more than fit in memory (over " + std::to_string(kMaxElements) +
+                     ")");
+  }
+  return product;
+}
 
 std::size_t normalize_axis(const char* op, std::ptrdiff_t axis, std::size_t dimension) {
   const auto dim = static_cast<std::ptrdiff_t>(dimension);

@@ -1,6 +1,7 @@
 // Shape arithmetic, the one place for it: element counts, axes, broadcasting, reduced
 // shapes. (The public helpers, shape_to_string, checked_size and unravel_index, are declared
-// in tapegrad/error.hpp and defined in shape.cpp.)
+// in tapegrad/error.hpp and defined in shape.cpp.) A product of extents that the caller
+// chose is checked here (product_fits) before anything is allocated or walked.
 #pragma once
 
 #include <cstddef>
@@ -15,8 +16,34 @@ namespace tapegrad::detail {
 /// doubles, whatever T).
 inline constexpr std::size_t kMaxElements = static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(double);
 
+/// The one place where a product of extents is checked (checked_size, checked_product and
+/// the convolutions' geometry use it): sets `product` to the product of shape[from, to) and
+/// returns true if it is at most kMaxElements, 0 if an extent in the range is 0; returns
+/// false otherwise, including for every product that overflows std::size_t. One compare and
+/// one overflow test per extent: cheap enough for every op.
+inline bool product_fits(const Shape& shape, std::size_t from, std::size_t to,
+                         std::size_t& product) {
+  std::size_t p = 1;
+  bool fits = true;
+  for (std::size_t i = from; i < to; ++i) {
+    if (shape[i] == 0) {
+      product = 0;
+      return true;
+    }
+    fits = fits && !__builtin_mul_overflow(p, shape[i], &p) && p <= kMaxElements;
+  }
+  product = p;
+  return fits;
+}
+
+/// The product of the extents of shape[from, to), checked by product_fits: throws ShapeError
+/// naming `op`, the axes and the shape if it does not fit (a merged extent, as flatten makes,
+/// or the batch of a batched product).
+std::size_t checked_product(const char* op, const Shape& shape, std::size_t from, std::size_t to);
+
 /// The product of the extents of shape[from, to) (1 for an empty range). Unchecked: for
-/// shapes of arrays that exist, or after checked_size.
+/// shapes of arrays that exist (a Tensor's shape has passed checked_size) and ranges that
+/// include their last 0, or after checked_size; otherwise checked_product.
 inline std::size_t extent_product(const Shape& shape, std::size_t from, std::size_t to) {
   std::size_t product = 1;
   for (std::size_t i = from; i < to; ++i) product *= shape[i];

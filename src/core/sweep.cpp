@@ -22,10 +22,50 @@ namespace detail {
 
 namespace {
 
-bool reachable(const Sweep& sweep, std::uint64_t serial) {
-  return std::find(sweep.reachable_tapes.begin(), sweep.reachable_tapes.end(), serial) !=
-         sweep.reachable_tapes.end();
+// The swept tape with this serial, or null.
+const SweptTape* swept_tape(const Sweep& sweep, std::uint64_t serial) {
+  for (const SweptTape& swept : sweep.tapes) {
+    if (swept.serial == serial) return &swept;
+  }
+  return nullptr;
 }
+
+// Whether `target`, a recorded node, lies on a record the sweep goes through.
+bool reaches(const Sweep& sweep, const NodeBase& target) {
+  const SweptTape* swept = swept_tape(sweep, target.tape_serial);
+  return swept != nullptr && target.record_index >= swept->first;
+}
+
+// Holds the sweep's tapes (TapeImpl::in_use) until it ends, so that no record is released
+// under it; then gives back its claims and frees the tapes whose Tape was destroyed meanwhile.
+class HeldTapes {
+ public:
+  explicit HeldTapes(Sweep& sweep) : sweep_(sweep) {}
+  HeldTapes(const HeldTapes&) = delete;
+  HeldTapes& operator=(const HeldTapes&) = delete;
+  void hold(TapeImpl* tape) {
+    sweep_.tapes.push_back({tape, tape->serial, tape->records.first()});
+    ++tape->in_use;
+  }
+  ~HeldTapes() {
+    sweep_.claims.release();  // before any leaf can die with its records
+    // Marked first, then freed: freeing one runs destructors of user code, which may destroy
+    // another Tape of the list whose state is then freed at once (no sweep left on it).
+    for (SweptTape& swept : sweep_.tapes) {
+      swept.to_free = --swept.tape->in_use == 0 && swept.tape->orphaned;
+    }
+    for (const SweptTape& swept : sweep_.tapes) {
+      if (swept.to_free) delete swept.tape;
+    }
+  }
+
+ private:
+  Sweep& sweep_;
+};
+
+const char* const kSweepAgain =
+    "; a second sweep would add the same gradient again. Pass tapegrad::retain_graph to the "
+    "earlier backward() to sweep the records again, or record the forward pass anew";
 
 std::string where(const Sweep& sweep) {
   return "'" + std::string(sweep.current_op) + "' (record " + std::to_string(sweep.current_index) +
@@ -48,15 +88,13 @@ void check_versions(const Record& record, const Sweep& sweep) {
   }
 }
 
-// Leaves no half-propagated gradient on a recorded result the failed sweep could reach (the
-// records of the tapes from `outermost` to `innermost`, from `first_record` on in each).
-// (Leaves keep what they received before the failure, as in PyTorch: undoing it would mean
-// buffering every leaf's gradient until the sweep ends.)
-void drop_partial_gradients(const std::vector<TapeImpl*>& stack, std::size_t outermost,
-                            std::size_t innermost, std::size_t first_record) {
-  for (std::size_t t = outermost; t <= innermost; ++t) {
-    auto& records = stack[t]->records;
-    for (std::size_t i = first_record; i < records.size(); ++i) {
+// Leaves no half-propagated gradient on a recorded result after a failed sweep. (Leaves keep
+// what they received before the failure, as in PyTorch: undoing it would mean buffering
+// every leaf's gradient until the sweep ends.)
+void drop_partial_gradients(const Sweep& sweep) {
+  for (const SweptTape& swept : sweep.tapes) {
+    auto& records = swept.tape->records;
+    for (std::size_t i = swept.first; i < records.size(); ++i) {
       if (!records[i].output->is_leaf()) records[i].output->grad.reset();
     }
   }
@@ -193,8 +231,7 @@ void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
     const bool wanted = target.is_leaf()
                             ? std::find(sweep.only_into->begin(), sweep.only_into->end(),
                                         &target) != sweep.only_into->end()
-                            : !target.untracked && reachable(sweep, target.tape_serial) &&
-                                  target.record_index >= sweep.first_record;
+                            : !target.untracked && reaches(sweep, target);
     if (!wanted) return;
   }
   if (target.untracked) {
@@ -202,10 +239,26 @@ void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
                     " was computed while no Tape was active, so its own inputs were not "
                     "recorded; create the Tape before the whole forward pass");
   }
-  if (!target.is_leaf() && !reachable(sweep, target.tape_serial)) {
+  if (!target.is_leaf()) {
+    const SweptTape* swept = swept_tape(sweep, target.tape_serial);
+    if (swept == nullptr) {
+      throw TapeError("backward: input " + std::to_string(input_position) + " of " + where(sweep) +
+                      " " + gone_tape_reason(target.tape_serial) +
+                      ", or detach() the value to use it as a constant");
+    }
+    if (target.record_index < swept->first) {  // reported when the rule returns (propagate)
+      if (sweep.released_input == Sweep::kNone) {
+        sweep.released_input = input_position;
+        sweep.released_record = target.record_index;
+      }
+      return;
+    }
+  } else if (!sweep.claims.take(target)) {
     throw TapeError("backward: input " + std::to_string(input_position) + " of " + where(sweep) +
-                    " " + gone_tape_reason(target.tape_serial) +
-                    ", or detach() the value to use it as a constant");
+                    ", a leaf of shape " + shape_to_string(target_value.shape()) +
+                    ", is receiving a gradient from another thread's backward() at this moment; "
+                    "threads must not share leaf tensors (a leaf's gradient is not locked): give "
+                    "each thread its own model (docs/threads.md)");
   }
   if (target.is_leaf() && target.extras && target.extras->has_hooks()) {
     // Summed apart, so that the hooks see this sweep's gradient once, whole, at its end.
@@ -232,13 +285,18 @@ void propagate(Record& record, std::size_t index, Sweep& sweep) {
   sweep.current_index = index;
   if (record.used_up) {
     throw TapeError("backward: " + where(sweep) +
-                    " was already swept by an earlier backward(), which used up its records; "
-                    "a second sweep would add the same gradient again. Pass "
-                    "tapegrad::retain_graph to the earlier backward() to sweep the records "
-                    "again, or record the forward pass anew");
+                    " was already swept by an earlier backward(), which used up its records" +
+                    kSweepAgain);
   }
   check_versions(record, sweep);
   record.entry->backward(record, sweep);  // consumes the output's gradient
+  if (sweep.released_input != Sweep::kNone) {
+    throw TapeError("backward: input " + std::to_string(sweep.released_input) + " of " +
+                    where(sweep) + " was made by record " + std::to_string(sweep.released_record) +
+                    ", already swept by an earlier backward(), which used up its records and "
+                    "released them" +
+                    kSweepAgain);
+  }
   --sweep.pending;
 }
 
@@ -248,7 +306,8 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mod
                   std::size_t first_record = 0) {
   const bool create_graph = mode.create_graph;
   const bool retain_graph = mode.create_graph || mode.retain_graph;
-  NodeBase& node = *root.node();
+  const std::shared_ptr<NodeBase> held_root = root.node();  // a hook may drop the caller's
+  NodeBase& node = *held_root;
   if (!node.requires_grad) {
     throw TapeError(
         "backward: this tensor does not require grad: none of the tensors it was computed "
@@ -262,7 +321,7 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mod
   Sweep sweep;
   sweep.create_graph = create_graph;
   sweep.only_into = only_into;
-  sweep.first_record = first_record;
+  HeldTapes held(sweep);
   GradModeGuard recording(create_graph);
   if (node.is_leaf()) {
     sweep.current_op = "(leaf)";
@@ -275,7 +334,7 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mod
     }
     return;
   }
-  auto& stack = tape_stack();
+  const auto& stack = tape_stack();
   std::size_t innermost = stack.size();
   for (std::size_t t = 0; t < stack.size(); ++t) {
     if (stack[t]->serial == node.tape_serial) innermost = t;
@@ -283,21 +342,33 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mod
   if (innermost == stack.size()) {
     throw TapeError("backward: this tensor " + gone_tape_reason(node.tape_serial));
   }
-  const std::size_t outermost = only_into != nullptr ? innermost : 0;
-  for (std::size_t t = outermost; t <= innermost; ++t)
-    sweep.reachable_tapes.push_back(stack[t]->serial);
+  if (node.record_index < stack[innermost]->records.first()) {
+    throw TapeError("backward: this tensor's record (record " + std::to_string(node.record_index) +
+                    ") was already swept by an earlier backward(), which used up its records "
+                    "and released them" +
+                    kSweepAgain);
+  }
+  for (std::size_t t = only_into != nullptr ? innermost : 0; t <= innermost; ++t) {
+    held.hold(stack[t]);
+  }
+  if (only_into != nullptr) {  // the caller's records below first_record are not swept
+    sweep.tapes.back().first = std::max(sweep.tapes.back().first, first_record);
+  }
 
   node.grad = seed.node();
   sweep.pending = 1;
   try {
-    for (std::size_t t = innermost + 1; t-- > outermost && sweep.pending > 0;) {
-      TapeImpl& tape = *stack[t];
-      std::size_t i = t == innermost ? node.record_index + 1 : tape.records.size();
-      while (i-- > sweep.first_record && sweep.pending > 0) {
-        NodeBase& output = *tape.records[i].output;
+    for (std::size_t t = sweep.tapes.size(); t-- > 0 && sweep.pending > 0;) {
+      SweptTape& swept = sweep.tapes[t];
+      TapeImpl& tape = *swept.tape;
+      std::size_t i = t + 1 == sweep.tapes.size() ? node.record_index + 1 : tape.records.size();
+      while (i-- > swept.first && sweep.pending > 0) {
+        Record& record = tape.records[i];  // chunks never move: valid while ops record
+        NodeBase& output = *record.output;
         if (!output.grad) continue;
+        swept.swept = true;
         if (output.extras) {
-          sweep.current_op = tape.records[i].op;
+          sweep.current_op = record.op;
           sweep.current_index = i;
           intercept_result<T>(output, sweep);
         }
@@ -305,19 +376,27 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed, BackwardMode mod
           // The rule borrows the record's references while it runs and appends records to
           // the active tape, which may be this one: work on a copy, so that a walk of this
           // tape during the rule (a custom op's check) sees the record whole.
-          Record copy = tape.records[i];
+          Record copy = record;
           propagate(copy, i, sweep);
         } else {
-          propagate(tape.records[i], i, sweep);
-          if (!retain_graph) tape.records[i].used_up = true;
+          propagate(record, i, sweep);
+          if (!retain_graph) {
+            record.used_up = true;
+            ++tape.used_up;
+          }
         }
       }
     }
     finish_hooked_leaves<T>(sweep);
   } catch (...) {
-    drop_partial_gradients(stack, outermost, innermost, first_record);
+    drop_partial_gradients(sweep);
     forget_hooked_leaves(sweep);
     throw;
+  }
+  if (retain_graph) return;
+  for (const SweptTape& swept : sweep.tapes) {
+    TapeImpl& tape = *swept.tape;
+    if (swept.swept && tape.in_use == 1 && !tape.orphaned) note_spent_records(tape);
   }
 }
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <new>
 #include <string>
 #include <thread>
 #include <utility>
@@ -15,6 +16,7 @@
 #include "core/anomaly.hpp"
 #include "core/recording.hpp"
 #include "core/tape_impl.hpp"
+#include "tapegrad/error.hpp"
 
 namespace tapegrad {
 
@@ -65,6 +67,82 @@ std::vector<TapeImpl*>& tape_stack() {
   return stack;
 }
 
+namespace {
+
+// Whether a backward() could still reach a record of `tape`: one not used up whose result
+// something besides the tape's own records holds (a Tensor, a kept gradient, another tape's
+// record). A record reached only through used-up records is not needed: a sweep stops at the
+// first of those with a TapeError.
+bool still_needed(const TapeImpl& tape) {
+  const RecordArena& records = tape.records;
+  const std::size_t first = records.first(), end = records.size();
+  std::vector<std::uint32_t> uses(end - first, 0);  // references from the records' inputs
+  for (std::size_t i = first; i < end; ++i) {
+    const Record& record = records[i];
+    for (std::size_t k = 0; k < record.input_count; ++k) {
+      const NodeBase& input = *record.input(k);
+      if (input.tape_serial == tape.serial && input.record_index >= first &&
+          input.record_index < end && records[input.record_index].output.get() == &input) {
+        ++uses[input.record_index - first];
+      }
+    }
+  }
+  for (std::size_t i = first; i < end; ++i) {
+    const Record& record = records[i];
+    const auto holders = static_cast<std::size_t>(record.output.use_count());
+    if (!record.used_up && holders > 1 + uses[i - first]) return true;
+  }
+  return false;
+}
+
+// A tape's indices start again once this many records were recorded since they last did,
+// under a new serial, so that a node's 32-bit record_index never wraps around.
+constexpr std::size_t kRestartIndicesAt = std::size_t{1} << 31;
+
+}  // namespace
+
+void note_spent_records(TapeImpl& tape) {
+  const std::size_t held = tape.records.held();
+  if (held == 0 || tape.used_up == held) {
+    tape.spent = held != 0;
+    return;
+  }
+  if (held < tape.next_spent_check) return;
+  bool needed = true;
+  try {
+    needed = still_needed(tape);
+  } catch (const std::bad_alloc&) {  // then the records stay
+  }
+  tape.spent = !needed;
+  if (needed) tape.next_spent_check = 2 * held;
+}
+
+void release_records(TapeImpl& tape) {
+  tape.spent = false;
+  tape.used_up = 0;
+  tape.next_spent_check = 0;
+  ++tape.in_use;  // a record's destructor may destroy the Tape: then it is freed below
+  tape.records.release();
+  --tape.in_use;
+  if (tape.orphaned) {
+    if (tape.in_use == 0) delete &tape;
+    return;
+  }
+  if (tape.records.size() < kRestartIndicesAt || tape.records.held() != 0) return;
+  // Nodes of the old indices keep the old serial: a sweep takes them for a destroyed tape's.
+  const std::uint64_t old = tape.serial;
+  tape.serial = next_tape_serial.fetch_add(1, std::memory_order_relaxed);
+  {
+    auto& live = live_tapes();
+    std::lock_guard<std::mutex> lock(live.mutex);
+    for (auto& entry : live.tapes) {
+      if (entry.first == old) entry.first = tape.serial;
+    }
+  }
+  tape.restarted_after += tape.records.size();
+  tape.records.restart();
+}
+
 GradModeGuard::GradModeGuard(bool enabled) : previous_(recording_enabled) {
   recording_enabled = enabled;
 }
@@ -99,11 +177,33 @@ Tape::~Tape() {
         std::find(live.tapes.begin(), live.tapes.end(), std::pair{impl_->serial, impl_->thread});
     live.tapes.erase(it);
   }
-  impl_->records.clear();  // frees the intermediates, one record at a time
+  if (impl_->in_use > 0) {
+    // Destroyed by a hook or a custom op's backward during a sweep through it: the sweep
+    // still walks the records, and frees them when it ends.
+    impl_->owner = nullptr;
+    impl_->orphaned = true;
+    impl_.release();
+    return;
+  }
+  impl_->records.release();  // frees the intermediates, one record at a time
 }
 
-std::size_t Tape::size() const { return impl_->records.size(); }
-std::uint64_t Tape::serial() const { return impl_->serial; }
+void Tape::check_owner(const char* function) const {
+  if (impl_->thread != std::this_thread::get_id()) {
+    throw TapeError(std::string("Tape::") + function +
+                    ": called on another thread than the one that made the tape, which records "
+                    "on it; a Tape belongs to its thread");
+  }
+}
+
+std::size_t Tape::size() const {
+  check_owner("size");
+  return static_cast<std::size_t>(impl_->restarted_after) + impl_->records.size();
+}
+std::uint64_t Tape::serial() const {
+  check_owner("serial");
+  return impl_->serial;
+}
 
 Tape* Tape::active() {
   auto* impl = detail::active_tape();

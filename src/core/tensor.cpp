@@ -38,11 +38,29 @@ std::string number_to_string(double value) {
   return out.str();
 }
 
+namespace {
+
+// An array the caller made: its shape as checked_size checks it (xtensor's size() is the
+// product modulo 2^64), and its storage against that shape (an xt::xarray made from storage,
+// shape and strides may hold fewer elements than its shape has).
+template <class T>
+void check_array(const char* where, const xt::xarray<T>& value) {
+  const std::size_t size = checked_size(where, value.shape());
+  if (value.storage().size() != size) {
+    throw ShapeError(std::string(where) + ": the array's shape " + shape_to_string(value.shape()) +
+                     " has " + std::to_string(size) + " elements but its storage holds " +
+                     std::to_string(value.storage().size()));
+  }
+}
+
+}  // namespace
+
 template <class T>
 Tensor<T>::Tensor() : Tensor(T(0)) {}
 
 template <class T>
-Tensor<T>::Tensor(Array value, RequiresGrad rg) : node_(detail::new_node<T>(std::move(value))) {
+Tensor<T>::Tensor(Array value, RequiresGrad rg)
+    : node_((check_array("Tensor", value), detail::new_node<T>(std::move(value)))) {
   node_->requires_grad = rg.on;
   if (detail::recording_everything) ++detail::constants_made;
 }
@@ -91,6 +109,7 @@ typename Tensor<T>::Array& Tensor<T>::mutable_value() {
 
 template <class T>
 void Tensor<T>::set_value(Array value) {
+  check_array("set_value", value);
   ++node_->version;
   // A gradient of the old shape means nothing for the new value.
   if (value.shape() != typed().value.shape()) node_->grad.reset();

@@ -42,7 +42,10 @@ std::string anonymous_kind(const detail::NodeBase& node) {
   if (node.untracked) return "computed without a tape";
   if (node.is_leaf()) return node.requires_grad ? "leaf" : "constant";
   for (const auto* tape : detail::tape_stack()) {
-    if (tape->serial == node.tape_serial) return "from an enclosing tape";
+    if (tape->serial != node.tape_serial) continue;
+    // (The walk only stops short of the result's own tape for released records.)
+    return node.record_index < tape->records.first() ? "released by a backward()"
+                                                     : "from an enclosing tape";
   }
   return "from a destroyed tape";
 }
@@ -61,13 +64,17 @@ std::string graph_dot(const Tensor<T>& result,
   if (root.tape_serial == 0 || tape == nullptr) {
     throw TapeError("graph_dot: the tensor was not recorded, or its Tape is gone");
   }
+  if (root.record_index < tape->records.first()) {
+    throw TapeError(
+        "graph_dot: the tensor's records were used up by a backward() and released by its Tape");
+  }
   std::map<const detail::NodeBase*, std::string> given;
   for (const auto& [name, tensor] : names) given[tensor.node().get()] = name;
 
   // Walk back from the result, keeping the records whose output it depends on.
   std::set<const detail::NodeBase*> needed{&root};
   std::vector<const detail::Record*> kept;
-  for (std::size_t i = root.record_index + 1; i-- > 0;) {
+  for (std::size_t i = root.record_index + 1; i-- > tape->records.first();) {
     const auto& record = tape->records[i];
     if (!needed.count(record.output.get())) continue;
     kept.push_back(&record);

@@ -44,6 +44,8 @@ void check_rows(const Dataset<T>& data, const char* function) {
   const std::string shapes = std::string(function) + ": features of shape " +
                              shape_to_string(features.shape()) + " and targets of shape " +
                              shape_to_string(targets.shape());
+  checked_size(function, features.shape());  // an array's own size() wraps around
+  checked_size(function, targets.shape());
   if (features.dimension() == 0 || targets.dimension() == 0) {
     throw ShapeError(
         shapes + "; both need a first (sample) axis: features (N, ...), targets (N,) or (N, k)");

@@ -13,8 +13,7 @@ Tensor<T> embedding(const std::vector<std::size_t>& indices, const Shape& leadin
     throw ShapeError("embedding: the table has shape " + shape_to_string(table.shape()) +
                      "; expected (num_embeddings, embedding_dim)");
   }
-  std::size_t count = 1;
-  for (const std::size_t extent : leading_shape) count *= extent;
+  const std::size_t count = checked_size("embedding", leading_shape);
   if (count != indices.size()) {
     throw ShapeError("embedding: " + std::to_string(indices.size()) +
                      " indices for a leading shape " + shape_to_string(leading_shape) + " of " +

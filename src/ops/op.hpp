@@ -204,6 +204,7 @@ void forward_of(Record& record) {
     values[i] = &static_cast<const Node<T>&>(*record.input(i)).value;
   }
   auto& out = static_cast<Node<T>&>(*record.output).value;
+  if (out.size() == 0) return;  // as apply_to
   const Inputs<T> in(values.data(), values.size());
   if constexpr (std::is_same_v<AttrsOf<Op>, NoAttrs>) {
     Op::forward(in, NoAttrs{}, out);  // nothing was put in the record's AttrBox
@@ -365,7 +366,10 @@ Tensor<T> apply_to(const std::shared_ptr<NodeBase>* const* nodes,
   } else {
     node = new_node_of_shape<T>(*shape);
   }
-  Op::forward(in, attrs, node->value);
+  // An empty result needs no kernel, and the extents of an empty array can multiply to more
+  // than fit (only the extents after its last 0 are checked): a kernel's loops over them could
+  // run for ever.
+  if (node->value.size() != 0) Op::forward(in, attrs, node->value);
   AttrBox box;
   if constexpr (!std::is_same_v<AttrsOf<Op>, NoAttrs>) box.put(std::move(attrs));
   return make_result_from<T>(op_entry<Op, T>, Op::name, std::move(node), nodes, count,

@@ -438,10 +438,10 @@ void check_size(const char* op, const char* what, const Size2& s, std::int64_t l
 }
 
 // The window of `kernel` and `options` on an input of shape (N, C, H, W), checked, and the
-// shape of im2col's result. Errors name `op`.
+// output's extents. Errors name `op`. The caller checks its result's shape (checked_size), and
+// the columns it unfolds (checked_columns).
 struct CheckedWindow {
   Window window;
-  Shape columns;  // (C kh kw, N Ho Wo)
   std::size_t ho, wo;
 };
 CheckedWindow checked_window(const char* op, const Shape& x, const Size2& kernel,
@@ -451,6 +451,13 @@ CheckedWindow checked_window(const char* op, const Shape& x, const Size2& kernel
   check_size(op, "the stride", options.stride(), 1);
   check_size(op, "the padding", options.padding(), 0);
   check_size(op, "the dilation", options.dilation(), 1);
+  // Only an empty array has a larger extent (see checked_size); with this bound H + 2p and
+  // the output extents cannot overflow.
+  if (x[2] > detail::kMaxElements || x[3] > detail::kMaxElements) {
+    throw ShapeError(std::string(op) + ": the input " + shape_to_string(shown) +
+                     " has a spatial extent over " + std::to_string(detail::kMaxElements) +
+                     ", more than any array holds");
+  }
   const auto u = [](std::int64_t v) { return static_cast<std::size_t>(v); };
   const Window k{u(kernel.h()),
                  u(kernel.w()),
@@ -471,9 +478,29 @@ CheckedWindow checked_window(const char* op, const Shape& x, const Size2& kernel
                      shape_to_string(shown) + " with padding " + pair_string(options.padding()));
   }
   const Extents e = extents_of(x, k);
-  Shape columns{e.c * k.kh * k.kw, e.n * e.ho * e.wo};
-  checked_size(op, {e.c, k.kh * k.kw, e.n, e.ho * e.wo});
-  return {k, columns, e.ho, e.wo};
+  return {k, e.ho, e.wo};
+}
+
+// The shape of the columns (C kh kw, N Ho Wo) that unfolding `window` over c channels of n
+// images makes (n = 1: one image's, as the convolutions unfold them), checked: each extent,
+// and their product, must fit. Errors name `op`, the factors and the input `shown`.
+Shape checked_columns(const char* op, std::size_t c, std::size_t n, const CheckedWindow& window,
+                      const Shape& shown) {
+  const Window& k = window.window;
+  std::size_t rows = 0, columns = 0, count = 0;
+  if (!detail::product_fits({c, k.kh, k.kw}, 0, 3, rows) ||
+      !detail::product_fits({n, window.ho, window.wo}, 0, 3, columns) ||
+      !detail::product_fits({rows, columns}, 0, 2, count)) {
+    const auto factors = [](std::size_t a, std::size_t b, std::size_t d) {
+      return std::to_string(a) + " * " + std::to_string(b) + " * " + std::to_string(d);
+    };
+    throw ShapeError(std::string(op) + ": the columns (C kh kw, N Ho Wo) = (" +
+                     factors(c, k.kh, k.kw) + ", " + factors(n, window.ho, window.wo) +
+                     ") for the input " + shape_to_string(shown) +
+                     " have more elements than fit in memory (over " +
+                     std::to_string(detail::kMaxElements) + ")");
+  }
+  return {rows, columns};
 }
 
 template <class T>
@@ -523,8 +550,12 @@ Tensor<T> conv2d_of(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>
   const auto window =
       checked_window("conv2d", x4.shape(), Size2(w[2], w[3]), options, 0.0, x.shape());
   const std::size_t n = x4.shape()[0];
-  // BLAS takes int extents and leading dimensions: those of one image's product.
-  const std::size_t taps = window.columns[0], positions = window.ho * window.wo;
+  const Shape y{n, out_channels, window.ho, window.wo};
+  checked_size("conv2d", y);
+  // One image's columns, and BLAS's int extents and leading dimensions: those of one
+  // image's product.
+  const Shape image = checked_columns("conv2d", channels, 1, window, x.shape());
+  const std::size_t taps = image[0], positions = image[1];
   if (std::max({taps, positions, out_channels}) > INT_MAX) {
     throw ShapeError("conv2d: input " + shape_to_string(x.shape()) + " with weight " +
                      shape_to_string(w) + " makes an image's product of " +
@@ -532,7 +563,6 @@ Tensor<T> conv2d_of(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>
                      shape_to_string(Shape{taps, positions}) +
                      ", an extent beyond 2^31 - 1, the largest BLAS takes");
   }
-  const Shape y{n, out_channels, window.ho, window.wo};
   if (bias == nullptr) return as_input(x, conv2d_without_bias(x4, weight, window.window, y));
   return as_input(x, detail::apply_shaped<Conv2d>(y, window.window, x4, weight, *bias));
 }
@@ -598,6 +628,7 @@ Tensor<T> conv_transpose2d_checked(const Tensor<T>& x, const Tensor<T>& weight,
   }
   const Shape y{x4.shape()[0], out_channels, static_cast<std::size_t>(ho),
                 static_cast<std::size_t>(wo)};
+  checked_size(op, y);  // 2^31 strides make extents whose product can wrap around to 0
   // The convolution from y's size back to x's: its window, checked as conv2d checks it.
   const auto window = checked_window(op, y, kernel, options.convolution(), 0.0, y);
   if (window.ho != h ||
@@ -607,7 +638,8 @@ Tensor<T> conv_transpose2d_checked(const Tensor<T>& x, const Tensor<T>& weight,
                      "), not the input's (" + std::to_string(h) + ", " + std::to_string(w_in) +
                      ")");
   }
-  const std::size_t taps = window.columns[0], positions = h * w_in;
+  const std::size_t taps = checked_columns(op, out_channels, 1, window, x.shape())[0];
+  const std::size_t positions = h * w_in;
   if (std::max({taps, positions, in_channels}) > INT_MAX) {
     throw ShapeError("conv_transpose2d: input " + shape_to_string(x.shape()) + " with weight " +
                      shape_to_string(w) + " makes an image's product of " +
@@ -628,7 +660,8 @@ struct PoolColumns {
   Shape result;  // (N, C, Ho, Wo), or (C, Ho, Wo) for an unbatched x
 };
 // The pools' window on x (N, C, H, W) or (C, H, W), checked (the padding at most half the
-// kernel, as PyTorch), on x viewed as planes (N C, 1, H, W).
+// kernel, as PyTorch; the result's shape), on x viewed as planes (N C, 1, H, W). Max pooling
+// reads the windows in place: only avg_pool2d's columns are checked (pool_columns).
 template <class T>
 CheckedWindow pool_window(const char* op, const Tensor<T>& x, const Pool2dOptions& options,
                           double padding_value = 0) {
@@ -642,8 +675,10 @@ CheckedWindow pool_window(const char* op, const Tensor<T>& x, const Pool2dOption
                      " must be at most half the kernel size " + pair_string(k) + " (as PyTorch)");
   }
   const Shape& s = x4.shape();
-  return checked_window(op, Shape{s[0] * s[1], 1, s[2], s[3]}, k, options.window(), padding_value,
-                        x.shape());
+  const Shape planes{detail::checked_product(op, s, 0, 2), 1, s[2], s[3]};
+  const auto window = checked_window(op, planes, k, options.window(), padding_value, x.shape());
+  checked_size(op, Shape{s[0], s[1], window.ho, window.wo});
+  return window;
 }
 
 template <class T>
@@ -652,10 +687,11 @@ PoolColumns<T> pool_columns(const char* op, const Tensor<T>& x, const Pool2dOpti
   const auto window = pool_window(op, x, options, padding_value);
   const Tensor<T> x4 = batched(op, x);
   const Shape& s = x4.shape();
-  const Shape planes{s[0] * s[1], 1, s[2], s[3]};
+  const Shape planes{s[0] * s[1], 1, s[2], s[3]};  // checked by pool_window
+  const Shape columns = checked_columns(op, 1, planes[0], window, x.shape());
   Shape result{s[0], s[1], window.ho, window.wo};
   if (x.dim() == 3) result.erase(result.begin());
-  return {im2col_of(reshape(x4, planes), window.window, window.columns), std::move(result)};
+  return {im2col_of(reshape(x4, planes), window.window, columns), std::move(result)};
 }
 
 // Max pooling reads x where it lies, without unfolding it: for every window of x (viewed as
@@ -876,7 +912,8 @@ Tensor<T> im2col(const Tensor<T>& x, Size2 kernel, const Conv2dOptions& options,
   require_4d("im2col", x);
   const auto window =
       checked_window("im2col", x.shape(), kernel, options, padding_value, x.shape());
-  return im2col_of(x, window.window, window.columns);
+  const Shape columns = checked_columns("im2col", x.shape()[1], x.shape()[0], window, x.shape());
+  return im2col_of(x, window.window, columns);
 }
 
 template <class T>
@@ -886,11 +923,14 @@ Tensor<T> col2im(const Tensor<T>& columns, const Shape& input_shape, Size2 kerne
     throw ValueError("col2im: the input shape must be 4-d (N, C, H, W), got " +
                      shape_to_string(input_shape));
   }
+  checked_size("col2im", input_shape);
   const auto window = checked_window("col2im", input_shape, kernel, options, 0.0, input_shape);
-  if (columns.shape() != window.columns) {
+  const Shape expected =
+      checked_columns("col2im", input_shape[1], input_shape[0], window, input_shape);
+  if (columns.shape() != expected) {
     throw ShapeError("col2im: columns " + shape_to_string(columns.shape()) + " for input shape " +
                      shape_to_string(input_shape) + " and kernel " + pair_string(kernel) +
-                     "; expected " + shape_to_string(window.columns));
+                     "; expected " + shape_to_string(expected));
   }
   return col2im_of(columns, window.window, input_shape);
 }
@@ -944,7 +984,7 @@ Tensor<T> adaptive_avg_pool2d(const Tensor<T>& x, Size2 output_size) {
                      output_size.to_pair_string());
   }
   const Tensor<T> x4 = batched("adaptive_avg_pool2d", x);
-  if (x4.shape()[2] * x4.shape()[3] == 0) {
+  if (x4.shape()[2] == 0 || x4.shape()[3] == 0) {
     throw ValueError("adaptive_avg_pool2d: the input " + shape_to_string(x.shape()) +
                      " has no spatial elements");
   }
@@ -967,7 +1007,7 @@ Tensor<T> flatten(const Tensor<T>& x, std::ptrdiff_t start_dim, std::ptrdiff_t e
   }
   const Shape& s = x.shape();
   Shape merged(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(first));
-  merged.push_back(detail::extent_product(s, first, last + 1));
+  merged.push_back(detail::checked_product("flatten", s, first, last + 1));
   merged.insert(merged.end(), s.begin() + static_cast<std::ptrdiff_t>(last) + 1, s.end());
   return reshape(x, merged);
 }

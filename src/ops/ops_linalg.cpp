@@ -249,8 +249,12 @@ Tensor<T> matmul_batched(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool t
   const Shape& as = a.shape();
   const Shape& bs = b.shape();
   const std::size_t k = as.back();
-  const std::size_t rows = detail::extent_product(as, 0, as.size() - 1);
-  const bool one_b = detail::extent_product(bs, 0, bs.size() - 2) == 1 && bs.size() > 1;
+  // Products of extents of empty operands can wrap around (to 1, or below INT_MAX): only
+  // those that fit are taken; BatchedMatMul checks the result's shape otherwise.
+  std::size_t rows = 0, b_batch = 0;
+  const bool fit = detail::product_fits(as, 0, as.size() - 1, rows) &&
+                   detail::product_fits(bs, 0, bs.size() - 2, b_batch);
+  const bool one_b = fit && b_batch == 1 && bs.size() > 1;
   if (one_b && !ta && rows <= INT_MAX) {
     // A batch of matrices times one matrix (b 2-d, or of batch extents 1): a's stacked rows
     // are one (rows, k) matrix, so one GEMM, and the backward's db = a^T g is one GEMM over
