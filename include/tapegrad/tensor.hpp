@@ -50,11 +50,41 @@ struct NodeBase {
   bool requires_grad = false;
   /// Computed from tensors that require grad while no tape was active: not differentiable.
   bool untracked = false;
+  /// Which change of this node's gradient a thread is making outside a sweep (a Claim:
+  /// an optimizer's step(), zero_grad()); 0 when none. A second thread that finds it taken is
+  /// refused (TapeError) instead of freeing or reading what the first one changes.
+  std::atomic<std::uint8_t> claim{0};
   /// Hooks and a kept gradient (core/hooks.hpp), only for the nodes the user asked them for.
   std::unique_ptr<NodeExtras> extras;
 
   bool is_leaf() const { return tape_serial == 0 && !untracked; }
 };
+
+/// The changes of a node's gradient that take NodeBase::claim, so that two threads sharing a
+/// tensor (unsupported, docs/threads.md) are refused rather than one freeing what the other
+/// reads. The sweep takes none (yet): it only adds in place to a leaf's gradient.
+enum class Claim : std::uint8_t {
+  none = 0,
+  optimizer_step = 1,  ///< an optimizer's step(), over all its parameters
+  zero_grad = 2,       ///< Tensor::zero_grad()
+  backward = 3,        ///< a sweep adding to a leaf's gradient (for the sweep, if it claims)
+};
+/// "an optimizer's step()", "zero_grad()", "backward()".
+const char* claim_name(Claim claim);
+/// Takes `node`'s claim for `claim`: true, or false with `holder` set to the one holding it.
+inline bool try_claim(NodeBase& node, Claim claim, Claim& holder) noexcept {
+  std::uint8_t expected = 0;
+  if (node.claim.compare_exchange_strong(expected, static_cast<std::uint8_t>(claim),
+                                         std::memory_order_acquire)) {
+    return true;
+  }
+  holder = static_cast<Claim>(expected);
+  return false;
+}
+/// Gives up a claim taken with try_claim().
+inline void release_claim(NodeBase& node) noexcept {
+  node.claim.store(0, std::memory_order_release);
+}
 
 /// An array of `shape`, elements uninitialized, on storage from the calling thread's cache
 /// when it holds a block of that many elements (see memory.hpp).
@@ -231,7 +261,10 @@ class Tensor {
   /// The gradient as a tensor sharing its node; after backward(create_graph) it is recorded and
   /// can be differentiated again. Throws TapeError if there is none, as grad() does.
   Tensor grad_tensor() const;
-  /// Forgets the accumulated gradient (has_grad() becomes false).
+  /// Forgets the accumulated gradient (has_grad() becomes false). Throws TapeError, changing
+  /// nothing, while another thread's optimizer step() is updating this tensor (two threads
+  /// sharing a tensor are not supported, docs/threads.md: this refuses the case that would
+  /// free a gradient the other thread reads).
   void zero_grad();
 
   /// Keeps the gradient of this tensor, the result of a recorded op, when backward() passes
