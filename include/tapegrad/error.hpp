@@ -23,9 +23,9 @@ std::string shape_to_string(const Shape& shape);
 std::string number_to_string(double value);
 
 /// `text` (a name that came from a file or from the caller) as messages show it, so that it
-/// can neither cut a message short nor garble or hide part of it: NUL as \0, CR as \r, LF
-/// as \n, tab as \t, other control bytes and DEL as \xNN, and a UTF-8 byte order mark (an
-/// invisible character) as \xEF\xBB\xBF. Other bytes, UTF-8 included, and backslashes stay
+/// can neither cut a message short nor garble or hide part of it: NUL as \\0, CR as \\r,
+/// LF as \\n, tab as \\t, other control bytes and DEL as \\xNN, and a UTF-8 byte order mark
+/// (an invisible character) as \\xEF\\xBB\\xBF. Other bytes, UTF-8 included, and backslashes stay
 /// as they are, so applying it twice changes nothing more.
 std::string printable_text(const std::string& text);
 
