@@ -2,6 +2,7 @@
 // part's state (optimizers, schedules, generators, loaders) round trips on its own; a file of
 // another run is refused whole, naming every difference, and changes nothing. (The same run
 // killed with SIGKILL in another process: checkpoint/kill_resume.py.)
+#include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <functional>
@@ -769,4 +770,151 @@ TEST_CASE("a data-parallel checkpoint is refused at save when it cannot be whole
   single.dropout.uniform();
   single.checkpoint.load(path);
   CHECK(single.dropout.state() == state);
+}
+
+namespace {
+
+// `path`'s checkpoint with member `name` replaced by `array`, written to `edited`.
+void write_edited(const std::string& path, const std::string& edited, const std::string& name,
+                  const io::NpyArray& array) {
+  auto archive = io::read_npz(path);
+  bool found = false;
+  for (auto& entry : archive) {
+    if (entry.first == name) {
+      entry.second = array;
+      found = true;
+    }
+  }
+  REQUIRE_MESSAGE(found, name);
+  io::write_npz(edited, archive);
+}
+
+// The float64 array `name` of `path`'s checkpoint with element `k` set to `value`.
+io::NpyArray with_element(const std::string& path, const std::string& name, std::size_t k,
+                          double value) {
+  for (const auto& [member, array] : io::read_npz(path)) {
+    if (member != name) continue;
+    auto values = array.to<double>();
+    values.data()[k] = value;
+    return io::NpyArray::from(values);
+  }
+  FAIL("no member " << name);
+  return io::NpyArray::from(xt::xarray<double>{});
+}
+
+}  // namespace
+
+TEST_CASE("a checkpoint whose optimizer values no step could continue from is refused") {
+  // Before, negative Adam second moments loaded, and the next step made the weights NaN.
+  test::ScratchFolder folder;
+  const std::string path = folder.file("run.ckpt"), edited = folder.file("edited.ckpt");
+  struct Case {
+    std::string name;  // the optimizer's
+    std::function<std::unique_ptr<optim::Optimizer<double>>(std::vector<Tensor<double>>)> make;
+    std::string member;
+    std::size_t element;
+    double value;
+    std::string expected;
+  };
+  const auto adam = [](auto ps) {
+    return std::make_unique<optim::Adam<double>>(ps, 0.01, optim::AdamOptions().amsgrad(true));
+  };
+  const double nan = std::nan(""), inf = INFINITY;
+  const std::vector<Case> cases = {
+      {"Adam", adam, "array/exp_avg_sq/0", 3, -1.0,
+       "exp_avg_sq of parameter 0 holds -1 at flat index 3; expected finite values >= 0"},
+      {"Adam", adam, "array/max_exp_avg_sq/1", 0, inf,
+       "max_exp_avg_sq of parameter 1 holds inf at flat index 0; expected finite values >= 0"},
+      {"Adam", adam, "array/exp_avg/0", 2, nan,
+       "exp_avg of parameter 0 holds nan at flat index 2; expected finite values"},
+      {"RMSprop", [](auto ps) { return std::make_unique<optim::RMSprop<double>>(ps, 0.01); },
+       "array/square_avg/0", 0, -1e-3,
+       "square_avg of parameter 0 holds -0.001 at flat index 0; expected finite values >= 0"},
+      {"Adagrad", [](auto ps) { return std::make_unique<optim::Adagrad<double>>(ps, 0.1); },
+       "array/sum/1", 1, -2.0,
+       "sum of parameter 1 holds -2 at flat index 1; expected finite values >= 0"},
+      {"SGD",
+       [](auto ps) {
+         return std::make_unique<optim::SGD<double>>(ps, 0.1, optim::SGDOptions().momentum(0.9));
+       },
+       "array/momentum_buffer/0", 0, -inf,
+       "momentum_buffer of parameter 0 holds -inf at flat index 0; expected finite values"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.name, " ", c.member);
+    nn::Linear<double> model(3, 2);
+    auto optimizer = c.make(model.parameters());
+    run_steps(*optimizer, 2);
+    io::Checkpoint<double> checkpoint(model);
+    checkpoint.add_optimizer(*optimizer);
+    checkpoint.save(path, {0, 2});
+    write_edited(path, edited, "optimizer0/" + c.member,
+                 with_element(path, "optimizer0/" + c.member, c.element, c.value));
+    const auto before = optimizer->state();
+    CHECK(message_of([&] { checkpoint.load(edited); }) ==
+          edited + ": cannot resume from this checkpoint (nothing was loaded): optimizer 0 (" +
+              c.name + "): " + c.expected);
+    CHECK(optimizer->state().arrays == before.arrays);
+    run_steps(*optimizer, 1);  // and the run goes on with finite weights
+    for (const auto& p : model.parameters()) CHECK(xt::all(xt::isfinite(p.value())));
+  }
+  // A step count of 2^53 or more (t enters the update as a double) is refused too.
+  nn::Linear<double> model(3, 2);
+  optim::Adam<double> optimizer(model.parameters());
+  run_steps(optimizer, 1);
+  io::Checkpoint<double> checkpoint(model);
+  checkpoint.add_optimizer(optimizer);
+  checkpoint.save(path, {0, 1});
+  write_edited(path, edited, "optimizer0/count/step",
+               io::NpyArray::from(xt::xarray<std::int64_t>{std::int64_t{1} << 53, 1}));
+  CHECK(message_of([&] { checkpoint.load(edited); }) ==
+        edited +
+            ": cannot resume from this checkpoint (nothing was loaded): optimizer 0 (Adam): "
+            "step of parameter 0 is 9007199254740992, expected a count below 2^53");
+}
+
+TEST_CASE("names from a checkpoint file are shown escaped: a NUL byte cuts no message short") {
+  test::ScratchFolder folder;
+  const std::string path = folder.file("run.ckpt"), edited = folder.file("edited.ckpt");
+  SmallRun run;
+  run.train(1);
+  run.checkpoint.save(path, {1, 0});
+  const std::string type("SG\0D\n", 5);
+  write_edited(path, edited, "optimizer0/type",
+               io::NpyArray(io::DType::uint8, Shape{type.size()},
+                            std::vector<unsigned char>(type.begin(), type.end())));
+  CHECK(message_of([&] { run.checkpoint.load(edited); }) ==
+        edited +
+            ": cannot resume from this checkpoint (nothing was loaded): optimizer 0 (SGD): "
+            "the state is of SG\\0D\\n, this optimizer is SGD");
+  const std::string schedule("Step\0LR", 7);
+  write_edited(path, edited, "scheduler0/type",
+               io::NpyArray(io::DType::uint8, Shape{schedule.size()},
+                            std::vector<unsigned char>(schedule.begin(), schedule.end())));
+  CHECK(message_of([&] { run.checkpoint.load(edited); }) ==
+        edited +
+            ": cannot resume from this checkpoint (nothing was loaded): schedule 0 "
+            "(StepLR): the state is of Step\\0LR, this schedule is StepLR");
+  // A setting's name, and the optimizer's own load_state() given such a state.
+  auto state = run.optimizer.state();
+  state.settings.emplace_back(std::string("mo\0re", 5), 1.0);
+  CHECK_THROWS_WITH_AS(run.optimizer.load_state(state),
+                       "SGD: cannot load the state: unexpected setting mo\\0re (this optimizer's "
+                       "are: momentum, dampening, nesterov, weight_decay)",
+                       ValueError);
+}
+
+TEST_CASE("Checkpoint::save refuses an optimizer whose parameter was resized since it was made") {
+  test::ScratchFolder folder;
+  const std::string path = folder.file("run.ckpt");
+  SmallRun run;
+  run.train(1);
+  run.model.parameters()[2].set_value(test::random_array({5, 2}, 9));
+  CHECK_THROWS_WITH_AS(
+      run.checkpoint.save(path, {1, 0}),
+      "Checkpoint::save: optimizer 0 (SGD): parameter 2 (2.weight) has shape (5, 2) but its "
+      "state (momentum_buffer) has shape (4, 2): the parameter changed shape after the "
+      "optimizer was made; nothing was written",
+      ShapeError);
+  CHECK(!std::ifstream(path).good());
 }

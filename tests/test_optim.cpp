@@ -2,6 +2,12 @@
 // quadratic bowl and on Rosenbrock, schedules, clipping and misuse.
 #include <array>
 #include <cmath>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
 
 #include "helpers.hpp"
 
@@ -920,4 +926,333 @@ TEST_CASE("clip_grad_norm refuses a non-finite norm by default, and leaves it al
   CHECK(optim::clip_grad_norm(params, 1.0) == doctest::Approx(5e200));
   CHECK(big.grad()(0) == doctest::Approx(0.6));
   CHECK(big.grad()(1) == doctest::Approx(0.8));
+}
+
+namespace {
+
+// p's gradient becomes g (of p's shape): the backward of sum(p * g).
+void give_gradient(Tensor<double>& p, const Array& g) {
+  Tape tape;
+  sum(p * Tensor<double>(g)).backward();
+}
+
+using MakeOptimizer =
+    std::function<std::unique_ptr<optim::Optimizer<double>>(std::vector<Tensor<double>>)>;
+
+// The first-order optimizers that keep arrays per parameter, with the name of the array
+// their refusals name.
+struct Stateful {
+  const char* name;
+  const char* state;
+  MakeOptimizer make;
+};
+
+std::vector<Stateful> stateful_optimizers() {
+  return {
+      {"SGD", "momentum_buffer",
+       [](auto ps) {
+         return std::make_unique<optim::SGD<double>>(ps, 0.1, optim::SGDOptions().momentum(0.9));
+       }},
+      {"Adagrad", "sum", [](auto ps) { return std::make_unique<optim::Adagrad<double>>(ps, 0.1); }},
+      {"RMSprop", "square_avg",
+       [](auto ps) {
+         return std::make_unique<optim::RMSprop<double>>(
+             ps, 0.01, optim::RMSpropOptions().centered(true).momentum(0.5));
+       }},
+      {"Adam", "exp_avg", [](auto ps) { return std::make_unique<optim::Adam<double>>(ps, 0.1); }},
+      {"AdamW", "exp_avg",
+       [](auto ps) {
+         return std::make_unique<optim::AdamW<double>>(ps, 0.1, optim::AdamOptions().amsgrad(true));
+       }},
+  };
+}
+
+}  // namespace
+
+TEST_CASE("an optimizer refuses a parameter resized after it was made, naming it and both shapes") {
+  // set_value takes any shape (documented), but the optimizer's arrays were made for the old
+  // one: more elements overflowed Adam's moments, as many in another shape mixed them up.
+  for (const auto& made : stateful_optimizers()) {
+    for (const Shape& resized : {Shape{3, 3}, Shape{3, 2}}) {
+      INFO(std::string(made.name), " resized to ", shape_to_string(resized));
+      Tensor<double> b(Array{0.5, -0.5, 1.0}, requires_grad);
+      Tensor<double> w(test::random_array({2, 3}, 1), requires_grad);
+      auto optimizer = made.make({b, w});
+      give_gradient(b, Array{1.0, 2.0, 3.0});
+      give_gradient(w, test::random_array({2, 3}, 2));
+      optimizer->step();
+      optimizer->zero_grad();
+      w.set_value(test::random_array(resized, 3));
+      give_gradient(b, Array{1.0, 2.0, 3.0});
+      give_gradient(w, test::random_array(resized, 4));
+      const Array b_before = b.value(), w_before = w.value();
+      const std::string expected = std::string(made.name) + ": parameter 1 has shape " +
+                                   shape_to_string(resized) + " but its state (" + made.state +
+                                   ") has shape (2, 3): the parameter changed shape after the "
+                                   "optimizer was made; make a new optimizer, or load_state() a "
+                                   "state of the new shapes";
+      CHECK_THROWS_WITH_AS(optimizer->step(), expected.c_str(), ShapeError);
+      CHECK(b.value() == b_before);  // a refused step moves no parameter, not even the first
+      CHECK(w.value() == w_before);
+      // A state made for the new shapes (here by a fresh optimizer) makes it whole again.
+      optimizer->load_state(made.make({b, w})->state());
+      optimizer->step();
+      CHECK(w.value() != w_before);
+      CHECK(xt::all(xt::isfinite(w.value())));
+    }
+  }
+}
+
+TEST_CASE("a gradient of another shape than its parameter is refused by every update") {
+  // mutable_grad() can assign an array of any shape: Adam read past a shorter one, plain SGD
+  // broadcast it over the parameter, SGD with momentum threw xtensor's broadcast_error.
+  auto cases = stateful_optimizers();
+  cases.push_back(
+      {"SGD", "", [](auto ps) { return std::make_unique<optim::SGD<double>>(ps, 0.1); }});
+  cases.push_back({"SGD", "", [](auto ps) {
+                     return std::make_unique<optim::SGD<double>>(
+                         ps, 0.1, optim::SGDOptions().weight_decay(0.1));
+                   }});
+  const char* expected =
+      ": parameter 1 has shape (2, 3) but its gradient has shape (3,); expected a gradient of "
+      "the parameter's shape (was it changed through mutable_grad()?)";
+  for (const auto& made : cases) {
+    INFO(std::string(made.name), " ", std::string(made.state));
+    Tensor<double> b(Array{0.5, -0.5, 1.0}, requires_grad);
+    Tensor<double> w(test::random_array({2, 3}, 1), requires_grad);
+    auto optimizer = made.make({b, w});
+    give_gradient(b, Array{1.0, 2.0, 3.0});
+    give_gradient(w, test::random_array({2, 3}, 2));
+    w.mutable_grad() = Array{1.0, 2.0, 3.0};
+    const Array b_before = b.value(), w_before = w.value();
+    CHECK_THROWS_WITH_AS(optimizer->step(), (made.name + std::string(expected)).c_str(),
+                         ShapeError);
+    CHECK(b.value() == b_before);
+    CHECK(w.value() == w_before);
+  }
+  for (const auto& clip : {"clip_grad_norm", "clip_grad_value"}) {
+    INFO(clip);
+    Tensor<double> b(Array{0.5, -0.5, 1.0}, requires_grad);
+    Tensor<double> w(test::random_array({2, 3}, 1), requires_grad);
+    give_gradient(b, Array{1.0, 2.0, 3.0});
+    give_gradient(w, test::random_array({2, 3}, 2));
+    w.mutable_grad() = Array{10.0, 20.0, 30.0};
+    const std::vector<Tensor<double>> params{b, w};
+    const auto run = [&] {
+      if (std::string(clip) == "clip_grad_norm") {
+        optim::clip_grad_norm(params, 1.0);
+      } else {
+        optim::clip_grad_value(params, 1.0);
+      }
+    };
+    CHECK_THROWS_WITH_AS(run(), (clip + std::string(expected)).c_str(), ShapeError);
+    CHECK(b.grad() == Array{1.0, 2.0, 3.0});  // nothing clipped
+  }
+}
+
+TEST_CASE("plain SGD, which keeps no state, updates a resized parameter whose gradient matches") {
+  Tensor<double> w(test::random_array({2, 3}, 1), requires_grad);
+  optim::SGD<double> sgd({w}, 0.5);
+  const Array resized = test::random_array({4, 2}, 2), g = test::random_array({4, 2}, 3);
+  w.set_value(resized);
+  give_gradient(w, g);
+  sgd.step();
+  CHECK(w.value() == Array(resized - 0.5 * g));
+}
+
+TEST_CASE("L-BFGS refuses a parameter resized after it was made; Newton re-checks its limit") {
+  Tensor<double> p(Array{start[0], start[1], start[2]}, requires_grad);
+  optim::LBFGS<double> lbfgs({p});
+  lbfgs.step([&] { return bowl(p); });  // the curvature history now holds vectors of 3
+  p.set_value(Array{1.0, 2.0});
+  const auto loss = [&] { return sum(square(p)); };
+  CHECK_THROWS_WITH_AS(lbfgs.step(loss),
+                       "LBFGS: parameter 0 has shape (2,) but its state (the curvature history) "
+                       "has shape (3,): the parameter changed shape after the optimizer was made; "
+                       "make a new optimizer",
+                       ShapeError);
+  CHECK(p.value() == Array{1.0, 2.0});
+
+  // Newton keeps nothing from step to step: a resized parameter is fine within max_parameters,
+  // and refused beyond it (the dense Hessian is the limit's reason) before any Hessian is made.
+  Tensor<double> q(Array{1.0, 2.0}, requires_grad);
+  optim::Newton<double> newton({q}, optim::NewtonOptions().max_parameters(4));
+  q.set_value(Array{1.0, 2.0, 3.0});
+  newton.step([&] { return sum(square(q - 1.0)); });
+  CHECK(xt::allclose(q.value(), Array{1.0, 1.0, 1.0}));
+  q.set_value(xt::ones<double>({3, 3}));
+  CHECK_THROWS_WITH_AS(newton.step([&] { return sum(square(q)); }),
+                       "Newton: 9 parameter elements exceed max_parameters (4); the dense Hessian "
+                       "would be too large, use LBFGS",
+                       ValueError);
+}
+
+TEST_CASE(
+    "an optimizer used from a second thread while its owner is in a call is refused (thread)") {
+  // The loss function runs inside step(loss): there a second thread finds the optimizer busy.
+  Tensor<double> p(Array{1.0, 2.0}, requires_grad);
+  optim::LBFGS<double> lbfgs({p}, optim::LBFGSOptions().max_iterations(1));
+  std::vector<std::string> refusals;
+  int calls = 0;
+  const auto loss = [&] {
+    lbfgs.zero_grad();  // the owner may nest its calls, as PyTorch's closures do
+    if (calls++ == 0) {
+      std::thread other([&] {
+        for (const auto& call :
+             {std::function<void()>([&] { lbfgs.zero_grad(); }),
+              std::function<void()>([&] { lbfgs.load_state({}); }),
+              std::function<void()>([&] { lbfgs.step([&] { return sum(p); }); })}) {
+          try {
+            call();
+            refusals.push_back("not refused");
+          } catch (const TapeError& e) {
+            refusals.push_back(e.what());
+          } catch (const std::exception& e) {
+            refusals.push_back(std::string("another error: ") + e.what());
+          }
+        }
+      });
+      other.join();
+    }
+    return sum(square(p));
+  };
+  lbfgs.step(loss);
+  const std::string tail =
+      " runs in another thread; an optimizer, and the parameters it updates, belong to one "
+      "thread at a time (docs/threads.md)";
+  REQUIRE(refusals.size() == 3);
+  CHECK(refusals[0] == "LBFGS: zero_grad() called while step(loss)" + tail);
+  CHECK(refusals[1] == "LBFGS: load_state() called while step(loss)" + tail);
+  CHECK(refusals[2] == "LBFGS: step(loss) called while step(loss)" + tail);
+  // Free again once the owner's call has returned: another thread may take it over.
+  std::thread later([&] { lbfgs.zero_grad(); });
+  later.join();
+  CHECK(!p.has_grad());
+}
+
+TEST_CASE(
+    "two threads sharing a parameter: a step and a zero_grad() that meet are refused (thread)") {
+  // docs/threads.md: unsupported, but it must be an error, not a use-after-free (SGD::step
+  // read a gradient that the other thread's zero_grad() freed). A step holds a claim on each
+  // of its parameters; here it is taken by hand, so that the meeting is certain.
+  Tensor<double> w(Array{{1.0, 2.0}, {3.0, 4.0}}, requires_grad);
+  give_gradient(w, Array{{1.0, 1.0}, {1.0, 1.0}});
+  optim::SGD<double> sgd({w}, 0.1);
+  const std::string tail =
+      " in another thread; an optimizer, and the parameters it updates, "
+      "belong to one thread at a time (docs/threads.md)";
+  const auto in_other_thread = [](const std::function<void()>& call) {
+    std::string message = "not refused";
+    std::thread([&] {
+      try {
+        call();
+      } catch (const TapeError& e) {
+        message = e.what();
+      }
+    }).join();
+    return message;
+  };
+  REQUIRE(detail::claim_gradient(*w.node(), detail::GradientUse::optimizer_step) ==
+          detail::GradientClaim::taken);
+  CHECK(in_other_thread([&] { w.zero_grad(); }) ==
+        "zero_grad: this tensor of shape (2, 2) is being changed by an optimizer's step() in "
+        "another thread; a tensor belongs to one thread at a time (docs/threads.md)");
+  CHECK(in_other_thread([&] { sgd.zero_grad(); }).rfind("zero_grad: this tensor", 0) == 0);
+  CHECK(in_other_thread([&] { sgd.step(); }) ==
+        "SGD: step() cannot update parameter 0 (shape (2, 2)): it is being changed by an "
+        "optimizer's step()" +
+            tail);
+  CHECK(w.has_grad());
+  CHECK(w.value() == Array{{1.0, 2.0}, {3.0, 4.0}});
+  // A backward() adding to w while a step holds it (the sweep claims the leaves it adds to).
+  CHECK(in_other_thread([&] {
+          Tape tape;
+          sum(w * w).backward();
+        }) ==
+        "backward: input 0 of 'mul' (record 0), a leaf of shape (2, 2), is being changed "
+        "by an optimizer's step() in another thread at this moment; threads must not "
+        "share leaf tensors (a leaf's gradient is not locked): give each thread its own "
+        "model (docs/threads.md)");
+  detail::release_gradient(*w.node());
+  REQUIRE(detail::claim_gradient(*w.node(), detail::GradientUse::zero_grad) ==
+          detail::GradientClaim::taken);
+  CHECK(in_other_thread([&] { sgd.step(); }) ==
+        "SGD: step() cannot update parameter 0 (shape (2, 2)): it is being changed by "
+        "zero_grad()" +
+            tail);
+  detail::release_gradient(*w.node());
+  // A refused step left both the optimizer and its parameters free.
+  CHECK(in_other_thread([&] { sgd.step(); }) == "not refused");
+  CHECK(w.value()(0, 0) == doctest::Approx(0.9));
+}
+
+TEST_CASE("two threads training one model meet with an error, never a use-after-free (thread)") {
+  // The issue's program: thread A steps while thread B clears the gradients, through the same
+  // optimizer or another one over the same parameter. Before, SGD::step read the gradient
+  // B's zero_grad() had freed (AddressSanitizer: heap-use-after-free). The backward passes
+  // are kept apart from the clearing by a lock, so that only the refusals below can come (a
+  // backward() meeting a step is refused too: see the test above).
+  Tensor<double> w(test::random_array({64, 64}, 1), requires_grad);
+  const Tensor<double> x(test::random_array({16, 64}, 2));
+  optim::SGD<double> sgd({w}, 1e-6, optim::SGDOptions().momentum(0.9));
+  optim::SGD<double> other({w}, 1e-6, optim::SGDOptions().momentum(0.9));
+  const std::string tail =
+      " in another thread; an optimizer, and the parameters it updates, "
+      "belong to one thread at a time (docs/threads.md)";
+  const std::set<std::string> expected = {
+      "SGD: zero_grad() called while step() runs" + tail,
+      "SGD: step() called while zero_grad() runs" + tail,
+      "SGD: step() cannot update parameter 0 (shape (64, 64)): it is being changed by "
+      "zero_grad()" +
+          tail,
+      "zero_grad: this tensor of shape (64, 64) is being changed by an optimizer's step() in "
+      "another thread; a tensor belongs to one thread at a time (docs/threads.md)"};
+  // A claim given back between the refusal and the reading of its holder's use is named
+  // "another change".
+  const std::set<std::string> also = {
+      "SGD: step() cannot update parameter 0 (shape (64, 64)): it is being changed by "
+      "another change" +
+          tail,
+      "zero_grad: this tensor of shape (64, 64) is being changed by another change in "
+      "another thread; a tensor belongs to one thread at a time (docs/threads.md)"};
+  for (optim::SGD<double>* clearing : {&sgd, &other}) {
+    std::mutex lock, messages_lock;
+    std::vector<std::string> messages;
+    const auto note = [&](const std::exception& e) {
+      const std::lock_guard<std::mutex> guard(messages_lock);
+      messages.push_back(e.what());
+    };
+    std::thread a([&] {
+      for (int i = 0; i < 500; ++i) {
+        try {
+          {
+            const std::lock_guard<std::mutex> guard(lock);
+            Tape tape;
+            sum(square(matmul(x, w))).backward();
+          }
+          sgd.step();
+        } catch (const std::exception& e) {
+          note(e);
+        }
+      }
+    });
+    std::thread b([&] {
+      for (int i = 0; i < 500; ++i) {
+        try {
+          const std::lock_guard<std::mutex> guard(lock);
+          clearing->zero_grad();
+        } catch (const std::exception& e) {
+          note(e);
+        }
+      }
+    });
+    a.join();
+    b.join();
+    MESSAGE(messages.size(), " calls refused, clearing through ",
+            std::string(clearing == &sgd ? "the same optimizer" : "another optimizer"));
+    for (const auto& message : messages) {
+      CHECK_MESSAGE(expected.count(message) + also.count(message) == 1, message);
+    }
+    CHECK(xt::all(xt::isfinite(w.value())));
+  }
 }

@@ -520,8 +520,8 @@ TEST_CASE(
   tried.set_value();
   first.join();
   CHECK(message ==
-        "backward: input 0 of 'mul' (record 0), a leaf of shape (2,), is receiving a gradient "
-        "from another thread's backward() at this moment; threads must not share leaf tensors (a "
+        "backward: input 0 of 'mul' (record 0), a leaf of shape (2,), is being changed by "
+        "backward() in another thread at this moment; threads must not share leaf tensors (a "
         "leaf's gradient is not locked): give each thread its own model (docs/threads.md)");
   CHECK(w.grad() == Array{2, 2});  // the first thread's gradient only
   // Once the other thread's backward() has returned, this thread may add to w.

@@ -22,6 +22,13 @@ std::string shape_to_string(const Shape& shape);
 /// `1e-10`, `1.0000001`, `nan`, `inf`.
 std::string number_to_string(double value);
 
+/// `text` (a name that came from a file or from the caller) as messages show it, so that it
+/// can neither cut a message short nor garble or hide part of it: NUL as \\0, CR as \\r,
+/// LF as \\n, tab as \\t, other control bytes and DEL as \\xNN, and a UTF-8 byte order mark
+/// (an invisible character) as \\xEF\\xBB\\xBF. Other bytes, UTF-8 included, and backslashes stay
+/// as they are, so applying it twice changes nothing more.
+std::string printable_text(const std::string& text);
+
 /// The number of elements of an array of `shape`: the product of its extents (1 for `()`, 0
 /// when an extent is 0). Throws ShapeError, naming `op` and the shape, if that number does not
 /// fit in memory (more than PTRDIFF_MAX bytes of doubles, which includes every product that
@@ -55,7 +62,9 @@ class ShapeError : public Error {
 };
 
 /// Misuse of the tape or of backward(): no tape, a destroyed tape, a non-scalar output
-/// without a seed gradient, a saved value changed in place, and the like.
+/// without a seed gradient, a saved value changed in place, and the like; also an optimizer
+/// or a parameter used from a second thread while another thread changes it (see
+/// optim::Optimizer).
 class TapeError : public Error {
  public:
   using Error::Error;

@@ -50,14 +50,69 @@ struct NodeBase {
   bool requires_grad = false;
   /// Computed from tensors that require grad while no tape was active: not differentiable.
   bool untracked = false;
-  /// For a leaf: the thread whose backward() is adding to its gradient now (a token of
-  /// core/gradient_claim.hpp), 0 when none; another thread's backward() into it is refused.
+  /// What the thread holding gradient_writer does with the gradient (a GradientUse), for
+  /// the message that refuses another thread.
+  std::atomic<std::uint8_t> gradient_use{0};
+  /// The thread changing this node's gradient now (its thread_token()), 0 when none: a
+  /// backward() adding to a leaf, an optimizer's step(), zero_grad(). Another thread that
+  /// finds it taken is refused (TapeError) instead of freeing or reading what this one
+  /// changes; the same thread may nest them.
   std::atomic<std::uint32_t> gradient_writer{0};
   /// Hooks and a kept gradient (core/hooks.hpp), only for the nodes the user asked them for.
   std::unique_ptr<NodeExtras> extras;
 
   bool is_leaf() const { return tape_serial == 0 && !untracked; }
 };
+
+/// A number for the calling thread, never 0 and different for every thread alive (taken
+/// from a process-wide counter when the thread first asks).
+inline std::uint32_t thread_token() noexcept {
+  static std::atomic<std::uint32_t> next{1};
+  thread_local std::uint32_t token = 0;  // constant-initialized: no guard on each call
+  while (token == 0) token = next.fetch_add(1, std::memory_order_relaxed);
+  return token;
+}
+
+/// What a thread does with a gradient while it holds NodeBase::gradient_writer, so that two
+/// threads sharing a tensor (unsupported, docs/threads.md) are refused rather than one
+/// freeing what the other reads.
+enum class GradientUse : std::uint8_t {
+  none = 0,
+  backward = 1,        ///< a sweep adding to a leaf's gradient
+  optimizer_step = 2,  ///< an optimizer's step(), over all its parameters
+  zero_grad = 3,       ///< Tensor::zero_grad()
+};
+/// "backward()", "an optimizer's step()", "zero_grad()" ("another change" for none).
+const char* gradient_use_name(GradientUse use);
+
+/// The outcome of claim_gradient().
+enum class GradientClaim {
+  taken,         ///< the calling thread took it: give it back with release_gradient()
+  already_mine,  ///< the calling thread held it already (a nested call): nothing to give back
+  refused,       ///< another thread holds it
+};
+/// Claims `node`'s gradient for the calling thread and `use`: an atomic load, and one
+/// compare-and-swap when it was free.
+inline GradientClaim claim_gradient(NodeBase& node, GradientUse use) noexcept {
+  const std::uint32_t me = thread_token();
+  std::uint32_t holder = node.gradient_writer.load(std::memory_order_acquire);
+  if (holder == me) return GradientClaim::already_mine;
+  if (holder != 0 ||
+      !node.gradient_writer.compare_exchange_strong(holder, me, std::memory_order_acq_rel)) {
+    return GradientClaim::refused;
+  }
+  node.gradient_use.store(static_cast<std::uint8_t>(use), std::memory_order_relaxed);
+  return GradientClaim::taken;
+}
+/// Gives back a claim that claim_gradient() reported `taken`.
+inline void release_gradient(NodeBase& node) noexcept {
+  node.gradient_use.store(0, std::memory_order_relaxed);
+  node.gradient_writer.store(0, std::memory_order_release);
+}
+/// What the thread holding `node`'s gradient does with it (none if it was just given back).
+inline GradientUse gradient_use(const NodeBase& node) noexcept {
+  return static_cast<GradientUse>(node.gradient_use.load(std::memory_order_relaxed));
+}
 
 /// An array of `shape`, elements uninitialized, on storage from the calling thread's cache
 /// when it holds a block of that many elements (see memory.hpp).
@@ -240,7 +295,10 @@ class Tensor {
   /// The gradient as a tensor sharing its node; after backward(create_graph) it is recorded and
   /// can be differentiated again. Throws TapeError if there is none, as grad() does.
   Tensor grad_tensor() const;
-  /// Forgets the accumulated gradient (has_grad() becomes false).
+  /// Forgets the accumulated gradient (has_grad() becomes false). Throws TapeError, changing
+  /// nothing, while another thread's optimizer step() is updating this tensor (two threads
+  /// sharing a tensor are not supported, docs/threads.md: this refuses the case that would
+  /// free a gradient the other thread reads).
   void zero_grad();
 
   /// Keeps the gradient of this tensor, the result of a recorded op, when backward() passes

@@ -256,7 +256,8 @@ void accumulate_gradient(NodeBase& target, Tensor<T>&& gradient, Sweep& sweep,
   } else if (!sweep.claims.take(target)) {
     throw TapeError("backward: input " + std::to_string(input_position) + " of " + where(sweep) +
                     ", a leaf of shape " + shape_to_string(target_value.shape()) +
-                    ", is receiving a gradient from another thread's backward() at this moment; "
+                    ", is being changed by " + gradient_use_name(gradient_use(target)) +
+                    " in another thread at this moment; "
                     "threads must not share leaf tensors (a leaf's gradient is not locked): give "
                     "each thread its own model (docs/threads.md)");
   }

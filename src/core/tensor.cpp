@@ -23,6 +23,20 @@ std::atomic<std::size_t> live_nodes{0};
 namespace detail {
 NodeBase::NodeBase() noexcept { live_nodes.fetch_add(1, std::memory_order_relaxed); }
 NodeBase::~NodeBase() { live_nodes.fetch_sub(1, std::memory_order_relaxed); }
+
+const char* gradient_use_name(GradientUse use) {
+  switch (use) {
+    case GradientUse::backward:
+      return "backward()";
+    case GradientUse::optimizer_step:
+      return "an optimizer's step()";
+    case GradientUse::zero_grad:
+      return "zero_grad()";
+    case GradientUse::none:
+      break;
+  }
+  return "another change";
+}
 }  // namespace detail
 
 std::size_t live_node_count() { return live_nodes.load(std::memory_order_relaxed); }
@@ -54,6 +68,32 @@ void check_array(const char* where, const xt::xarray<T>& value) {
 }
 
 }  // namespace
+
+std::string printable_text(const std::string& text) {
+  static const char hex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\0') {
+      out += "\\0";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7F) {
+      out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
+    } else if (text.compare(i, 3, "\xEF\xBB\xBF") == 0) {
+      out += "\\xEF\\xBB\\xBF";
+      i += 2;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
 
 template <class T>
 Tensor<T>::Tensor() : Tensor(T(0)) {}
@@ -181,8 +221,17 @@ typename Tensor<T>::Array& Tensor<T>::mutable_grad() {
 
 template <class T>
 void Tensor<T>::zero_grad() {
+  const auto claim = detail::claim_gradient(*node_, detail::GradientUse::zero_grad);
+  if (claim == detail::GradientClaim::refused) {
+    throw TapeError("zero_grad: this tensor of shape " + shape_to_string(shape()) +
+                    " is being changed by " +
+                    detail::gradient_use_name(detail::gradient_use(*node_)) +
+                    " in another thread; a tensor belongs to one thread at a time "
+                    "(docs/threads.md)");
+  }
   node_->grad.reset();
   if (node_->extras) node_->extras->retained.reset();
+  if (claim == detail::GradientClaim::taken) detail::release_gradient(*node_);
 }
 
 template <class T>

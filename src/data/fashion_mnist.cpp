@@ -11,8 +11,9 @@ namespace tapegrad::data {
 namespace {
 
 bool exists(const std::string& path) {
+  // Any kind: one that is not a regular file is then refused by the reader, by name.
   struct stat info;
-  return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
+  return ::stat(path.c_str(), &info) == 0;
 }
 
 // The file as Debian ships it (gzip), or unpacked.

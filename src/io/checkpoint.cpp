@@ -49,7 +49,8 @@ class Reader {
     for (const auto& [name, array] : arrays) unread_[name] = &array;
   }
 
-  void note(const std::string& problem) { problems_.push_back(problem); }
+  // Every problem passes here, names from the file in it: escaped once, for all of them.
+  void note(const std::string& problem) { problems_.push_back(detail::printable(problem)); }
   const std::vector<std::string>& problems() const { return problems_; }
   bool has(const std::string& name) const { return unread_.count(name) != 0; }
   // Marks a member as read without looking at it (its problem is already noted).
@@ -387,6 +388,29 @@ void check_new_generator(const std::string& name, const Generator& generator,
   }
 }
 
+// Refuses to save an optimizer whose arrays no longer have its parameters' shapes (a
+// parameter resized after the optimizer was made): no run could load that state.
+template <class T>
+void check_state_shapes(const optim::Optimizer<T>& optimizer, const optim::OptimizerState<T>& state,
+                        std::size_t index, const nn::Module<T>& model) {
+  const auto& parameters = optimizer.parameters();
+  for (const auto& [name, arrays] : state.arrays) {
+    for (std::size_t p = 0; p < arrays.size() && p < parameters.size(); ++p) {
+      if (arrays[p].shape() == parameters[p].shape()) continue;
+      std::string known;  // the model's name for the parameter, if it is the model's
+      for (const auto& [model_name, tensor] : model.named_parameters()) {
+        if (tensor.same_node(parameters[p])) known = " (" + model_name + ")";
+      }
+      throw ShapeError("Checkpoint::save: optimizer " + std::to_string(index) + " (" +
+                       optimizer.name() + "): parameter " + std::to_string(p) + known +
+                       " has shape " + shape_to_string(parameters[p].shape()) + " but its state (" +
+                       name + ") has shape " + shape_to_string(arrays[p].shape()) +
+                       ": the parameter changed shape after the optimizer was made; nothing "
+                       "was written");
+    }
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -516,6 +540,7 @@ void Checkpoint<T>::save(const std::string& path, const TrainingPosition& positi
   for (std::size_t i = 0; i < optimizers_.size(); ++i) {
     const std::string prefix = "optimizer" + std::to_string(i) + "/";
     const auto state = optimizers_[i]->state();
+    check_state_shapes(*optimizers_[i], state, i, *model_);
     arrays.emplace_back(prefix + "type", text_array(state.type));
     arrays.emplace_back(prefix + "learning_rate", float64_array(state.learning_rate));
     for (const auto& [name, value] : state.settings) {

@@ -48,10 +48,11 @@ CsvTable read_csv(const std::string& path, bool has_header, char delimiter) {
   std::size_t columns = 0, rows = 0, line_number = 0, start = 0;
   bool header_pending = has_header;
   while (start <= text.size()) {
-    auto end = text.find('\n', start);
+    // A line ends at LF, CR LF or a lone CR (old Mac files), as Python's universal newlines.
+    auto end = text.find_first_of("\r\n", start);
     if (end == std::string::npos) end = text.size();
     const std::string line = text.substr(start, end - start);
-    start = end + 1;
+    start = end + (text.compare(end, 2, "\r\n") == 0 ? 2 : 1);
     ++line_number;
     if (trim(line).empty()) continue;
     auto cells = split(line, delimiter);

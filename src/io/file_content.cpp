@@ -1,26 +1,18 @@
 #include "file_content.hpp"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
 
+#include "file_bytes.hpp"
 #include "names.hpp"
 #include "tapegrad/io/npy.hpp"
 
 namespace tapegrad::io::detail {
 
 FileContent::FileContent(const std::string& path) : path_(path), buffer_(std::size_t{1} << 16) {
-  check_file_name(path);
-  file_ = std::fopen(path.c_str(), "rb");
-  if (file_ == nullptr) fail(std::string("cannot open: ") + std::strerror(errno));
-  struct stat info {};
-  if (::fstat(::fileno(file_), &info) == 0 && S_ISREG(info.st_mode)) {
-    size_known_ = true;
-    file_size_ = static_cast<std::uint64_t>(info.st_size);
-  }
+  file_ = open_regular_file(path, file_size_);
   refill();
   compressed_ = available_ >= 2 && buffer_[0] == 0x1f && buffer_[1] == 0x8b;
   if (compressed_) {

@@ -16,8 +16,8 @@ namespace tapegrad::io::detail {
 /// Errors are IoError naming the file.
 class FileContent {
  public:
-  /// Opens `path`. Throws IoError if it cannot be opened or read, or its name holds a NUL
-  /// byte.
+  /// Opens `path`. Throws IoError if it cannot be opened or read, is not a regular file, or
+  /// its name holds a NUL byte (see open_regular_file()).
   explicit FileContent(const std::string& path);
   ~FileContent();
   FileContent(const FileContent&) = delete;
@@ -29,13 +29,8 @@ class FileContent {
   std::size_t read(unsigned char* out, std::size_t n);
   /// Whether the file is gzip-compressed.
   bool compressed() const { return compressed_; }
-  /// The file's size on disk, in bytes (0 when not known: see size_known()).
+  /// The file's size on disk, in bytes.
   std::uint64_t file_size() const { return file_size_; }
-  /// Whether file_size() is known: a regular file, not a pipe or a device.
-  bool size_known() const { return size_known_; }
-  /// The bytes taken from the file so far (read ahead into a buffer, so a little more than
-  /// the content returned needed).
-  std::uint64_t bytes_taken() const { return file_read_; }
 
  private:
   // Moves the unread input to the front of the buffer and reads more; false at end of file.
@@ -45,7 +40,6 @@ class FileContent {
   std::string path_;
   std::FILE* file_ = nullptr;
   std::uint64_t file_size_ = 0;
-  bool size_known_ = false;
   std::uint64_t file_read_ = 0;  // bytes taken from the file into the buffer so far
   bool at_eof_ = false;
   bool compressed_ = false;

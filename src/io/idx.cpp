@@ -121,25 +121,20 @@ xt::xarray<T> read_idx(const std::string& path) {
     }
   }
   // A header claiming more than the compressed bytes can hold, or a result that would
-  // outgrow them as much once converted to T, is refused: before any data is read when the
-  // file's size is known. From a pipe, the data read can outgrow its input only as much as
-  // deflate allows (about 1030 times), and the result is checked before it is made.
+  // outgrow them as much once converted to T, is refused before any data is read (the
+  // readers read regular files only, so the size is known).
   const std::uint64_t result_bytes = bytes_expected / item * sizeof(T);
-  const auto refuse_if_bomb = [&](std::uint64_t compressed, const char* what) {
-    if (!in.compressed() ||
-        !detail::exceeds_expansion(std::max<std::uint64_t>(bytes_expected, result_bytes),
-                                   compressed)) {
-      return;
-    }
+  if (in.compressed() &&
+      detail::exceeds_expansion(std::max<std::uint64_t>(bytes_expected, result_bytes),
+                                in.file_size())) {
     const bool widened = result_bytes > bytes_expected;
     throw IoError(where + ": shape " + shape_to_string(shape) + " of " + idx_type_name(magic[2]) +
                   " would take " + std::to_string(widened ? result_bytes : bytes_expected) +
                   " bytes" + (widened ? std::string(" as ") + dtype_name(dtype_of<T>()) : "") +
-                  " from " + what + std::to_string(compressed) + " bytes, " +
+                  " from a gzip file of " + std::to_string(in.file_size()) + " bytes, " +
                   detail::kExpansionLimitText +
                   ": refused as a decompression bomb (gunzip it to read it anyway)");
-  };
-  if (in.size_known()) refuse_if_bomb(in.file_size(), "a gzip file of ");
+  }
   std::vector<unsigned char> bytes;
   unsigned char chunk[1 << 16];
   while (bytes.size() < bytes_expected) {
@@ -155,7 +150,6 @@ xt::xarray<T> read_idx(const std::string& path) {
   if (in.read(chunk, 1) != 0) {
     throw IoError(where + ": data continues after shape " + shape_to_string(shape));
   }
-  if (!in.size_known()) refuse_if_bomb(in.bytes_taken(), "a gzip stream of ");
 
   xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
   switch (magic[2]) {

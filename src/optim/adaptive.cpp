@@ -28,7 +28,9 @@ Adagrad<T>::Adagrad(std::vector<Tensor<T>> parameters, double learning_rate,
 
 template <class T>
 void Adagrad<T>::step() {
+  const typename Optimizer<T>::InUse in_use(*this, "step()", true);
   NoGradGuard no_grad;
+  this->check_shapes({{"sum", &sums_}});
   for (std::size_t i = 0; i < this->parameters_.size(); ++i) {
     auto& p = this->parameters_[i];
     if (!p.has_grad()) continue;
@@ -58,7 +60,20 @@ RMSprop<T>::RMSprop(std::vector<Tensor<T>> parameters, double learning_rate,
 
 template <class T>
 void RMSprop<T>::step() {
+  const typename Optimizer<T>::InUse in_use(*this, "step()", true);
   NoGradGuard no_grad;
+  // The arrays of the options in use: the others are never read (nor loaded).
+  const bool centered = options_.centered(), momentum = options_.momentum() > 0;
+  if (centered && momentum) {
+    this->check_shapes(
+        {{"square_avg", &squares_}, {"grad_avg", &means_}, {"momentum_buffer", &buffers_}});
+  } else if (centered) {
+    this->check_shapes({{"square_avg", &squares_}, {"grad_avg", &means_}});
+  } else if (momentum) {
+    this->check_shapes({{"square_avg", &squares_}, {"momentum_buffer", &buffers_}});
+  } else {
+    this->check_shapes({{"square_avg", &squares_}});
+  }
   const T lr = static_cast<T>(this->learning_rate());
   const T alpha = static_cast<T>(options_.alpha());
   const T eps = static_cast<T>(options_.eps());
@@ -109,7 +124,14 @@ Adam<T>::Adam(std::vector<Tensor<T>> parameters, double learning_rate, const Ada
 
 template <class T>
 void Adam<T>::step() {
+  const typename Optimizer<T>::InUse in_use(*this, "step()", true);
   NoGradGuard no_grad;
+  if (options_.amsgrad()) {
+    this->check_shapes(
+        {{"exp_avg", &first_}, {"exp_avg_sq", &second_}, {"max_exp_avg_sq", &second_max_}});
+  } else {
+    this->check_shapes({{"exp_avg", &first_}, {"exp_avg_sq", &second_}});
+  }
   const double lr = this->learning_rate();
   const T b1 = static_cast<T>(options_.beta1());
   const T b2 = static_cast<T>(options_.beta2());
@@ -153,6 +175,7 @@ typename Optimizer<T>::StateSlots Adagrad<T>::state_slots() {
                     {"eps", options_.eps()}};
   slots.counts = {{"step", &updates_}};
   slots.arrays = {{"sum", &sums_}};
+  slots.non_negative = {"sum"};
   return slots;
 }
 
@@ -167,6 +190,7 @@ typename Optimizer<T>::StateSlots RMSprop<T>::state_slots() {
   slots.arrays = {{"square_avg", &squares_}};
   if (options_.centered()) slots.arrays.emplace_back("grad_avg", &means_);
   if (options_.momentum() > 0) slots.arrays.emplace_back("momentum_buffer", &buffers_);
+  slots.non_negative = {"square_avg"};
   return slots;
 }
 
@@ -181,6 +205,7 @@ typename Optimizer<T>::StateSlots Adam<T>::state_slots() {
   slots.counts = {{"step", &updates_}};
   slots.arrays = {{"exp_avg", &first_}, {"exp_avg_sq", &second_}};
   if (options_.amsgrad()) slots.arrays.emplace_back("max_exp_avg_sq", &second_max_);
+  slots.non_negative = {"exp_avg_sq", "max_exp_avg_sq"};
   return slots;
 }
 

@@ -10,6 +10,16 @@ namespace tapegrad::optim {
 
 namespace {
 
+// Throws ShapeError for the first gradient whose shape is not its parameter's.
+template <class T>
+void check_gradient_shapes(const char* who, const std::vector<Tensor<T>>& parameters) {
+  for (std::size_t i = 0; i < parameters.size(); ++i) {
+    const auto& p = parameters[i];
+    if (p.has_grad() && p.grad().shape() != p.shape())
+      detail::refuse_gradient_shape(who, i, p.shape(), p.grad().shape());
+  }
+}
+
 // The joint 2-norm in double. Finite squares that overflow are summed again divided by the
 // largest |element|, so only a NaN or infinite element makes the norm non-finite.
 template <class T>
@@ -61,6 +71,7 @@ double clip_grad_norm(const std::vector<Tensor<T>>& parameters, double max_norm,
   // As PyTorch: inf measures the norm without clipping, 0 zeroes the gradients.
   detail::check_setting("clip_grad_norm", "max_norm", max_norm,
                         detail::Domain::non_negative_or_infinite);
+  check_gradient_shapes("clip_grad_norm", parameters);
   const double norm = gradient_norm(parameters);
   if (!std::isfinite(norm)) {
     if (error_if_nonfinite) refuse_non_finite(parameters, norm);
@@ -81,6 +92,7 @@ template <class T>
 void clip_grad_value(const std::vector<Tensor<T>>& parameters, double clip_value) {
   detail::check_setting("clip_grad_value", "clip_value", clip_value,
                         detail::Domain::non_negative_or_infinite);
+  check_gradient_shapes("clip_grad_value", parameters);
   // Compared in double, so a bound beyond float's range clips nothing rather than turning
   // into inf; NaN elements stay NaN, as with PyTorch's clamp.
   for (Tensor<T> p : parameters) {

@@ -56,6 +56,7 @@ LBFGS<T>::LBFGS(std::vector<Tensor<T>> parameters, const LBFGSOptions& options)
       throw ValueError("LBFGS: line_search must be none, backtracking or strong_wolfe, got " +
                        std::to_string(static_cast<int>(options.line_search())));
   }
+  for (const auto& p : this->parameters_) shapes_.push_back(p.shape());
 }
 
 template <class T>
@@ -65,7 +66,12 @@ void LBFGS<T>::step() {
 
 template <class T>
 double LBFGS<T>::step(const LossFunction& loss) {
+  const typename Optimizer<T>::InUse in_use(*this, "step(loss)");
   auto& params = this->parameters_;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    if (params[i].shape() != shapes_[i])
+      this->refuse_state_shape(i, "the curvature history", shapes_[i], false);
+  }
   const double c1 = 1e-4, c2 = 0.9;
   std::size_t budget = options_.max_evaluations();
   Vector x = detail::flat_values(params);  // the last accepted point

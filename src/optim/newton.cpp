@@ -49,19 +49,29 @@ bool cholesky_solve(const std::vector<Vector>& h, double lambda, double floor, c
 
 }  // namespace
 
+namespace {
+
+// The parameters' element count; ValueError above max_parameters.
+template <class T>
+std::size_t checked_count(const std::vector<Tensor<T>>& parameters, std::size_t max_parameters) {
+  std::size_t count = 0;
+  for (const auto& p : parameters) count += p.size();
+  if (count > max_parameters) {
+    throw ValueError(
+        "Newton: " + std::to_string(count) + " parameter elements exceed max_parameters (" +
+        std::to_string(max_parameters) + "); the dense Hessian would be too large, use LBFGS");
+  }
+  return count;
+}
+
+}  // namespace
+
 template <class T>
 Newton<T>::Newton(std::vector<Tensor<T>> parameters, const NewtonOptions& options)
     : Optimizer<T>(std::move(parameters), options.lr(), "Newton"), options_(options) {
   detail::check_setting("Newton", "damping", options.damping(), detail::Domain::non_negative);
   detail::check_positive_count("Newton", "max_parameters", options.max_parameters());
-  std::size_t count = 0;
-  for (const auto& p : this->parameters_) count += p.size();
-  if (count > options.max_parameters()) {
-    throw ValueError("Newton: " + std::to_string(count) +
-                     " parameter elements exceed max_parameters (" +
-                     std::to_string(options.max_parameters()) +
-                     "); the dense Hessian would be too large, use LBFGS");
-  }
+  checked_count(this->parameters_, options.max_parameters());
 }
 
 template <class T>
@@ -71,9 +81,10 @@ void Newton<T>::step() {
 
 template <class T>
 double Newton<T>::step(const LossFunction& loss_function) {
+  const typename Optimizer<T>::InUse in_use(*this, "step(loss)");
   auto& params = this->parameters_;
-  std::size_t n = 0;
-  for (const auto& p : params) n += p.size();
+  // Again at each step: set_value() may have resized a parameter since construction.
+  const std::size_t n = checked_count(params, options_.max_parameters());
   // Nothing moves on a refusal, and the gradients are cleared as after a step.
   const auto refuse = [&](const std::string& what) {
     for (auto& p : params) p.zero_grad();

@@ -43,7 +43,8 @@ std::vector<std::string> LRScheduler::state_differences(const SchedulerState& st
   const StateSlots slots = const_cast<LRScheduler*>(this)->state_slots();
   std::vector<std::string> differences;
   if (state.type != slots.type) {
-    differences.push_back("the state is of " + state.type + ", this schedule is " + slots.type);
+    differences.push_back("the state is of " + printable_text(state.type) + ", this schedule is " +
+                          slots.type);
     return differences;
   }
   for (const auto& [name, mine] : slots.settings) {
@@ -57,7 +58,7 @@ std::vector<std::string> LRScheduler::state_differences(const SchedulerState& st
   }
   for (const auto& entry : state.settings) {
     if (!find_value(slots.settings, entry.first)) {
-      differences.push_back("unexpected setting " + entry.first);
+      differences.push_back("unexpected setting " + printable_text(entry.first));
     }
   }
   std::vector<std::string> known;  // the values' names, to find unexpected ones
@@ -83,7 +84,7 @@ std::vector<std::string> LRScheduler::state_differences(const SchedulerState& st
   }
   for (const auto& entry : state.values) {
     if (std::find(known.begin(), known.end(), entry.first) == known.end()) {
-      differences.push_back("unexpected value " + entry.first);
+      differences.push_back("unexpected value " + printable_text(entry.first));
     }
   }
   return differences;

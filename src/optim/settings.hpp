@@ -59,6 +59,17 @@ inline void check_setting(const std::string& who, const char* setting, double va
   }
 }
 
+/// Throws ShapeError `who: parameter i has shape <parameter> but its gradient has shape
+/// <gradient>; ...`: a gradient changed through mutable_grad() would be read past its end.
+[[noreturn]] inline void refuse_gradient_shape(const std::string& who, std::size_t i,
+                                               const Shape& parameter, const Shape& gradient) {
+  throw ShapeError(who + ": parameter " + std::to_string(i) + " has shape " +
+                   shape_to_string(parameter) + " but its gradient has shape " +
+                   shape_to_string(gradient) +
+                   "; expected a gradient of the parameter's shape (was it changed through "
+                   "mutable_grad()?)");
+}
+
 /// Throws ValueError `who: setting must be positive, got 0` for a count of 0.
 inline void check_positive_count(const std::string& who, const char* setting, std::size_t value) {
   if (value == 0) throw ValueError(who + ": " + setting + " must be positive, got 0");

@@ -27,28 +27,28 @@ SGD<T>::SGD(std::vector<Tensor<T>> parameters, double learning_rate, const SGDOp
 
 template <class T>
 void SGD<T>::step() {
+  const typename Optimizer<T>::InUse in_use(*this, "step()", true);
   NoGradGuard no_grad;
   const T lr = static_cast<T>(this->learning_rate());
   const T mu = static_cast<T>(options_.momentum());
   const T keep = static_cast<T>(1 - options_.dampening());
   const T decay = static_cast<T>(options_.weight_decay());
+  if (mu != 0) {
+    this->check_shapes({{"momentum_buffer", &momentum_buffers_}});
+  } else {
+    this->check_shapes({});  // no state: a resized parameter is fine, its gradient must fit
+  }
   for (std::size_t i = 0; i < this->parameters_.size(); ++i) {
     auto& p = this->parameters_[i];
     if (!p.has_grad()) continue;
     // xt::noalias: a plain `w -= lr * g` evaluates into a temporary array first (xtensor
     // guards against aliasing), a whole extra array and two passes per parameter per step.
     if (mu == 0 && decay == 0) {  // plain descent: no copy of the gradient
-      auto& w = p.mutable_value();
-      const auto& g = p.grad();
-      if (w.shape() == g.shape()) {
-        // A plain loop: for the small arrays of a compiled step xtensor's assignment (its
-        // shape and stride checks) costs more than the arithmetic. Same numbers.
-        T* wd = w.data();
-        const T* gd = g.data();
-        for (std::size_t k = 0, n = w.size(); k < n; ++k) wd[k] -= lr * gd[k];
-      } else {
-        xt::noalias(w) -= lr * g;
-      }
+      // A plain loop: for the small arrays of a compiled step xtensor's assignment (its
+      // shape and stride checks) costs more than the arithmetic. Same numbers.
+      T* w = p.mutable_value().data();
+      const T* g = p.grad().data();
+      for (std::size_t k = 0, n = p.size(); k < n; ++k) w[k] -= lr * g[k];
       continue;
     }
     xt::xarray<T> g = p.grad();

@@ -203,8 +203,8 @@ void refusals() {
     message = error.what();
   }
   check(message ==
-            "dist::DataParallel: rank 0 has 75 values, rank 1 has 84; every rank must build the "
-            "same model",
+            "dist::DataParallel: parameter 0 (0.weight) has shape (5, 8) on rank 0 but (5, 9) on "
+            "rank 1; every rank must build the same model",
         "a mismatched model is refused, got: '" + message + "'");
 
   message.clear();
@@ -217,6 +217,142 @@ void refusals() {
   }
   check(message.find("MPI can be started only once") != std::string::npos,
         "a second Environment is refused, got: '" + message + "'");
+}
+
+// The message of the DistError or ShapeError `action` throws ("no error" if none).
+template <class Action>
+std::string refusal(Action action) {
+  try {
+    action();
+  } catch (const dist::DistError& error) {
+    return std::string("DistError: ") + error.what();
+  } catch (const ShapeError& error) {
+    return std::string("ShapeError: ") + error.what();
+  }
+  return "no error";
+}
+
+Tensor<double> leaf(const Shape& shape, double value) {
+  return Tensor<double>(xt::xarray<double>(xt::xarray<double>::from_shape(shape)) * 0 + value,
+                        requires_grad);
+}
+
+// p's gradient becomes all ones.
+void give_gradient(Tensor<double>& p) {
+  Tape tape;
+  sum(p).backward();
+}
+
+// Ranks whose parameter lists differ in shape, count, element type or bucket size are refused
+// on every rank before any exchange, naming the difference (before, only the total value
+// count was compared: a (2, 3) weight and a (3, 2) one mixed their gradients, and
+// broadcast_parameters copied one into the other).
+void disagreeing_lists() {
+  const bool one = dist::rank() == 1;
+  const std::string model = "; every rank must build the same model";
+  std::vector<Tensor<double>> weights{leaf(one ? Shape{3, 2} : Shape{2, 3}, 1.0 + dist::rank())};
+  check(refusal([&] { dist::DataParallel<double> parallel(weights); }) ==
+            "DistError: dist::DataParallel: parameter 0 has shape (2, 3) on rank 0 but (3, 2) on "
+            "rank 1" +
+                model,
+        "transposed shapes are refused by DataParallel");
+  check(refusal([&] { dist::broadcast_parameters(weights); }) ==
+            "DistError: dist::broadcast_parameters: tensor 0 has shape (2, 3) on rank 0 but "
+            "(3, 2) on rank 1" +
+                model,
+        "transposed shapes are refused by broadcast_parameters");
+  check(weights[0].value()(0, 0) == 1.0 + dist::rank(), "a refused broadcast copies nothing");
+  auto small = toy_model<double>(1);
+  auto bigger =
+      std::make_shared<nn::MLP<double>>(std::vector<std::size_t>{5, 9, 3}, nn::Activation::Tanh);
+  check(refusal([&] { dist::broadcast_parameters(one ? *bigger : *small); }) ==
+            "DistError: dist::broadcast_parameters: tensor 0 (0.weight) has shape (5, 8) on rank "
+            "0 but (5, 9) on rank 1" +
+                model,
+        "a module's tensors are named");
+  std::vector<Tensor<double>> counted{leaf({2}, 1.0)};
+  if (one) counted.push_back(leaf({2}, 1.0));
+  check(
+      refusal([&] { dist::DataParallel<double> parallel(counted); }) ==
+          "DistError: dist::DataParallel: rank 0 has 1 parameter, rank 1 has 2 parameters" + model,
+      "another number of parameters is refused");
+  std::vector<Tensor<double>> same{leaf({2, 3}, 1.0)};
+  check(refusal([&] {
+          dist::DataParallel<double> parallel(
+              same, dist::DataParallelOptions().bucket_bytes(one ? 4096 : 100));
+        }) ==
+            "DistError: dist::DataParallel: bucket_bytes is 100 on rank 0 but 4096 on rank 1; "
+            "every rank must cut the same buckets",
+        "another bucket size is refused");
+  const std::string types = refusal([&] {
+    if (one) {
+      dist::DataParallel<double> parallel(same);
+    } else {
+      dist::DataParallel<float> parallel(std::vector<Tensor<float>>{
+          Tensor<float>(xt::xarray<float>(xt::ones<float>({2, 3})), requires_grad)});
+    }
+  });
+  check(types == "DistError: dist::DataParallel: rank 0 holds float32 values, rank 1 float64",
+        "another element type is refused, got: '" + types + "'");
+}
+
+// A parameter resized, or a gradient changed to another shape, after DataParallel was made:
+// ShapeError on the rank that has it, DistError naming that rank on the others, never an
+// overflow of the flat buffer (before: a heap overflow on every rank).
+void resized_parameters() {
+  const bool one = dist::rank() == 1;
+  Tensor<double> b = leaf({3}, 1.0), w = leaf({2, 3}, 1.0);
+  dist::DataParallel<double> parallel(std::vector<Tensor<double>>{b, w});
+  give_gradient(b);
+  give_gradient(w);
+  parallel.average_gradients(4);
+  w.set_value(xt::ones<double>({3, 3}));  // on every rank
+  give_gradient(w);
+  const std::string resized =
+      "ShapeError: dist::DataParallel::average_gradients: parameter 1 has shape (3, 3) but "
+      "DataParallel was made for (2, 3): the buckets are cut for the shapes at construction; "
+      "make a new DataParallel (on every rank) after resizing a parameter";
+  check(refusal([&] { parallel.average_gradients(4); }) == resized,
+        "a parameter resized on every rank is refused on every rank");
+  w.set_value(xt::ones<double>(one ? Shape{3, 3} : Shape{2, 3}));  // on rank 1 only
+  give_gradient(w);
+  check(refusal([&] { parallel.average_gradients(4); }) ==
+            (one ? resized
+                 : "DistError: dist::DataParallel::average_gradients: rank 1 refused exchange 3 "
+                   "(a parameter or gradient of another shape: see its message); every rank "
+                   "stops there"),
+        "a parameter resized on rank 1 only is refused on every rank");
+  w.set_value(xt::ones<double>({2, 3}));
+  give_gradient(w);
+  if (!one) w.mutable_grad() = xt::ones<double>({3});
+  check(refusal([&] { parallel.average_gradients(); }) ==
+            (one ? "DistError: dist::DataParallel::average_gradients: rank 0 refused exchange 4 "
+                   "(a parameter or gradient of another shape: see its message); every rank "
+                   "stops there"
+                 : "ShapeError: dist::DataParallel::average_gradients: parameter 1 has shape (2, "
+                   "3) but its gradient has shape (3,); expected a gradient of the parameter's "
+                   "shape (was it changed through mutable_grad()?)"),
+        "a gradient of another shape on rank 0 is refused on every rank");
+  // Ranks that mix the weighted and the plain average are refused on every rank.
+  w.zero_grad();
+  give_gradient(w);
+  check(refusal([&] {
+          if (one) {
+            parallel.average_gradients();
+          } else {
+            parallel.average_gradients(4);
+          }
+        }) ==
+            "DistError: dist::DataParallel::average_gradients: exchange 5: 1 of 2 ranks called "
+            "average_gradients(local_samples), the others average_gradients(); every rank "
+            "must call the same one",
+        "mixed averages are refused on every rank");
+  // And the exchanges go on once the shapes fit again.
+  w.zero_grad();
+  give_gradient(w);
+  w.mutable_grad() *= 1.0 + dist::rank();
+  parallel.average_gradients();
+  check(w.grad()(0, 0) == 1.5, "after the refusals the average is right again");
 }
 
 // Under mpirun -np 1 the average over one rank is its own gradient, untouched: training equals
@@ -247,6 +383,35 @@ void one_rank() {
   }
   check(message.find("sample counts sum to 0") != std::string::npos,
         "one rank: a step of no samples is refused, got: '" + message + "'");
+  // A resized parameter is refused here too (the one-rank path makes no exchange).
+  auto parameters = model->parameters();
+  parameters[0].set_value(xt::ones<double>({6, 8}));
+  check(refusal([&] { parallel.average_gradients(3); }) ==
+            "ShapeError: dist::DataParallel::average_gradients: parameter 0 (0.weight) has shape "
+            "(6, 8) but DataParallel was made for (5, 8): the buckets are cut for the shapes at "
+            "construction; make a new DataParallel (on every rank) after resizing a parameter",
+        "one rank: a resized parameter is refused");
+}
+
+// A rank that stops calling average_gradients while the other waits: with --leave-early rank
+// 1 makes 3 exchanges and destroys its DataParallel while rank 0 is in its 4th; with --stall
+// rank 1 makes 3 and waits in a barrier, rank 0's 4th times out after 3 s. Both end the job
+// with a message (before: a hang mpirun could not even stop).
+int stop_early(bool stall) {
+  auto model = toy_model<double>(7);
+  const int exchanges = dist::rank() == 1 ? 3 : 4;
+  {
+    dist::DataParallel<double> parallel(*model, dist::DataParallelOptions().timeout(3));
+    for (int s = 0; s < exchanges; ++s) {
+      {
+        Tape tape;
+        nn::cross_entropy((*model)(Tensor<double>(xt::ones<double>({2, 5}))), {0, 1}).backward();
+      }
+      parallel.average_gradients(2);
+    }
+    if (stall) MPI_Barrier(MPI_COMM_WORLD);
+  }
+  return 0;
 }
 
 void several_ranks();
@@ -261,6 +426,10 @@ int run(int argc, char** argv) {
   if (fault.throw_at_step >= 0) {
     train_both<double>(fault, "fault");
     return 0;
+  }
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--leave-early") return stop_early(false);
+    if (std::string(argv[i]) == "--stall") return stop_early(true);
   }
 
   if (dist::world_size() == 1) {
@@ -294,6 +463,8 @@ void several_ranks() {
   check(train_both<double>(adam, "f64 Adam, weighted, 1 bucket") <= 1e-12, "f64 Adam within 1e-12");
   broadcast_buffers();
   refusals();
+  disagreeing_lists();
+  resized_parameters();
 }
 
 }  // namespace

@@ -136,7 +136,10 @@ class Checkpoint {
   /// for a loader or sampler in another epoch, a sampler of another world size than
   /// world_size(), and generators added with add_rank_generator() when the world size is
   /// above 1 (this process knows only its own states: every rank calls
-  /// dist::save_checkpoint() instead); nothing is written then. Throws IoError if the file
+  /// dist::save_checkpoint() instead); nothing is written then. Throws ShapeError, writing
+  /// nothing, for an optimizer whose state no longer fits a parameter (resized after the
+  /// optimizer was made), naming the optimizer, the parameter (index, and the model's name
+  /// for it) and both shapes. Throws IoError if the file
   /// cannot be written (see io::write_npz()): the previous file stays as it was.
   void save(const std::string& path, const TrainingPosition& position) const;
   /// save() with every rank's generator states: `rank_states[R]` is rank R's
@@ -155,7 +158,10 @@ class Checkpoint {
   /// schedules, loaders or samplers, another optimizer or schedule type, another setting
   /// (momentum, betas, ...) or number of parameters; a generator (or a rank's generator)
   /// missing or unexpected; a sampler of another dataset size, local batch size or world
-  /// size. This process's rank() takes its own rank's generators from the file.
+  /// size; optimizer values no step could continue from (see
+  /// optim::Optimizer::state_differences(): a NaN or infinite moment, a negative second
+  /// moment, a count of 2^53 or more). This process's rank() takes its own rank's generators
+  /// from the file. Names from the file are shown escaped (a NUL byte as \\0).
   /// Also throws IoError when the file is not a tapegrad checkpoint (no checkpoint/format),
   /// of another format version, or malformed: a member of the wrong element type or shape,
   /// or unreadable (see io::read_npz()).

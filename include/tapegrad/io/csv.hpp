@@ -16,11 +16,12 @@ struct CsvTable {
   xt::xarray<double> values;        ///< shape (rows, columns)
 };
 
-/// Reads a table of numbers, one row per line (blank lines skipped), cells separated by
-/// `delimiter` and trimmed of spaces, tabs and carriage returns; with `has_header`, the
-/// first non-blank line names the columns. A UTF-8 byte order mark at the start of the file
-/// is skipped. Cells are not quoted; strtod must read each cell completely (a value below
-/// the smallest double rounds toward 0). Throws IoError if the file cannot be read,
+/// Reads a table of numbers, one row per line (blank lines skipped; a line ends at LF, CR LF
+/// or a lone CR), cells separated by `delimiter` and trimmed of spaces and tabs; with
+/// `has_header`, the first non-blank line names the columns. A UTF-8 byte order mark at the
+/// start of the file is skipped. Cells are not quoted; strtod must read each cell completely
+/// (a value below the smallest double rounds toward 0). Throws IoError if the file cannot be
+/// read or is not a regular file (a FIFO, device or folder is refused before reading),
 /// "file:line:column: '1x' is not a number" for a cell that is empty or not a number,
 /// "file:line:column: '1e999' is out of range for a double" for one that overflows, and
 /// "file:line: ..." for a row whose cell count differs from the header's (or, without one,

@@ -16,17 +16,15 @@ namespace tapegrad::io {
 /// fraction is truncated toward 0 (as NpyArray::to() and NumPy's astype do) and an element
 /// T cannot hold (out of range, NaN or infinite) is refused with an IoError naming the file,
 /// the element, its value and T. Throws IoError if the file
-/// cannot be opened, for a bad magic number, an unknown type, zero or more than 8
-/// dimensions, a shape of more than 2^40 bytes, a truncated header, truncated or extra data,
-/// a corrupt or truncated gzip stream, or bytes after the gzip stream that do not start
-/// another gzip member (several members are read one after the other, as gzip -d does; unlike
-/// gzip -d, zero padding after the last member is refused too).
+/// cannot be opened or is not a regular file (see IoError), for a bad magic number, an unknown
+/// type, zero or more than 8 dimensions, a shape of more than 2^40 bytes, a truncated header,
+/// truncated or extra data, a corrupt or truncated gzip stream, or bytes after the gzip stream that
+/// do not start another gzip member (several members are read one after the other, as gzip -d does;
+/// unlike gzip -d, zero padding after the last member is refused too).
 ///
 /// A gzip-compressed file is refused as a decompression bomb, before any data is read, when
 /// the header's data or the result (its elements as T) would take more than (file size +
-/// 1 KiB) x 1100 bytes (for a pipe, whose size is not known beforehand: the data is read,
-/// which deflate lets outgrow its input about 1030 times at most, and the result is checked
-/// before it is made): the limit of the .npz reader, a little above the most deflate can
+/// 1 KiB) x 1100 bytes: the limit of the .npz reader, a little above the most deflate can
 /// expand. Real data (MNIST: about 5 times) is far below it; a file of nearly constant data
 /// may be refused as a wider T, and reads once decompressed (gunzip), as uncompressed files
 /// have no such limit. Memory is allocated only for data actually present, whatever the

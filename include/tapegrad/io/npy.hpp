@@ -20,7 +20,11 @@ namespace tapegrad::io {
 /// Names in messages (files, members, cells) show control bytes escaped: NUL as \\0, CR
 /// as \\r, LF as \\n, tab as \\t, others as \\xNN, and a UTF-8 byte order mark as
 /// \\xEF\\xBB\\xBF. A file name holding a NUL byte is refused by every reader and writer
-/// (the system would see another name).
+/// (the system would see another name). Every reader (npy, npz, CSV, IDX, state files,
+/// checkpoints, PyTorch state, Fashion-MNIST) reads regular files only: a folder, a FIFO, a
+/// device or a socket is refused before anything is read (`data.npy: not a regular file but a
+/// FIFO (named pipe); only regular files are read (nothing was read)`), so that a FIFO cannot
+/// block the reader and /dev/zero cannot be read until memory runs out.
 class IoError : public Error {
  public:
   using Error::Error;
@@ -96,8 +100,8 @@ NpyArray parse_npy(const unsigned char* data, std::size_t size, const std::strin
 /// header would exceed 65535 bytes (a shape of thousands of axes).
 std::vector<unsigned char> serialize_npy(const NpyArray& array);
 
-/// Reads a .npy file. Throws IoError if it cannot be opened, read or parsed (see
-/// parse_npy()).
+/// Reads a .npy file. Throws IoError if it cannot be opened or read, is not a regular file
+/// (see IoError), or cannot be parsed (see parse_npy()).
 NpyArray read_npy(const std::string& path);
 /// Writes serialize_npy(array) to a .npy file atomically (see write_file_atomically()).
 /// Throws IoError if the file cannot be written, and ValueError as serialize_npy().

@@ -23,7 +23,8 @@ using NpzArchive = std::vector<std::pair<std::string, NpyArray>>;
 /// more than about 1032 times), a member that cannot be read, is corrupt, or holds more or
 /// less data than it declares, or a malformed .npy inside (see parse_npy()).
 NpzArchive parse_npz(const unsigned char* data, std::size_t size, const std::string& source);
-/// Reads a .npz file. Throws IoError if it cannot be opened or read, and as parse_npz().
+/// Reads a .npz file. Throws IoError if it cannot be opened or read or is not a regular file
+/// (see IoError), and as parse_npz().
 NpzArchive read_npz(const std::string& path);
 /// Writes a .npz file that numpy.load reads, atomically (see write_file_atomically()): one
 /// member "name.npy" per array, in order. Members are deflated unless `compress` is false

@@ -66,7 +66,9 @@ class Adagrad : public Optimizer<T> {
   /// (parameters, learning rate).
   Adagrad(std::vector<Tensor<T>> parameters, double learning_rate = 0.01,
           const AdagradOptions& options = AdagradOptions());
-  /// One update by the rule above; parameters without a gradient are skipped.
+  /// One update by the rule above; parameters without a gradient are skipped. Throws
+  /// ShapeError for a parameter resized since construction or a gradient of another shape,
+  /// changing nothing (see Optimizer: "Shapes").
   void step() override;
 
  protected:
@@ -150,7 +152,9 @@ class RMSprop : public Optimizer<T> {
   /// (parameters, learning rate).
   RMSprop(std::vector<Tensor<T>> parameters, double learning_rate = 0.01,
           const RMSpropOptions& options = RMSpropOptions());
-  /// One update by the rule above; parameters without a gradient are skipped.
+  /// One update by the rule above; parameters without a gradient are skipped. Throws
+  /// ShapeError for a parameter resized since construction or a gradient of another shape,
+  /// changing nothing (see Optimizer: "Shapes").
   void step() override;
 
  protected:
@@ -230,7 +234,8 @@ class Adam : public Optimizer<T> {
   Adam(std::vector<Tensor<T>> parameters, double learning_rate = 1e-3,
        const AdamOptions& options = AdamOptions());
   /// One update by the rule above; parameters without a gradient are skipped (and not
-  /// decayed).
+  /// decayed). Throws ShapeError for a parameter resized since construction or a gradient of
+  /// another shape, changing nothing (see Optimizer: "Shapes").
   void step() override;
 
  protected:

@@ -28,7 +28,10 @@ namespace tapegrad::optim {
 /// non-finite norm, so the caller can skip the step as a loss scaler does.
 ///
 /// Throws ValueError `clip_grad_norm: max_norm must be a number >= 0 (inf allowed), got -1`
-/// for a negative or NaN max_norm. T is float or double. The list is read only (the tensors
+/// for a negative or NaN max_norm, and ShapeError `clip_grad_norm: parameter 1 has shape
+/// (2, 3) but its gradient has shape (3,); ...` for a gradient changed through
+/// mutable_grad() to another shape than its parameter's (nothing is clipped then). T is
+/// float or double. The list is read only (the tensors
 /// are handles: their gradients change in place), so `net.parameters()` and
 /// `optimizer.parameters()` can be passed directly.
 template <class T>
@@ -38,7 +41,8 @@ double clip_grad_norm(const std::vector<Tensor<T>>& parameters, double max_norm,
 /// Clamps every gradient element to [-clip_value, clip_value] in place, as PyTorch's
 /// clip_grad_value_ does; NaN elements stay NaN. Parameters without a gradient are skipped.
 /// Throws ValueError `clip_grad_value: clip_value must be a number >= 0 (inf allowed), got -1`
-/// for a negative or NaN clip_value. T is float or double.
+/// for a negative or NaN clip_value, and ShapeError for a gradient of another shape than its
+/// parameter's, as clip_grad_norm() does. T is float or double.
 template <class T>
 void clip_grad_value(const std::vector<Tensor<T>>& parameters, double clip_value);
 /// @}

@@ -127,13 +127,16 @@ class LBFGS : public Optimizer<T> {
   /// finite at the starting point. When the loss function throws (or an evaluation does),
   /// the parameters are set back to the last accepted point, the start or the end of the
   /// last completed iteration, and the exception passes through unchanged; the pairs learned
-  /// so far are kept.
+  /// so far are kept. Throws ShapeError, before any evaluation, if a parameter's shape
+  /// differs from the one it had at construction (see Optimizer: the pairs are laid out in
+  /// those shapes), and TapeError while another thread is in this optimizer.
   double step(const LossFunction& loss);
   /// Loss evaluations since construction.
   std::size_t evaluations() const { return evaluations_; }
 
  private:
   LBFGSOptions options_;
+  std::vector<Shape> shapes_;  // the parameters' shapes, which the pairs are laid out in
   std::vector<std::vector<double>> s_history_, y_history_;
   std::size_t evaluations_ = 0;
 };

@@ -78,6 +78,9 @@ class Newton : public Optimizer<T> {
   /// element. Throws ValueError, leaving the values as they are, when the loss, an element
   /// of g or an entry of H is NaN or infinite (the message says which, and "NaN" for a
   /// NaN), and when 60 increases of lambda do not make H + lambda I positive definite.
+  /// Newton keeps no arrays between steps, so a parameter resized since construction is
+  /// fine, but max_parameters is checked again (ValueError as the constructor's) before the
+  /// loss is evaluated.
   double step(const LossFunction& loss);
   /// The lambda the last step(loss) solved with (0 before the first; a step whose loss does
   /// not require grad leaves it).

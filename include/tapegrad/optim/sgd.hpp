@@ -57,7 +57,9 @@ class SGDOptions {
 ///               p = p - lr (g + mu b)              with Nesterov
 ///               p = p - lr b                       without
 ///
-/// b is a buffer per parameter, of its shape. A parameter's first update is the first
+/// b is a buffer per parameter, of its shape at construction: with momentum a parameter
+/// resized since is refused (ShapeError), without it (no state) it is updated in its new
+/// shape, its gradient of that shape. A parameter's first update is the first
 /// step() at which it has a gradient, as in PyTorch. state() holds the settings momentum,
 /// dampening, nesterov and weight_decay and, with momentum, the arrays "momentum_buffer"
 /// (b) and the counter "momentum_updates" (0 until b starts).
@@ -69,7 +71,9 @@ class SGD : public Optimizer<T> {
   /// and as Optimizer's constructor does (parameters, learning rate).
   SGD(std::vector<Tensor<T>> parameters, double learning_rate,
       const SGDOptions& options = SGDOptions());
-  /// One update by the rule above; parameters without a gradient are skipped.
+  /// One update by the rule above; parameters without a gradient are skipped. Throws
+  /// ShapeError for a parameter resized since construction or a gradient of another shape,
+  /// changing nothing (see Optimizer: "Shapes").
   void step() override;
 
  protected:
